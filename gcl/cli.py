@@ -1,0 +1,89 @@
+r"""The ``gcl`` command line.
+
+``gcl datasets`` lists every known dataset and where its files were found;
+``gcl train``, ``gcl bench`` and ``gcl reproduce`` run methods and paper tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Sub-commands register themselves through a ``add_parser(subparsers)`` function
+# in their module; they are imported only when the CLI starts, so that the
+# library itself never imports the command line.
+_COMMAND_MODULES: tuple[str, ...] = ("gcl.train.cli", "gcl.bench.cli")
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from gcl.data import SPECS, locate, search_roots
+
+    roots = search_roots(args.root)
+    print("Search roots (first match wins):")
+    for root in roots:
+        print(f"  {root}{'' if root.exists() else '  (missing)'}")
+    print()
+    header = f"{'dataset':<16} {'family':<10} {'level':<6} {'graphs':>7}  {'size':>9}  location"
+    print(header)
+    print("-" * len(header))
+    found = 0
+    for spec in SPECS:
+        loc = locate(spec, roots)
+        if loc is None and not args.all:
+            continue
+        where = "not found" if loc is None else str(loc.archive or loc.folder)
+        size = "" if loc is None else _human(loc.size_bytes())
+        print(f"{spec.name:<16} {spec.family:<10} {spec.level:<6} {spec.num_graphs:>7}  {size:>9}  {where}")
+        found += loc is not None
+    print(f"\n{found} of {len(SPECS)} known datasets found."
+          + ("" if args.all else " Use --all to list the missing ones."))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gcl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gcl", description="Graph contrastive learning: train methods, run and reproduce benchmarks."
+    )
+    parser.add_argument("--version", action="version", version=f"gcl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ds = sub.add_parser("datasets", help="list known datasets and where their files are found")
+    ds.add_argument("--root", default=None, help="extra data root searched first")
+    ds.add_argument("--all", action="store_true", help="also list datasets that are not found")
+    ds.set_defaults(func=cmd_datasets)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that part of the package is not installed in this build
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    r"""Run the ``gcl`` command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

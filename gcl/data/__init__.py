@@ -1,0 +1,36 @@
+r"""Dataset resolution: TU, OGB and node-level benchmarks, offline first.
+
+>>> from gcl.data import load_dataset
+>>> dataset = load_dataset("MUTAG")
+"""
+
+from gcl.data.features import FEATURE_MODES, add_fallback_features, one_hot_degree
+from gcl.data.loaders import check_tu_raw, load_dataset, register_safe_globals
+from gcl.data.registry import SPECS, DatasetSpec, get_spec, known_datasets
+from gcl.data.roots import (
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    Located,
+    cache_dir,
+    locate,
+    search_roots,
+)
+
+__all__ = [
+    "FEATURE_MODES",
+    "SPECS",
+    "CorruptDatasetError",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "Located",
+    "add_fallback_features",
+    "cache_dir",
+    "check_tu_raw",
+    "get_spec",
+    "known_datasets",
+    "load_dataset",
+    "locate",
+    "one_hot_degree",
+    "register_safe_globals",
+    "search_roots",
+]

@@ -1,0 +1,217 @@
+r"""The one entry point for datasets: :func:`load_dataset`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch_geometric.data import InMemoryDataset
+
+from gcl.data.features import add_fallback_features, resolve_mode
+from gcl.data.registry import DatasetSpec, get_spec
+from gcl.data.roots import (
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    cache_dir,
+    candidate_folders,
+    locate,
+    mirror,
+    search_roots,
+    unpack,
+)
+
+_SAFE_GLOBALS_DONE = False
+
+
+def register_safe_globals() -> None:
+    r"""Allow ``torch.load(weights_only=True)`` to read PyG storage classes.
+
+    ``ogb`` 1.3.6 loads its processed cache with a bare ``torch.load``; since
+    torch 2.6 that refuses PyG's ``Data`` storage classes unless they are
+    registered as safe globals. Registering them is harmless otherwise.
+    """
+    global _SAFE_GLOBALS_DONE
+    if _SAFE_GLOBALS_DONE:
+        return
+    import torch
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+
+    if hasattr(torch.serialization, "add_safe_globals"):
+        torch.serialization.add_safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage])
+    _SAFE_GLOBALS_DONE = True
+
+
+def _read_ints(path: Path, columns: int) -> np.ndarray:
+    try:
+        frame = pd.read_csv(path, sep=",", header=None, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CorruptDatasetError(f"Cannot parse {path}: {exc}") from exc
+    if frame.shape[1] < columns:
+        raise CorruptDatasetError(f"{path} has {frame.shape[1]} column(s), expected {columns}.")
+    values = frame.iloc[:, :columns].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1).to_numpy()
+    if bad.any():
+        line = int(np.flatnonzero(bad)[0]) + 1
+        raise CorruptDatasetError(f"{path}, line {line}: expected {columns} integer(s).")
+    return values.to_numpy(dtype=np.int64)
+
+
+def check_tu_raw(folder: Path, name: str) -> None:
+    r"""Check that a TU raw folder is structurally sound before PyG processes it.
+
+    Raises:
+        CorruptDatasetError: Naming the offending file when a file does not
+            parse, node indices in ``NAME_A.txt`` fall outside the node range,
+            or the label count disagrees with the graph indicator.
+    """
+    raw = folder / "raw"
+    indicator = _read_ints(raw / f"{name}_graph_indicator.txt", 1)[:, 0]
+    edges = _read_ints(raw / f"{name}_A.txt", 2)
+    labels = _read_ints(raw / f"{name}_graph_labels.txt", 1)
+    num_nodes, num_graphs = indicator.size, int(indicator.max()) if indicator.size else 0
+    if num_nodes == 0:
+        raise CorruptDatasetError(f"{raw / f'{name}_graph_indicator.txt'} lists no nodes.")
+    if edges.size and (edges.min() < 1 or edges.max() > num_nodes):
+        raise CorruptDatasetError(
+            f"{raw / f'{name}_A.txt'} refers to node {int(edges.max())} but "
+            f"{name}_graph_indicator.txt lists {num_nodes} nodes (indices are 1-based)."
+        )
+    if labels.shape[0] != num_graphs:
+        raise CorruptDatasetError(
+            f"{raw / f'{name}_graph_labels.txt'} has {labels.shape[0]} labels but "
+            f"{name}_graph_indicator.txt describes {num_graphs} graphs."
+        )
+
+
+def _offline() -> bool:
+    return os.environ.get("GCL_OFFLINE", "").lower() not in ("", "0", "false", "no")
+
+
+def _not_found(spec: DatasetSpec, roots: list[Path], reason: str) -> DatasetNotFoundError:
+    searched = "\n".join(f"  - {folder}" for root in roots for folder in candidate_folders(spec, root))
+    files = ", ".join(spec.files)
+    return DatasetNotFoundError(
+        f"Dataset {spec.name!r} not found ({reason}).\n"
+        f"Expected the files [{files}] in one of:\n{searched}\n"
+        f"Get them from {spec.url} and place them under <root>/{spec.family}/{spec.folder}/, "
+        f"or point GCL_DATA at a root holding them."
+    )
+
+
+def _construct(spec: DatasetSpec, root: Path, use_node_attr: bool, transform: Callable[..., Any] | None
+               ) -> InMemoryDataset:
+    from torch_geometric import datasets as pyg
+
+    if spec.family == "TU":
+        return pyg.TUDataset(str(root), spec.name, transform=transform, use_node_attr=use_node_attr)
+    if spec.family == "OGB":
+        register_safe_globals()
+        from ogb.graphproppred import PygGraphPropPredDataset
+
+        return PygGraphPropPredDataset(name=spec.name, root=str(root), transform=transform)
+    if spec.family == "Planetoid":
+        return pyg.Planetoid(str(root), spec.name, transform=transform)
+    if spec.family == "Amazon":
+        return pyg.Amazon(str(root), spec.name, transform=transform)
+    if spec.family == "Coauthor":
+        return pyg.Coauthor(str(root), spec.name, transform=transform)
+    if spec.family == "WikiCS":
+        return pyg.WikiCS(str(root), transform=transform, is_undirected=True)
+    raise ValueError(f"Unsupported dataset family {spec.family!r}")
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    node_features: str = "auto",
+    max_degree: int | None = None,
+    use_node_attr: bool = False,
+    transform: Callable[..., Any] | None = None,
+    download: bool | None = None,
+) -> InMemoryDataset:
+    r"""Load a graph- or node-level benchmark dataset by name, offline first.
+
+    TU datasets load through PyG's :class:`~torch_geometric.datasets.TUDataset`,
+    ``ogbg-mol*`` through :class:`ogb.graphproppred.PygGraphPropPredDataset`,
+    node-level sets through PyG's Planetoid / Amazon / Coauthor / WikiCS classes.
+    Raw files are searched in ``root`` → ``$GCL_DATA`` → the repository's
+    ``datasets/`` → the user cache (see :mod:`gcl.data.roots`); processed caches
+    are always written to the user cache, never next to the raw files.
+
+    Args:
+        name (str): Dataset name or alias, case-insensitive (``"MUTAG"``,
+            ``"IMDB-B"``, ``"ogbg-molhiv"``, ``"Cora"`` ...).
+        root (str or PathLike, optional): A data root searched first.
+        node_features (str): Fallback for featureless graphs: ``"auto"``
+            (GIN convention: constant for REDDIT, one-hot degree otherwise),
+            ``"degree"`` or ``"constant"``. Ignored when graphs have features.
+            (default: :obj:`"auto"`)
+        max_degree (int, optional): Cap of the one-hot degree features; larger
+            degrees share the last bucket. ``None`` uses the dataset's maximum.
+        use_node_attr (bool): TU only: append continuous node attributes to
+            the node-label one-hot. (default: :obj:`False`)
+        transform (callable, optional): Per-access PyG transform.
+        download (bool, optional): Try the normal PyG / OGB download when the
+            files are found nowhere. ``None`` downloads unless ``$GCL_OFFLINE``
+            is set. (default: :obj:`None`)
+
+    Returns:
+        InMemoryDataset: The dataset; ``dataset.source`` names the folder the
+        raw files came from.
+
+    Raises:
+        ValueError: Unknown name (the message lists known names and the closest).
+        DatasetNotFoundError: Files missing offline; names the files expected and
+            the folders searched.
+        CorruptDatasetError: A raw or packed file cannot be read; names the file.
+
+    Example:
+        >>> ds = load_dataset("MUTAG")
+        >>> len(ds), ds.num_features
+        (188, 7)
+    """
+    spec = get_spec(name)
+    roots = search_roots(root)
+    found = locate(spec, roots)
+    if found is None:
+        if download is False or (download is None and _offline()):
+            raise _not_found(spec, roots, "offline")
+        download_root = cache_dir() / "download" / spec.family
+        try:
+            dataset = _construct(spec, download_root, use_node_attr, transform)
+        except Exception as exc:  # any network or parse failure means "not available"
+            raise _not_found(spec, roots, f"download failed: {exc}") from exc
+        source = download_root / spec.folder
+    else:
+        source = unpack(spec, found.archive) if found.archive is not None else found.folder
+        tag = f"attr{int(use_node_attr)}"
+        mirror_root = mirror(spec, source, tag)
+        processed = mirror_root / spec.folder / "processed"
+        if spec.family == "TU" and not processed.exists():
+            check_tu_raw(source, spec.name)
+        try:
+            dataset = _construct(spec, mirror_root, use_node_attr, transform)
+        except (CorruptDatasetError, DatasetNotFoundError):
+            raise
+        except Exception as exc:
+            raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
+
+    if len(dataset) == 0:
+        raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")
+    if spec.level == "graph" and len(dataset) != spec.num_graphs:
+        warnings.warn(f"{spec.name} from {source} has {len(dataset)} graphs; the reference release has "
+                      f"{spec.num_graphs}.", stacklevel=2)
+    if spec.featureless or dataset._data.x is None:
+        mode = resolve_mode(node_features, spec.name)
+        used = add_fallback_features(dataset, mode, max_degree)
+        dataset.node_feature_fallback = (mode, used)
+    dataset.source = source
+    dataset.spec = spec
+    return dataset

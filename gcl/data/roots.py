@@ -1,0 +1,183 @@
+r"""Where datasets are looked for, and where derived files are written.
+
+Search order for raw files (first match wins):
+
+1. the explicit ``root`` argument,
+2. ``$GCL_DATA`` (several roots may be joined with ``os.pathsep``),
+3. the ``datasets/`` folder shipped with the repository,
+4. the user cache directory (``$GCL_CACHE``, else ``$XDG_CACHE_HOME/gcl``, else
+   ``~/.cache/gcl``), where online downloads land.
+
+A root holds families in the layout ``<root>/TU/NAME/raw/``,
+``<root>/OGB/ogbg_NAME/``, ``<root>/Planetoid/NAME/raw/``, ``<root>/Amazon/NAME/raw``,
+``<root>/Coauthor/NAME/raw``, ``<root>/WikiCS/raw``; a root may also point
+directly at a family folder (``<root>/NAME/raw/``). A TU dataset may be shipped
+packed as ``<root>/TU/NAME/NAME.tar.xz``; it is unpacked once into the cache.
+
+Raw roots are treated as read-only: processed caches and unpacked archives
+always go to the user cache directory, never next to the raw files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gcl.data.registry import DatasetSpec
+
+REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    r"""A dataset's raw files are in none of the searched roots and cannot be downloaded."""
+
+
+class CorruptDatasetError(ValueError):
+    r"""A raw or packed dataset file exists but cannot be read."""
+
+
+def cache_dir() -> Path:
+    r"""Return the user cache directory (created on demand)."""
+    env = os.environ.get("GCL_CACHE")
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base).expanduser() / "gcl"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    r"""Return the roots searched for raw files, in priority order."""
+    roots: list[Path] = []
+    if root is not None:
+        roots.append(Path(root).expanduser())
+    env = os.environ.get("GCL_DATA")
+    if env:
+        roots.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
+    roots.append(REPO_DATASETS)
+    roots.append(cache_dir() / "download")
+    unique: list[Path] = []
+    for path in roots:
+        resolved = path.resolve()
+        if resolved not in unique:
+            unique.append(resolved)
+    return unique
+
+
+@dataclass(frozen=True)
+class Located:
+    r"""Where a dataset was found.
+
+    Args:
+        root (Path): The search root that holds it.
+        folder (Path): The dataset folder (holding ``raw/`` etc.).
+        archive (Path | None): The packed archive, when the dataset is packed.
+    """
+
+    root: Path
+    folder: Path
+    archive: Path | None = None
+
+    def size_bytes(self) -> int:
+        r"""Disk size of the raw files (or the archive)."""
+        if self.archive is not None:
+            return self.archive.stat().st_size
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file()
+                   and "processed" not in f.relative_to(self.folder).parts)
+
+
+def candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
+    r"""Folders inside ``root`` where ``spec`` may live."""
+    return [root / spec.family / spec.folder, root / spec.folder]
+
+
+def _complete(spec: DatasetSpec, folder: Path) -> bool:
+    return all((folder / f).is_file() for f in spec.files)
+
+
+def locate(spec: DatasetSpec, roots: list[Path]) -> Located | None:
+    r"""Find ``spec`` in the first root that holds all of its raw files (or its archive)."""
+    for root in roots:
+        for folder in candidate_folders(spec, root):
+            if _complete(spec, folder):
+                return Located(root, folder.resolve())
+            archive = folder / f"{spec.folder}.tar.xz"
+            if archive.is_file():
+                return Located(root, folder.resolve(), archive.resolve())
+    return None
+
+
+def _key(path: Path) -> str:
+    return hashlib.sha1(str(path).encode()).hexdigest()[:12]
+
+
+def unpack(spec: DatasetSpec, archive: Path) -> Path:
+    r"""Unpack ``archive`` once into the cache and return the dataset folder inside it.
+
+    The archive must contain ``NAME/raw/...``. Extraction goes to a temporary
+    folder that is renamed into place, so an interrupted unpack never leaves a
+    half-written dataset behind.
+    """
+    stat = archive.stat()
+    target_root = cache_dir() / "unpacked" / f"{_key(archive)}-{stat.st_size}"
+    folder = target_root / spec.folder
+    if _complete(spec, folder):
+        return folder
+    target_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target_root))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        if not _complete(spec, tmp / spec.folder):
+            missing = [f for f in spec.files if not (tmp / spec.folder / f).is_file()]
+            raise CorruptDatasetError(
+                f"Archive {archive} does not contain the files {spec.name} needs "
+                f"(missing inside '{spec.folder}/': {', '.join(missing)})."
+            )
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp / spec.folder, folder)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise CorruptDatasetError(f"Cannot unpack {archive}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def mirror(spec: DatasetSpec, folder: Path, tag: str) -> Path:
+    r"""Build a writable mirror of ``folder`` in the cache and return its root.
+
+    The mirror links every entry of the raw dataset folder (``raw/``,
+    ``split/`` ...) and gets its own ``processed/`` folder, so PyG / OGB write
+    their caches there and never next to the raw files. ``tag`` separates
+    caches built with different options (e.g. node-feature fallbacks).
+    """
+    root = cache_dir() / "processed" / spec.family / f"{_key(folder)}-{tag}"
+    dest = root / spec.folder
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.name.startswith("processed"):
+            continue
+        link = dest / entry.name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == entry.resolve():
+                continue
+            if link.is_dir() and not link.is_symlink():
+                shutil.rmtree(link)
+            else:
+                link.unlink()
+        try:
+            link.symlink_to(entry, target_is_directory=entry.is_dir())
+        except OSError:  # filesystems without symlinks: copy instead
+            if entry.is_dir():
+                shutil.copytree(entry, link)
+            else:
+                shutil.copy2(entry, link)
+    return root

@@ -1,0 +1,58 @@
+"""Shared fixtures: real datasets shipped in ``datasets/``, loaded offline into a per-run cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests run offline and must not touch the user's cache: every test run gets its
+# own cache directory unless the caller chose one.
+os.environ.setdefault("GCL_OFFLINE", "1")
+os.environ.setdefault("GCL_CACHE", tempfile.mkdtemp(prefix="gcl-test-cache-"))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "datasets"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "network" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs network; run with -m network")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> Iterator[None]:
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def mutag():  # type: ignore[no-untyped-def]
+    """The real MUTAG dataset (188 molecules, 7 node features) from ``datasets/``."""
+    from gcl.data import load_dataset
+
+    return load_dataset("MUTAG")
+
+
+@pytest.fixture(scope="session")
+def proteins():  # type: ignore[no-untyped-def]
+    """The real PROTEINS dataset (1,113 graphs, 3 node features) from ``datasets/``."""
+    from gcl.data import load_dataset
+
+    return load_dataset("PROTEINS")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The larger benchmark root next to the repository; tests needing it skip when absent."""
+    if not (SHARED_DATA / "TU").is_dir():
+        pytest.skip(f"benchmark data root {SHARED_DATA} not present")
+    return SHARED_DATA

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import io
+import lzma
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+from torch_geometric.utils import to_networkx
+
+from gcl.data import (
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    get_spec,
+    known_datasets,
+    load_dataset,
+    search_roots,
+)
+from gcl.data.features import one_hot_degree, resolve_mode
+from gcl.data.roots import REPO_DATASETS
+
+SHIPPED = {"MUTAG": (188, 7, 2), "PTC_MR": (344, 18, 2), "PROTEINS": (1113, 3, 2), "IMDB-BINARY": (1000, None, 2)}
+
+
+def copy_tu(name: str, root: Path) -> Path:
+    """Copy a shipped raw TU dataset (plain or packed) into ``root/TU/name``."""
+    src = REPO_DATASETS / "TU" / name
+    dest = root / "TU" / name
+    shutil.copytree(src, dest)
+    return dest
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_datasets_load_offline(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    ds = load_dataset(name)
+    graphs, features, classes = SHIPPED[name]
+    assert len(ds) == graphs
+    assert ds.num_classes == classes
+    assert ds[0].x is not None and ds[0].x.dtype == torch.float32
+    if features is not None:
+        assert ds.num_features == features
+    assert Path(ds.source).resolve().is_relative_to(REPO_DATASETS) or "unpacked" in str(ds.source)
+
+
+def test_explicit_root_beats_env_beats_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    explicit, env = tmp_path / "explicit", tmp_path / "env"
+    copy_tu("MUTAG", explicit)
+    copy_tu("MUTAG", env)
+    monkeypatch.setenv("GCL_DATA", str(env))
+    assert load_dataset("MUTAG", root=explicit).source == (explicit / "TU" / "MUTAG").resolve()
+    assert load_dataset("MUTAG").source == (env / "TU" / "MUTAG").resolve()
+    monkeypatch.delenv("GCL_DATA")
+    assert load_dataset("MUTAG").source == (REPO_DATASETS / "TU" / "MUTAG").resolve()
+    roots = search_roots(explicit)
+    assert roots[0] == explicit.resolve() and roots[1] == REPO_DATASETS.resolve()
+    assert roots[-1].name == "download"
+
+
+def test_root_may_point_at_family_folder(tmp_path: Path) -> None:
+    copy_tu("PTC_MR", tmp_path)
+    ds = load_dataset("PTC_MR", root=tmp_path / "TU")
+    assert ds.source == (tmp_path / "TU" / "PTC_MR").resolve()
+
+
+def test_raw_root_is_never_written(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        ds = load_dataset("MUTAG", root=tmp_path)
+        assert len(ds) == 188
+        assert sorted(p.name for p in folder.iterdir()) == ["raw"]
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_unknown_name_suggests_closest() -> None:
+    with pytest.raises(ValueError, match=r"Did you mean 'PROTEINS'\?.*Known datasets: MUTAG"):
+        load_dataset("PROTEIN")
+    assert "ogbg-molhiv" in known_datasets()
+    assert get_spec("imdb-b").name == "IMDB-BINARY"
+
+
+def test_missing_dataset_offline_names_files_and_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("ENZYMES", root=tmp_path, download=False)
+    message = str(info.value)
+    assert "ENZYMES_A.txt" in message and "ENZYMES_graph_indicator.txt" in message
+    assert str(tmp_path / "TU" / "ENZYMES") in message
+    assert str(REPO_DATASETS / "TU" / "ENZYMES") in message
+    assert "chrsmrrs" in message
+
+
+def test_gcl_offline_env_disables_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCL_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError, match="offline"):
+        load_dataset("Computers", root=tmp_path)
+
+
+def test_corrupt_raw_file_is_named(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    a_file = folder / "raw" / "MUTAG_A.txt"
+    lines = a_file.read_text().splitlines()
+    lines[4] = "2, banana"
+    a_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 5"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_out_of_range_edge_is_named(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    with (folder / "raw" / "MUTAG_A.txt").open("a") as handle:
+        handle.write("1, 999999\n")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt refers to node 999999"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_label_count_mismatch_is_named(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    labels = folder / "raw" / "MUTAG_graph_labels.txt"
+    labels.write_text("\n".join(labels.read_text().splitlines()[:-3]) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_graph_labels\.txt has 185 labels"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_truncated_archive_is_named(tmp_path: Path) -> None:
+    folder = copy_tu("PROTEINS", tmp_path)
+    archive = folder / "PROTEINS.tar.xz"
+    archive.write_bytes(archive.read_bytes()[:5000])
+    with pytest.raises(CorruptDatasetError, match=r"PROTEINS\.tar\.xz"):
+        load_dataset("PROTEINS", root=tmp_path)
+
+
+def test_archive_missing_files_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "TU" / "ENZYMES"
+    folder.mkdir(parents=True)
+    payload = b"1, 2\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("ENZYMES/raw/ENZYMES_A.txt")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    (folder / "ENZYMES.tar.xz").write_bytes(lzma.compress(buffer.getvalue()))
+    with pytest.raises(CorruptDatasetError, match=r"missing inside 'ENZYMES/': raw/ENZYMES_graph_indicator\.txt"):
+        load_dataset("ENZYMES", root=tmp_path)
+
+
+def test_degree_features_match_networkx() -> None:
+    ds = load_dataset("IMDB-BINARY", node_features="degree")
+    mode, cap = ds.node_feature_fallback
+    assert mode == "degree" and ds.num_features == cap + 1
+    for index in (0, 17, 999):
+        data = ds[index]
+        graph = to_networkx(data, to_undirected=True)
+        expected = torch.tensor([graph.degree(n) for n in range(data.num_nodes)])
+        assert torch.equal(data.x.argmax(dim=1), expected)
+        assert torch.equal(data.x.sum(dim=1), torch.ones(data.num_nodes))
+
+
+def test_degree_cap_clamps_into_last_bucket() -> None:
+    ds = load_dataset("IMDB-BINARY", node_features="degree", max_degree=10)
+    assert ds.num_features == 11
+    data = ds[0]
+    degree = torch.bincount(data.edge_index[0], minlength=data.num_nodes)
+    assert torch.equal(data.x.argmax(dim=1), degree.clamp(max=10))
+
+
+def test_constant_features() -> None:
+    ds = load_dataset("IMDB-BINARY", node_features="constant")
+    assert ds.num_features == 1
+    assert torch.equal(ds[3].x, torch.ones(ds[3].num_nodes, 1))
+
+
+def test_feature_mode_conventions() -> None:
+    assert resolve_mode("auto", "REDDIT-BINARY") == "constant"
+    assert resolve_mode("auto", "COLLAB") == "degree"
+    with pytest.raises(ValueError, match=r"node_features must be one of .* \(got 'onehot'\)"):
+        resolve_mode("onehot", "COLLAB")
+    with pytest.raises(ValueError, match="max_degree must be non-negative"):
+        one_hot_degree(torch.tensor([1]), -1)
+
+
+def test_graphs_with_features_are_left_alone() -> None:
+    ds = load_dataset("MUTAG", node_features="constant")
+    assert ds.num_features == 7 and not hasattr(ds, "node_feature_fallback")
+
+
+def test_ogb_molecules_from_benchmark_root(shared_data: Path) -> None:
+    ds = load_dataset("ogbg-molbace", root=shared_data)
+    split = ds.get_idx_split()
+    assert len(ds) == 1513
+    assert [len(split[k]) for k in ("train", "valid", "test")] == [1210, 151, 152]
+    assert not (shared_data / "OGB" / "ogbg_molbace" / "processed").exists()
+
+
+def test_cora_from_benchmark_root(shared_data: Path) -> None:
+    ds = load_dataset("Cora", root=shared_data)
+    assert ds[0].num_nodes == 2708 and ds.num_features == 1433 and int(ds[0].train_mask.sum()) == 140
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["NCI1", "DD", "ENZYMES", "Mutagenicity", "IMDB-MULTI", "REDDIT-BINARY", "COLLAB"])
+def test_every_benchmark_tu_dataset_loads(name: str, shared_data: Path) -> None:
+    ds = load_dataset(name, root=shared_data)
+    assert len(ds) == get_spec(name).num_graphs
+    assert ds[0].x is not None
+
+
+def test_degree_fallback_matches_networkx_on_generated_graphs() -> None:
+    # property check on generated graphs: the vectorised degree over the collated
+    # storage equals networkx degrees graph by graph
+    from torch_geometric.data import Data, InMemoryDataset
+
+    from gcl.data import add_fallback_features
+
+    graphs = []
+    for seed in range(6):
+        g = nx.gnp_random_graph(5 + seed, 0.4, seed=seed)
+        edges = torch.tensor(list(g.edges()), dtype=torch.long).t().reshape(2, -1)
+        edges = torch.cat([edges, edges.flip(0)], dim=1)
+        graphs.append(Data(edge_index=edges, num_nodes=g.number_of_nodes(), y=torch.tensor([0])))
+
+    class Memory(InMemoryDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.data, self.slices = self.collate(graphs)
+
+    ds = Memory()
+    add_fallback_features(ds, "degree", None)
+    for seed, data in enumerate(ds):
+        g = nx.gnp_random_graph(5 + seed, 0.4, seed=seed)
+        assert data.x.argmax(1).tolist() == [g.degree(n) for n in range(g.number_of_nodes())]
