@@ -1,0 +1,74 @@
+r"""Small helpers shared by the encoders and heads of :mod:`gcl.nn`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS = ("relu", "prelu", "elu", "leaky_relu", "tanh", "identity")
+
+
+class EncoderOutput(NamedTuple):
+    r"""What a graph encoder returns.
+
+    Attributes:
+        graph (Tensor): Graph embeddings of shape :obj:`[B, out_channels]`,
+            one row per graph (empty graphs included).
+        node (Tensor): Node embeddings of shape :obj:`[N, node_channels]`.
+    """
+
+    graph: Tensor
+    node: Tensor
+
+
+def make_activation(name: str) -> nn.Module:
+    r"""A fresh activation module for ``name`` (one of :obj:`ACTIVATIONS`).
+
+    ``"prelu"`` gives :class:`torch.nn.PReLU` with a single learnable slope,
+    as in GRACE/GCA and Graph Barlow Twins.
+    """
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return nn.PReLU()
+    if name == "elu":
+        return nn.ELU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "identity":
+        return nn.Identity()
+    raise ValueError(f"activation must be one of {ACTIVATIONS} (got {name!r})")
+
+
+def check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (got {value})")
+
+
+def check_dropout(value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout must be in [0, 1) (got {value})")
+
+
+def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tuple[Tensor, int]:
+    r"""Return a batch vector and the number of graphs.
+
+    Without ``batch`` all nodes form one graph. Without ``num_graphs`` it is
+    ``batch.max() + 1``, which synchronises with the device; pass it (e.g.
+    ``data.num_graphs``) to avoid the sync and to keep a row for trailing
+    graphs that lost all their nodes.
+    """
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+        return batch, 1 if num_graphs is None else num_graphs
+    if batch.numel() != x.size(0):
+        raise ValueError(
+            f"batch must have one entry per node (got {batch.numel()} for {x.size(0)} nodes)"
+        )
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+    return batch, num_graphs

@@ -1,0 +1,264 @@
+r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import (
+    GINConv,
+    GINEConv,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
+
+from gcl.nn._utils import EncoderOutput, check_dropout, check_positive, resolve_batch
+
+__all__ = ["GIN"]
+
+READOUTS: dict[str, Callable[..., Tensor]] = {
+    "sum": global_add_pool,
+    "mean": global_mean_pool,
+    "max": global_max_pool,
+}
+
+
+def _mlp(in_channels: int, hidden_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_channels, hidden_channels),
+        nn.ReLU(),
+        nn.Linear(hidden_channels, hidden_channels),
+    )
+
+
+def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int]:
+    try:
+        from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
+        from ogb.utils.features import get_atom_feature_dims
+    except ImportError as err:  # pragma: no cover - ogb is a declared dependency
+        raise ImportError(
+            "GIN(ogb_mol=True) needs the 'ogb' package for its atom and bond "
+            "encoders; install it with 'pip install ogb'"
+        ) from err
+    return AtomEncoder, BondEncoder, len(get_atom_feature_dims())
+
+
+class GIN(nn.Module):
+    r"""The graph isomorphism network from `"How Powerful are Graph Neural
+    Networks?" <https://arxiv.org/abs/1810.00826>`_ (Xu et al., ICLR 2019), in
+    the layout of the unsupervised TU encoder of InfoGraph and `GraphCL
+    <https://arxiv.org/abs/2010.13902>`_: each layer is a GIN convolution with a
+    two-layer MLP, then ReLU, then batch normalisation,
+
+    .. math::
+        \mathbf{h}_i^{(l)} = \mathrm{BN}\Big(\mathrm{ReLU}\big(
+        \mathrm{MLP}^{(l)}\big((1 + \epsilon)\,\mathbf{h}_i^{(l-1)} +
+        \textstyle\sum_{j \in \mathcal{N}(i)} \mathbf{h}_j^{(l-1)}\big)\big)\Big),
+
+    and the graph embedding concatenates one readout per layer,
+
+    .. math::
+        \mathbf{h}_G = \big\Vert_{l=1}^{L}\;
+        \mathrm{READOUT}\big(\{\mathbf{h}_i^{(l)} : i \in G\}\big),
+
+    so the GraphCL default (32 channels, 3 layers) gives 96-d embeddings. The
+    node embedding is the concatenation :math:`\Vert_l \mathbf{h}_i^{(l)}`.
+
+    With edge features the message becomes
+    :math:`\mathrm{ReLU}(\mathbf{h}_j + \mathbf{e}_{ji})` (GINE,
+    `Hu et al. <https://arxiv.org/abs/1905.12265>`_), as in the OGB molecule
+    GIN: ``edge_dim`` projects raw edge features linearly per layer, while
+    ``ogb_mol=True`` embeds OGB's integer atom and bond features with
+    ``ogb``'s :class:`AtomEncoder` (input) and one :class:`BondEncoder` per
+    layer.
+
+    Args:
+        in_channels (int): Node feature size. With ``ogb_mol=True`` it must be
+            the number of OGB atom features (9).
+        hidden_channels (int, optional): Width of every layer. (default: :obj:`32`)
+        num_layers (int, optional): Number of GIN layers. (default: :obj:`3`)
+        readout (str, optional): ``"sum"``, ``"mean"`` or ``"max"`` pooling
+            per layer. (default: :obj:`"sum"`)
+        batch_norm (bool, optional): Batch-normalise after each layer's ReLU.
+            (default: :obj:`True`)
+        dropout (float, optional): Dropout on each layer's output.
+            (default: :obj:`0.0`)
+        edge_dim (int, optional): Size of real-valued edge features; enables
+            edge-aware messages. (default: :obj:`None`)
+        ogb_mol (bool, optional): Use OGB's atom/bond encoders and edge-aware
+            messages. (default: :obj:`False`)
+        train_eps (bool, optional): Learn :math:`\epsilon` (OGB's GIN does;
+            GraphCL keeps :math:`\epsilon = 0`). (default: :obj:`False`)
+
+    Shapes:
+        - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
+          for ``ogb_mol``), edge indices :math:`(2, E)`, batch vector
+          :math:`(N)` (optional), edge features :math:`(E, D)` (optional)
+        - **output:** :class:`EncoderOutput` with ``graph``
+          :math:`(B, L \cdot H)` and ``node`` :math:`(N, L \cdot H)`
+
+    Example:
+        >>> import torch
+        >>> encoder = GIN(7, hidden_channels=32, num_layers=3)
+        >>> x = torch.randn(5, 7)
+        >>> edge_index = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+        >>> batch = torch.tensor([0, 0, 0, 1, 1])
+        >>> out = encoder(x, edge_index, batch, num_graphs=2)
+        >>> out.graph.shape, out.node.shape
+        (torch.Size([2, 96]), torch.Size([5, 96]))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int = 32,
+        num_layers: int = 3,
+        readout: str = "sum",
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        edge_dim: int | None = None,
+        ogb_mol: bool = False,
+        train_eps: bool = False,
+    ) -> None:
+        super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("hidden_channels", hidden_channels)
+        check_positive("num_layers", num_layers)
+        check_dropout(dropout)
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {tuple(READOUTS)} (got {readout!r})")
+        if edge_dim is not None and ogb_mol:
+            raise ValueError(
+                f"edge_dim and ogb_mol are exclusive (got edge_dim={edge_dim}, ogb_mol=True)"
+            )
+        if edge_dim is not None:
+            check_positive("edge_dim", edge_dim)
+
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.readout = readout
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.edge_dim = edge_dim
+        self.ogb_mol = ogb_mol
+        self.train_eps = train_eps
+
+        self.atom_encoder: nn.Module | None = None
+        self.bond_encoders: nn.ModuleList | None = None
+        first_channels = in_channels
+        if ogb_mol:
+            atom_encoder_cls, bond_encoder_cls, num_atom_features = _ogb_encoders()
+            if in_channels != num_atom_features:
+                raise ValueError(
+                    f"ogb_mol=True expects in_channels={num_atom_features} OGB atom "
+                    f"features (got {in_channels})"
+                )
+            self.atom_encoder = atom_encoder_cls(hidden_channels)
+            self.bond_encoders = nn.ModuleList(
+                bond_encoder_cls(hidden_channels) for _ in range(num_layers)
+            )
+            first_channels = hidden_channels
+
+        self.convs = nn.ModuleList()
+        for layer in range(num_layers):
+            mlp = _mlp(first_channels if layer == 0 else hidden_channels, hidden_channels)
+            conv: nn.Module
+            if ogb_mol:
+                conv = GINEConv(mlp, train_eps=train_eps)
+            elif edge_dim is not None:
+                conv = GINEConv(mlp, train_eps=train_eps, edge_dim=edge_dim)
+            else:
+                conv = GINConv(mlp, train_eps=train_eps)
+            self.convs.append(conv)
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(hidden_channels) if batch_norm else nn.Identity()
+            for _ in range(num_layers)
+        )
+        self.reset_parameters()
+
+    @property
+    def out_channels(self) -> int:
+        r"""Size of the graph and node embeddings: ``num_layers * hidden_channels``."""
+        return self.num_layers * self.hidden_channels
+
+    @property
+    def uses_edge_attr(self) -> bool:
+        r"""Whether :meth:`forward` needs ``edge_attr``."""
+        return self.ogb_mol or self.edge_dim is not None
+
+    def reset_parameters(self) -> None:
+        r"""Re-initialise all learnable parameters and batch-norm statistics."""
+        for conv in self.convs:
+            conv.reset_parameters()  # type: ignore[operator]
+        for norm in self.norms:
+            if isinstance(norm, nn.BatchNorm1d):
+                norm.reset_parameters()
+        # ogb's encoders have no reset method; mirror their own initialisation.
+        for encoder in [self.atom_encoder, *(self.bond_encoders or [])]:
+            if encoder is None:
+                continue
+            for module in encoder.modules():
+                if isinstance(module, nn.Embedding):
+                    nn.init.xavier_uniform_(module.weight)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+        num_graphs: int | None = None,
+    ) -> EncoderOutput:
+        r"""Encode a batch of graphs.
+
+        Args:
+            x (Tensor): Node features.
+            edge_index (Tensor): Edge indices.
+            batch (Tensor, optional): Graph of every node; all nodes form one
+                graph when omitted. (default: :obj:`None`)
+            edge_attr (Tensor, optional): Edge features, required with
+                ``edge_dim`` or ``ogb_mol``. (default: :obj:`None`)
+            num_graphs (int, optional): Number of graphs :math:`B`. Defaults to
+                ``batch.max() + 1``, which synchronises with the device and
+                drops trailing graphs that have no nodes left; pass
+                ``data.num_graphs`` to avoid both. (default: :obj:`None`)
+        """
+        if self.uses_edge_attr and edge_attr is None:
+            raise ValueError("this GIN uses edge features, but edge_attr is None")
+        batch, num_graphs = resolve_batch(x, batch, num_graphs)
+        if self.atom_encoder is not None:
+            x = self.atom_encoder(x)
+
+        states = []
+        for layer, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if self.bond_encoders is not None:
+                x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
+            elif self.edge_dim is not None:
+                x = conv(x, edge_index, edge_attr)
+            else:
+                x = conv(x, edge_index)
+            x = norm(F.relu(x))
+            x = F.dropout(x, p=self.dropout, training=self.training)
+            states.append(x)
+
+        node = torch.cat(states, dim=-1)
+        # Pooling acts channel by channel, so pooling the concatenation equals
+        # concatenating the per-layer readouts.
+        graph = READOUTS[self.readout](node, batch, num_graphs)
+        return EncoderOutput(graph=graph, node=node)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.edge_dim is not None:
+            extra += f", edge_dim={self.edge_dim}"
+        if self.ogb_mol:
+            extra += ", ogb_mol=True"
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"num_layers={self.num_layers}, readout={self.readout!r}, "
+            f"batch_norm={self.batch_norm}, out_channels={self.out_channels}{extra})"
+        )

@@ -1,0 +1,105 @@
+r"""Segment-wise sparsemax (`Martins and Astudillo, ICML 2016
+<https://arxiv.org/abs/1602.02068>`_) over groups of entries, e.g. the edges
+leaving each node."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import cumsum, scatter
+
+__all__ = ["sparsemax"]
+
+
+def _sort_by_segment(src: Tensor, index: Tensor) -> Tensor:
+    # Two stable sorts give the order "by segment, then by value descending"
+    # without a combined key that could overflow or lose float precision.
+    order = torch.argsort(src, descending=True, stable=True)
+    return order[torch.argsort(index[order], stable=True)]
+
+
+def sparsemax(src: Tensor, index: Tensor, num_segments: int | None = None) -> Tensor:
+    r"""The sparsemax of `"From Softmax to Sparsemax: A Sparse Model of Attention
+    and Multi-Label Classification" <https://arxiv.org/abs/1602.02068>`_, taken
+    separately over every segment of entries sharing the same ``index``.
+
+    Within one segment with scores :math:`\mathbf{z}`, sparsemax is the
+    Euclidean projection onto the probability simplex:
+
+    .. math::
+        \mathrm{sparsemax}(\mathbf{z})_i = \max(z_i - \tau(\mathbf{z}), 0),
+        \qquad
+        \tau(\mathbf{z}) = \frac{\sum_{j \le k(\mathbf{z})} z_{(j)} - 1}{k(\mathbf{z})},
+
+    where :math:`z_{(1)} \ge z_{(2)} \ge \dots` are the sorted scores and
+    :math:`k(\mathbf{z}) = \max\{k : 1 + k z_{(k)} > \sum_{j \le k} z_{(j)}\}`
+    is the support size. Each segment's outputs are non-negative, sum to one
+    and are typically sparse.
+
+    The support is found without gradient (sorting and a per-segment cumulative
+    sum, all segments at once); the threshold :math:`\tau` is then recomputed
+    differentiably from the entries in the support, so autograd yields the
+    sparsemax Jacobian
+    :math:`\partial p_i / \partial z_j = s_i(\delta_{ij} - s_j / k)` with
+    :math:`s` the support indicator.
+
+    Args:
+        src (Tensor): Scores of shape :obj:`[E]`.
+        index (Tensor): Segment of every score, shape :obj:`[E]`, values in
+            ``[0, num_segments)``. Need not be sorted.
+        num_segments (int, optional): Number of segments. Inferred as
+            ``index.max() + 1`` when omitted, which synchronises with the
+            device. (default: :obj:`None`)
+
+    Returns:
+        Tensor: Probabilities of shape :obj:`[E]`, summing to one within every
+        non-empty segment.
+
+    Example:
+        >>> import torch
+        >>> src = torch.tensor([2.0, 1.0, 0.1, 1.0, 0.5])
+        >>> index = torch.tensor([0, 0, 0, 1, 1])
+        >>> sparsemax(src, index).tolist()
+        [1.0, 0.0, 0.0, 0.75, 0.25]
+    """
+    if src.dim() != 1 or index.dim() != 1 or src.numel() != index.numel():
+        raise ValueError(
+            "sparsemax expects 1-D 'src' and 'index' of equal length "
+            f"(got shapes {tuple(src.shape)} and {tuple(index.shape)})"
+        )
+    if src.numel() == 0:
+        return src.clone()
+    if num_segments is None:
+        num_segments = int(index.max()) + 1
+
+    with torch.no_grad():
+        order = _sort_by_segment(src, index)
+        seg = index[order]
+        # Shifting by the segment maximum and accumulating in float64 keeps the
+        # global running sum (minus each segment's offset) accurate even when
+        # millions of entries precede a segment.
+        sorted_src = src.detach()[order].to(torch.float64)
+        seg_max = scatter(sorted_src, seg, 0, num_segments, reduce="max")
+        shifted = sorted_src - seg_max[seg]
+        counts = scatter(torch.ones_like(seg), seg, 0, num_segments, reduce="sum")
+        ptr = cumsum(counts)
+        running = shifted.cumsum(0)
+        start_total = torch.cat([running.new_zeros(1), running])[ptr[:-1]]
+        seg_cumsum = running - start_total[seg]
+        rank = torch.arange(1, src.numel() + 1, device=src.device) - ptr[seg]
+        in_support_sorted = 1 + rank * shifted > seg_cumsum
+        # The support is a prefix of the sorted segment; taking the largest
+        # qualifying rank stays correct even if rounding breaks that prefix.
+        support_size = scatter(
+            torch.where(in_support_sorted, rank, torch.zeros_like(rank)),
+            seg,
+            0,
+            num_segments,
+            reduce="max",
+        )
+        in_support = torch.empty_like(in_support_sorted)
+        in_support[order] = rank <= support_size[seg]
+
+    support_sum = scatter(src * in_support.to(src.dtype), index, 0, num_segments, reduce="sum")
+    tau = (support_sum - 1) / support_size.clamp(min=1).to(src.dtype)
+    return (src - tau[index]).clamp(min=0)

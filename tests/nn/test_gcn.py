@@ -1,0 +1,121 @@
+"""GCN node encoder against the dense propagation rule of Kipf & Welling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from torch_geometric.loader import DataLoader
+
+from gcl.nn import GCN
+
+
+@pytest.fixture(scope="module")
+def mutag_graph(mutag):  # type: ignore[no-untyped-def]
+    return next(iter(DataLoader(mutag[:30], batch_size=30)))
+
+
+def dense_gcn(model: GCN, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+    n = x.size(0)
+    adj = torch.zeros(n, n, dtype=x.dtype)
+    weight = torch.ones(edge_index.size(1), dtype=x.dtype) if edge_weight is None else edge_weight
+    adj.index_put_((edge_index[1], edge_index[0]), weight, accumulate=True)
+    adj += torch.eye(n, dtype=x.dtype)
+    isqrt = adj.sum(1).rsqrt()
+    prop = isqrt[:, None] * adj * isqrt[None, :]
+    h = x
+    for layer, conv in enumerate(model.convs):
+        h = prop @ h @ conv.lin.weight.t() + conv.bias
+        if layer < len(model.acts):
+            norm, act = model.norms[layer], model.acts[layer]
+            if model.batch_norm:
+                h = (h - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
+                h = h * norm.weight + norm.bias
+            if model.activation == "prelu":
+                h = h.clamp(min=0) + act.weight * h.clamp(max=0)
+            else:
+                h = h.relu()
+    return h
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "width"),
+    [
+        ({"num_layers": 2, "out_channels": 16}, 16),  # GRACE / GCA
+        (
+            {"num_layers": 2, "batch_norm": True, "plain_last": True, "batch_norm_momentum": 0.01},
+            32,
+        ),  # G-BT
+        ({"num_layers": 3, "activation": "relu"}, 32),
+        ({"num_layers": 1, "out_channels": 8}, 8),
+    ],
+)
+def test_matches_dense_rule(mutag_graph, kwargs: dict, width: int) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_graph
+    model = GCN(data.num_features, 32, **kwargs)
+    with torch.no_grad():
+        for act in model.acts:
+            if isinstance(act, torch.nn.PReLU):
+                act.weight.fill_(0.1)
+    model.train()
+    model(data.x, data.edge_index)  # non-trivial batch-norm statistics
+    model.eval()
+    half = data.edge_index[0] < data.edge_index[1]
+    pair_weight = torch.rand(int(half.sum()))
+    # symmetric weights: the weight of (u, v) equals that of (v, u)
+    lookup = {
+        tuple(e): w for e, w in zip(data.edge_index[:, half].t().tolist(), pair_weight.tolist())
+    }
+    weight = torch.tensor([lookup[(min(s, d), max(s, d))] for s, d in data.edge_index.t().tolist()])
+    for edge_weight in (None, weight):
+        with torch.no_grad():
+            out = model(data.x, data.edge_index, edge_weight)
+            expected = dense_gcn(model, data.x, data.edge_index, edge_weight)
+        assert out.shape == (data.num_nodes, width) and model.out_channels == width
+        assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_structure_of_paper_layouts() -> None:
+    gbt = GCN(10, 64, out_channels=32, batch_norm=True, plain_last=True, batch_norm_momentum=0.01)
+    assert len(gbt.acts) == 1 and isinstance(gbt.acts[0], torch.nn.PReLU)
+    assert isinstance(gbt.norms[0], torch.nn.BatchNorm1d) and gbt.norms[0].momentum == 0.01
+    grace = GCN(10, 64, out_channels=32)
+    assert len(grace.acts) == 2 and all(isinstance(n, torch.nn.Identity) for n in grace.norms)
+    assert [c.lin.weight.shape for c in grace.convs] == [(64, 10), (32, 64)]
+    assert "plain_last=True" in repr(gbt)
+
+
+def test_cora_shapes_and_gradients(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from gcl.data import load_dataset
+
+    data = load_dataset("Cora", root=shared_data)[0]
+    model = GCN(data.num_features, 64, out_channels=32, dropout=0.2)
+    out = model(data.x, data.edge_index)
+    assert out.shape == (data.num_nodes, 32)
+    out.pow(2).mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_dropout_and_determinism(mutag_graph) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_graph
+    torch.manual_seed(3)
+    model = GCN(data.num_features, 16, dropout=0.5)
+    torch.manual_seed(3)
+    twin = GCN(data.num_features, 16, dropout=0.5)
+    torch.manual_seed(4)
+    a = model(data.x, data.edge_index)
+    torch.manual_seed(4)
+    assert torch.equal(a, twin(data.x, data.edge_index))
+    model.eval()
+    assert torch.equal(model(data.x, data.edge_index), model(data.x, data.edge_index))
+
+
+def test_rejects_bad_hyperparameters() -> None:
+    with pytest.raises(ValueError, match="activation must be one of"):
+        GCN(3, 8, activation="gelu")
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\) \(got 1.0\)"):
+        GCN(3, 8, dropout=1.0)
+    with pytest.raises(ValueError, match="batch_norm_momentum"):
+        GCN(3, 8, batch_norm_momentum=2.0)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        GCN(3, 0)

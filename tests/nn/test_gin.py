@@ -1,0 +1,200 @@
+"""GIN encoder against a per-graph dense implementation of the GraphCL layer order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+from gcl.nn import GIN, EncoderOutput
+
+
+@pytest.fixture(scope="module")
+def mutag_batch(mutag):  # type: ignore[no-untyped-def]
+    return next(iter(DataLoader(mutag, batch_size=32)))
+
+
+def naive_gin(model: GIN, data: Data) -> tuple[Tensor, Tensor]:
+    """One graph at a time: h <- BN(ReLU(MLP((1 + eps) h + sum_j msg_j))), readout per layer."""
+    graphs, nodes_out = [], torch.zeros(data.num_nodes, model.out_channels)
+    for graph in range(data.num_graphs):
+        nodes = (data.batch == graph).nonzero().view(-1)
+        local = {int(n): i for i, n in enumerate(nodes)}
+        edges = [
+            (local[s], local[d], e)
+            for e, (s, d) in enumerate(data.edge_index.t().tolist())
+            if s in local
+        ]
+        h = data.x[nodes]
+        per_layer = []
+        for conv, norm in zip(model.convs, model.norms):
+            agg = torch.zeros_like(h)
+            for s, d, e in edges:
+                if model.edge_dim is not None:
+                    agg[d] += torch.relu(h[s] + conv.lin(data.edge_attr[e]))
+                else:
+                    agg[d] += h[s]
+            h = conv.nn((1 + conv.eps) * h + agg).relu()
+            if model.batch_norm:
+                h = (h - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
+                h = h * norm.weight + norm.bias
+            per_layer.append(h)
+        node = torch.cat(per_layer, dim=1)
+        nodes_out[nodes] = node
+        if model.readout == "sum":
+            graphs.append(node.sum(0))
+        elif model.readout == "mean":
+            graphs.append(node.mean(0))
+        else:
+            graphs.append(node.max(0).values)
+    return torch.stack(graphs), nodes_out
+
+
+@pytest.mark.parametrize("readout", ["sum", "mean", "max"])
+def test_matches_naive_per_graph_loop(mutag_batch, readout: str) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features, 32, 3, readout=readout)
+    model.train()
+    model(data.x, data.edge_index, data.batch)  # non-trivial running statistics
+    model.eval()
+    with torch.no_grad():
+        out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+        graph, node = naive_gin(model, data)
+    assert isinstance(out, EncoderOutput)
+    assert out.graph.shape == (data.num_graphs, 96) and model.out_channels == 96
+    assert out.node.shape == (data.num_nodes, 96)
+    assert torch.allclose(out.node, node, atol=1e-4)
+    assert torch.allclose(out.graph, graph, atol=1e-3)
+
+
+def test_edge_features_match_naive(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features, 16, 2, edge_dim=data.edge_attr.size(1), train_eps=True)
+    with torch.no_grad():
+        for conv in model.convs:
+            conv.eps.fill_(0.3)
+    model.eval()
+    with torch.no_grad():
+        out = model(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr)
+        graph, node = naive_gin(model, data)
+    assert torch.allclose(out.node, node, atol=1e-4)
+    assert torch.allclose(out.graph, graph, atol=1e-3)
+    with pytest.raises(ValueError, match="edge_attr is None"):
+        model(data.x, data.edge_index, data.batch)
+
+
+def test_emptied_graph_keeps_a_zero_row(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    # Drop every node of graph 3 (as a node-dropping augmentation may) and the last graph.
+    data = mutag_batch
+    keep = (data.batch != 3) & (data.batch != data.num_graphs - 1)
+    mapping = torch.full((data.num_nodes,), -1).index_put_(
+        (keep.nonzero().view(-1),), torch.arange(int(keep.sum()))
+    )
+    edge_mask = keep[data.edge_index].all(0)
+    edge_index = mapping[data.edge_index[:, edge_mask]]
+    for readout in ("sum", "mean", "max"):
+        model = GIN(data.num_features, 8, 2, readout=readout).eval()
+        out = model(data.x[keep], edge_index, data.batch[keep], num_graphs=data.num_graphs)
+        assert out.graph.shape == (data.num_graphs, 16)
+        assert (out.graph[3] == 0).all() and (out.graph[-1] == 0).all()
+        assert (out.graph[0] != 0).any()
+
+
+def test_one_node_and_edgeless_graphs() -> None:
+    graphs = [
+        Data(x=torch.randn(1, 5), edge_index=torch.empty(2, 0, dtype=torch.long)),
+        Data(x=torch.randn(4, 5), edge_index=torch.empty(2, 0, dtype=torch.long)),
+        Data(x=torch.randn(3, 5), edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])),
+    ]
+    data = Batch.from_data_list(graphs)
+    model = GIN(5, 8, 3)
+    out = model(data.x, data.edge_index, data.batch)  # training mode works too
+    assert out.graph.shape == (3, 24) and torch.isfinite(out.graph).all()
+    model.eval()
+    with torch.no_grad():
+        graph, node = naive_gin(model, data)
+        out = model(data.x, data.edge_index, data.batch)
+    assert torch.allclose(out.graph, graph, atol=1e-4)
+    assert torch.allclose(out.node, node, atol=1e-5)
+    single = model(graphs[0].x, graphs[0].edge_index)  # batch=None: one graph
+    assert single.graph.shape == (1, 24)
+    assert torch.allclose(single.graph[0], graph[0], atol=1e-4)
+
+
+def test_permutation_invariance(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features).eval()
+    perm = torch.randperm(data.num_nodes)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(data.num_nodes)
+    with torch.no_grad():
+        out = model(data.x, data.edge_index, data.batch)
+        shuffled = model(
+            data.x[perm], inverse[data.edge_index], data.batch[perm], num_graphs=data.num_graphs
+        )
+    assert torch.allclose(out.graph, shuffled.graph, atol=1e-4)
+    assert torch.allclose(out.node[perm], shuffled.node, atol=1e-5)
+
+
+def test_determinism_and_reset(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    torch.manual_seed(7)
+    first = GIN(data.num_features, dropout=0.2)
+    torch.manual_seed(7)
+    second = GIN(data.num_features, dropout=0.2)
+    torch.manual_seed(1)
+    a = first(data.x, data.edge_index, data.batch).graph
+    torch.manual_seed(1)
+    b = second(data.x, data.edge_index, data.batch).graph
+    assert torch.equal(a, b)
+    before = [p.clone() for p in first.parameters()]
+    first.reset_parameters()
+    assert any(not torch.equal(p, q) for p, q in zip(before, first.parameters()))
+
+
+def test_gradients_reach_every_parameter(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features, edge_dim=4, train_eps=True)
+    model(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr).graph.sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_ogb_molecules(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from gcl.data import load_dataset
+
+    dataset = load_dataset("ogbg-molbace", root=shared_data)
+    data = next(iter(DataLoader(dataset[:16], batch_size=16)))
+    model = GIN(dataset.num_features, 16, 2, ogb_mol=True)
+    assert dataset.num_features == 9 and "ogb_mol=True" in repr(model)
+    out = model(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr)
+    assert out.graph.shape == (16, 32) and torch.isfinite(out.graph).all()
+    out.graph.sum().backward()
+    assert model.bond_encoders is not None
+    assert all(p.grad is not None for p in model.bond_encoders.parameters() if p.requires_grad)
+    # Bond types change the messages, so they change the embedding.
+    model.eval()
+    other_bonds = (data.edge_attr + 1) % 2  # valid for every bond feature
+    with torch.no_grad():
+        a = model(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr).graph
+        b = model(data.x, data.edge_index, data.batch, edge_attr=other_bonds).graph
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="in_channels=9"):
+        GIN(7, ogb_mol=True)
+
+
+def test_rejects_bad_hyperparameters() -> None:
+    with pytest.raises(ValueError, match="readout must be one of"):
+        GIN(7, readout="attention")
+    with pytest.raises(ValueError, match=r"num_layers must be a positive integer \(got 0\)"):
+        GIN(7, num_layers=0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\) \(got 1.5\)"):
+        GIN(7, dropout=1.5)
+    with pytest.raises(ValueError, match="exclusive"):
+        GIN(9, edge_dim=3, ogb_mol=True)
+    assert repr(GIN(7)) == (
+        "GIN(7, 32, num_layers=3, readout='sum', batch_norm=True, out_channels=96)"
+    )
