@@ -1,0 +1,112 @@
+r"""Boundary checks shared by the losses: hyper-parameters and input tensors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_finite_check_enabled = True
+
+
+def set_finite_check(enabled: bool) -> None:
+    r"""Turns the NaN/inf check on loss inputs on or off (on by default).
+
+    The check reads one boolean back from the device per input tensor. On a GPU that
+    is a host synchronisation; a tuned training loop whose inputs are known to be
+    sane can switch it off. Shape, length and hyper-parameter checks stay on.
+
+    Args:
+        enabled (bool): Whether losses reject embeddings that contain NaN or inf.
+    """
+    global _finite_check_enabled
+    _finite_check_enabled = bool(enabled)
+
+
+def finite_check_enabled() -> bool:
+    r"""Returns whether losses currently reject non-finite inputs."""
+    return _finite_check_enabled
+
+
+def check_positive(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (got {value!r})")
+
+
+def check_unit_interval(name: str, value: float, *, closed_right: bool = True) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+    ok = ok and (value <= 1 if closed_right else value < 1)
+    if not ok:
+        bracket = "]" if closed_right else ")"
+        raise ValueError(f"{name} must be in [0, 1{bracket} (got {value!r})")
+
+
+def check_count(name: str, value: int | None, *, minimum: int = 1, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+
+
+def check_finite(name: str, tensor: Tensor) -> None:
+    if not _finite_check_enabled or torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(
+            f"{name} contains NaN or inf values (shape {tuple(tensor.shape)}, dtype {tensor.dtype})"
+        )
+
+
+def check_embeddings(name: str, tensor: Tensor, ndim: int | tuple[int, ...] = 2) -> None:
+    r"""Checks that ``tensor`` is a floating tensor of the given rank(s) and finite."""
+    if not isinstance(tensor, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor (got {type(tensor).__name__})")
+    ranks = (ndim,) if isinstance(ndim, int) else ndim
+    if tensor.dim() not in ranks:
+        wanted = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"{name} must be {wanted} (got shape {tuple(tensor.shape)})")
+    if not tensor.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor (got dtype {tensor.dtype})")
+    check_finite(name, tensor)
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape "
+            f"(got {tuple(a.shape)} and {tuple(b.shape)})"
+        )
+
+
+def check_feature_dim(name: str, tensor: Tensor, dim: int, reference: str) -> None:
+    if tensor.size(-1) != dim:
+        raise ValueError(
+            f"{name} must have feature size {dim} like {reference} (got shape {tuple(tensor.shape)})"
+        )
+
+
+def check_labels(name: str, labels: Tensor, length: int) -> None:
+    if not isinstance(labels, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor (got {type(labels).__name__})")
+    if labels.dim() != 1 or labels.numel() != length:
+        raise ValueError(
+            f"{name} must be a 1-D tensor of length {length} (got shape {tuple(labels.shape)})"
+        )
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"{name} must hold integer class labels (got dtype {labels.dtype})")
+
+
+def check_index(name: str, index: Tensor, length: int, upper: int) -> None:
+    r"""Checks a 1-D integer tensor of ``length`` entries with values in ``[0, upper)``."""
+    check_labels(name, index, length)
+    if index.numel() > 0 and (int(index.min()) < 0 or int(index.max()) >= upper):
+        raise ValueError(
+            f"{name} values must lie in [0, {upper}) "
+            f"(got min {int(index.min())}, max {int(index.max())})"
+        )

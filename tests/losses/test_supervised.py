@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gcl.losses import InfoNCE, LabelContrastiveLoss, SupConLoss, functional
+from gcl.losses.functional import _sample_at_most_k
+
+from . import naive
+
+
+def _features(n: int = 8, views: int = 2, d: int = 4) -> torch.Tensor:
+    return torch.randn(n, views, d, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("views", [1, 2, 3])
+@pytest.mark.parametrize("base_temperature", [None, 0.07])
+def test_supcon_matches_formula(views: int, base_temperature: float | None) -> None:
+    features = _features(views=views)
+    labels = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    loss = SupConLoss(temperature=0.1, base_temperature=base_temperature)(features, labels)
+    expected = naive.sup_con(features, labels, 0.1, base_temperature)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_supcon_without_labels_is_nt_xent() -> None:
+    features = _features(n=6)
+    loss = SupConLoss(temperature=0.5)(features)
+    expected = InfoNCE(temperature=0.5)(features[:, 0], features[:, 1])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-10)
+
+
+def test_supcon_2d_input_is_one_view() -> None:
+    features = _features(views=1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    a = SupConLoss(0.2)(features, labels)
+    b = SupConLoss(0.2)(features[:, 0], labels)
+    assert torch.equal(a, b)
+
+
+def test_supcon_no_positive_anywhere_gives_zero_with_finite_grad() -> None:
+    features = _features(n=4, views=1).requires_grad_(True)
+    loss = SupConLoss(0.1)(features, torch.arange(4))
+    assert loss.item() == 0.0
+    (grad,) = torch.autograd.grad(loss, features)
+    assert torch.isfinite(grad).all()
+
+
+def test_supcon_invariant_to_label_renaming_and_permutation() -> None:
+    features = _features()
+    labels = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    loss = SupConLoss(0.1)(features, labels)
+    assert SupConLoss(0.1)(features, labels * 7 + 3).item() == pytest.approx(loss.item(), rel=1e-12)
+    perm = torch.randperm(8)
+    assert SupConLoss(0.1)(features[perm], labels[perm]).item() == pytest.approx(
+        loss.item(), rel=1e-12
+    )
+
+
+def test_kcl_with_large_k_equals_supcon() -> None:
+    features = _features()
+    labels = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    full = SupConLoss(0.1)(features, labels)
+    kcl = SupConLoss(0.1, k_positives=100)(features, labels)
+    assert kcl.item() == pytest.approx(full.item(), rel=1e-12)
+
+
+def test_kcl_matches_formula_for_the_sampled_positives() -> None:
+    features = _features(n=10)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 0])
+    k = 2
+    loss = SupConLoss(0.1, k_positives=k)(
+        features, labels, generator=torch.Generator().manual_seed(3)
+    )
+    # Rebuild the mask the loss drew from the same generator state.
+    views = 2
+    index = torch.arange(20)
+    lab = labels.repeat_interleave(views)
+    is_self = index[None] == index[:, None]
+    same_sample = (index[None] // views) == (index[:, None] // views)
+    positive = (lab[:, None] == lab[None]) & ~is_self
+    picked = _sample_at_most_k(positive & ~same_sample, k, torch.Generator().manual_seed(3))
+    mask = (same_sample & ~is_self) | picked
+    assert (picked.sum(1) <= k).all()
+    assert (picked.sum(1) == torch.clamp((positive & ~same_sample).sum(1), max=k)).all()
+    expected = naive.sup_con(features, labels, 0.1, positives=mask)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_kcl_sampling_is_seeded() -> None:
+    features = _features(n=10)
+    labels = torch.zeros(10, dtype=torch.long)
+    loss_fn = SupConLoss(0.1, k_positives=1)
+    a = loss_fn(features, labels, generator=torch.Generator().manual_seed(0))
+    b = loss_fn(features, labels, generator=torch.Generator().manual_seed(0))
+    c = loss_fn(features, labels, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert a.item() != pytest.approx(c.item())
+
+
+def test_supcon_functional_twin_and_gradients() -> None:
+    features = _features().float().requires_grad_(True)
+    labels = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    loss = SupConLoss(0.1)(features, labels)
+    assert torch.equal(loss, functional.sup_con_loss(features, labels, temperature=0.1))
+    (grad,) = torch.autograd.grad(loss, features)
+    assert torch.isfinite(grad).all()
+
+
+def test_supcon_bad_inputs() -> None:
+    features = _features()
+    with pytest.raises(ValueError, match="temperature"):
+        SupConLoss(temperature=0.0)
+    with pytest.raises(ValueError, match="k_positives"):
+        SupConLoss(k_positives=0)
+    with pytest.raises(ValueError, match=r"length 8 \(got shape \(7,\)\)"):
+        SupConLoss()(features, torch.zeros(7, dtype=torch.long))
+    with pytest.raises(ValueError, match="integer class labels"):
+        SupConLoss()(features, torch.zeros(8))
+    with pytest.raises(ValueError, match="2-D or 3-D"):
+        SupConLoss()(features[0, 0])
+    with pytest.raises(ValueError, match="at least two"):
+        SupConLoss()(features[:1, :1])
+    bad = features.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        SupConLoss()(bad, torch.zeros(8, dtype=torch.long))
+
+
+def test_label_contrastive_matches_formula() -> None:
+    q = torch.randn(6, 5, dtype=torch.float64)
+    q_labels = torch.tensor([0, 1, 2, 0, 1, 3])
+    keys = torch.randn(20, 5, dtype=torch.float64)
+    key_labels = torch.randint(3, (20,))
+    loss = LabelContrastiveLoss(temperature=0.07)(q, q_labels, keys, key_labels)
+    # Query with label 3 has no positive key and is left out.
+    expected = naive.label_contrastive(q, q_labels, keys, key_labels, 0.07)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+    assert loss.item() > 0
+
+
+def test_label_contrastive_single_class_is_zero() -> None:
+    q, keys = torch.randn(4, 3), torch.randn(9, 3)
+    loss = LabelContrastiveLoss(0.1)(
+        q, torch.zeros(4, dtype=torch.long), keys, torch.zeros(9, dtype=torch.long)
+    )
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_label_contrastive_decreases_when_queries_move_to_their_class() -> None:
+    keys = torch.cat(
+        [torch.tensor([[1.0, 0.0]]).repeat(5, 1), torch.tensor([[0.0, 1.0]]).repeat(5, 1)]
+    )
+    key_labels = torch.tensor([0] * 5 + [1] * 5)
+    near = LabelContrastiveLoss(0.1)(
+        torch.tensor([[1.0, 0.1]]), torch.tensor([0]), keys, key_labels
+    )
+    far = LabelContrastiveLoss(0.1)(torch.tensor([[0.1, 1.0]]), torch.tensor([0]), keys, key_labels)
+    assert near.item() < far.item()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_label_contrastive_gradients_and_dtypes(dtype: torch.dtype) -> None:
+    q = torch.randn(6, 5).to(dtype).requires_grad_(True)
+    loss = LabelContrastiveLoss(0.05)(
+        q, torch.randint(2, (6,)), torch.randn(30, 5).to(dtype), torch.randint(2, (30,))
+    )
+    assert loss.dtype == (torch.float32 if dtype == torch.float16 else dtype)
+    (grad,) = torch.autograd.grad(loss, q)
+    assert torch.isfinite(grad).all()
+
+
+def test_label_contrastive_bad_inputs() -> None:
+    q, keys = torch.randn(4, 3), torch.randn(9, 3)
+    ql, kl = torch.zeros(4, dtype=torch.long), torch.zeros(9, dtype=torch.long)
+    with pytest.raises(ValueError, match="temperature"):
+        LabelContrastiveLoss(-1.0)
+    with pytest.raises(ValueError, match="feature size 3"):
+        LabelContrastiveLoss()(q, ql, torch.randn(9, 4), kl)
+    with pytest.raises(ValueError, match=r"key_labels must be a 1-D tensor of length 9"):
+        LabelContrastiveLoss()(q, ql, keys, kl[:5])
+    with pytest.raises(ValueError, match=r"query_labels must be a 1-D tensor of length 4"):
+        LabelContrastiveLoss()(q, ql[:2], keys, kl)
+    with pytest.raises(ValueError, match="at least one entry"):
+        LabelContrastiveLoss()(q, ql, keys[:0], kl[:0])
