@@ -56,3 +56,8 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "TU").is_dir():
         pytest.skip(f"benchmark data root {SHARED_DATA} not present")
     return SHARED_DATA
+
+
+# The tests run many small tensor ops; on a 2-core machine intra-op threads only add
+# synchronisation overhead (and contention when pytest-xdist runs workers in parallel).
+torch.set_num_threads(int(os.environ.get("GCL_TEST_THREADS", "1")))

@@ -4,7 +4,8 @@ r"""Dataset resolution: TU, OGB and node-level benchmarks, offline first.
 >>> dataset = load_dataset("MUTAG")
 """
 
-from gcl.data.features import FEATURE_MODES, add_fallback_features, one_hot_degree
+from gcl.data.features import FEATURE_MODES, add_fallback_features, attach_index, one_hot_degree
+from gcl.data.loader import CollatedLoader
 from gcl.data.loaders import check_tu_raw, load_dataset, register_safe_globals
 from gcl.data.registry import SPECS, DatasetSpec, get_spec, known_datasets
 from gcl.data.roots import (
@@ -19,11 +20,13 @@ from gcl.data.roots import (
 __all__ = [
     "FEATURE_MODES",
     "SPECS",
+    "CollatedLoader",
     "CorruptDatasetError",
     "DatasetNotFoundError",
     "DatasetSpec",
     "Located",
     "add_fallback_features",
+    "attach_index",
     "cache_dir",
     "check_tu_raw",
     "get_spec",

@@ -91,3 +91,17 @@ def add_fallback_features(dataset: InMemoryDataset, mode: str, max_degree: int |
     slices["x"] = ptr
     dataset._data_list = None  # drop PyG's per-graph cache built from the old storage
     return used
+
+
+def attach_index(dataset: InMemoryDataset) -> InMemoryDataset:
+    r"""Store each graph's position in the dataset as ``data.idx``, in place.
+
+    Memory banks with one slot per training graph (e.g. LCGNN's) address their
+    slots with ``batch.idx``. Subsets made with ``dataset[indices]`` keep the
+    original positions.
+    """
+    num_graphs = dataset._data.y.size(0) if dataset._data.y is not None else len(dataset)
+    dataset._data.idx = torch.arange(num_graphs)
+    dataset.slices["idx"] = torch.arange(num_graphs + 1)
+    dataset._data_list = None
+    return dataset

@@ -1,0 +1,91 @@
+r"""What every method shares: the view/encode helpers and embedding a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data, Dataset
+from torch_geometric.loader import DataLoader
+
+Augmentation = Callable[[Any], Any]
+
+
+class LossParts(NamedTuple):
+    r"""A method's ``forward`` output when the loss has several terms.
+
+    Attributes:
+        loss (Tensor): The total loss that is minimised.
+        parts (dict[str, Tensor]): The detached terms (e.g. ``"classification"``
+            and ``"contrastive"``) for logging.
+    """
+
+    loss: Tensor
+    parts: dict[str, Tensor]
+
+
+def encode_graphs(encoder: nn.Module, batch: Any) -> Any:
+    r"""Run a graph encoder on a (possibly augmented) batch.
+
+    Passes ``num_graphs`` so that a graph whose nodes were all dropped still
+    gets an embedding row, and ``edge_attr`` when the encoder takes edge features.
+    """
+    kwargs: dict[str, Any] = {"num_graphs": int(batch.num_graphs)}
+    if getattr(encoder, "uses_edge_attr", False):
+        kwargs["edge_attr"] = batch.edge_attr
+    return encoder(batch.x, batch.edge_index, batch.batch, **kwargs)
+
+
+def check_contrastive_batch(batch: Any) -> None:
+    r"""Contrastive losses need at least two graphs: one positive and one negative."""
+    num_graphs = int(getattr(batch, "num_graphs", 1))
+    if num_graphs < 2:
+        raise ValueError(
+            f"contrastive methods need at least 2 graphs per batch (got {num_graphs}); "
+            "increase the batch size or keep drop_last=True"
+        )
+
+
+def check_features(batch: Any) -> None:
+    r"""Graphs must carry node features (featureless datasets get them from :mod:`gcl.data`)."""
+    if getattr(batch, "x", None) is None:
+        raise ValueError(
+            "graphs have no node features (x is None); load the dataset with "
+            "gcl.data.load_dataset(..., node_features='degree' or 'constant')"
+        )
+
+
+@torch.no_grad()
+def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 256,
+                  device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Embed every graph (or node, for a single :class:`Data`) with ``method.embed``.
+
+    The method is put in eval mode, so augmentations are off and batch norm uses
+    running statistics.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Embeddings :obj:`[num_items, d]` and labels
+        :obj:`[num_items]` (flattened; ``-1`` where a graph has no label).
+    """
+    was_training = method.training
+    method.eval()
+    if device is None:
+        device = next(method.parameters()).device
+    if isinstance(data, Data) and not isinstance(data, Batch):
+        embed: Any = method.embed
+        out = embed(data.to(device))
+        y = data.y
+        method.train(was_training)
+        return out.cpu().numpy(), y.view(-1).cpu().numpy()
+    features, labels = [], []
+    embed = method.embed
+    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+        batch = batch.to(device)
+        features.append(embed(batch).cpu())
+        y = batch.y if batch.y is not None else torch.full((batch.num_graphs,), -1)
+        labels.append(y.view(batch.num_graphs, -1)[:, 0].cpu())
+    method.train(was_training)
+    return torch.cat(features).numpy(), torch.cat(labels).numpy()

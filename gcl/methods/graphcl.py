@@ -1,0 +1,64 @@
+r"""GraphCL: contrast two augmented views of each graph (You et al., NeurIPS 2020)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from gcl.losses import InfoNCE
+from gcl.methods.base import Augmentation, check_contrastive_batch, check_features, encode_graphs
+
+
+class GraphCL(nn.Module):
+    r"""GraphCL from `"Graph Contrastive Learning with Augmentations"
+    <https://arxiv.org/abs/2010.13902>`_ (You et al., NeurIPS 2020).
+
+    Each batch is augmented twice; a shared encoder and projection head map the
+    views to :math:`z^{(1)}, z^{(2)}`, and the NT-Xent loss pulls the two views
+    of each graph together against the other graphs of the batch:
+
+    .. math::
+        \ell_n = -\log \frac{\exp(s(z^{(1)}_n, z^{(2)}_n)/\tau)}
+        {\sum_{m \neq n} \exp(s(z^{(1)}_n, z^{(2)}_m)/\tau)}
+
+    Args:
+        encoder (nn.Module): Graph encoder returning an ``EncoderOutput``
+            (e.g. :class:`gcl.nn.GIN`).
+        augment1 (callable): First view, ``augment1(batch) -> batch``.
+        augment2 (callable): Second view.
+        head (nn.Module): Projection head (GraphCL: Linear–ReLU–Linear).
+        loss (nn.Module, optional): Contrastive loss on ``(z1, z2)``; default
+            :meth:`gcl.losses.InfoNCE.graphcl` with :math:`\tau = 0.2` (one direction, no
+            intra-view negatives, positive excluded from the denominator, as in the GraphCL code).
+
+    Example:
+        >>> method = GraphCL(GIN(7, 32, 3), DropNodes(0.2), RandomWalkSubgraph(0.8),
+        ...                  ProjectionHead(96, 96, 96))
+        >>> loss = method(batch); embeddings = method.embed(batch)
+    """
+
+    def __init__(self, encoder: nn.Module, augment1: Augmentation, augment2: Augmentation, head: nn.Module,
+                 loss: nn.Module | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.augment1 = augment1
+        self.augment2 = augment2
+        self.head = head
+        self.loss = loss if loss is not None else InfoNCE.graphcl()
+
+    def forward(self, batch: Any) -> Tensor:
+        check_features(batch)
+        check_contrastive_batch(batch)
+        z1 = self.head(encode_graphs(self.encoder, self.augment1(batch)).graph)
+        z2 = self.head(encode_graphs(self.encoder, self.augment2(batch)).graph)
+        return self.loss(z1, z2)
+
+    def embed(self, batch: Any) -> Tensor:
+        r"""Graph embeddings of the un-augmented batch (the encoder output, before the head)."""
+        check_features(batch)
+        return encode_graphs(self.encoder, batch).graph.detach()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(encoder={self.encoder}, augment1={self.augment1}, "
+                f"augment2={self.augment2}, loss={self.loss})")

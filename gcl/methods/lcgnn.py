@@ -1,0 +1,112 @@
+r"""LCGNN: label contrastive coding for supervised graph classification (Ren et al., 2021)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gcl.losses import LabelContrastiveLoss, MemoryBank, MemoryQueue, update_momentum
+from gcl.methods.base import Augmentation, LossParts, check_features, encode_graphs
+from gcl.nn import momentum_copy
+
+
+class LCGNN(nn.Module):
+    r"""LCGNN from `"Label Contrastive Coding based Graph Neural Network for
+    Graph Classification" <https://arxiv.org/abs/2101.05486>`_ (Ren et al.,
+    DASFAA 2021).
+
+    A query encoder :math:`f_q` (GIN or HGP-SL) feeds a classifier; a momentum
+    copy :math:`f_k` of the encoder and projection head produces keys that are
+    stored, with their labels, in a memory. The query is contrasted against the
+    memory: every key with the query's label is a positive,
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{\mathrm{CE}} + \beta \cdot
+        \frac{-1}{|P(q)|} \sum_{k^+ \in P(q)} \log
+        \frac{\exp(q \cdot k^+ / \tau)}{\sum_{k \in M} \exp(q \cdot k / \tau)},
+        \qquad \theta_k \leftarrow m\,\theta_k + (1-m)\,\theta_q .
+
+    Args:
+        encoder (nn.Module): Query graph encoder returning an ``EncoderOutput``.
+        classifier (nn.Module): Maps graph embeddings to class logits.
+        head (nn.Module): Projection of graph embeddings for the contrastive term.
+        memory (MemoryQueue or MemoryBank): Label-aware key memory. A
+            :class:`~gcl.losses.MemoryBank` (one slot per training graph, as in
+            the LCGNN code) needs ``batch.idx`` (see :func:`gcl.data.attach_index`).
+        contrastive_weight (float): :math:`\beta`. (default: :obj:`0.5`)
+        temperature (float): :math:`\tau`. (default: :obj:`0.07`)
+        momentum (float): :math:`m` of the key encoder. (default: :obj:`0.999`)
+        key_augment (callable, optional): Augmentation of the key view
+            (default: none, the key encoder sees the same graphs).
+    """
+
+    def __init__(self, encoder: nn.Module, classifier: nn.Module, head: nn.Module,
+                 memory: MemoryQueue | MemoryBank, *, contrastive_weight: float = 0.5,
+                 temperature: float = 0.07, momentum: float = 0.999,
+                 key_augment: Augmentation | None = None) -> None:
+        super().__init__()
+        if contrastive_weight < 0:
+            raise ValueError(f"contrastive_weight must be non-negative (got {contrastive_weight})")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1] (got {momentum})")
+        self.encoder = encoder
+        self.classifier = classifier
+        self.head = head
+        self.key_encoder = momentum_copy(encoder)
+        self.key_head = momentum_copy(head)
+        self.memory = memory
+        self.loss = LabelContrastiveLoss(temperature=temperature)
+        self.contrastive_weight = contrastive_weight
+        self.momentum = momentum
+        self.key_augment = key_augment
+
+    def _labels(self, batch: Any) -> Tensor:
+        y = getattr(batch, "y", None)
+        if y is None:
+            raise ValueError("LCGNN is supervised: the batch has no labels (batch.y is None)")
+        return y.view(int(batch.num_graphs), -1)[:, 0].long()
+
+    def forward(self, batch: Any) -> LossParts:
+        check_features(batch)
+        labels = self._labels(batch)
+        hidden = encode_graphs(self.encoder, batch).graph
+        classification = F.cross_entropy(self.classifier(hidden), labels)
+        query = F.normalize(self.head(hidden), dim=-1)
+        with torch.no_grad():
+            key_batch = self.key_augment(batch) if self.key_augment is not None else batch
+            keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch).graph), dim=-1)
+        if isinstance(self.memory, MemoryBank):
+            index = getattr(batch, "idx", None)
+            if index is None:
+                raise ValueError("a MemoryBank needs batch.idx (graph indices); use gcl.data.attach_index(dataset)")
+            self.memory.update(index.view(-1), keys, labels)
+            assert self.memory.labels is not None
+            filled = self.memory.labels >= 0  # slots not written yet hold random vectors
+            memory_keys, memory_labels = self.memory.get()[filled], self.memory.labels[filled]
+        else:
+            stored_keys, stored_labels = self.memory.get()
+            if stored_labels is None:
+                raise ValueError("LCGNN needs a MemoryQueue that stores labels (store_labels=True)")
+            memory_keys = torch.cat([keys, stored_keys])
+            memory_labels = torch.cat([labels, stored_labels])
+            self.memory.enqueue(keys, labels)
+        contrastive = self.loss(query, labels, memory_keys, memory_labels)
+        loss = classification + self.contrastive_weight * contrastive
+        return LossParts(loss, {"classification": classification.detach(), "contrastive": contrastive.detach()})
+
+    def after_step(self) -> None:
+        r"""Move the key encoder and head towards the query ones (EMA)."""
+        update_momentum(self.encoder, self.key_encoder, self.momentum)
+        update_momentum(self.head, self.key_head, self.momentum)
+
+    @torch.no_grad()
+    def predict(self, batch: Any) -> Tensor:
+        r"""Class logits of the batch."""
+        return self.classifier(encode_graphs(self.encoder, batch).graph)
+
+    def embed(self, batch: Any) -> Tensor:
+        r"""Graph embeddings of the query encoder."""
+        return encode_graphs(self.encoder, batch).graph.detach()

@@ -1,0 +1,235 @@
+r"""Build a method by name for a dataset, from plain hyper-parameters.
+
+This is what the command line, the configuration files and the benchmark
+harness use; in Python, methods can equally be assembled by hand from their
+parts (see each method's docstring).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+from torch_geometric.data import Data, Dataset
+
+from gcl import augment as A
+from gcl.losses import InfoNCE, MemoryBank, MemoryQueue
+from gcl.methods.barlow import GraphBarlowTwins, GraphLevelBarlowTwins
+from gcl.methods.grace import GRACE
+from gcl.methods.graphcl import GraphCL
+from gcl.methods.lcgnn import LCGNN
+from gcl.methods.supervised import SupervisedClassifier
+from gcl.nn import GCN, GIN, HGPSL, Classifier, ProjectionHead
+
+GRAPHCL_AUGMENTATIONS = ("drop_nodes", "subgraph", "perturb_edges", "mask_features")
+RANDOM_POOLS = {
+    "random2": ("drop_nodes", "subgraph"),
+    "random3": ("drop_nodes", "perturb_edges", "subgraph"),
+    "random4": ("drop_nodes", "perturb_edges", "subgraph", "mask_features"),
+}
+
+
+def make_augmentation(name: str, ratio: float = 0.2, *, reference: bool = False) -> Callable[[Any], Any]:
+    r"""A GraphCL augmentation by name.
+
+    Args:
+        name (str): ``"identity"``, ``"drop_nodes"``, ``"subgraph"``,
+            ``"perturb_edges"``, ``"mask_features"``, or a random pool
+            ``"random2"`` / ``"random3"`` / ``"random4"`` (one of 2/3/4
+            augmentations drawn per batch, as in the GraphCL code).
+        ratio (float): Augmentation strength: the fraction of nodes dropped,
+            edges perturbed or node features masked; subgraphs keep
+            ``1 - ratio`` of the nodes. (default: :obj:`0.2`)
+        reference (bool): Reproduce the GraphCL reference code's deviations
+            from the paper (see :mod:`gcl.augment`). (default: :obj:`False`)
+    """
+    if name == "identity" or ratio == 0.0:
+        return A.Identity()
+    if name in RANDOM_POOLS:
+        return A.RandomChoice([make_augmentation(n, ratio, reference=reference) for n in RANDOM_POOLS[name]])
+    if name == "drop_nodes":
+        return A.DropNodes(p=ratio, graphcl_reference=reference)
+    if name == "subgraph":
+        return A.RandomWalkSubgraph(ratio=1.0 - ratio, graphcl_reference=reference)
+    if name == "perturb_edges":
+        return A.PerturbEdges(p=ratio, graphcl_reference=reference)
+    if name == "mask_features":
+        return A.MaskFeatures(p=ratio, mode="node", graphcl_reference=reference)
+    raise ValueError(
+        f"unknown augmentation {name!r}; choose from identity, {', '.join(GRAPHCL_AUGMENTATIONS)}, "
+        f"{', '.join(RANDOM_POOLS)}"
+    )
+
+
+def _info(data: Dataset | Data) -> tuple[int, int]:
+    num_features = int(data.num_features)
+    if num_features == 0:
+        raise ValueError("the dataset has no node features; load it with gcl.data.load_dataset, which adds them")
+    num_classes = int(getattr(data, "num_classes", 0) or 0)
+    return num_features, num_classes
+
+
+def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_layers: int,
+                  **options: Any) -> nn.Module:
+    r"""``"gin"`` (:class:`gcl.nn.GIN`) or ``"hgpsl"`` (:class:`gcl.nn.HGPSL`)."""
+    if kind == "gin":
+        return GIN(in_channels, hidden_channels, num_layers, **options)
+    if kind == "hgpsl":
+        return HGPSL(in_channels, hidden_channels, num_layers, **options)
+    raise ValueError(f"encoder must be 'gin' or 'hgpsl' (got {kind!r})")
+
+
+def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str = "sum",
+                  augmentations: tuple[str, str] | list[str] = ("random4", "random4"), aug_ratio: float = 0.2,
+                  temperature: float = 0.2, graphcl_reference: bool = False, **encoder_options: Any) -> GraphCL:
+    r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2)."""
+    in_channels, _ = _info(data)
+    encoder = GIN(in_channels, hidden_channels, num_layers, readout=readout, **encoder_options)
+    dim = int(encoder.out_channels)
+    if len(augmentations) != 2:
+        raise ValueError(f"augmentations must name two views (got {augmentations!r})")
+    aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference) for name in augmentations)
+    return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature))
+
+
+def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
+                projection_channels: int = 128, memory: str = "queue", memory_size: int = 1024,
+                contrastive_weight: float = 0.5, temperature: float = 0.07, momentum: float = 0.999,
+                dropout: float = 0.5, **encoder_options: Any) -> LCGNN:
+    r"""LCGNN with a GIN or HGP-SL encoder and a label-aware memory queue or bank."""
+    in_channels, num_classes = _info(data)
+    enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
+                        **encoder_options)
+    dim = int(enc.out_channels)  # type: ignore[arg-type]
+    classifier = _classifier(encoder, dim, hidden_channels, num_classes, dropout)
+    head = ProjectionHead(dim, dim, projection_channels)
+    store: MemoryQueue | MemoryBank
+    if memory == "queue":
+        store = MemoryQueue(memory_size, projection_channels)
+    elif memory == "bank":
+        store = MemoryBank(len(data), projection_channels)
+    else:
+        raise ValueError(f"memory must be 'queue' or 'bank' (got {memory!r})")
+    return LCGNN(enc, classifier, head, store, contrastive_weight=contrastive_weight,
+                 temperature=temperature, momentum=momentum)
+
+
+def _classifier(encoder: str, dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Module:
+    if num_classes < 2:
+        raise ValueError(f"supervised methods need at least 2 classes (got {num_classes})")
+    return Classifier(dim, hidden, num_classes, dropout=dropout)
+
+
+def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
+                     dropout: float = 0.5, **encoder_options: Any) -> SupervisedClassifier:
+    r"""Plain supervised GIN / HGP-SL classifier (cross-entropy)."""
+    in_channels, num_classes = _info(data)
+    enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
+                        **encoder_options)
+    return SupervisedClassifier(enc, _classifier(encoder, int(enc.out_channels),  # type: ignore[arg-type]
+                                                 hidden_channels, num_classes, dropout))
+
+
+def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256, num_layers: int = 2,
+                             edge_drop: tuple[float, float] = (0.3, 0.3),
+                             feature_mask: tuple[float, float] = (0.1, 0.1),
+                             adaptive: bool = False, centrality: str = "degree",
+                             batch_norm: bool = True) -> GraphBarlowTwins:
+    r"""Node-level Graph Barlow Twins with a GCN encoder (λ = 1/d); ``adaptive=True`` swaps in
+    centrality-adaptive edge dropping and feature masking."""
+    in_channels, _ = _info(data)
+    # the G-BT encoder: GCN(F, 2d) -> BN -> PReLU -> GCN(2d, d), batch-norm momentum 0.01
+    encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
+                  batch_norm=batch_norm, plain_last=True, batch_norm_momentum=0.01)
+    aug1, aug2 = (_node_view(pe, pf, adaptive, centrality) for pe, pf in zip(edge_drop, feature_mask))
+    return GraphBarlowTwins(encoder, aug1, aug2)
+
+
+def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any) -> Callable[[Any], Any]:
+    if adaptive:
+        return A.Compose([A.AdaptiveDropEdges(p=edge_p, centrality=centrality),
+                          A.AdaptiveMaskFeatures(p=feature_p, centrality=centrality)])
+    return A.Compose([A.PerturbEdges(p=edge_p, mode="remove"), A.MaskFeatures(p=feature_p, mode="dim")])
+
+
+def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3,
+                                edge_drop: float = 0.2, feature_mask: float = 0.2,
+                                centrality: str = "degree", projection_channels: int = 128
+                                ) -> GraphLevelBarlowTwins:
+    r"""Graph-level Barlow Twins with degree-centrality-adaptive edge dropping and
+    unimportant-dimension masking, GIN encoder."""
+    in_channels, _ = _info(data)
+    encoder = GIN(in_channels, hidden_channels, num_layers)
+    dim = int(encoder.out_channels)
+    aug1 = _node_view(edge_drop, feature_mask, True, centrality)
+    aug2 = _node_view(edge_drop, feature_mask, True, centrality)
+    head = ProjectionHead(dim, projection_channels, projection_channels)
+    return GraphLevelBarlowTwins(encoder, aug1, aug2, head)
+
+
+def build_grace(data: Data | Dataset, *, hidden_channels: int = 128, projection_channels: int = 128,
+                num_layers: int = 2, temperature: float = 0.4, edge_drop: tuple[float, float] = (0.2, 0.4),
+                feature_mask: tuple[float, float] = (0.3, 0.4), adaptive: bool = False,
+                centrality: str = "degree", activation: str = "relu") -> GRACE:
+    r"""GRACE (``adaptive=False``) or GCA (``adaptive=True``) with a GCN encoder; defaults are
+    GRACE's Cora settings."""
+    in_channels, _ = _info(data)
+    # the GRACE encoder: GCN(F, 2d) -> act -> GCN(2d, d) -> act
+    encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
+                  activation=activation)
+    aug1, aug2 = (_node_view(pe, pf, adaptive, centrality) for pe, pf in zip(edge_drop, feature_mask))
+    head = ProjectionHead(hidden_channels, projection_channels, hidden_channels, activation="elu")
+    return GRACE(encoder, aug1, aug2, head, temperature=temperature)
+
+
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "graphcl": build_graphcl,
+    "lcgnn": build_lcgnn,
+    "supervised": build_supervised,
+    "gbt": build_graph_barlow_twins,
+    "adaptive-bt": build_adaptive_barlow_twins,
+    "grace": build_grace,
+    "gca": lambda data, **kw: build_grace(data, **{"adaptive": True, **kw}),
+    "adaptive-gbt": lambda data, **kw: build_graph_barlow_twins(data, **{"adaptive": True, **kw}),
+}
+
+LEVEL = {"graphcl": "graph", "lcgnn": "graph", "supervised": "graph", "adaptive-bt": "graph",
+         "gbt": "node", "adaptive-gbt": "node", "grace": "node", "gca": "node"}
+SUPERVISED = {"lcgnn", "supervised"}
+
+
+def build_method(name: str, data: Dataset | Data, **hyperparameters: Any) -> nn.Module:
+    r"""Build method ``name`` for ``data`` (a dataset, or one graph for node-level methods).
+
+    Args:
+        name (str): One of ``graphcl``, ``lcgnn``, ``supervised``, ``adaptive-bt``
+            (graph level) or ``gbt``, ``adaptive-gbt``, ``grace``, ``gca`` (node level).
+        data: Supplies the input dimension and number of classes.
+        **hyperparameters: Passed to the builder (see ``build_<method>``).
+
+    Raises:
+        ValueError: Unknown method or hyper-parameter (the message lists the accepted ones).
+    """
+    key = name.lower()
+    if key not in BUILDERS:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(BUILDERS)}")
+    builder = BUILDERS[key]
+    target: Callable[..., Any] = builder
+    if key == "gca":
+        target = build_grace
+    elif key == "adaptive-gbt":
+        target = build_graph_barlow_twins
+    parameters = inspect.signature(target).parameters
+    accepted = set(parameters) - {"data", "encoder_options"}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        # builders forward the remaining options to the encoder (GIN / HGP-SL)
+        encoder = GIN if key == "graphcl" else {"gin": GIN, "hgpsl": HGPSL}.get(
+            str(hyperparameters.get("encoder", "gin")), GIN)
+        accepted |= set(inspect.signature(encoder).parameters) - {
+            "self", "in_channels", "hidden_channels", "num_layers"}
+    unknown = set(hyperparameters) - accepted
+    if unknown:
+        raise ValueError(f"{name} does not take {sorted(unknown)}; it accepts {sorted(accepted)}")
+    return builder(data, **hyperparameters)

@@ -1,0 +1,41 @@
+r"""Plain supervised graph classification: the baseline of the LCGNN and HGP-SL tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gcl.methods.base import check_features, encode_graphs
+
+
+class SupervisedClassifier(nn.Module):
+    r"""Encoder + classifier trained with cross-entropy.
+
+    Args:
+        encoder (nn.Module): Graph encoder returning an ``EncoderOutput``.
+        classifier (nn.Module): Maps graph embeddings to class logits.
+    """
+
+    def __init__(self, encoder: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.classifier = classifier
+
+    def forward(self, batch: Any) -> Tensor:
+        check_features(batch)
+        if getattr(batch, "y", None) is None:
+            raise ValueError("supervised training needs labels (batch.y is None)")
+        labels = batch.y.view(int(batch.num_graphs), -1)[:, 0].long()
+        return F.cross_entropy(self.classifier(encode_graphs(self.encoder, batch).graph), labels)
+
+    @torch.no_grad()
+    def predict(self, batch: Any) -> Tensor:
+        r"""Class logits of the batch."""
+        return self.classifier(encode_graphs(self.encoder, batch).graph)
+
+    def embed(self, batch: Any) -> Tensor:
+        r"""Graph embeddings of the encoder."""
+        return encode_graphs(self.encoder, batch).graph.detach()

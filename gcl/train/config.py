@@ -1,0 +1,124 @@
+r"""Training configuration: optimiser, schedule, checkpoints, device."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+
+@dataclass
+class TrainConfig:
+    r"""Everything the training loop needs besides the method and the data.
+
+    Args:
+        epochs (int): Passes over the training data. (default: :obj:`20`)
+        batch_size (int): Graphs per step. (default: :obj:`128`)
+        lr (float): Learning rate. (default: :obj:`0.01`)
+        weight_decay (float): L2 penalty. (default: :obj:`0.0`)
+        optimizer (str): ``"adam"``, ``"adamw"`` or ``"sgd"``. (default: :obj:`"adam"`)
+        momentum (float): SGD momentum. (default: :obj:`0.9`)
+        scheduler (str, optional): ``None``, ``"cosine"`` (per epoch, to 0) or
+            ``"step"`` (``step_size``/``gamma``). (default: :obj:`None`)
+        step_size (int): Epochs between decays for ``"step"``. (default: :obj:`50`)
+        gamma (float): Decay factor for ``"step"``. (default: :obj:`0.5`)
+        seed (int): Seed for parameters, shuffling and augmentations. (default: :obj:`0`)
+        device (str): ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"`` ... (default: :obj:`"auto"`)
+        checkpoint_every (int): Write a checkpoint every this many steps
+            (``0``: at the end of every epoch only). (default: :obj:`0`)
+        grad_clip (float, optional): Clip the gradient norm. (default: :obj:`None`)
+        patience (int, optional): Early stopping: epochs without validation
+            improvement before stopping (needs a validation function).
+        drop_last (bool): Drop the last incomplete batch (contrastive methods
+            need at least two graphs per batch). (default: :obj:`True`)
+        progress (bool): Show a progress bar. (default: :obj:`True`)
+        sync_batchnorm (bool): Under :mod:`torch.distributed`, convert batch
+            norms to :class:`torch.nn.SyncBatchNorm` so statistics cover the
+            global batch (CUDA only). (default: :obj:`False`)
+        find_unused_parameters (bool): Passed to
+            :class:`~torch.nn.parallel.DistributedDataParallel`. (default: :obj:`False`)
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    scheduler: str | None = None
+    step_size: int = 50
+    gamma: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 0
+    grad_clip: float | None = None
+    patience: int | None = None
+    drop_last: bool = True
+    progress: bool = True
+    sync_batchnorm: bool = False
+    find_unused_parameters: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {self.batch_size})")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive (got {self.lr})")
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd' (got {self.optimizer!r})")
+        if self.scheduler not in (None, "cosine", "step"):
+            raise ValueError(f"scheduler must be None, 'cosine' or 'step' (got {self.scheduler!r})")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be non-negative (got {self.checkpoint_every})")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        r"""Build from a mapping; unknown keys are kept in :obj:`extra`."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in values.items() if k in names}
+        extra = {k: v for k, v in values.items() if k not in names}
+        return cls(**known, extra=extra)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        r"""Read the ``train:`` section of a YAML file (or the whole file)."""
+        content = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(content, dict):
+            raise ValueError(f"{path}: expected a mapping (got {type(content).__name__})")
+        section = content.get("train", content)
+        return cls.from_dict(section if isinstance(section, dict) else {})
+
+    def resolve_device(self) -> torch.device:
+        r"""The :class:`torch.device` to train on."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def make_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
+        r"""The optimiser over ``parameters``."""
+        if self.optimizer == "adam":
+            return torch.optim.Adam(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+        r"""The per-epoch learning-rate schedule, or ``None``."""
+        if self.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        if self.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.step_size, gamma=self.gamma)
+        return None
+
+
+def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
+    r"""Parameters that require gradients (momentum copies are excluded)."""
+    return [p for p in module.parameters() if p.requires_grad]

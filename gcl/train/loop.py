@@ -1,0 +1,353 @@
+r"""The one training loop used by every method, benchmark and example."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+from torch_geometric.data import Data, Dataset, InMemoryDataset
+from torch_geometric.loader import DataLoader
+
+from gcl.data.loader import CollatedLoader
+from gcl.train.config import TrainConfig, trainable_parameters
+from gcl.train.seed import seed_everything
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    r"""The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainResult(NamedTuple):
+    r"""What :func:`fit` returns.
+
+    Attributes:
+        method (nn.Module): The trained method (best validation state restored
+            when a validation function was given).
+        history (list[dict]): One record per epoch: ``epoch``, ``loss`` (mean
+            over steps), ``seconds``, ``graphs_per_second`` and ``val`` when validated.
+        best_val (float | None): Best validation score.
+        stopped_early (bool): Whether early stopping ended the run.
+        checkpoint (Path | None): The last checkpoint written.
+    """
+
+    method: nn.Module
+    history: list[dict[str, float]]
+    best_val: float | None
+    stopped_early: bool
+    checkpoint: Path | None
+
+
+def loss_of(output: Tensor | Any) -> Tensor:
+    r"""The scalar loss of a method's ``forward`` output (a tensor or a NamedTuple with ``loss``)."""
+    if isinstance(output, Tensor):
+        return output
+    loss = getattr(output, "loss", None)
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"forward must return a Tensor or an object with a .loss Tensor (got {type(output)!r})")
+    return loss
+
+
+def _batch_size(batch: Any) -> int:
+    num_graphs = getattr(batch, "num_graphs", None)
+    return int(num_graphs) if num_graphs is not None else 1
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    r"""Runs a method over data for a number of epochs, with exact resume.
+
+    A *method* is an :class:`torch.nn.Module` whose ``forward(batch)`` returns the
+    loss (or a NamedTuple with a ``loss`` field). If it defines
+    ``after_step()``, that is called after every optimiser step (momentum
+    encoders and memories update there).
+
+    Checkpoints (every ``config.checkpoint_every`` steps and at every epoch end)
+    hold the method's ``state_dict`` (parameters, momentum copies, memories),
+    the optimiser and scheduler, the step counters, the loss history and the
+    random state of torch and of the shuffling generator. A run started again
+    with the same ``out_dir`` continues from the last checkpoint and produces the
+    same weights as an uninterrupted run (on CPU, bit for bit).
+
+    Args:
+        method (nn.Module): The method to train.
+        config (TrainConfig): Optimiser, epochs, batch size, seed, device ...
+        out_dir (str or Path, optional): Where checkpoints go; ``None`` keeps
+            nothing on disk.
+        validate (callable, optional): ``validate(method) -> float`` (higher is
+            better), called after each epoch; enables early stopping with
+            ``config.patience`` and restores the best state at the end. Select
+            on validation data only, never on the test split.
+    """
+
+    def __init__(
+        self,
+        method: nn.Module,
+        config: TrainConfig,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        validate: Callable[[nn.Module], float] | None = None,
+    ) -> None:
+        self.method = method
+        self.config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.validate = validate
+        self.device = config.resolve_device()
+        self._sampler: DistributedSampler[Any] | None = None
+
+    # -- data -----------------------------------------------------------------
+    def _loader(self, data: Dataset | Data | Iterable[Any], generator: torch.Generator) -> Iterable[Any]:
+        if isinstance(data, Data):
+            return [data]  # node-level, full graph: one step per epoch
+        if isinstance(data, Dataset):
+            if len(data) == 0:
+                raise ValueError("cannot train on an empty dataset")
+            drop_last = self.config.drop_last and len(data) > self.config.batch_size
+            batch_size = self.config.batch_size
+            sampler: DistributedSampler[Any] | None = None
+            if _distributed():
+                # batch_size is the global batch: each of the W ranks takes batch_size / W graphs
+                world = dist.get_world_size()
+                if batch_size % world:
+                    raise ValueError(f"batch_size {batch_size} is not divisible by the world size {world}")
+                batch_size //= world
+                sampler = self._sampler = DistributedSampler(data, shuffle=True, seed=self.config.seed,
+                                                             drop_last=drop_last)
+            if isinstance(data, InMemoryDataset) and data.transform is None:
+                # slices the collated storage instead of re-collating Data objects every step
+                return CollatedLoader(data, batch_size, shuffle=sampler is None, drop_last=drop_last,
+                                      generator=generator, sampler=sampler)
+            if sampler is not None:
+                return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+            return DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=generator)
+        return data
+
+    # -- checkpoints ----------------------------------------------------------
+    def _save(self, path: Path, state: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save(state, path)
+
+    def _state(self, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int, step_in_epoch: int,
+               global_step: int, epoch_generator_state: Tensor, history: list[dict[str, float]],
+               best_val: float | None, bad_epochs: int) -> dict[str, Any]:
+        return {
+            "method": self.method.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "global_step": global_step,
+            "epoch_generator_state": epoch_generator_state,
+            "rng": _rng_state(),
+            "history": history,
+            "best_val": best_val,
+            "bad_epochs": bad_epochs,
+            "config": {k: v for k, v in vars(self.config).items() if k != "extra"},
+        }
+
+    # -- main loop ------------------------------------------------------------
+    def fit(self, data: Dataset | Data | Iterable[Any], *, resume: bool = True) -> TrainResult:
+        r"""Train on ``data``: a PyG dataset (mini-batches of graphs), a single
+        :class:`~torch_geometric.data.Data` (full-graph steps) or any iterable of
+        batches (re-iterated every epoch)."""
+        config = self.config
+        generator = seed_everything(config.seed)
+        self.method.to(self.device)
+        self._sampler = None
+        self._forward: nn.Module = self.method
+        is_main = not _distributed() or dist.get_rank() == 0
+        if _distributed():
+            if config.sync_batchnorm:
+                self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+            device_ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            self._forward = DistributedDataParallel(self.method, device_ids=device_ids,
+                                                    find_unused_parameters=config.find_unused_parameters)
+        parameters = trainable_parameters(self.method)
+        if not parameters:
+            raise ValueError("the method has no trainable parameters")
+        optimizer = config.make_optimizer(parameters)
+        scheduler = config.make_scheduler(optimizer)
+        loader = self._loader(data, generator)
+
+        history: list[dict[str, float]] = []
+        start_epoch, skip_steps, global_step = 0, 0, 0
+        best_val: float | None = None
+        bad_epochs = 0
+        restored_rng: dict[str, Any] | None = None
+        checkpoint_path = self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
+        if resume and checkpoint_path is not None and checkpoint_path.exists():
+            state = torch.load(checkpoint_path, map_location=self.device, weights_only=False)
+            self.method.load_state_dict(state["method"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state["scheduler"] is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            start_epoch, skip_steps = state["epoch"], state["step_in_epoch"]
+            global_step = state["global_step"]
+            history, best_val, bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
+            generator.set_state(state["epoch_generator_state"])
+            restored_rng = state["rng"]
+            if skip_steps == 0:
+                _set_rng_state(restored_rng)
+                restored_rng = None
+
+        stopped_early = False
+        total_steps = self._steps_per_epoch(loader)
+        bar = self._progress(total_steps, start_epoch, skip_steps) if is_main else None
+        try:
+            for epoch in range(start_epoch, config.epochs):
+                epoch_generator_state = generator.get_state()
+                if self._sampler is not None:
+                    self._sampler.set_epoch(epoch)
+                self.method.train()
+                losses: list[float] = []
+                seen, started = 0, time.perf_counter()
+                iterator: Iterator[Any] = iter(loader)
+                if skip_steps:
+                    for _ in range(skip_steps):
+                        next(iterator)
+                    if restored_rng is not None:
+                        _set_rng_state(restored_rng)
+                        restored_rng = None
+                step_in_epoch = skip_steps
+                skip_steps = 0
+                for batch in iterator:
+                    batch = batch.to(self.device)
+                    loss = self._step(optimizer, batch, epoch, global_step)
+                    losses.append(loss)
+                    seen += _batch_size(batch)
+                    step_in_epoch += 1
+                    global_step += 1
+                    if bar is not None:
+                        elapsed = max(time.perf_counter() - started, 1e-9)
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", graphs_s=f"{seen / elapsed:.0f}")
+                        bar.update(1)
+                    if (checkpoint_path is not None and is_main and config.checkpoint_every
+                            and global_step % config.checkpoint_every == 0):
+                        self._save(checkpoint_path, self._state(
+                            optimizer, scheduler, epoch, step_in_epoch, global_step,
+                            epoch_generator_state, history, best_val, bad_epochs))
+                if scheduler is not None:
+                    scheduler.step()
+                seconds = time.perf_counter() - started
+                record: dict[str, float] = {
+                    "epoch": float(epoch + 1),
+                    "loss": sum(losses) / max(len(losses), 1),
+                    "seconds": seconds,
+                    "graphs_per_second": seen / max(seconds, 1e-9),
+                }
+                if self.validate is not None:
+                    score = float(self.validate(self.method))
+                    record["val"] = score
+                    if best_val is None or score > best_val:
+                        best_val, bad_epochs = score, 0
+                        if self.out_dir is not None and is_main:
+                            self._save(self.out_dir / BEST_NAME, {"method": self.method.state_dict(),
+                                                                   "epoch": epoch + 1, "val": score})
+                        self._best_state = {k: v.detach().clone() for k, v in self.method.state_dict().items()}
+                    else:
+                        bad_epochs += 1
+                history.append(record)
+                if checkpoint_path is not None and is_main:
+                    self._save(checkpoint_path, self._state(
+                        optimizer, scheduler, epoch + 1, 0, global_step, generator.get_state(),
+                        history, best_val, bad_epochs))
+                if config.patience is not None and self.validate is not None and bad_epochs >= config.patience:
+                    stopped_early = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.validate is not None and hasattr(self, "_best_state"):
+            self.method.load_state_dict(self._best_state)
+        elif self.validate is not None and self.out_dir is not None and (self.out_dir / BEST_NAME).exists():
+            best = torch.load(self.out_dir / BEST_NAME, map_location=self.device, weights_only=False)
+            self.method.load_state_dict(best["method"])
+        self.method.eval()
+        return TrainResult(self.method, history, best_val, stopped_early, checkpoint_path)
+
+    def _step(self, optimizer: torch.optim.Optimizer, batch: Any, epoch: int, global_step: int) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of(self._forward(batch))
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            where = f" (last good checkpoint: {self.out_dir / CHECKPOINT_NAME})" if self.out_dir else ""
+            raise TrainingDiverged(
+                f"loss became {value} at epoch {epoch + 1}, step {global_step + 1}; stopping{where}. "
+                "Lower the learning rate or check the inputs for NaN/inf."
+            )
+        loss.backward()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(trainable_parameters(self.method), self.config.grad_clip)
+        optimizer.step()
+        after_step = getattr(self.method, "after_step", None)
+        if callable(after_step):
+            after_step()
+        return value
+
+    def _steps_per_epoch(self, loader: Iterable[Any]) -> int | None:
+        try:
+            return len(loader)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def _progress(self, steps: int | None, start_epoch: int, skip: int) -> Any:
+        if not self.config.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        total = steps * self.config.epochs if steps is not None else None
+        done = steps * start_epoch + skip if steps is not None else 0
+        return tqdm(total=total, initial=done, desc=type(self.method).__name__, unit="step",
+                    dynamic_ncols=True, leave=False)
+
+
+def fit(method: nn.Module, data: Dataset | Data | Iterable[Any], config: TrainConfig | None = None, *,
+        out_dir: str | os.PathLike[str] | None = None, validate: Callable[[nn.Module], float] | None = None,
+        resume: bool = True, **overrides: Any) -> TrainResult:
+    r"""Train ``method`` on ``data``: the functional form of :class:`Trainer`.
+
+    Keyword overrides update ``config`` (e.g. ``fit(method, ds, epochs=5)``).
+
+    Example:
+        >>> result = fit(method, load_dataset("MUTAG"), epochs=20, lr=0.01)
+        >>> result.history[-1]["loss"]
+    """
+    base = config if config is not None else TrainConfig()
+    if overrides:
+        values = {k: v for k, v in vars(base).items() if k != "extra"}
+        values.update(overrides)
+        base = TrainConfig(**values, extra=dict(base.extra))
+    return Trainer(method, base, out_dir=out_dir, validate=validate).fit(data, resume=resume)

@@ -1,0 +1,33 @@
+r"""One way to seed everything."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
+    r"""Seed torch's global generators (CPU and CUDA) and return a fresh
+    :class:`torch.Generator` seeded with ``seed`` for data shuffling.
+
+    gcl's library code draws randomness from torch only, so this is all that is
+    needed for a run to repeat exactly on CPU.
+
+    Args:
+        seed (int): The seed.
+        deterministic (bool): Also ask torch for deterministic kernels (slower
+            on GPU; CPU kernels used by gcl are deterministic already).
+            (default: :obj:`False`)
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative (got {seed})")
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator

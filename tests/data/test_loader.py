@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+from torch_geometric.transforms import Constant
+
+from gcl.data import CollatedLoader, attach_index, load_dataset
+
+
+def _assert_same(expected: Batch, got: Batch) -> None:
+    assert set(expected.keys()) == set(got.keys())
+    for key in expected.keys():
+        assert torch.equal(torch.as_tensor(expected[key]), torch.as_tensor(got[key])), key
+    assert expected.num_graphs == got.num_graphs and expected.num_nodes == got.num_nodes
+
+
+@pytest.mark.parametrize("name", ["MUTAG", "PROTEINS", "IMDB-BINARY"])
+def test_same_batches_as_pyg_dataloader(name: str) -> None:
+    dataset = load_dataset(name)
+    subset = dataset[torch.randperm(len(dataset))[:150]]
+    for data in (dataset, subset):
+        for expected, got in zip(DataLoader(data, batch_size=37), CollatedLoader(data, batch_size=37), strict=True):
+            _assert_same(expected, got)
+
+
+def test_node_level_attributes_and_index_are_sliced(mutag: Any) -> None:
+    dataset = attach_index(load_dataset("MUTAG"))
+    subset = dataset[torch.tensor([5, 3, 100])]
+    batch = next(iter(CollatedLoader(subset, batch_size=3)))
+    assert batch.idx.tolist() == [5, 3, 100]
+    assert batch.edge_attr.shape[0] == batch.edge_index.shape[1]
+    assert int(batch.edge_index.max()) < batch.num_nodes
+
+
+def test_shuffle_follows_the_generator_and_drop_last(mutag: Any) -> None:
+    def order(seed: int) -> list[int]:
+        generator = torch.Generator().manual_seed(seed)
+        loader = CollatedLoader(attach_index(load_dataset("MUTAG")), 50, shuffle=True, drop_last=True,
+                                generator=generator)
+        batches = list(loader)
+        assert len(batches) == len(loader) == 3
+        return torch.cat([b.idx for b in batches]).tolist()
+
+    assert order(1) == order(1)
+    assert order(1) != order(2)
+    assert len(set(order(1))) == 150
+
+
+def test_sampler_positions(mutag: Any) -> None:
+    batch = next(iter(CollatedLoader(mutag, 4, sampler=[7, 0, 3, 2])))
+    _assert_same(Batch.from_data_list([mutag[i] for i in (7, 0, 3, 2)]), batch)
+
+
+def test_bad_arguments(mutag: Any) -> None:
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        CollatedLoader(mutag, 0)
+    with pytest.raises(ValueError, match="skip the dataset's transform"):
+        CollatedLoader(load_dataset("MUTAG", transform=Constant()), 8)
+    with pytest.raises(TypeError, match="needs an InMemoryDataset"):
+        CollatedLoader(list(mutag), 8)  # type: ignore[arg-type]

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+from gcl import losses
+from gcl.data import attach_index, load_dataset
+from gcl.methods import (
+    GRACE,
+    LCGNN,
+    GraphBarlowTwins,
+    GraphCL,
+    GraphLevelBarlowTwins,
+    LossParts,
+    build_method,
+    embed_dataset,
+)
+from gcl.train import loss_of, seed_everything
+
+
+def _fixed_loss(method: torch.nn.Module, batches: list[Any]) -> float:
+    """The loss on the given batches with the augmentations' randomness fixed."""
+    state = torch.get_rng_state()
+    torch.manual_seed(1234)
+    with torch.no_grad():
+        value = sum(float(loss_of(method(batch))) for batch in batches) / len(batches)
+    torch.set_rng_state(state)
+    return value
+
+
+def _steps(method: torch.nn.Module, batches: list[Any], steps: int, lr: float = 0.01) -> list[float]:
+    """Train for ``steps`` and return [fixed-seed loss before, per-step losses..., fixed-seed loss after]."""
+    optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr)
+    method.train()
+    values = [_fixed_loss(method, batches)]
+    for step in range(steps):
+        batch = batches[step % len(batches)]
+        optimizer.zero_grad()
+        loss = loss_of(method(batch))
+        loss.backward()
+        optimizer.step()
+        if hasattr(method, "after_step"):
+            method.after_step()
+        values.append(float(loss.detach()))
+    values.append(_fixed_loss(method, batches))
+    return values
+
+
+def _first_batches(dataset: Any, size: int = 64, count: int = 2) -> list[Batch]:
+    loader = DataLoader(dataset, batch_size=size, shuffle=False)
+    return [b for _, b in zip(range(count), loader)]
+
+
+def _decreases(values: list[float]) -> bool:
+    """The fixed-seed loss after training is lower than before."""
+    return values[-1] < values[0]
+
+
+def _mutag_as_one_graph(mutag: Any) -> Data:
+    big = Batch.from_data_list(list(mutag[:32]))
+    return Data(x=big.x, edge_index=big.edge_index, y=big.y[big.batch])
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "cls"),
+    [
+        ("graphcl", {}, GraphCL),
+        ("graphcl", {"augmentations": ("identity", "random4"), "graphcl_reference": True}, GraphCL),
+        ("lcgnn", {"hidden_channels": 32, "num_layers": 3, "memory_size": 128}, LCGNN),
+        ("lcgnn", {"encoder": "hgpsl", "hidden_channels": 32, "num_layers": 3, "memory_size": 128}, LCGNN),
+        ("supervised", {"hidden_channels": 32, "num_layers": 3}, torch.nn.Module),
+        ("adaptive-bt", {}, GraphLevelBarlowTwins),
+    ],
+    ids=["graphcl", "graphcl-reference", "lcgnn-gin", "lcgnn-hgpsl", "supervised", "adaptive-bt"],
+)
+def test_graph_methods_loss_decreases_on_mutag(name: str, options: dict[str, Any], cls: type, mutag: Any) -> None:
+    seed_everything(0)
+    method = build_method(name, mutag, **options)
+    assert isinstance(method, cls)
+    batches = _first_batches(mutag)
+    values = _steps(method, batches, 24)
+    assert all(torch.isfinite(torch.tensor(values)))
+    assert _decreases(values), values
+    features, labels = embed_dataset(method, mutag)
+    assert features.shape[0] == 188 and labels.shape == (188,)
+
+
+@pytest.mark.parametrize(("name", "cls"), [("gbt", GraphBarlowTwins), ("adaptive-gbt", GraphBarlowTwins),
+                                           ("grace", GRACE), ("gca", GRACE)])
+def test_node_methods_loss_decreases(name: str, cls: type, mutag: Any) -> None:
+    seed_everything(0)
+    graph = _mutag_as_one_graph(mutag)
+    method = build_method(name, graph, **({"hidden_channels": 64} if "gbt" in name else {}))
+    assert isinstance(method, cls)
+    values = _steps(method, [graph], 40, lr=0.01)
+    assert _decreases(values), values
+    features, _ = embed_dataset(method, graph)
+    assert features.shape[0] == graph.num_nodes
+
+
+def test_methods_reuse_the_loss_core(mutag: Any) -> None:
+    assert type(build_method("graphcl", mutag).loss) is losses.InfoNCE
+    assert type(build_method("lcgnn", mutag).loss) is losses.LabelContrastiveLoss
+    assert type(build_method("adaptive-bt", mutag).loss) is losses.BarlowTwinsLoss
+
+
+def test_lcgnn_reports_loss_parts_and_fills_memory(mutag: Any) -> None:
+    method = build_method("lcgnn", mutag, hidden_channels=16, num_layers=2, memory_size=100)
+    out = method(_first_batches(mutag, 64, 1)[0])
+    assert isinstance(out, LossParts)
+    assert set(out.parts) == {"classification", "contrastive"}
+    assert torch.allclose(out.loss, out.parts["classification"] + 0.5 * out.parts["contrastive"])
+    keys, labels = method.memory.get()
+    assert keys.shape == (64, 128) and labels.shape == (64,)
+
+
+def test_lcgnn_memory_bank_uses_graph_indices(mutag: Any) -> None:
+    dataset = attach_index(load_dataset("MUTAG"))
+    method = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory="bank")
+    batch = next(iter(DataLoader(dataset[10:42], batch_size=32)))
+    assert batch.idx.tolist() == list(range(10, 42))
+    values = _steps(method, [batch], 3)
+    assert all(v > 0 for v in values)
+    with pytest.raises(ValueError, match=r"needs batch\.idx"):
+        build_method("lcgnn", mutag, memory="bank")(_first_batches(mutag, 8, 1)[0])
+
+
+def test_contrastive_batch_of_one_is_rejected(mutag: Any) -> None:
+    method = build_method("graphcl", mutag)
+    with pytest.raises(ValueError, match="at least 2 graphs per batch"):
+        method(Batch.from_data_list([mutag[0]]))
+
+
+def test_lcgnn_without_labels_is_rejected(mutag: Any) -> None:
+    batch = Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index) for g in mutag[:4]])
+    with pytest.raises(ValueError, match="LCGNN is supervised"):
+        build_method("lcgnn", mutag)(batch)
+
+
+def test_featureless_graphs_are_rejected_with_advice(mutag: Any) -> None:
+    batch = Batch.from_data_list([Data(edge_index=g.edge_index, num_nodes=g.num_nodes) for g in mutag[:4]])
+    with pytest.raises(ValueError, match="node_features="):
+        build_method("graphcl", mutag)(batch)
+
+
+def test_featureless_dataset_trains_with_fallback_features() -> None:
+    imdb = load_dataset("IMDB-BINARY", node_features="constant")
+    seed_everything(0)
+    method = build_method("graphcl", imdb)
+    values = _steps(method, _first_batches(imdb, 64, 1), 3)
+    assert all(torch.isfinite(torch.tensor(values)))
+
+
+def test_edgeless_graphs_train(mutag: Any) -> None:
+    graphs = [Data(x=g.x, edge_index=torch.empty(2, 0, dtype=torch.long), y=g.y) for g in mutag[:16]]
+    batch = Batch.from_data_list(graphs)
+    for name in ("graphcl", "lcgnn", "adaptive-bt"):
+        loss = loss_of(build_method(name, mutag)(batch))
+        assert torch.isfinite(loss), name
+
+
+def test_unknown_method_and_option() -> None:
+    mutag = load_dataset("MUTAG")
+    with pytest.raises(ValueError, match="unknown method 'simclr'"):
+        build_method("simclr", mutag)
+    with pytest.raises(ValueError, match=r"does not take \['tau'\]"):
+        build_method("graphcl", mutag, tau=0.5)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from gcl.methods import build_method
+from gcl.train import TrainConfig, Trainer, TrainingDiverged, fit, run, seed_everything
+
+
+def _config(**overrides: Any) -> TrainConfig:
+    values: dict[str, Any] = {"epochs": 3, "batch_size": 32, "lr": 0.01, "seed": 3, "progress": False}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _graphcl(dataset: Any) -> nn.Module:
+    seed_everything(3)
+    return build_method("graphcl", dataset, augmentations=("drop_nodes", "subgraph"))
+
+
+def _lcgnn(dataset: Any) -> nn.Module:
+    seed_everything(3)
+    return build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory_size=64, momentum=0.9)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(nn.Module):
+    """Wraps a method and raises once its forward has run ``at`` times: a simulated kill."""
+
+    def __init__(self, method: nn.Module, at: int) -> None:
+        super().__init__()
+        self.method = method
+        self.at = at
+        self.calls = 0
+
+    def forward(self, batch: Any) -> Any:
+        self.calls += 1
+        if self.calls == self.at:
+            raise Crash
+        return self.method(batch)
+
+    def after_step(self) -> None:
+        hook = getattr(self.method, "after_step", None)
+        if hook is not None:
+            hook()
+
+
+def _state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_same_seed_same_loss_curve(mutag: Any) -> None:
+    first = fit(_graphcl(mutag), mutag, _config())
+    second = fit(_graphcl(mutag), mutag, _config())
+    assert [r["loss"] for r in first.history] == [r["loss"] for r in second.history]
+    third = fit(_graphcl(mutag), mutag, _config(seed=4))
+    assert [r["loss"] for r in first.history] != [r["loss"] for r in third.history]
+
+
+@pytest.mark.parametrize("builder", [_graphcl, _lcgnn], ids=["graphcl", "lcgnn"])
+@pytest.mark.parametrize("crash_at", [4, 7])  # epoch boundary (4 steps/epoch... resumed mid-epoch too)
+def test_resume_after_kill_matches_uninterrupted(builder: Any, crash_at: int, mutag: Any, tmp_path: Path) -> None:
+    config = _config(checkpoint_every=2)
+    reference = fit(builder(mutag), mutag, config).method
+
+    wrapped = CrashAt(builder(mutag), crash_at)
+    with pytest.raises(Crash):
+        Trainer(wrapped, config, out_dir=tmp_path).fit(mutag)
+    assert (tmp_path / "checkpoint.pt").exists()
+    resumed = Trainer(CrashAt(builder(mutag), 10_000), config, out_dir=tmp_path).fit(mutag).method
+
+    expected, got = _state(reference), _state(resumed.method)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.allclose(expected[key].float(), got[key].float(), atol=1e-6, rtol=0), key
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(mutag: Any, tmp_path: Path) -> None:
+    class NaNAfter(nn.Module):
+        def __init__(self, method: nn.Module, at: int) -> None:
+            super().__init__()
+            self.method, self.at, self.calls = method, at, 0
+
+        def forward(self, batch: Any) -> Tensor:
+            self.calls += 1
+            loss = self.method(batch)
+            return loss * float("nan") if self.calls >= self.at else loss
+
+    method = NaNAfter(_graphcl(mutag), 6)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 6.*last good checkpoint"):
+        Trainer(method, _config(checkpoint_every=1), out_dir=tmp_path).fit(mutag)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["global_step"] == 5
+    assert all(torch.isfinite(v).all() for v in saved["method"].values() if v.is_floating_point())
+
+
+def test_early_stopping_restores_best(mutag: Any, tmp_path: Path) -> None:
+    scores = iter([0.5, 0.7, 0.6, 0.4, 0.3, 0.2])
+    result = fit(_graphcl(mutag), mutag, _config(epochs=6, patience=2), out_dir=tmp_path,
+                 validate=lambda method: next(scores))
+    assert result.stopped_early and len(result.history) == 4
+    assert result.best_val == 0.7
+    assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 2
+
+
+def test_run_two_lines(mutag: Any) -> None:
+    result = run("graphcl", mutag, epochs=2, batch_size=64, progress=False)
+    assert len(result.history) == 2 and result.history[-1]["loss"] > 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("epochs", 0, "epochs must be at least 1"), ("lr", -1.0, "lr must be positive"),
+     ("optimizer", "lbfgs", "optimizer must be"), ("scheduler", "linear", "scheduler must be")],
+)
+def test_config_validation(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_config_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 7\n  lr: 0.001\n  warmup: 3\n")
+    config = TrainConfig.from_yaml(path)
+    assert config.epochs == 7 and config.lr == 0.001 and config.extra == {"warmup": 3}
