@@ -1,0 +1,370 @@
+r"""Validation and per-graph bookkeeping shared by the augmentation modules.
+
+Everything here works on a collated batch (``batch`` maps nodes to graphs) and
+avoids Python loops over graphs. Functions are private; the public API lives in
+:mod:`gcl.augment.functional`, :mod:`gcl.augment.centrality` and
+:mod:`gcl.augment.adaptive`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TypeVar
+
+import torch
+from torch import Tensor
+
+_MASK32 = 0xFFFFFFFF
+_TWO_POW_M32 = 2.0**-32
+
+
+# --------------------------------------------------------------------------- validation
+def check_probability(name: str, value: float) -> float:
+    r"""Raises :class:`ValueError` unless ``value`` is a number in :math:`[0, 1]`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in [0, 1] (got {value!r})")
+    if not 0.0 <= float(value) <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1] (got {value})")
+    return float(value)
+
+
+ChoiceT = TypeVar("ChoiceT", bound=str)
+
+
+def check_choice(name: str, value: ChoiceT, choices: tuple[str, ...]) -> ChoiceT:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices} (got {value!r})")
+    return value
+
+
+def check_graph(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None,
+    edge_attr: Tensor | None = None,
+    num_graphs: int | None = None,
+) -> tuple[Tensor, int]:
+    r"""Validates a (batched) graph and returns ``(edge_index as int64, num_nodes)``.
+
+    The node count is ``x.size(0)``; edge indices must address those nodes.
+    """
+    if not isinstance(x, Tensor) or x.dim() == 0:
+        raise ValueError(f"x must be a tensor with one row per node (got {type(x).__name__})")
+    num_nodes = x.size(0)
+    edge_index = check_edge_index(edge_index, num_nodes)
+    check_batch(batch, num_nodes, num_graphs)
+    if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
+        raise ValueError(
+            f"edge_attr must have one row per edge ({edge_index.size(1)}) (got {edge_attr.size(0)})"
+        )
+    return edge_index, num_nodes
+
+
+def check_edge_index(edge_index: Tensor, num_nodes: int) -> Tensor:
+    if not isinstance(edge_index, Tensor):
+        raise ValueError(f"edge_index must be a tensor (got {type(edge_index).__name__})")
+    if edge_index.dtype == torch.bool or edge_index.is_floating_point() or edge_index.is_complex():
+        raise ValueError(f"edge_index must hold integers (got dtype {edge_index.dtype})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(
+            f"edge_index must have shape [2, num_edges] (got {list(edge_index.shape)})"
+        )
+    if edge_index.numel() > 0:
+        low, high = torch.aminmax(edge_index)
+        low_i, high_i = int(low), int(high)
+        if low_i < 0 or high_i >= num_nodes:
+            raise ValueError(
+                f"edge_index must hold node indices in [0, {num_nodes}) for x with "
+                f"{num_nodes} nodes (got indices from {low_i} to {high_i})"
+            )
+    return edge_index.long()
+
+
+def check_batch(batch: Tensor | None, num_nodes: int, num_graphs: int | None = None) -> None:
+    if batch is None:
+        if num_graphs is not None and num_graphs != 1:
+            raise ValueError(f"num_graphs must be 1 when batch is None (got {num_graphs})")
+        return
+    if not isinstance(batch, Tensor):
+        raise ValueError(f"batch must be a tensor (got {type(batch).__name__})")
+    if batch.dtype == torch.bool or batch.is_floating_point() or batch.is_complex():
+        raise ValueError(f"batch must hold integers (got dtype {batch.dtype})")
+    if batch.dim() != 1 or batch.numel() != num_nodes:
+        raise ValueError(
+            f"batch must have one entry per node of x ({num_nodes}) (got shape {list(batch.shape)})"
+        )
+    if batch.numel() > 0:
+        low, high = torch.aminmax(batch)
+        low_i, high_i = int(low), int(high)
+        if low_i < 0 or (num_graphs is not None and high_i >= num_graphs):
+            bound = "" if num_graphs is None else f" < num_graphs={num_graphs}"
+            raise ValueError(
+                f"batch must hold graph indices >= 0{bound} (got values from {low_i} to {high_i})"
+            )
+
+
+# --------------------------------------------------------------------------- per-graph sizes
+def graph_sizes(
+    batch: Tensor | None, num_nodes: int, num_graphs: int | None, device: torch.device
+) -> Tensor:
+    r"""Number of nodes of every graph, shape ``[num_graphs]``."""
+    if batch is None:
+        return torch.full((1,), num_nodes, dtype=torch.long, device=device)
+    return torch.bincount(batch, minlength=num_graphs or 0)
+
+
+def node_graph(batch: Tensor | None, num_nodes: int, device: torch.device) -> Tensor:
+    if batch is None:
+        return torch.zeros(num_nodes, dtype=torch.long, device=device)
+    return batch.long()
+
+
+def exclusive_cumsum(counts: Tensor) -> Tensor:
+    return torch.cumsum(counts, 0) - counts
+
+
+def count_per_graph(graph: Tensor, mask: Tensor | None, num_graphs: int) -> Tensor:
+    r"""How many items (optionally only those with ``mask``) each graph holds."""
+    if mask is None:
+        return torch.bincount(graph, minlength=num_graphs)
+    return torch.zeros(num_graphs, dtype=torch.long, device=graph.device).index_add_(
+        0, graph, mask.long()
+    )
+
+
+def nodes_in_graph_order(batch: Tensor | None, num_nodes: int, device: torch.device) -> Tensor:
+    r"""Node ids ordered by graph, so that graph ``g`` owns positions
+    ``ptr[g]:ptr[g+1]``. PyG batches are already ordered; anything else is
+    sorted once (stable)."""
+    if batch is None or num_nodes < 2 or bool((batch[1:] >= batch[:-1]).all()):
+        return torch.arange(num_nodes, device=device)
+    return torch.sort(batch, stable=True).indices
+
+
+def random_rank(
+    group: Tensor | None,
+    counts: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    r"""A uniformly random rank of every item among the items of its group.
+
+    ``rank[i]`` is in ``[0, counts[group[i]])`` and the ranks inside a group are
+    a uniform random permutation, drawn for all groups with one sort.
+    """
+    size = int(counts.sum()) if group is None else group.numel()
+    device = counts.device
+    if group is None:
+        perm = torch.randperm(size, generator=generator, device=device)
+        rank = torch.empty_like(perm)
+        rank[perm] = torch.arange(size, device=device)
+        return rank
+    key = group.to(torch.float64) + torch.rand(
+        size, generator=generator, device=device, dtype=torch.float64
+    )
+    order = torch.argsort(key)
+    start = exclusive_cumsum(counts)
+    rank = torch.empty(size, dtype=torch.long, device=device)
+    rank[order] = torch.arange(size, device=device) - start[group[order]]
+    return rank
+
+
+def round_half_even(values: Tensor) -> Tensor:
+    r"""``torch.round`` (half to even, like Python's ``round``) as int64."""
+    return torch.round(values).long()
+
+
+# --------------------------------------------------------------------------- hashing
+# A symmetric pseudo-random value per unordered node pair lets both directions
+# of an undirected edge take the same random decision without matching the two
+# copies (which would need a sort of all edges).
+def fmix32(z: Tensor) -> Tensor:
+    r"""MurmurHash3's 32-bit finaliser on int64 tensors holding values in
+    ``[0, 2**32)`` (a bijection of that range)."""
+    z = z ^ (z >> 16)
+    z = (z * 0x85EBCA6B) & _MASK32
+    z = z ^ (z >> 13)
+    z = (z * 0xC2B2AE35) & _MASK32
+    return z ^ (z >> 16)
+
+
+def pair_hash(a: Tensor, b: Tensor, seed: int) -> Tensor:
+    r"""32-bit hash (int64 in ``[0, 2**32)``) of the ordered pair ``(a, b)``.
+
+    :math:`z = a K_1 + b K_2 + \text{seed}` followed by one
+    xorshift-multiply-xorshift round (half of MurmurHash3's finaliser): cheap,
+    and uniform enough for sampling decisions; distinct pairs collide with
+    probability about :math:`2^{-32}`.
+    """
+    # Below 2**53 for any realistic node count; the multiplication may wrap
+    # around in int64, which keeps its low 32 bits exact.
+    z = torch.add(a * 0x9E3779B1, b, alpha=0x85EBCA77).add_(seed)
+    z = z ^ (z >> 16)
+    z = (z * 0x85EBCA6B) & _MASK32
+    return z ^ (z >> 13)
+
+
+def select_edges(edge_index: Tensor, mask: Tensor) -> Tensor:
+    r"""``edge_index[:, mask]``, faster: one masked select per row."""
+    return torch.stack([edge_index[0].masked_select(mask), edge_index[1].masked_select(mask)])
+
+
+def to_uniform(code: Tensor) -> Tensor:
+    r"""Maps 32-bit hash codes to ``[0, 1)`` (float64, exact)."""
+    return code.to(torch.float64) * _TWO_POW_M32
+
+
+def symmetric_uniform(row: Tensor, col: Tensor, seed: int) -> Tensor:
+    r"""A value in ``[0, 1)`` per edge that is equal for ``(u, v)`` and ``(v, u)``."""
+    return to_uniform(pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed))
+
+
+def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
+
+
+_NODE_HASH: dict[torch.device, tuple[Tensor, Tensor]] = {}
+
+
+def node_hash_table(num_nodes: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    r"""Two fixed pseudo-random 32-bit values per node id, each ``[num_nodes]``.
+
+    Cached per device and grown on demand; used as the coefficients of the
+    multiset fingerprint in :func:`is_undirected_fingerprint`.
+    """
+    tables = _NODE_HASH.get(device)
+    if tables is None or tables[0].numel() < num_nodes:
+        size = max(num_nodes, 1024, 0 if tables is None else 2 * tables[0].numel())
+        ids = torch.arange(size, device=device)
+        tables = (fmix32(ids ^ 0x2545F491), fmix32(ids ^ 0x61C88647))
+        _NODE_HASH[device] = tables
+    return tables[0][:num_nodes], tables[1][:num_nodes]
+
+
+def is_undirected_fingerprint(edge_index: Tensor, num_nodes: int) -> bool:
+    r"""Whether the edge multiset equals its reverse.
+
+    Compares :math:`\sum_e f(u_e) g(v_e)` with :math:`\sum_e f(v_e) g(u_e)` in
+    exact 64-bit modular arithmetic for fixed pseudo-random node values
+    :math:`f, g`. A symmetric multiset always passes; a directed one passes only
+    if the two bilinear forms collide (about one chance in :math:`2^{32}`), and
+    costs :math:`O(E)` instead of the :math:`O(E \log E)` sort of
+    :func:`torch_geometric.utils.is_undirected`.
+    """
+    if edge_index.size(1) == 0:
+        return True
+    f, g = node_hash_table(num_nodes, edge_index.device)
+    row, col = edge_index[0], edge_index[1]
+    # sum f(u) g(v) - f(v) g(u), exact in int64 (wrap-around) arithmetic.
+    forward = f.index_select(0, row) * g.index_select(0, col)
+    backward = f.index_select(0, col) * g.index_select(0, row)
+    return bool((forward - backward).sum() == 0)
+
+
+# --------------------------------------------------------------------------- sparse products
+def csr_from_sorted(
+    crow_source: Tensor,
+    col_indices: Tensor,
+    values: Tensor,
+    num_rows: int,
+    num_cols: int | None = None,
+) -> Tensor:
+    r"""CSR matrix from entries already sorted by row (``crow_source``)."""
+    counts = torch.bincount(crow_source, minlength=num_rows)
+    return csr_from_counts(counts, col_indices, values, num_cols or num_rows)
+
+
+def csr_from_counts(counts: Tensor, col_indices: Tensor, values: Tensor, num_cols: int) -> Tensor:
+    # int32 indices spare MKL an index conversion on every product.
+    index_dtype = torch.int32 if max(col_indices.numel(), num_cols) < 2**31 - 1 else torch.long
+    crow = torch.zeros(counts.numel() + 1, dtype=index_dtype, device=values.device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    col_indices = col_indices.to(index_dtype)
+    with warnings.catch_warnings():
+        # The CSR "beta" notice is printed once per process and says nothing here.
+        warnings.simplefilter("ignore")
+        return torch.sparse_csr_tensor(crow, col_indices, values, size=(counts.numel(), num_cols))
+
+
+def graph_sum_matrix(
+    batch: Tensor | None, sizes: Tensor, num_nodes: int, dtype: torch.dtype
+) -> Tensor:
+    r"""CSR matrix :math:`B \in \{0, 1\}^{G \times N}` with :math:`(B v)_g =
+    \sum_{i \in g} v_i`: a segment sum as one sparse mat-vec."""
+    order = nodes_in_graph_order(batch, num_nodes, sizes.device)
+    values = torch.ones(num_nodes, dtype=dtype, device=sizes.device)
+    return csr_from_counts(sizes, order, values, num_nodes)
+
+
+def is_sorted(index: Tensor) -> bool:
+    return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+
+
+def propagation_matrix(
+    edge_index: Tensor,
+    num_nodes: int,
+    source_weight: Tensor,
+    symmetric: bool | None = None,
+) -> Tensor:
+    r"""Sparse CSR matrix :math:`M` with :math:`(M x)_v = \sum_{(u, v)} w_u x_u`.
+
+    Every edge :math:`(u, v)` carries the weight :math:`w_u` of its source
+    (``source_weight``, shape ``[num_nodes]``). The build avoids sorting when the
+    edges already come ordered by target, or ordered by source with a symmetric
+    pattern (PyG's coalesced undirected graphs), where the source-ordered list
+    is the transposed list.
+    """
+    row, col = edge_index[0], edge_index[1]
+    # PyG's collated batches come ordered by source: try that first.
+    if is_sorted(row):
+        if symmetric is None:
+            symmetric = is_undirected_fingerprint(edge_index, num_nodes)
+        if symmetric:
+            return csr_from_sorted(row, col, source_weight.index_select(0, col), num_nodes)
+    if is_sorted(col):
+        return csr_from_sorted(col, row, source_weight.index_select(0, row), num_nodes)
+    order = torch.argsort(col)
+    row, col = row[order], col[order]
+    return csr_from_sorted(col, row, source_weight.index_select(0, row), num_nodes)
+
+
+#: Edge count from which CPU sparse products use a CSR matrix (MKL) instead of
+#: index gathers and scatters; below it MKL's thread start-up costs more than
+#: it saves.
+CSR_MIN_EDGES = 8192
+
+
+class Reach:
+    r"""Which nodes have an in-neighbour in a given node set:
+    :math:`r_v = \bigvee_{(u, v)} m_u`, as one sparse mat-vec on large CPU
+    inputs and a gather + scatter otherwise."""
+
+    def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
+        self.edge_index = edge_index
+        self.num_nodes = num_nodes
+        self.matrix: Tensor | None = None
+        if edge_index.device.type == "cpu" and edge_index.size(1) >= CSR_MIN_EDGES:
+            ones = torch.ones(num_nodes, dtype=torch.float32, device=edge_index.device)
+            self.matrix = propagation_matrix(edge_index, num_nodes, ones)
+
+    def __call__(self, members: Tensor) -> Tensor:
+        values = members.to(torch.float32)
+        if self.matrix is not None:
+            return (self.matrix @ values) > 0
+        hits = torch.zeros(self.num_nodes, dtype=torch.float32, device=members.device)
+        hits.index_add_(0, self.edge_index[1], values.index_select(0, self.edge_index[0]))
+        return hits > 0
+
+
+def log_or_neg_inf(values: Tensor, offset: float = 0.0) -> Tensor:
+    r""":math:`\log(v + \text{offset})` with :math:`-\infty` where the argument is 0."""
+    shifted = values + offset if offset != 0.0 else values
+    return torch.log(shifted.clamp_min(0.0))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def next_power_of_two(value: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(value, 1))))

@@ -1,0 +1,407 @@
+r"""Centrality-adaptive augmentations of `"Graph Contrastive Learning with
+Adaptive Augmentation" <https://arxiv.org/abs/2010.14945>`_ (GCA).
+
+Unimportant edges and feature dimensions, as measured by a node centrality
+:math:`\varphi`, are dropped with higher probability. All statistics
+(:math:`s_{\max}`, :math:`\mu_s`) are computed **per graph**, so a collated
+batch gives every graph the probabilities it would get alone.
+
+Node centralities are taken from the caller (``node_centrality=``, e.g. stored
+once per dataset by :class:`~gcl.augment.AddCentrality`) or computed on the
+fly with :mod:`gcl.augment.centrality`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from gcl.augment._utils import (
+    check_batch,
+    check_choice,
+    check_graph,
+    check_probability,
+    draw_seed,
+    graph_sizes,
+    log_or_neg_inf,
+    node_graph,
+    symmetric_uniform,
+)
+from gcl.augment.centrality import (
+    CENTRALITY_KEYS,
+    CentralityKind,
+    degree_centrality,
+    node_centrality,
+)
+from gcl.augment.functional import Augmented, MaskedFeatures
+
+__all__ = [
+    "adaptive_drop_edges",
+    "adaptive_mask_features",
+    "edge_drop_probabilities",
+    "feature_mask_probabilities",
+]
+
+EdgeAggregation = Literal["target", "source", "mean"]
+
+
+def _centrality(
+    kind: CentralityKind,
+    edge_index: Tensor,
+    num_nodes: int,
+    batch: Tensor | None,
+    num_graphs: int | None,
+    given: Tensor | None,
+) -> Tensor:
+    check_choice("centrality", kind, tuple(CENTRALITY_KEYS))
+    if given is not None:
+        if given.dim() != 1 or given.numel() != num_nodes:
+            raise ValueError(
+                f"node_centrality must have one value per node ({num_nodes}) "
+                f"(got shape {list(given.shape)})"
+            )
+        return given
+    if kind == "degree":
+        # GCA uses the raw degree; per-graph statistics make the scale irrelevant
+        # unless log_offset != 0, where the raw degree matches GCA's code.
+        return degree_centrality(
+            edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs
+        )
+    return node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
+
+
+def _normalized_weights(scores: Tensor, group: Tensor, num_groups: int) -> Tensor:
+    r""":math:`(s_{\max} - s) / (s_{\max} - \mu_s)` with the maximum and mean taken
+    over the finite scores of each group.
+
+    A score of :math:`-\infty` (zero centrality) gives :math:`+\infty` (the
+    probability is then capped); a group whose finite scores are all equal
+    gives weight 1, the limit GCA's mean normalisation implies.
+    """
+    finite = torch.isfinite(scores)
+    clean = torch.where(finite, scores, torch.zeros_like(scores))
+    neg_inf = torch.full((num_groups,), float("-inf"), dtype=scores.dtype, device=scores.device)
+    s_max = neg_inf.scatter_reduce(
+        0, group, torch.where(finite, scores, torch.full_like(scores, float("-inf"))), reduce="amax"
+    )
+    total = torch.zeros(num_groups, dtype=scores.dtype, device=scores.device).index_add_(
+        0, group, clean
+    )
+    count = torch.zeros(num_groups, dtype=scores.dtype, device=scores.device).index_add_(
+        0, group, finite.to(scores.dtype)
+    )
+    mean = total / count.clamp_min(1)
+    spread = (s_max - mean)[group]
+    top = s_max[group]
+    flat = spread <= 1e-12 * top.abs().clamp_min(1.0)
+    weight = (top - scores) / torch.where(flat, torch.ones_like(spread), spread)
+    weight = torch.where(flat & finite, torch.ones_like(weight), weight)
+    return torch.where(finite, weight, torch.full_like(weight, float("inf")))
+
+
+def _capped(weights: Tensor, p: float, threshold: float) -> Tensor:
+    r""":math:`\min(w p, p_\tau)`; with :math:`p = 0` nothing is dropped, even
+    where :math:`w = \infty`."""
+    if p == 0.0:
+        return torch.zeros(weights.shape, dtype=torch.get_default_dtype(), device=weights.device)
+    return torch.clamp(weights * p, max=threshold).to(torch.get_default_dtype())
+
+
+def edge_drop_probabilities(
+    edge_index: Tensor,
+    num_nodes: int,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.3,
+    threshold: float = 0.7,
+    centrality: CentralityKind = "degree",
+    node_centrality: Tensor | None = None,
+    aggr: EdgeAggregation = "target",
+    log_offset: float = 0.0,
+    num_graphs: int | None = None,
+) -> Tensor:
+    r"""Edge drop probabilities of `GCA <https://arxiv.org/abs/2010.14945>`_,
+    Eq. (3)–(4), computed per graph:
+
+    .. math::
+        s_e = \log \varphi_e, \qquad
+        p_e = \min\Bigl(\frac{s_{\max} - s_e}{s_{\max} - \mu_s}\, p,\;
+        p_\tau\Bigr),
+
+    where :math:`\varphi_e` is the edge centrality (``aggr='target'``: the
+    centrality of the edge's target node, as GCA's code does for all three
+    measures; ``'source'``; ``'mean'``: mean of both endpoints' log-scores) and
+    :math:`s_{\max}, \mu_s` are the maximum and mean of :math:`s` over the
+    edges of the same graph. Edges whose node centrality is 0 get :math:`p_\tau`
+    and are left out of :math:`s_{\max}, \mu_s`; a graph whose scores are all
+    equal gets :math:`p` on every edge; ``p=0`` gives all zeros.
+
+    Args:
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        num_nodes (int): number of nodes :math:`N`.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p (float): overall drop rate :math:`p_e` in :math:`[0, 1]` (default: :obj:`0.3`).
+        threshold (float): cut-off :math:`p_\tau` in :math:`[0, 1]` (default: :obj:`0.7`).
+        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``); ignored when ``node_centrality`` is given.
+        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
+        aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
+        log_offset (float): use :math:`\log(\varphi + \text{offset})`; GCA's
+            later code uses ``1.0``, the paper and its first code ``0.0``
+            (default: :obj:`0.0`).
+        num_graphs (int, optional): number of graphs.
+
+    Shapes:
+        - **output:** :math:`[E]`
+    """
+    check_probability("p", p)
+    check_probability("threshold", threshold)
+    check_choice("aggr", aggr, ("target", "source", "mean"))
+    if log_offset < 0:
+        raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+    x_stub = torch.empty((num_nodes, 0), device=edge_index.device)
+    edge_index, _ = check_graph(x_stub, edge_index, batch, None, num_graphs)
+    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality)
+    log_phi = log_or_neg_inf(phi.to(torch.float64), log_offset)
+    row, col = edge_index[0], edge_index[1]
+    if aggr == "target":
+        scores = log_phi[col]
+    elif aggr == "source":
+        scores = log_phi[row]
+    else:
+        scores = 0.5 * (log_phi[row] + log_phi[col])
+    sizes = graph_sizes(batch, num_nodes, num_graphs, edge_index.device)
+    edge_graph = node_graph(batch, num_nodes, edge_index.device)[row]
+    weights = _normalized_weights(scores, edge_graph, sizes.numel())
+    return _capped(weights, p, threshold)
+
+
+def feature_mask_probabilities(
+    x: Tensor,
+    node_centrality: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.3,
+    threshold: float = 0.7,
+    dense: bool = False,
+    per_graph: bool = True,
+    log_offset: float = 0.0,
+    num_graphs: int | None = None,
+) -> Tensor:
+    r"""Feature masking probabilities of `GCA <https://arxiv.org/abs/2010.14945>`_,
+    Eq. (5)–(6):
+
+    .. math::
+        w_i = \sum_{u} \tilde{x}_{ui}\, \varphi(u),\qquad s_i = \log w_i,\qquad
+        p_i = \min\Bigl(\frac{s_{\max} - s_i}{s_{\max} - \mu_s}\, p,\; p_\tau\Bigr),
+
+    with :math:`\tilde{x}_{ui} = \mathbb{1}[x_{ui} \neq 0]` for sparse / one-hot
+    features (GCA's ``feature_drop_weights``) or :math:`|x_{ui}|` for dense ones
+    (``dense=True``, GCA's ``feature_drop_weights_dense``). With ``per_graph``
+    the sum runs over the nodes of each graph and every graph gets its own
+    probabilities; otherwise over the whole batch. Dimensions with
+    :math:`w_i = 0` (e.g. all-zero columns) get :math:`p_\tau` and are left out
+    of :math:`s_{\max}, \mu_s`; they hold no information to mask.
+    ``p=0`` gives all zeros.
+
+    Args:
+        x (Tensor): node features ``[N, F]``.
+        node_centrality (Tensor): :math:`\varphi`, ``[N]``.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p (float): overall masking rate in :math:`[0, 1]` (default: :obj:`0.3`).
+        threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
+        dense (bool): weight by :math:`|x_{ui}|` instead of
+            :math:`\mathbb{1}[x_{ui} \neq 0]` (default: :obj:`False`).
+        per_graph (bool): one probability vector per graph (default: :obj:`True`).
+        log_offset (float): use :math:`\log(w_i + \text{offset})` (default: :obj:`0.0`).
+        num_graphs (int, optional): number of graphs.
+
+    Shapes:
+        - **output:** :math:`[G, F]` with ``per_graph``, else :math:`[F]`.
+    """
+    check_probability("p", p)
+    check_probability("threshold", threshold)
+    if log_offset < 0:
+        raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(
+            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
+        )
+    num_nodes, num_features = x.shape
+    check_batch(batch, num_nodes, num_graphs)
+    if node_centrality.dim() != 1 or node_centrality.numel() != num_nodes:
+        raise ValueError(
+            f"node_centrality must have one value per node ({num_nodes}) "
+            f"(got shape {list(node_centrality.shape)})"
+        )
+    dtype = torch.float64
+    present = x.abs().to(dtype) if dense else (x != 0).to(dtype)
+    weighted = present * node_centrality.to(dtype).unsqueeze(1)
+    if per_graph:
+        sizes = graph_sizes(batch, num_nodes, num_graphs, x.device)
+        num_groups = sizes.numel()
+        graph = node_graph(batch, num_nodes, x.device)
+        totals = torch.zeros((num_groups, num_features), dtype=dtype, device=x.device)
+        totals.index_add_(0, graph, weighted)
+    else:
+        num_groups = 1
+        totals = weighted.sum(0, keepdim=True)
+    scores = log_or_neg_inf(totals, log_offset).reshape(-1)
+    group = torch.arange(num_groups, device=x.device).repeat_interleave(num_features)
+    weights = _normalized_weights(scores, group, num_groups).view(num_groups, num_features)
+    probabilities = _capped(weights, p, threshold)
+    return probabilities if per_graph else probabilities[0]
+
+
+def adaptive_drop_edges(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.3,
+    threshold: float = 0.7,
+    centrality: CentralityKind = "degree",
+    node_centrality: Tensor | None = None,
+    aggr: EdgeAggregation = "target",
+    log_offset: float = 0.0,
+    force_undirected: bool = False,
+    edge_attr: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+) -> Augmented:
+    r"""Centrality-adaptive edge dropping of `GCA
+    <https://arxiv.org/abs/2010.14945>`_: every edge is removed independently
+    with the probability :math:`p_e` of :func:`edge_drop_probabilities`,
+
+    .. math::
+        \Pr[e \in \tilde{\mathcal{E}}] = 1 - p_e .
+
+    As in GCA, the two directions of an undirected edge are decided
+    independently by default. ``force_undirected=True`` takes one decision per
+    node pair, which needs a symmetric score (``aggr='mean'``, the paper's
+    choice for undirected graphs).
+
+    Args:
+        x (Tensor): node features ``[N, F]`` (only its size is used).
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p, threshold, centrality, node_centrality, aggr, log_offset: see
+            :func:`edge_drop_probabilities` (defaults: ``0.3``, ``0.7``,
+            ``'degree'``, :obj:`None`, ``'target'``, ``0.0``).
+        force_undirected (bool): one decision per node pair (default: :obj:`False`).
+        edge_attr (Tensor, optional): edge features ``[E, D]``, filtered alike.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs.
+
+    Shapes:
+        - **output:** :class:`~gcl.augment.functional.Augmented` with
+          ``edge_mask`` :math:`[E]` and ``node_mask`` :obj:`None`.
+    """
+    check_probability("p", p)
+    check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
+    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    if p == 0.0:
+        ones = torch.ones(edge_index.size(1), dtype=torch.bool, device=edge_index.device)
+        return Augmented(x, edge_index, batch, edge_attr, None, ones)
+    if force_undirected and aggr != "mean":
+        raise ValueError(
+            f"force_undirected=True needs the symmetric aggr='mean' (got aggr={aggr!r})"
+        )
+    probabilities = edge_drop_probabilities(
+        edge_index,
+        num_nodes,
+        batch,
+        p=p,
+        threshold=threshold,
+        centrality=centrality,
+        node_centrality=node_centrality,
+        aggr=aggr,
+        log_offset=log_offset,
+        num_graphs=num_graphs,
+    )
+    device = edge_index.device
+    if force_undirected:
+        uniform = symmetric_uniform(edge_index[0], edge_index[1], draw_seed(generator, device))
+    else:
+        uniform = torch.rand(
+            edge_index.size(1), generator=generator, device=device, dtype=torch.float64
+        )
+    edge_mask = uniform >= probabilities.to(torch.float64)
+    return Augmented(
+        x,
+        edge_index[:, edge_mask],
+        batch,
+        None if edge_attr is None else edge_attr[edge_mask],
+        None,
+        edge_mask,
+    )
+
+
+def adaptive_mask_features(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.3,
+    threshold: float = 0.7,
+    centrality: CentralityKind = "degree",
+    node_centrality: Tensor | None = None,
+    dense: bool = False,
+    per_graph: bool = True,
+    log_offset: float = 0.0,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+) -> MaskedFeatures:
+    r"""Centrality-adaptive feature masking of `GCA
+    <https://arxiv.org/abs/2010.14945>`_: feature dimension :math:`i` is set
+    to zero for all nodes of a graph with the probability :math:`p_i` of
+    :func:`feature_mask_probabilities`,
+
+    .. math::
+        \tilde{\mathbf{X}} = \mathbf{X} \odot (\mathbf{1}\,\mathbf{m}^\top),
+        \qquad m_i \sim \operatorname{Bernoulli}(1 - p_i),
+
+    so dimensions that rarely occur on central nodes are zeroed most often
+    (the "unimportant-dimension zeroing" also used with adaptive Barlow
+    Twins). With ``per_graph`` every graph draws its own mask.
+
+    Args:
+        x (Tensor): node features ``[N, F]``.
+        edge_index (Tensor): integer edge indices ``[2, E]`` (for the centrality).
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p, threshold, dense, per_graph, log_offset: see
+            :func:`feature_mask_probabilities`.
+        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``).
+        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs.
+
+    Shapes:
+        - **output:** :class:`~gcl.augment.functional.MaskedFeatures` with the
+          column mask ``[G, F]`` (``per_graph``) or ``[F]``.
+    """
+    check_probability("p", p)
+    edge_index, num_nodes = check_graph(x, edge_index, batch, None, num_graphs)
+    if p == 0.0:
+        check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
+        num_groups = graph_sizes(batch, num_nodes, num_graphs, x.device).numel() if per_graph else 0
+        shape = (num_groups, x.size(1)) if per_graph else (x.size(1),)
+        return MaskedFeatures(x, torch.zeros(shape, dtype=torch.bool, device=x.device))
+    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality)
+    probabilities = feature_mask_probabilities(
+        x,
+        phi,
+        batch,
+        p=p,
+        threshold=threshold,
+        dense=dense,
+        per_graph=per_graph,
+        log_offset=log_offset,
+        num_graphs=num_graphs,
+    )
+    mask = torch.rand(probabilities.shape, generator=generator, device=x.device) < probabilities
+    entry_mask = mask[node_graph(batch, num_nodes, x.device)] if per_graph else mask.unsqueeze(0)
+    return MaskedFeatures(x.masked_fill(entry_mask, 0), mask)

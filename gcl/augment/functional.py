@@ -1,0 +1,927 @@
+r"""Stochastic graph augmentations as pure, batch-aware tensor functions.
+
+Every function takes the tensors of a (collated) graph batch, ``x`` with one row
+per node, ``edge_index`` of shape ``[2, E]`` and the optional ``batch`` vector
+that maps nodes to graphs, and returns new tensors. Work is vectorised over the
+whole batch: each graph is augmented independently, but there is no Python loop
+over graphs. Randomness comes from ``torch`` only; pass a
+:class:`torch.Generator` for reproducible draws.
+
+The graph augmentations return an :class:`Augmented` tuple that carries, next to
+the new tensors, the masks needed to keep other node- or edge-level attributes
+consistent.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from gcl.augment._utils import (
+    Reach,
+    check_batch,
+    check_choice,
+    check_graph,
+    check_probability,
+    count_per_graph,
+    draw_seed,
+    exclusive_cumsum,
+    graph_sizes,
+    is_sorted,
+    is_undirected_fingerprint,
+    next_power_of_two,
+    node_graph,
+    nodes_in_graph_order,
+    pair_hash,
+    random_rank,
+    round_half_even,
+    select_edges,
+    to_uniform,
+)
+
+__all__ = [
+    "Augmented",
+    "MaskedFeatures",
+    "drop_edges",
+    "drop_nodes",
+    "mask_features",
+    "perturb_edges",
+    "random_walk_subgraph",
+]
+
+
+class Augmented(NamedTuple):
+    r"""Output of a graph augmentation.
+
+    Attributes:
+        x (Tensor): node features of the kept nodes, ``[N', F]``.
+        edge_index (Tensor): edges in the new node numbering, ``[2, E']``: the
+            kept original edges ``edge_index[:, edge_mask]`` in their original
+            order, followed by newly added edges (if any).
+        batch (Tensor, optional): graph of every kept node, ``[N']``.
+        edge_attr (Tensor, optional): features of the output edges; added edges
+            get all-zero rows.
+        node_mask (Tensor, optional): bool ``[N]`` over the *original* nodes,
+            ``True`` for kept nodes. :obj:`None` when the augmentation never
+            changes the node set.
+        edge_mask (Tensor, optional): bool ``[E]`` over the *original* edges,
+            ``True`` for kept edges. The number of added edges is
+            ``edge_index.size(1) - edge_mask.sum()``.
+    """
+
+    x: Tensor
+    edge_index: Tensor
+    batch: Tensor | None
+    edge_attr: Tensor | None
+    node_mask: Tensor | None
+    edge_mask: Tensor | None
+
+
+class MaskedFeatures(NamedTuple):
+    r"""Output of :func:`mask_features`.
+
+    Attributes:
+        x (Tensor): the masked node features, ``[N, F]``.
+        mask (Tensor): bool, ``True`` where features were masked: ``[N]`` (rows)
+            for ``mode='node'``; ``[F]`` (columns) for ``mode='dim'``; ``[G, F]``
+            for ``mode='dim'`` with ``per_graph=True``.
+    """
+
+    x: Tensor
+    mask: Tensor
+
+
+# --------------------------------------------------------------------------- helpers
+def apply_node_mask(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None,
+    edge_attr: Tensor | None,
+    keep: Tensor,
+) -> Augmented:
+    r"""Removes the nodes with ``keep == False`` and their edges, relabelling
+    the remaining nodes ``0..N'-1`` in their original order."""
+    row, col = edge_index[0], edge_index[1]
+    edge_mask = keep.index_select(0, row) & keep.index_select(0, col)
+    new_id = torch.cumsum(keep, 0) - 1
+    out_edge_index = torch.stack(
+        [
+            new_id.index_select(0, row.masked_select(edge_mask)),
+            new_id.index_select(0, col.masked_select(edge_mask)),
+        ]
+    )
+    return Augmented(
+        x=x[keep],
+        edge_index=out_edge_index,
+        batch=None if batch is None else batch[keep],
+        edge_attr=None if edge_attr is None else edge_attr[edge_mask],
+        node_mask=keep,
+        edge_mask=edge_mask,
+    )
+
+
+def _identity(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None,
+    edge_attr: Tensor | None,
+    node_mask: bool,
+) -> Augmented:
+    ones_nodes = torch.ones(x.size(0), dtype=torch.bool, device=x.device) if node_mask else None
+    ones_edges = torch.ones(edge_index.size(1), dtype=torch.bool, device=edge_index.device)
+    return Augmented(x, edge_index, batch, edge_attr, ones_nodes, ones_edges)
+
+
+def _keep_at_least_one(
+    keep: Tensor, graph: Tensor, sizes: Tensor, generator: torch.Generator | None
+) -> Tensor:
+    r"""Re-admits one uniformly chosen node in every non-empty graph that lost
+    all its nodes."""
+    num_graphs = sizes.numel()
+    kept = count_per_graph(graph, keep, num_graphs)
+    emptied = (kept == 0) & (sizes > 0)
+    if not bool(emptied.any()):
+        return keep
+    order = nodes_in_graph_order(graph, graph.numel(), graph.device)
+    local = (
+        torch.rand(num_graphs, generator=generator, device=graph.device, dtype=torch.float64)
+        * sizes
+    ).long()
+    local = torch.minimum(local, (sizes - 1).clamp_min(0))
+    chosen = order[(exclusive_cumsum(sizes) + local)[emptied]]
+    keep = keep.clone()
+    keep[chosen] = True
+    return keep
+
+
+# --------------------------------------------------------------------------- node dropping
+def drop_nodes(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.2,
+    mode: Literal["fraction", "bernoulli"] = "fraction",
+    edge_attr: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+    graphcl_reference: bool = False,
+) -> Augmented:
+    r"""Node dropping from `"Graph Contrastive Learning with Augmentations"
+    <https://arxiv.org/abs/2010.13902>`_ (GraphCL).
+
+    Every graph :math:`g` of the batch loses a random subset of its
+    :math:`n_g` nodes together with all their edges; the nodes are removed
+    from ``x`` and ``batch`` and the edges relabelled:
+
+    .. math::
+        k_g = \min\bigl(\operatorname{round}(p \, n_g),\; n_g - 1\bigr)
+        \quad (\texttt{mode='fraction'}), \qquad
+        \Pr[v \text{ dropped}] = p \quad (\texttt{mode='bernoulli'}).
+
+    ``'fraction'`` drops exactly :math:`k_g` uniformly chosen nodes per graph
+    (``round`` is half-to-even, like Python's); ``'bernoulli'`` drops each node
+    independently. Either way at least one node of every non-empty graph is
+    kept (a uniformly chosen one when Bernoulli sampling emptied a graph), so
+    no graph disappears from the batch, even at ``p=1``.
+
+    Args:
+        x (Tensor): node features ``[N, F]``; ``N`` is the node count.
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        batch (Tensor, optional): graph index of every node ``[N]``
+            (default: :obj:`None`, one graph).
+        p (float): drop fraction / probability in :math:`[0, 1]`
+            (default: :obj:`0.2`). ``p=0`` returns the input tensors.
+        mode (str): ``'fraction'`` or ``'bernoulli'`` (default: ``'fraction'``).
+        edge_attr (Tensor, optional): edge features ``[E, D]``, filtered alike.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs (default: ``batch.max() + 1``).
+        graphcl_reference (bool): count :math:`k_g = \lfloor p\, n_g \rfloor` as
+            GraphCL's released code does (``int(n * ratio)``); that code runs
+            with ``p=0.1`` in ``unsupervised_TU`` (default: :obj:`False`).
+
+    Shapes:
+        - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`,
+          ``batch`` :math:`[N]`
+        - **output:** :class:`Augmented` with ``x`` :math:`[N', F]`,
+          ``edge_index`` :math:`[2, E']`, ``node_mask`` :math:`[N]`,
+          ``edge_mask`` :math:`[E]`
+
+    Example:
+        >>> x = torch.randn(4, 3)
+        >>> edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+        >>> out = drop_nodes(x, edge_index, p=0.5)
+        >>> out.x.size(0)
+        2
+    """
+    check_probability("p", p)
+    check_choice("mode", mode, ("fraction", "bernoulli"))
+    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    if p == 0.0 or num_nodes == 0:
+        return _identity(x, edge_index, batch, edge_attr, node_mask=True)
+    device = x.device
+    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
+    graph = node_graph(batch, num_nodes, device)
+    if mode == "fraction":
+        target = p * sizes.to(torch.float64)
+        drop = torch.floor(target).long() if graphcl_reference else round_half_even(target)
+        drop = torch.minimum(drop, (sizes - 1).clamp_min(0))
+        rank = random_rank(None if batch is None else graph, sizes, generator)
+        keep = rank >= drop[graph]
+    else:
+        keep = torch.rand(num_nodes, generator=generator, device=device) >= p
+        keep = _keep_at_least_one(keep, graph, sizes, generator)
+    return apply_node_mask(x, edge_index, batch, edge_attr, keep)
+
+
+# --------------------------------------------------------------------------- edge perturbation
+def _sample_new_edges(
+    per_graph: Tensor,
+    sizes: Tensor,
+    batch: Tensor | None,
+    num_nodes: int,
+    existing_code: Tensor,
+    undirected: bool,
+    seed: int,
+    generator: torch.Generator | None,
+) -> Tensor:
+    r"""Up to ``per_graph[g]`` new edges inside every graph ``g``: no self loops,
+    no edge that already exists, no duplicates. Returns ``[2, A]``, grouped by
+    graph (for undirected graphs one direction per new edge, ``u < v``).
+
+    Candidates are drawn with replacement (more than needed) and filtered with
+    hashed tables (``existing_code`` holds :func:`pair_hash` codes of the
+    existing edges, canonical ``(min, max)`` pairs when ``undirected``), which
+    costs :math:`O(E + A)` instead of a sort; in graphs too dense to host
+    ``per_graph[g]`` new edges, fewer are returned.
+    """
+    device = sizes.device
+    per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
+    draws = torch.where(per_graph > 0, 2 * per_graph + 4, torch.zeros_like(per_graph))
+    total = int(draws.sum())
+    if total == 0:
+        return torch.empty(2, 0, dtype=torch.long, device=device)
+    num_graphs = sizes.numel()
+    cand_graph = torch.repeat_interleave(
+        torch.arange(num_graphs, device=device), draws, output_size=total
+    )
+    n = sizes.index_select(0, cand_graph)
+    uniform = torch.rand(2, total, generator=generator, device=device)
+    local_u = torch.minimum((uniform[0] * n).long(), n - 1)
+    # Shifting by 1..n-1 (mod n) can never land on local_u: no self loops.
+    local_v = local_u + 1 + torch.minimum((uniform[1] * (n - 1)).long(), n - 2)
+    local_v = torch.where(local_v >= n, local_v - n, local_v)
+    start = exclusive_cumsum(sizes).index_select(0, cand_graph)
+    u, v = start + local_u, start + local_v
+    if not (batch is None or is_sorted(batch)):
+        order = nodes_in_graph_order(batch, num_nodes, device)
+        u, v = order.index_select(0, u), order.index_select(0, v)
+    if undirected:
+        u, v = torch.minimum(u, v), torch.maximum(u, v)
+    code = pair_hash(u, v, seed)
+
+    # One hashed table does both filters: slots of existing edges hold -1, and
+    # among candidates sharing a slot the first drawn wins. Existing edges are
+    # always caught (no false negatives); a rare slot collision only discards a
+    # valid candidate.
+    size = next_power_of_two(4 * (existing_code.numel() + total))
+    table = torch.full((size,), total, dtype=torch.int32, device=device)
+    table.index_fill_(0, existing_code & (size - 1), -1)
+    slot = code & (size - 1)
+    index = torch.arange(total, dtype=torch.int32, device=device)
+    table.scatter_reduce_(0, slot, index, reduce="amin")
+    valid = table.index_select(0, slot) == index
+
+    valid_long = valid.long()
+    seen_before = torch.cumsum(valid_long, 0) - valid_long
+    group_start = exclusive_cumsum(draws).clamp_max(total - 1)
+    rank = seen_before - seen_before.index_select(0, group_start).index_select(0, cand_graph)
+    take = valid & (rank < per_graph.index_select(0, cand_graph))
+    return torch.stack([u[take], v[take]])
+
+
+def perturb_edges(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.2,
+    mode: Literal["both", "remove", "add"] = "both",
+    sampling: Literal["fraction", "bernoulli"] = "fraction",
+    force_undirected: bool | None = None,
+    edge_attr: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+    graphcl_reference: bool = False,
+) -> Augmented:
+    r"""Edge perturbation from `"Graph Contrastive Learning with Augmentations"
+    <https://arxiv.org/abs/2010.13902>`_ (GraphCL).
+
+    In every graph :math:`g` with :math:`m_g` edges, a fraction :math:`p` of
+    the edges is removed and as many new edges are added between random node
+    pairs of the *same* graph:
+
+    .. math::
+        r_g = \operatorname{round}(p\, m_g), \qquad
+        \mathcal{E}'_g = (\mathcal{E}_g \setminus R_g) \cup A_g,
+        \quad |R_g| = r_g,\; |A_g| = r_g .
+
+    Added edges never cross graphs, are never self loops and, where the graph
+    leaves room, never duplicate an existing (or another added) edge; in graphs
+    too dense for that, fewer edges are added. An undirected graph (each edge
+    stored in both directions) stays undirected: the sampling runs on one
+    direction of every edge (:math:`m_g` counts undirected edges) and
+    decisions are mirrored.
+
+    Output order: kept original edges (original order), then added edges
+    grouped by graph (for undirected graphs each new edge followed by its
+    reverse). ``edge_attr`` rows of added edges are zeros.
+
+    Args:
+        x (Tensor): node features ``[N, F]`` (only its size is used).
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p (float): perturbation fraction in :math:`[0, 1]` (default: :obj:`0.2`).
+        mode (str): ``'both'`` (remove and add), ``'remove'`` or ``'add'``;
+            ``'add'`` adds :math:`\operatorname{round}(p\, m_g)` edges
+            (default: ``'both'``).
+        sampling (str): ``'fraction'`` removes exactly :math:`r_g` edges per
+            graph; ``'bernoulli'`` removes each edge with probability :math:`p`
+            and adds as many as were removed (default: ``'fraction'``).
+        force_undirected (bool, optional): treat the graph as undirected
+            (:obj:`True`), directed (:obj:`False`), or detect it (:obj:`None`,
+            default). Bernoulli removal without additions needs no detection:
+            with :obj:`None` both directions of a node pair share one decision,
+            so an undirected graph stays undirected and every edge of a
+            directed graph is still removed with probability :math:`p` (only
+            reciprocal pairs are removed together).
+        edge_attr (Tensor, optional): edge features ``[E, D]``.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs (default: ``batch.max() + 1``).
+        graphcl_reference (bool): reproduce GraphCL's ``unsupervised_TU`` code
+            instead of the paper: remove :math:`\lfloor p\, m_g \rfloor` directed
+            edges, add none (that code never adds the edges it samples); there it
+            runs with ``p=0.1``. ``mode``, ``sampling`` and ``force_undirected``
+            are ignored (default: :obj:`False`).
+
+    Shapes:
+        - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`
+        - **output:** :class:`Augmented` with ``edge_index`` :math:`[2, E']`,
+          ``edge_mask`` :math:`[E]`, ``node_mask`` :obj:`None`
+
+    Example:
+        >>> x = torch.randn(4, 3)
+        >>> edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+        >>> out = perturb_edges(x, edge_index, p=0.4, mode="remove")
+        >>> out.edge_index.size(1)
+        4
+    """
+    check_probability("p", p)
+    check_choice("mode", mode, ("both", "remove", "add"))
+    check_choice("sampling", sampling, ("fraction", "bernoulli"))
+    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    num_edges = edge_index.size(1)
+    if p == 0.0:
+        return _identity(x, edge_index, batch, edge_attr, node_mask=False)
+    device = edge_index.device
+    if graphcl_reference:
+        mode, sampling = "remove", "fraction"
+    removing = mode in ("both", "remove") and num_edges > 0
+    adding = mode in ("both", "add")
+    # Per-graph bookkeeping is only needed for exact counts and for additions.
+    counting = adding or (removing and sampling == "fraction")
+    if graphcl_reference:
+        undirected = False
+    elif force_undirected is not None:
+        undirected = bool(force_undirected)
+    elif counting:
+        undirected = is_undirected_fingerprint(edge_index, num_nodes)
+    else:
+        # Independent removals need no detection: one decision per node pair
+        # keeps an undirected graph undirected and still drops every edge of a
+        # directed graph with probability p.
+        undirected = True
+    row, col = edge_index[0], edge_index[1]
+    seed = draw_seed(generator, device)
+
+    # One random value per edge, shared by both directions of an undirected
+    # edge (a hash of the node pair); the codes also serve the membership test
+    # of added edges.
+    code: Tensor | None = None
+    if undirected:
+        code = pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
+    elif counting:
+        code = pair_hash(row, col, seed)
+
+    sizes = graph_sizes(batch, num_nodes, num_graphs, device) if counting else None
+    num_graphs = 1 if sizes is None else sizes.numel()
+    edge_graph: Tensor | None = None
+    unit: Tensor | None = None
+    unit_counts: Tensor | None = None
+    if counting:
+        edge_graph = (
+            torch.zeros(num_edges, dtype=torch.long, device=device)
+            if batch is None
+            else batch.long().index_select(0, row)
+        )
+        # Units are what is sampled: one direction per undirected edge (self
+        # loops once), or every edge of a directed graph.
+        unit = row <= col if undirected else None
+        unit_counts = count_per_graph(edge_graph, unit, num_graphs)
+
+    removed = torch.zeros(num_graphs, dtype=torch.long, device=device)
+    edge_mask = torch.ones(num_edges, dtype=torch.bool, device=device)
+    if removing:
+        if sampling == "bernoulli":
+            if code is not None:
+                edge_mask = code >= round(p * 2**32)
+            else:
+                edge_mask = torch.rand(num_edges, generator=generator, device=device) >= p
+            if counting:
+                assert edge_graph is not None
+                dropped = ~edge_mask if unit is None else ~edge_mask & unit
+                removed = count_per_graph(edge_graph, dropped, num_graphs)
+        else:
+            assert edge_graph is not None and unit_counts is not None and code is not None
+            uniform = to_uniform(code)
+            target = p * unit_counts.to(torch.float64)
+            removed = torch.floor(target).long() if graphcl_reference else round_half_even(target)
+            cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
+            edge_mask = uniform >= cut.index_select(0, edge_graph)
+
+    added = torch.empty(2, 0, dtype=torch.long, device=device)
+    if adding:
+        assert unit_counts is not None and code is not None and sizes is not None
+        if mode == "add":
+            target = p * unit_counts.to(torch.float64)
+            if sampling == "bernoulli":
+                wanted = torch.binomial(
+                    unit_counts.to(torch.float64),
+                    torch.full_like(target, p),
+                    generator=generator,
+                ).long()
+            else:
+                wanted = round_half_even(target)
+        else:
+            wanted = removed
+        added = _sample_new_edges(
+            wanted, sizes, batch, num_nodes, code, undirected, seed, generator
+        )
+        if undirected and added.size(1) > 0:
+            added = torch.stack([added, added.flip(0)], dim=2).reshape(2, -1)
+
+    out_edge_index = select_edges(edge_index, edge_mask)
+    out_edge_attr = None if edge_attr is None else edge_attr[edge_mask]
+    if added.size(1) > 0:
+        out_edge_index = torch.cat([out_edge_index, added], dim=1)
+        if out_edge_attr is not None:
+            zeros = out_edge_attr.new_zeros((added.size(1), *out_edge_attr.shape[1:]))
+            out_edge_attr = torch.cat([out_edge_attr, zeros], dim=0)
+    return Augmented(x, out_edge_index, batch, out_edge_attr, None, edge_mask)
+
+
+def _exact_cut(
+    uniform: Tensor,
+    edge_graph: Tensor,
+    unit: Tensor | None,
+    unit_counts: Tensor,
+    removed: Tensor,
+) -> Tensor:
+    r"""Per-graph cut :math:`c_g` such that exactly ``removed[g]`` units of
+    graph ``g`` have a random value below it.
+
+    Only the units below a slightly generous threshold
+    :math:`(r_g + 4\sqrt{r_g} + 2) / m_g` are sorted (a fraction about
+    :math:`p` of them); if a graph has too few of those, all units are sorted.
+    """
+    num_graphs = unit_counts.numel()
+    device = uniform.device
+    counts_f = unit_counts.to(torch.float64)
+    removed_f = removed.to(torch.float64)
+    generous = ((removed_f + 4.0 * removed_f.sqrt() + 2.0) / counts_f.clamp_min(1.0)).clamp_max(1.0)
+    everything = unit if unit is not None else torch.ones_like(uniform, dtype=torch.bool)
+    for threshold in (generous, None):
+        candidate = everything
+        if threshold is not None:
+            candidate = everything & (uniform < threshold.index_select(0, edge_graph))
+        index = candidate.nonzero().view(-1)
+        cand_graph = edge_graph.index_select(0, index)
+        cand_counts = torch.bincount(cand_graph, minlength=num_graphs)
+        if threshold is not None and bool((cand_counts < removed).any()):
+            continue  # rare: fall back to sorting every unit
+        # Sorting graph + value groups the candidates by graph, ascending.
+        ordered = torch.sort(cand_graph.to(torch.float64) + uniform.index_select(0, index)).values
+        ordered = ordered - ordered.floor()
+        cut = torch.full((num_graphs,), float("inf"), dtype=torch.float64, device=device)
+        if index.numel() > 0:
+            position = (exclusive_cumsum(cand_counts) + removed).clamp_max(index.numel() - 1)
+            cut = torch.where(cand_counts > removed, ordered.index_select(0, position), cut)
+        if threshold is not None:
+            # Exactly ``removed`` candidates: the threshold itself separates them.
+            cut = torch.where(cand_counts == removed, threshold, cut)
+        # Nothing to remove: keep everything.
+        return torch.where(removed == 0, torch.zeros_like(cut), cut)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def drop_edges(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    p: float = 0.2,
+    sampling: Literal["fraction", "bernoulli"] = "bernoulli",
+    force_undirected: bool | None = None,
+    edge_attr: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+) -> Augmented:
+    r"""Edge dropping as in `"Deep Graph Contrastive Representation Learning"
+    <https://arxiv.org/abs/2006.04131>`_ (GRACE): every edge is removed with
+    probability :math:`p`,
+
+    .. math::
+        \Pr[(u, v) \in \mathcal{E}'] = 1 - p ,
+
+    with both directions of an undirected edge removed together (like
+    :func:`torch_geometric.utils.dropout_edge` with ``force_undirected=True``,
+    but keeping the stored direction and order of the kept edges). This is
+    :func:`perturb_edges` with ``mode='remove'`` and Bernoulli sampling by
+    default; ``sampling='fraction'`` removes exactly
+    :math:`\operatorname{round}(p\, m_g)` edges per graph.
+
+    Args:
+        x (Tensor): node features ``[N, F]`` (only its size is used).
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        p (float): drop probability in :math:`[0, 1]` (default: :obj:`0.2`).
+        sampling (str): ``'bernoulli'`` or ``'fraction'`` (default: ``'bernoulli'``).
+        force_undirected (bool, optional): :obj:`None` (default) removes both
+            directions of a node pair together; :obj:`False` decides every
+            stored edge independently; see :func:`perturb_edges`.
+        edge_attr (Tensor, optional): edge features ``[E, D]``.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs.
+
+    Example:
+        >>> edge_index = torch.tensor([[0, 1], [1, 0]])
+        >>> drop_edges(torch.zeros(2, 1), edge_index, p=1.0).edge_index.size(1)
+        0
+    """
+    check_probability("p", p)
+    if sampling == "bernoulli" and force_undirected is not False and p > 0.0:
+        # The common case, kept lean: one hash per edge, one comparison.
+        edge_index, _ = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+        row, col = edge_index[0], edge_index[1]
+        seed = draw_seed(generator, edge_index.device)
+        code = pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
+        edge_mask = code >= round(p * 2**32)
+        return Augmented(
+            x,
+            select_edges(edge_index, edge_mask),
+            batch,
+            None if edge_attr is None else edge_attr[edge_mask],
+            None,
+            edge_mask,
+        )
+    return perturb_edges(
+        x,
+        edge_index,
+        batch,
+        p=p,
+        mode="remove",
+        sampling=sampling,
+        force_undirected=force_undirected,
+        edge_attr=edge_attr,
+        generator=generator,
+        num_graphs=num_graphs,
+    )
+
+
+# --------------------------------------------------------------------------- feature masking
+def mask_features(
+    x: Tensor,
+    p: float = 0.2,
+    *,
+    mode: Literal["node", "dim"] = "node",
+    fill: Literal["normal", "zero", "mean"] = "normal",
+    batch: Tensor | None = None,
+    per_graph: bool = False,
+    noise_mean: float = 0.5,
+    noise_std: float = 0.5,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+    graphcl_reference: bool = False,
+) -> MaskedFeatures:
+    r"""Attribute masking, in the two flavours of the graph contrastive
+    literature.
+
+    ``mode='node'`` follows `GraphCL <https://arxiv.org/abs/2010.13902>`_: in
+    every graph, :math:`\operatorname{round}(p\, n_g)` uniformly chosen nodes
+    get their *whole* feature vector replaced,
+
+    .. math::
+        \tilde{\mathbf{x}}_v = \boldsymbol{\epsilon}_v \sim
+        \mathcal{N}(\mu, \sigma^2 \mathbf{I}) \;(\texttt{fill='normal'}),\quad
+        \mathbf{0} \;(\texttt{'zero'}),\quad
+        \bar{\mathbf{x}}_{g(v)} \;(\texttt{'mean'}),
+
+    where GraphCL's ``unsupervised_TU`` code draws the noise from
+    :math:`\mathcal{N}(0.5, 0.5^2)` (``np.random.normal(loc=0.5, scale=0.5)``,
+    the defaults here) and its ``semisupervised_TU`` code uses the graph's mean
+    feature vector (``fill='mean'``).
+
+    ``mode='dim'`` follows `GRACE <https://arxiv.org/abs/2006.04131>`_ / GCA:
+    every feature dimension (column) is masked with probability :math:`p`, the
+    same columns for all nodes,
+
+    .. math::
+        \tilde{\mathbf{X}} = \mathbf{X} \odot (\mathbf{1}\,\mathbf{m}^\top),
+        \qquad m_i \sim \operatorname{Bernoulli}(1 - p),
+
+    or, with ``per_graph=True``, an independent column mask per graph. Masked
+    entries are zero with ``fill='zero'`` (GRACE), noise or the graph mean
+    otherwise.
+
+    Args:
+        x (Tensor): floating node features ``[N, F]``.
+        p (float): masking fraction / probability in :math:`[0, 1]`
+            (default: :obj:`0.2`). ``p=0`` returns ``x`` itself.
+        mode (str): ``'node'`` or ``'dim'`` (default: ``'node'``).
+        fill (str): ``'normal'``, ``'zero'`` or ``'mean'`` (default: ``'normal'``).
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        per_graph (bool): ``mode='dim'`` only: one column mask per graph
+            (default: :obj:`False`).
+        noise_mean (float): mean :math:`\mu` of the noise (default: :obj:`0.5`).
+        noise_std (float): standard deviation :math:`\sigma` (default: :obj:`0.5`).
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs.
+        graphcl_reference (bool): ``mode='node'``: mask
+            :math:`\lfloor p\, n_g \rfloor` nodes as GraphCL's code does
+            (default: :obj:`False`).
+
+    Shapes:
+        - **input:** ``x`` :math:`[N, F]`, ``batch`` :math:`[N]`
+        - **output:** :class:`MaskedFeatures` with ``x`` :math:`[N, F]`
+
+    Example:
+        >>> x = torch.ones(4, 3)
+        >>> out = mask_features(x, 0.5, fill="zero")
+        >>> int((out.x == 0).all(1).sum())
+        2
+    """
+    check_probability("p", p)
+    check_choice("mode", mode, ("node", "dim"))
+    check_choice("fill", fill, ("normal", "zero", "mean"))
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(
+            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
+        )
+    if fill != "zero" and not x.is_floating_point():
+        raise ValueError(f"fill={fill!r} needs floating-point features (got dtype {x.dtype})")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be >= 0 (got {noise_std})")
+    num_nodes, num_features = x.shape
+    check_batch(batch, num_nodes, num_graphs)
+    device = x.device
+    if mode == "dim" and per_graph:
+        sizes = graph_sizes(batch, num_nodes, num_graphs, device)
+        mask_shape: tuple[int, ...] = (sizes.numel(), num_features)
+    elif mode == "dim":
+        mask_shape = (num_features,)
+    else:
+        mask_shape = (num_nodes,)
+    if p == 0.0 or x.numel() == 0:
+        return MaskedFeatures(x, torch.zeros(mask_shape, dtype=torch.bool, device=device))
+
+    if mode == "dim":
+        mask = torch.rand(mask_shape, generator=generator, device=device) < p
+        entry_mask = mask[node_graph(batch, num_nodes, device)] if per_graph else mask.unsqueeze(0)
+        if fill == "zero":
+            return MaskedFeatures(x.masked_fill(entry_mask, 0), mask)
+        replacement = _replacement(x, batch, fill, noise_mean, noise_std, generator, num_graphs)
+        return MaskedFeatures(torch.where(entry_mask, replacement, x), mask)
+
+    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
+    target = p * sizes.to(torch.float64)
+    count = torch.floor(target).long() if graphcl_reference else round_half_even(target)
+    graph = node_graph(batch, num_nodes, device)
+    rank = random_rank(None if batch is None else graph, sizes, generator)
+    mask = rank < count[graph]
+    rows = mask.nonzero().view(-1)
+    out = x.clone()
+    if fill == "zero":
+        out[rows] = 0
+    elif fill == "normal":
+        noise = torch.randn(
+            (rows.numel(), num_features), generator=generator, device=device, dtype=x.dtype
+        )
+        out[rows] = noise * noise_std + noise_mean
+    else:
+        out[rows] = _graph_mean(x, batch, num_graphs)[graph[rows]]
+    return MaskedFeatures(out, mask)
+
+
+def _graph_mean(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> Tensor:
+    if batch is None:
+        return x.mean(0, keepdim=True)
+    sizes = torch.bincount(batch, minlength=num_graphs or 0)
+    sums = x.new_zeros((sizes.numel(), x.size(1))).index_add_(0, batch, x)
+    return sums / sizes.clamp_min(1).unsqueeze(1).to(x.dtype)
+
+
+def _replacement(
+    x: Tensor,
+    batch: Tensor | None,
+    fill: str,
+    noise_mean: float,
+    noise_std: float,
+    generator: torch.Generator | None,
+    num_graphs: int | None,
+) -> Tensor:
+    if fill == "normal":
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return noise * noise_std + noise_mean
+    means = _graph_mean(x, batch, num_graphs)
+    return means[node_graph(batch, x.size(0), x.device)]
+
+
+# --------------------------------------------------------------------------- subgraphs
+def random_walk_subgraph(
+    x: Tensor,
+    edge_index: Tensor,
+    batch: Tensor | None = None,
+    *,
+    ratio: float = 0.8,
+    walk_length: int | None = None,
+    expansion: float = 1.0,
+    restart: bool = True,
+    edge_attr: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    num_graphs: int | None = None,
+    graphcl_reference: bool = False,
+) -> Augmented:
+    r"""Subgraph sampling from `"Graph Contrastive Learning with Augmentations"
+    <https://arxiv.org/abs/2010.13902>`_ (GraphCL): every graph keeps the
+    connected node set grown from a random seed node,
+
+    .. math::
+        S_g^{(0)} = \{s_g\},\qquad
+        S_g^{(t+1)} = S_g^{(t)} \cup F_g^{(t)},\qquad
+        F_g^{(t)} \subseteq \mathcal{N}^{+}\bigl(S_g^{(t)}\bigr) \setminus S_g^{(t)},
+
+    until :math:`|S_g| = k_g = \max(1, \operatorname{round}(\text{ratio}\cdot n_g))`.
+    Each step admits every frontier node with probability ``expansion``
+    (``1.0``: breadth-first, one hop per step); when the frontier holds more
+    nodes than the graph still needs, a uniformly random subset of the right
+    size is admitted, so exactly :math:`k_g` nodes are kept. All graphs of the
+    batch grow at once (the loop runs over steps, not graphs). Edges are
+    followed in their stored direction (out-neighbours), as in GraphCL.
+
+    When a graph's component is exhausted before :math:`k_g` nodes are
+    reached, ``restart=True`` (default) seeds a new random unvisited node of the
+    same graph and keeps growing; ``restart=False`` stops with the smaller set.
+    The kept nodes and the edges among them form the subgraph; other nodes are
+    removed from ``x`` and ``batch``.
+
+    Args:
+        x (Tensor): node features ``[N, F]``.
+        edge_index (Tensor): integer edge indices ``[2, E]``.
+        batch (Tensor, optional): graph index of every node ``[N]``.
+        ratio (float): fraction of nodes to keep, in :math:`[0, 1]`
+            (default: :obj:`0.8`). ``ratio=1`` returns the input tensors.
+        walk_length (int, optional): at most this many expansion steps (hops);
+            graphs may then keep fewer nodes (default: :obj:`None`, no limit).
+        expansion (float): probability in :math:`(0, 1]` that a frontier node
+            joins at a given step; smaller values give less ball-shaped,
+            more random-walk-like subgraphs at the cost of more steps
+            (default: :obj:`1.0`).
+        restart (bool): re-seed exhausted graphs (default: :obj:`True`).
+        edge_attr (Tensor, optional): edge features ``[E, D]``.
+        generator (torch.Generator, optional): source of randomness.
+        num_graphs (int, optional): number of graphs.
+        graphcl_reference (bool): GraphCL's released code instead of the paper:
+            the neighbour set never grows past the seed's neighbours (a
+            one-hop subgraph) and :math:`\lfloor \text{ratio}\cdot n_g\rfloor + 1`
+            nodes are kept at most; that code runs with ``ratio=0.2``
+            (default: :obj:`False`).
+
+    Shapes:
+        - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`
+        - **output:** :class:`Augmented` with ``x`` :math:`[N', F]`,
+          ``node_mask`` :math:`[N]`, ``edge_mask`` :math:`[E]`
+
+    Example:
+        >>> x = torch.randn(5, 2)
+        >>> edge_index = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+        >>> random_walk_subgraph(x, edge_index, ratio=0.6).x.size(0)
+        3
+    """
+    check_probability("ratio", ratio)
+    if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
+        raise ValueError(f"expansion must be in (0, 1] (got {expansion})")
+    if walk_length is not None and (isinstance(walk_length, bool) or int(walk_length) < 0):
+        raise ValueError(f"walk_length must be a non-negative integer or None (got {walk_length})")
+    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    if num_nodes == 0 or (ratio == 1.0 and not graphcl_reference):
+        return _identity(x, edge_index, batch, edge_attr, node_mask=True)
+    device = x.device
+    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
+    num_graphs = sizes.numel()
+    graph = node_graph(batch, num_nodes, device)
+    target_f = ratio * sizes.to(torch.float64)
+    if graphcl_reference:
+        target = torch.floor(target_f).long() + 1
+        walk_length, restart, expansion = 1, False, 1.0
+    else:
+        target = round_half_even(target_f).clamp_min(1)
+    target = torch.minimum(target, sizes)
+
+    order = nodes_in_graph_order(batch, num_nodes, device)
+    start = exclusive_cumsum(sizes)
+    nonempty = sizes > 0
+    local = torch.rand(num_graphs, generator=generator, device=device, dtype=torch.float64)
+    local = torch.minimum((local * sizes).long(), (sizes - 1).clamp_min(0))
+    seeds = order[(start + local)[nonempty]]
+
+    # Grow every graph at once; a node's step of admission orders it, and the
+    # first target[g] nodes per graph (ties at the last step broken at random)
+    # form the subgraph. Graphs that already have enough nodes may keep growing:
+    # the extra nodes are cut by that ranking.
+    step_of = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
+    step_of[seeds] = 0
+    visited = step_of >= 0
+    finished = ~nonempty
+    reach = Reach(edge_index, num_nodes)
+    step = 0
+    admitted = nonempty.long()
+    while walk_length is None or step < walk_length:
+        finished |= admitted >= target
+        if bool(finished.all()):
+            break
+        # A few plain expansion steps between two (syncing) progress checks.
+        for _ in range(_STEPS_PER_CHECK):
+            if walk_length is not None and step >= walk_length:
+                break
+            step += 1
+            frontier = reach(visited) & ~visited
+            if expansion < 1.0:
+                frontier &= torch.rand(num_nodes, generator=generator, device=device) < expansion
+            step_of.masked_fill_(frontier, step)
+            visited |= frontier
+        before = admitted
+        admitted = count_per_graph(graph, visited, num_graphs)
+        stuck = ~finished & (admitted == before) & (admitted < target)
+        if bool(stuck.any()):
+            if expansion < 1.0:
+                # Thinning may have admitted nobody although neighbours remain.
+                reachable = reach(visited) & ~visited
+                stuck &= count_per_graph(graph, reachable, num_graphs) == 0
+            if restart:
+                fresh = _random_unvisited(visited, graph, sizes, stuck, generator)
+                step_of.masked_fill_(fresh, step)
+                visited |= fresh
+                admitted = admitted + stuck.long()
+            else:
+                finished |= stuck
+
+    # Rank the admitted nodes of every graph by step, ties at random.
+    unvisited = torch.full_like(target_f[:1], float(step + 1))
+    key = torch.where(visited, step_of.to(torch.float64), unvisited)
+    key = key + torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
+    rank = _rank_within_graph(key, graph, sizes, float(step + 2))
+    keep = visited & (rank < target.index_select(0, graph))
+    return apply_node_mask(x, edge_index, batch, edge_attr, keep)
+
+
+#: Expansion steps of :func:`random_walk_subgraph` between two progress checks.
+_STEPS_PER_CHECK = 4
+
+
+def _rank_within_graph(key: Tensor, graph: Tensor, sizes: Tensor, scale: float) -> Tensor:
+    r"""Rank of every item by ``key`` (in ``[0, scale)``) among the items of its
+    graph, with one sort."""
+    order = torch.argsort(graph.to(torch.float64) * scale + key)
+    rank = torch.empty_like(graph)
+    positions = torch.arange(graph.numel(), device=graph.device)
+    rank[order] = positions - exclusive_cumsum(sizes).index_select(0, graph.index_select(0, order))
+    return rank
+
+
+def _random_unvisited(
+    visited: Tensor,
+    graph: Tensor,
+    sizes: Tensor,
+    stuck: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    r"""One uniformly chosen unvisited node of every ``stuck`` graph (mask)."""
+    candidates = (~visited & stuck.index_select(0, graph)).nonzero().view(-1)
+    cand_graph = graph.index_select(0, candidates)
+    counts = torch.bincount(cand_graph, minlength=sizes.numel())
+    rank = random_rank(cand_graph, counts, generator)
+    chosen = torch.zeros_like(visited)
+    chosen[candidates[rank == 0]] = True
+    return chosen

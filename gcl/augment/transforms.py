@@ -1,0 +1,965 @@
+r"""PyG transforms around :mod:`gcl.augment.functional` and
+:mod:`gcl.augment.adaptive`.
+
+Every transform works on a single :class:`~torch_geometric.data.Data` (as a
+dataset ``transform=``) and on a collated :class:`~torch_geometric.data.Batch`
+alike. A batch comes back as a batch whose ``x``, ``edge_index``, ``batch``,
+``ptr``, ``edge_attr`` and ``num_graphs`` agree (and which still splits with
+``to_data_list()``); other node-level attributes (stored centralities, node
+labels, ...) are filtered with the node mask, other edge-level attributes with
+the edge mask (zero rows for added edges), and graph-level attributes such as
+``y`` are left alone. Inputs are never modified: the result is a shallow copy
+holding new tensors.
+
+The stochastic transforms have a ``training`` flag: after :meth:`eval` they
+return their input (as a shallow copy) unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+from torch_geometric.transforms import BaseTransform
+
+from gcl.augment import adaptive as A
+from gcl.augment import functional as F
+from gcl.augment._utils import check_choice, check_probability, exclusive_cumsum, is_sorted
+from gcl.augment.centrality import CENTRALITY_KEYS, CentralityKind, node_centrality
+from gcl.augment.functional import Augmented
+
+__all__ = [
+    "AdaptiveDropEdges",
+    "AdaptiveMaskFeatures",
+    "AddCentrality",
+    "AugmentTransform",
+    "Compose",
+    "DropEdges",
+    "DropNodes",
+    "Identity",
+    "MaskFeatures",
+    "MultiView",
+    "PerturbEdges",
+    "RandomChoice",
+    "RandomWalkSubgraph",
+    "gca_augmentation",
+]
+
+T = TypeVar("T", bound="AugmentTransform")
+_CORE_KEYS = frozenset({"x", "edge_index", "edge_attr", "batch", "ptr"})
+
+
+# --------------------------------------------------------------------------- plumbing
+def _graph_tensors(data: Data) -> tuple[Tensor, bool, Tensor, Tensor | None, int | None]:
+    r"""``(x, x_is_real, edge_index, batch, num_graphs)`` of a Data or Batch.
+
+    Featureless graphs get an ``[N, 0]`` stand-in for ``x`` so that structure
+    augmentations still know the node count.
+    """
+    edge_index = data.edge_index
+    if edge_index is None:
+        raise ValueError(f"{type(data).__name__} has no edge_index")
+    x = data.x if "x" in data else None
+    if x is None:
+        num_nodes = data.num_nodes
+        if num_nodes is None:
+            raise ValueError("the graph has neither x nor num_nodes")
+        x_tensor = torch.empty((num_nodes, 0), device=edge_index.device)
+        real = False
+    else:
+        x_tensor, real = x, True
+    if isinstance(data, Batch):
+        return x_tensor, real, edge_index, data.batch, data.num_graphs
+    batch = data.batch if "batch" in data else None
+    return x_tensor, real, edge_index, batch, (1 if batch is None else None)
+
+
+def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
+    r"""Names of the node-level and edge-level attributes besides the core ones.
+
+    For a batch the collation slices decide (robust when sizes coincide); for a
+    single graph PyG's size test does, where a size-1 attribute of a one-edge
+    graph counts as graph-level unless its name mentions edges.
+    """
+    slices: dict[str, Tensor] | None = getattr(data, "_slice_dict", None)
+    node_slices = None if slices is None else slices.get("x")
+    edge_slices = None if slices is None else slices.get("edge_index")
+    num_edges = data.edge_index.size(1)
+    node_keys: list[str] = []
+    edge_keys: list[str] = []
+    for key in data.keys():
+        if key in _CORE_KEYS:
+            continue
+        value = data[key]
+        if not isinstance(value, Tensor) or value.dim() == 0:
+            continue
+        if slices is not None and key in slices:
+            node_like = node_slices is not None and torch.equal(slices[key], node_slices)
+            edge_like = edge_slices is not None and torch.equal(slices[key], edge_slices)
+            if node_slices is None or edge_slices is None:
+                node_like = node_like or (node_slices is None and data.is_node_attr(key))
+                edge_like = edge_like or (edge_slices is None and data.is_edge_attr(key))
+        else:
+            node_like = data.is_node_attr(key)
+            edge_like = data.is_edge_attr(key) and (num_edges != 1 or "edge" in key)
+        if node_like and edge_like:
+            node_like, edge_like = "edge" not in key, "edge" in key
+        if node_like:
+            node_keys.append(key)
+        elif edge_like:
+            edge_keys.append(key)
+    return node_keys, edge_keys
+
+
+def _write_back(data: Data, aug: Augmented, x_is_real: bool) -> Data:
+    r"""Stores an :class:`Augmented` result in ``data`` (a shallow copy)."""
+    node_keys, edge_keys = _attribute_levels(data)
+    old_num_edges = data.edge_index.size(1)
+    if x_is_real:
+        data.x = aug.x
+    data.edge_index = aug.edge_index
+    if "edge_attr" in data and data.edge_attr is not None:
+        data.edge_attr = aug.edge_attr
+    nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
+    if nodes_changed and aug.node_mask is not None:
+        for key in node_keys:
+            data[key] = data[key][aug.node_mask]
+        if "batch" in data and data.batch is not None and aug.batch is not None:
+            data.batch = aug.batch
+        if "num_nodes" in data._store:
+            data.num_nodes = aug.x.size(0)
+    num_added = 0
+    if aug.edge_mask is not None:
+        num_kept = int(aug.edge_mask.sum())
+        num_added = aug.edge_index.size(1) - num_kept
+        if num_kept != old_num_edges or num_added:
+            for key in edge_keys:
+                value = data[key][aug.edge_mask]
+                if num_added:
+                    zeros = value.new_zeros((num_added, *value.shape[1:]))
+                    value = torch.cat([value, zeros], dim=0)
+                data[key] = value
+    if isinstance(data, Batch):
+        _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed)
+    return data
+
+
+def _refresh_batch(
+    data: Batch, node_keys: list[str], edge_keys: list[str], num_added: int, nodes_changed: bool
+) -> None:
+    r"""Recomputes ``ptr`` and the collation slices of a batch; edges are
+    regrouped by graph when new edges were appended."""
+    num_graphs = data.num_graphs
+    batch = data.batch
+    device = batch.device
+    if nodes_changed or "ptr" not in data or data.ptr is None:
+        ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
+        torch.cumsum(torch.bincount(batch, minlength=num_graphs), 0, out=ptr[1:])
+    else:
+        ptr = data.ptr
+    edge_index = data.edge_index
+    edge_graph = batch.index_select(0, edge_index[0])
+    if num_added:
+        order = _group_edges_by_graph(edge_graph, num_added, num_graphs)
+        data.edge_index = torch.stack(
+            [edge_index[0].index_select(0, order), edge_index[1].index_select(0, order)]
+        )
+        edge_graph = edge_graph.index_select(0, order)
+        for key in [*edge_keys, "edge_attr"]:
+            if key in data and data[key] is not None:
+                data[key] = data[key].index_select(0, order)
+    edge_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
+    torch.cumsum(torch.bincount(edge_graph, minlength=num_graphs), 0, out=edge_ptr[1:])
+    data.ptr = ptr
+    slices = getattr(data, "_slice_dict", None)
+    if slices is None:
+        return
+    # New dicts: the shallow copy shares the old ones with the input batch.
+    new_slices = dict(slices)
+    new_inc = dict(getattr(data, "_inc_dict", {}))
+    for key in ("x", *node_keys):
+        if key in new_slices:
+            new_slices[key] = ptr.to(new_slices[key].device)
+    for key in ("edge_index", "edge_attr", *edge_keys):
+        if key in new_slices:
+            new_slices[key] = edge_ptr.to(new_slices[key].device)
+    if "edge_index" in new_inc:
+        new_inc["edge_index"] = ptr[:-1].to(new_inc["edge_index"].device)
+    data._slice_dict = new_slices
+    data._inc_dict = new_inc
+
+
+def _group_edges_by_graph(edge_graph: Tensor, num_added: int, num_graphs: int) -> Tensor:
+    r"""Permutation that puts every graph's added edges after its kept edges."""
+    num_kept = edge_graph.numel() - num_added
+    kept, added = edge_graph[:num_kept], edge_graph[num_kept:]
+    if not (is_sorted(kept) and is_sorted(added)):
+        return torch.sort(edge_graph, stable=True).indices
+    kept_counts = torch.bincount(kept, minlength=num_graphs)
+    added_counts = torch.bincount(added, minlength=num_graphs)
+    start = exclusive_cumsum(kept_counts + added_counts)
+    device = edge_graph.device
+    pos_kept = (
+        start[kept] + torch.arange(num_kept, device=device) - exclusive_cumsum(kept_counts)[kept]
+    )
+    pos_added = (
+        start[added]
+        + kept_counts[added]
+        + torch.arange(num_added, device=device)
+        - exclusive_cumsum(added_counts)[added]
+    )
+    order = torch.empty(edge_graph.numel(), dtype=torch.long, device=device)
+    order[pos_kept] = torch.arange(num_kept, device=device)
+    order[pos_added] = torch.arange(num_kept, edge_graph.numel(), device=device)
+    return order
+
+
+# --------------------------------------------------------------------------- base classes
+class AugmentTransform(BaseTransform):
+    r"""Base class of the stochastic transforms: a PyG
+    :class:`~torch_geometric.transforms.BaseTransform` with a ``training``
+    flag. In evaluation mode (:meth:`eval`) the transform is the identity."""
+
+    def __init__(self) -> None:
+        self.training = True
+
+    def train(self: T, mode: bool = True) -> T:
+        self.training = bool(mode)
+        return self
+
+    def eval(self: T) -> T:
+        return self.train(False)
+
+    def __call__(self, data: Any) -> Any:
+        if not self.training:
+            return copy.copy(data)
+        return super().__call__(data)
+
+    def forward(self, data: Any) -> Any:  # pragma: no cover - overridden
+        return data
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self._params().items())
+        return f"{self.__class__.__name__}({args})"
+
+
+class _GraphAugment(AugmentTransform):
+    r"""A transform that applies one graph function and writes its result back."""
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        raise NotImplementedError
+
+    def _is_identity(self) -> bool:
+        return False
+
+    def forward(self, data: Data) -> Data:
+        if self._is_identity():
+            return data
+        x, real, edge_index, batch, num_graphs = _graph_tensors(data)
+        edge_attr = data.edge_attr if "edge_attr" in data else None
+        aug = self._augment(x, edge_index, batch, edge_attr, num_graphs, data)
+        return _write_back(data, aug, real)
+
+
+# --------------------------------------------------------------------------- augmentations
+class DropNodes(_GraphAugment):
+    r"""Node dropping (`GraphCL <https://arxiv.org/abs/2010.13902>`_); see
+    :func:`gcl.augment.functional.drop_nodes`.
+
+    .. math::
+        k_g = \min(\operatorname{round}(p\, n_g), n_g - 1)
+
+    Args:
+        p (float): fraction / probability of dropped nodes (default: :obj:`0.2`).
+        mode (str): ``'fraction'`` or ``'bernoulli'`` (default: ``'fraction'``).
+        graphcl_reference (bool): GraphCL code's :math:`\lfloor p\, n_g\rfloor`
+            (default: :obj:`False`).
+        generator (torch.Generator, optional): source of randomness.
+
+    Example:
+        >>> from torch_geometric.data import Data
+        >>> data = Data(x=torch.randn(5, 2), edge_index=torch.tensor([[0, 1], [1, 0]]))
+        >>> DropNodes(p=0.4)(data).num_nodes
+        3
+    """
+
+    def __init__(
+        self,
+        p: float = 0.2,
+        mode: Literal["fraction", "bernoulli"] = "fraction",
+        graphcl_reference: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.mode = check_choice("mode", mode, ("fraction", "bernoulli"))
+        self.graphcl_reference = graphcl_reference
+        self.generator = generator
+
+    def _is_identity(self) -> bool:
+        return self.p == 0.0
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        return F.drop_nodes(
+            x,
+            edge_index,
+            batch,
+            p=self.p,
+            mode=self.mode,
+            edge_attr=edge_attr,
+            generator=self.generator,
+            num_graphs=num_graphs,
+            graphcl_reference=self.graphcl_reference,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "mode": self.mode}
+
+
+class PerturbEdges(_GraphAugment):
+    r"""Edge perturbation (`GraphCL <https://arxiv.org/abs/2010.13902>`_):
+    remove a fraction :math:`p` of the edges of every graph and add as many new
+    ones inside the same graph; see :func:`gcl.augment.functional.perturb_edges`.
+
+    Args:
+        p (float): perturbation fraction (default: :obj:`0.2`).
+        mode (str): ``'both'``, ``'remove'`` or ``'add'`` (default: ``'both'``).
+        sampling (str): ``'fraction'`` or ``'bernoulli'`` (default: ``'fraction'``).
+        force_undirected (bool, optional): :obj:`None` detects (default).
+        graphcl_reference (bool): GraphCL ``unsupervised_TU`` behaviour (remove
+            only) (default: :obj:`False`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.2,
+        mode: Literal["both", "remove", "add"] = "both",
+        sampling: Literal["fraction", "bernoulli"] = "fraction",
+        force_undirected: bool | None = None,
+        graphcl_reference: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.mode = check_choice("mode", mode, ("both", "remove", "add"))
+        self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
+        self.force_undirected = force_undirected
+        self.graphcl_reference = graphcl_reference
+        self.generator = generator
+
+    def _is_identity(self) -> bool:
+        return self.p == 0.0
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        return F.perturb_edges(
+            x,
+            edge_index,
+            batch,
+            p=self.p,
+            mode=self.mode,
+            sampling=self.sampling,
+            force_undirected=self.force_undirected,
+            edge_attr=edge_attr,
+            generator=self.generator,
+            num_graphs=num_graphs,
+            graphcl_reference=self.graphcl_reference,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "mode": self.mode, "sampling": self.sampling}
+
+
+class DropEdges(_GraphAugment):
+    r"""Edge dropping (`GRACE <https://arxiv.org/abs/2006.04131>`_): every edge
+    (both directions of an undirected one together) is removed with
+    probability :math:`p`; see :func:`gcl.augment.functional.drop_edges`.
+
+    Args:
+        p (float): drop probability (default: :obj:`0.2`).
+        sampling (str): ``'bernoulli'`` or ``'fraction'`` (default: ``'bernoulli'``).
+        force_undirected (bool, optional): :obj:`None` detects (default).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.2,
+        sampling: Literal["fraction", "bernoulli"] = "bernoulli",
+        force_undirected: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
+        self.force_undirected = force_undirected
+        self.generator = generator
+
+    def _is_identity(self) -> bool:
+        return self.p == 0.0
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        return F.drop_edges(
+            x,
+            edge_index,
+            batch,
+            p=self.p,
+            sampling=self.sampling,
+            force_undirected=self.force_undirected,
+            edge_attr=edge_attr,
+            generator=self.generator,
+            num_graphs=num_graphs,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "sampling": self.sampling}
+
+
+class RandomWalkSubgraph(_GraphAugment):
+    r"""Subgraph sampling (`GraphCL <https://arxiv.org/abs/2010.13902>`_): every
+    graph keeps :math:`\operatorname{round}(\text{ratio}\cdot n_g)` nodes grown
+    from a random seed; see :func:`gcl.augment.functional.random_walk_subgraph`.
+
+    Args:
+        ratio (float): fraction of nodes kept (default: :obj:`0.8`).
+        walk_length (int, optional): maximal number of expansion steps.
+        expansion (float): per-step admission probability of frontier nodes
+            (default: :obj:`1.0`).
+        restart (bool): re-seed exhausted graphs (default: :obj:`True`).
+        graphcl_reference (bool): GraphCL code's one-hop subgraph
+            (default: :obj:`False`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        ratio: float = 0.8,
+        walk_length: int | None = None,
+        expansion: float = 1.0,
+        restart: bool = True,
+        graphcl_reference: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.ratio = check_probability("ratio", ratio)
+        if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
+            raise ValueError(f"expansion must be in (0, 1] (got {expansion})")
+        if walk_length is not None and (isinstance(walk_length, bool) or walk_length < 0):
+            raise ValueError(
+                f"walk_length must be a non-negative integer or None (got {walk_length})"
+            )
+        self.walk_length = walk_length
+        self.expansion = float(expansion)
+        self.restart = restart
+        self.graphcl_reference = graphcl_reference
+        self.generator = generator
+
+    def _is_identity(self) -> bool:
+        return self.ratio == 1.0 and not self.graphcl_reference
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        return F.random_walk_subgraph(
+            x,
+            edge_index,
+            batch,
+            ratio=self.ratio,
+            walk_length=self.walk_length,
+            expansion=self.expansion,
+            restart=self.restart,
+            edge_attr=edge_attr,
+            generator=self.generator,
+            num_graphs=num_graphs,
+            graphcl_reference=self.graphcl_reference,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "walk_length": self.walk_length, "expansion": self.expansion}
+
+
+class MaskFeatures(AugmentTransform):
+    r"""Attribute masking; ``mode='node'`` replaces whole node feature vectors
+    (`GraphCL <https://arxiv.org/abs/2010.13902>`_), ``mode='dim'`` zeroes
+    feature columns (`GRACE <https://arxiv.org/abs/2006.04131>`_); see
+    :func:`gcl.augment.functional.mask_features`.
+
+    Args:
+        p (float): masking fraction / probability (default: :obj:`0.2`).
+        mode (str): ``'node'`` or ``'dim'`` (default: ``'node'``).
+        fill (str): ``'normal'``, ``'zero'`` or ``'mean'`` (default: ``'normal'``).
+        per_graph (bool): ``mode='dim'``: one column mask per graph
+            (default: :obj:`False`).
+        noise_mean (float): noise mean (default: :obj:`0.5`).
+        noise_std (float): noise standard deviation (default: :obj:`0.5`).
+        graphcl_reference (bool): mask :math:`\lfloor p\, n_g\rfloor` nodes
+            (default: :obj:`False`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.2,
+        mode: Literal["node", "dim"] = "node",
+        fill: Literal["normal", "zero", "mean"] = "normal",
+        per_graph: bool = False,
+        noise_mean: float = 0.5,
+        noise_std: float = 0.5,
+        graphcl_reference: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.mode = check_choice("mode", mode, ("node", "dim"))
+        self.fill = check_choice("fill", fill, ("normal", "zero", "mean"))
+        if noise_std < 0:
+            raise ValueError(f"noise_std must be >= 0 (got {noise_std})")
+        self.per_graph = per_graph
+        self.noise_mean = noise_mean
+        self.noise_std = noise_std
+        self.graphcl_reference = graphcl_reference
+        self.generator = generator
+
+    def forward(self, data: Data) -> Data:
+        if self.p == 0.0:
+            return data
+        if "x" not in data or data.x is None:
+            raise ValueError("MaskFeatures needs node features data.x")
+        _, _, _, batch, num_graphs = _graph_tensors(data)
+        data.x = F.mask_features(
+            data.x,
+            self.p,
+            mode=self.mode,
+            fill=self.fill,
+            batch=batch,
+            per_graph=self.per_graph,
+            noise_mean=self.noise_mean,
+            noise_std=self.noise_std,
+            generator=self.generator,
+            num_graphs=num_graphs,
+            graphcl_reference=self.graphcl_reference,
+        ).x
+        return data
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "mode": self.mode, "fill": self.fill}
+
+
+def _stored_centrality(data: Data, kind: str) -> Tensor | None:
+    key = CENTRALITY_KEYS[kind]
+    value = data[key] if key in data else None
+    return value if isinstance(value, Tensor) else None
+
+
+class AdaptiveDropEdges(_GraphAugment):
+    r"""Centrality-adaptive edge dropping (`GCA
+    <https://arxiv.org/abs/2010.14945>`_); see
+    :func:`gcl.augment.adaptive.adaptive_drop_edges`. Uses the node centrality
+    stored by :class:`AddCentrality` when present, and computes it otherwise.
+
+    .. math::
+        p_e = \min\Bigl(\frac{s_{\max} - s_e}{s_{\max} - \mu_s}\, p,\; p_\tau\Bigr)
+
+    Args:
+        p (float): overall drop rate (default: :obj:`0.3`).
+        threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
+        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``).
+        aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
+        log_offset (float): :math:`\log(\varphi + \text{offset})` (default: :obj:`0.0`).
+        force_undirected (bool): one decision per node pair (default: :obj:`False`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.3,
+        threshold: float = 0.7,
+        centrality: CentralityKind = "degree",
+        aggr: Literal["target", "source", "mean"] = "target",
+        log_offset: float = 0.0,
+        force_undirected: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.threshold = check_probability("threshold", threshold)
+        self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
+        self.aggr = check_choice("aggr", aggr, ("target", "source", "mean"))
+        if log_offset < 0:
+            raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+        if force_undirected and aggr != "mean":
+            raise ValueError(f"force_undirected=True needs aggr='mean' (got aggr={aggr!r})")
+        self.log_offset = log_offset
+        self.force_undirected = force_undirected
+        self.generator = generator
+
+    def _is_identity(self) -> bool:
+        return self.p == 0.0
+
+    def _augment(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Tensor | None,
+        edge_attr: Tensor | None,
+        num_graphs: int | None,
+        data: Data,
+    ) -> Augmented:
+        return A.adaptive_drop_edges(
+            x,
+            edge_index,
+            batch,
+            p=self.p,
+            threshold=self.threshold,
+            centrality=self.centrality,
+            node_centrality=_stored_centrality(data, self.centrality),
+            aggr=self.aggr,
+            log_offset=self.log_offset,
+            force_undirected=self.force_undirected,
+            edge_attr=edge_attr,
+            generator=self.generator,
+            num_graphs=num_graphs,
+        )
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "threshold": self.threshold, "centrality": self.centrality}
+
+
+class AdaptiveMaskFeatures(AugmentTransform):
+    r"""Centrality-adaptive feature masking (`GCA
+    <https://arxiv.org/abs/2010.14945>`_): zeroes feature dimensions that are
+    rare on central nodes; see :func:`gcl.augment.adaptive.adaptive_mask_features`.
+    Uses the node centrality stored by :class:`AddCentrality` when present.
+
+    Args:
+        p (float): overall masking rate (default: :obj:`0.3`).
+        threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
+        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``).
+        dense (bool): weight by :math:`|x_{ui}|` (default: :obj:`False`).
+        per_graph (bool): one mask per graph (default: :obj:`True`).
+        log_offset (float): :math:`\log(w + \text{offset})` (default: :obj:`0.0`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.3,
+        threshold: float = 0.7,
+        centrality: CentralityKind = "degree",
+        dense: bool = False,
+        per_graph: bool = True,
+        log_offset: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.threshold = check_probability("threshold", threshold)
+        self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
+        if log_offset < 0:
+            raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+        self.dense = dense
+        self.per_graph = per_graph
+        self.log_offset = log_offset
+        self.generator = generator
+
+    def forward(self, data: Data) -> Data:
+        if self.p == 0.0:
+            return data
+        if "x" not in data or data.x is None:
+            raise ValueError("AdaptiveMaskFeatures needs node features data.x")
+        x, _, edge_index, batch, num_graphs = _graph_tensors(data)
+        data.x = A.adaptive_mask_features(
+            x,
+            edge_index,
+            batch,
+            p=self.p,
+            threshold=self.threshold,
+            centrality=self.centrality,
+            node_centrality=_stored_centrality(data, self.centrality),
+            dense=self.dense,
+            per_graph=self.per_graph,
+            log_offset=self.log_offset,
+            generator=self.generator,
+            num_graphs=num_graphs,
+        ).x
+        return data
+
+    def _params(self) -> dict[str, Any]:
+        return {"p": self.p, "threshold": self.threshold, "centrality": self.centrality}
+
+
+class AddCentrality(BaseTransform):
+    r"""Stores a node centrality on the graph, under ``data.degree_centrality``,
+    ``data.pagerank`` or ``data.eigenvector_centrality`` (see
+    :data:`gcl.augment.centrality.CENTRALITY_KEYS`), computed per graph.
+
+    Use it as a ``pre_transform`` (or once over a dataset) so that the adaptive
+    augmentations read the stored value instead of recomputing it every step.
+    Deterministic: :meth:`eval` does not apply to it.
+
+    Args:
+        kind (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``).
+        key (str, optional): attribute name (default: the standard name).
+        **kwargs: passed to the centrality function (e.g. ``damping``, ``tol``).
+
+    Example:
+        >>> from torch_geometric.data import Data
+        >>> data = Data(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> AddCentrality("degree")(data).degree_centrality
+        tensor([0.5000, 1.0000, 0.5000])
+    """
+
+    def __init__(
+        self, kind: CentralityKind = "degree", key: str | None = None, **kwargs: Any
+    ) -> None:
+        self.kind = check_choice("kind", kind, tuple(CENTRALITY_KEYS))
+        self.key = key or CENTRALITY_KEYS[kind]
+        self.kwargs = kwargs
+
+    def forward(self, data: Data) -> Data:
+        x, _, edge_index, batch, num_graphs = _graph_tensors(data)
+        data[self.key] = node_centrality(
+            self.kind,
+            edge_index,
+            x.size(0),
+            batch,
+            num_graphs=num_graphs,
+            **self.kwargs,
+        )
+        slices = getattr(data, "_slice_dict", None)
+        if isinstance(data, Batch) and slices is not None:
+            # Register the new node-level attribute so that the batch still splits.
+            node_slices = slices.get("x", data.ptr)
+            data._slice_dict = {**slices, self.key: node_slices}
+            incs = getattr(data, "_inc_dict", {})
+            data._inc_dict = {**incs, self.key: torch.zeros(num_graphs or 0, dtype=torch.long)}
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(kind={self.kind!r})"
+
+
+# --------------------------------------------------------------------------- composition
+Transform = Callable[[Any], Any]
+
+
+def _set_training(transform: Any, mode: bool) -> None:
+    if hasattr(transform, "train") and callable(transform.train):
+        transform.train(mode)
+
+
+class Identity(AugmentTransform):
+    r"""Returns its input (as a shallow copy)."""
+
+    def forward(self, data: Any) -> Any:
+        return data
+
+
+class Compose(AugmentTransform):
+    r"""Applies transforms one after another; :meth:`train` / :meth:`eval`
+    propagate to the children.
+
+    Args:
+        transforms (Sequence[Callable]): the transforms, applied in order.
+    """
+
+    def __init__(self, transforms: Sequence[Transform]) -> None:
+        super().__init__()
+        self.transforms = list(transforms)
+
+    def train(self, mode: bool = True) -> Compose:
+        super().train(mode)
+        for transform in self.transforms:
+            _set_training(transform, mode)
+        return self
+
+    def forward(self, data: Any) -> Any:
+        for transform in self.transforms:
+            data = transform(data)
+        return data
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  {t!r}" for t in self.transforms)
+        return f"{self.__class__.__name__}([\n{inner}\n])"
+
+
+class RandomChoice(AugmentTransform):
+    r"""Applies ``k`` distinct transforms drawn uniformly at random on every
+    call (in the drawn order), like GraphCL's ``random2``/``random3``/``random4``
+    augmentation pools.
+
+    Applied to a collated batch the draw is shared by all graphs of that call;
+    as a dataset ``transform=`` every graph draws its own.
+
+    Args:
+        transforms (Sequence[Callable]): the pool.
+        k (int): how many distinct transforms to apply (default: :obj:`1`).
+        generator (torch.Generator, optional): source of randomness for the
+            draw.
+    """
+
+    def __init__(
+        self, transforms: Sequence[Transform], k: int = 1, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__()
+        self.transforms = list(transforms)
+        if not self.transforms:
+            raise ValueError("transforms must not be empty (got [])")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(self.transforms):
+            raise ValueError(f"k must be an integer in [1, {len(self.transforms)}] (got {k!r})")
+        self.k = k
+        self.generator = generator
+
+    def train(self, mode: bool = True) -> RandomChoice:
+        super().train(mode)
+        for transform in self.transforms:
+            _set_training(transform, mode)
+        return self
+
+    def forward(self, data: Any) -> Any:
+        order = torch.randperm(len(self.transforms), generator=self.generator)[: self.k]
+        for index in order.tolist():
+            data = self.transforms[index](data)
+        return data
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transforms)
+        return f"{self.__class__.__name__}([{inner}], k={self.k})"
+
+
+class MultiView(AugmentTransform):
+    r"""Produces several augmented views of the same graph(s), as the input of
+    a contrastive loss.
+
+    ``MultiView(t, num_views=2)`` applies the same (stochastic) transform
+    ``num_views`` times; ``MultiView([t1, t2])`` applies one transform per view.
+    The result is a tuple of views.
+
+    On a collated :class:`~torch_geometric.data.Batch` this returns a tuple of
+    batches (the recommended use: augment after collation). As a dataset
+    ``transform=`` it returns a tuple of :class:`~torch_geometric.data.Data`
+    per graph, which PyG's :class:`~torch_geometric.loader.DataLoader`
+    collates into a list of batches, one per view.
+
+    In evaluation mode every view is the unmodified input.
+
+    Args:
+        transforms (Callable or Sequence[Callable]): one transform for all
+            views, or one per view.
+        num_views (int, optional): number of views; must equal
+            ``len(transforms)`` when a sequence is given (default: :obj:`2`
+            for a single transform).
+    """
+
+    def __init__(
+        self, transforms: Transform | Sequence[Transform], num_views: int | None = None
+    ) -> None:
+        super().__init__()
+        if isinstance(transforms, Sequence):
+            self.transforms = list(transforms)
+            if not self.transforms:
+                raise ValueError("transforms must not be empty (got [])")
+            if num_views is not None and num_views != len(self.transforms):
+                raise ValueError(
+                    f"num_views must match the {len(self.transforms)} transforms (got {num_views})"
+                )
+        else:
+            count = 2 if num_views is None else num_views
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"num_views must be a positive integer (got {num_views!r})")
+            self.transforms = [transforms] * count
+        self.num_views = len(self.transforms)
+
+    def train(self, mode: bool = True) -> MultiView:
+        super().train(mode)
+        for transform in self.transforms:
+            _set_training(transform, mode)
+        return self
+
+    def __call__(self, data: Any) -> tuple[Any, ...]:
+        if not self.training:
+            return tuple(copy.copy(data) for _ in self.transforms)
+        return tuple(transform(data) for transform in self.transforms)
+
+    def forward(self, data: Any) -> tuple[Any, ...]:
+        return self(data)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transforms)
+        return f"{self.__class__.__name__}([{inner}])"
+
+
+def gca_augmentation(
+    edge_p: float = 0.3,
+    feature_p: float = 0.1,
+    centrality: CentralityKind = "degree",
+    threshold: float = 0.7,
+    generator: torch.Generator | None = None,
+) -> Compose:
+    r"""The view generator of `GCA <https://arxiv.org/abs/2010.14945>`_:
+    centrality-adaptive edge dropping followed by adaptive feature masking.
+    With ``centrality='degree'`` this is the degree-centrality edge dropping and
+    unimportant-dimension zeroing used with adaptive Barlow Twins.
+
+    Args:
+        edge_p (float): overall edge drop rate (default: :obj:`0.3`).
+        feature_p (float): overall feature masking rate (default: :obj:`0.1`).
+        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+            (default: ``'degree'``).
+        threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
+        generator (torch.Generator, optional): source of randomness.
+    """
+    return Compose(
+        [
+            AdaptiveDropEdges(edge_p, threshold, centrality, generator=generator),
+            AdaptiveMaskFeatures(feature_p, threshold, centrality, generator=generator),
+        ]
+    )

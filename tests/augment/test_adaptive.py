@@ -1,0 +1,233 @@
+# Augmented fields are Optional; the tests index them directly.
+# mypy: disable-error-code="index,union-attr,arg-type,operator"
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.data import Batch
+
+from gcl.augment import adaptive as A
+from gcl.augment import centrality as C
+
+from .graphs import gen, graph_lists, is_symmetric, to_batch
+
+SETTINGS = settings(max_examples=30, deadline=None)
+
+
+def naive_gca(scores: list[float], p: float, threshold: float) -> list[float]:
+    """GCA Eq. (4) for one graph, written out: p_e = min((s_max - s_e) / (s_max - mean) * p, p_tau)."""
+    if p == 0:
+        return [0.0] * len(scores)
+    finite = [s for s in scores if math.isfinite(s)]
+    if not finite:
+        return [threshold] * len(scores)
+    s_max = max(finite)
+    mean = sum(finite) / len(finite)
+    out = []
+    for s in scores:
+        if not math.isfinite(s):
+            out.append(threshold)
+        elif s_max - mean <= 1e-12 * max(1.0, abs(s_max)):
+            out.append(min(p, threshold))
+        else:
+            out.append(min((s_max - s) / (s_max - mean) * p, threshold))
+    return out
+
+
+@SETTINGS
+@given(
+    graphs=graph_lists(max_graphs=4, max_nodes=9, undirected=None),
+    p=st.floats(0.0, 1.0),
+    threshold=st.floats(0.0, 1.0),
+    aggr=st.sampled_from(["target", "source", "mean"]),
+    offset=st.sampled_from([0.0, 1.0]),
+)
+def test_edge_probabilities_match_formula_per_graph(graphs, p, threshold, aggr, offset) -> None:
+    batch = to_batch(graphs)
+    ours = A.edge_drop_probabilities(
+        batch.edge_index,
+        batch.num_nodes,
+        batch.batch,
+        p=p,
+        threshold=threshold,
+        aggr=aggr,
+        log_offset=offset,
+    )
+    assert ours.shape == (batch.edge_index.size(1),)
+    assert not torch.isnan(ours).any()
+    position = 0
+    for n, edges in graphs:
+        # Degree (GCA: in-degree of the target) counted by hand.
+        degree = [sum(1 for _, v in edges if v == node) for node in range(n)]
+
+        def log(value: float) -> float:
+            return math.log(value + offset) if value + offset > 0 else -math.inf
+
+        scores = []
+        for u, v in edges:
+            if aggr == "target":
+                scores.append(log(degree[v]))
+            elif aggr == "source":
+                scores.append(log(degree[u]))
+            else:
+                scores.append(0.5 * (log(degree[u]) + log(degree[v])))
+        expected = naive_gca(scores, p, threshold)
+        got = ours[position : position + len(edges)].tolist()
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        position += len(edges)
+
+
+def test_edge_probabilities_with_pagerank_and_stored_centrality() -> None:
+    graphs = [
+        (5, [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (1, 4), (4, 1)]),
+        (3, [(0, 1), (1, 0)]),
+    ]
+    batch = to_batch(graphs)
+    pr = C.pagerank(batch.edge_index, batch.num_nodes, batch.batch)
+    computed = A.edge_drop_probabilities(
+        batch.edge_index, batch.num_nodes, batch.batch, p=0.4, centrality="pagerank"
+    )
+    given_phi = A.edge_drop_probabilities(
+        batch.edge_index, batch.num_nodes, batch.batch, p=0.4, node_centrality=pr
+    )
+    assert torch.allclose(computed, given_phi)
+    log_pr = pr.double().log()
+    first = naive_gca(log_pr[batch.edge_index[1, :8]].tolist(), 0.4, 0.7)
+    assert computed[:8].tolist() == pytest.approx(first, rel=1e-5)
+    # Graph 1's two edges point at equally central nodes: both get p.
+    assert computed[8:].tolist() == pytest.approx([0.4, 0.4])
+
+
+def test_eigenvector_zero_centrality_gets_threshold() -> None:
+    # Directed: node 0 has no predecessors, so its eigenvector centrality is 0.
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 1]])
+    phi = torch.tensor([0.0, 0.7, 0.7])
+    probs = A.edge_drop_probabilities(
+        edge_index, 3, p=0.5, threshold=0.9, node_centrality=phi, aggr="source"
+    )
+    assert probs.tolist() == pytest.approx([0.9, 0.5, 0.5])
+
+
+@SETTINGS
+@given(
+    graphs=graph_lists(max_graphs=4, max_nodes=8),
+    p=st.floats(0.0, 1.0),
+    dense=st.booleans(),
+    per_graph=st.booleans(),
+    seed=st.integers(0, 100),
+)
+def test_feature_probabilities_match_formula(graphs, p, dense, per_graph, seed) -> None:
+    batch = to_batch(graphs, features=5)
+    generator = gen(seed)
+    x = torch.randn(batch.num_nodes, 5, generator=generator)
+    x[torch.rand(x.shape, generator=generator) < 0.5] = 0.0
+    x[:, 2] = 0.0  # an all-zero column
+    phi = torch.rand(batch.num_nodes, generator=generator) + 0.1
+    ours = A.feature_mask_probabilities(
+        x, phi, batch.batch, p=p, threshold=0.7, dense=dense, per_graph=per_graph
+    )
+    assert not torch.isnan(ours).any()
+    groups = [batch.batch == g for g in range(batch.num_graphs)] if per_graph else [None]
+    for row, nodes in enumerate(groups):
+        xs = x if nodes is None else x[nodes]
+        ws = phi if nodes is None else phi[nodes]
+        weights = []
+        for i in range(5):
+            column = xs[:, i].abs() if dense else (xs[:, i] != 0).float()
+            total = float((column.double() * ws.double()).sum())
+            weights.append(math.log(total) if total > 0 else -math.inf)
+        expected = naive_gca(weights, p, 0.7)
+        got = (ours[row] if per_graph else ours).tolist()
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        assert got[2] == pytest.approx(0.7 if p > 0 else 0.0)  # the empty column carries the cap
+
+
+def test_no_nan_on_degenerate_graphs() -> None:
+    cases = [
+        (torch.zeros(1, 4), torch.empty(2, 0, dtype=torch.long), None),  # single node
+        (torch.ones(3, 4), torch.empty(2, 0, dtype=torch.long), None),  # edgeless
+        (torch.zeros(4, 3), torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 0, 1, 1])),
+        (torch.randn(0, 3), torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long)),
+    ]
+    for kind in ("degree", "pagerank", "eigenvector"):
+        for x, edge_index, batch in cases:
+            edges = A.edge_drop_probabilities(edge_index, x.size(0), batch, centrality=kind)
+            assert not torch.isnan(edges).any()
+            out = A.adaptive_mask_features(x, edge_index, batch, centrality=kind, generator=gen(0))
+            assert not torch.isnan(out.x).any()
+            dropped = A.adaptive_drop_edges(x, edge_index, batch, centrality=kind, generator=gen(0))
+            assert dropped.edge_index.size(1) <= edge_index.size(1)
+
+
+def test_adaptive_drop_rate_matches_probabilities(mutag) -> None:
+    batch = Batch.from_data_list(list(mutag))
+    probs = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=0.3)
+    expected = float(probs.double().sum())
+    variance = float((probs.double() * (1 - probs.double())).sum())
+    out = A.adaptive_drop_edges(batch.x, batch.edge_index, batch.batch, p=0.3, generator=gen(3))
+    dropped = batch.edge_index.size(1) - out.edge_index.size(1)
+    assert abs(dropped - expected) < 4 * math.sqrt(variance)
+    # Less central targets are dropped more often: compare the two halves.
+    low = probs > probs.median()
+    assert float((~out.edge_mask[low]).float().mean()) > float(
+        (~out.edge_mask[~low]).float().mean()
+    )
+    # GCA's mean normalisation: per graph the (uncapped) weights average to 1.
+    weights = A.edge_drop_probabilities(
+        batch.edge_index, batch.num_nodes, batch.batch, p=1.0, threshold=1.0
+    )
+    graph_of_edge = batch.batch[batch.edge_index[0]]
+    means = torch.zeros(batch.num_graphs).index_add_(0, graph_of_edge, weights)
+    means /= torch.bincount(graph_of_edge, minlength=batch.num_graphs)
+    capped = torch.zeros(batch.num_graphs, dtype=torch.bool).index_fill_(
+        0, graph_of_edge[weights >= 1.0], True
+    )
+    assert torch.allclose(means[~capped], torch.ones(int((~capped).sum())), atol=1e-5)
+
+
+def test_adaptive_mask_features_zeroes_columns_per_graph(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(20)])
+    out = A.adaptive_mask_features(batch.x, batch.edge_index, batch.batch, p=0.5, generator=gen(1))
+    assert out.mask.shape == (20, batch.x.size(1))
+    for g in range(20):
+        rows = out.x[batch.batch == g]
+        assert bool((rows[:, out.mask[g]] == 0).all())
+        assert torch.equal(rows[:, ~out.mask[g]], batch.x[batch.batch == g][:, ~out.mask[g]])
+
+
+def test_force_undirected_keeps_symmetry() -> None:
+    graphs = [(8, [(u, v) for u in range(8) for v in range(8) if u != v and (u + v) % 3 == 0])]
+    batch = to_batch(graphs)
+    for seed in range(5):
+        out = A.adaptive_drop_edges(
+            batch.x,
+            batch.edge_index,
+            batch.batch,
+            p=0.5,
+            aggr="mean",
+            force_undirected=True,
+            generator=gen(seed),
+        )
+        assert is_symmetric(out.edge_index)
+    with pytest.raises(ValueError, match="aggr='mean'"):
+        A.adaptive_drop_edges(batch.x, batch.edge_index, force_undirected=True)
+
+
+def test_zero_rate_is_identity_and_bad_arguments() -> None:
+    x = torch.randn(3, 2)
+    edge_index = torch.tensor([[0, 1], [1, 2]])
+    out = A.adaptive_drop_edges(x, edge_index, p=0.0)
+    assert out.edge_index is edge_index
+    assert A.adaptive_mask_features(x, edge_index, p=0.0).x is x
+    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\] \(got 2.0\)"):
+        A.edge_drop_probabilities(edge_index, 3, threshold=2.0)
+    with pytest.raises(ValueError, match="centrality must be one of"):
+        A.adaptive_drop_edges(x, edge_index, centrality="closeness")
+    with pytest.raises(ValueError, match=r"node_centrality must have one value per node \(3\)"):
+        A.edge_drop_probabilities(edge_index, 3, node_centrality=torch.ones(2))
+    with pytest.raises(ValueError, match="log_offset must be >= 0"):
+        A.feature_mask_probabilities(x, torch.ones(3), log_offset=-1.0)

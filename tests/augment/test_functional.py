@@ -1,0 +1,557 @@
+# Augmented fields are Optional; the tests index them directly.
+# mypy: disable-error-code="index,union-attr,arg-type,operator"
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.data import Batch
+
+from gcl.augment import functional as F
+from gcl.augment._utils import fmix32, is_undirected_fingerprint
+
+from .graphs import edge_set, gen, graph_lists, is_symmetric, to_batch
+
+SETTINGS = settings(max_examples=30, deadline=None)
+
+
+# --------------------------------------------------------------------------- shared checks
+def check_structure(batch: Batch, out: F.Augmented) -> None:
+    """Invariants every graph augmentation must keep."""
+    num_graphs = batch.num_graphs
+    n_out = out.x.size(0)
+    assert out.edge_index.dtype == torch.long
+    if out.edge_index.numel():
+        assert int(out.edge_index.min()) >= 0 and int(out.edge_index.max()) < n_out
+        # No edge crosses graphs.
+        assert torch.equal(out.batch[out.edge_index[0]], out.batch[out.edge_index[1]])
+    # Every non-empty graph survives.
+    before = torch.bincount(batch.batch, minlength=num_graphs)
+    after = torch.bincount(out.batch, minlength=num_graphs)
+    assert after.numel() == num_graphs
+    assert bool(((after > 0) == (before > 0)).all())
+    if out.edge_attr is not None:
+        assert out.edge_attr.size(0) == out.edge_index.size(1)
+
+
+def check_masks(batch: Batch, out: F.Augmented) -> None:
+    """The masks reproduce the outputs; edge_attr stays aligned with its edges."""
+    keep = out.node_mask
+    assert keep is not None and keep.dtype == torch.bool and keep.numel() == batch.num_nodes
+    assert torch.equal(out.x, batch.x[keep])
+    assert torch.equal(out.batch, batch.batch[keep])
+    row, col = batch.edge_index
+    assert torch.equal(out.edge_mask, keep[row] & keep[col])
+    # Independent relabelling with a dictionary.
+    new_id = {old: new for new, old in enumerate(keep.nonzero().view(-1).tolist())}
+    expected = [(new_id[u], new_id[v]) for u, v in edge_set(batch.edge_index[:, out.edge_mask])]
+    assert edge_set(out.edge_index) == expected
+    # edge_attr holds the original global ids of each edge's endpoints.
+    node_id = batch.node_id[keep]
+    assert torch.equal(out.edge_attr, node_id[out.edge_index].t().float())
+
+
+# --------------------------------------------------------------------------- drop_nodes
+@SETTINGS
+@given(graphs=graph_lists(), p=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_drop_nodes_fraction_properties(graphs, p, seed) -> None:
+    batch = to_batch(graphs)
+    out = F.drop_nodes(
+        batch.x, batch.edge_index, batch.batch, p=p, edge_attr=batch.edge_attr, generator=gen(seed)
+    )
+    check_structure(batch, out)
+    check_masks(batch, out)
+    for g, (n, _) in enumerate(graphs):
+        expected_dropped = min(round(p * n), n - 1)  # Python round: half to even
+        kept = int((out.batch == g).sum())
+        assert kept == n - expected_dropped
+
+
+@SETTINGS
+@given(graphs=graph_lists(), p=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_drop_nodes_bernoulli_keeps_every_graph(graphs, p, seed) -> None:
+    batch = to_batch(graphs)
+    out = F.drop_nodes(
+        batch.x,
+        batch.edge_index,
+        batch.batch,
+        p=p,
+        mode="bernoulli",
+        edge_attr=batch.edge_attr,
+        generator=gen(seed),
+    )
+    check_structure(batch, out)
+    check_masks(batch, out)
+
+
+def test_drop_nodes_bernoulli_rate_within_binomial_tolerance() -> None:
+    n = 20_000
+    batch = torch.arange(200).repeat_interleave(100)
+    x = torch.zeros(n, 1)
+    edge_index = torch.empty(2, 0, dtype=torch.long)
+    p = 0.3
+    out = F.drop_nodes(x, edge_index, batch, p=p, mode="bernoulli", generator=gen(1))
+    dropped = n - out.x.size(0)
+    assert abs(dropped - p * n) < 4 * math.sqrt(n * p * (1 - p))
+
+
+def test_drop_nodes_keeps_one_node_at_p_one_and_graphcl_rounding() -> None:
+    batch = to_batch([(5, [(0, 1), (1, 0)]), (1, []), (3, [])])
+    out = F.drop_nodes(batch.x, batch.edge_index, batch.batch, p=1.0, generator=gen(0))
+    assert torch.bincount(out.batch).tolist() == [1, 1, 1]
+    # 0.3 * 5 = 1.5: round -> 2 (half to even), GraphCL's int() -> 1.
+    out = F.drop_nodes(batch.x, batch.edge_index, batch.batch, p=0.3, generator=gen(0))
+    assert torch.bincount(out.batch).tolist() == [3, 1, 2]
+    out = F.drop_nodes(
+        batch.x, batch.edge_index, batch.batch, p=0.3, generator=gen(0), graphcl_reference=True
+    )
+    assert torch.bincount(out.batch).tolist() == [4, 1, 3]
+
+
+def test_drop_nodes_single_graph_without_batch() -> None:
+    x = torch.arange(6.0).view(6, 1)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    out = F.drop_nodes(x, edge_index, p=0.5, generator=gen(3))
+    assert out.batch is None and out.x.size(0) == 3
+    assert torch.equal(out.x, x[out.node_mask])
+
+
+# --------------------------------------------------------------------------- perturb_edges
+def _canonical(edges: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    return {(min(u, v), max(u, v)) for u, v in edges}
+
+
+@SETTINGS
+@given(
+    graphs=graph_lists(undirected=None),
+    p=st.floats(0.0, 1.0),
+    mode=st.sampled_from(["both", "remove", "add"]),
+    seed=st.integers(0, 1000),
+)
+def test_perturb_edges_properties(graphs, p, mode, seed) -> None:
+    batch = to_batch(graphs)
+    undirected = is_symmetric(batch.edge_index)
+    out = F.perturb_edges(
+        batch.x,
+        batch.edge_index,
+        batch.batch,
+        p=p,
+        mode=mode,
+        edge_attr=batch.edge_attr,
+        generator=gen(seed),
+    )
+    assert out.node_mask is None and out.x is batch.x and out.batch is batch.batch
+    check_structure(batch, out)
+    mask = out.edge_mask
+    kept = int(mask.sum())
+    # Kept original edges come first, in their original order, with their attributes.
+    assert torch.equal(out.edge_index[:, :kept], batch.edge_index[:, mask])
+    assert torch.equal(out.edge_attr[:kept], batch.edge_attr[mask])
+    added = out.edge_index[:, kept:]
+    assert bool((out.edge_attr[kept:] == 0).all())
+    if undirected:
+        assert is_symmetric(out.edge_index)
+        assert is_symmetric(batch.edge_index[:, mask])
+    # Added edges: no self loops, not already present, no duplicates.
+    original = set(edge_set(batch.edge_index))
+    new = edge_set(added)
+    assert all(u != v for u, v in new)
+    assert not set(new) & original
+    if undirected:
+        assert not _canonical(new) & _canonical(list(original))
+    assert len(set(new)) == len(new)
+    if mode == "remove":
+        assert added.size(1) == 0
+    graph_of_edge = batch.batch[batch.edge_index[0]]
+    for g, (_, edges) in enumerate(graphs):
+        units = len(_canonical(edges)) if undirected else len(edges)
+        in_graph = graph_of_edge == g
+        removed_edges = int((~mask & in_graph).sum())
+        removed_units = removed_edges // 2 if undirected else removed_edges
+        target = round(p * units)
+        if mode == "add":
+            assert removed_units == 0
+        else:
+            assert removed_units == target
+        added_g = int((batch.batch[added[0]] == g).sum()) if added.numel() else 0
+        added_units = added_g // 2 if undirected else added_g
+        assert added_units <= (target if mode != "remove" else 0)
+
+
+def test_perturb_edges_adds_as_many_as_removed_on_mutag(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(32)])
+    out = F.perturb_edges(batch.x, batch.edge_index, batch.batch, p=0.2, generator=gen(0))
+    kept = int(out.edge_mask.sum())
+    removed = batch.edge_index.size(1) - kept
+    assert out.edge_index.size(1) == batch.edge_index.size(1)  # as many added as removed
+    expected = sum(round(0.2 * (mutag[i].edge_index.size(1) // 2)) for i in range(32))
+    assert removed == 2 * expected
+    assert is_symmetric(out.edge_index)
+
+
+def test_perturb_edges_graphcl_reference_only_removes_directed_edges() -> None:
+    graphs = [(6, [(u, v) for u in range(6) for v in range(6) if u != v and abs(u - v) == 1])]
+    batch = to_batch(graphs)
+    out = F.perturb_edges(
+        batch.x, batch.edge_index, batch.batch, p=0.3, generator=gen(0), graphcl_reference=True
+    )
+    assert out.edge_index.size(1) == 10 - math.floor(0.3 * 10)  # 10 directed edges, int(3.0)
+    assert int(out.edge_mask.sum()) == out.edge_index.size(1)  # nothing added
+
+
+def test_perturb_edges_force_directed_on_symmetric_graph_breaks_symmetry() -> None:
+    batch = to_batch(
+        [(30, [(u, (u + 1) % 30) for u in range(30)] + [((u + 1) % 30, u) for u in range(30)])]
+    )
+    out = F.perturb_edges(
+        batch.x,
+        batch.edge_index,
+        batch.batch,
+        p=0.5,
+        mode="remove",
+        force_undirected=False,
+        generator=gen(0),
+    )
+    assert out.edge_index.size(1) == 30
+    assert not is_symmetric(out.edge_index)
+
+
+@pytest.mark.parametrize("undirected", [True, False])
+def test_drop_edges_bernoulli_rate(undirected: bool) -> None:
+    graphs = []
+    for _ in range(40):
+        edges = [(u, v) for u in range(30) for v in range(30) if u < v and (u * 7 + v) % 5 == 0]
+        if undirected:
+            edges += [(v, u) for u, v in edges]
+        graphs.append((30, edges))
+    batch = to_batch(graphs)
+    p = 0.25
+    out = F.drop_edges(batch.x, batch.edge_index, batch.batch, p=p, generator=gen(2))
+    units = batch.edge_index.size(1) // (2 if undirected else 1)
+    dropped = (batch.edge_index.size(1) - out.edge_index.size(1)) // (2 if undirected else 1)
+    assert abs(dropped - p * units) < 4 * math.sqrt(units * p * (1 - p))
+    assert is_symmetric(out.edge_index) == undirected
+
+
+def test_undirected_fingerprint() -> None:
+    sym = torch.tensor([[0, 1, 1, 2, 3, 3], [1, 0, 2, 1, 3, 3]])
+    assert is_undirected_fingerprint(sym, 4)
+    assert not is_undirected_fingerprint(torch.tensor([[0, 1, 1], [1, 0, 2]]), 3)
+    # Same multiset of unordered pairs but one pair twice in one direction.
+    assert not is_undirected_fingerprint(torch.tensor([[0, 0, 1], [1, 1, 0]]), 2)
+
+
+def test_fmix32_matches_reference() -> None:
+    def reference(h: int) -> int:
+        h ^= h >> 16
+        h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+        h ^= h >> 13
+        h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+        return h ^ (h >> 16)
+
+    values = [0, 1, 2, 12345, 2**31, 2**32 - 1, 0xDEADBEEF]
+    assert fmix32(torch.tensor(values)).tolist() == [reference(v) for v in values]
+
+
+# --------------------------------------------------------------------------- mask_features
+@SETTINGS
+@given(graphs=graph_lists(), p=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_mask_features_node_mode_counts(graphs, p, seed) -> None:
+    batch = to_batch(graphs, features=4)
+    out = F.mask_features(batch.x, p, batch=batch.batch, fill="zero", generator=gen(seed))
+    assert out.mask.shape == (batch.num_nodes,)
+    for g, (n, _) in enumerate(graphs):
+        assert int(out.mask[batch.batch == g].sum()) == round(p * n)
+    assert bool((out.x[out.mask] == 0).all())
+    assert torch.equal(out.x[~out.mask], batch.x[~out.mask])
+
+
+def test_mask_features_fills() -> None:
+    x = torch.arange(40.0).view(10, 4)
+    batch = torch.tensor([0] * 4 + [1] * 6)
+    noisy = F.mask_features(x, 0.5, batch=batch, generator=gen(0))
+    assert int(noisy.mask.sum()) == 2 + 3
+    assert not torch.equal(noisy.x[noisy.mask], x[noisy.mask])
+    mean = F.mask_features(x, 0.5, batch=batch, fill="mean", generator=gen(0))
+    graph_means = torch.stack([x[:4].mean(0), x[4:].mean(0)])
+    assert torch.allclose(mean.x[mean.mask], graph_means[batch[mean.mask]])
+    # GraphCL's noise: N(0.5, 0.5^2) on whole rows.
+    big = F.mask_features(torch.zeros(4000, 50), 1.0, generator=gen(1))
+    assert abs(float(big.x.mean()) - 0.5) < 0.01 and abs(float(big.x.std()) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("per_graph", [False, True])
+def test_mask_features_dim_mode(per_graph: bool) -> None:
+    x = torch.randn(30, 3000) + 5.0
+    batch = torch.arange(3).repeat_interleave(10)
+    p = 0.3
+    out = F.mask_features(
+        x, p, mode="dim", fill="zero", batch=batch, per_graph=per_graph, generator=gen(4)
+    )
+    column_masks = out.mask if per_graph else out.mask.expand(3, -1)
+    assert column_masks.shape == (3, 3000)
+    for g in range(3):
+        rows = out.x[batch == g]
+        zero_columns = (rows == 0).all(0)
+        assert torch.equal(zero_columns, column_masks[g])
+        assert torch.equal(rows[:, ~zero_columns], x[batch == g][:, ~zero_columns])
+    rate = float(out.mask.float().mean())
+    count = out.mask.numel()
+    assert abs(rate - p) < 4 * math.sqrt(p * (1 - p) / count)
+    if per_graph:
+        assert not torch.equal(column_masks[0], column_masks[1])
+
+
+def test_mask_features_rejects_integer_noise() -> None:
+    with pytest.raises(ValueError, match="floating-point"):
+        F.mask_features(torch.ones(3, 2, dtype=torch.long), 0.5)
+
+
+# --------------------------------------------------------------------------- subgraph
+@SETTINGS
+@given(
+    graphs=graph_lists(max_nodes=12),
+    ratio=st.floats(0.0, 1.0),
+    seed=st.integers(0, 1000),
+    expansion=st.sampled_from([1.0, 0.5]),
+)
+def test_random_walk_subgraph_properties(graphs, ratio, seed, expansion) -> None:
+    batch = to_batch(graphs)
+    out = F.random_walk_subgraph(
+        batch.x,
+        batch.edge_index,
+        batch.batch,
+        ratio=ratio,
+        expansion=expansion,
+        edge_attr=batch.edge_attr,
+        generator=gen(seed),
+    )
+    check_structure(batch, out)
+    check_masks(batch, out)
+    for g, (n, edges) in enumerate(graphs):
+        kept_local = (out.node_mask[batch.batch == g].nonzero().view(-1)).tolist()
+        assert len(kept_local) == max(1, round(ratio * n))
+        graph = nx.Graph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(edges)
+        if nx.is_connected(graph):
+            assert nx.is_connected(graph.subgraph(kept_local))
+
+
+def test_random_walk_subgraph_without_restart_stops_in_component() -> None:
+    # Two components: a 3-node path and 7 isolated nodes; 8 nodes wanted.
+    batch = to_batch([(10, [(0, 1), (1, 0), (1, 2), (2, 1)])])
+    for seed in range(10):
+        out = F.random_walk_subgraph(
+            batch.x, batch.edge_index, batch.batch, ratio=0.8, restart=False, generator=gen(seed)
+        )
+        kept = out.node_mask.nonzero().view(-1).tolist()
+        assert kept in ([0, 1, 2], [3], [4], [5], [6], [7], [8], [9])
+        restarted = F.random_walk_subgraph(
+            batch.x, batch.edge_index, batch.batch, ratio=0.8, generator=gen(seed)
+        )
+        assert int(restarted.node_mask.sum()) == 8
+
+
+def test_random_walk_subgraph_walk_length_limits_hops() -> None:
+    n = 20
+    path = [(u, u + 1) for u in range(n - 1)]
+    batch = to_batch([(n, path + [(v, u) for u, v in path])])
+    out = F.random_walk_subgraph(
+        batch.x, batch.edge_index, batch.batch, ratio=1.0 - 1e-9, walk_length=2, generator=gen(0)
+    )
+    kept = out.node_mask.nonzero().view(-1)
+    assert kept.numel() <= 5 and int(kept.max() - kept.min()) == kept.numel() - 1
+
+
+def test_random_walk_subgraph_graphcl_reference_is_one_hop() -> None:
+    star = [(0, v) for v in range(1, 9)] + [(8, 9)]
+    batch = to_batch([(10, star + [(v, u) for u, v in star])])
+    for seed in range(20):
+        out = F.random_walk_subgraph(
+            batch.x,
+            batch.edge_index,
+            batch.batch,
+            ratio=0.2,
+            generator=gen(seed),
+            graphcl_reference=True,
+        )
+        kept = set(out.node_mask.nonzero().view(-1).tolist())
+        assert len(kept) <= math.floor(0.2 * 10) + 1
+        # Some kept node (the seed) is adjacent to all other kept nodes.
+        neighbours = {
+            u: {v for a, v in star + [(v, u) for u, v in star] if a == u} for u in range(10)
+        }
+        assert any(kept - {s} <= neighbours[s] for s in kept)
+
+
+# --------------------------------------------------------------------------- shared behaviour
+ALL = [
+    (
+        "drop_nodes",
+        lambda b, g: F.drop_nodes(
+            b.x, b.edge_index, b.batch, p=0.3, edge_attr=b.edge_attr, generator=g
+        ),
+    ),
+    (
+        "drop_nodes_b",
+        lambda b, g: F.drop_nodes(b.x, b.edge_index, b.batch, p=0.3, mode="bernoulli", generator=g),
+    ),
+    (
+        "perturb_edges",
+        lambda b, g: F.perturb_edges(
+            b.x, b.edge_index, b.batch, p=0.3, edge_attr=b.edge_attr, generator=g
+        ),
+    ),
+    (
+        "perturb_edges_b",
+        lambda b, g: F.perturb_edges(
+            b.x, b.edge_index, b.batch, p=0.3, sampling="bernoulli", generator=g
+        ),
+    ),
+    ("drop_edges", lambda b, g: F.drop_edges(b.x, b.edge_index, b.batch, p=0.3, generator=g)),
+    (
+        "subgraph",
+        lambda b, g: F.random_walk_subgraph(b.x, b.edge_index, b.batch, ratio=0.7, generator=g),
+    ),
+    (
+        "subgraph_half",
+        lambda b, g: F.random_walk_subgraph(
+            b.x, b.edge_index, b.batch, ratio=0.7, expansion=0.5, generator=g
+        ),
+    ),
+    ("mask_node", lambda b, g: F.mask_features(b.x, 0.3, batch=b.batch, generator=g)),
+    (
+        "mask_dim",
+        lambda b, g: F.mask_features(
+            b.x, 0.3, mode="dim", batch=b.batch, per_graph=True, generator=g
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("name,fn", ALL, ids=[name for name, _ in ALL])
+def test_determinism_under_fixed_generator(name, fn, mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(16)])
+    first, second, other = fn(batch, gen(7)), fn(batch, gen(7)), fn(batch, gen(8))
+    for a, b in zip(first, second):
+        assert (a is None and b is None) or torch.equal(a, b)
+    assert any(
+        a is not None and (a.shape != b.shape or not torch.equal(a, b))
+        for a, b in zip(first, other)
+    )
+
+
+def test_zero_probability_returns_input_tensors() -> None:
+    batch = to_batch([(4, [(0, 1), (1, 0)]), (3, [(1, 2), (2, 1)])])
+    args = (batch.x, batch.edge_index, batch.batch)
+    for out in (
+        F.drop_nodes(*args, p=0.0, edge_attr=batch.edge_attr),
+        F.perturb_edges(*args, p=0.0, edge_attr=batch.edge_attr),
+        F.drop_edges(*args, p=0.0, edge_attr=batch.edge_attr),
+        F.random_walk_subgraph(*args, ratio=1.0, edge_attr=batch.edge_attr),
+    ):
+        assert out.x is batch.x and out.edge_index is batch.edge_index
+        assert out.batch is batch.batch and out.edge_attr is batch.edge_attr
+        assert bool(out.edge_mask.all())
+    for mode in ("node", "dim"):
+        assert F.mask_features(batch.x, 0.0, mode=mode).x is batch.x
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, e, b: F.drop_nodes(x, e, b, p=0.5),
+        lambda x, e, b: F.drop_nodes(x, e, b, p=0.5, mode="bernoulli"),
+        lambda x, e, b: F.perturb_edges(x, e, b, p=0.5),
+        lambda x, e, b: F.perturb_edges(x, e, b, p=0.5, mode="add"),
+        lambda x, e, b: F.drop_edges(x, e, b, p=1.0),
+        lambda x, e, b: F.random_walk_subgraph(x, e, b, ratio=0.5),
+    ],
+)
+def test_degenerate_graphs_do_not_crash(fn) -> None:
+    empty_edges = torch.empty(2, 0, dtype=torch.long)
+    cases = [
+        (torch.randn(1, 2), empty_edges, None),  # one node
+        (torch.randn(5, 2), empty_edges, torch.tensor([0, 0, 1, 1, 1])),  # no edges
+        (torch.randn(0, 2), empty_edges, torch.empty(0, dtype=torch.long)),  # no nodes
+    ]
+    for x, e, b in cases:
+        out = fn(x, e, b)
+        assert out.x.size(0) <= x.size(0)
+        assert out.edge_index.size(0) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"p": 1.5}, r"p must be in \[0, 1\] \(got 1.5\)"),
+        ({"p": -0.1}, r"got -0.1"),
+        ({"p": float("nan")}, r"got nan"),
+        ({"edge_index": torch.tensor([[0, 1], [1, 5]])}, r"got indices from 0 to 5"),
+        ({"edge_index": torch.tensor([[0, -1], [1, 0]])}, r"got indices from -1 to 1"),
+        (
+            {"edge_index": torch.tensor([[0.0, 1.0], [1.0, 0.0]])},
+            r"must hold integers \(got dtype torch.float32\)",
+        ),
+        ({"edge_index": torch.tensor([0, 1])}, r"shape \[2, num_edges\] \(got \[2\]\)"),
+        ({"batch": torch.tensor([0, 0])}, r"one entry per node of x \(3\) \(got shape \[2\]\)"),
+        ({"batch": torch.tensor([0.0, 0.0, 1.0])}, r"batch must hold integers"),
+        ({"edge_attr": torch.ones(5, 1)}, r"one row per edge \(2\) \(got 5\)"),
+    ],
+)
+def test_bad_input_raises_value_error(kwargs, message) -> None:
+    args = {
+        "x": torch.randn(3, 2),
+        "edge_index": torch.tensor([[0, 1], [1, 2]]),
+        "batch": torch.tensor([0, 0, 1]),
+        "p": 0.2,
+    }
+    args.update(kwargs)
+    for fn in (F.drop_nodes, F.perturb_edges, F.drop_edges):
+        with pytest.raises(ValueError, match=message):
+            fn(
+                args["x"],
+                args["edge_index"],
+                args["batch"],
+                p=args["p"],
+                edge_attr=args.get("edge_attr"),
+            )
+
+
+def test_bad_choices_and_ratios() -> None:
+    x, e = torch.randn(3, 2), torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        F.drop_nodes(x, e, mode="random")
+    with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\] \(got 2.0\)"):
+        F.random_walk_subgraph(x, e, ratio=2.0)
+    with pytest.raises(ValueError, match=r"expansion must be in \(0, 1\] \(got 0.0\)"):
+        F.random_walk_subgraph(x, e, expansion=0.0)
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\] \(got 3\)"):
+        F.mask_features(x, 3)
+    with pytest.raises(ValueError, match="batch must have one entry"):
+        F.mask_features(x, 0.5, batch=torch.zeros(5, dtype=torch.long))
+
+
+def test_perturb_edges_bernoulli_add_rate() -> None:
+    ring = [(u, (u + 1) % 40) for u in range(40)]
+    graphs = [(40, ring + [(v, u) for u, v in ring])] * 25
+    batch = to_batch(graphs)
+    p = 0.3
+    out = F.perturb_edges(
+        batch.x,
+        batch.edge_index,
+        batch.batch,
+        p=p,
+        mode="add",
+        sampling="bernoulli",
+        generator=gen(5),
+    )
+    assert bool(out.edge_mask.all()) and is_symmetric(out.edge_index)
+    added = (out.edge_index.size(1) - batch.edge_index.size(1)) // 2
+    units = 40 * 25
+    assert abs(added - p * units) < 4 * (units * p * (1 - p)) ** 0.5

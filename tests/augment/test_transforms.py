@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+import gcl.augment as aug
+from gcl.augment import adaptive as A
+
+from .graphs import gen, is_symmetric
+
+
+def every_transform(g: torch.Generator) -> list[aug.AugmentTransform]:
+    return [
+        aug.DropNodes(0.3, generator=g),
+        aug.DropNodes(0.3, mode="bernoulli", generator=g),
+        aug.PerturbEdges(0.3, generator=g),
+        aug.PerturbEdges(0.3, mode="add", generator=g),
+        aug.DropEdges(0.3, generator=g),
+        aug.MaskFeatures(0.3, generator=g),
+        aug.MaskFeatures(0.3, mode="dim", per_graph=True, fill="zero", generator=g),
+        aug.RandomWalkSubgraph(0.7, generator=g),
+        aug.AdaptiveDropEdges(0.3, centrality="pagerank", generator=g),
+        aug.AdaptiveMaskFeatures(0.3, centrality="eigenvector", generator=g),
+        aug.gca_augmentation(generator=g),
+        aug.Compose([aug.DropNodes(0.2, generator=g), aug.PerturbEdges(0.2, generator=g)]),
+        aug.RandomChoice(
+            [aug.DropNodes(generator=g), aug.RandomWalkSubgraph(generator=g)], generator=g
+        ),
+        aug.Identity(),
+    ]
+
+
+def snapshot(data: Data) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in data.items() if isinstance(value, torch.Tensor)}
+
+
+def check_batch(out: Batch, original: Batch) -> None:
+    """A consistent batch: ptr, slices, attributes, and a clean to_data_list()."""
+    assert isinstance(out, Batch)
+    assert out.num_graphs == original.num_graphs
+    counts = torch.bincount(out.batch, minlength=out.num_graphs)
+    assert torch.equal(out.ptr, torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
+    assert out.x.size(0) == out.batch.numel() == out.degree_centrality.numel()
+    assert out.edge_attr.size(0) == out.edge_index.size(1)
+    edge_graph = out.batch[out.edge_index[0]]
+    assert torch.equal(edge_graph, out.batch[out.edge_index[1]])  # no edge crosses graphs
+    assert bool((edge_graph[1:] >= edge_graph[:-1]).all())  # edges grouped by graph
+    assert out.y is original.y  # graph-level attribute untouched
+    assert bool((counts > 0).all())
+    examples = out.to_data_list()
+    assert len(examples) == out.num_graphs
+    for g, example in enumerate(examples):
+        assert example.num_nodes == int(counts[g])
+        if example.edge_index.numel():
+            assert int(example.edge_index.max()) < example.num_nodes
+            assert int(example.edge_index.min()) >= 0
+        assert example.degree_centrality.numel() == example.num_nodes
+        assert int(example.y) == int(original.y[g])
+    rebuilt = Batch.from_data_list(examples)
+    assert torch.equal(rebuilt.edge_index, out.edge_index)
+    assert torch.equal(rebuilt.x, out.x)
+
+
+def test_every_transform_on_a_real_mutag_batch(mutag) -> None:
+    batch = aug.AddCentrality("degree")(Batch.from_data_list([mutag[i] for i in range(24)]))
+    before = snapshot(batch)
+    slices_before = copy.deepcopy(batch._slice_dict)
+    for transform in every_transform(gen(0)):
+        out = transform(batch)
+        check_batch(out, batch)
+        # The input is left alone.
+        assert all(torch.equal(before[key], batch[key]) for key in before)
+        assert batch._slice_dict.keys() == slices_before.keys()
+        assert all(torch.equal(batch._slice_dict[k], slices_before[k]) for k in slices_before)
+        assert out is not batch
+
+
+def test_node_level_attributes_follow_the_node_mask(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(8)])
+    batch = aug.AddCentrality("pagerank")(batch)
+    out = aug.DropNodes(0.5, generator=gen(1))(batch)
+    # Recover the kept nodes via their (unique) feature rows + graph ids.
+    kept = aug.drop_nodes(
+        batch.x, batch.edge_index, batch.batch, p=0.5, generator=gen(1), num_graphs=8
+    ).node_mask
+    assert torch.equal(out.pagerank, batch.pagerank[kept])
+    assert torch.equal(out.x, batch.x[kept])
+
+
+def test_single_data_and_dataset_transform(mutag) -> None:
+    data = mutag[0]
+    before = snapshot(data)
+    for transform in every_transform(gen(2)):
+        out = transform(data)
+        assert isinstance(out, Data) and not isinstance(out, Batch)
+        assert out.edge_index.numel() == 0 or int(out.edge_index.max()) < out.num_nodes
+        assert out.y is data.y
+        assert all(torch.equal(before[key], data[key]) for key in before)
+    dataset = copy.copy(mutag)
+    dataset.transform = aug.Compose([aug.DropNodes(0.2), aug.MaskFeatures(0.2)])
+    batch = next(iter(DataLoader(dataset, batch_size=16)))
+    assert batch.num_graphs == 16 and batch.x.size(0) < sum(mutag[i].num_nodes for i in range(16))
+
+
+def test_eval_mode_is_identity_and_train_restores(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(8)])
+    drop, perturb, mask = aug.DropNodes(0.5), aug.PerturbEdges(0.5), aug.MaskFeatures(0.5)
+    pipeline = aug.Compose([drop, aug.RandomChoice([perturb, mask])])
+    pipeline.eval()
+    assert not drop.training and not perturb.training and not mask.training
+    out = pipeline(batch)
+    assert torch.equal(out.x, batch.x) and torch.equal(out.edge_index, batch.edge_index)
+    pipeline.train()
+    assert drop.training and perturb.training and mask.training
+    assert pipeline(batch).x.size(0) < batch.x.size(0)
+    views = aug.MultiView(aug.DropNodes(0.5)).eval()(batch)
+    assert all(torch.equal(v.x, batch.x) for v in views)
+
+
+def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
+    data = mutag[3]
+    for transform in (
+        aug.DropNodes(0.0),
+        aug.PerturbEdges(0.0),
+        aug.MaskFeatures(0.0),
+        aug.RandomWalkSubgraph(1.0),
+        aug.AdaptiveDropEdges(0.0),
+    ):
+        out = transform(data)
+        assert out.x is data.x and out.edge_index is data.edge_index
+
+
+def test_random_choice_draws_k_distinct() -> None:
+    calls: list[int] = []
+
+    def make(i: int):
+        def transform(data):
+            calls.append(i)
+            return data
+
+        return transform
+
+    choice = aug.RandomChoice([make(i) for i in range(4)], k=3, generator=gen(0))
+    seen = set()
+    for _ in range(50):
+        calls.clear()
+        choice(Data(x=torch.ones(1, 1), edge_index=torch.empty(2, 0, dtype=torch.long)))
+        assert len(calls) == 3 and len(set(calls)) == 3
+        seen.add(tuple(calls))
+    assert len(seen) > 5
+    first = aug.RandomChoice([make(i) for i in range(4)], generator=gen(5))
+    second = aug.RandomChoice([make(i) for i in range(4)], generator=gen(5))
+    runs = []
+    for transform in (first, second):
+        calls.clear()
+        for _ in range(10):
+            transform(Data(x=torch.ones(1, 1), edge_index=torch.empty(2, 0, dtype=torch.long)))
+        runs.append(list(calls))
+    assert runs[0] == runs[1]
+
+
+def test_multiview_on_batch_and_as_dataset_transform(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(8)])
+    views = aug.MultiView(aug.DropNodes(0.3), num_views=3)(batch)
+    assert isinstance(views, tuple) and len(views) == 3
+    assert not torch.equal(views[0].batch, views[1].batch) or not torch.equal(
+        views[0].x, views[2].x
+    )
+    pair = aug.MultiView([aug.DropNodes(0.3), aug.PerturbEdges(0.3)])(batch)
+    assert pair[0].x.size(0) < batch.x.size(0) and pair[1].x.size(0) == batch.x.size(0)
+    dataset = copy.copy(mutag)
+    dataset.transform = aug.MultiView([aug.DropNodes(0.2), aug.RandomWalkSubgraph(0.8)])
+    first, second = next(iter(DataLoader(dataset, batch_size=8)))
+    assert first.num_graphs == second.num_graphs == 8
+    with pytest.raises(ValueError, match="num_views must match"):
+        aug.MultiView([aug.DropNodes()], num_views=2)
+
+
+def test_undirected_batches_stay_undirected(mutag) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(16)])
+    for transform in (
+        aug.PerturbEdges(0.4, generator=gen(0)),
+        aug.DropEdges(0.4, generator=gen(0)),
+        aug.DropNodes(0.4, generator=gen(0)),
+        aug.RandomWalkSubgraph(0.6, generator=gen(0)),
+    ):
+        out = transform(batch)
+        assert is_symmetric(out.edge_index)
+        # Edge features follow their edges: both directions of a bond carry the same label.
+        pairs = {}
+        for (u, v), attr in zip(out.edge_index.t().tolist(), out.edge_attr.tolist()):
+            pairs[(u, v)] = attr
+        assert all(pairs[(u, v)] == pairs[(v, u)] for u, v in pairs)
+
+
+def test_add_centrality_stored_value_is_used(mutag, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = aug.AddCentrality("eigenvector")(mutag[0])
+    assert data.eigenvector_centrality.shape == (data.num_nodes,)
+    batch = Batch.from_data_list([aug.AddCentrality("eigenvector")(mutag[i]) for i in range(4)])
+
+    def fail(*args, **kwargs):
+        raise AssertionError("centrality recomputed although it is stored")
+
+    monkeypatch.setattr(A, "node_centrality", fail)
+    monkeypatch.setattr(A, "degree_centrality", fail)
+    aug.AdaptiveDropEdges(centrality="eigenvector")(batch)
+    aug.AdaptiveMaskFeatures(centrality="eigenvector")(batch)
+    with pytest.raises(AssertionError, match="recomputed"):
+        aug.AdaptiveDropEdges(centrality="pagerank")(batch)
+
+
+def test_featureless_graph_structure_transforms() -> None:
+    data = Data(edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]), num_nodes=5)
+    out = aug.DropNodes(0.4, generator=gen(0))(data)
+    assert out.num_nodes == 3 and "x" not in out
+    with pytest.raises(ValueError, match="needs node features"):
+        aug.MaskFeatures(0.5)(data)
+
+
+@pytest.mark.parametrize(
+    "factory,message",
+    [
+        (lambda: aug.DropNodes(1.5), r"p must be in \[0, 1\] \(got 1.5\)"),
+        (
+            lambda: aug.DropNodes(mode="all"),  # type: ignore[arg-type]
+            r"mode must be one of \('fraction', 'bernoulli'\) \(got 'all'\)",
+        ),
+        (lambda: aug.PerturbEdges(-1), r"got -1"),
+        (
+            lambda: aug.MaskFeatures(fill="ones"),  # type: ignore[arg-type]
+            r"fill must be one of",
+        ),
+        (lambda: aug.MaskFeatures(noise_std=-1.0), r"noise_std must be >= 0 \(got -1.0\)"),
+        (lambda: aug.RandomWalkSubgraph(ratio=1.2), r"ratio must be in \[0, 1\] \(got 1.2\)"),
+        (
+            lambda: aug.RandomWalkSubgraph(expansion=2.0),
+            r"expansion must be in \(0, 1\] \(got 2.0\)",
+        ),
+        (
+            lambda: aug.AdaptiveDropEdges(threshold=3.0),
+            r"threshold must be in \[0, 1\] \(got 3.0\)",
+        ),
+        (lambda: aug.AdaptiveDropEdges(force_undirected=True), r"needs aggr='mean'"),
+        (
+            lambda: aug.AdaptiveMaskFeatures(centrality="katz"),  # type: ignore[arg-type]
+            r"centrality must be one of",
+        ),
+        (
+            lambda: aug.AddCentrality("katz"),  # type: ignore[arg-type]
+            r"kind must be one of",
+        ),
+        (
+            lambda: aug.RandomChoice([aug.Identity()], k=2),
+            r"k must be an integer in \[1, 1\] \(got 2\)",
+        ),
+        (lambda: aug.RandomChoice([]), r"transforms must not be empty"),
+        (
+            lambda: aug.MultiView(aug.Identity(), num_views=0),
+            r"num_views must be a positive integer",
+        ),
+    ],
+)
+def test_bad_hyper_parameters_raise_in_init(factory, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        factory()
+
+
+def test_repr() -> None:
+    assert repr(aug.DropNodes(0.1)) == "DropNodes(p=0.1, mode='fraction')"
+    assert "PerturbEdges" in repr(aug.Compose([aug.PerturbEdges()]))
