@@ -1,0 +1,124 @@
+r"""``gcl bench CONFIG`` and ``gcl reproduce TABLE``: run a paper table, resume, report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", default=None,
+                        help="comma-separated subset of the table's datasets (e.g. MUTAG,PROTEINS)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the table's)")
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced smoke-test run (the configuration's quick: section); "
+                             "its report goes to the cache, not to benchmarks/results")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="results database (default: $GCL_RESULTS or <cache>/bench/results.sqlite)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for <table>.md/.csv/.png (default: benchmarks/results)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default: 1; more threads rarely help small graphs)")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the store")
+    parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing task")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="run a benchmark configuration file",
+                           description="Run every task of a table configuration (YAML) that the results "
+                                       "store does not hold yet, then write the report.")
+    bench.add_argument("config", type=Path, help="YAML configuration file")
+    _common(bench)
+    bench.set_defaults(func=cmd_bench)
+    reproduce = sub.add_parser("reproduce", help="reproduce a paper table (benchmarks/configs/TABLE.yaml)",
+                               description="Reproduce a paper table: runs what is missing from the results "
+                                           "store (an interrupted run resumes), then writes "
+                                           "benchmarks/results/TABLE.md, .csv and .png beside the paper's numbers.")
+    reproduce.add_argument("table", help="table name, e.g. graphcl-tu (see benchmarks/configs)")
+    _common(reproduce)
+    reproduce.set_defaults(func=cmd_reproduce)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gcl.bench.config import load_config
+
+    return _execute(load_config(args.config), args)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from gcl.bench.config import find_config, load_config
+
+    try:
+        path = find_config(args.table)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return _execute(load_config(path), args)
+
+
+def _execute(config: Any, args: argparse.Namespace) -> int:
+    from gcl.bench.config import benchmarks_dir
+    from gcl.bench.report import write_report
+    from gcl.bench.runner import dataset_available, default_store_path, run_table
+    from gcl.bench.store import ResultsStore
+    from gcl.data import cache_dir
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None
+    if args.quick:
+        config = config.reduced()
+    # --datasets narrows what runs; the report always covers the whole table,
+    # so rows not run yet stay visible.
+    full = config.restricted(None, args.seeds)
+    try:
+        config = config.restricted(datasets, args.seeds)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    store_path = args.store if args.store is not None else default_store_path()
+    if args.out is not None:
+        out_dir = args.out
+    elif args.quick:
+        out_dir = cache_dir() / "bench" / "quick"
+    else:
+        out_dir = benchmarks_dir() / "results"
+    command = _command(args)
+    with ResultsStore(store_path) as store:
+        if not args.report_only:
+            print(f"{config.title}: {len(config.datasets)} dataset(s), {len(config.methods)} method(s), "
+                  f"{config.seeds} seed(s); store {store_path}")
+            summary = run_table(config, store, device=args.device, threads=args.threads, progress=not args.no_progress,
+                                command=command, stop_on_error=args.stop_on_error)
+            print(f"ran {len(summary.ran)} task(s), skipped {len(summary.skipped)} already stored, "
+                  f"{len(summary.failed)} failed, in {summary.seconds:.0f} s")
+            for name in summary.unavailable:
+                print(f"  data not available: {name}")
+            for task, message in summary.failed.items():
+                print(f"  failed: {task}: {message}")
+        written = write_report(full, store, out_dir, papers_dir=benchmarks_dir() / "papers",
+                               available=dataset_available)
+    for _kind, path in sorted(written.items()):
+        print(f"wrote {path}")
+    if not args.report_only and summary.failed:
+        return 1
+    return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    target = args.table if args.command == "reproduce" else str(args.config)
+    parts = ["gcl", args.command, target]
+    for flag, value in (("--datasets", args.datasets), ("--seeds", args.seeds), ("--device", None
+                        if args.device == "cpu" else args.device)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.quick:
+        parts.append("--quick")
+    if args.store is not None:
+        parts += ["--store", str(args.store)]
+    if args.out is not None:
+        parts += ["--out", str(args.out)]
+    return " ".join(shlex.quote(p) for p in parts)

@@ -1,0 +1,269 @@
+r"""Benchmark table configurations: one YAML file per paper table.
+
+A configuration names the protocol, the methods (a builder of
+:func:`gcl.methods.build_method` with its hyper-parameters and training
+settings), the datasets with per-dataset overrides, the number of seeds, the
+evaluation settings and a reduced ``quick:`` version for smoke tests. See
+``docs/benchmarks.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROTOCOLS = ("svc", "supervised-kfold", "supervised-random", "node-linear", "ogb")
+AGGREGATES = ("seeds", "folds")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    r"""One column of methods in a table.
+
+    Args:
+        label (str): Name in the table and in the paper CSV (``"lcgnn-gin"``).
+        method (str): Builder name for :func:`gcl.methods.build_method`.
+        options (dict): Builder hyper-parameters.
+        train (dict): :class:`gcl.train.TrainConfig` fields for this method.
+        pretrain (dict, optional): ``{"method", "options", "train"}`` of a
+            self-supervised method whose encoder initialises this one (fine-tuning).
+    """
+
+    label: str
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    pretrain: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    r"""One dataset row of a table.
+
+    Args:
+        label (str): Name in the table and paper CSV (``"IMDB-B"``).
+        name (str): Name for :func:`gcl.data.load_dataset`. (default: the label)
+        dataset (dict): Keyword arguments of ``load_dataset``.
+        train (dict): Training overrides for every method on this dataset.
+        methods (dict): Per-method overrides ``{label: {"options": ..., "train": ...}}``.
+        note (str): A documented reduction or remark printed beside the row.
+    """
+
+    label: str
+    name: str
+    dataset: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    r"""A paper table to reproduce.
+
+    Args:
+        table (str): Identifier (the file stem), used by the store and the report.
+        title (str): Human-readable title.
+        protocol (str): ``"svc"``, ``"supervised-kfold"``, ``"supervised-random"``,
+            ``"node-linear"`` or ``"ogb"``.
+        methods (list[MethodSpec]): Methods compared.
+        datasets (list[DatasetEntry]): Datasets, in table order.
+        seeds (int): Seeds :math:`0, \dots, S-1` per dataset and method.
+        aggregate (str): ``"seeds"``: mean ± std of the per-seed fold means
+            (GraphCL); ``"folds"``: mean ± std over all folds/runs.
+        metric (str): ``"accuracy"`` or ``"rocauc"``.
+        evaluation (dict): Protocol settings (``n_splits``, ``C_grid`` ...).
+        train (dict): Training settings shared by all methods.
+        paper (str): File name of the published numbers in ``benchmarks/papers``.
+        quick (dict): Overrides of the reduced run (``seeds``, ``datasets``,
+            ``train``, ``evaluation``).
+        description (str): Protocol text for the report.
+        notes (str): Markdown appended to the report (investigations, reductions).
+        source (Path, optional): The YAML file it came from.
+    """
+
+    table: str
+    title: str
+    protocol: str
+    methods: list[MethodSpec]
+    datasets: list[DatasetEntry]
+    seeds: int = 5
+    aggregate: str = "seeds"
+    metric: str = "accuracy"
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    paper: str = ""
+    quick: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    notes: str = ""
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS} (got {self.protocol!r})")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES} (got {self.aggregate!r})")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1 (got {self.seeds})")
+        if not self.methods:
+            raise ValueError(f"table {self.table!r} names no methods")
+        if not self.datasets:
+            raise ValueError(f"table {self.table!r} names no datasets")
+        labels = [m.label for m in self.methods]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"method labels must be unique (got {labels})")
+
+    # -- derived settings ---------------------------------------------------
+    def method(self, label: str) -> MethodSpec:
+        r"""The method with this label."""
+        for spec in self.methods:
+            if spec.label == label:
+                return spec
+        raise ValueError(f"table {self.table!r} has no method {label!r}; it has {[m.label for m in self.methods]}")
+
+    def dataset_entry(self, label: str) -> DatasetEntry:
+        r"""The dataset row with this label (or load name), case-insensitive."""
+        for entry in self.datasets:
+            if label.lower() in (entry.label.lower(), entry.name.lower()):
+                return entry
+        raise ValueError(
+            f"table {self.table!r} has no dataset {label!r}; it has {[d.label for d in self.datasets]}")
+
+    def settings(self, entry: DatasetEntry, spec: MethodSpec) -> dict[str, Any]:
+        r"""Everything that determines a score of ``spec`` on ``entry`` (seed and fold aside)."""
+        override = entry.methods.get(spec.label, {})
+        train = {**self.train, **spec.train, **entry.train, **override.get("train", {})}
+        options = {**spec.options, **override.get("options", {})}
+        return {
+            "protocol": self.protocol,
+            "metric": self.metric,
+            "method": spec.method,
+            "options": options,
+            "train": train,
+            "pretrain": spec.pretrain,
+            "dataset": {"name": entry.name, **entry.dataset, **override.get("dataset", {})},
+            "evaluation": self.evaluation,
+        }
+
+    def variant(self, entry: DatasetEntry, spec: MethodSpec) -> str:
+        r"""Short fingerprint of :meth:`settings`; scores of other settings never mix with these."""
+        text = json.dumps(self.settings(entry, spec), sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def reduced(self) -> TableConfig:
+        r"""The ``quick:`` version: fewer seeds, datasets, epochs and folds."""
+        quick = self.quick
+        names = quick.get("datasets")
+        datasets = [self.dataset_entry(n) for n in names] if names else self.datasets[:1]
+        methods = [self.method(label) for label in quick["methods"]] if "methods" in quick else self.methods
+        train_override = dict(quick.get("train", {"epochs": 1}))
+        datasets = [
+            DatasetEntry(d.label, d.name, d.dataset, {**d.train, **train_override},
+                         {k: {**v, "train": {**v.get("train", {}), **train_override}} for k, v in d.methods.items()},
+                         d.note)
+            for d in datasets
+        ]
+        return TableConfig(
+            table=self.table, title=self.title + " (quick)", protocol=self.protocol,
+            methods=[MethodSpec(m.label, m.method, m.options, {**m.train, **train_override}, m.pretrain)
+                     for m in methods],
+            datasets=datasets, seeds=int(quick.get("seeds", 1)), aggregate=self.aggregate, metric=self.metric,
+            evaluation={**self.evaluation, **quick.get("evaluation", {})},
+            train={**self.train, **train_override}, paper=self.paper, quick={}, description=self.description,
+            notes="Reduced smoke-test run (`--quick`); not comparable with the paper.", source=self.source,
+        )
+
+    def restricted(self, datasets: list[str] | None = None, seeds: int | None = None) -> TableConfig:
+        r"""The same table on a subset of datasets and/or another number of seeds."""
+        entries = [self.dataset_entry(n) for n in datasets] if datasets else self.datasets
+        return TableConfig(**{**self.__dict__, "datasets": entries,
+                              "seeds": self.seeds if seeds is None else int(seeds)})
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a mapping (got {type(value).__name__})")
+    return dict(value)
+
+
+def parse_config(content: dict[str, Any], *, table: str | None = None, source: Path | None = None) -> TableConfig:
+    r"""Builds a :class:`TableConfig` from a parsed YAML mapping.
+
+    Raises:
+        ValueError: A missing or malformed section (the message names it).
+    """
+    content = copy.deepcopy(content)
+    name = str(content.get("table") or table or "")
+    if not name:
+        raise ValueError("a table configuration needs a 'table:' name")
+    for key in ("protocol", "methods", "datasets"):
+        if key not in content:
+            raise ValueError(f"table {name!r}: missing '{key}:' section")
+    methods = []
+    for label, raw in _mapping(content["methods"], "methods").items():
+        raw = _mapping(raw, f"methods.{label}")
+        methods.append(MethodSpec(
+            label=str(label), method=str(raw.get("method", label)), options=_mapping(raw.get("options"), "options"),
+            train=_mapping(raw.get("train"), "train"), pretrain=raw.get("pretrain")))
+    datasets = []
+    raw_datasets = content["datasets"]
+    if isinstance(raw_datasets, list):
+        raw_datasets = {str(d): {} for d in raw_datasets}
+    for label, raw in _mapping(raw_datasets, "datasets").items():
+        raw = _mapping(raw, f"datasets.{label}")
+        datasets.append(DatasetEntry(
+            label=str(label), name=str(raw.get("name", label)), dataset=_mapping(raw.get("dataset"), "dataset"),
+            train=_mapping(raw.get("train"), "train"), methods=_mapping(raw.get("methods"), "methods"),
+            note=str(raw.get("note", "")).strip()))
+    return TableConfig(
+        table=name, title=str(content.get("title", name)), protocol=str(content["protocol"]),
+        methods=methods, datasets=datasets, seeds=int(content.get("seeds", 5)),
+        aggregate=str(content.get("aggregate", "seeds")), metric=str(content.get("metric", "accuracy")),
+        evaluation=_mapping(content.get("evaluation"), "evaluation"), train=_mapping(content.get("train"), "train"),
+        paper=str(content.get("paper", "")), quick=_mapping(content.get("quick"), "quick"),
+        description=str(content.get("description", "")).strip(), notes=str(content.get("notes", "")).strip(),
+        source=source,
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> TableConfig:
+    r"""Reads a table configuration from a YAML file."""
+    file = Path(path)
+    content = yaml.safe_load(file.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{file}: expected a mapping at the top level")
+    return parse_config(content, table=file.stem, source=file)
+
+
+def benchmarks_dir() -> Path:
+    r"""The ``benchmarks/`` folder: ``$GCL_BENCHMARKS``, else ``./benchmarks``, else the one
+    next to the installed package (a source checkout)."""
+    env = os.environ.get("GCL_BENCHMARKS")
+    if env:
+        return Path(env).expanduser()
+    local = Path.cwd() / "benchmarks"
+    if (local / "configs").is_dir():
+        return local
+    return Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def find_config(table: str, root: str | os.PathLike[str] | None = None) -> Path:
+    r"""The configuration file of ``table`` (a name like ``graphcl-tu`` or a path)."""
+    candidate = Path(table)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    folder = Path(root) if root is not None else benchmarks_dir() / "configs"
+    path = folder / f"{table}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ValueError(f"no configuration for table {table!r} in {folder}; known tables: {known}")
+    return path

@@ -1,0 +1,83 @@
+r"""Published numbers of the paper tables (``benchmarks/papers/*.csv``).
+
+Each CSV has the columns ``dataset, method, mean, std, metric, citation,
+source, notes``: ``mean`` and ``std`` in percent as printed in the paper
+(empty where the paper gives none or the number could not be checked),
+``source`` the table or page it comes from.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+COLUMNS = ("dataset", "method", "mean", "std", "metric", "citation", "source", "notes")
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    r"""One published number.
+
+    Args:
+        dataset (str): Dataset label as in the table configuration.
+        method (str): Method label as in the table configuration.
+        mean (float, optional): Published mean, percent.
+        std (float, optional): Published standard deviation, percent.
+        metric (str): Name of the score.
+        citation (str): Paper reference.
+        source (str): Table (or page) the number comes from.
+        notes (str): Remarks (protocol differences, numbers not found ...).
+    """
+
+    dataset: str
+    method: str
+    mean: float | None
+    std: float | None
+    metric: str = "accuracy"
+    citation: str = ""
+    source: str = ""
+    notes: str = ""
+
+
+def _number(text: str, where: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise ValueError(f"{where}: expected a number or nothing (got {text!r})") from error
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: expected a finite number (got {text!r})")
+    return value
+
+
+def load_paper_results(path: str | os.PathLike[str]) -> list[PaperResult]:
+    r"""Reads a published-numbers CSV.
+
+    Raises:
+        ValueError: A column is missing or a number is malformed (the message names the line).
+    """
+    file = Path(path)
+    with file.open(newline="") as handle:
+        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{file}: missing column(s) {missing}; expected {list(COLUMNS)}")
+        out = []
+        for index, row in enumerate(reader, start=2):
+            where = f"{file}:{index}"
+            out.append(PaperResult(
+                dataset=row["dataset"].strip(), method=row["method"].strip(),
+                mean=_number(row["mean"], where), std=_number(row["std"], where),
+                metric=row["metric"].strip() or "accuracy", citation=row["citation"].strip(),
+                source=row["source"].strip(), notes=row["notes"].strip()))
+    return out
+
+
+def paper_lookup(results: list[PaperResult]) -> dict[tuple[str, str], PaperResult]:
+    r"""Index published numbers by ``(dataset, method)``, dataset names compared case-insensitively."""
+    return {(r.dataset.lower(), r.method): r for r in results}

@@ -1,0 +1,270 @@
+r"""The evaluation protocols of the paper tables, one function per protocol.
+
+Each protocol turns one :class:`Task` (a dataset, a method, a seed and the
+folds it covers) into :class:`~gcl.bench.store.Record` rows. Test folds are
+only ever scored: epochs, early stopping and every hyper-parameter are chosen
+on training or validation data.
+
+- ``svc``: self-supervised pre-training for a fixed number of epochs, frozen
+  embeddings, :class:`~gcl.eval.SVCEvaluator` (GraphCL / InfoGraph).
+- ``supervised-kfold``: stratified :math:`K`-fold CV with a validation part
+  carved from each training part for early stopping (LCGNN).
+- ``supervised-random``: random 80/10/10 splits, early stopping on the
+  validation part (HGP-SL).
+- ``node-linear``: node-level pre-training, :class:`~gcl.eval.LinearProbe` on
+  random 10/10/80 splits (GRACE, GCA, Graph Barlow Twins).
+- ``ogb``: OGB's official split and metric; supervised training (optionally
+  from a self-supervised pre-trained encoder) with early stopping on ``valid``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gcl.bench.config import DatasetEntry, MethodSpec, TableConfig
+from gcl.bench.store import Record
+
+_SVC_KEYS = ("C_grid", "n_splits", "inner_splits", "kernel", "scale")
+_PROBE_KEYS = ("C_grid", "metric", "max_iter", "scale")
+
+
+@dataclass(frozen=True)
+class Task:
+    r"""One unit of work: a method on a dataset for one seed, covering some folds.
+
+    Args:
+        entry (DatasetEntry): The dataset row.
+        spec (MethodSpec): The method.
+        seed (int): Seed.
+        folds (tuple[int, ...]): Fold indices this task produces.
+        variant (str): Settings fingerprint (see :meth:`TableConfig.variant`).
+    """
+
+    entry: DatasetEntry
+    spec: MethodSpec
+    seed: int
+    folds: tuple[int, ...]
+    variant: str
+
+    @property
+    def id(self) -> str:
+        r"""Readable identifier, e.g. ``MUTAG/graphcl/seed0`` or ``NCI1/lcgnn-gin/seed0/fold3``."""
+        base = f"{self.entry.label}/{self.spec.label}/seed{self.seed}"
+        return base + (f"/fold{self.folds[0]}" if len(self.folds) == 1 else "")
+
+
+@dataclass
+class Context:
+    r"""What tasks of one run share: loaded datasets, a scratch folder for checkpoints, the device."""
+
+    work_dir: Path
+    device: str = "cpu"
+    datasets: dict[str, Any] = field(default_factory=dict)
+
+    def load(self, options: dict[str, Any]) -> Any:
+        r"""Loads (once per run) the dataset described by ``options`` (``name`` + ``load_dataset`` kwargs)."""
+        key = json.dumps(options, sort_keys=True, default=str)
+        if key not in self.datasets:
+            from gcl.data import load_dataset
+
+            kwargs = {k: v for k, v in options.items() if k != "name"}
+            self.datasets[key] = load_dataset(options["name"], **kwargs)
+        return self.datasets[key]
+
+
+def folds_of(config: TableConfig) -> tuple[int, bool]:
+    r"""Number of folds per seed and whether each fold is a task of its own."""
+    ev = config.evaluation
+    if config.protocol == "svc":
+        return int(ev.get("n_splits", 10)), False
+    if config.protocol == "supervised-kfold":
+        return int(ev.get("n_splits", 10)), True
+    if config.protocol == "supervised-random":
+        return int(ev.get("num_runs", 10)), True
+    if config.protocol == "node-linear":
+        return int(ev.get("num_splits", 20)), False
+    return 1, True
+
+
+def make_tasks(config: TableConfig) -> list[Task]:
+    r"""All tasks of a table, dataset by dataset, method by method, seed by seed."""
+    num_folds, per_fold = folds_of(config)
+    tasks: list[Task] = []
+    for entry in config.datasets:
+        for spec in config.methods:
+            variant = config.variant(entry, spec)
+            for seed in range(config.seeds):
+                if per_fold:
+                    tasks.extend(Task(entry, spec, seed, (fold,), variant) for fold in range(num_folds))
+                else:
+                    tasks.append(Task(entry, spec, seed, tuple(range(num_folds)), variant))
+    return tasks
+
+
+# -- shared steps ---------------------------------------------------------------
+def _train_config(train: dict[str, Any], seed: int, device: str) -> Any:
+    from gcl.train import TrainConfig
+
+    values = {**train, "seed": seed, "progress": False}
+    values.setdefault("device", device)
+    return TrainConfig.from_dict(values)
+
+
+@torch.no_grad()
+def predict(method: nn.Module, data: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    r"""Labels and class logits of every graph in ``data`` from ``method.predict``."""
+    from torch_geometric.loader import DataLoader
+
+    was_training = method.training
+    method.eval()
+    device = next(method.parameters()).device
+    labels, logits = [], []
+    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+        batch = batch.to(device)
+        logits.append(method.predict(batch).float().cpu())  # type: ignore[operator]
+        labels.append(batch.y.view(int(batch.num_graphs), -1)[:, 0].cpu())
+    method.train(was_training)
+    return torch.cat(labels).numpy(), torch.cat(logits).numpy()
+
+
+def scorer(metric: str, dataset_name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    r"""``score(labels, logits)``: accuracy, or OGB's ROC-AUC of the positive-class probability."""
+    if metric == "accuracy":
+        return lambda y, logits: float((logits.argmax(1) == y).mean())
+    if metric == "rocauc":
+        from gcl.eval import OGBGraphEvaluator
+
+        evaluator = OGBGraphEvaluator(dataset_name)
+
+        def rocauc(y: np.ndarray, logits: np.ndarray) -> float:
+            shifted = logits - logits.max(1, keepdims=True)
+            prob = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+            return evaluator.score(y.astype(np.float64), prob[:, 1])
+
+        return rocauc
+    raise ValueError(f"metric must be 'accuracy' or 'rocauc' (got {metric!r})")
+
+
+def _pretrained(settings: dict[str, Any], data: Any, seed: int, device: str, out_dir: Path) -> nn.Module:
+    from gcl.methods import build_method
+    from gcl.train import fit, seed_everything
+
+    pre = settings["pretrain"]
+    seed_everything(seed)
+    method = build_method(pre["method"], data, **pre.get("options", {}))
+    fit(method, data, _train_config(pre.get("train", {}), seed, device), out_dir=out_dir)
+    return method
+
+
+def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], data: Any, split: Any,
+                     train_seed: int, ctx: Context, out_dir: Path) -> tuple[float, float, dict[str, Any]]:
+    from gcl.methods import build_method
+    from gcl.train import fit, seed_everything
+
+    score = scorer(config.metric, task.entry.name)
+    encoder_state: dict[str, Any] | None = None
+    if settings.get("pretrain"):
+        pre = _pretrained(settings, data, train_seed, ctx.device, out_dir / "pretrain")
+        encoder_state = pre.get_submodule("encoder").state_dict()
+    seed_everything(train_seed)
+    method = build_method(settings["method"], data, **settings["options"])
+    if encoder_state is not None:
+        method.get_submodule("encoder").load_state_dict(encoder_state)
+    train_part, val_part, test_part = data[split.train], data[split.val], data[split.test]
+
+    def validate(m: nn.Module) -> float:
+        return score(*predict(m, val_part))
+
+    result = fit(method, train_part, _train_config(settings["train"], train_seed, ctx.device),
+                 out_dir=out_dir / "train", validate=validate)
+    test = score(*predict(result.method, test_part))
+    best_epoch = max(range(len(result.history)), key=lambda i: result.history[i].get("val", -1.0)) + 1
+    extra = {"epochs_trained": len(result.history), "best_epoch": best_epoch, "stopped_early": result.stopped_early}
+    return test, float(result.best_val if result.best_val is not None else float("nan")), extra
+
+
+# -- the protocols ---------------------------------------------------------------
+def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    r"""Runs one task and returns its records (one per fold)."""
+    settings = config.settings(task.entry, task.spec)
+    out_dir = task_dir(config, task, ctx)
+    started = time.perf_counter()
+    data = ctx.load(settings["dataset"])
+
+    def record(fold: int, score: float, val: float | None, params: dict[str, Any],
+               extra: dict[str, Any]) -> Record:
+        return Record(config.table, task.variant, task.entry.label, task.spec.label, task.seed, fold, score,
+                      metric=config.metric, val_score=val, task=task.id,
+                      task_seconds=time.perf_counter() - started, params=params, extra=extra)
+
+    records: list[Record] = []
+    if config.protocol in ("svc", "node-linear"):
+        from gcl.methods import build_method, embed_dataset
+        from gcl.train import fit, seed_everything
+
+        target = data[0] if config.protocol == "node-linear" else data
+        seed_everything(task.seed)
+        method = build_method(settings["method"], target, **settings["options"])
+        result = fit(method, target, _train_config(settings["train"], task.seed, ctx.device), out_dir=out_dir)
+        features, labels = embed_dataset(result.method, target)
+        extra = {"final_loss": result.history[-1]["loss"], "epochs": len(result.history)}
+        if config.protocol == "svc":
+            from gcl.eval import SVCEvaluator
+
+            svc_options = {k: config.evaluation[k] for k in _SVC_KEYS if k in config.evaluation}
+            evaluation = SVCEvaluator(random_state=task.seed, **svc_options).evaluate(features, labels)
+        else:
+            from gcl.eval import LinearProbe, random_splits
+
+            splits = random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed)
+            probe_options = {k: config.evaluation[k] for k in _PROBE_KEYS if k in config.evaluation}
+            evaluation = LinearProbe(random_state=task.seed, **probe_options).evaluate(features, labels, splits)
+        val_scores: list[float | None] = list(evaluation.val_scores) or [None] * len(evaluation.fold_scores)
+        for fold, (score, val, params) in enumerate(zip(evaluation.fold_scores, val_scores, evaluation.best_params)):
+            records.append(record(fold, score, val, params, extra))
+    elif config.protocol in ("supervised-kfold", "supervised-random"):
+        from gcl.eval import random_split_indices, stratified_kfold_indices
+
+        num_folds = folds_of(config)[0]
+        if config.protocol == "supervised-kfold":
+            labels = data.y.view(len(data), -1)[:, 0]
+            splits = stratified_kfold_indices(labels, n_splits=num_folds,
+                                              val_size=float(config.evaluation.get("val_size", 0.1)),
+                                              random_state=task.seed)
+        else:
+            ratios = tuple(config.evaluation.get("ratios", (0.8, 0.1, 0.1)))
+            splits = random_split_indices(len(data), ratios, num_runs=num_folds, random_state=task.seed)
+        for fold in task.folds:
+            test, val, extra = _supervised_fold(config, task, settings, data, splits[fold],
+                                                task.seed * 1000 + fold, ctx, out_dir)
+            records.append(record(fold, test, val, {}, extra))
+    elif config.protocol == "ogb":
+        from gcl.eval import Split
+
+        idx = data.get_idx_split()
+        split = Split(idx["train"], idx["valid"], idx["test"])
+        test, val, extra = _supervised_fold(config, task, settings, data, split, task.seed, ctx, out_dir)
+        records.append(record(0, test, val, {}, extra))
+    else:  # pragma: no cover - rejected by TableConfig
+        raise ValueError(f"unknown protocol {config.protocol!r}")
+    return records
+
+
+def task_dir(config: TableConfig, task: Task, ctx: Context) -> Path:
+    r"""Checkpoint folder of a task: an interrupted task resumes its training from there."""
+    return ctx.work_dir / config.table / task.variant / task.id.replace("/", "_")
+
+
+def clean_task(config: TableConfig, task: Task, ctx: Context) -> None:
+    r"""Removes a task's checkpoints (call once its records are stored)."""
+    shutil.rmtree(task_dir(config, task, ctx), ignore_errors=True)

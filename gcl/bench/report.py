@@ -1,0 +1,288 @@
+r"""Tables beside the paper: Markdown, CSV and a bar chart from the results store."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gcl.bench.config import DatasetEntry, TableConfig
+from gcl.bench.papers import PaperResult, load_paper_results, paper_lookup
+from gcl.bench.protocols import folds_of
+from gcl.bench.store import Record, ResultsStore
+
+_PROTOCOL_TEXT = {
+    "svc": "Self-supervised pre-training for a fixed number of epochs (no epoch selection), frozen graph "
+           "embeddings of the un-augmented graphs, then the GraphCL/InfoGraph SVC protocol: {folds}-fold "
+           "stratified cross-validation, C chosen per fold by an inner grid search on the training folds only.",
+    "supervised-kfold": "Supervised training on {folds} stratified folds; in each fold a stratified validation "
+                        "part (val_size of the training part) is carved out of the training folds and used for "
+                        "early stopping and best-epoch restore; the test fold is scored once.",
+    "supervised-random": "{folds} random train/validation/test splits (ratios in the configuration); early "
+                         "stopping and best-epoch restore on the validation part; the test part is scored once.",
+    "node-linear": "Node-level self-supervised pre-training for a fixed number of epochs, frozen node "
+                   "embeddings, logistic-regression probe with C chosen on the validation nodes of each of "
+                   "{folds} random 10/10/80 splits.",
+    "ogb": "OGB official scaffold split and ogb.graphproppred.Evaluator; supervised (fine-)tuning with early "
+           "stopping and best-epoch restore on the 'valid' split; the test split is scored once.",
+}
+
+
+@dataclass
+class ReportRow:
+    r"""One line of a table: a method on a dataset, ours beside the paper (percent)."""
+
+    dataset: str
+    method: str
+    status: str
+    seeds_done: int
+    seeds_total: int
+    folds: int
+    mean: float | None
+    std: float | None
+    paper_mean: float | None
+    paper_std: float | None
+    difference: float | None
+    within_paper_std: bool | None
+    wall_seconds: float
+    note: str = ""
+
+
+def _aggregate(records: list[Record], num_folds: int, how: str) -> tuple[int, float | None, float | None]:
+    by_seed: dict[int, list[float]] = defaultdict(list)
+    for r in records:
+        by_seed[r.seed].append(r.score)
+    complete = {seed: scores for seed, scores in by_seed.items() if len(scores) >= num_folds}
+    if not complete:
+        return 0, None, None
+    if how == "seeds":
+        values = np.array([100.0 * float(np.mean(s)) for s in complete.values()])
+    else:
+        values = np.array([100.0 * v for s in complete.values() for v in s])
+    return len(complete), float(values.mean()), float(values.std())
+
+
+def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperResult] = (),
+               available: Callable[[DatasetEntry], bool] | None = None) -> list[ReportRow]:
+    r"""Summarises the stored records of ``config`` (its current settings only) beside the paper.
+
+    Means and standard deviations are in percent: with ``aggregate: seeds`` over the per-seed
+    means of the folds (the spread the GraphCL paper reports), with ``aggregate: folds`` over all
+    folds or runs. Only seeds with every fold stored count.
+    """
+    lookup = paper_lookup(list(paper))
+    num_folds = folds_of(config)[0]
+    rows = []
+    for entry in config.datasets:
+        is_available = available(entry) if available is not None else True
+        for spec in config.methods:
+            records = store.records(config.table, config.variant(entry, spec), dataset=entry.label,
+                                    method=spec.label)
+            done, mean, std = _aggregate(records, num_folds, config.aggregate)
+            wall = sum({r.task: r.task_seconds for r in records}.values())
+            published = lookup.get((entry.label.lower(), spec.label))
+            paper_mean = published.mean if published else None
+            paper_std = published.std if published else None
+            if done == config.seeds:
+                status = "done"
+            elif done or records:
+                status = f"partial ({done}/{config.seeds} seeds)"
+            elif not is_available:
+                status = "data not available"
+            else:
+                status = "not run yet"
+            difference = None if mean is None or paper_mean is None else mean - paper_mean
+            within = None
+            if difference is not None and paper_std is not None:
+                within = abs(difference) <= paper_std
+            rows.append(ReportRow(entry.label, spec.label, status, done, config.seeds, num_folds, mean, std,
+                                  paper_mean, paper_std, difference, within, wall, entry.note))
+    return rows
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def protocol_text(config: TableConfig) -> str:
+    r"""The protocol paragraph of a report."""
+    text = _PROTOCOL_TEXT[config.protocol].format(folds=folds_of(config)[0])
+    spread = ("mean ± std over seeds of the per-seed mean test score" if config.aggregate == "seeds"
+              else "mean ± std over all test folds/runs of all seeds")
+    parts = [text, f"Reported: {spread} (population std, percent); seeds 0..{config.seeds - 1}."]
+    if config.description:
+        parts.append(config.description)
+    return " ".join(parts)
+
+
+def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.PathLike[str], *,
+                   paper: Sequence[PaperResult] = (), runs: Sequence[dict[str, object]] = (),
+                   chart: str | None = None) -> Path:
+    r"""Writes the Markdown report."""
+    out = Path(path)
+    lines = [f"# {config.title}", ""]
+    lines.append(f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from the results store by "
+                 f"`gcl reproduce {config.table}` (configuration `benchmarks/configs/{config.table}.yaml`).")
+    lines += ["", "## Protocol", "", protocol_text(config), ""]
+    lines += ["## Results", "",
+              f"Metric: {config.metric}, percent. Δ = ours − paper; \"within\" compares |Δ| with the paper's std.",
+              "",
+              "| Dataset | Method | Ours | Paper | Δ | Within 1 paper std | Seeds | Wall time | Status |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        within = "–" if r.within_paper_std is None else ("yes" if r.within_paper_std else "no")
+        diff = "–" if r.difference is None else f"{r.difference:+.2f}"
+        lines.append(f"| {r.dataset} | {r.method} | {_pm(r.mean, r.std)} | {_pm(r.paper_mean, r.paper_std)} | "
+                     f"{diff} | {within} | {r.seeds_done}/{r.seeds_total} | {_duration(r.wall_seconds)} | "
+                     f"{r.status} |")
+    lines.append("")
+    if chart:
+        lines += [f"![{config.table}]({chart})", ""]
+    notes = [(r.dataset, r.note) for r in rows if r.note]
+    if notes:
+        lines += ["## Dataset notes", ""]
+        seen = set()
+        for dataset, note in notes:
+            if dataset not in seen:
+                lines.append(f"- **{dataset}**: {note}")
+                seen.add(dataset)
+        lines.append("")
+    if config.notes:
+        lines += ["## Notes and investigation", "", config.notes, ""]
+    if paper:
+        lines += ["## Published numbers", ""]
+        for source in sorted({(p.citation, p.source) for p in paper}):
+            lines.append(f"- {source[0]}, {source[1]}")
+        extra = sorted({p.notes for p in paper if p.notes})
+        for note in extra:
+            lines.append(f"  - {note}")
+        lines.append("")
+    if runs:
+        lines += ["## Runs", "", "Commands that wrote these records (a run that was interrupted and resumed "
+                  "appears more than once):", ""]
+        for run in runs:
+            started = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+            lines.append(f"- {started}: `{run['command']}`")
+        last = runs[-1]["versions"]
+        if isinstance(last, dict):
+            lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(last.items())), ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out
+
+
+def write_csv(rows: list[ReportRow], path: str | os.PathLike[str]) -> Path:
+    r"""Writes the rows as CSV (numbers in percent, empty where missing)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as handle:
+        fields = list(asdict(rows[0]).keys()) if rows else list(ReportRow.__dataclass_fields__)
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            values = asdict(row)
+            for key, value in values.items():
+                if isinstance(value, float):
+                    values[key] = "" if math.isnan(value) else round(value, 4)
+                elif value is None:
+                    values[key] = ""
+            writer.writerow(values)
+    return out
+
+
+def write_chart(config: TableConfig, rows: list[ReportRow], path: str | os.PathLike[str]) -> Path | None:
+    r"""Bar chart of ours vs. the paper per dataset, with std error bars; ``None`` without rows to plot.
+
+    Needs ``matplotlib`` (``pip install gcl[plot]``).
+    """
+    plotted = [r for r in rows if r.mean is not None or r.paper_mean is not None]
+    if not plotted:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:  # pragma: no cover - optional dependency
+        raise ImportError("the bar chart needs matplotlib: pip install 'gcl[plot]'") from error
+    datasets = list(dict.fromkeys(r.dataset for r in plotted))
+    methods = list(dict.fromkeys(r.method for r in plotted))
+    series = [(m, "ours") for m in methods] + [(m, "paper") for m in methods
+                                                 if any(r.paper_mean is not None for r in plotted if r.method == m)]
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(datasets) * max(len(series), 1) / 2 + 2), 4))
+    xs = np.arange(len(datasets))
+    lookup = {(r.dataset, r.method): r for r in plotted}
+    for i, (method, kind) in enumerate(series):
+        heights, errors = [], []
+        for d in datasets:
+            row = lookup.get((d, method))
+            mean = None if row is None else (row.mean if kind == "ours" else row.paper_mean)
+            std = None if row is None else (row.std if kind == "ours" else row.paper_std)
+            heights.append(np.nan if mean is None else mean)
+            errors.append(0.0 if std is None else std)
+        label = f"{method} (ours)" if kind == "ours" else f"{method} (paper)"
+        ax.bar(xs + (i - (len(series) - 1) / 2) * width, heights, width, yerr=errors, capsize=3, label=label,
+               hatch=None if kind == "ours" else "//", alpha=1.0 if kind == "ours" else 0.6)
+    finite = [v for r in plotted for v in (r.mean, r.paper_mean) if v is not None]
+    low = max(0.0, min(finite) - 15.0) if finite else 0.0
+    ax.set_ylim(low, min(100.0, max(finite) + 5.0) if finite else 100.0)
+    ax.set_xticks(xs, datasets)
+    ax.set_ylabel(f"{config.metric} (%)")
+    ax.set_title(config.title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def write_report(config: TableConfig, store: ResultsStore, out_dir: str | os.PathLike[str], *,
+                 papers_dir: str | os.PathLike[str] | None = None,
+                 available: Callable[[DatasetEntry], bool] | None = None, chart: bool = True
+                 ) -> dict[str, Path]:
+    r"""Writes ``<table>.md``, ``<table>.csv`` and ``<table>.png`` into :obj:`out_dir`.
+
+    Args:
+        config (TableConfig): The table.
+        store (ResultsStore): Where the records are.
+        out_dir (path): Output folder.
+        papers_dir (path, optional): Folder of the published-numbers CSVs.
+        available (callable, optional): Dataset availability check for the status column.
+        chart (bool): Also draw the PNG bar chart. (default: :obj:`True`)
+    """
+    paper: list[PaperResult] = []
+    if config.paper and papers_dir is not None and (Path(papers_dir) / config.paper).is_file():
+        paper = load_paper_results(Path(papers_dir) / config.paper)
+    rows = build_rows(config, store, paper, available)
+    folder = Path(out_dir)
+    written = {"csv": write_csv(rows, folder / f"{config.table}.csv")}
+    png = write_chart(config, rows, folder / f"{config.table}.png") if chart else None
+    if png is not None:
+        written["png"] = png
+    variants = {config.variant(e, m) for e in config.datasets for m in config.methods}
+    runs = [r for r in store.runs(config.table) if variants & set(str(r["variant"]).split(","))]
+    written["md"] = write_markdown(config, rows, folder / f"{config.table}.md", paper=paper, runs=runs,
+                                   chart=png.name if png is not None else None)
+    return written

@@ -1,0 +1,49 @@
+"""A deterministic stand-in for the training protocols, used by the runner tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import zlib
+from pathlib import Path
+
+from gcl.bench.config import TableConfig, parse_config
+from gcl.bench.protocols import Context, Task
+from gcl.bench.store import Record, ResultsStore
+
+
+def config(seeds: int = 3) -> TableConfig:
+    return parse_config({
+        "table": "fake", "protocol": "supervised-kfold", "seeds": seeds, "aggregate": "folds",
+        "evaluation": {"n_splits": 2},
+        "methods": {"a": {"method": "supervised"}, "b": {"method": "lcgnn"}},
+        "datasets": {"MUTAG": {}, "PROTEINS": {}},
+    })
+
+
+def score(task: Task) -> float:
+    return (zlib.crc32(f"{task.entry.label}/{task.spec.label}".encode()) % 100) / 1000.0 + 0.01 * task.seed + 0.001 * task.folds[0]
+
+
+def executor(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    return [Record(config.table, task.variant, task.entry.label, task.spec.label, task.seed, f, score(task),
+                   task=task.id, task_seconds=1.0) for f in task.folds]
+
+
+def run_and_die(store_path: str, die_at: int, log: str) -> None:
+    """Runs the fake table; the process kills itself (SIGKILL, no clean-up) at task ``die_at``."""
+    from gcl.bench.runner import run_table
+
+    count = {"n": 0}
+
+    def dying(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+        if count["n"] == die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        count["n"] += 1
+        with open(log, "a") as handle:
+            handle.write(task.id + "\n")
+        return executor(config, task, ctx)
+
+    with ResultsStore(store_path) as store:
+        run_table(config(), store, progress=False, executor=dying, available=lambda e: True,
+                  work_dir=Path(store_path).parent / "work", threads=None)

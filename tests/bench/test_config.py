@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcl.bench.config import find_config, load_config, parse_config
+from gcl.bench.papers import load_paper_results
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "benchmarks" / "configs").glob("*.yaml"))
+
+
+def _content(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "table": "t", "protocol": "svc",
+        "methods": {"graphcl": {"options": {"temperature": 0.2}, "train": {"epochs": 20}}},
+        "datasets": {"MUTAG": {}, "IMDB-B": {"name": "IMDB-BINARY", "dataset": {"node_features": "constant"},
+                                             "methods": {"graphcl": {"train": {"epochs": 5}}}}},
+        "quick": {"datasets": ["MUTAG"], "train": {"epochs": 1}, "evaluation": {"n_splits": 2}},
+    }
+    base.update(over)
+    return base
+
+
+def test_parse_and_settings() -> None:
+    config = parse_config(_content())
+    imdb = config.dataset_entry("imdb-binary")
+    assert imdb.label == "IMDB-B"
+    settings = config.settings(imdb, config.method("graphcl"))
+    assert settings["train"]["epochs"] == 5
+    assert settings["dataset"] == {"name": "IMDB-BINARY", "node_features": "constant"}
+    assert config.settings(config.dataset_entry("MUTAG"), config.method("graphcl"))["train"]["epochs"] == 20
+
+
+def test_variant_tracks_settings() -> None:
+    a = parse_config(_content())
+    b = parse_config(_content(methods={"graphcl": {"options": {"temperature": 0.5}, "train": {"epochs": 20}}}))
+    entry = a.dataset_entry("MUTAG")
+    assert a.variant(entry, a.method("graphcl")) == parse_config(_content()).variant(entry, a.method("graphcl"))
+    assert a.variant(entry, a.method("graphcl")) != b.variant(b.dataset_entry("MUTAG"), b.method("graphcl"))
+    # More seeds add work but do not change the settings of a score.
+    assert a.variant(entry, a.method("graphcl")) == parse_config(_content(seeds=9)).variant(
+        entry, a.method("graphcl"))
+
+
+def test_reduced_and_restricted() -> None:
+    config = parse_config(_content())
+    quick = config.reduced()
+    assert [d.label for d in quick.datasets] == ["MUTAG"] and quick.seeds == 1
+    assert quick.settings(quick.datasets[0], quick.methods[0])["train"]["epochs"] == 1
+    assert quick.evaluation["n_splits"] == 2
+    assert quick.variant(quick.datasets[0], quick.methods[0]) != config.variant(config.datasets[0],
+                                                                                config.methods[0])
+    only = config.restricted(["IMDB-B"], seeds=2)
+    assert [d.label for d in only.datasets] == ["IMDB-B"] and only.seeds == 2
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"protocol": "nope"}, "protocol must be one of"),
+    ({"aggregate": "median"}, "aggregate must be one of"),
+    ({"seeds": 0}, "seeds must be at least 1"),
+    ({"methods": {}}, "names no methods"),
+])
+def test_invalid(bad: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_config(_content(**bad))
+
+
+def test_missing_section() -> None:
+    content = _content()
+    del content["datasets"]
+    with pytest.raises(ValueError, match="missing 'datasets:'"):
+        parse_config(content)
+
+
+def test_unknown_dataset_and_table() -> None:
+    with pytest.raises(ValueError, match="has no dataset 'NCI1'"):
+        parse_config(_content()).dataset_entry("NCI1")
+    with pytest.raises(ValueError, match="no configuration for table"):
+        find_config("no-such-table", REPO / "benchmarks" / "configs")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_match_their_paper_numbers(path: Path) -> None:
+    config = load_config(path)
+    assert config.table == path.stem
+    paper = load_paper_results(REPO / "benchmarks" / "papers" / config.paper)
+    labels = {(d.label, m.label) for d in config.datasets for m in config.methods}
+    for row in paper:
+        assert (row.dataset, row.method) in labels, f"{config.paper}: {row.dataset}/{row.method} not in the table"
+        assert row.citation and row.source
+    config.reduced()  # the quick section names existing datasets and methods
+
+
+def test_graphcl_paper_numbers() -> None:
+    paper = {r.dataset: (r.mean, r.std) for r in load_paper_results(REPO / "benchmarks/papers/graphcl-tu.csv")}
+    assert paper["MUTAG"] == (86.80, 1.34) and paper["RDT-B"] == (89.53, 0.84)
+
+
+def test_paper_csv_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "p.csv"
+    bad.write_text("dataset,method,mean\nMUTAG,x,1\n")
+    with pytest.raises(ValueError, match="missing column"):
+        load_paper_results(bad)
+    bad.write_text("dataset,method,mean,std,metric,citation,source,notes\nMUTAG,x,abc,,accuracy,c,s,\n")
+    with pytest.raises(ValueError, match="expected a number"):
+        load_paper_results(bad)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from gcl.bench.config import parse_config
+from gcl.bench.protocols import Context, make_tasks, run_task, scorer
+
+
+def test_accuracy_scorer() -> None:
+    logits = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]])
+    assert scorer("accuracy", "MUTAG")(np.array([0, 1, 1, 1]), logits) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="metric must be"):
+        scorer("f1", "MUTAG")
+
+
+@pytest.mark.parametrize("protocol, evaluation", [
+    ("supervised-random", {"num_runs": 2, "ratios": [0.8, 0.1, 0.1]}),
+    ("supervised-kfold", {"n_splits": 2, "val_size": 0.1}),
+])
+def test_supervised_protocols_on_mutag(tmp_path: Path, protocol: str, evaluation: dict[str, Any]) -> None:
+    config = parse_config({
+        "table": "t", "protocol": protocol, "seeds": 1, "evaluation": evaluation,
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 16, "num_layers": 2}}},
+        "train": {"epochs": 3, "batch_size": 64, "lr": 0.01, "patience": 2},
+        "datasets": ["MUTAG"],
+    })
+    torch.set_num_threads(1)
+    ctx = Context(tmp_path)
+    tasks = make_tasks(config)
+    assert [t.folds for t in tasks] == [(0,), (1,)]
+    records = run_task(config, tasks[1], ctx)
+    assert len(records) == 1
+    record = records[0]
+    assert record.fold == 1 and 0.0 <= record.score <= 1.0 and record.val_score is not None
+    assert 1 <= record.extra["best_epoch"] <= record.extra["epochs_trained"] <= 3
+    # Test folds have the expected size: 188 - 150 - 18 graphs (random) or half of them (2-fold CV).
+    n_test = round(record.score * (20 if protocol == "supervised-random" else 94))
+    assert abs(record.score * (20 if protocol == "supervised-random" else 94) - n_test) < 1e-6

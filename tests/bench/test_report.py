@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+import pytest
+
+from gcl.bench.config import TableConfig, parse_config
+from gcl.bench.papers import PaperResult
+from gcl.bench.report import build_rows, write_chart, write_csv, write_markdown, write_report
+from gcl.bench.store import Record, ResultsStore
+
+SCORES = {0: [0.80, 0.90], 1: [0.70, 0.70], 2: [0.85, 0.95]}  # seed -> two folds
+
+
+def _config(aggregate: str = "seeds", seeds: int = 3) -> TableConfig:
+    return parse_config({
+        "table": "demo", "protocol": "svc", "seeds": seeds, "aggregate": aggregate, "paper": "demo.csv",
+        "evaluation": {"n_splits": 2}, "notes": "We tried X.",
+        "methods": {"graphcl": {}}, "datasets": {"MUTAG": {"note": "reduced"}, "NCI1": {}, "RDT-M5K": {}},
+    })
+
+
+def _fill(store: ResultsStore, config: TableConfig, seeds: dict[int, list[float]]) -> None:
+    entry, spec = config.dataset_entry("MUTAG"), config.method("graphcl")
+    variant = config.variant(entry, spec)
+    store.add(Record("demo", variant, "MUTAG", "graphcl", seed, fold, score, task=f"s{seed}", task_seconds=10.0)
+              for seed, scores in seeds.items() for fold, score in enumerate(scores))
+
+
+PAPER = [PaperResult("MUTAG", "graphcl", 86.80, 1.34, citation="You et al.", source="Table 3"),
+         PaperResult("NCI1", "graphcl", 77.87, 0.41, citation="You et al.", source="Table 3")]
+
+
+def test_aggregate_over_seeds(tmp_path: Path) -> None:
+    config = _config("seeds")
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, SCORES)
+        rows = build_rows(config, store, PAPER, available=lambda e: e.label != "RDT-M5K")
+    mutag, nci1, rdt = rows
+    per_seed = [100 * statistics.fmean(s) for s in SCORES.values()]
+    assert mutag.mean == pytest.approx(statistics.fmean(per_seed))
+    assert mutag.std == pytest.approx(statistics.pstdev(per_seed))
+    assert mutag.difference == pytest.approx(mutag.mean - 86.80)
+    assert mutag.within_paper_std == (abs(mutag.mean - 86.80) <= 1.34)
+    assert mutag.status == "done" and mutag.seeds_done == 3 and mutag.wall_seconds == pytest.approx(30.0)
+    assert nci1.status == "not run yet" and nci1.mean is None and nci1.paper_mean == 77.87
+    assert rdt.status == "data not available"
+
+
+def test_aggregate_over_folds_and_partial(tmp_path: Path) -> None:
+    config = _config("folds", seeds=4)
+    partial = {0: SCORES[0], 1: SCORES[1], 2: SCORES[2][:1]}  # seed 2 lacks a fold: not counted
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, partial)
+        mutag = build_rows(config, store, PAPER)[0]
+    folds = [100 * v for v in SCORES[0] + SCORES[1]]
+    assert mutag.mean == pytest.approx(statistics.fmean(folds))
+    assert mutag.std == pytest.approx(statistics.pstdev(folds))
+    assert mutag.status == "partial (2/4 seeds)"
+
+
+def test_other_settings_do_not_mix(tmp_path: Path) -> None:
+    config = _config()
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add([Record("demo", "old-settings", "MUTAG", "graphcl", 0, f, 0.1) for f in range(2)])
+        assert build_rows(config, store, PAPER)[0].status == "not run yet"
+
+
+def test_files(tmp_path: Path) -> None:
+    config = _config()
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "demo.csv").write_text(
+        "dataset,method,mean,std,metric,citation,source,notes\n"
+        "MUTAG,graphcl,86.80,1.34,accuracy,You et al.,Table 3,five seeds\n")
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, SCORES)
+        run = store.start_run("demo", config.variant(config.datasets[0], config.methods[0]), "gcl reproduce demo",
+                              {"torch": "2"})
+        store.finish_run(run)
+        written = write_report(config, store, tmp_path / "out", papers_dir=tmp_path / "papers")
+    text = written["md"].read_text()
+    assert "| MUTAG | graphcl | 81.67 ± " in text and "86.80 ± 1.34" in text
+    assert "not run yet" in text and "We tried X." in text and "gcl reproduce demo" in text
+    assert "**MUTAG**: reduced" in text and "Table 3" in text and "![demo](demo.png)" in text
+    with written["csv"].open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["dataset"] for r in table] == ["MUTAG", "NCI1", "RDT-M5K"]
+    assert float(table[0]["mean"]) == pytest.approx(81.6667, abs=1e-3) and table[1]["mean"] == ""
+    assert written["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_to_plot(tmp_path: Path) -> None:
+    config = _config()
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        rows = build_rows(config, store, [])
+    assert write_chart(config, rows, tmp_path / "x.png") is None
+    write_csv(rows, tmp_path / "x.csv")
+    write_markdown(config, rows, tmp_path / "x.md")
+    assert "not run yet" in (tmp_path / "x.md").read_text()

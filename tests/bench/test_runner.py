@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+
+from gcl.bench.config import TableConfig
+from gcl.bench.protocols import Context, Task, make_tasks
+from gcl.bench.runner import run_table
+from gcl.bench.store import Record, ResultsStore
+
+from . import _fake
+
+
+def _recording(calls: list[str]):  # type: ignore[no-untyped-def]
+    def run(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+        calls.append(task.id)
+        return _fake.executor(config, task, ctx)
+    return run
+
+
+def test_make_tasks_per_fold_and_per_seed() -> None:
+    config = _fake.config(seeds=3)
+    tasks = make_tasks(config)
+    assert len(tasks) == 2 * 2 * 3 * 2  # datasets x methods x seeds x folds
+    assert tasks[0].id == "MUTAG/a/seed0/fold0"
+    svc = TableConfig(**{**config.__dict__, "protocol": "svc", "evaluation": {"n_splits": 4}})
+    svc_tasks = make_tasks(svc)
+    assert len(svc_tasks) == 2 * 2 * 3 and svc_tasks[0].folds == (0, 1, 2, 3)
+
+
+def test_runs_everything_then_skips(tmp_path: Path) -> None:
+    calls: list[str] = []
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        first = run_table(_fake.config(), store, progress=False, executor=_recording(calls),
+                          available=lambda e: True, work_dir=tmp_path)
+        assert len(first.ran) == 24 and not first.skipped
+        again = run_table(_fake.config(), store, progress=False, executor=_recording(calls),
+                          available=lambda e: True, work_dir=tmp_path)
+        assert again.ran == [] and len(again.skipped) == 24
+        assert len(calls) == 24
+        assert len(store.records("fake")) == 24
+
+
+def test_resume_after_exception(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def failing(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+        if len(calls) == 5:
+            raise RuntimeError("injected")
+        return _recording(calls)(config, task, ctx)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(RuntimeError, match="injected"):
+            run_table(_fake.config(), store, progress=False, executor=failing, stop_on_error=True,
+                      available=lambda e: True, work_dir=tmp_path)
+        assert len(store.records("fake")) == 5
+        resumed: list[str] = []
+        summary = run_table(_fake.config(), store, progress=False, executor=_recording(resumed),
+                            available=lambda e: True, work_dir=tmp_path)
+        assert resumed == [t.id for t in make_tasks(_fake.config())][5:]
+        assert len(summary.skipped) == 5
+        assert len(store.records("fake")) == 24
+
+
+def test_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
+    def bad_on_proteins(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+        if task.entry.label == "PROTEINS":
+            raise ValueError("broken data")
+        return _fake.executor(config, task, ctx)
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(_fake.config(), store, progress=False, executor=bad_on_proteins,
+                            available=lambda e: True, work_dir=tmp_path)
+    assert len(summary.ran) == 12 and len(summary.failed) == 12
+    assert all("broken data" in message for message in summary.failed.values())
+
+
+def test_unavailable_dataset_is_skipped(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(_fake.config(), store, progress=False, executor=_fake.executor,
+                            available=lambda e: e.label != "PROTEINS", work_dir=tmp_path)
+    assert summary.unavailable == ["PROTEINS"] and len(summary.ran) == 12
+
+
+def test_resume_after_kill(tmp_path: Path) -> None:
+    store_path = tmp_path / "r.sqlite"
+    log = tmp_path / "log.txt"
+    # A forked child runs the table and SIGKILLs itself at the 8th task: no
+    # finally-blocks, no clean shutdown of the database connection.
+    proc = mp.get_context("fork").Process(target=_fake.run_and_die, args=(str(store_path), 7, str(log)))
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode == -9
+    order = [t.id for t in make_tasks(_fake.config())]
+    assert log.read_text().split() == order[:7]
+    with ResultsStore(store_path) as store:
+        before = {r.key(): r.score for r in store.records("fake")}
+        assert len(before) == 7
+        resumed: list[str] = []
+        run_table(_fake.config(), store, progress=False, executor=_recording(resumed), available=lambda e: True,
+                  work_dir=tmp_path)
+        assert resumed == order[7:]
+        after = store.records("fake")
+    assert len(after) == 24
+    assert all(before[r.key()] == r.score for r in after if r.key() in before)
+    expected = {(t.entry.label, t.spec.label, t.seed, t.folds[0]): _fake.score(t) for t in make_tasks(_fake.config())}
+    assert {(r.dataset, r.method, r.seed, r.fold): r.score for r in after} == pytest.approx(expected)
