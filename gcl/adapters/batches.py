@@ -1,0 +1,109 @@
+r"""Mini-batches of plain tensors for :func:`gcl.train.fit` (which calls ``method(batch)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["Batch", "TensorBatches"]
+
+
+class Batch(NamedTuple):
+    r"""Inputs with per-sample targets (class labels, or item indices for PCL).
+
+    Methods of the adapters accept either a bare input tensor or a :class:`Batch`, so
+    that one object per step can travel through :func:`gcl.train.fit`.
+    """
+
+    inputs: Tensor
+    r"""Images :obj:`[N, C, H, W]`, clips :obj:`[N, C, T, H, W]`, ..."""
+    targets: Tensor
+    r"""Per-sample integers :obj:`[N]`."""
+
+    def to(self, device: torch.device | str) -> Batch:
+        r"""Moves both tensors to ``device``."""
+        return Batch(self.inputs.to(device), self.targets.to(device))
+
+
+def unpack(batch: Tensor | Batch, targets: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    r"""Splits a :class:`Batch` into inputs and targets; a bare tensor keeps ``targets``."""
+    if isinstance(batch, Batch):
+        if targets is not None:
+            raise ValueError("pass targets either inside the Batch or as an argument, not both")
+        return batch.inputs, batch.targets
+    return batch, targets
+
+
+class TensorBatches:
+    r"""Re-iterable mini-batches over tensors that share their first dimension.
+
+    Every pass draws a new order from ``generator`` (torch randomness only). With one
+    tensor the batches are tensors; with ``targets`` they are :class:`Batch` objects.
+    ``on_epoch_start`` runs before each pass, which is where PCL's E-step (clustering
+    the whole data set) goes.
+
+    Args:
+        inputs (torch.Tensor): :obj:`[M, *]`.
+        targets (torch.Tensor, optional): :obj:`[M]`. (default: :obj:`None`)
+        batch_size (int, optional): Samples per batch. (default: :obj:`128`)
+        shuffle (bool, optional): Reorder every pass. (default: :obj:`True`)
+        drop_last (bool, optional): Skip the last short batch (contrastive losses need
+            in-batch negatives). (default: :obj:`True`)
+        generator (torch.Generator, optional): Randomness of the order.
+        on_epoch_start (callable, optional): Called with no argument before each pass.
+    """
+
+    def __init__(
+        self,
+        inputs: Tensor,
+        targets: Tensor | None = None,
+        batch_size: int = 128,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        generator: torch.Generator | None = None,
+        on_epoch_start: Callable[[], object] | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1 (got {batch_size!r})")
+        if inputs.size(0) == 0:
+            raise ValueError(f"inputs must hold at least one sample (got shape {tuple(inputs.shape)})")
+        if targets is not None and targets.shape != (inputs.size(0),):
+            raise ValueError(
+                f"targets must have shape ({inputs.size(0)},) like inputs' first dimension "
+                f"(got {tuple(targets.shape)})"
+            )
+        if drop_last and inputs.size(0) < batch_size:
+            raise ValueError(
+                f"drop_last=True with batch_size={batch_size} leaves no batch of "
+                f"{inputs.size(0)} samples; lower batch_size"
+            )
+        self.inputs = inputs
+        self.targets = targets
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self.on_epoch_start = on_epoch_start
+
+    def __len__(self) -> int:
+        count = self.inputs.size(0)
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def __iter__(self) -> Iterator[Tensor | Batch]:
+        if self.on_epoch_start is not None:
+            self.on_epoch_start()
+        count = self.inputs.size(0)
+        if self.shuffle:
+            order = torch.randperm(count, generator=self.generator)
+        else:
+            order = torch.arange(count)
+        for step in range(len(self)):
+            index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            index = index.to(self.inputs.device)
+            if self.targets is None:
+                yield self.inputs[index]
+            else:
+                yield Batch(self.inputs[index], self.targets[index])

@@ -1,0 +1,43 @@
+r"""Semantic-similarity evaluation of embeddings against human ratings."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["similarity_spearman"]
+
+
+def similarity_spearman(embeddings: Tensor, pairs: Tensor, scores: Tensor) -> float:
+    r"""Spearman rank correlation between the cosine similarity of embedding pairs and
+    human similarity scores, the STS protocol of `Sentence-BERT
+    <https://arxiv.org/abs/1908.10084>`_:
+
+    .. math::
+        \rho = \mathrm{corr}\big(\mathrm{rank}(\cos(e_{i_p}, e_{j_p})),\
+        \mathrm{rank}(y_p)\big)_{p = 1..P}.
+
+    Args:
+        embeddings (torch.Tensor): :obj:`[M, d]`.
+        pairs (torch.Tensor): Index pairs into ``embeddings``, :obj:`[P, 2]`.
+        scores (torch.Tensor): Human scores :obj:`[P]`.
+
+    Returns:
+        float: :math:`\rho \in [-1, 1]`.
+    """
+    from scipy.stats import spearmanr
+
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be [M, d] (got shape {tuple(embeddings.shape)})")
+    if pairs.dim() != 2 or pairs.size(1) != 2 or scores.shape != (pairs.size(0),) or pairs.size(0) < 2:
+        raise ValueError(
+            "pairs must be [P, 2] and scores [P] with P >= 2 "
+            f"(got {tuple(pairs.shape)} and {tuple(scores.shape)})"
+        )
+    if int(pairs.min()) < 0 or int(pairs.max()) >= embeddings.size(0):
+        raise ValueError(f"pairs must index rows of embeddings in [0, {embeddings.size(0)})")
+    e = F.normalize(embeddings.detach().double().cpu(), dim=1)
+    index = pairs.cpu().long()
+    cosine = (e[index[:, 0]] * e[index[:, 1]]).sum(dim=1)
+    result = spearmanr(cosine.numpy(), scores.detach().cpu().double().numpy())
+    return float(result[0])

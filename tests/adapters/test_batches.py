@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gcl.adapters import Batch, TensorBatches, linear_probe, split_indices
+
+
+def test_tensor_batches_cover_every_sample_once_per_pass() -> None:
+    inputs = torch.arange(10).float()[:, None]
+    targets = torch.arange(10)
+    calls: list[int] = []
+    batches = TensorBatches(
+        inputs, targets, batch_size=3, drop_last=False,
+        generator=torch.Generator().manual_seed(0), on_epoch_start=lambda: calls.append(1),
+    )
+    assert len(batches) == 4
+    seen = [b for b in batches]
+    assert all(isinstance(b, Batch) for b in seen)
+    assert sorted(torch.cat([b.targets for b in seen]).tolist()) == list(range(10))
+    assert all(torch.equal(b.inputs[:, 0].long(), b.targets) for b in seen)
+    list(batches)
+    assert calls == [1, 1]
+
+
+def test_tensor_batches_validate() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorBatches(torch.zeros(4, 2), batch_size=0)
+    with pytest.raises(ValueError, match="targets"):
+        TensorBatches(torch.zeros(4, 2), torch.zeros(3), batch_size=2)
+    with pytest.raises(ValueError, match="drop_last"):
+        TensorBatches(torch.zeros(4, 2), batch_size=8)
+
+
+def test_linear_probe_separable_and_split_is_stratified() -> None:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat(40)
+    features = torch.randn(120, 5, generator=generator) * 0.1
+    features[:, 0] += labels.float() * 3
+    train, test = split_indices(labels, test_size=0.25, random_state=0)
+    assert set(train.tolist()).isdisjoint(test.tolist()) and len(train) + len(test) == 120
+    assert torch.bincount(labels[test]).tolist() == [10, 10, 10]
+    assert linear_probe(features[train], labels[train], features[test], labels[test]) == 1.0
+    noise = torch.randn(120, 5, generator=generator)
+    assert linear_probe(noise[train], labels[train], noise[test], labels[test]) < 0.7

