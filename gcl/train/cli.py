@@ -1,12 +1,19 @@
-r"""``gcl train METHOD --dataset NAME [--config FILE] [--out DIR]``."""
+r"""``gcl train METHOD --dataset NAME [--config FILE] [--out DIR] [--nproc N]``.
+
+Data-parallel training: ``--nproc N`` starts ``N`` local processes; under
+``torchrun --nproc-per-node=N -m gcl.cli train ...`` (one or several nodes)
+the command joins the launcher's process group instead (see docs/scaling.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 import yaml
 
 
@@ -32,6 +39,13 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--eval", choices=("auto", "svc", "linear", "none"), default="auto",
                         help="evaluation after training (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="data-parallel processes on this machine; --batch-size stays the global "
+                             "batch (default: 1; use torchrun for several nodes)")
+    parser.add_argument("--backend", choices=("gloo", "nccl"), default=None,
+                        help="torch.distributed backend (default: nccl on CUDA, gloo on CPU)")
+    parser.add_argument("--sync-batchnorm", action="store_true",
+                        help="batch-norm statistics over the global batch (CUDA, several processes)")
     parser.set_defaults(func=cmd_train)
 
 
@@ -44,10 +58,8 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     return content
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from gcl.data import load_dataset
-    from gcl.methods import LEVEL, SUPERVISED, embed_dataset
-    from gcl.train import TrainConfig, run
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    from gcl.train import TrainConfig
 
     content = _load_config(args.config)
     train_values = dict(content.get("train", {}))
@@ -57,16 +69,60 @@ def cmd_train(args: argparse.Namespace) -> int:
             train_values[key] = value
     if args.quiet:
         train_values["progress"] = False
+    if args.sync_batchnorm:
+        train_values["sync_batchnorm"] = True
     method_defaults = {"graphcl": {"epochs": 20, "batch_size": 128, "lr": 0.01}}
     for key, value in method_defaults.get(args.method, {}).items():
         train_values.setdefault(key, value)
-    config = TrainConfig.from_dict(train_values)
+    return content, TrainConfig.from_dict(train_values)
 
-    dataset = load_dataset(args.dataset, **content.get("dataset", {}))
-    print(f"{args.method} on {args.dataset}: {len(dataset)} graph(s), {dataset.num_features} features; "
-          f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr}, seed {config.seed}")
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gcl.train.distributed import init_distributed, launch, shutdown_distributed
+
+    if args.nproc < 1:
+        raise SystemExit(f"--nproc must be at least 1 (got {args.nproc})")
+    content, config = _settings(args)
+    if args.nproc > 1:
+        if "WORLD_SIZE" in os.environ:
+            raise SystemExit("--nproc starts its own processes; under torchrun leave it out")
+        from gcl.data import load_dataset
+
+        # processed caches are written once here, before the workers read them
+        load_dataset(args.dataset, **content.get("dataset", {}))
+        return int(launch(_train, args.nproc, (args,), backend=args.backend, device=config.device))
+    # under torchrun (RANK / WORLD_SIZE set) join its group, and leave only a group joined here
+    joined = not _in_group() and init_distributed(args.backend, device=config.device)
+    try:
+        return _train(args)
+    finally:
+        if joined:
+            shutdown_distributed()
+
+
+def _in_group() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gcl.data import load_dataset
+    from gcl.methods import LEVEL, SUPERVISED, embed_dataset
+    from gcl.train import run
+    from gcl.train.distributed import is_main_process, main_process_first
+
+    content, config = _settings(args)
+    with main_process_first():
+        dataset = load_dataset(args.dataset, **content.get("dataset", {}))
+    main = is_main_process()
+    world = dist.get_world_size() if _in_group() else 1
+    if main:
+        print(f"{args.method} on {args.dataset}: {len(dataset)} graph(s), {dataset.num_features} features; "
+              f"{config.epochs} epochs, batch {config.batch_size}"
+              f"{f' over {world} processes' if world > 1 else ''}, lr {config.lr}, seed {config.seed}")
     result = run(args.method, dataset, config=config, method_options=content.get("method", {}),
                  out_dir=args.out)
+    if not main:
+        return 0  # rank 0 reports, evaluates and writes the results
     last = result.history[-1]
     print(f"trained {len(result.history)} epochs: final loss {last['loss']:.4f}, "
           f"{sum(r['seconds'] for r in result.history):.1f} s")

@@ -11,6 +11,8 @@ import torch
 import yaml
 from torch import nn
 
+from gcl.train.distributed import local_device
+
 
 @dataclass
 class TrainConfig:
@@ -18,7 +20,8 @@ class TrainConfig:
 
     Args:
         epochs (int): Passes over the training data. (default: :obj:`20`)
-        batch_size (int): Graphs per step. (default: :obj:`128`)
+        batch_size (int): Graphs per step: the global batch, divided evenly
+            over the ranks under :mod:`torch.distributed`. (default: :obj:`128`)
         lr (float): Learning rate. (default: :obj:`0.01`)
         weight_decay (float): L2 penalty. (default: :obj:`0.0`)
         optimizer (str): ``"adam"``, ``"adamw"`` or ``"sgd"``. (default: :obj:`"adam"`)
@@ -40,7 +43,8 @@ class TrainConfig:
         progress (bool): Show a progress bar. (default: :obj:`True`)
         sync_batchnorm (bool): Under :mod:`torch.distributed`, convert batch
             norms to :class:`torch.nn.SyncBatchNorm` so statistics cover the
-            global batch (CUDA only). (default: :obj:`False`)
+            global batch (CUDA only: training raises ``ValueError`` on CPU
+            processes, whose batch norms keep per-rank statistics). (default: :obj:`False`)
         find_unused_parameters (bool): Passed to
             :class:`~torch.nn.parallel.DistributedDataParallel`. (default: :obj:`False`)
     """
@@ -97,17 +101,29 @@ class TrainConfig:
         return cls.from_dict(section if isinstance(section, dict) else {})
 
     def resolve_device(self) -> torch.device:
-        r"""The :class:`torch.device` to train on."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        r"""The :class:`torch.device` to train on (``cuda:LOCAL_RANK`` for ``"auto"``
+        or ``"cuda"`` under :mod:`torch.distributed`, one GPU per process)."""
+        return local_device(self.device)
 
     def make_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
-        r"""The optimiser over ``parameters``."""
-        if self.optimizer == "adam":
-            return torch.optim.Adam(parameters, lr=self.lr, weight_decay=self.weight_decay)
-        if self.optimizer == "adamw":
-            return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        r"""The optimiser over ``parameters``.
+
+        Adam and AdamW use torch's fused kernels when every parameter is a
+        floating-point CPU or CUDA tensor: one kernel for all parameters
+        instead of a Python loop over them, which matters for the small
+        encoders of graph contrastive learning."""
+        if self.optimizer in ("adam", "adamw"):
+            params = list(parameters)
+            cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+            fusable = bool(params) and all(
+                isinstance(p, torch.Tensor) and p.is_floating_point() and p.device.type in ("cpu", "cuda")
+                for p in params)
+            if fusable:
+                try:
+                    return cls(params, lr=self.lr, weight_decay=self.weight_decay, fused=True)
+                except (RuntimeError, TypeError, ValueError):
+                    pass  # this torch build has no fused kernel for these tensors
+            return cls(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     def make_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:

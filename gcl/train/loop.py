@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -68,6 +70,19 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def _world() -> tuple[int, int]:
+    r"""``(rank, world_size)``; ``(0, 1)`` without a process group."""
+    if _distributed():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    r"""A seed for rank ``rank`` > 0 that differs from every other rank's, so that
+    ranks draw different augmentations (rank 0 keeps ``seed`` itself)."""
+    return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % (2**63)
+
+
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -101,6 +116,17 @@ class Trainer:
     random state of torch and of the shuffling generator. A run started again
     with the same ``out_dir`` continues from the last checkpoint and produces the
     same weights as an uninterrupted run (on CPU, bit for bit).
+
+    Under :mod:`torch.distributed` (see :mod:`gcl.train.distributed`) the method
+    is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`;
+    ``config.batch_size`` is the global batch, split evenly over the ranks by a
+    :class:`~torch.utils.data.distributed.DistributedSampler` that reshuffles
+    every epoch. Ranks draw different augmentations (rank 0 keeps the
+    single-process random stream). Rank 0 writes the checkpoints, which hold
+    every rank's random state; they resume with any world size at an epoch
+    boundary, and mid-epoch when the world size is unchanged or both runs are
+    distributed (their global batches are the same). An iterable of batches is
+    taken to be this rank's shard, already split by the caller.
 
     Args:
         method (nn.Module): The method to train.
@@ -172,11 +198,30 @@ class Trainer:
             "global_step": global_step,
             "epoch_generator_state": epoch_generator_state,
             "rng": _rng_state(),
+            "world_size": _world()[1],
             "history": history,
             "best_val": best_val,
             "bad_epochs": bad_epochs,
             "config": {k: v for k, v in vars(self.config).items() if k != "extra"},
         }
+
+    def _checkpoint(self, path: Path, state: Callable[[], dict[str, Any]]) -> None:
+        r"""Write ``state()`` from rank 0, with the random state of every rank (all ranks call this)."""
+        rank, world = _world()
+        states: list[Any] = [None] * world
+        if world > 1:
+            dist.all_gather_object(states, _rng_state())
+        if rank == 0:
+            content = state()
+            if world > 1:
+                content["rng_per_rank"] = states
+            self._save(path, content)
+
+    def _sum_over_ranks(self, *values: float) -> list[float]:
+        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        totals = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(totals)
+        return [float(v) for v in totals.tolist()]
 
     # -- main loop ------------------------------------------------------------
     def fit(self, data: Dataset | Data | Iterable[Any], *, resume: bool = True) -> TrainResult:
@@ -185,16 +230,31 @@ class Trainer:
         batches (re-iterated every epoch)."""
         config = self.config
         generator = seed_everything(config.seed)
+        rank, world = _world()
+        if rank:
+            torch.manual_seed(_rank_seed(config.seed, rank))
+        if isinstance(data, Data) and world > 1:
+            raise ValueError(
+                f"full-graph training on one Data object runs in one process (got world size {world}): "
+                "every rank would train on the same graph and contrast duplicated nodes; "
+                "pass each rank its own iterable of subgraph batches instead")
         self.method.to(self.device)
         self._sampler = None
         self._forward: nn.Module = self.method
-        is_main = not _distributed() or dist.get_rank() == 0
+        is_main = rank == 0
         if _distributed():
             if config.sync_batchnorm:
+                if self.device.type != "cuda":
+                    raise ValueError(f"sync_batchnorm needs CUDA devices (got {self.device}); "
+                                     "on CPU batch-norm statistics stay per rank")
                 self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
             device_ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            # Memories (queues, banks) stay identical on every rank because their writes are
+            # gathered, and rank 0's batch-norm statistics are the ones checkpointed: broadcasting
+            # every buffer before each forward would only cost time.
             self._forward = DistributedDataParallel(self.method, device_ids=device_ids,
-                                                    find_unused_parameters=config.find_unused_parameters)
+                                                    find_unused_parameters=config.find_unused_parameters,
+                                                    broadcast_buffers=False)
         parameters = trainable_parameters(self.method)
         if not parameters:
             raise ValueError("the method has no trainable parameters")
@@ -218,8 +278,19 @@ class Trainer:
             global_step = state["global_step"]
             history, best_val, bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
             generator.set_state(state["epoch_generator_state"])
-            restored_rng = state["rng"]
-            if skip_steps == 0:
+            saved_world = int(state.get("world_size", 1))
+            per_rank = state.get("rng_per_rank") or [state["rng"]]
+            if rank < len(per_rank):
+                restored_rng = per_rank[rank]
+            else:  # a rank the saved run did not have: a fresh stream of its own
+                torch.manual_seed(_rank_seed(config.seed, rank, global_step))
+            if skip_steps and saved_world != world and min(saved_world, world) == 1:
+                warnings.warn(
+                    f"resuming mid-epoch with world size {world} from a checkpoint written with world size "
+                    f"{saved_world}: single-process and distributed runs shuffle differently, so the rest "
+                    f"of epoch {start_epoch + 1} may repeat or skip graphs; checkpoints at epoch ends "
+                    "(checkpoint_every=0) resume exactly", stacklevel=2)
+            if skip_steps == 0 and restored_rng is not None:
                 _set_rng_state(restored_rng)
                 restored_rng = None
 
@@ -254,19 +325,23 @@ class Trainer:
                         elapsed = max(time.perf_counter() - started, 1e-9)
                         bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", graphs_s=f"{seen / elapsed:.0f}")
                         bar.update(1)
-                    if (checkpoint_path is not None and is_main and config.checkpoint_every
+                    if (checkpoint_path is not None and config.checkpoint_every
                             and global_step % config.checkpoint_every == 0):
-                        self._save(checkpoint_path, self._state(
+                        self._checkpoint(checkpoint_path, partial(self._state,
                             optimizer, scheduler, epoch, step_in_epoch, global_step,
                             epoch_generator_state, history, best_val, bad_epochs))
                 if scheduler is not None:
                     scheduler.step()
                 seconds = time.perf_counter() - started
+                epoch_loss, graphs = sum(losses) / max(len(losses), 1), float(seen)
+                if world > 1:
+                    # the mean over ranks of the rank losses is the loss of the global batch
+                    epoch_loss, graphs = self._sum_over_ranks(epoch_loss / world, graphs)
                 record: dict[str, float] = {
                     "epoch": float(epoch + 1),
-                    "loss": sum(losses) / max(len(losses), 1),
+                    "loss": epoch_loss,
                     "seconds": seconds,
-                    "graphs_per_second": seen / max(seconds, 1e-9),
+                    "graphs_per_second": graphs / max(seconds, 1e-9),
                 }
                 if self.validate is not None:
                     score = float(self.validate(self.method))
@@ -280,8 +355,8 @@ class Trainer:
                     else:
                         bad_epochs += 1
                 history.append(record)
-                if checkpoint_path is not None and is_main:
-                    self._save(checkpoint_path, self._state(
+                if checkpoint_path is not None:
+                    self._checkpoint(checkpoint_path, partial(self._state,
                         optimizer, scheduler, epoch + 1, 0, global_step, generator.get_state(),
                         history, best_val, bad_epochs))
                 if config.patience is not None and self.validate is not None and bad_epochs >= config.patience:

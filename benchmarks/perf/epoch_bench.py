@@ -1,0 +1,279 @@
+r"""Pre-training epoch time of gcl's methods, against the model-compute limit and PyGCL.
+
+For each dataset (TU: PROTEINS, NCI1, DD by default) and each variant below, one
+epoch (batch 128, GIN 3 × 32 with batch norm, Adam) is timed per round; rounds are
+interleaved (one epoch of every variant, in rotated order, then the next round) so
+that load changes on a shared machine hit all variants alike. The first round is
+a warm-up and is discarded; medians are over the remaining ``--rounds`` (≥ 5).
+
+gcl variants (all through the library's training loop, :func:`gcl.train.fit`, on
+the dataset itself, i.e. with :class:`gcl.data.CollatedLoader`):
+
+* ``graphcl``: ``build_method("graphcl")`` — GraphCL's random4 augmentation pool
+  (node dropping, random-walk subgraph, edge perturbation, attribute masking).
+* ``graphcl-pool3``: GraphCL with the augmentation pool PyGCL is run with
+  (Bernoulli node dropping, edge removal, feature-dimension masking, all 0.2) and
+  a symmetric InfoNCE as PyGCL's ``DualBranchContrast``: the like-for-like row.
+* ``lcgnn``: ``build_method("lcgnn", hidden_channels=32, num_layers=3)``.
+* ``barlow``: :class:`gcl.methods.GraphLevelBarlowTwins` with the random4 views.
+* ``adaptive-bt``: ``build_method("adaptive-bt")`` (degree-adaptive views).
+
+The **limit** of a two-view variant is the forward + backward time of its own GIN
+(the same module, so the same code and weights) on exactly the two augmented
+batches of each step of the epoch just timed, captured while it ran: model
+compute only. ``overhead = (epoch − limit) / limit`` is then what loading,
+augmentation, projection head, loss, optimiser and bookkeeping cost. LCGNN's
+limit is its query encoder's forward + backward plus the key encoder's forward
+on the batches of the epoch.
+
+PyGCL (``--pygcl PYTHON``, see ``pygcl_worker.py`` for its environment) runs in
+its own process, driven epoch by epoch inside the same rounds.
+
+Usage::
+
+    python benchmarks/perf/epoch_bench.py --pygcl /tmp/gcl-perf-pygcl/bin/python \
+        --datasets PROTEINS NCI1 DD --rounds 5 --json /tmp/gcl-perf/epoch.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, environment, median, use_shared_data, write_json
+
+WORKER = Path(__file__).resolve().parent / "pygcl_worker.py"
+
+
+class Clock:
+    r"""Wall-clock and CPU time of a block. On a loaded machine the process's CPU
+    time is the stable measure of single-threaded work; wall time also counts the
+    time the scheduler gave to other processes."""
+
+    wall: float
+    cpu: float
+    forward_cpu: float = 0.0  # the forward share of ``cpu``, where it is recorded
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+class Capture:
+    r"""Wraps an augmentation and keeps every view it produces (references only)."""
+
+    def __init__(self, transform: Callable[[Any], Any]) -> None:
+        self.transform = transform
+        self.views: list[Any] = []
+
+    def __call__(self, batch: Any) -> Any:
+        view = self.transform(batch)
+        self.views.append(view)
+        return view
+
+
+def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
+    import gcl.augment as A
+    from gcl.losses import InfoNCE
+    from gcl.methods import GraphCL, GraphLevelBarlowTwins, build_method, make_augmentation
+    from gcl.nn import GIN, ProjectionHead
+    from gcl.train import seed_everything
+
+    seed_everything(seed)
+    variants: dict[str, nn.Module] = {"graphcl": build_method("graphcl", dataset)}
+
+    def pool3() -> Any:
+        return A.RandomChoice([A.DropNodes(0.2, mode="bernoulli"), A.DropEdges(0.2),
+                               A.MaskFeatures(0.2, mode="dim", fill="zero")])
+
+    encoder = GIN(dataset.num_features, 32, 3)
+    variants["graphcl-pool3"] = GraphCL(encoder, pool3(), pool3(), ProjectionHead(96, 96, 96),
+                                        InfoNCE(0.2, symmetric=True, intra_view_negatives=False))
+    variants["lcgnn"] = build_method("lcgnn", dataset, hidden_channels=32, num_layers=3)
+    encoder = GIN(dataset.num_features, 32, 3)
+    variants["barlow"] = GraphLevelBarlowTwins(encoder, make_augmentation("random4"),
+                                               make_augmentation("random4"), ProjectionHead(96, 96, 96))
+    variants["adaptive-bt"] = build_method("adaptive-bt", dataset)
+    return variants
+
+
+def gcl_epoch(method: Any, dataset: Any, seed: int) -> tuple[Clock, list[Any]]:
+    r"""One epoch through :func:`gcl.train.fit`; returns its times and what the model saw.
+
+    The CPU time covers the whole :func:`~gcl.train.fit` call, set-up included
+    (optimiser, loader), so it slightly overstates the cost of one epoch."""
+    from gcl.train import TrainConfig, fit
+
+    config = TrainConfig(epochs=1, batch_size=128, lr=0.01, seed=seed, progress=False, device="cpu")
+    captured: list[Any] = []
+    if hasattr(method, "augment1"):
+        first, second = Capture(method.augment1), Capture(method.augment2)
+        method.augment1, method.augment2 = first, second
+        try:
+            with Clock() as clock:
+                fit(method, dataset, config)
+        finally:
+            method.augment1, method.augment2 = first.transform, second.transform
+        captured = list(zip(first.views, second.views))
+    else:
+        handle = method.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+        try:
+            with Clock() as clock:
+                fit(method, dataset, config)
+        finally:
+            handle.remove()
+    return clock, captured
+
+
+def limit_epoch(method: Any, captured: list[Any]) -> Clock:
+    r"""Model compute only: the GIN's forward + backward on the captured batches."""
+    from gcl.methods import encode_graphs
+
+    encoder = method.encoder
+    key_encoder = getattr(method, "key_encoder", None)
+    method.train()
+    forward = 0.0
+    with Clock() as clock:
+        for item in captured:
+            encoder.zero_grad(set_to_none=True)
+            started = time.process_time()
+            if isinstance(item, tuple):
+                view1, view2 = item
+                out = encode_graphs(encoder, view1).graph.sum() + encode_graphs(encoder, view2).graph.sum()
+            else:
+                out = encode_graphs(encoder, item).graph.sum()
+                if key_encoder is not None:
+                    with torch.no_grad():
+                        encode_graphs(key_encoder, item)
+            forward += time.process_time() - started
+            out.backward()
+    clock.forward_cpu = forward
+    return clock
+
+
+class PyGCL:
+    r"""The PyGCL worker process for one dataset."""
+
+    def __init__(self, python: str, dataset: str, threads: int, seed: int) -> None:
+        self.process = subprocess.Popen([python, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        self.info = self.ask({"cmd": "setup", "dataset": dataset, "raw_root": str(SHARED_DATA / "TU"),
+                              "threads": threads, "seed": seed, "batch_size": 128})
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the PyGCL worker stopped (exit code {self.process.poll()})")
+            if line.startswith("{"):
+                return dict(json.loads(line))
+
+    def epoch(self, variant: str) -> tuple[float, float]:
+        answer = self.ask({"cmd": "epoch", "variant": variant})
+        return float(answer["seconds"]), float(answer["cpu_seconds"])
+
+    def close(self) -> None:
+        try:
+            self.ask({"cmd": "exit"})
+        except (RuntimeError, BrokenPipeError):
+            pass
+        self.process.wait(timeout=30)
+
+
+def bench_dataset(name: str, rounds: int, pygcl_python: str | None, threads: int,
+                  only: list[str] | None) -> dict[str, Any]:
+    from gcl.data import load_dataset
+
+    dataset = load_dataset(name)
+    methods = build_variants(dataset, seed=0)
+    if only:
+        methods = {k: v for k, v in methods.items() if k in only}
+    pygcl = PyGCL(pygcl_python, name, threads, seed=0) if pygcl_python else None
+    times: dict[str, list[float]] = {}  # CPU seconds
+    walls: dict[str, list[float]] = {}  # wall-clock seconds
+    tasks: list[tuple[str, Callable[[int], None]]] = []
+    for key, method in methods.items():
+        def run(round_index: int, key: str = key, method: nn.Module = method) -> None:
+            clock, captured = gcl_epoch(method, dataset, seed=round_index)
+            limit = limit_epoch(method, captured)
+            for prefix, measured in (("gcl", clock), ("limit", limit)):
+                times.setdefault(f"{prefix}/{key}", []).append(measured.cpu)
+                walls.setdefault(f"{prefix}/{key}", []).append(measured.wall)
+        tasks.append((key, run))
+    if pygcl is not None:
+        for variant in ("example", "two-pass"):
+            def run_pygcl(round_index: int, variant: str = variant) -> None:
+                assert pygcl is not None
+                wall, cpu = pygcl.epoch(variant)
+                times.setdefault(f"pygcl/{variant}", []).append(cpu)
+                walls.setdefault(f"pygcl/{variant}", []).append(wall)
+            tasks.append((f"pygcl/{variant}", run_pygcl))
+    try:
+        for round_index in range(rounds + 1):
+            shift = round_index % len(tasks)
+            for _label, task in tasks[shift:] + tasks[:shift]:
+                task(round_index)
+            if round_index == 0:
+                times.clear()  # warm-up round
+                walls.clear()
+            print(f"{name} round {round_index}/{rounds} done", file=sys.stderr)
+    finally:
+        if pygcl is not None:
+            pygcl.close()
+    summary = {key: median(values) for key, values in times.items()}
+    summary_wall = {key: median(values) for key, values in walls.items()}
+    stats = dataset._data
+    return {
+        "dataset": name,
+        "graphs": len(dataset),
+        "nodes": int(stats.num_nodes),
+        "features": int(dataset.num_features),
+        "steps_per_epoch": len(dataset) // 128,
+        "cpu_seconds": times,
+        "wall_seconds": walls,
+        "median_cpu": summary,
+        "median_wall": summary_wall,
+        "pygcl": pygcl.info if pygcl is not None else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", nargs="+", default=["PROTEINS", "NCI1", "DD"])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds after one warm-up (default: 5)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pygcl", default=None, help="python executable of PyGCL's environment")
+    parser.add_argument("--only", nargs="*", default=None, help="gcl variants to run (default: all)")
+    parser.add_argument("--json", default=None, help="write the results here (default: stdout)")
+    args = parser.parse_args()
+    if args.rounds < 5:
+        parser.error(f"--rounds must be at least 5 (got {args.rounds})")
+    torch.set_num_threads(args.threads)
+    use_shared_data()
+    results: dict[str, Any] = {"environment": environment(args.threads), "datasets": []}
+    for name in args.datasets:
+        results["datasets"].append(bench_dataset(name, args.rounds, args.pygcl, args.threads, args.only))
+        write_json(args.json, results)  # partial results survive an interrupted run
+    results["environment"]["load_average_end"] = environment(args.threads)["load_average"]
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

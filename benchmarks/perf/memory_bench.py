@@ -1,0 +1,157 @@
+r"""Peak memory (RSS) of GraphCL pre-training on the largest datasets available.
+
+Each dataset is measured in a fresh process (peak RSS is per process): the
+resident size after importing torch, PyG and gcl (the baseline), the peak after
+:func:`gcl.data.load_dataset` (from the processed cache, or processing the raw
+files when ``--cold``), and the peak at the end of one GraphCL epoch (GIN 3 × 32,
+batch 128, random4 views, through :func:`gcl.train.fit`). They are compared with
+
+* the dataset's in-memory size: the bytes of every tensor of the collated
+  storage (``dataset._data``) and of its slice pointers;
+* the model: parameters, buffers and Adam's two moment tensors per parameter.
+
+``ratio = (peak − baseline) / (dataset + model)``; the raw peak over the same
+sum is reported too. The baseline is the interpreter with torch and PyG loaded,
+a constant that does not grow with the data.
+
+OGB molecules carry integer atom features: their GraphCL uses the OGB atom and
+bond encoders (``ogb_mol=True``) and the structural views (node dropping,
+subgraph), as feature masking needs float features.
+
+``--adjacency csr`` measures a proposed change, not the library as it is: the
+encoder receives the views' adjacency as a sparse CSR matrix (``adj_t``, what
+PyG's ``GINConv`` aggregates with one sparse-dense product) instead of
+``edge_index``, for which ``GINConv`` materialises one ``[E, F_in]`` message
+tensor per layer. The result is the same; only memory differs.
+
+Usage::
+
+    python benchmarks/perf/memory_bench.py --datasets COLLAB REDDIT-BINARY ogbg-molhiv \
+        --json /tmp/gcl-perf/memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    current_rss_bytes,
+    environment,
+    peak_rss_bytes,
+    tensor_bytes,
+    use_shared_data,
+    write_json,
+)
+
+
+def use_csr_adjacency() -> None:
+    r"""Make GraphCL hand its encoder a sparse CSR ``adj_t`` instead of ``edge_index``."""
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    import gcl.methods.graphcl as graphcl_module
+    from gcl.methods.base import encode_graphs
+
+    def encode_with_csr(encoder: Any, batch: Any) -> Any:
+        if getattr(encoder, "uses_edge_attr", False):
+            return encode_graphs(encoder, batch)
+        view = copy.copy(batch)  # shallow: the tensors are shared
+        size = (int(batch.num_nodes), int(batch.num_nodes))
+        view.edge_index = to_torch_csr_tensor(batch.edge_index.flip(0), size=size)
+        return encode_graphs(encoder, view)
+
+    graphcl_module.encode_graphs = encode_with_csr
+
+
+def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
+    r"""Runs inside the child process."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from gcl.data import CollatedLoader, load_dataset  # noqa: F401  (imports counted in the baseline)
+    from gcl.methods import build_method
+    from gcl.train import TrainConfig, fit
+
+    if adjacency == "csr":
+        use_csr_adjacency()
+
+    baseline = current_rss_bytes()
+    dataset = load_dataset(name)
+    after_load_peak = peak_rss_bytes()
+    after_load = current_rss_bytes()
+    data_bytes = tensor_bytes(dataset._data) + tensor_bytes(dataset.slices)
+    torch.manual_seed(0)
+    if name.lower().startswith("ogbg-mol"):
+        method = build_method("graphcl", dataset, ogb_mol=True, augmentations=("drop_nodes", "subgraph"))
+    else:
+        method = build_method("graphcl", dataset)
+    config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
+    result = fit(method, dataset, config)
+    parameters = sum(p.numel() * p.element_size() for p in method.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in method.buffers())
+    model_bytes = 3 * parameters + buffers  # Adam keeps two moments per parameter
+    peak = peak_rss_bytes()
+    budget = data_bytes + model_bytes
+    return {
+        "dataset": name,
+        "adjacency": adjacency,
+        "graphs": len(dataset),
+        "nodes": int(dataset._data.num_nodes),
+        "edges": int(dataset._data.edge_index.size(1)),
+        "features": int(dataset.num_features),
+        "baseline_rss": baseline,
+        "after_load_rss": after_load,
+        "after_load_peak_rss": after_load_peak,
+        "peak_rss": peak,
+        "dataset_bytes": data_bytes,
+        "model_bytes": model_bytes,
+        "ratio_above_baseline": (peak - baseline) / budget,
+        "ratio_raw": peak / budget,
+        "epoch_seconds": result.history[0]["seconds"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", nargs="+", default=["COLLAB", "REDDIT-BINARY", "ogbg-molhiv"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cold", action="store_true",
+                        help="process the raw files in an empty cache (measures the one-off processing peak)")
+    parser.add_argument("--adjacency", choices=("edge_index", "csr"), default="edge_index",
+                        help="csr: measure the proposed sparse-adjacency encoding (see above)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    use_shared_data()
+    if args.child is not None:
+        print(json.dumps(measure(args.child, args.threads, args.adjacency)))
+        return
+    results: dict[str, Any] = {"environment": environment(args.threads), "cold": args.cold,
+                               "adjacency": args.adjacency, "datasets": []}
+    for name in args.datasets:
+        env = dict(os.environ)
+        with tempfile.TemporaryDirectory(prefix="gcl-cold-cache-") as cold_cache:
+            if args.cold:
+                env["GCL_CACHE"] = cold_cache
+            command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
+                       "--adjacency", args.adjacency]
+            completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+        if completed.returncode != 0 or not lines:
+            results["datasets"].append({"dataset": name, "error": completed.stderr.strip().splitlines()[-1:]})
+        else:
+            results["datasets"].append(json.loads(lines[-1]))
+        print(f"{name} done", file=sys.stderr)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+r"""Micro-benchmarks behind the choices and proposals in ``benchmarks/results/perf.md``.
+
+On one 128-graph PROTEINS batch (and one COLLAB batch for the wide-input case),
+single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved:
+
+* each GraphCL augmentation of :func:`gcl.methods.make_augmentation` and the
+  three views PyGCL's pool is compared with;
+* the GIN 3 × 32 forward + backward: two passes (one per view) against one pass
+  over both views concatenated into one batch, and ``edge_index`` against a
+  sparse CSR ``adj_t`` (plus the cost of building it);
+* one Adam step over GraphCL's parameters: torch's default (a loop over the
+  parameters) against the fused kernel that :meth:`gcl.train.TrainConfig.make_optimizer` uses;
+* the training loop's own cost: :func:`gcl.train.fit` with no batches (set-up and
+  epoch end), and per step with a one-parameter method over pre-collated batches,
+  without and with :class:`gcl.data.CollatedLoader` (then on the dataset itself).
+
+Usage::
+
+    python benchmarks/perf/micro_bench.py --json /tmp/gcl-perf/micro.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, median, use_shared_data, write_json
+
+
+def timed(functions: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    r"""Median CPU seconds per call, variants interleaved call by call."""
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(2):  # warm-up
+        for function in functions.values():
+            function()
+    for _ in range(repeats):
+        for name, function in functions.items():
+            started = time.process_time()
+            function()
+            samples[name].append(time.process_time() - started)
+    return {name: median(values) for name, values in samples.items()}
+
+
+def batch_of(name: str, seed: int = 0) -> Any:
+    from gcl.data import CollatedLoader, load_dataset
+
+    dataset = load_dataset(name)
+    loader = CollatedLoader(dataset, 128, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return dataset, next(iter(loader))
+
+
+def augmentations(batch: Any, repeats: int) -> dict[str, float]:
+    import gcl.augment as A
+    from gcl.methods import make_augmentation
+
+    candidates: dict[str, Any] = {name: make_augmentation(name, 0.2) for name in
+                                  ("drop_nodes", "subgraph", "perturb_edges", "mask_features")}
+    candidates["drop_nodes (bernoulli)"] = A.DropNodes(0.2, mode="bernoulli")
+    candidates["drop_edges"] = A.DropEdges(0.2)
+    candidates["mask_features (dim, zero)"] = A.MaskFeatures(0.2, mode="dim", fill="zero")
+    def view(augmentation: Any) -> Callable[[], Any]:
+        return lambda: augmentation(batch)
+
+    return timed({name: view(augmentation) for name, augmentation in candidates.items()}, repeats)
+
+
+def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    from gcl.nn import GIN
+
+    torch.manual_seed(0)
+    encoder = GIN(dataset.num_features, 32, 3)
+    nodes = int(batch.num_nodes)
+    graphs = int(batch.num_graphs)
+
+    def csr() -> Any:
+        return to_torch_csr_tensor(batch.edge_index.flip(0), size=(nodes, nodes))
+
+    adjacency = csr()
+    both_x = torch.cat([batch.x, batch.x])
+    both_edges = torch.cat([batch.edge_index, batch.edge_index + nodes], dim=1)
+    both_batch = torch.cat([batch.batch, batch.batch + graphs])
+
+    def step(x: Any, edges: Any, index: Any, count: int) -> None:
+        encoder.zero_grad(set_to_none=True)
+        encoder(x, edges, index, num_graphs=count).graph.sum().backward()
+
+    def two_passes() -> None:
+        step(batch.x, batch.edge_index, batch.batch, graphs)
+        step(batch.x, batch.edge_index, batch.batch, graphs)
+
+    return timed({
+        "two passes (edge_index)": two_passes,
+        "one pass over both views (edge_index)": lambda: step(both_x, both_edges, both_batch, 2 * graphs),
+        "one view, edge_index": lambda: step(batch.x, batch.edge_index, batch.batch, graphs),
+        "one view, CSR adj_t": lambda: step(batch.x, adjacency, batch.batch, graphs),
+        "building the CSR adj_t": csr,
+    }, repeats)
+
+
+def optimisers(dataset: Any, repeats: int) -> dict[str, float]:
+    from gcl.methods import build_method
+
+    torch.manual_seed(0)
+    parameters = list(build_method("graphcl", dataset).parameters())
+    for parameter in parameters:
+        parameter.grad = torch.randn_like(parameter)
+    loop = torch.optim.Adam(parameters, lr=1e-3)
+    fused = torch.optim.Adam(parameters, lr=1e-3, fused=True)
+    return timed({"Adam (default: loop over parameters)": loop.step, "Adam (fused)": fused.step}, repeats)
+
+
+def loop_costs(dataset: Any, repeats: int) -> dict[str, float]:
+    from torch import nn
+
+    from gcl.data import CollatedLoader
+    from gcl.train import TrainConfig, fit
+
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(()))
+
+        def forward(self, batch: Any) -> torch.Tensor:
+            return self.weight * 2.0
+
+    method = Constant()
+    config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
+    batches = list(CollatedLoader(dataset, 128, shuffle=True, drop_last=True))
+    times = timed({
+        "fit() set-up and epoch end (no batches)": lambda: fit(method, [], config),
+        "loop": lambda: fit(method, batches, config),
+        "loop with CollatedLoader": lambda: fit(method, dataset, config),
+    }, repeats)
+    return {
+        "fit() set-up and epoch end (no batches)": times["fit() set-up and epoch end (no batches)"],
+        "loop per step": times["loop"] / len(batches),
+        "loop per step, loading included": times["loop with CollatedLoader"] / len(batches),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--wide", default="COLLAB", help="dataset with wide node features ('' to skip)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    use_shared_data()
+    dataset, batch = batch_of("PROTEINS")
+    results: dict[str, Any] = {"environment": environment(args.threads), "repeats": args.repeats,
+                               "batch": {"dataset": "PROTEINS", "nodes": int(batch.num_nodes),
+                                         "edges": int(batch.edge_index.size(1))}}
+    results["augmentations"] = augmentations(batch, args.repeats)
+    results["encoder"] = encoders(dataset, batch, args.repeats)
+    results["optimiser"] = optimisers(dataset, args.repeats * 5)
+    results["loop"] = loop_costs(dataset, args.repeats)
+    if args.wide:
+        wide_dataset, wide_batch = batch_of(args.wide)
+        results["wide_batch"] = {"dataset": args.wide, "nodes": int(wide_batch.num_nodes),
+                                 "edges": int(wide_batch.edge_index.size(1)), "features": wide_dataset.num_features}
+        results["wide_encoder"] = {k: v for k, v in encoders(wide_dataset, wide_batch, max(args.repeats // 6, 3)).items()
+                                   if "both views" not in k and "two passes" not in k}
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+r"""Write ``benchmarks/results/perf.md`` from the JSON files of the benchmarks in this folder.
+
+Usage (after ``epoch_bench.py``, ``profile_epoch.py`` and ``memory_bench.py`` wrote
+their ``--json`` files)::
+
+    python benchmarks/perf/report.py --epoch /tmp/gcl-perf/epoch.json \
+        --profile /tmp/gcl-perf/profile.json --memory /tmp/gcl-perf/memory.json \
+        --out benchmarks/results/perf.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+OVERHEAD_GOAL = 0.25
+SPEEDUP_GOAL = 1.5
+MEMORY_GOAL = 2.0
+
+TWO_VIEW = ("graphcl", "graphcl-pool3", "barlow", "adaptive-bt")
+LABELS = {
+    "graphcl": "GraphCL, random4 views (gcl default)",
+    "graphcl-pool3": "GraphCL, PyGCL's view pool",
+    "lcgnn": "LCGNN (GIN 3 × 32, queue)",
+    "barlow": "Barlow Twins, random4 views",
+    "adaptive-bt": "adaptive Barlow Twins (degree-adaptive views)",
+}
+
+
+def ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.0f}"
+
+
+def mb(size: float) -> str:
+    return f"{size / 2**20:,.0f}"
+
+
+def check(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def paired(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
+    r"""Median, min and max over rounds of ``numerator[r] / denominator[r]``: both were timed in
+    the same round, so a load change between rounds cancels out of each ratio."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator))
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return median, ratios[0], ratios[-1]
+
+
+def header(env: dict[str, Any], pygcl: dict[str, Any] | None) -> list[str]:
+    lines = [
+        f"- Date: {env['date']}; gcl {env['gcl']} (commit {env['commit'] or 'n/a'} plus the working tree).",
+        f"- Machine: {env['cpu']}, {env['cores']} cores, {env['memory_gb']} GB RAM, shared with other users; "
+        f"load average at the start {env['load_average']}"
+        + (f", at the end {env['load_average_end']}" if "load_average_end" in env else "") + ".",
+        f"- Software: Python {env['python']}, torch {env['torch']}, torch_geometric {env['torch_geometric']}.",
+        f"- Threads: `torch.set_num_threads({env['threads']})` in every process, gcl's and PyGCL's.",
+    ]
+    if pygcl:
+        lines.append(f"- PyGCL {pygcl.get('pygcl')} in its own environment (torch {pygcl.get('torch')}, "
+                     f"torch_geometric {pygcl.get('torch_geometric')}); see `benchmarks/perf/pygcl_worker.py`.")
+    return lines
+
+
+def epoch_section(results: dict[str, Any]) -> list[str]:
+    env = results["environment"]
+    first_pygcl = next((d["pygcl"] for d in results["datasets"] if d.get("pygcl")), None)
+    rounds = len(next(iter(results["datasets"][0]["cpu_seconds"].values())))
+    out = ["## Pre-training epoch time", "", f"Command: `{env['command']}`", ""]
+    out += header(env, first_pygcl)
+    out += [
+        f"- Protocol: one warm-up round, then {rounds} rounds; in each round every variant runs one epoch, in "
+        "rotated order (interleaved). Medians over the rounds. Times are **CPU seconds of the process** "
+        "(single-threaded work, so this is the time on an idle core); on this loaded machine wall-clock time also "
+        "counts the time the scheduler gave to other users and swings by ±30 %, so it is listed separately and "
+        "not used for ratios. Even CPU time varies between rounds (other processes share caches and cores), so "
+        "every ratio is computed **within each round** (the two sides timed back to back) and the median of "
+        "those per-round ratios is reported, with their range. gcl's CPU time covers the whole `fit()` call, "
+        "set-up included (see the micro-benchmarks).",
+        "- Model: GIN 3 × 32 with batch norm and sum readout, projection head 96–96–96, batch 128, Adam, lr 0.01.",
+        "",
+        "### gcl against PyGCL (GraphCL, same settings)",
+        "",
+        "Like-for-like: both sides draw each view from {node dropping, edge removal, feature-dimension masking} "
+        "at 0.2, one per view, and use a symmetric InfoNCE (τ = 0.2). PyGCL runs its GraphCL example's model "
+        "and loop; *example* keeps the example's third encoder pass over the un-augmented batch (unused by the "
+        "loss), *two-pass* removes it.",
+        "",
+        "| dataset | graphs | gcl (ms) | PyGCL example (ms) | PyGCL two-pass (ms) | speed-up vs example "
+        f"[range] | vs two-pass [range] | ≥ {SPEEDUP_GOAL}× vs example |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for data in results["datasets"]:
+        median, rounds_cpu = data["median_cpu"], data["cpu_seconds"]
+        if "pygcl/example" not in median or "gcl/graphcl-pool3" not in median:
+            continue
+        ours = rounds_cpu["gcl/graphcl-pool3"]
+        example, low_e, high_e = paired(rounds_cpu["pygcl/example"], ours)
+        two, low_t, high_t = paired(rounds_cpu["pygcl/two-pass"], ours)
+        out.append(f"| {data['dataset']} | {data['graphs']} | {ms(median['gcl/graphcl-pool3'])} | "
+                   f"{ms(median['pygcl/example'])} | {ms(median['pygcl/two-pass'])} | "
+                   f"{example:.2f}× [{low_e:.2f}–{high_e:.2f}] | {two:.2f}× [{low_t:.2f}–{high_t:.2f}] | "
+                   f"{check(example >= SPEEDUP_GOAL)} |")
+    out += [
+        "",
+        "### Overhead over the model-compute limit",
+        "",
+        "The limit is the forward + backward time of the method's own GIN on exactly the two augmented batches of "
+        "each step of the epoch just timed (captured while it ran). Overhead = (epoch − limit) / limit: loading, "
+        "augmentation, projection head, loss, optimiser and loop bookkeeping. LCGNN's limit is its query encoder's "
+        "forward + backward plus the key encoder's forward on the batches of the epoch; its last column compares "
+        "it with the GraphCL (random4) limit of the same dataset.",
+        "",
+        "| dataset | method | epoch (ms) | limit (ms) | overhead [range] | ≤ 25 % | epoch / GraphCL limit |",
+        "|---|---|---:|---:|---:|:---:|---:|",
+    ]
+    for data in results["datasets"]:
+        median, rounds_cpu = data["median_cpu"], data["cpu_seconds"]
+        for key, label in LABELS.items():
+            if f"gcl/{key}" not in median:
+                continue
+            ratio, low, high = paired(rounds_cpu[f"gcl/{key}"], rounds_cpu[f"limit/{key}"])
+            relative = "–"
+            if "limit/graphcl" in rounds_cpu:
+                relative = f"{paired(rounds_cpu[f'gcl/{key}'], rounds_cpu['limit/graphcl'])[0]:.2f}"
+            out.append(f"| {data['dataset']} | {label} | {ms(median[f'gcl/{key}'])} | {ms(median[f'limit/{key}'])} "
+                       f"| {100 * (ratio - 1):.0f} % [{100 * (low - 1):.0f}–{100 * (high - 1):.0f}] | "
+                       f"{check(ratio - 1 <= OVERHEAD_GOAL)} | {relative} |")
+    out += ["", "Wall-clock medians (ms) of the same runs, for reference:", "",
+            "| dataset | " + " | ".join(sorted(results["datasets"][0]["median_wall"])) + " |",
+            "|---|" + "---:|" * len(results["datasets"][0]["median_wall"])]
+    for data in results["datasets"]:
+        keys = sorted(results["datasets"][0]["median_wall"])
+        out.append(f"| {data['dataset']} | " + " | ".join(ms(data["median_wall"].get(k, float("nan")))
+                                                         for k in keys) + " |")
+    out += ["", "Every round (CPU ms), to show the spread:", ""]
+    for data in results["datasets"]:
+        out.append(f"- {data['dataset']}: " + "; ".join(
+            f"{key} " + "/".join(ms(v) for v in values) for key, values in sorted(data["cpu_seconds"].items())))
+    return out
+
+
+def profile_section(results: dict[str, Any]) -> list[str]:
+    env = results["environment"]
+    out = ["## Where the time goes", "", f"Command: `{env['command']}` ({results['dataset']}; load average "
+           f"{env['load_average']}).", "",
+           "CPU milliseconds per step (median over epochs), stages timed inside the library's loop; "
+           "the limit is the GIN alone on the same views.", ""]
+    variants = results["variants"]
+    names = list(variants)
+    out.append("| stage | " + " | ".join(names) + " |")
+    out.append("|---|" + "---:|" * len(names))
+    rows = ["load", "augment", "encoder forward", "head + loss forward", "backward", "optimiser", "loop", "epoch",
+            "limit forward", "limit backward", "limit"]
+    for row in rows:
+        cells = []
+        for name in names:
+            value = variants[name]["median_cpu"][row] / variants[name]["steps"]
+            epoch = variants[name]["median_cpu"]["epoch"] / variants[name]["steps"]
+            share = "" if row.startswith("limit") or row == "epoch" else f" ({100 * value / epoch:.0f} %)"
+            cells.append(f"{1e3 * value:.2f}{share}")
+        label = f"**{row}**" if row in ("epoch", "limit") else row
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name in names:
+        out += ["", f"Top operators by self CPU time, `{name}` (torch.profiler, 3 epochs):", "",
+                "| operator | ms / epoch | share | calls / epoch |", "|---|---:|---:|---:|"]
+        for op in variants[name]["top_operators"][:10]:
+            out.append(f"| `{op['name']}` | {op['self_ms_per_epoch']:.1f} | {100 * op['share']:.1f} % | "
+                       f"{op['calls_per_epoch']:.0f} |")
+    return out
+
+
+def memory_section(runs: list[dict[str, Any]]) -> list[str]:
+    out = ["## Peak memory of pre-training", "",
+           "One fresh process per dataset: load (from the processed cache), build GraphCL (GIN 3 × 32, random4 "
+           "views; for OGB molecules the OGB atom/bond encoders and node-dropping/subgraph views), train one epoch "
+           "(batch 128) with `gcl.train.fit`; peak RSS from `getrusage`. Dataset size = bytes of every tensor of "
+           "the collated storage and its slice pointers; model = parameters, buffers and Adam's two moments. "
+           "Baseline = RSS after importing torch, PyG and gcl, before loading. The last column is the epoch's "
+           "wall-clock time (one run, loaded machine: indicative only)."]
+    for results in runs:
+        out += ["", *_memory_table(results)]
+    return out
+
+
+def _memory_table(results: dict[str, Any]) -> list[str]:
+    env = results["environment"]
+    csr = results.get("adjacency") == "csr"
+    title = ("**Proposed change, measured**: the encoder aggregates over a sparse CSR adjacency instead of "
+             "`edge_index` (`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
+    out = [f"{title}. Command: `{env['command']}` ({env['date']}).", "",
+           "| dataset | graphs | nodes | edges | features | dataset (MB) | model (MB) | baseline (MB) | "
+           "peak after load (MB) | peak (MB) | (peak − baseline) / (dataset + model) | peak / (dataset + model) "
+           f"| ≤ {MEMORY_GOAL:.0f}× | epoch (s) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
+    for data in results["datasets"]:
+        if "error" in data:
+            out.append(f"| {data['dataset']} | failed: {data['error']} |")
+            continue
+        out.append(
+            f"| {data['dataset']} | {data['graphs']:,} | {data['nodes']:,} | {data['edges']:,} | {data['features']} "
+            f"| {mb(data['dataset_bytes'])} | {data['model_bytes'] / 2**20:.2f} | {mb(data['baseline_rss'])} | "
+            f"{mb(data['after_load_peak_rss'])} | {mb(data['peak_rss'])} | {data['ratio_above_baseline']:.2f}× | "
+            f"{data['ratio_raw']:.2f}× | {check(data['ratio_above_baseline'] <= MEMORY_GOAL)} | "
+            f"{data['epoch_seconds']:.1f} |")
+    return out
+
+
+def micro_section(results: dict[str, Any]) -> list[str]:
+    env = results["environment"]
+    batch = results["batch"]
+    out = ["## Micro-benchmarks", "", f"Command: `{env['command']}` ({env['date']}, load average "
+           f"{env['load_average']}). CPU ms per call, median of {results['repeats']} interleaved calls, on one "
+           f"128-graph {batch['dataset']} batch ({batch['nodes']:,} nodes, {batch['edges']:,} edges).", "",
+           "| augmentation (one view) | ms |", "|---|---:|"]
+    out += [f"| {name} | {1e3 * value:.2f} |" for name, value in results["augmentations"].items()]
+    out += ["", "| GIN 3 × 32, forward + backward | ms |", "|---|---:|"]
+    out += [f"| {name} | {1e3 * value:.2f} |" for name, value in results["encoder"].items()]
+    if "wide_encoder" in results:
+        wide = results["wide_batch"]
+        out += ["", f"The same on one 128-graph {wide['dataset']} batch ({wide['nodes']:,} nodes, "
+                f"{wide['edges']:,} edges, {wide['features']} input features):", "",
+                "| GIN 3 × 32, forward + backward | ms |", "|---|---:|"]
+        out += [f"| {name} | {1e3 * value:.1f} |" for name, value in results["wide_encoder"].items()]
+    out += ["", "| optimiser step over GraphCL's parameters | ms |", "|---|---:|"]
+    out += [f"| {name} | {1e3 * value:.3f} |" for name, value in results["optimiser"].items()]
+    if "loop" in results:
+        out += ["", f"| training loop ({batch['dataset']}, batch 128, a one-parameter method) | ms |", "|---|---:|"]
+        out += [f"| {name} | {1e3 * value:.3f} |" for name, value in results["loop"].items()]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--epoch", required=True)
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--memory", nargs="*", default=[], help="memory_bench.py results (one or more runs)")
+    parser.add_argument("--micro", default=None)
+    parser.add_argument("--notes", default=None, help="Markdown appended at the end (analysis)")
+    parser.add_argument("--out", default="benchmarks/results/perf.md")
+    args = parser.parse_args()
+    lines = ["# Speed and memory", "",
+             "Generated by `benchmarks/perf/report.py` from the JSON written by the scripts in `benchmarks/perf/`; "
+             "every number below comes from the command shown with it.", ""]
+    lines += epoch_section(json.loads(Path(args.epoch).read_text()))
+    if args.profile:
+        lines += ["", *profile_section(json.loads(Path(args.profile).read_text()))]
+    if args.memory:
+        lines += ["", *memory_section([json.loads(Path(path).read_text()) for path in args.memory])]
+    if args.micro:
+        lines += ["", *micro_section(json.loads(Path(args.micro).read_text()))]
+    if args.notes:
+        lines += ["", *Path(args.notes).read_text().rstrip().splitlines()]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

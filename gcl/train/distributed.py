@@ -1,0 +1,229 @@
+r"""Starting and joining :mod:`torch.distributed` process groups for training.
+
+Two ways to run the training loop data-parallel, with one code path inside:
+
+* ``torchrun --nproc-per-node=N -m gcl.cli train ...`` (or any launcher that sets
+  ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``):
+  :func:`init_distributed` joins the group with ``init_method="env://"``.
+  Several nodes work the same way (``torchrun --nnodes ... --rdzv-endpoint ...``).
+* ``gcl train ... --nproc N`` or :func:`launch` in Python: ``N`` local processes
+  are spawned, given the same environment variables as ``torchrun`` would, and
+  join through the same :func:`init_distributed`.
+
+The backend is ``"nccl"`` when training on CUDA and ``"gloo"`` on CPU. Each CUDA
+process trains on ``cuda:LOCAL_RANK`` (see :func:`local_device`).
+
+Example:
+    >>> # in an importable module (the workers unpickle the function by name)
+    >>> def work(x: int) -> int:
+    ...     return x * torch.distributed.get_world_size()
+    >>> launch(work, 2, args=(21,))    # rank 0's return value
+    42
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "default_backend",
+    "init_distributed",
+    "is_main_process",
+    "launch",
+    "local_device",
+    "main_process_first",
+    "shutdown_distributed",
+]
+
+_ENV_KEYS = ("RANK", "WORLD_SIZE")
+
+
+def _wants_cuda(device: str | torch.device | None) -> bool:
+    if device is None or str(device) == "auto":
+        return torch.cuda.is_available()
+    return torch.device(device).type == "cuda"
+
+
+def default_backend(device: str | torch.device | None = "auto") -> str:
+    r"""``"nccl"`` for CUDA training (when NCCL is built in), ``"gloo"`` otherwise.
+
+    Args:
+        device (str or torch.device, optional): The training device setting
+            (``"auto"``, ``"cpu"``, ``"cuda"`` ...). (default: :obj:`"auto"`)
+    """
+    if _wants_cuda(device) and dist.is_nccl_available():
+        return "nccl"
+    return "gloo"
+
+
+def local_device(device: str | torch.device = "auto") -> torch.device:
+    r"""The device this process trains on.
+
+    Under :mod:`torch.distributed` with CUDA, ``"auto"`` and ``"cuda"`` mean
+    ``cuda:LOCAL_RANK`` (one GPU per process); an explicit ``"cuda:k"`` is kept.
+    Without a process group this is ``"cuda"`` when available, else ``"cpu"``.
+
+    Args:
+        device (str or torch.device): The device setting. (default: :obj:`"auto"`)
+    """
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and resolved.index is None and dist.is_available() and dist.is_initialized():
+        local_rank = int(os.environ.get("LOCAL_RANK", dist.get_rank() % max(torch.cuda.device_count(), 1)))
+        return torch.device("cuda", local_rank)
+    return resolved
+
+
+def init_distributed(backend: str | None = None, *, device: str | torch.device = "auto",
+                     timeout: timedelta | None = None) -> bool:
+    r"""Join the process group described by the ``torchrun`` environment variables.
+
+    Does nothing (and returns ``False``) when ``RANK`` / ``WORLD_SIZE`` are not
+    set; returns ``True`` when a process group is initialised afterwards (also
+    when one already was).
+
+    Args:
+        backend (str, optional): ``"gloo"`` or ``"nccl"``; ``None`` picks
+            :func:`default_backend` for ``device``.
+        device (str or torch.device): The training device setting; with CUDA the
+            process is bound to ``cuda:LOCAL_RANK``. (default: :obj:`"auto"`)
+        timeout (timedelta, optional): Collective timeout (torch's default when ``None``).
+    """
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return True
+    if not all(key in os.environ for key in _ENV_KEYS):
+        return False
+    backend = backend or default_backend(device)
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' or 'nccl' (got {backend!r})")
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    dist.init_process_group(backend, init_method="env://", **kwargs)
+    return True
+
+
+def shutdown_distributed() -> None:
+    r"""Leave the process group, if one is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    r"""``True`` on rank 0 and without a process group: the process that prints and writes files."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+@contextmanager
+def main_process_first(local: bool = True) -> Iterator[None]:
+    r"""Let one process per machine run the block first, the others after it.
+
+    For work that writes a cache (processing a dataset into its ``processed/``
+    folder): the first process creates it, the others then only read it.
+    Without a process group the block simply runs.
+
+    Args:
+        local (bool): ``True``: the process with ``LOCAL_RANK`` 0 on every
+            machine goes first (one cache per machine, the usual case);
+            ``False``: only global rank 0 does (a cache on a file system shared
+            by all machines). (default: :obj:`True`)
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    first = True
+    if distributed:
+        first = int(os.environ.get("LOCAL_RANK", dist.get_rank())) == 0 if local else dist.get_rank() == 0
+    if distributed and not first:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if distributed and first:
+            dist.barrier()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], nproc: int, port: int,
+           backend: str | None, device: str, result_file: str) -> None:
+    # the variables torchrun would set, so that the worker joins through env:// like under torchrun
+    os.environ.update({
+        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
+        "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc),
+        "GROUP_RANK": "0",
+    })
+    if "OMP_NUM_THREADS" not in os.environ:
+        # N processes share the cores; oversubscribed intra-op threads only add contention
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+    init_distributed(backend, device=device)
+    try:
+        result = function(*args)
+        if local_rank == 0:
+            torch.save({"result": result}, result_file)
+    finally:
+        shutdown_distributed()
+
+
+def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *, backend: str | None = None,
+           device: str = "auto", port: int | None = None, start_method: str = "spawn") -> Any:
+    r"""Run ``function(*args)`` in ``nproc`` local processes that form one
+    :mod:`torch.distributed` process group, and return rank 0's return value.
+
+    The processes are started by :func:`torch.multiprocessing.start_processes`; each gets
+    the ``torchrun`` environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) and joins with :func:`init_distributed`
+    before ``function`` runs, so the function sees an initialised group. With
+    ``nproc=1`` the function runs in this process without a process group. When
+    ``OMP_NUM_THREADS`` is unset, each process uses ``cpu_count // nproc`` threads.
+    An exception in any process is re-raised here.
+
+    Args:
+        function (callable): Importable (module-level) function; it and ``args``
+            are pickled to the workers.
+        nproc (int): Number of processes.
+        args (sequence): Positional arguments of ``function``. (default: :obj:`()`)
+        backend (str, optional): ``"gloo"`` / ``"nccl"``; ``None`` picks by ``device``.
+        device (str): The training device setting, used to pick the backend.
+            (default: :obj:`"auto"`)
+        port (int, optional): Rendezvous port on ``127.0.0.1`` (a free one when ``None``).
+        start_method (str): ``"spawn"`` (fresh interpreters; safe with CUDA) or
+            ``"fork"`` (CPU only: the workers inherit this process's imports and
+            start in a fraction of the time). (default: :obj:`"spawn"`)
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1 (got {nproc})")
+    if start_method not in ("spawn", "fork", "forkserver"):
+        raise ValueError(f"start_method must be 'spawn', 'fork' or 'forkserver' (got {start_method!r})")
+    if start_method == "fork" and torch.cuda.is_initialized():
+        raise ValueError("start_method='fork' cannot be used once CUDA is initialised; use 'spawn'")
+    if nproc == 1:
+        return function(*args)
+    if dist.is_available() and dist.is_initialized():
+        raise RuntimeError("launch() starts its own process group; call it from a process outside one")
+    if _wants_cuda(device) and (backend or default_backend(device)) == "nccl" \
+            and torch.cuda.device_count() < nproc:
+        raise ValueError(f"nproc {nproc} needs {nproc} CUDA devices (found {torch.cuda.device_count()}); "
+                         "use --device cpu for CPU processes")
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:
+        result_file = str(Path(tmp) / "result.pt")
+        mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend, device,
+                                         result_file), nprocs=nproc, join=True, start_method=start_method)
+        return torch.load(result_file, weights_only=False)["result"]
