@@ -8,7 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gcl.losses import LabelContrastiveLoss, MemoryBank, MemoryQueue, update_momentum
+from gcl.losses import (
+    LabelContrastiveLoss,
+    MemoryBank,
+    MemoryQueue,
+    gather_no_grad,
+    update_momentum,
+)
 from gcl.methods.base import Augmentation, LossParts, check_features, encode_graphs
 from gcl.nn import momentum_copy
 
@@ -90,8 +96,10 @@ class LCGNN(nn.Module):
             stored_keys, stored_labels = self.memory.get()
             if stored_labels is None:
                 raise ValueError("LCGNN needs a MemoryQueue that stores labels (store_labels=True)")
-            memory_keys = torch.cat([keys, stored_keys])
-            memory_labels = torch.cat([labels, stored_labels])
+            # under torch.distributed the current keys of every rank are candidates too,
+            # so each rank's queries see the global batch (as one process would)
+            memory_keys = torch.cat([gather_no_grad(keys), stored_keys])
+            memory_labels = torch.cat([gather_no_grad(labels), stored_labels])
             self.memory.enqueue(keys, labels)
         contrastive = self.loss(query, labels, memory_keys, memory_labels)
         loss = classification + self.contrastive_weight * contrastive

@@ -195,9 +195,7 @@ def test_workers_join_through_env(spawned: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", [
     "graphcl",
-    pytest.param("lcgnn-queue", marks=pytest.mark.xfail(
-        strict=True, reason="LCGNN contrasts each rank's queries with that rank's own current keys only; "
-                            "the current keys must be gathered from all ranks (gcl/methods/lcgnn.py)")),
+    "lcgnn-queue",
     "lcgnn-bank",
     "barlow",
 ])
