@@ -2,6 +2,7 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -14,6 +15,7 @@ from torch_geometric.nn import (
     global_max_pool,
     global_mean_pool,
 )
+from torch_geometric.utils import to_torch_csr_tensor
 
 from gcl.nn._utils import EncoderOutput, check_dropout, check_positive, resolve_batch
 
@@ -44,6 +46,16 @@ def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int]:
             "encoders; install it with 'pip install ogb'"
         ) from err
     return AtomEncoder, BondEncoder, len(get_atom_feature_dims())
+
+
+SPARSE_AGGREGATION_MIN_CHANNELS = 64
+
+
+def _adjacency_t(edge_index: Tensor, num_nodes: int) -> Tensor:
+    r"""The transposed adjacency (row = target) as a sparse CSR tensor."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
 
 
 class GIN(nn.Module):
@@ -239,6 +251,12 @@ class GIN(nn.Module):
                 x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
             elif self.edge_dim is not None:
                 x = conv(x, edge_index, edge_attr)
+            elif x.size(1) > SPARSE_AGGREGATION_MIN_CHANNELS:
+                # Wide inputs (one-hot degrees of social graphs: 492 on COLLAB): a
+                # message per edge would materialise an [E, F] tensor; summing
+                # neighbours through a sparse adjacency gives the same result
+                # without it (see benchmarks/results/perf.md for COLLAB's time and memory).
+                x = conv(x, _adjacency_t(edge_index, x.size(0)))
             else:
                 x = conv(x, edge_index)
             x = norm(F.relu(x))

@@ -198,3 +198,25 @@ def test_rejects_bad_hyperparameters() -> None:
     assert repr(GIN(7)) == (
         "GIN(7, 32, num_layers=3, readout='sum', batch_norm=True, out_channels=96)"
     )
+
+
+def test_wide_inputs_aggregate_through_a_sparse_adjacency_with_the_same_result() -> None:
+    from torch_geometric.loader import DataLoader
+
+    from gcl.data import load_dataset
+    from gcl.nn import gin as gin_module
+
+    dataset = load_dataset("IMDB-BINARY", node_features="degree")
+    assert dataset.num_features > gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
+    batch = next(iter(DataLoader(dataset, batch_size=64)))
+    torch.manual_seed(0)
+    model = GIN(dataset.num_features, 32, 3).eval()
+    sparse = model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs)
+    threshold = gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
+    gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = 10**9
+    try:
+        dense = model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs)
+    finally:
+        gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = threshold
+    torch.testing.assert_close(sparse.graph, dense.graph, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
