@@ -7,7 +7,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from gcl.losses import BarlowTwinsLoss
-from gcl.methods.base import Augmentation, check_contrastive_batch, check_features, encode_graphs
+from gcl.methods.base import Augmentation, check_features
+from gcl.methods.graphcl import GraphCL
 
 
 def encode_nodes(encoder: nn.Module, data: Any) -> Tensor:
@@ -57,12 +58,15 @@ class GraphBarlowTwins(nn.Module):
         return encode_nodes(self.encoder, data).detach()
 
 
-class GraphLevelBarlowTwins(nn.Module):
+class GraphLevelBarlowTwins(GraphCL):
     r"""Barlow Twins on graph embeddings: two augmented views of each graph in a
     batch, a shared graph encoder and projection head, and the Barlow Twins
     loss of `Zbontar et al. (ICML 2021) <https://arxiv.org/abs/2103.03230>`_ on
     the batch of graph embeddings. With centrality-adaptive augmentations it is
     the graph-level adaptive Barlow Twins.
+
+    The data path is GraphCL's (:class:`~gcl.methods.GraphCL`); only the loss
+    differs: no negatives, redundancy reduction of the cross-correlation.
 
     Args:
         encoder (nn.Module): Graph encoder returning an ``EncoderOutput``.
@@ -75,20 +79,5 @@ class GraphLevelBarlowTwins(nn.Module):
 
     def __init__(self, encoder: nn.Module, augment1: Augmentation, augment2: Augmentation, head: nn.Module,
                  loss: nn.Module | None = None) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.augment1 = augment1
-        self.augment2 = augment2
-        self.head = head
-        self.loss = loss if loss is not None else BarlowTwinsLoss.graph_barlow_twins()
-
-    def forward(self, batch: Any) -> Tensor:
-        check_features(batch)
-        check_contrastive_batch(batch)
-        z1 = self.head(encode_graphs(self.encoder, self.augment1(batch)).graph)
-        z2 = self.head(encode_graphs(self.encoder, self.augment2(batch)).graph)
-        return self.loss(z1, z2)
-
-    def embed(self, batch: Any) -> Tensor:
-        r"""Graph embeddings of the un-augmented batch."""
-        return encode_graphs(self.encoder, batch).graph.detach()
+        super().__init__(encoder, augment1, augment2, head,
+                         loss if loss is not None else BarlowTwinsLoss.graph_barlow_twins())
