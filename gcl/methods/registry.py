@@ -151,7 +151,8 @@ def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any)
     if adaptive:
         return A.Compose([A.AdaptiveDropEdges(p=edge_p, centrality=centrality),
                           A.AdaptiveMaskFeatures(p=feature_p, centrality=centrality)])
-    return A.Compose([A.PerturbEdges(p=edge_p, mode="remove"), A.MaskFeatures(p=feature_p, mode="dim")])
+    # GRACE / G-BT views: uniform edge dropping and zeroed feature columns
+    return A.Compose([A.DropEdges(p=edge_p), A.MaskFeatures(p=feature_p, mode="dim", fill="zero")])
 
 
 def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3,
