@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gcl.bench.config import DatasetEntry, MethodSpec, TableConfig
@@ -182,8 +183,17 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
         method.get_submodule("encoder").load_state_dict(encoder_state)
     train_part, val_part, test_part = data[split.train], data[split.val], data[split.test]
 
+    selection = str(settings.get("evaluation", {}).get("selection", "metric"))
+    if selection not in ("metric", "loss"):
+        raise ValueError(f"evaluation.selection must be 'metric' or 'loss' (got {selection!r})")
+
     def validate(m: nn.Module) -> float:
-        return score(*predict(m, val_part))
+        labels, logits = predict(m, val_part)
+        if selection == "loss":
+            # negative validation cross-entropy: on validation parts of a few dozen graphs,
+            # accuracy ties for many epochs and early stopping keeps an early state
+            return -float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels).long()))
+        return score(labels, logits)
 
     result = fit(method, train_part, _train_config(settings["train"], train_seed, ctx.device),
                  out_dir=out_dir / "train", validate=validate)

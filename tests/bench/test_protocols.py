@@ -21,6 +21,7 @@ def test_accuracy_scorer() -> None:
 @pytest.mark.parametrize("protocol, evaluation", [
     ("supervised-random", {"num_runs": 2, "ratios": [0.8, 0.1, 0.1]}),
     ("supervised-kfold", {"n_splits": 2, "val_size": 0.1}),
+    ("supervised-kfold", {"n_splits": 2, "val_size": 0.1, "selection": "loss"}),
 ])
 def test_supervised_protocols_on_mutag(tmp_path: Path, protocol: str, evaluation: dict[str, Any]) -> None:
     config = parse_config({
@@ -41,3 +42,20 @@ def test_supervised_protocols_on_mutag(tmp_path: Path, protocol: str, evaluation
     # Test folds have the expected size: 188 - 150 - 18 graphs (random) or half of them (2-fold CV).
     n_test = round(record.score * (20 if protocol == "supervised-random" else 94))
     assert abs(record.score * (20 if protocol == "supervised-random" else 94) - n_test) < 1e-6
+
+
+def test_selection_on_validation_loss_is_a_negative_cross_entropy(tmp_path: Path) -> None:
+    def config(selection: str) -> Any:
+        return parse_config({
+            "table": "t", "protocol": "supervised-kfold", "seeds": 1,
+            "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": selection},
+            "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+            "train": {"epochs": 2, "batch_size": 64, "lr": 0.01},
+            "datasets": ["MUTAG"],
+        })
+
+    torch.set_num_threads(1)
+    record = run_task(config("loss"), make_tasks(config("loss"))[0], Context(tmp_path))[0]
+    assert record.val_score is not None and record.val_score < 0  # -CE
+    with pytest.raises(ValueError, match=r"selection must be 'metric' or 'loss' \(got 'f1'\)"):
+        run_task(config("f1"), make_tasks(config("f1"))[0], Context(tmp_path / "b"))
