@@ -82,7 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    return func(args)
+    try:
+        return func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        # bad input (unknown dataset, missing files, bad hyper-parameter): the message says what
+        # was received and what to do; a traceback would only hide it
+        print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gcl.cli import main
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("datasets", "train", "bench", "reproduce"):
+        assert command in out
+
+
+def test_datasets_lists_the_shipped_sets(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY"):
+        assert name in out
+    assert "PROTEINS.tar.xz" in out
+
+
+def test_train_graphcl_prints_svc_accuracy_and_writes_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the README's main job, shortened: pre-train GraphCL on MUTAG, then the 10-fold SVC protocol
+    code = main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "10-fold SVC accuracy:" in out
+    report = json.loads((tmp_path / "result.json").read_text())
+    assert len(report["history"]) == 2
+    assert len(report["evaluation"]["fold_scores"]) == 10
+    assert 0.5 < report["evaluation"]["mean"] <= 1.0
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "graphcl", "--dataset", "MUTAGG", "--quiet"]) == 2
+    assert "Did you mean 'MUTAG'" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "0", "--quiet"]) == 2
+    assert "epochs must be at least 1 (got 0)" in capsys.readouterr().err
