@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -21,3 +22,11 @@ def require(module: str, extra: str) -> ModuleType:
             f"{top} is required for gcl.adapters.{extra}; install it with "
             f"`pip install gcl[{extra}]`"
         ) from error
+
+
+def reset_children(module: Any) -> None:
+    r"""Call ``reset_parameters()`` on every submodule of ``module`` that has one."""
+    for child in module.modules():
+        reset = getattr(child, "reset_parameters", None)
+        if child is not module and callable(reset):
+            reset()

@@ -124,13 +124,13 @@ def _train_config(train: dict[str, Any], seed: int, device: str) -> Any:
 @torch.no_grad()
 def predict(method: nn.Module, data: Any, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     r"""Labels and class logits of every graph in ``data`` from ``method.predict``."""
-    from torch_geometric.loader import DataLoader
+    from gcl.data import ordered_batches
 
     was_training = method.training
     method.eval()
     device = next(method.parameters()).device
     labels, logits = [], []
-    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+    for batch in ordered_batches(data, batch_size):
         batch = batch.to(device)
         logits.append(method.predict(batch).float().cpu())  # type: ignore[operator]
         labels.append(batch.y.view(int(batch.num_graphs), -1)[:, 0].cpu())

@@ -127,3 +127,17 @@ class CollatedLoader:
         if "num_nodes" in self._store or "x" not in attrs:
             batch.num_nodes = total_nodes
         return batch
+
+
+def ordered_batches(data: Any, batch_size: int = 256) -> Iterable[Batch]:
+    r"""Batches of ``data`` in dataset order, for evaluation.
+
+    Slices the collated storage (:class:`CollatedLoader`) when ``data`` is an
+    in-memory dataset without a per-access transform, and falls back to PyG's
+    :class:`~torch_geometric.loader.DataLoader` otherwise; both give the same batches.
+    """
+    if isinstance(data, InMemoryDataset) and data.transform is None:
+        return CollatedLoader(data, batch_size)
+    from torch_geometric.loader import DataLoader
+
+    return DataLoader(data, batch_size=batch_size, shuffle=False)

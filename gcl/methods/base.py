@@ -8,10 +8,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data, Dataset, InMemoryDataset
-from torch_geometric.loader import DataLoader
+from torch_geometric.data import Batch, Data, Dataset
 
-from gcl.data.loader import CollatedLoader
+from gcl.data.loader import ordered_batches
 
 Augmentation = Callable[[Any], Any]
 
@@ -84,9 +83,7 @@ def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 
         return out.cpu().numpy(), y.view(-1).cpu().numpy()
     features, labels = [], []
     embed = method.embed
-    loader: Any = (CollatedLoader(data, batch_size) if isinstance(data, InMemoryDataset) and data.transform is None
-                   else DataLoader(data, batch_size=batch_size, shuffle=False))
-    for batch in loader:
+    for batch in ordered_batches(data, batch_size):
         batch = batch.to(device)
         features.append(embed(batch).cpu())
         y = batch.y if batch.y is not None else torch.full((batch.num_graphs,), -1)

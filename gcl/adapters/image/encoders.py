@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gcl.adapters._optional import reset_children
 from gcl.adapters.image.augment import check_images
 
 __all__ = ["SmallResNet"]
@@ -100,10 +101,7 @@ class SmallResNet(nn.Module):
 
     def reset_parameters(self) -> None:
         r"""Re-draws all weights."""
-        for module in self.modules():
-            reset = getattr(module, "reset_parameters", None)
-            if module is not self and callable(reset):
-                reset()
+        reset_children(self)
 
     def forward(self, images: Tensor) -> Tensor:
         check_images(images, self.in_channels)

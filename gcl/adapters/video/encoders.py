@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from gcl.adapters._optional import reset_children
 from gcl.adapters.video.augment import check_clips
 
 __all__ = ["FramePoolingEncoder", "VideoEncoder3D"]
@@ -57,10 +58,7 @@ class VideoEncoder3D(nn.Module):
 
     def reset_parameters(self) -> None:
         r"""Re-draws all weights."""
-        for module in self.modules():
-            reset = getattr(module, "reset_parameters", None)
-            if module is not self and callable(reset):
-                reset()
+        reset_children(self)
 
     def forward(self, clips: Tensor) -> Tensor:
         check_clips(clips, self.in_channels)
