@@ -301,15 +301,26 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
     if online_params.keys() != target_params.keys():
         missing = sorted(set(online_params) ^ set(target_params))
         raise ValueError(f"online and target differ in parameters: {missing}")
+    targets, sources = [], []
     for name, param in target_params.items():
         source = online_params[name]
         if source.shape != param.shape:
             raise ValueError(
                 f"parameter {name!r} has shape {tuple(source.shape)} online and {tuple(param.shape)} in target"
             )
-        param.mul_(momentum).add_(source.detach().to(param.dtype), alpha=1.0 - momentum)
+        targets.append(param.data)
+        sources.append(source.detach().to(param.dtype))
     online_buffers = dict(online.named_buffers())
+    target_buffers, buffer_sources = [], []
     for name, buffer in target.named_buffers():
         if name not in online_buffers:
             raise ValueError(f"target buffer {name!r} has no counterpart in online")
-        buffer.copy_(online_buffers[name])
+        target_buffers.append(buffer)
+        buffer_sources.append(online_buffers[name])
+    with torch.no_grad():
+        # One multi-tensor kernel per group instead of two ops per parameter:
+        # theta_t + (1 - m) (theta_o - theta_t) = m theta_t + (1 - m) theta_o.
+        if targets:
+            torch._foreach_lerp_(targets, sources, 1.0 - momentum)
+        if target_buffers:
+            torch._foreach_copy_(target_buffers, buffer_sources)
