@@ -36,7 +36,7 @@ from gcl.bench.config import DatasetEntry, MethodSpec, TableConfig
 from gcl.bench.store import Record
 
 _SVC_KEYS = ("C_grid", "n_splits", "inner_splits", "kernel", "scale")
-_PROBE_KEYS = ("C_grid", "metric", "max_iter", "scale")
+_PROBE_KEYS = ("C_grid", "metric", "max_iter", "scale", "normalize")
 
 
 @dataclass(frozen=True)

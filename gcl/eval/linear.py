@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import Normalizer, StandardScaler
 
 from gcl.eval._validation import (
     check_features,
@@ -61,6 +61,9 @@ class LinearProbe(BaseEstimator):
         max_iter (int, optional): Iterations of the L-BFGS solver. (default: :obj:`1000`)
         scale (bool, optional): Standardise features, fitted on the training rows of each split.
             (default: :obj:`False`)
+        normalize (bool, optional): Scale every embedding to unit :math:`\ell_2` norm before the
+            regression (row-wise, so nothing is fitted), as GRACE's and GCA's evaluation does for
+            embeddings trained with a cosine-similarity loss. (default: :obj:`False`)
         metric (str, optional): ``"accuracy"``, ``"macro_f1"`` or ``"micro_f1"`` (equal to
             accuracy for single-label data). (default: :obj:`"accuracy"`)
         n_splits (int, optional): Number of folds :math:`K` when no split is given.
@@ -97,6 +100,7 @@ class LinearProbe(BaseEstimator):
         max_iter: int = 1000,
         scale: bool = False,
         metric: str = "accuracy",
+        normalize: bool = False,
         n_splits: int = 10,
         val_size: float = 0.1,
         random_state: int | None = 0,
@@ -104,6 +108,7 @@ class LinearProbe(BaseEstimator):
         self.C_grid = C_grid
         self.max_iter = max_iter
         self.scale = scale
+        self.normalize = normalize
         self.metric = metric
         self.n_splits = n_splits
         self.val_size = val_size
@@ -124,6 +129,7 @@ class LinearProbe(BaseEstimator):
     def _make_pipeline(self, C: float) -> Pipeline:
         return Pipeline(
             [
+                ("normalize", Normalizer() if self.normalize else "passthrough"),
                 ("scale", StandardScaler() if self.scale else "passthrough"),
                 ("logreg", LogisticRegression(C=C, max_iter=self.max_iter)),
             ]
@@ -141,6 +147,7 @@ class LinearProbe(BaseEstimator):
             )
         return (
             f"L2 logistic regression (lbfgs, max_iter={self.max_iter}) on frozen embeddings"
+            f"{', scaled to unit norm' if self.normalize else ''}"
             f"{', standardised per fit' if self.scale else ''}; C in {{{values}}} chosen on the "
             f"validation set of each split, the model trained on the training set with that C "
             f"scored once on the test set; {self.metric}, mean ± std over {source}."

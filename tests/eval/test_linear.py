@@ -93,6 +93,18 @@ def test_sklearn_conventions(mutag_histograms: tuple[np.ndarray, np.ndarray]) ->
     assert "standardised" in copy.result_.protocol
 
 
+def test_normalize_scales_rows_to_unit_norm(cora: Any) -> None:
+    splits = random_splits(cora.num_nodes, train=0.1, val=0.1, num_splits=2, random_state=0)
+    x = cora.x.numpy().astype(np.float64) * np.linspace(0.5, 3.0, cora.num_nodes)[:, None]
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    normalized = LinearProbe(C_grid=(0.1, 1.0), normalize=True).evaluate(x, cora.y, splits)
+    by_hand = LinearProbe(C_grid=(0.1, 1.0)).evaluate(unit, cora.y, splits)
+    raw = LinearProbe(C_grid=(0.1, 1.0)).evaluate(x, cora.y, splits)
+    assert np.allclose(normalized.fold_scores, by_hand.fold_scores)
+    assert not np.allclose(normalized.fold_scores, raw.fold_scores)
+    assert "unit norm" in normalized.protocol
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
