@@ -90,8 +90,22 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
     dim = int(encoder.out_channels)
     if len(augmentations) != 2:
         raise ValueError(f"augmentations must name two views (got {augmentations!r})")
+    masking = [name for name in augmentations if name in ("mask_features", "random4")]
+    if masking and not _floating_features(data):
+        raise ValueError(
+            f"the views {masking} include attribute masking, which replaces node features with Gaussian noise "
+            "and needs floating-point features, but this dataset's node features are integers (categorical, "
+            "e.g. OGB atom features); choose views without it, such as ('identity', 'random3'), and pass "
+            "ogb_mol=True for OGB molecules"
+        )
     aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference) for name in augmentations)
     return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature))
+
+
+def _floating_features(data: Dataset | Data) -> bool:
+    example = data if isinstance(data, Data) else data[0]
+    x = getattr(example, "x", None)
+    return x is None or bool(x.is_floating_point())
 
 
 def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,

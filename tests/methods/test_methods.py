@@ -155,6 +155,23 @@ def test_featureless_dataset_trains_with_fallback_features() -> None:
     assert all(torch.isfinite(torch.tensor(values)))
 
 
+def test_graphcl_on_categorical_features_rejects_masking_views() -> None:
+    # OGB-style molecules: 9 integer atom features, 3 integer bond features per edge.
+    generator = torch.Generator().manual_seed(0)
+    graphs = []
+    for n in (5, 7, 6, 8):
+        ring = torch.arange(n)
+        edge_index = torch.cat([torch.stack([ring, (ring + 1) % n]), torch.stack([(ring + 1) % n, ring])], dim=1)
+        graphs.append(Data(x=torch.randint(0, 2, (n, 9), generator=generator), edge_index=edge_index,
+                           edge_attr=torch.zeros(2 * n, 3, dtype=torch.long), y=torch.tensor([[n % 2]])))
+    with pytest.raises(ValueError, match=r"attribute masking.*integers.*'random3'"):
+        build_method("graphcl", graphs[0], ogb_mol=True)  # the default views are random4
+    seed_everything(0)
+    method = build_method("graphcl", graphs[0], ogb_mol=True, augmentations=("identity", "random3"))
+    loss = loss_of(method(Batch.from_data_list(graphs * 4)))
+    assert torch.isfinite(loss)
+
+
 def test_edgeless_graphs_train(mutag: Any) -> None:
     graphs = [Data(x=g.x, edge_index=torch.empty(2, 0, dtype=torch.long), y=g.y) for g in mutag[:16]]
     batch = Batch.from_data_list(graphs)
