@@ -301,17 +301,19 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
     if online_params.keys() != target_params.keys():
         missing = sorted(set(online_params) ^ set(target_params))
         raise ValueError(f"online and target differ in parameters: {missing}")
-    targets, sources = [], []
+    targets: list[Tensor] = []
+    sources: list[Tensor] = []
     for name, param in target_params.items():
         source = online_params[name]
         if source.shape != param.shape:
             raise ValueError(
                 f"parameter {name!r} has shape {tuple(source.shape)} online and {tuple(param.shape)} in target"
             )
-        targets.append(param.data)
+        targets.append(param)
         sources.append(source.detach().to(param.dtype))
     online_buffers = dict(online.named_buffers())
-    target_buffers, buffer_sources = [], []
+    target_buffers: list[Tensor] = []
+    buffer_sources: list[Tensor] = []
     for name, buffer in target.named_buffers():
         if name not in online_buffers:
             raise ValueError(f"target buffer {name!r} has no counterpart in online")

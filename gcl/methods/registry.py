@@ -90,7 +90,7 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
     dim = int(encoder.out_channels)
     if len(augmentations) != 2:
         raise ValueError(f"augmentations must name two views (got {augmentations!r})")
-    masking = [name for name in augmentations if name in ("mask_features", "random4")]
+    masking = [name for name in augmentations if "mask_features" in RANDOM_POOLS.get(name, (name,))]
     if masking and not _floating_features(data):
         raise ValueError(
             f"the views {masking} include attribute masking, which replaces node features with Gaussian noise "
