@@ -65,6 +65,26 @@ def _check_iteration(tol: float, max_iter: int) -> None:
         raise ValueError(f"max_iter must be a positive integer (got {max_iter!r})")
 
 
+def _power_setup(
+    edge_index: Tensor,
+    num_nodes: int,
+    batch: Tensor | None,
+    num_graphs: int | None,
+    tol: float,
+    max_iter: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Checked inputs of a batched power iteration: ``edge_index``, the graph
+    sizes, every node's graph and every node's :math:`1 / n_g` (float64), the
+    uniform start vector."""
+    _check_iteration(tol, max_iter)
+    edge_index = _check_inputs(edge_index, num_nodes, batch, num_graphs)
+    device = edge_index.device
+    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
+    graph = node_graph(batch, num_nodes, device)
+    inv_size = (1.0 / sizes.to(torch.float64).clamp_min(1))[graph]
+    return edge_index, sizes, graph, inv_size
+
+
 def degree_centrality(
     edge_index: Tensor,
     num_nodes: int,
@@ -162,17 +182,12 @@ def pagerank(
         tensor([0.2568, 0.4865, 0.2568])
     """
     check_probability("damping", damping)
-    _check_iteration(tol, max_iter)
-    edge_index = _check_inputs(edge_index, num_nodes, batch, num_graphs)
+    edge_index, sizes, graph, inv_size = _power_setup(edge_index, num_nodes, batch, num_graphs, tol, max_iter)
     out_dtype = torch.get_default_dtype()
-    device = edge_index.device
     if num_nodes == 0:
-        return torch.empty(0, dtype=out_dtype, device=device)
+        return torch.empty(0, dtype=out_dtype, device=edge_index.device)
     dtype = torch.float64
-    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
-    graph = node_graph(batch, num_nodes, device)
     sizes_f = sizes.to(dtype)
-    inv_size = (1.0 / sizes_f.clamp_min(1))[graph]
 
     out_degree = torch.bincount(edge_index[0], minlength=num_nodes).to(dtype)
     dangling = out_degree == 0
@@ -233,18 +248,11 @@ def eigenvector_centrality(
         >>> eigenvector_centrality(edge_index, 3)
         tensor([0.5000, 0.7071, 0.5000])
     """
-    _check_iteration(tol, max_iter)
-    edge_index = _check_inputs(edge_index, num_nodes, batch, num_graphs)
+    edge_index, sizes, graph, x0 = _power_setup(edge_index, num_nodes, batch, num_graphs, tol, max_iter)
     out_dtype = torch.get_default_dtype()
-    device = edge_index.device
     if num_nodes == 0:
-        return torch.empty(0, dtype=out_dtype, device=device)
-    dtype = torch.float64
-    sizes = graph_sizes(batch, num_nodes, num_graphs, device)
-    graph = node_graph(batch, num_nodes, device)
-    sizes_f = sizes.to(dtype)
+        return torch.empty(0, dtype=out_dtype, device=edge_index.device)
     ops = _BatchOperators(edge_index, batch, sizes, graph, None)
-    x0 = (1.0 / sizes_f.clamp_min(1))[graph]
     # (A + I)^T x: the shifted matrix of networkx, i.e. base = x itself.
     x = _power_iteration(ops, None, x0, sizes, tol, max_iter, normalize=True)
     return x.to(out_dtype)
