@@ -118,6 +118,8 @@ class LinearProbe(BaseEstimator):
     def _check_params(self) -> tuple[float, ...]:
         grid = check_grid(self.C_grid, "C_grid")
         check_int(self.max_iter, "max_iter", 1)
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be True or False (got {self.normalize!r})")
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be one of {tuple(_METRICS)} (got {self.metric!r})")
         check_int(self.n_splits, "n_splits", 2)

@@ -113,6 +113,7 @@ def test_normalize_scales_rows_to_unit_norm(cora: Any) -> None:
         ({"max_iter": 0}, "max_iter"),
         ({"n_splits": 1}, "n_splits"),
         ({"val_size": 0.0}, r"val_size .*\(got 0.0\)"),
+        ({"normalize": "l2"}, r"normalize must be True or False \(got 'l2'\)"),
     ],
 )
 def test_rejects_bad_parameters(kwargs: dict[str, Any], match: str) -> None:
