@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -846,6 +847,17 @@ def random_walk_subgraph(
     local = torch.minimum((local * sizes).long(), (sizes - 1).clamp_min(0))
     seeds = order[(start + local)[nonempty]]
 
+    if device.type == "cpu" and walk_length is None and expansion == 1.0:
+        # Breadth-first search in compiled code: same distribution, no per-step tensor ops.
+        level, visited, scale = _breadth_first_levels(
+            edge_index, num_nodes, graph, sizes, target, seeds, restart, generator
+        )
+        key = level.to(torch.float64)
+        key += torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
+        rank = _rank_within_graph(key, graph, sizes, scale)
+        keep = visited & (rank < target.index_select(0, graph))
+        return apply_node_mask(x, edge_index, batch, edge_attr, keep)
+
     # Grow every graph at once; a node's step of admission orders it, and the
     # first target[g] nodes per graph (ties at the last step broken at random)
     # form the subgraph. Graphs that already have enough nodes may keep growing:
@@ -908,6 +920,90 @@ def _rank_within_graph(key: Tensor, graph: Tensor, sizes: Tensor, scale: float) 
     positions = torch.arange(graph.numel(), device=graph.device)
     rank[order] = positions - exclusive_cumsum(sizes).index_select(0, graph.index_select(0, order))
     return rank
+
+
+def _breadth_first_levels(
+    edge_index: Tensor,
+    num_nodes: int,
+    graph: Tensor,
+    sizes: Tensor,
+    target: Tensor,
+    seeds: Tensor,
+    restart: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, float]:
+    r"""Admission order of :func:`random_walk_subgraph` (``expansion=1``, no
+    ``walk_length``) on CPU, from SciPy's breadth-first search.
+
+    A virtual source linked to the seeds turns the searches from every seed
+    into one. Graphs whose reachable set is smaller than their target get a
+    uniformly random unvisited seed and another round, as the step-by-step
+    loop restarts them. Returns every node's level (``round * (N + 1) +
+    hops``; nodes never reached come after all others), the visited mask and
+    the levels' bound.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = num_nodes
+    row = edge_index[0].numpy()
+    col = edge_index[1].numpy()
+    if row.size > 1 and not bool((row[1:] >= row[:-1]).all()):
+        order = np.argsort(row, kind="stable")
+        row, col = row[order], col[order]
+    num_edges = col.size
+    # Row n is the virtual source; room for one seed per node behind the edges.
+    indices = np.empty(num_edges + n, dtype=np.int32)
+    indices[:num_edges] = col
+    indptr = np.zeros(n + 2, dtype=np.int32)
+    np.cumsum(np.bincount(row, minlength=n), out=indptr[1 : n + 1])
+    weights = np.ones(num_edges + n)  # float64: csgraph's own dtype, no conversion
+    graph_np = graph.numpy()
+    num_graphs = sizes.numel()
+    missing = np.minimum(target.numpy(), sizes.numpy())  # nodes each graph still needs
+    level = np.full(n, -1, dtype=np.int64)
+    position = np.empty(n + 1, dtype=np.int64)
+    new_seeds = seeds.numpy()
+    round_ = 0
+    while new_seeds.size > 0:
+        end = num_edges + new_seeds.size
+        indices[num_edges:end] = new_seeds
+        indptr[n + 1] = end
+        matrix = csr_matrix((weights[:end], indices[:end], indptr), shape=(n + 1, n + 1), copy=False)
+        found, parent = breadth_first_order(matrix, n, directed=True, return_predecessors=True)
+        found = found[1:]  # without the virtual source
+        # In breadth-first order the parents' positions never decrease, so the
+        # hop levels are consecutive blocks: block l + 1 holds the nodes whose
+        # parent lies in block l.
+        position[n] = -1
+        position[found] = np.arange(found.size)
+        parent_position = position[parent[found]]
+        bounds = [0]
+        while bounds[-1] < found.size:
+            bounds.append(int(np.searchsorted(parent_position, bounds[-1], side="left")))
+        hops = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+        fresh = level[found] < 0  # nodes of earlier rounds keep their levels
+        level[found[fresh]] = round_ * (n + 1) + hops[fresh]
+        round_ += 1
+        if not restart:
+            break
+        missing -= np.bincount(graph_np[found[fresh]], minlength=num_graphs)
+        stuck = missing > 0
+        if not stuck.any():
+            break
+        # One uniformly random unvisited node of every stuck graph.
+        candidates = np.flatnonzero((level < 0) & stuck[graph_np])
+        cand_graph = graph_np[candidates]
+        order = np.argsort(cand_graph, kind="stable")
+        candidates, cand_graph = candidates[order], cand_graph[order]
+        per_graph = np.bincount(cand_graph, minlength=num_graphs)
+        first = np.cumsum(per_graph) - per_graph
+        draw = torch.rand(num_graphs, generator=generator, dtype=torch.float64).numpy()
+        pick = np.minimum((draw * per_graph).astype(np.int64), np.maximum(per_graph - 1, 0))
+        new_seeds = candidates[(first + pick)[stuck]].astype(np.int32)
+    visited = torch.from_numpy(level >= 0)
+    level[level < 0] = round_ * (n + 1)  # after every reached node
+    return torch.from_numpy(level), visited, float(round_ * (n + 1) + 1)
 
 
 def _random_unvisited(

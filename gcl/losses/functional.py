@@ -356,9 +356,29 @@ def label_contrastive_loss(
     k = _prepare(keys, normalize).to(q.dtype)
     logits = q @ k.T / temperature
     positive = query_labels.to(q.device)[:, None] == key_labels.to(q.device)[None, :]
-    everything = torch.ones_like(positive)
-    per_query = _masked_logsumexp(logits, everything) - _masked_logsumexp(logits, positive)
-    return global_mean(per_query, valid=positive.any(dim=1))
+    valid = positive.any(dim=1)
+    return global_mean(_log_ratio_of_sums(logits, positive, valid), valid=valid)
+
+
+def _log_ratio_of_sums(logits: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
+    r"""Row-wise :math:`\log\sum_j e^{x_{ij}} - \log\sum_{j: m_{ij}} e^{x_{ij}}`
+    with one exponential of the logits (LCGNN's memory makes them large).
+
+    Both sums share the row maximum, which cancels in the difference. If the
+    positives of some row lie so far below its maximum that their sum is not
+    safely representable, every row is recomputed with separately max-shifted
+    sums. Rows without a positive (``valid`` false) return 0 with a zero
+    gradient.
+    """
+    exp = torch.exp(logits - logits.detach().amax(dim=1, keepdim=True))
+    total = exp.sum(dim=1)
+    positive_total = (exp * positive).sum(dim=1)
+    safe = positive_total > torch.finfo(positive_total.dtype).tiny ** 0.5
+    if bool((valid & ~safe).any()):
+        return _masked_logsumexp(logits, torch.ones_like(positive)) - _masked_logsumexp(logits, positive)
+    positive_total = torch.where(safe, positive_total, torch.ones_like(positive_total))
+    per_row = torch.log(total) - torch.log(positive_total)
+    return torch.where(valid, per_row, torch.zeros_like(per_row))
 
 
 # --------------------------------------------------------------------------- Barlow Twins

@@ -318,8 +318,11 @@ def test_mask_features_rejects_integer_noise() -> None:
     ratio=st.floats(0.0, 1.0),
     seed=st.integers(0, 1000),
     expansion=st.sampled_from([1.0, 0.5]),
+    walk_length=st.sampled_from([None, 10**6]),
 )
-def test_random_walk_subgraph_properties(graphs, ratio, seed, expansion) -> None:
+def test_random_walk_subgraph_properties(graphs, ratio, seed, expansion, walk_length) -> None:
+    # walk_length=None with expansion=1 runs the compiled breadth-first search on
+    # CPU; a walk_length that never binds runs the step-by-step tensor loop.
     batch = to_batch(graphs)
     out = F.random_walk_subgraph(
         batch.x,
@@ -327,6 +330,7 @@ def test_random_walk_subgraph_properties(graphs, ratio, seed, expansion) -> None
         batch.batch,
         ratio=ratio,
         expansion=expansion,
+        walk_length=walk_length,
         edge_attr=batch.edge_attr,
         generator=gen(seed),
     )
@@ -355,6 +359,44 @@ def test_random_walk_subgraph_without_restart_stops_in_component() -> None:
             batch.x, batch.edge_index, batch.batch, ratio=0.8, generator=gen(seed)
         )
         assert int(restarted.node_mask.sum()) == 8
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_random_walk_subgraph_search_and_step_loop_agree_in_distribution(restart: bool) -> None:
+    # The compiled breadth-first search (CPU, expansion=1, no walk_length) and the
+    # step-by-step loop (forced by a walk_length that never binds) must draw the
+    # kept node sets with the same probabilities: a path, a graph of three
+    # components (restarts) and a directed graph whose reachable sets differ by seed.
+    path = [(u, u + 1) for u in range(5)]
+    pieces = [(0, 1), (1, 2), (3, 4)]
+    directed = [(0, 1), (1, 2), (2, 0), (3, 0), (4, 3), (5, 5)]
+    graphs = [
+        (6, path + [(v, u) for u, v in path]),
+        (6, pieces + [(v, u) for u, v in pieces]),
+        (6, directed),
+    ]
+    batch = to_batch(graphs)
+    draws = 3000
+
+    def frequencies(walk_length: int | None, seed: int) -> list[dict[tuple[int, ...], float]]:
+        generator = gen(seed)
+        counts: list[dict[tuple[int, ...], int]] = [{} for _ in graphs]
+        for _ in range(draws):
+            out = F.random_walk_subgraph(
+                batch.x, batch.edge_index, batch.batch, ratio=0.5, restart=restart,
+                walk_length=walk_length, generator=generator,
+            )
+            for g in range(len(graphs)):
+                kept = tuple(out.node_mask[batch.batch == g].nonzero().view(-1).tolist())
+                counts[g][kept] = counts[g].get(kept, 0) + 1
+        return [{k: v / draws for k, v in c.items()} for c in counts]
+
+    compiled, stepwise = frequencies(None, 0), frequencies(10**6, 1)
+    for g in range(len(graphs)):
+        keys = set(compiled[g]) | set(stepwise[g])
+        assert set(compiled[g]) == set(stepwise[g])
+        total_variation = 0.5 * sum(abs(compiled[g].get(k, 0) - stepwise[g].get(k, 0)) for k in keys)
+        assert total_variation < 0.06, (g, total_variation)
 
 
 def test_random_walk_subgraph_walk_length_limits_hops() -> None:

@@ -170,6 +170,29 @@ def test_label_contrastive_gradients_and_dtypes(dtype: torch.dtype) -> None:
     assert torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_label_contrastive_far_below_maximum_positives(scale: float) -> None:
+    # Unnormalised logits spread over hundreds of units: the positives' sum underflows
+    # when shifted by the row maximum, and the loss must fall back to separate shifts.
+    torch.manual_seed(0)
+    q = (scale * torch.randn(5, 4)).requires_grad_(True)
+    keys, q_labels = scale * torch.randn(40, 4), torch.tensor([0, 1, 2, 0, 3])
+    key_labels = torch.randint(3, (40,))
+    loss = functional.label_contrastive_loss(q, q_labels, keys, key_labels, temperature=0.5, normalize=False)
+    (grad,) = torch.autograd.grad(loss, q)
+    # Reference in float64: log-sum-exp over all keys minus over same-label keys.
+    q64 = q.detach().double().requires_grad_(True)
+    logits = q64 @ keys.double().T / 0.5
+    positive = q_labels[:, None] == key_labels[None, :]
+    valid = positive.any(1)
+    per = torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~positive, -torch.inf), 1)
+    expected = per[valid].mean()
+    (expected_grad,) = torch.autograd.grad(expected, q64)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(grad.double(), expected_grad, rtol=1e-3, atol=1e-5)
+
+
 def test_label_contrastive_bad_inputs() -> None:
     q, keys = torch.randn(4, 3), torch.randn(9, 3)
     ql, kl = torch.zeros(4, dtype=torch.long), torch.zeros(9, dtype=torch.long)
