@@ -58,6 +58,12 @@ def _adjacency_t(edge_index: Tensor, num_nodes: int) -> Tensor:
         return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
 
 
+def _is_index_pairs(edge_index: Tensor) -> bool:
+    r"""Whether ``edge_index`` is a dense ``[2, E]`` index tensor (not an
+    adjacency already in a sparse layout, which PyG's convolutions also take)."""
+    return isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
+
+
 class GIN(nn.Module):
     r"""The graph isomorphism network from `"How Powerful are Graph Neural
     Networks?" <https://arxiv.org/abs/1810.00826>`_ (Xu et al., ICLR 2019), in
@@ -229,7 +235,9 @@ class GIN(nn.Module):
 
         Args:
             x (Tensor): Node features.
-            edge_index (Tensor): Edge indices.
+            edge_index (Tensor): Edge indices ``[2, E]``, or a sparse
+                transposed adjacency (``torch.sparse_csr`` or ``SparseTensor``)
+                as PyG's convolutions take it.
             batch (Tensor, optional): Graph of every node; all nodes form one
                 graph when omitted. (default: :obj:`None`)
             edge_attr (Tensor, optional): Edge features, required with
@@ -251,7 +259,7 @@ class GIN(nn.Module):
                 x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
             elif self.edge_dim is not None:
                 x = conv(x, edge_index, edge_attr)
-            elif x.size(1) > SPARSE_AGGREGATION_MIN_CHANNELS:
+            elif x.size(1) > SPARSE_AGGREGATION_MIN_CHANNELS and _is_index_pairs(edge_index):
                 # Wide inputs (one-hot degrees of social graphs: 492 on COLLAB): a
                 # message per edge would materialise an [E, F] tensor; summing
                 # neighbours through a sparse adjacency gives the same result

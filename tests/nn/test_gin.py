@@ -220,3 +220,7 @@ def test_wide_inputs_aggregate_through_a_sparse_adjacency_with_the_same_result()
         gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = threshold
     torch.testing.assert_close(sparse.graph, dense.graph, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
+    # A caller's own sparse adjacency is used as given, for wide inputs too.
+    adjacency = gin_module._adjacency_t(batch.edge_index, batch.num_nodes)
+    given = model(batch.x, adjacency, batch.batch, num_graphs=batch.num_graphs)
+    torch.testing.assert_close(given.graph, dense.graph, rtol=1e-5, atol=1e-4)
