@@ -254,17 +254,22 @@ class GIN(nn.Module):
             x = self.atom_encoder(x)
 
         states = []
+        adjacency: Tensor | None = None
         for layer, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if self.bond_encoders is not None:
                 x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
             elif self.edge_dim is not None:
                 x = conv(x, edge_index, edge_attr)
+            elif adjacency is not None:
+                x = conv(x, adjacency)  # built for a wide layer before: reuse it
             elif x.size(1) > SPARSE_AGGREGATION_MIN_CHANNELS and _is_index_pairs(edge_index):
                 # Wide inputs (one-hot degrees of social graphs: 492 on COLLAB): a
                 # message per edge would materialise an [E, F] tensor; summing
                 # neighbours through a sparse adjacency gives the same result
-                # without it (see benchmarks/results/perf.md for COLLAB's time and memory).
-                x = conv(x, _adjacency_t(edge_index, x.size(0)))
+                # without it, and the later layers reuse it (see
+                # benchmarks/results/perf.md for COLLAB's time and memory).
+                adjacency = _adjacency_t(edge_index, x.size(0))
+                x = conv(x, adjacency)
             else:
                 x = conv(x, edge_index)
             x = norm(F.relu(x))
