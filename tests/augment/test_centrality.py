@@ -196,6 +196,7 @@ def test_csr_path_matches_networkx(graphs) -> None:
     torch.set_num_threads(1)
     original = C._CSR_MIN_EDGES
     C._CSR_MIN_EDGES = 0
+    C._SCIPY_ON_CPU = False  # the tensor path with CSR products
     try:
         batch = to_batch(graphs)
         directed = any((v, u) not in set(edges) for _, edges in graphs for u, v in edges)
@@ -203,6 +204,7 @@ def test_csr_path_matches_networkx(graphs) -> None:
         ev = C.eigenvector_centrality(batch.edge_index, batch.num_nodes, batch.batch)
     finally:
         C._CSR_MIN_EDGES = original
+        C._SCIPY_ON_CPU = True
         torch.set_num_threads(threads)
     nx_graphs = to_networkx_graphs(graphs, directed=directed)
     for p, e, g in zip(per_graph(batch, pr), per_graph(batch, ev), nx_graphs):
@@ -215,9 +217,13 @@ def test_csr_path_matches_networkx(graphs) -> None:
         assert torch.allclose(e.double(), expected, rtol=1e-4, atol=1e-9)
 
 
-@pytest.mark.parametrize("use_csr", [False, True])
-def test_unordered_batch_vector(use_csr: bool, request: pytest.FixtureRequest) -> None:
-    if use_csr:
+@pytest.mark.parametrize("path", ["scipy", "tensor", "tensor-csr"])
+def test_unordered_batch_vector(
+    path: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path != "scipy":
+        monkeypatch.setattr(C, "_SCIPY_ON_CPU", False)
+    if path == "tensor-csr":
         request.getfixturevalue("csr_path")
     # Graph 0: a directed path with a sink; graph 1: a triangle plus an isolated node.
     graphs = [(4, [(0, 1), (1, 2), (2, 3)]), (4, [(0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)])]
@@ -236,6 +242,7 @@ def test_unordered_batch_vector(use_csr: bool, request: pytest.FixtureRequest) -
 def test_power_iteration_without_history(monkeypatch: pytest.MonkeyPatch) -> None:
     graphs = [(6, [(0, 1), (1, 2), (2, 0), (3, 4)]), (5, [(0, 1), (1, 0), (2, 3), (3, 2)]), (1, [])]
     batch = to_batch(graphs)
+    monkeypatch.setattr(C, "_SCIPY_ON_CPU", False)  # the tensor path keeps a history
     with_history = [
         C.pagerank(batch.edge_index, batch.num_nodes, batch.batch),
         C.eigenvector_centrality(batch.edge_index, batch.num_nodes, batch.batch),
@@ -247,3 +254,33 @@ def test_power_iteration_without_history(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
     for a, b in zip(with_history, without):
         assert torch.allclose(a, b, rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(graphs=graph_lists(max_graphs=5, min_nodes=1, max_nodes=10, undirected=None, self_loops=True))
+def test_scipy_and_tensor_paths_agree(graphs) -> None:
+    # CPU tensors run SciPy products; other devices the tensor operations.
+    batch = to_batch(graphs)
+    args = (batch.edge_index, batch.num_nodes, batch.batch)
+    scipy_side = [C.pagerank(*args), C.eigenvector_centrality(*args)]
+    C._SCIPY_ON_CPU = False
+    try:
+        tensor_side = [C.pagerank(*args), C.eigenvector_centrality(*args)]
+    finally:
+        C._SCIPY_ON_CPU = True
+    for a, b in zip(scipy_side, tensor_side):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("sinks", [1, 8])
+def test_pagerank_dangling_mass_folded_or_summed(sinks: int) -> None:
+    # One sink: the dangling term joins the sparse matrix; eight sinks in a 10-node
+    # graph with 9 edges: too many entries (80 > 10), it is summed per graph instead.
+    edges = [(0, v) for v in range(1, sinks + 1)] + [(v, v + 1) for v in range(sinks + 1, 9)]
+    edges.append((9, 0))
+    graphs = [(10, edges), (3, [(0, 1), (1, 2), (2, 0)])]
+    batch = to_batch(graphs)
+    ours = C.pagerank(batch.edge_index, batch.num_nodes, batch.batch)
+    for values, g in zip(per_graph(batch, ours), to_networkx_graphs(graphs, directed=True)):
+        expected = as_tensor(nx.pagerank(g), g.number_of_nodes())
+        assert torch.allclose(values.double(), expected, rtol=1e-4, atol=0)
