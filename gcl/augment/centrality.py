@@ -11,7 +11,7 @@ tensor operations.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -490,24 +490,29 @@ def _use_scipy(edge_index: Tensor) -> bool:
     return _SCIPY_ON_CPU and edge_index.device.type == "cpu"
 
 
-def _csr_product(matrix: Any) -> Callable[[np.ndarray, np.ndarray], None]:
-    r"""``out += matrix @ x`` for a SciPy CSR matrix, through SciPy's compiled
-    kernel when it is reachable (the public ``@`` adds a dispatch that costs
-    as much as the product on graphs of this size)."""
+def _column_product(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n: int
+) -> Callable[[np.ndarray, np.ndarray], None]:
+    r"""``out += M @ x`` for the :math:`n \times n` matrix given column by column
+    (CSC arrays: column :math:`u` holds the entries of source node :math:`u`), with
+    SciPy's compiled kernel when it is reachable (the public ``@`` adds a dispatch
+    that costs as much as the product on graphs of this size)."""
     try:
         from scipy.sparse import _sparsetools
 
-        kernel = _sparsetools.csr_matvec
+        kernel = _sparsetools.csc_matvec
     except (ImportError, AttributeError):  # pragma: no cover - other SciPy layouts
+        from scipy.sparse import csc_matrix
+
+        matrix = csc_matrix((data, indices, indptr), shape=(n, n))
+
         def fallback(x: np.ndarray, out: np.ndarray) -> None:
             out += matrix @ x
 
         return fallback
-    rows, cols = matrix.shape
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
 
     def compiled(x: np.ndarray, out: np.ndarray) -> None:
-        kernel(rows, cols, indptr, indices, data, x, out)
+        kernel(n, n, indptr, indices, data, x, out)
 
     return compiled
 
@@ -526,7 +531,7 @@ def _power_iteration_scipy(
     max_iter: int,
     normalize: bool,
 ) -> Tensor:
-    r""":func:`_power_iteration` for CPU tensors, with one SciPy CSR product and a
+    r""":func:`_power_iteration` for CPU tensors, with one SciPy sparse product and a
     few NumPy operations per step (a fraction of the per-call cost of tensor
     operations on graphs of this size).
 
@@ -535,7 +540,7 @@ def _power_iteration_scipy(
     ``base``), the dangling term :math:`(K x)_v = s_{g(v)} \sum_{d \in D_{g(v)}}
     x_d` when ``dangling`` is given, per-graph L2 normalisation when
     ``normalize``, and networkx's per-graph stopping rule. :math:`K` is folded
-    into the CSR matrix when it has at most :math:`\max(E, N)` entries (else it
+    into the sparse matrix when it has at most :math:`\max(E, N)` entries (else it
     is applied with a per-graph sum). Iterates are kept for
     :data:`_CHECK_EVERY` steps at a time, so memory stays :math:`O(N)`.
     """
@@ -543,26 +548,44 @@ def _power_iteration_scipy(
 
     n, num_graphs = x0.numel(), sizes.numel()
     row, col = edge_index[0].numpy(), edge_index[1].numpy()
+    if row.size > 1 and not bool((row[1:] >= row[:-1]).all()):
+        order = np.argsort(row, kind="stable")
+        row, col = row[order], col[order]
     weight = np.ones(row.size) if source_weight is None else source_weight.numpy()[row]
     graph_np, counts = graph.numpy(), sizes.numpy()
     ordered = is_sorted(graph)
+    # M column by column (column u: the edges leaving u), read off the edges
+    # grouped by source without a sort; parallel edges add up in the product.
+    per_source = np.bincount(row, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_source, out=indptr[1:])
+    indices, data = col, weight
     dangling_nodes = np.empty(0, dtype=np.int64)
     if dangling is not None and share is not None:
         dangling_nodes = np.flatnonzero(dangling.numpy())
         dangling_graph = graph_np[dangling_nodes]
         share_np = share.numpy()
         entries = counts[dangling_graph]
-        if int(entries.sum()) <= max(row.size, n):
+        total = int(entries.sum())
+        if total <= max(row.size, n):
             # Few enough entries: K joins M, so a step is one product. Column d of K
-            # holds share[g] on every node of d's graph g.
+            # (d dangling: no edges of its own) holds share[g] on every node of d's graph g.
             members = np.arange(n) if ordered else np.argsort(graph_np, kind="stable")
             first = np.cumsum(counts) - counts
-            offset = np.arange(int(entries.sum())) - np.repeat(np.cumsum(entries) - entries, entries)
-            col = np.concatenate([col, members[np.repeat(first[dangling_graph], entries) + offset]])
-            row = np.concatenate([row, np.repeat(dangling_nodes, entries)])
-            weight = np.concatenate([weight, np.repeat(share_np[dangling_graph], entries)])
+            offset = np.arange(total) - np.repeat(np.cumsum(entries) - entries, entries)
+            extra = np.zeros(n, dtype=np.int64)
+            extra[dangling_nodes] = entries
+            joint = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(per_source + extra, out=joint[1:])
+            indices = np.empty(row.size + total, dtype=np.int64)
+            data = np.empty(row.size + total)
+            edge_slot = np.arange(row.size) + (joint[:-1] - indptr[:-1])[row]
+            indices[edge_slot], data[edge_slot] = col, weight
+            slot = np.repeat(joint[dangling_nodes], entries) + offset
+            indices[slot] = members[np.repeat(first[dangling_graph], entries) + offset]
+            data[slot] = np.repeat(share_np[dangling_graph], entries)
+            indptr = joint
             dangling_nodes = dangling_nodes[:0]
-    matrix = csr_matrix((weight, (col, row)), shape=(n, n))  # parallel edges add up
     base_np = None if base is None else base.numpy()
     if ordered:
         starts = (np.cumsum(counts) - counts)[counts > 0]
@@ -585,7 +608,7 @@ def _power_iteration_scipy(
         def graph_sums(rows: np.ndarray) -> np.ndarray:
             return (summing @ rows.T).T
 
-    product = _csr_product(matrix)
+    product = _column_product(indptr, indices, data, n)
     threshold = sizes.numpy() * tol
     done = sizes.numpy() == 0
     open_threshold = np.where(done, 0.0, threshold)
