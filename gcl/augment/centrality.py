@@ -18,18 +18,13 @@ import torch
 from torch import Tensor
 
 from gcl.augment._utils import (
-    CSR_MIN_EDGES,
     check_batch,
     check_choice,
     check_edge_index,
     check_probability,
-    csr_from_counts,
-    exclusive_cumsum,
     graph_sizes,
     is_sorted,
     node_graph,
-    nodes_in_graph_order,
-    propagation_matrix,
 )
 
 __all__ = [
@@ -276,13 +271,9 @@ def eigenvector_centrality(
     return x.to(out_dtype)
 
 
-#: Edge count from which CPU products use CSR matrices (MKL) instead of index
-#: gathers and scatters; below it MKL's thread start-up costs more than it saves.
-_CSR_MIN_EDGES = CSR_MIN_EDGES
-
-
 class _BatchOperators:
-    r"""The linear maps of a batched power iteration.
+    r"""The linear maps of a batched power iteration, as tensor operations (the
+    path of non-CPU devices; CPU tensors run :func:`_power_iteration_scipy`).
 
     - :meth:`propagate`: :math:`y = b + M x + K x` with
       :math:`(M x)_v = \sum_{(u, v)} w_u x_u` and the optional dangling term
@@ -290,9 +281,8 @@ class _BatchOperators:
     - :meth:`graph_sum` (:math:`[N] \to [G]`) and :meth:`expand`
       (:math:`[G] \to [N]`).
 
-    Large CPU inputs use CSR matrices, so that each map is one sparse
-    mat-vec; small inputs and other devices use index gathers and scatters
-    (and segment reductions when the batch is ordered, as PyG's are).
+    Index gathers and scatters, and segment reductions when the batch is
+    ordered, as PyG's are.
     """
 
     def __init__(
@@ -308,29 +298,9 @@ class _BatchOperators:
         self.sizes = sizes
         self.graph = graph
         self.ordered = batch is None or is_sorted(batch)
-        device = graph.device
-        self.use_csr = device.type == "cpu" and edge_index.size(1) >= _CSR_MIN_EDGES
         self.source_weight = source_weight
         self.dangling: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
-        self.dangling_matrix: Tensor | None = None
-        if self.use_csr:
-            weight = source_weight
-            if weight is None:
-                weight = torch.ones(self.num_nodes, dtype=torch.float64, device=device)
-            matrix = propagation_matrix(edge_index, self.num_nodes, weight)
-            self.matrix = matrix
-            order = nodes_in_graph_order(batch, self.num_nodes, device)
-            ones = torch.ones(self.num_nodes, dtype=torch.float64, device=device)
-            self.summing = csr_from_counts(sizes, order, ones, self.num_nodes)
-            # One entry per row: node v -> its graph.
-            self.spreading = csr_from_counts(
-                torch.ones(self.num_nodes, dtype=torch.long, device=device),
-                graph,
-                ones,
-                self.num_graphs,
-            )
-        else:
-            self.edge_index = edge_index
+        self.edge_index = edge_index
 
     # ------------------------------------------------------------------ maps
     def add_dangling(self, nodes: Tensor, share: Tensor) -> None:
@@ -341,33 +311,9 @@ class _BatchOperators:
         has[dangling_graph] = True
         affected = has.index_select(0, self.graph).nonzero().view(-1)
         affected_graph = self.graph.index_select(0, affected)
-        if self.use_csr:
-            # Row v of K lists the dangling nodes of v's graph, taken from
-            # ``nodes`` grouped by graph.
-            order = torch.sort(dangling_graph, stable=True).indices
-            nodes, dangling_graph = nodes[order], dangling_graph[order]
-            per_graph = torch.bincount(dangling_graph, minlength=self.num_graphs)
-            first = exclusive_cumsum(per_graph)
-            counts = torch.zeros(self.num_nodes, dtype=torch.long, device=nodes.device)
-            counts[affected] = per_graph.index_select(0, affected_graph)
-            total = int(counts.sum())
-            owner = torch.repeat_interleave(
-                torch.arange(self.num_nodes, device=nodes.device), counts, output_size=total
-            )
-            owner_graph = self.graph.index_select(0, owner)
-            offset = torch.arange(total, device=nodes.device) - exclusive_cumsum(counts)[owner]
-            columns = nodes.index_select(0, first.index_select(0, owner_graph) + offset)
-            values = share.index_select(0, owner_graph).to(torch.float64)
-            self.dangling_matrix = csr_from_counts(counts, columns, values, self.num_nodes)
-        else:
-            self.dangling = (nodes, dangling_graph, share, affected, affected_graph)
+        self.dangling = (nodes, dangling_graph, share, affected, affected_graph)
 
     def propagate(self, x: Tensor, base: Tensor, out: Tensor) -> None:
-        if self.use_csr:
-            torch.addmv(base, self.matrix, x, out=out)
-            if self.dangling_matrix is not None:
-                torch.addmv(out, self.dangling_matrix, x, out=out)
-            return
         if self.dangling is not None:
             nodes, dangling_graph, share, affected, affected_graph = self.dangling
             mass = torch.zeros_like(share).index_add_(0, dangling_graph, x.index_select(0, nodes))
@@ -378,16 +324,12 @@ class _BatchOperators:
         )
 
     def graph_sum(self, values: Tensor) -> Tensor:
-        if self.use_csr:
-            return self.summing @ values
         if self.ordered:
             return torch.segment_reduce(values, "sum", lengths=self.sizes)
         return values.new_zeros(self.num_graphs).index_add_(0, self.graph, values)
 
     def graph_sum_rows(self, values: Tensor) -> Tensor:
         r"""Per-graph sums of every row of ``values`` (``[k, N] -> [k, G]``)."""
-        if self.use_csr:
-            return (self.summing @ values.t()).t()
         if self.ordered:
             lengths = self.sizes.expand(values.size(0), self.num_graphs)
             return torch.segment_reduce(values, "sum", lengths=lengths, axis=1)
@@ -401,8 +343,6 @@ class _BatchOperators:
         return values.index_select(0, self.graph)
 
     def expand(self, values: Tensor) -> Tensor:
-        if self.use_csr and values.is_floating_point():
-            return self.spreading @ values
         if self.ordered:
             return torch.repeat_interleave(values, self.sizes, output_size=self.num_nodes)
         return values.index_select(0, self.graph)

@@ -178,34 +178,18 @@ def test_bad_graphs() -> None:
         C.degree_centrality(torch.tensor([[0], [1]]), 2, torch.tensor([0]))
 
 
-@pytest.fixture
-def csr_path(monkeypatch: pytest.MonkeyPatch):
-    """Routes every input through the CSR (MKL) code path, single-threaded so
-    that MKL's thread pool does not stall on a busy test machine."""
-    monkeypatch.setattr(C, "_CSR_MIN_EDGES", 0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @settings(max_examples=15, deadline=None)
 @given(graphs=graph_lists(max_graphs=5, min_nodes=1, max_nodes=10, undirected=None))
-def test_csr_path_matches_networkx(graphs) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    original = C._CSR_MIN_EDGES
-    C._CSR_MIN_EDGES = 0
-    C._SCIPY_ON_CPU = False  # the tensor path with CSR products
+def test_tensor_path_matches_networkx(graphs) -> None:
+    # The tensor operations that non-CPU devices run, checked on CPU.
+    C._SCIPY_ON_CPU = False
     try:
         batch = to_batch(graphs)
         directed = any((v, u) not in set(edges) for _, edges in graphs for u, v in edges)
         pr = C.pagerank(batch.edge_index, batch.num_nodes, batch.batch)
         ev = C.eigenvector_centrality(batch.edge_index, batch.num_nodes, batch.batch)
     finally:
-        C._CSR_MIN_EDGES = original
         C._SCIPY_ON_CPU = True
-        torch.set_num_threads(threads)
     nx_graphs = to_networkx_graphs(graphs, directed=directed)
     for p, e, g in zip(per_graph(batch, pr), per_graph(batch, ev), nx_graphs):
         n = g.number_of_nodes()
@@ -217,14 +201,10 @@ def test_csr_path_matches_networkx(graphs) -> None:
         assert torch.allclose(e.double(), expected, rtol=1e-4, atol=1e-9)
 
 
-@pytest.mark.parametrize("path", ["scipy", "tensor", "tensor-csr"])
-def test_unordered_batch_vector(
-    path: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if path != "scipy":
+@pytest.mark.parametrize("path", ["scipy", "tensor"])
+def test_unordered_batch_vector(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "tensor":
         monkeypatch.setattr(C, "_SCIPY_ON_CPU", False)
-    if path == "tensor-csr":
-        request.getfixturevalue("csr_path")
     # Graph 0: a directed path with a sink; graph 1: a triangle plus an isolated node.
     graphs = [(4, [(0, 1), (1, 2), (2, 3)]), (4, [(0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)])]
     batch = to_batch(graphs)
