@@ -286,16 +286,6 @@ def csr_from_counts(counts: Tensor, col_indices: Tensor, values: Tensor, num_col
         return torch.sparse_csr_tensor(crow, col_indices, values, size=(counts.numel(), num_cols))
 
 
-def graph_sum_matrix(
-    batch: Tensor | None, sizes: Tensor, num_nodes: int, dtype: torch.dtype
-) -> Tensor:
-    r"""CSR matrix :math:`B \in \{0, 1\}^{G \times N}` with :math:`(B v)_g =
-    \sum_{i \in g} v_i`: a segment sum as one sparse mat-vec."""
-    order = nodes_in_graph_order(batch, num_nodes, sizes.device)
-    values = torch.ones(num_nodes, dtype=dtype, device=sizes.device)
-    return csr_from_counts(sizes, order, values, num_nodes)
-
-
 def is_sorted(index: Tensor) -> bool:
     return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
 
@@ -360,10 +350,6 @@ def log_or_neg_inf(values: Tensor, offset: float = 0.0) -> Tensor:
     r""":math:`\log(v + \text{offset})` with :math:`-\infty` where the argument is 0."""
     shifted = values + offset if offset != 0.0 else values
     return torch.log(shifted.clamp_min(0.0))
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def next_power_of_two(value: int) -> int:
