@@ -399,6 +399,31 @@ def test_random_walk_subgraph_search_and_step_loop_agree_in_distribution(restart
         assert total_variation < 0.06, (g, total_variation)
 
 
+@pytest.mark.parametrize("walk_length", [None, 10**6])
+def test_random_walk_subgraph_interleaved_batch_and_shuffled_edges(walk_length: int | None) -> None:
+    # Nodes of two graphs interleaved, edges in random order: both the compiled
+    # search and the step loop keep connected sets of the right size per graph.
+    path = [(u, u + 1) for u in range(7)]
+    ring = [(u, (u + 1) % 6) for u in range(6)]
+    graphs = [(8, path + [(v, u) for u, v in path]), (6, ring + [(v, u) for u, v in ring])]
+    batch = to_batch(graphs)
+    perm = torch.randperm(batch.num_nodes, generator=gen(0))  # new position -> old node
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(batch.num_nodes)
+    edge_index = inverse[batch.edge_index][:, torch.randperm(batch.num_edges, generator=gen(1))]
+    x, node_batch = batch.x[perm], batch.batch[perm]
+    for seed in range(20):
+        out = F.random_walk_subgraph(
+            x, edge_index, node_batch, ratio=0.5, walk_length=walk_length, generator=gen(seed)
+        )
+        kept = perm[out.node_mask]  # original node ids
+        for g, (n, edges) in enumerate(graphs):
+            local = (kept[batch.batch[kept] == g] - int(batch.ptr[g])).tolist()
+            assert len(local) == round(0.5 * n)
+            graph = nx.Graph(edges)
+            assert nx.is_connected(graph.subgraph(local))
+
+
 def test_random_walk_subgraph_walk_length_limits_hops() -> None:
     n = 20
     path = [(u, u + 1) for u in range(n - 1)]
