@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 
 
-def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, seed: int) -> list[dict[str, float]]:
+def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, seed: int,
+          epochs: int | None = None) -> list[dict[str, float]]:
     from gcl.bench.config import find_config, load_config
     from gcl.bench.protocols import _train_config, predict
     from gcl.data import load_dataset
@@ -72,6 +73,8 @@ def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, see
         return -loss
 
     train = {**settings["train"], "lr": lr, "patience": None}
+    if epochs is not None:
+        train["epochs"] = epochs
     fit(method, train_part, _train_config(train, seed * 1000 + fold, "cpu"), validate=validate)
     return rows
 
@@ -94,13 +97,14 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.005, 0.001])
+    parser.add_argument("--epochs", type=int, default=None, help="default: the table's")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
     results = {}
     for lr in args.lrs:
-        rows = curve(args.table, args.dataset, args.method, args.fold, lr, args.seed)
+        rows = curve(args.table, args.dataset, args.method, args.fold, lr, args.seed, args.epochs)
         results[lr] = (rows, summary(rows))
         print(f"lr {lr}: {results[lr][1]}", flush=True)
     command = "python " + " ".join(sys.argv)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+DIAGNOSTICS = Path(__file__).resolve().parents[2] / "benchmarks" / "diagnostics"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, DIAGNOSTICS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_learning_rate_curve_on_mutag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load("learning_rate_curve")
+    out = tmp_path / "lr.md"
+    monkeypatch.setattr(sys, "argv", ["learning_rate_curve.py", "--table", "lcgnn-tu", "--dataset", "MUTAG",
+                                      "--method", "supervised-gin", "--lrs", "0.01", "0.001", "--epochs", "3",
+                                      "--markdown", str(out)])
+    module.main()
+    text = out.read_text()
+    assert "The test part is never scored" in text
+    assert "| 0.01 |" in text and "| 0.001 |" in text
+    assert text.count("3: ") == 2  # three epochs recorded for each rate
+
+
+def test_learning_rate_curve_summary() -> None:
+    module = load("learning_rate_curve")
+    rows = [{"epoch": 1, "val_loss": 0.7, "val_acc": 0.5, "train_acc": 0.5},
+            {"epoch": 2, "val_loss": 0.5, "val_acc": 0.7, "train_acc": 0.8},
+            {"epoch": 3, "val_loss": 0.6, "val_acc": 0.6, "train_acc": 0.6}]
+    summary = module.summary(rows)
+    assert summary["best_epoch"] == 2 and summary["val_acc_at_best"] == 0.7
+    assert summary["max_jump"] == pytest.approx(0.3) and summary["median_jump"] == pytest.approx(0.25)
+    assert summary["min_train_acc_second_half"] == 0.6
