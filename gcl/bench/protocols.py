@@ -177,10 +177,6 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
     if settings.get("pretrain"):
         pre = _pretrained(settings, data, train_seed, ctx.device, out_dir / "pretrain")
         encoder_state = pre.get_submodule("encoder").state_dict()
-    seed_everything(train_seed)
-    method = build_method(settings["method"], data, **settings["options"])
-    if encoder_state is not None:
-        method.get_submodule("encoder").load_state_dict(encoder_state)
     train_part, val_part, test_part = data[split.train], data[split.val], data[split.test]
 
     selection = str(settings.get("evaluation", {}).get("selection", "metric"))
@@ -195,12 +191,58 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
             return -float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels).long()))
         return score(labels, logits)
 
-    result = fit(method, train_part, _train_config(settings["train"], train_seed, ctx.device),
-                 out_dir=out_dir / "train", validate=validate)
+    # Every point of the optional grid is trained on the training part and judged on the
+    # validation part only; the test part is scored once, for the chosen point.
+    points = grid_points(settings.get("evaluation", {}).get("grid"))
+    chosen: tuple[dict[str, Any], Any] | None = None
+    chosen_val = float("-inf")
+    validation_by_point: dict[str, float] = {}
+    for point in points:
+        seed_everything(train_seed)
+        method = build_method(settings["method"], data, **settings["options"])
+        if encoder_state is not None:
+            method.get_submodule("encoder").load_state_dict(encoder_state)
+        name = "train" if not point else "train-" + "-".join(f"{k}={v}" for k, v in sorted(point.items()))
+        result = fit(method, train_part, _train_config({**settings["train"], **point}, train_seed, ctx.device),
+                     out_dir=out_dir / name, validate=validate)
+        best_val = float(result.best_val) if result.best_val is not None else float("-inf")
+        validation_by_point[name] = best_val
+        if chosen is None or best_val > chosen_val:  # ties keep the earlier point
+            chosen, chosen_val = (point, result), best_val
+    assert chosen is not None
+    point, result = chosen
     test = score(*predict(result.method, test_part))
     best_epoch = max(range(len(result.history)), key=lambda i: result.history[i].get("val", -1.0)) + 1
-    extra = {"epochs_trained": len(result.history), "best_epoch": best_epoch, "stopped_early": result.stopped_early}
+    extra: dict[str, Any] = {"epochs_trained": len(result.history), "best_epoch": best_epoch,
+                             "stopped_early": result.stopped_early}
+    if len(points) > 1:
+        extra.update(selected=point, validation_by_point=validation_by_point)
     return test, float(result.best_val if result.best_val is not None else float("nan")), extra
+
+
+def grid_points(grid: Any) -> list[dict[str, Any]]:
+    r"""The points of ``evaluation.grid`` (training settings to choose among, per fold, on
+    the validation part): every combination of the listed values, ``[{}]`` without a grid.
+
+    Example:
+        >>> grid_points({"lr": [0.005, 0.001]})
+        [{'lr': 0.005}, {'lr': 0.001}]
+    """
+    if grid is None or grid == {}:
+        return [{}]
+    from gcl.train import TrainConfig
+
+    if not isinstance(grid, dict):
+        raise ValueError(f"evaluation.grid must map training settings to lists of values (got {grid!r})")
+    allowed = set(TrainConfig.__dataclass_fields__)
+    points: list[dict[str, Any]] = [{}]
+    for key, values in grid.items():
+        if key not in allowed or key in ("seed", "device", "progress"):
+            raise ValueError(f"evaluation.grid: {key!r} is not a training setting to select ({sorted(allowed)})")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"evaluation.grid.{key} must be a non-empty list (got {values!r})")
+        points = [{**point, key: value} for point in points for value in values]
+    return points
 
 
 # -- the protocols ---------------------------------------------------------------

@@ -59,3 +59,47 @@ def test_selection_on_validation_loss_is_a_negative_cross_entropy(tmp_path: Path
     assert record.val_score is not None and record.val_score < 0  # -CE
     with pytest.raises(ValueError, match=r"selection must be 'metric' or 'loss' \(got 'f1'\)"):
         run_task(config("f1"), make_tasks(config("f1"))[0], Context(tmp_path / "b"))
+
+
+def test_grid_is_chosen_per_fold_on_validation_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench import protocols
+
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
+        "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": "loss", "grid": {"lr": [0.01, 0.001]}},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 0.005},
+        "datasets": ["MUTAG"],
+    })
+    scored: list[int] = []
+    original = protocols.predict
+
+    def counting_predict(method: Any, data: Any, batch_size: int = 256) -> Any:
+        scored.append(len(data))
+        return original(method, data, batch_size)
+
+    monkeypatch.setattr(protocols, "predict", counting_predict)
+    torch.set_num_threads(1)
+    record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
+    extra = record.extra
+    assert extra["selected"] in ({"lr": 0.01}, {"lr": 0.001})
+    by_point = extra["validation_by_point"]
+    assert set(by_point) == {"train-lr=0.01", "train-lr=0.001"}
+    chosen = "train-lr=" + str(extra["selected"]["lr"])
+    assert by_point[chosen] == max(by_point.values()) == pytest.approx(record.val_score)
+    # Two epochs of validation per grid point, then the 94-graph test fold exactly once.
+    assert scored.count(94) == 1 and len(scored) == 2 * 2 + 1
+
+
+def test_grid_points() -> None:
+    from gcl.bench.protocols import grid_points
+
+    assert grid_points(None) == [{}]
+    assert grid_points({"lr": [0.1, 0.2], "batch_size": [32]}) == [
+        {"lr": 0.1, "batch_size": 32}, {"lr": 0.2, "batch_size": 32}]
+    with pytest.raises(ValueError, match="not a training setting"):
+        grid_points({"learning_rate": [0.1]})
+    with pytest.raises(ValueError, match="non-empty list"):
+        grid_points({"lr": []})
+    with pytest.raises(ValueError, match="not a training setting"):
+        grid_points({"seed": [1, 2]})
