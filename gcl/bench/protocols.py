@@ -20,6 +20,7 @@ on training or validation data.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -206,6 +207,7 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
         result = fit(method, train_part, _train_config({**settings["train"], **point}, train_seed, ctx.device),
                      out_dir=out_dir / name, validate=validate)
         best_val = float(result.best_val) if result.best_val is not None else float("-inf")
+        best_val = float("-inf") if math.isnan(best_val) else best_val
         validation_by_point[name] = best_val
         if chosen is None or best_val > chosen_val:  # ties keep the earlier point
             chosen, chosen_val = (point, result), best_val

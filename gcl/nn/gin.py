@@ -51,11 +51,13 @@ def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int]:
 SPARSE_AGGREGATION_MIN_CHANNELS = 64
 
 
-def _adjacency_t(edge_index: Tensor, num_nodes: int) -> Tensor:
-    r"""The transposed adjacency (row = target) as a sparse CSR tensor."""
+def _adjacency_t(edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    r"""The transposed adjacency (row = target) as a sparse CSR tensor of ``dtype``;
+    repeated edges add up, as messages along ``edge_index`` do."""
+    ones = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+        return to_torch_csr_tensor(edge_index.flip(0), ones, size=(num_nodes, num_nodes))
 
 
 def _is_index_pairs(edge_index: Tensor) -> bool:
@@ -268,7 +270,7 @@ class GIN(nn.Module):
                 # neighbours through a sparse adjacency gives the same result
                 # without it, and the later layers reuse it (see
                 # benchmarks/results/perf.md for COLLAB's time and memory).
-                adjacency = _adjacency_t(edge_index, x.size(0))
+                adjacency = _adjacency_t(edge_index, x.size(0), x.dtype)
                 x = conv(x, adjacency)
             else:
                 x = conv(x, edge_index)

@@ -346,7 +346,8 @@ class Trainer:
                 if self.validate is not None:
                     score = float(self.validate(self.method))
                     record["val"] = score
-                    if best_val is None or score > best_val:
+                    # a NaN score (e.g. a diverged validation loss) is never the best
+                    if not math.isnan(score) and (best_val is None or score > best_val):
                         best_val, bad_epochs = score, 0
                         if self.out_dir is not None and is_main:
                             self._save(self.out_dir / BEST_NAME, {"method": self.method.state_dict(),

@@ -103,3 +103,25 @@ def test_grid_points() -> None:
         grid_points({"lr": []})
     with pytest.raises(ValueError, match="not a training setting"):
         grid_points({"seed": [1, 2]})
+
+
+def test_grid_point_with_nan_validation_never_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.train
+    from gcl.train import TrainResult
+
+    validation = {0.1: float("nan"), 0.01: 0.9, 0.001: 0.5}  # lr 0.1 "diverged"
+
+    def fake_fit(method: Any, data: Any, config: Any, **kwargs: Any) -> TrainResult:
+        val = validation[config.lr]
+        return TrainResult(method, [{"epoch": 1.0, "loss": 1.0, "val": val}], val, False, None)
+
+    monkeypatch.setattr(gcl.train, "fit", fake_fit)
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
+        "evaluation": {"n_splits": 2, "val_size": 0.1, "grid": {"lr": [0.1, 0.01, 0.001]}},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 1, "batch_size": 64},
+        "datasets": ["MUTAG"],
+    })
+    record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
+    assert record.extra["selected"] == {"lr": 0.01} and record.val_score == 0.9

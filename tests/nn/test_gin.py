@@ -224,3 +224,24 @@ def test_wide_inputs_aggregate_through_a_sparse_adjacency_with_the_same_result()
     adjacency = gin_module._adjacency_t(batch.edge_index, batch.num_nodes)
     given = model(batch.x, adjacency, batch.batch, num_graphs=batch.num_graphs)
     torch.testing.assert_close(given.graph, dense.graph, rtol=1e-5, atol=1e-4)
+
+
+def test_wide_inputs_count_repeated_edges_and_keep_the_dtype() -> None:
+    from gcl.nn import gin as gin_module
+
+    # (1, 0) and (5, 4) are stored twice: message passing sums both copies, so must the CSR path.
+    edge_index = torch.tensor([[3, 0, 1, 1, 2, 2, 0, 4, 5, 5], [0, 1, 0, 0, 1, 2, 3, 5, 4, 4]])
+    batch = torch.tensor([0, 0, 0, 1, 1, 1, 2])
+    torch.manual_seed(0)
+    model = GIN(100, 16, 3).eval()
+    x = torch.randn(7, 100)
+    sparse = model(x, edge_index, batch, num_graphs=3)
+    threshold = gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
+    gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = 10**9
+    try:
+        dense = model(x, edge_index, batch, num_graphs=3)
+    finally:
+        gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = threshold
+    torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
+    double = model.double()(x.double(), edge_index, batch, num_graphs=3)
+    assert double.node.dtype == torch.float64

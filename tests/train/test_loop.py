@@ -110,6 +110,17 @@ def test_early_stopping_restores_best(mutag: Any, tmp_path: Path) -> None:
     assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 2
 
 
+
+def test_nan_validation_score_is_never_the_best(mutag: Any, tmp_path: Path) -> None:
+    # A diverged validation loss gives NaN; it must neither win nor block later epochs.
+    scores = iter([float("nan"), 0.4, 0.6, float("nan"), 0.5])
+    result = fit(_graphcl(mutag), mutag, _config(epochs=5), out_dir=tmp_path,
+                 validate=lambda method: next(scores))
+    assert result.best_val == 0.6
+    assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 3
+    everything_nan = fit(_graphcl(mutag), mutag, _config(epochs=2), validate=lambda method: float("nan"))
+    assert everything_nan.best_val is None
+
 def test_run_two_lines(mutag: Any) -> None:
     result = run("graphcl", mutag, epochs=2, batch_size=64, progress=False)
     assert len(result.history) == 2 and result.history[-1]["loss"] > 0
