@@ -787,6 +787,11 @@ def random_walk_subgraph(
     The kept nodes and the edges among them form the subgraph; other nodes are
     removed from ``x`` and ``batch``.
 
+    On CPU with ``expansion=1`` and no ``walk_length``, the hops are counted by
+    SciPy's breadth-first search from all seeds at once (one search per round
+    of restarts) instead of one tensor step per hop: the kept sets have the
+    same distribution, the random draws differ.
+
     Args:
         x (Tensor): node features ``[N, F]``.
         edge_index (Tensor): integer edge indices ``[2, E]``.
