@@ -66,9 +66,9 @@ class GclSupervised(nn.Module):
                                    dropout=0.5, ogb_mol=True)
 
     def forward(self, batch: object) -> Tensor:
-        return self.method.predict(batch) if not self.training else self.method.classifier(  # type: ignore[operator]
-            self.method.encoder(batch.x, batch.edge_index, batch.batch, edge_attr=batch.edge_attr,  # type: ignore[attr-defined]
-                                num_graphs=batch.num_graphs).graph)  # type: ignore[attr-defined]
+        encoded = self.method.encoder(batch.x, batch.edge_index, batch.batch,  # type: ignore[attr-defined, operator]
+                                      edge_attr=batch.edge_attr, num_graphs=batch.num_graphs)  # type: ignore[attr-defined]
+        return self.method.classifier(encoded.graph)  # type: ignore[operator]
 
 
 def main() -> None:

@@ -32,14 +32,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 
 def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, seed: int,
           epochs: int | None = None) -> list[dict[str, float]]:
     from gcl.bench.config import find_config, load_config
-    from gcl.bench.protocols import _train_config, predict
-    from gcl.data import load_dataset
+    from gcl.bench.protocols import Context, _train_config, mean_cross_entropy, predict
     from gcl.eval import stratified_kfold_indices
     from gcl.methods import build_method
     from gcl.train import fit, seed_everything
@@ -52,8 +50,7 @@ def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, see
     if spec is None:
         raise SystemExit(f"{table} has no method {method_label!r}")
     settings = config.settings(entry, spec)
-    data = load_dataset(settings["dataset"]["name"],
-                        **{k: v for k, v in settings["dataset"].items() if k != "name"})
+    data = Context(Path(".")).load(settings["dataset"])
     labels = data.y.view(len(data), -1)[:, 0]
     splits = stratified_kfold_indices(labels, n_splits=int(settings["evaluation"].get("n_splits", 10)),
                                       val_size=float(settings["evaluation"].get("val_size", 0.1)),
@@ -67,7 +64,7 @@ def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, see
     def validate(m: torch.nn.Module) -> float:
         y, logits = predict(m, val_part)
         train_y, train_logits = predict(m, train_part)
-        loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y).long()))
+        loss = mean_cross_entropy(y, logits)
         rows.append({"epoch": len(rows) + 1, "val_loss": loss, "val_acc": float((logits.argmax(1) == y).mean()),
                      "train_acc": float((train_logits.argmax(1) == train_y).mean())})
         return -loss

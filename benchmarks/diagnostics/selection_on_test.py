@@ -31,13 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 
 def run(table: str, dataset: str, runs: int, seed: int) -> tuple[dict[str, Any], list[dict[str, float]]]:
     from gcl.bench.config import find_config, load_config
-    from gcl.bench.protocols import _train_config, predict
-    from gcl.data import load_dataset
+    from gcl.bench.protocols import Context, _train_config, predict, validation_loss
     from gcl.eval import random_split_indices
     from gcl.methods import build_method
     from gcl.train import fit, seed_everything
@@ -48,8 +46,7 @@ def run(table: str, dataset: str, runs: int, seed: int) -> tuple[dict[str, Any],
     entry = config.dataset_entry(dataset)
     spec = config.methods[0]
     settings = config.settings(entry, spec)
-    data = load_dataset(settings["dataset"]["name"],
-                        **{k: v for k, v in settings["dataset"].items() if k != "name"})
+    data = Context(Path(".")).load(settings["dataset"])
     ratios = tuple(settings["evaluation"].get("ratios", (0.8, 0.1, 0.1)))
     splits = random_split_indices(len(data), ratios, num_runs=runs, random_state=seed)
     rows = []
@@ -62,8 +59,7 @@ def run(table: str, dataset: str, runs: int, seed: int) -> tuple[dict[str, Any],
 
         def validate(m: Any, val_part: Any = val_part, test_part: Any = test_part,
                      trace: list[tuple[float, float]] = trace) -> float:
-            labels, logits = predict(m, val_part)
-            loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels).long()))
+            loss = validation_loss(m, val_part)
             test_labels, test_logits = predict(m, test_part)
             trace.append((loss, float((test_logits.argmax(1) == test_labels).mean())))
             return -loss

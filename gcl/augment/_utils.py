@@ -12,6 +12,7 @@ import math
 import warnings
 from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -288,6 +289,19 @@ def csr_from_counts(counts: Tensor, col_indices: Tensor, values: Tensor, num_col
 
 def is_sorted(index: Tensor) -> bool:
     return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+
+
+def edges_by_source(edge_index: Tensor, num_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""NumPy ``(row, col, indptr)`` of a CPU ``edge_index`` grouped by source
+    (stable; no copy when already ordered, as PyG's are): the edges leaving
+    node ``u`` are ``indptr[u]:indptr[u + 1]``."""
+    row, col = edge_index[0].numpy(), edge_index[1].numpy()
+    if row.size > 1 and not bool((row[1:] >= row[:-1]).all()):
+        order = np.argsort(row, kind="stable")
+        row, col = row[order], col[order]
+    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=num_nodes), out=indptr[1:])
+    return row, col, indptr
 
 
 def propagation_matrix(

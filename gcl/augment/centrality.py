@@ -22,6 +22,7 @@ from gcl.augment._utils import (
     check_choice,
     check_edge_index,
     check_probability,
+    edges_by_source,
     graph_sizes,
     is_sorted,
     node_graph,
@@ -457,6 +458,39 @@ def _column_product(
     return compiled
 
 
+def _with_dangling_columns(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    row: np.ndarray,
+    dangling_nodes: np.ndarray,
+    dangling_graph: np.ndarray,
+    share: np.ndarray,
+    counts: np.ndarray,
+    members: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The column arrays of :math:`M + K`: column :math:`d` of a dangling node
+    (no edges of its own) gets ``share[g]`` on every node of its graph
+    :math:`g`, whose nodes are ``members`` (nodes grouped by graph)."""
+    n = indptr.size - 1
+    entries = counts[dangling_graph]
+    total = int(entries.sum())
+    first = np.cumsum(counts) - counts
+    offset = np.arange(total) - np.repeat(np.cumsum(entries) - entries, entries)
+    extra = np.zeros(n, dtype=np.int64)
+    extra[dangling_nodes] = entries
+    joint = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.diff(indptr) + extra, out=joint[1:])
+    new_indices = np.empty(row.size + total, dtype=np.int64)
+    new_data = np.empty(row.size + total)
+    edge_slot = np.arange(row.size) + (joint[:-1] - indptr[:-1])[row]
+    new_indices[edge_slot], new_data[edge_slot] = indices, data
+    slot = np.repeat(joint[dangling_nodes], entries) + offset
+    new_indices[slot] = members[np.repeat(first[dangling_graph], entries) + offset]
+    new_data[slot] = np.repeat(share[dangling_graph], entries)
+    return joint, new_indices, new_data
+
+
 def _power_iteration_scipy(
     edge_index: Tensor,
     graph: Tensor,
@@ -487,44 +521,23 @@ def _power_iteration_scipy(
     from scipy.sparse import csr_matrix
 
     n, num_graphs = x0.numel(), sizes.numel()
-    row, col = edge_index[0].numpy(), edge_index[1].numpy()
-    if row.size > 1 and not bool((row[1:] >= row[:-1]).all()):
-        order = np.argsort(row, kind="stable")
-        row, col = row[order], col[order]
-    weight = np.ones(row.size) if source_weight is None else source_weight.numpy()[row]
+    # M column by column (column u: the edges leaving u), read off the edges
+    # grouped by source; parallel edges add up in the product.
+    row, indices, indptr = edges_by_source(edge_index, n)
+    data = np.ones(row.size) if source_weight is None else source_weight.numpy()[row]
     graph_np, counts = graph.numpy(), sizes.numpy()
     ordered = is_sorted(graph)
-    # M column by column (column u: the edges leaving u), read off the edges
-    # grouped by source without a sort; parallel edges add up in the product.
-    per_source = np.bincount(row, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(per_source, out=indptr[1:])
-    indices, data = col, weight
     dangling_nodes = np.empty(0, dtype=np.int64)
     if dangling is not None and share is not None:
         dangling_nodes = np.flatnonzero(dangling.numpy())
         dangling_graph = graph_np[dangling_nodes]
         share_np = share.numpy()
-        entries = counts[dangling_graph]
-        total = int(entries.sum())
-        if total <= max(row.size, n):
-            # Few enough entries: K joins M, so a step is one product. Column d of K
-            # (d dangling: no edges of its own) holds share[g] on every node of d's graph g.
+        if int(counts[dangling_graph].sum()) <= max(row.size, n):
+            # Few enough entries: K joins M, so a step is one product.
             members = np.arange(n) if ordered else np.argsort(graph_np, kind="stable")
-            first = np.cumsum(counts) - counts
-            offset = np.arange(total) - np.repeat(np.cumsum(entries) - entries, entries)
-            extra = np.zeros(n, dtype=np.int64)
-            extra[dangling_nodes] = entries
-            joint = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(per_source + extra, out=joint[1:])
-            indices = np.empty(row.size + total, dtype=np.int64)
-            data = np.empty(row.size + total)
-            edge_slot = np.arange(row.size) + (joint[:-1] - indptr[:-1])[row]
-            indices[edge_slot], data[edge_slot] = col, weight
-            slot = np.repeat(joint[dangling_nodes], entries) + offset
-            indices[slot] = members[np.repeat(first[dangling_graph], entries) + offset]
-            data[slot] = np.repeat(share_np[dangling_graph], entries)
-            indptr = joint
+            indptr, indices, data = _with_dangling_columns(
+                indptr, indices, data, row, dangling_nodes, dangling_graph, share_np, counts, members
+            )
             dangling_nodes = dangling_nodes[:0]
     base_np = None if base is None else base.numpy()
     if ordered:

@@ -28,6 +28,7 @@ from gcl.augment._utils import (
     check_probability,
     count_per_graph,
     draw_seed,
+    edges_by_source,
     exclusive_cumsum,
     graph_sizes,
     is_sorted,
@@ -951,17 +952,13 @@ def _breadth_first_levels(
     from scipy.sparse.csgraph import breadth_first_order
 
     n = num_nodes
-    row = edge_index[0].numpy()
-    col = edge_index[1].numpy()
-    if row.size > 1 and not bool((row[1:] >= row[:-1]).all()):
-        order = np.argsort(row, kind="stable")
-        row, col = row[order], col[order]
+    _, col, by_source = edges_by_source(edge_index, n)
     num_edges = col.size
     # Row n is the virtual source; room for one seed per node behind the edges.
     indices = np.empty(num_edges + n, dtype=np.int32)
     indices[:num_edges] = col
     indptr = np.zeros(n + 2, dtype=np.int32)
-    np.cumsum(np.bincount(row, minlength=n), out=indptr[1 : n + 1])
+    indptr[: n + 1] = by_source
     weights = np.ones(num_edges + n)  # float64: csgraph's own dtype, no conversion
     graph_np = graph.numpy()
     num_graphs = sizes.numel()
@@ -996,7 +993,8 @@ def _breadth_first_levels(
         stuck = missing > 0
         if not stuck.any():
             break
-        # One uniformly random unvisited node of every stuck graph.
+        # One uniformly random unvisited node of every stuck graph (in NumPy: the
+        # tensor version, _random_unvisited, costs about 0.1 ms more per round).
         candidates = np.flatnonzero((level < 0) & stuck[graph_np])
         cand_graph = graph_np[candidates]
         order = np.argsort(cand_graph, kind="stable")

@@ -139,6 +139,17 @@ def predict(method: nn.Module, data: Any, batch_size: int = 256) -> tuple[np.nda
     return torch.cat(labels).numpy(), torch.cat(logits).numpy()
 
 
+def mean_cross_entropy(labels: np.ndarray, logits: np.ndarray) -> float:
+    r"""Mean cross-entropy of class ``logits`` against integer ``labels``."""
+    return float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels).long()))
+
+
+def validation_loss(method: nn.Module, data: Any) -> float:
+    r"""Mean cross-entropy of ``method.predict`` on ``data`` (early stopping on the
+    validation loss, and the diagnostics that trace it)."""
+    return mean_cross_entropy(*predict(method, data))
+
+
 def scorer(metric: str, dataset_name: str) -> Callable[[np.ndarray, np.ndarray], float]:
     r"""``score(labels, logits)``: accuracy, or OGB's ROC-AUC of the positive-class probability."""
     if metric == "accuracy":
@@ -185,12 +196,11 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
         raise ValueError(f"evaluation.selection must be 'metric' or 'loss' (got {selection!r})")
 
     def validate(m: nn.Module) -> float:
-        labels, logits = predict(m, val_part)
         if selection == "loss":
             # negative validation cross-entropy: on validation parts of a few dozen graphs,
             # accuracy ties for many epochs and early stopping keeps an early state
-            return -float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels).long()))
-        return score(labels, logits)
+            return -validation_loss(m, val_part)
+        return score(*predict(m, val_part))
 
     # Every point of the optional grid is trained on the training part and judged on the
     # validation part only; the test part is scored once, for the chosen point.
