@@ -81,10 +81,15 @@ def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_laye
     raise ValueError(f"encoder must be 'gin' or 'hgpsl' (got {kind!r})")
 
 
-def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str = "sum",
+def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str | None = None,
                   augmentations: tuple[str, str] | list[str] = ("random4", "random4"), aug_ratio: float = 0.2,
                   temperature: float = 0.2, graphcl_reference: bool = False, **encoder_options: Any) -> GraphCL:
-    r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2)."""
+    r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2).
+
+    The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``); given
+    the same encoder options, :func:`build_supervised` builds the same encoder, so the pre-trained state
+    loads into it for fine-tuning.
+    """
     in_channels, _ = _info(data)
     encoder = GIN(in_channels, hidden_channels, num_layers, readout=readout, **encoder_options)
     dim = int(encoder.out_channels)
@@ -130,16 +135,30 @@ def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 6
                  temperature=temperature, momentum=momentum)
 
 
-def _classifier(encoder: str, dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Module:
+def _check_classes(num_classes: int) -> None:
     if num_classes < 2:
         raise ValueError(f"supervised methods need at least 2 classes (got {num_classes})")
+
+
+def _classifier(encoder: str, dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Module:
+    _check_classes(num_classes)
     return Classifier(dim, hidden, num_classes, dropout=dropout)
 
 
 def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
                      dropout: float = 0.5, **encoder_options: Any) -> SupervisedClassifier:
-    r"""Plain supervised GIN / HGP-SL classifier (cross-entropy)."""
+    r"""Plain supervised GIN / HGP-SL classifier (cross-entropy).
+
+    By default the classifier is Linear–ReLU–Dropout(``dropout``)–Linear on the graph embedding.
+    With the GIN option ``layout="ogb"`` the model is the OGB leaderboard GIN instead: ``dropout``
+    acts after every GIN layer and the classifier is a single linear layer.
+    """
     in_channels, num_classes = _info(data)
+    if encoder_options.get("layout") == "ogb":
+        _check_classes(num_classes)
+        enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
+                            dropout=dropout, **encoder_options)
+        return SupervisedClassifier(enc, Classifier(int(enc.out_channels), [], num_classes))  # type: ignore[arg-type]
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
     return SupervisedClassifier(enc, _classifier(encoder, int(enc.out_channels),  # type: ignore[arg-type]

@@ -28,11 +28,24 @@ READOUTS: dict[str, Callable[..., Tensor]] = {
 }
 
 
+LAYOUTS = ("graphcl", "ogb")
+
+
 def _mlp(in_channels: int, hidden_channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(in_channels, hidden_channels),
         nn.ReLU(),
         nn.Linear(hidden_channels, hidden_channels),
+    )
+
+
+def _ogb_mlp(in_channels: int, hidden_channels: int, batch_norm: bool) -> nn.Sequential:
+    r"""The OGB leaderboard GIN's MLP: Linear(F, 2H)–BN(2H)–ReLU–Linear(2H, H)."""
+    return nn.Sequential(
+        nn.Linear(in_channels, 2 * hidden_channels),
+        nn.BatchNorm1d(2 * hidden_channels) if batch_norm else nn.Identity(),
+        nn.ReLU(),
+        nn.Linear(2 * hidden_channels, hidden_channels),
     )
 
 
@@ -95,15 +108,41 @@ class GIN(nn.Module):
     ``ogb``'s :class:`AtomEncoder` (input) and one :class:`BondEncoder` per
     layer.
 
+    ``layout="ogb"`` gives the GIN of the `OGB leaderboard
+    <https://ogb.stanford.edu/docs/leader_graphprop/>`_ (without virtual
+    node): batch norm inside a wider MLP and after the convolution, no ReLU
+    after the last layer, and the readout of the last layer only,
+
+    .. math::
+        \mathbf{h}_i^{(l)} &= \mathrm{Dropout}\Big(\sigma_l\Big(\mathrm{BN}
+        \big(\mathrm{MLP}^{(l)}\big((1 + \epsilon^{(l)})\,\mathbf{h}_i^{(l-1)} +
+        \textstyle\sum_{j \in \mathcal{N}(i)} \mathbf{m}_{ji}\big)\big)\Big)\Big),
+
+        \mathbf{h}_G &= \mathrm{READOUT}\big(\{\mathbf{h}_i^{(L)} : i \in G\}\big),
+
+    with the message :math:`\mathbf{m}_{ji}` as above (:math:`\mathbf{h}_j`,
+    or :math:`\mathrm{ReLU}(\mathbf{h}_j + \mathbf{e}_{ji})` with edge
+    features), :math:`\mathrm{MLP} = \mathrm{Linear}(F, 2H)`–BN–ReLU–
+    :math:`\mathrm{Linear}(2H, H)`, :math:`\sigma_l` = ReLU for
+    :math:`l < L` and the identity for :math:`l = L`, learnable
+    :math:`\epsilon` and mean readout by default; graph and node embeddings
+    have ``hidden_channels`` features. With ``ogb_mol=True``,
+    ``hidden_channels=300``, ``num_layers=5`` and ``dropout=0.5`` it is the
+    leaderboard's GIN encoder; a single linear layer on :math:`\mathbf{h}_G`
+    completes its model.
+
     Args:
         in_channels (int): Node feature size. With ``ogb_mol=True`` it must be
             the number of OGB atom features (9).
         hidden_channels (int, optional): Width of every layer. (default: :obj:`32`)
         num_layers (int, optional): Number of GIN layers. (default: :obj:`3`)
         readout (str, optional): ``"sum"``, ``"mean"`` or ``"max"`` pooling
-            per layer. (default: :obj:`"sum"`)
-        batch_norm (bool, optional): Batch-normalise after each layer's ReLU.
-            (default: :obj:`True`)
+            (of every layer with ``layout="graphcl"``, of the last one with
+            ``layout="ogb"``). (default: :obj:`None`: ``"sum"`` for
+            ``"graphcl"``, ``"mean"`` for ``"ogb"``)
+        batch_norm (bool, optional): Batch-normalise after each layer's ReLU
+            (``"graphcl"``), or inside each MLP and after each convolution
+            (``"ogb"``). (default: :obj:`True`)
         dropout (float, optional): Dropout on each layer's output.
             (default: :obj:`0.0`)
         edge_dim (int, optional): Size of real-valued edge features; enables
@@ -111,7 +150,11 @@ class GIN(nn.Module):
         ogb_mol (bool, optional): Use OGB's atom/bond encoders and edge-aware
             messages. (default: :obj:`False`)
         train_eps (bool, optional): Learn :math:`\epsilon` (OGB's GIN does;
-            GraphCL keeps :math:`\epsilon = 0`). (default: :obj:`False`)
+            GraphCL keeps :math:`\epsilon = 0`). (default: :obj:`None`:
+            :obj:`False` for ``"graphcl"``, :obj:`True` for ``"ogb"``)
+        layout (str, optional): ``"graphcl"`` (the InfoGraph/GraphCL layer
+            order and concatenated readout) or ``"ogb"`` (the OGB
+            leaderboard's). (default: :obj:`"graphcl"`)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -119,6 +162,7 @@ class GIN(nn.Module):
           :math:`(N)` (optional), edge features :math:`(E, D)` (optional)
         - **output:** :class:`EncoderOutput` with ``graph``
           :math:`(B, L \cdot H)` and ``node`` :math:`(N, L \cdot H)`
+          (:math:`(B, H)` and :math:`(N, H)` with ``layout="ogb"``)
 
     Example:
         >>> import torch
@@ -129,6 +173,8 @@ class GIN(nn.Module):
         >>> out = encoder(x, edge_index, batch, num_graphs=2)
         >>> out.graph.shape, out.node.shape
         (torch.Size([2, 96]), torch.Size([5, 96]))
+        >>> GIN(7, 32, 3, layout="ogb")(x, edge_index, batch, num_graphs=2).graph.shape
+        torch.Size([2, 32])
     """
 
     def __init__(
@@ -136,18 +182,25 @@ class GIN(nn.Module):
         in_channels: int,
         hidden_channels: int = 32,
         num_layers: int = 3,
-        readout: str = "sum",
+        readout: str | None = None,
         batch_norm: bool = True,
         dropout: float = 0.0,
         edge_dim: int | None = None,
         ogb_mol: bool = False,
-        train_eps: bool = False,
+        train_eps: bool | None = None,
+        layout: str = "graphcl",
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers)
         check_dropout(dropout)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS} (got {layout!r})")
+        if readout is None:
+            readout = "mean" if layout == "ogb" else "sum"
+        if train_eps is None:
+            train_eps = layout == "ogb"
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {tuple(READOUTS)} (got {readout!r})")
         if edge_dim is not None and ogb_mol:
@@ -166,6 +219,7 @@ class GIN(nn.Module):
         self.edge_dim = edge_dim
         self.ogb_mol = ogb_mol
         self.train_eps = train_eps
+        self.layout = layout
 
         self.atom_encoder: nn.Module | None = None
         self.bond_encoders: nn.ModuleList | None = None
@@ -185,7 +239,11 @@ class GIN(nn.Module):
 
         self.convs = nn.ModuleList()
         for layer in range(num_layers):
-            mlp = _mlp(first_channels if layer == 0 else hidden_channels, hidden_channels)
+            channels = first_channels if layer == 0 else hidden_channels
+            if layout == "ogb":
+                mlp = _ogb_mlp(channels, hidden_channels, batch_norm)
+            else:
+                mlp = _mlp(channels, hidden_channels)
             conv: nn.Module
             if ogb_mol:
                 conv = GINEConv(mlp, train_eps=train_eps)
@@ -202,7 +260,10 @@ class GIN(nn.Module):
 
     @property
     def out_channels(self) -> int:
-        r"""Size of the graph and node embeddings: ``num_layers * hidden_channels``."""
+        r"""Size of the graph and node embeddings: ``num_layers * hidden_channels``
+        (``hidden_channels`` with ``layout="ogb"``)."""
+        if self.layout == "ogb":
+            return self.hidden_channels
         return self.num_layers * self.hidden_channels
 
     @property
@@ -274,10 +335,18 @@ class GIN(nn.Module):
                 x = conv(x, adjacency)
             else:
                 x = conv(x, edge_index)
-            x = norm(F.relu(x))
+            if self.layout == "ogb":
+                x = norm(x)
+                if layer < self.num_layers - 1:
+                    x = F.relu(x)
+            else:
+                x = norm(F.relu(x))
             x = F.dropout(x, p=self.dropout, training=self.training)
             states.append(x)
 
+        if self.layout == "ogb":
+            node = states[-1]
+            return EncoderOutput(graph=READOUTS[self.readout](node, batch, num_graphs), node=node)
         node = torch.cat(states, dim=-1)
         # Pooling acts channel by channel, so pooling the concatenation equals
         # concatenating the per-layer readouts.
@@ -290,6 +359,8 @@ class GIN(nn.Module):
             extra += f", edge_dim={self.edge_dim}"
         if self.ogb_mol:
             extra += ", ogb_mol=True"
+        if self.layout != "graphcl":
+            extra += f", layout={self.layout!r}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, readout={self.readout!r}, "

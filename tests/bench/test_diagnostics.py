@@ -38,3 +38,21 @@ def test_learning_rate_curve_summary() -> None:
     assert summary["best_epoch"] == 2 and summary["val_acc_at_best"] == 0.7
     assert summary["max_jump"] == pytest.approx(0.3) and summary["median_jump"] == pytest.approx(0.25)
     assert summary["min_train_acc_second_half"] == 0.6
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_gin_layout_molhiv_uses_the_library_gin(shared_data: Path) -> None:
+    from torch_geometric.loader import DataLoader
+
+    from gcl.data import load_dataset
+    from gcl.nn import GIN
+
+    module = load("gin_layout_molhiv")
+    dataset = load_dataset("ogbg-molbace", root=shared_data)  # molhiv's features, a fraction of its size
+    batch = next(iter(DataLoader(dataset[:8], batch_size=8)))
+    for layout, width in [("ogb", 300), ("gcl", 1500)]:
+        model = module.Supervised(dataset, layout)
+        encoder = model.method.encoder
+        assert isinstance(encoder, GIN) and encoder.out_channels == width
+        assert encoder.layout == ("ogb" if layout == "ogb" else "graphcl")
+        assert model.eval()(batch).shape == (8, 2)

@@ -194,3 +194,68 @@ def test_node_views_zero_feature_columns_and_drop_edges(name: str, mutag: Any) -
     view = build_method(name, graph).augment1(graph)
     assert ((view.x == graph.x) | (view.x == 0)).all()  # masked columns are zeroed, never noise
     assert view.edge_index.size(1) < graph.edge_index.size(1)
+
+
+def test_supervised_ogb_layout_is_the_leaderboard_model(mutag: Any) -> None:
+    seed_everything(0)
+    method = build_method("supervised", mutag, hidden_channels=32, num_layers=3, dropout=0.5, layout="ogb",
+                          readout="mean")
+    encoder = method.encoder
+    assert encoder.layout == "ogb" and encoder.readout == "mean" and encoder.train_eps
+    assert encoder.dropout == 0.5  # the leaderboard drops out after every GIN layer ...
+    assert isinstance(method.classifier.mlp, torch.nn.Sequential)
+    layers = list(method.classifier.mlp)  # ... and predicts with one linear layer
+    assert len(layers) == 1 and isinstance(layers[0], torch.nn.Linear)
+    assert (layers[0].in_features, layers[0].out_features) == (32, 2)
+    values = _steps(method, _first_batches(mutag), 24)
+    assert _decreases(values), values
+    # The default layout keeps its two-layer classifier with dropout and an encoder without dropout.
+    default = build_method("supervised", mutag, hidden_channels=32, num_layers=3, dropout=0.5)
+    assert default.encoder.layout == "graphcl" and default.encoder.dropout == 0.0
+    assert [type(m).__name__ for m in default.classifier.mlp] == ["Linear", "ReLU", "Dropout", "Linear"]
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_supervised_ogb_layout_trains_on_molbace(shared_data: Any) -> None:
+    dataset = load_dataset("ogbg-molbace", root=shared_data)
+    seed_everything(0)
+    method = build_method("supervised", dataset, hidden_channels=32, num_layers=3, ogb_mol=True, layout="ogb",
+                          readout="mean")
+    values = _steps(method, _first_batches(dataset, 64, 2), 16, lr=0.003)
+    assert all(torch.isfinite(torch.tensor(values)))
+    assert _decreases(values), values
+
+
+def test_graphcl_ogb_encoder_loads_into_the_supervised_model(mutag: Any) -> None:
+    options = {"hidden_channels": 32, "num_layers": 3, "layout": "ogb", "readout": "mean"}
+    seed_everything(0)
+    pretrained = build_method("graphcl", mutag, **options)
+    batches = _first_batches(mutag)
+    _steps(pretrained, batches, 2)
+    state = pretrained.get_submodule("encoder").state_dict()  # what the benchmark harness transfers
+    supervised = build_method("supervised", mutag, dropout=0.5, **options)
+    supervised.get_submodule("encoder").load_state_dict(state)  # strict
+    pretrained.eval(), supervised.eval()
+    batch = batches[0]
+    with torch.no_grad():
+        expected = pretrained.encoder(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs).graph
+    assert expected.shape == (batch.num_graphs, 32)
+    torch.testing.assert_close(supervised.embed(batch), expected)
+    # Encoders of different layouts do not mix.
+    with pytest.raises(RuntimeError, match="state_dict"):
+        build_method("supervised", mutag, hidden_channels=32, num_layers=3).encoder.load_state_dict(state)
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_ogb_molhiv_table_builds_the_leaderboard_gin_and_transfers_weights(shared_data: Any) -> None:
+    from gcl.bench.config import find_config, load_config
+
+    config = load_config(find_config("ogb-molhiv"))
+    dataset = load_dataset("ogbg-molbace", root=shared_data)  # same features as molhiv, smaller
+    for spec in config.methods:
+        method = build_method(spec.method, dataset, **spec.options)
+        assert method.encoder.layout == "ogb" and method.encoder.out_channels == 300
+        assert len(list(method.classifier.mlp)) == 1
+        if spec.pretrain:
+            pretrained = build_method(spec.pretrain["method"], dataset, **spec.pretrain["options"])
+            method.get_submodule("encoder").load_state_dict(pretrained.get_submodule("encoder").state_dict())

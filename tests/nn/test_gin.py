@@ -245,3 +245,165 @@ def test_wide_inputs_count_repeated_edges_and_keep_the_dtype() -> None:
     torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
     double = model.double()(x.double(), edge_index, batch, num_graphs=3)
     assert double.node.dtype == torch.float64
+
+
+# -- the OGB leaderboard layout ----------------------------------------------------------
+
+
+class LeaderboardReference(torch.nn.Module):
+    """The OGB leaderboard GIN (no virtual node) written out from its description with PyG's
+    convolutions and ogb's encoders: per layer GIN(E)Conv with MLP Linear(F, 2h)-BN(2h)-ReLU-Linear(2h, h)
+    and learnable eps, then BN(h), ReLU except after the last layer, dropout; readout of the last layer."""
+
+    def __init__(self, in_channels: int, hidden: int, num_layers: int, dropout: float, readout: str,
+                 edge_dim: int | None = None, ogb_mol: bool = False) -> None:
+        from torch import nn
+        from torch_geometric.nn import GINConv, GINEConv
+
+        super().__init__()
+        self.dropout, self.readout, self.ogb_mol, self.edge_dim = dropout, readout, ogb_mol, edge_dim
+        if ogb_mol:
+            from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
+
+            self.atom = AtomEncoder(hidden)
+            self.bonds = nn.ModuleList(BondEncoder(hidden) for _ in range(num_layers))
+        self.convs = nn.ModuleList()
+        for layer in range(num_layers):
+            width = hidden if ogb_mol or layer > 0 else in_channels
+            mlp = nn.Sequential(nn.Linear(width, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU(),
+                                nn.Linear(2 * hidden, hidden))
+            if ogb_mol:
+                self.convs.append(GINEConv(mlp, train_eps=True))
+            elif edge_dim is not None:
+                self.convs.append(GINEConv(mlp, train_eps=True, edge_dim=edge_dim))
+            else:
+                self.convs.append(GINConv(mlp, train_eps=True))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(num_layers))
+
+    def forward(self, data: Data) -> tuple[Tensor, Tensor]:
+        from torch_geometric.nn import global_add_pool, global_mean_pool
+
+        x = self.atom(data.x) if self.ogb_mol else data.x
+        last = len(self.convs) - 1
+        for layer, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if self.ogb_mol:
+                x = conv(x, data.edge_index, self.bonds[layer](data.edge_attr))
+            elif self.edge_dim is not None:
+                x = conv(x, data.edge_index, data.edge_attr)
+            else:
+                x = conv(x, data.edge_index)
+            x = norm(x)
+            if layer < last:
+                x = torch.relu(x)
+            x = torch.nn.functional.dropout(x, self.dropout, self.training)
+        pool = global_mean_pool if self.readout == "mean" else global_add_pool
+        return pool(x, data.batch, size=data.num_graphs), x
+
+
+def _reference_of(model: GIN, readout: str) -> LeaderboardReference:
+    """A reference with ``model``'s parameters and batch-norm statistics, copied by name."""
+    edge_dim = model.edge_dim
+    reference = LeaderboardReference(model.in_channels, model.hidden_channels, model.num_layers,
+                                     model.dropout, readout, edge_dim=edge_dim, ogb_mol=model.ogb_mol)
+    renamed = {
+        key.replace("atom_encoder.", "atom.").replace("bond_encoders.", "bonds."): value
+        for key, value in model.state_dict().items()
+    }
+    reference.load_state_dict(renamed)  # strict: the same modules, parameter for parameter
+    return reference
+
+
+def _randomise(model: GIN) -> None:
+    """Non-trivial eps, batch-norm affine parameters and running statistics."""
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for layer, conv in enumerate(model.convs):
+            conv.eps.fill_(0.1 * (layer + 1))
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                size = module.num_features
+                module.weight.copy_(1 + 0.3 * torch.randn(size, generator=generator))
+                module.bias.copy_(0.3 * torch.randn(size, generator=generator))
+                module.running_mean.copy_(0.5 * torch.randn(size, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(size, generator=generator))
+
+
+def _check_against_reference(model: GIN, data: Data, readout: str) -> None:
+    _randomise(model)
+    reference = _reference_of(model, readout)
+    edge_attr = data.edge_attr if model.uses_edge_attr else None
+    model.eval(), reference.eval()
+    with torch.no_grad():
+        out = model(data.x, data.edge_index, data.batch, edge_attr=edge_attr, num_graphs=data.num_graphs)
+        graph, node = reference(data)
+    assert out.graph.shape == (data.num_graphs, model.hidden_channels) == graph.shape
+    assert out.node.shape == (data.num_nodes, model.hidden_channels)
+    torch.testing.assert_close(out.node, node, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.graph, graph, rtol=1e-5, atol=1e-5)
+    # Training mode too: batch statistics, and dropout drawn in the same order.
+    model.train(), reference.train()
+    torch.manual_seed(11)
+    trained = model(data.x, data.edge_index, data.batch, edge_attr=edge_attr, num_graphs=data.num_graphs)
+    torch.manual_seed(11)
+    graph, _ = reference(data)
+    torch.testing.assert_close(trained.graph, graph, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("readout", "edge_dim"), [("mean", None), ("sum", None), ("mean", 4)],
+                         ids=["mean", "sum", "edge-features"])
+def test_ogb_layout_matches_the_leaderboard_reference(mutag_batch, readout: str,  # type: ignore[no-untyped-def]
+                                                      edge_dim: int | None) -> None:
+    kwargs = {} if readout == "mean" else {"readout": readout}  # mean is the layout's default
+    model = GIN(mutag_batch.num_features, 16, 3, dropout=0.5, edge_dim=edge_dim, layout="ogb", **kwargs)
+    _check_against_reference(model, mutag_batch, readout)
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_ogb_layout_with_ogb_molecules_matches_the_leaderboard_reference(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from gcl.data import load_dataset
+
+    dataset = load_dataset("ogbg-molbace", root=shared_data)
+    data = next(iter(DataLoader(dataset[:48], batch_size=48)))
+    model = GIN(9, 24, 3, dropout=0.5, ogb_mol=True, layout="ogb")
+    assert "layout='ogb'" in repr(model) and "out_channels=24" in repr(model)
+    _check_against_reference(model, data, "mean")
+
+
+def test_ogb_layout_defaults_and_shapes() -> None:
+    model = GIN(5, 8, 3, layout="ogb")
+    assert model.readout == "mean" and model.train_eps and model.out_channels == 8
+    assert all(isinstance(conv.eps, torch.nn.Parameter) for conv in model.convs)
+    assert [type(m).__name__ for m in model.convs[0].nn] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert model.convs[0].nn[0].weight.shape == (16, 5) and model.convs[1].nn[0].weight.shape == (16, 8)
+    overridden = GIN(5, 8, 3, readout="sum", train_eps=False, layout="ogb")
+    assert overridden.readout == "sum" and not overridden.train_eps
+    assert not any(name.endswith("eps") for name, _ in overridden.named_parameters())
+    # Without batch norm there is none anywhere, neither inside the MLPs nor after the convolutions.
+    plain = GIN(5, 8, 3, batch_norm=False, layout="ogb")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    graphs = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[0, 1], [1, 0]])) for n in (2, 4, 3)]
+    data = Batch.from_data_list(graphs)
+    out = model(data.x, data.edge_index, data.batch)
+    assert out.graph.shape == (3, 8) and out.node.shape == (9, 8)
+    # The last layer has no ReLU, so node embeddings take negative values.
+    assert (out.node < 0).any()
+    out.graph.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_default_layout_is_unchanged() -> None:
+    model = GIN(7)
+    assert model.layout == "graphcl" and model.readout == "sum" and not model.train_eps
+    assert "eps" not in dict(model.named_parameters()) and model.out_channels == 96
+    assert [type(m).__name__ for m in model.convs[0].nn] == ["Linear", "ReLU", "Linear"]
+    assert sorted(model.state_dict()) == sorted(
+        [f"convs.{i}.{name}" for i in range(3) for name in ("eps", "nn.0.weight", "nn.0.bias", "nn.2.weight",
+                                                            "nn.2.bias")]
+        + [f"norms.{i}.{name}" for i in range(3) for name in ("weight", "bias", "running_mean", "running_var",
+                                                             "num_batches_tracked")]
+    )
+
+
+def test_rejects_an_unknown_layout() -> None:
+    with pytest.raises(ValueError, match=r"layout must be one of \('graphcl', 'ogb'\) \(got 'leaderboard'\)"):
+        GIN(7, layout="leaderboard")
