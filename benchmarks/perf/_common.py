@@ -59,8 +59,8 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def environment(threads: int) -> dict[str, Any]:
-    r"""Versions, machine and load, recorded next to every result."""
+def environment(threads: int, device: str = "cpu") -> dict[str, Any]:
+    r"""Versions, machine and load, recorded next to every result (and the GPU, for a CUDA ``device``)."""
     import torch
     import torch_geometric
 
@@ -71,7 +71,13 @@ def environment(threads: int) -> dict[str, Any]:
                                 text=True, check=False).stdout.strip()
     except OSError:
         commit = ""
+    gpu = {}
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(torch.device(device))
+        gpu = {"device": device, "gpu": props.name, "gpu_memory_gb": round(props.total_memory / 2**30, 1),
+               "cuda": torch.version.cuda}
     return {
+        **gpu,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,25 +52,37 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, environment, median, use_shared_data, write_json
+from _common import REPO, SHARED_DATA, environment, median, use_shared_data, write_json
 
 WORKER = Path(__file__).resolve().parent / "pygcl_worker.py"
+
+
+def synchronize(device: str) -> None:
+    r"""Waits for the device's queued kernels, so that a clock read after it counts them."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class Clock:
     r"""Wall-clock and CPU time of a block. On a loaded machine the process's CPU
     time is the stable measure of single-threaded work; wall time also counts the
-    time the scheduler gave to other processes."""
+    time the scheduler gave to other processes. On a GPU the wall time, taken
+    after the device finished the block's kernels, is the measure."""
 
     wall: float
     cpu: float
     forward_cpu: float = 0.0  # the forward share of ``cpu``, where it is recorded
 
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
     def __enter__(self) -> Clock:
+        synchronize(self.device)
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        synchronize(self.device)
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
 
@@ -111,20 +125,20 @@ def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
     return variants
 
 
-def gcl_epoch(method: Any, dataset: Any, seed: int) -> tuple[Clock, list[Any]]:
+def gcl_epoch(method: Any, dataset: Any, seed: int, device: str = "cpu") -> tuple[Clock, list[Any]]:
     r"""One epoch through :func:`gcl.train.fit`; returns its times and what the model saw.
 
     The CPU time covers the whole :func:`~gcl.train.fit` call, set-up included
     (optimiser, loader), so it slightly overstates the cost of one epoch."""
     from gcl.train import TrainConfig, fit
 
-    config = TrainConfig(epochs=1, batch_size=128, lr=0.01, seed=seed, progress=False, device="cpu")
+    config = TrainConfig(epochs=1, batch_size=128, lr=0.01, seed=seed, progress=False, device=device)
     captured: list[Any] = []
     if hasattr(method, "augment1"):
         first, second = Capture(method.augment1), Capture(method.augment2)
         method.augment1, method.augment2 = first, second
         try:
-            with Clock() as clock:
+            with Clock(device) as clock:
                 fit(method, dataset, config)
         finally:
             method.augment1, method.augment2 = first.transform, second.transform
@@ -132,14 +146,14 @@ def gcl_epoch(method: Any, dataset: Any, seed: int) -> tuple[Clock, list[Any]]:
     else:
         handle = method.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
         try:
-            with Clock() as clock:
+            with Clock(device) as clock:
                 fit(method, dataset, config)
         finally:
             handle.remove()
     return clock, captured
 
 
-def limit_epoch(method: Any, captured: list[Any]) -> Clock:
+def limit_epoch(method: Any, captured: list[Any], device: str = "cpu") -> Clock:
     r"""Model compute only: the GIN's forward + backward on the captured batches."""
     from gcl.methods import encode_graphs
 
@@ -147,7 +161,7 @@ def limit_epoch(method: Any, captured: list[Any]) -> Clock:
     key_encoder = getattr(method, "key_encoder", None)
     method.train()
     forward = 0.0
-    with Clock() as clock:
+    with Clock(device) as clock:
         for item in captured:
             encoder.zero_grad(set_to_none=True)
             started = time.process_time()
@@ -168,11 +182,12 @@ def limit_epoch(method: Any, captured: list[Any]) -> Clock:
 class PyGCL:
     r"""The PyGCL worker process for one dataset."""
 
-    def __init__(self, python: str, dataset: str, threads: int, seed: int) -> None:
+    def __init__(self, python: str, dataset: str, threads: int, seed: int, device: str = "cpu") -> None:
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # shown when the worker stops
         self.process = subprocess.Popen([python, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
-        self.info = self.ask({"cmd": "setup", "dataset": dataset, "raw_root": str(SHARED_DATA / "TU"),
-                              "threads": threads, "seed": seed, "batch_size": 128})
+                                        stderr=self.stderr, text=True)
+        self.info = self.ask({"cmd": "setup", "dataset": dataset, "raw_root": str(tu_root(dataset)),
+                              "threads": threads, "seed": seed, "batch_size": 128, "device": device})
 
     def ask(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -181,7 +196,9 @@ class PyGCL:
         while True:
             line = self.process.stdout.readline()
             if not line:
-                raise RuntimeError(f"the PyGCL worker stopped (exit code {self.process.poll()})")
+                self.stderr.seek(0)
+                tail = self.stderr.read()[-3000:]
+                raise RuntimeError(f"the PyGCL worker stopped (exit code {self.process.poll()}):\n{tail}")
             if line.startswith("{"):
                 return dict(json.loads(line))
 
@@ -197,22 +214,30 @@ class PyGCL:
         self.process.wait(timeout=30)
 
 
+def tu_root(name: str) -> Path:
+    r"""The ``TU`` folder holding ``name``'s raw files: under ``$GCL_DATA`` (first root that has
+    it), else the shipped ``datasets/``, else the shared benchmark root."""
+    roots = [Path(r) / "TU" for r in os.environ.get("GCL_DATA", "").split(os.pathsep) if r]
+    roots += [REPO / "datasets" / "TU", SHARED_DATA / "TU"]
+    return next((root for root in roots if (root / name / "raw").is_dir()), roots[-1])
+
+
 def bench_dataset(name: str, rounds: int, pygcl_python: str | None, threads: int,
-                  only: list[str] | None) -> dict[str, Any]:
+                  only: list[str] | None, device: str = "cpu") -> dict[str, Any]:
     from gcl.data import load_dataset
 
     dataset = load_dataset(name)
     methods = build_variants(dataset, seed=0)
     if only:
         methods = {k: v for k, v in methods.items() if k in only}
-    pygcl = PyGCL(pygcl_python, name, threads, seed=0) if pygcl_python else None
+    pygcl = PyGCL(pygcl_python, name, threads, seed=0, device=device) if pygcl_python else None
     times: dict[str, list[float]] = {}  # CPU seconds
     walls: dict[str, list[float]] = {}  # wall-clock seconds
     tasks: list[tuple[str, Callable[[int], None]]] = []
     for key, method in methods.items():
         def run(round_index: int, key: str = key, method: nn.Module = method) -> None:
-            clock, captured = gcl_epoch(method, dataset, seed=round_index)
-            limit = limit_epoch(method, captured)
+            clock, captured = gcl_epoch(method, dataset, seed=round_index, device=device)
+            limit = limit_epoch(method, captured, device)
             for prefix, measured in (("gcl", clock), ("limit", limit)):
                 times.setdefault(f"{prefix}/{key}", []).append(measured.cpu)
                 walls.setdefault(f"{prefix}/{key}", []).append(measured.wall)
@@ -262,16 +287,18 @@ def main() -> None:
     parser.add_argument("--pygcl", default=None, help="python executable of PyGCL's environment")
     parser.add_argument("--only", nargs="*", default=None, help="gcl variants to run (default: all)")
     parser.add_argument("--json", default=None, help="write the results here (default: stdout)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA the wall time is the measure")
     args = parser.parse_args()
     if args.rounds < 5:
         parser.error(f"--rounds must be at least 5 (got {args.rounds})")
     torch.set_num_threads(args.threads)
     use_shared_data()
-    results: dict[str, Any] = {"environment": environment(args.threads), "datasets": []}
+    results: dict[str, Any] = {"environment": environment(args.threads, args.device), "datasets": []}
     for name in args.datasets:
-        results["datasets"].append(bench_dataset(name, args.rounds, args.pygcl, args.threads, args.only))
+        results["datasets"].append(bench_dataset(name, args.rounds, args.pygcl, args.threads, args.only,
+                                                 args.device))
         write_json(args.json, results)  # partial results survive an interrupted run
-    results["environment"]["load_average_end"] = environment(args.threads)["load_average"]
+    results["environment"]["load_average_end"] = environment(args.threads, args.device)["load_average"]
     write_json(args.json, results)
 
 

@@ -27,7 +27,7 @@ FeatureMasking(0.2)], 1)``. Two variants are timed:
 * ``two-pass``: the same without the unused pass.
 
 Protocol: one JSON object per line on stdin, one JSON answer per line on stdout
-(``{"cmd": "setup", "dataset": ..., "raw_root": ..., "threads": 1, "seed": 0}``,
+(``{"cmd": "setup", "dataset": ..., "raw_root": ..., "threads": 1, "seed": 0, "device": "cpu"}``,
 ``{"cmd": "epoch", "variant": "example"}`` → ``{"seconds": wall, "cpu_seconds": cpu}``,
 ``{"cmd": "exit"}``).
 """
@@ -133,12 +133,16 @@ def build(dataset: Any, seed: int) -> dict[str, Any]:
 
 
 def epoch(state: dict[str, Any], loader: Any, variant: str) -> tuple[float, float]:
+    import torch
+
     encoder_model, optimizer = state["models"][variant]
+    device = state["device"]
     contrast = state["contrast"]
     encoder_model.train()
     started, cpu_started = time.perf_counter(), time.process_time()
     epoch_loss = 0.0
     for data in loader:  # the example's train(): one step per batch, loss.item() per step
+        data = data.to(device)
         optimizer.zero_grad()
         g1, g2 = encoder_model(data)
         g1, g2 = (encoder_model.encoder.project(g) for g in (g1, g2))
@@ -146,6 +150,8 @@ def epoch(state: dict[str, Any], loader: Any, variant: str) -> tuple[float, floa
         loss.backward()
         optimizer.step()
         epoch_loss += loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return time.perf_counter() - started, time.process_time() - cpu_started
 
 
@@ -175,6 +181,9 @@ def main() -> None:
             loader = DataLoader(dataset, batch_size=int(message.get("batch_size", 128)), shuffle=True,
                                 generator=generator)
             state = build(dataset, int(message.get("seed", 0)))
+            state["device"] = torch.device(message.get("device", "cpu"))
+            for model, _ in state["models"].values():
+                model.to(state["device"])
             answer: dict[str, Any] = {"ok": True, "graphs": len(dataset), "torch": torch.__version__,
                                       "torch_geometric": torch_geometric.__version__,
                                       "pygcl": _version("pygcl")}

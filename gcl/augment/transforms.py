@@ -865,7 +865,9 @@ class RandomChoice(AugmentTransform):
         return self
 
     def forward(self, data: Any) -> Any:
-        order = torch.randperm(len(self.transforms), generator=self.generator)[: self.k]
+        # drawn where the generator lives: a CUDA generator cannot draw CPU numbers
+        device = self.generator.device if self.generator is not None else None
+        order = torch.randperm(len(self.transforms), generator=self.generator, device=device)[: self.k]
         for index in order.tolist():
             data = self.transforms[index](data)
         return data

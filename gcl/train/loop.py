@@ -269,7 +269,10 @@ class Trainer:
         restored_rng: dict[str, Any] | None = None
         checkpoint_path = self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
         if resume and checkpoint_path is not None and checkpoint_path.exists():
-            state = torch.load(checkpoint_path, map_location=self.device, weights_only=False)
+            # Loaded on the CPU: the random-number states must stay CPU byte tensors, and
+            # load_state_dict copies parameters and optimiser state to the training device (the
+            # checkpoint may come from another device).
+            state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
             self.method.load_state_dict(state["method"])
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
@@ -369,7 +372,7 @@ class Trainer:
         if self.validate is not None and hasattr(self, "_best_state"):
             self.method.load_state_dict(self._best_state)
         elif self.validate is not None and self.out_dir is not None and (self.out_dir / BEST_NAME).exists():
-            best = torch.load(self.out_dir / BEST_NAME, map_location=self.device, weights_only=False)
+            best = torch.load(self.out_dir / BEST_NAME, map_location="cpu", weights_only=False)
             self.method.load_state_dict(best["method"])
         self.method.eval()
         return TrainResult(self.method, history, best_val, stopped_early, checkpoint_path)
