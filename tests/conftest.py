@@ -62,3 +62,20 @@ def shared_data() -> Path:
 # The tests run many small tensor ops; on a 2-core machine intra-op threads only add
 # synchronisation overhead (and contention when pytest-xdist runs workers in parallel).
 torch.set_num_threads(int(os.environ.get("GCL_TEST_THREADS", "1")))
+
+
+@pytest.fixture(scope="session")
+def load_shared(shared_data: Path):  # type: ignore[no-untyped-def]
+    """``load_shared(name, **kwargs)`` loads a dataset from the benchmark root, and skips the test
+    when that root lacks it (a root may hold only some of the benchmark sets)."""
+    from gcl.data import load_dataset
+    from gcl.data.roots import DatasetNotFoundError
+
+    def load(name: str, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return load_dataset(name, root=shared_data, **kwargs)
+        except DatasetNotFoundError:
+            pytest.skip(f"{name} is not under the benchmark data root {shared_data}")
+
+    return load
+

@@ -129,18 +129,18 @@ def instrument(method: nn.Module, timer: StageTimer) -> list[Any]:
     return undo
 
 
-def breakdown(method: nn.Module, dataset: Any, rounds: int) -> dict[str, Any]:
+def breakdown(method: nn.Module, dataset: Any, rounds: int, device: str = "cpu") -> dict[str, Any]:
     per_round: dict[str, list[float]] = defaultdict(list)
     for round_index in range(rounds + 1):
         timer = StageTimer()
         undo = instrument(method, timer)
         try:
-            clock, captured = gcl_epoch(method, dataset, seed=round_index)
+            clock, captured = gcl_epoch(method, dataset, seed=round_index, device=device)
         finally:
             for handle in reversed(undo):
                 handle()
         # the encoder's own forward and backward: the limit run on the same views
-        limit = limit_epoch(method, captured)
+        limit = limit_epoch(method, captured, device)
         if round_index == 0:
             continue  # warm-up
         per_round["epoch"].append(clock.cpu)
@@ -154,12 +154,13 @@ def breakdown(method: nn.Module, dataset: Any, rounds: int) -> dict[str, Any]:
             "steps": len(dataset) // 128}
 
 
-def top_operators(method: nn.Module, dataset: Any, epochs: int, rows: int) -> list[dict[str, Any]]:
+def top_operators(method: nn.Module, dataset: Any, epochs: int, rows: int,
+                  device: str = "cpu") -> list[dict[str, Any]]:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for seed in range(epochs):
-            gcl_epoch(method, dataset, seed=seed)
+            gcl_epoch(method, dataset, seed=seed, device=device)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     return [{"name": e.key, "self_ms_per_epoch": e.self_cpu_time_total / 1e3 / epochs,
@@ -174,6 +175,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--device", default="cpu",
+                        help="cpu or cuda[:N]; on CUDA the stage times are the host's (dispatch) CPU time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     use_shared_data()
@@ -181,10 +184,12 @@ def main() -> None:
 
     dataset = load_dataset(args.dataset)
     methods = build_variants(dataset, seed=0)
-    results: dict[str, Any] = {"environment": environment(args.threads), "dataset": args.dataset, "variants": {}}
+    results: dict[str, Any] = {"environment": environment(args.threads, args.device), "dataset": args.dataset,
+                               "variants": {}}
     for name in args.variants:
-        results["variants"][name] = breakdown(methods[name], dataset, args.rounds)
-        results["variants"][name]["top_operators"] = top_operators(methods[name], dataset, epochs=3, rows=15)
+        results["variants"][name] = breakdown(methods[name], dataset, args.rounds, args.device)
+        results["variants"][name]["top_operators"] = top_operators(methods[name], dataset, epochs=3, rows=15,
+                                                                   device=args.device)
         print(f"{name} done", file=sys.stderr)
     write_json(args.json, results)
 

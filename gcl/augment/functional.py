@@ -788,10 +788,12 @@ def random_walk_subgraph(
     The kept nodes and the edges among them form the subgraph; other nodes are
     removed from ``x`` and ``batch``.
 
-    On CPU with ``expansion=1`` and no ``walk_length``, the hops are counted by
+    With ``expansion=1`` and no ``walk_length``, the hops are counted by
     SciPy's breadth-first search from all seeds at once (one search per round
     of restarts) instead of one tensor step per hop: the kept sets have the
-    same distribution, the random draws differ.
+    same distribution, the random draws differ. On a GPU the edge indices are
+    copied to the host for that search (:data:`HOST_SEARCH_OFF_CPU`) and the
+    rest stays on the device; a CUDA ``generator`` seeds the host's draws.
 
     Args:
         x (Tensor): node features ``[N, F]``.
@@ -853,11 +855,21 @@ def random_walk_subgraph(
     local = torch.minimum((local * sizes).long(), (sizes - 1).clamp_min(0))
     seeds = order[(start + local)[nonempty]]
 
-    if device.type == "cpu" and walk_length is None and expansion == 1.0:
+    if walk_length is None and expansion == 1.0 and (device.type == "cpu" or HOST_SEARCH_OFF_CPU):
         # Breadth-first search in compiled code: same distribution, no per-step tensor ops.
+        # Off the CPU too: the search is sequential in the hops (about 150 steps with
+        # restarts on a PROTEINS batch), and a device loop pays a launch per operation and a
+        # synchronisation per check on every step; copying the indices to the host costs less
+        # (benchmarks/results/augment-gpu.md).
+        host = torch.device("cpu")
+        host_generator = generator
+        if device.type != "cpu":
+            host_generator = torch.Generator().manual_seed(draw_seed(generator, device))
         level, visited, scale = _breadth_first_levels(
-            edge_index, num_nodes, graph, sizes, target, seeds, restart, generator
+            edge_index.to(host), num_nodes, graph.to(host), sizes.to(host), target.to(host),
+            seeds.to(host), restart, host_generator,
         )
+        level, visited = level.to(device), visited.to(device)
         key = level.to(torch.float64)
         key += torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
         rank = _rank_within_graph(key, graph, sizes, scale)
@@ -916,6 +928,11 @@ def random_walk_subgraph(
 
 #: Expansion steps of :func:`random_walk_subgraph` between two progress checks.
 _STEPS_PER_CHECK = 4
+
+#: Whether :func:`random_walk_subgraph` on a non-CPU device counts the hops with the
+#: host's breadth-first search (``expansion=1``, no ``walk_length``) instead of the
+#: step-by-step tensor loop that it uses otherwise.
+HOST_SEARCH_OFF_CPU = True
 
 
 def _rank_within_graph(key: Tensor, graph: Tensor, sizes: Tensor, scale: float) -> Tensor:

@@ -53,7 +53,7 @@ def _cpu(out: Any) -> Any:
 
 
 @pytest.mark.parametrize("name,fn", ALL, ids=[name for name, _ in ALL])
-def test_augmentations_keep_their_invariants_on_cuda(name: str, fn: Any) -> None:
+def test_augmentations_keep_their_invariants_on_cuda(name: str, fn: Any, subgraph_path: bool) -> None:
     batch = to_batch(_random_graphs(48, seed=1))
     node_removing = name.startswith(("drop_nodes", "subgraph"))
     for seed in range(5):
@@ -78,9 +78,16 @@ def test_cuda_generator_makes_views_reproducible(name: str, fn: Any) -> None:
         assert (a is None and b is None) or torch.equal(a, b)
 
 
+@pytest.fixture(params=[True, False], ids=["host-search", "device-loop"])
+def subgraph_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways of counting the hops on CUDA: the host's search and the device step loop."""
+    monkeypatch.setattr(F, "HOST_SEARCH_OFF_CPU", request.param)
+    return bool(request.param)
+
+
 @pytest.mark.parametrize("ratio", [0.2, 0.5, 0.8])
-def test_subgraph_sizes_on_cuda_follow_the_cpu_rule(ratio: float) -> None:
-    """The CUDA step loop and the CPU search keep the same number of nodes in every graph:
+def test_subgraph_sizes_on_cuda_follow_the_cpu_rule(ratio: float, subgraph_path: bool) -> None:
+    """On CUDA (either path) and on the CPU every graph keeps the same number of nodes,
     ``max(1, round(ratio * n))``: the restarts reach it even on disconnected graphs."""
     batch = to_batch(_random_graphs(64, seed=3))
     sizes = []
@@ -91,9 +98,9 @@ def test_subgraph_sizes_on_cuda_follow_the_cpu_rule(ratio: float) -> None:
     assert torch.equal(sizes[0], sizes[1])
 
 
-def test_subgraph_kept_node_frequencies_match_cpu_on_a_path() -> None:
+def test_subgraph_kept_node_frequencies_match_cpu_on_a_path(subgraph_path: bool) -> None:
     """On a path of 9 nodes with ratio 1/3 the kept sets are contiguous runs; each node's keep
-    frequency over 2,000 draws agrees between the CUDA step loop and the CPU search."""
+    frequency over 2,000 draws agrees between CUDA (either path) and the CPU search."""
     n, draws = 9, 2000
     edges = [(i, i + 1) for i in range(n - 1)]
     batch = to_batch([(n, edges + [(v, u) for u, v in edges])] * draws)

@@ -6,6 +6,7 @@ import shutil
 import stat
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import pytest
@@ -192,16 +193,16 @@ def test_graphs_with_features_are_left_alone() -> None:
     assert ds.num_features == 7 and not hasattr(ds, "node_feature_fallback")
 
 
-def test_ogb_molecules_from_benchmark_root(shared_data: Path) -> None:
-    ds = load_dataset("ogbg-molbace", root=shared_data)
+def test_ogb_molecules_from_benchmark_root(shared_data: Path, load_shared: Any) -> None:
+    ds = load_shared("ogbg-molbace")
     split = ds.get_idx_split()
     assert len(ds) == 1513
     assert [len(split[k]) for k in ("train", "valid", "test")] == [1210, 151, 152]
     assert not (shared_data / "OGB" / "ogbg_molbace" / "processed").exists()
 
 
-def test_cora_from_benchmark_root(shared_data: Path) -> None:
-    ds = load_dataset("Cora", root=shared_data)
+def test_cora_from_benchmark_root(load_shared: Any) -> None:
+    ds = load_shared("Cora")
     assert ds[0].num_nodes == 2708 and ds.num_features == 1433 and int(ds[0].train_mask.sum()) == 140
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,16 +28,14 @@ def mutag_histograms(mutag: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def cora(shared_data: Path) -> Any:
+def cora(load_shared: Any) -> Any:
     """Cora with its public Planetoid split (140/500/1000 nodes)."""
-    from gcl.data import load_dataset
 
-    return load_dataset("Cora", root=shared_data)[0]
+    return load_shared("Cora")[0]
 
 
 @pytest.fixture(scope="session")
-def molbace(shared_data: Path) -> Any:
+def molbace(load_shared: Any) -> Any:
     """ogbg-molbace with its official scaffold split."""
-    from gcl.data import load_dataset
 
-    return load_dataset("ogbg-molbace", root=shared_data)
+    return load_shared("ogbg-molbace")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import Tensor
@@ -163,10 +165,9 @@ def test_gradients_reach_every_parameter(mutag_batch) -> None:  # type: ignore[n
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_ogb_molecules(shared_data) -> None:  # type: ignore[no-untyped-def]
-    from gcl.data import load_dataset
+def test_ogb_molecules(load_shared: Any) -> None:
 
-    dataset = load_dataset("ogbg-molbace", root=shared_data)
+    dataset = load_shared("ogbg-molbace")
     data = next(iter(DataLoader(dataset[:16], batch_size=16)))
     model = GIN(dataset.num_features, 16, 2, ogb_mol=True)
     assert dataset.num_features == 9 and "ogb_mol=True" in repr(model)
@@ -359,10 +360,9 @@ def test_ogb_layout_matches_the_leaderboard_reference(mutag_batch, readout: str,
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_ogb_layout_with_ogb_molecules_matches_the_leaderboard_reference(shared_data) -> None:  # type: ignore[no-untyped-def]
-    from gcl.data import load_dataset
+def test_ogb_layout_with_ogb_molecules_matches_the_leaderboard_reference(load_shared: Any) -> None:
 
-    dataset = load_dataset("ogbg-molbace", root=shared_data)
+    dataset = load_shared("ogbg-molbace")
     data = next(iter(DataLoader(dataset[:48], batch_size=48)))
     model = GIN(9, 24, 3, dropout=0.5, ogb_mol=True, layout="ogb")
     assert "layout='ogb'" in repr(model) and "out_channels=24" in repr(model)

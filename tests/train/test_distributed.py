@@ -151,7 +151,9 @@ def spawned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         out_dir=tmp / "from-one")
     cli = _record_cli_launch(tmp / "cli")
     result = launch(_worker, WORLD, args=(methods, str(tmp), str(tmp / "from-one"), cli["call"]),
-                    backend="gloo", device="cpu", start_method="fork")
+                    backend="gloo", device="cpu",
+                    # fork starts in a fraction of spawn's time, but not once this process used CUDA
+                    start_method="spawn" if torch.cuda.is_initialized() else "fork")
     return {"ranks": result["ranks"], "methods": methods, "dataset": dataset, "tmp": tmp, "cli": cli}
 
 

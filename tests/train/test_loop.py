@@ -12,7 +12,9 @@ from gcl.train import TrainConfig, Trainer, TrainingDiverged, fit, run, seed_eve
 
 
 def _config(**overrides: Any) -> TrainConfig:
-    values: dict[str, Any] = {"epochs": 3, "batch_size": 32, "lr": 0.01, "seed": 3, "progress": False}
+    # on the CPU: the tests compare numbers across runs, which CUDA kernels need not reproduce
+    values: dict[str, Any] = {"epochs": 3, "batch_size": 32, "lr": 0.01, "seed": 3, "progress": False,
+                              "device": "cpu"}
     values.update(overrides)
     return TrainConfig(**values)
 

@@ -56,7 +56,7 @@ def test_similarity_spearman_against_ranks() -> None:
     scores = torch.randn(len(pairs), generator=generator)
     rx, ry = torch.tensor(rankdata(cosine.numpy())), torch.tensor(rankdata(scores.numpy()))
     expected = float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
-    assert similarity_spearman(embeddings, pairs, scores) == pytest.approx(expected, rel=1e-9)
+    assert similarity_spearman(embeddings, pairs, scores) == pytest.approx(expected, rel=1e-6)
     assert similarity_spearman(embeddings, pairs, cosine * 2 + 1) == pytest.approx(1.0)
 
 
