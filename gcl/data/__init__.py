@@ -5,7 +5,7 @@ r"""Dataset resolution: TU, OGB and node-level benchmarks, offline first.
 """
 
 from gcl.data.features import FEATURE_MODES, add_fallback_features, attach_index, one_hot_degree
-from gcl.data.loader import CollatedLoader, ordered_batches
+from gcl.data.loader import CollatedLoader, moved_to, ordered_batches
 from gcl.data.loaders import check_tu_raw, load_dataset, register_safe_globals
 from gcl.data.registry import SPECS, DatasetSpec, get_spec, known_datasets
 from gcl.data.roots import (
@@ -33,6 +33,7 @@ __all__ = [
     "known_datasets",
     "load_dataset",
     "locate",
+    "moved_to",
     "one_hot_degree",
     "ordered_batches",
     "register_safe_globals",

@@ -11,6 +11,7 @@ the DataLoader (same attributes, same order) without per-graph Python work.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
@@ -127,6 +128,18 @@ class CollatedLoader:
         if "num_nodes" in self._store or "x" not in attrs:
             batch.num_nodes = total_nodes
         return batch
+
+
+def moved_to(data: Any, device: torch.device | str) -> Any:
+    r"""``data`` on ``device`` without moving the caller's object.
+
+    PyG's :meth:`~torch_geometric.data.Data.to` replaces the tensors of the
+    object it is called on; this calls it on a shallow copy (new attribute
+    stores, shared tensors), so a graph or batch handed to training or
+    evaluation stays where its owner put it. Tensors already on ``device`` are
+    not copied.
+    """
+    return copy.copy(data).to(device)
 
 
 def ordered_batches(data: Any, batch_size: int = 256) -> Iterable[Batch]:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data, Dataset
 
-from gcl.data.loader import ordered_batches
+from gcl.data.loader import moved_to, ordered_batches
 
 Augmentation = Callable[[Any], Any]
 
@@ -77,14 +77,14 @@ def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 
         device = next(method.parameters()).device
     if isinstance(data, Data) and not isinstance(data, Batch):
         embed: Any = method.embed
-        out = embed(data.to(device))
+        out = embed(moved_to(data, device))
         y = data.y
         method.train(was_training)
         return out.cpu().numpy(), y.view(-1).cpu().numpy()
     features, labels = [], []
     embed = method.embed
     for batch in ordered_batches(data, batch_size):
-        batch = batch.to(device)
+        batch = moved_to(batch, device)
         features.append(embed(batch).cpu())
         y = batch.y if batch.y is not None else torch.full((batch.num_graphs,), -1)
         labels.append(y.view(batch.num_graphs, -1)[:, 0].cpu())

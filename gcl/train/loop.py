@@ -19,7 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
-from gcl.data.loader import CollatedLoader
+from gcl.data.loader import CollatedLoader, moved_to
 from gcl.train.config import TrainConfig, trainable_parameters
 from gcl.train.seed import seed_everything
 
@@ -157,7 +157,7 @@ class Trainer:
     # -- data -----------------------------------------------------------------
     def _loader(self, data: Dataset | Data | Iterable[Any], generator: torch.Generator) -> Iterable[Any]:
         if isinstance(data, Data):
-            return [data]  # node-level, full graph: one step per epoch
+            return [moved_to(data, self.device)]  # node-level, full graph: one step per epoch, moved once
         if isinstance(data, Dataset):
             if len(data) == 0:
                 raise ValueError("cannot train on an empty dataset")
@@ -318,7 +318,7 @@ class Trainer:
                 step_in_epoch = skip_steps
                 skip_steps = 0
                 for batch in iterator:
-                    batch = batch.to(self.device)
+                    batch = moved_to(batch, self.device)  # the caller's batches stay where they are
                     loss = self._step(optimizer, batch, epoch, global_step)
                     losses.append(loss)
                     seen += _batch_size(batch)

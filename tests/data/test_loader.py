@@ -62,3 +62,15 @@ def test_bad_arguments(mutag: Any) -> None:
         CollatedLoader(load_dataset("MUTAG", transform=Constant()), 8)
     with pytest.raises(TypeError, match="needs an InMemoryDataset"):
         CollatedLoader(list(mutag), 8)  # type: ignore[arg-type]
+
+
+def test_moved_to_leaves_the_callers_object_alone(mutag: Any) -> None:
+    from gcl.data import moved_to
+
+    batch = Batch.from_data_list(list(mutag[:4]))
+    original = batch.x
+    moved = moved_to(batch, "cpu")
+    assert moved is not batch and moved.num_graphs == 4
+    assert moved.x is batch.x  # already on the device: no tensor is copied
+    moved.x = moved.x * 2  # what Data.to does to the object it is called on
+    assert batch.x is original and torch.equal(moved.x, 2 * original)

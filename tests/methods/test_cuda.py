@@ -58,6 +58,8 @@ def test_node_methods_train_on_cuda(name: str, mutag: Any) -> None:
     assert _on_cuda(method)
     features, _ = embed_dataset(method, graph)
     assert features.shape[0] == graph.num_nodes
+    # training and evaluation moved copies: the caller's graph is still on the CPU
+    assert graph.x.device.type == "cpu" and graph.edge_index.device.type == "cpu"
 
 
 def _encoder_outputs(encoder: torch.nn.Module, batch: Batch, device: str) -> torch.Tensor:
