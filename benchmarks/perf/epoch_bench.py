@@ -14,6 +14,8 @@ the dataset itself, i.e. with :class:`gcl.data.CollatedLoader`):
 * ``graphcl-pool3``: GraphCL with the augmentation pool PyGCL is run with
   (Bernoulli node dropping, edge removal, feature-dimension masking, all 0.2) and
   a symmetric InfoNCE as PyGCL's ``DualBranchContrast``: the like-for-like row.
+* ``graphcl-joint``, ``graphcl-pool3-joint``: the same two with ``joint_views=True``
+  (one encoder and head pass over both views together; batch norm then spans both).
 * ``lcgnn``: ``build_method("lcgnn", hidden_channels=32, num_layers=3)``.
 * ``barlow``: :class:`gcl.methods.GraphLevelBarlowTwins` with the random4 views.
 * ``adaptive-bt``: ``build_method("adaptive-bt")`` (degree-adaptive views).
@@ -117,6 +119,11 @@ def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
     encoder = GIN(dataset.num_features, 32, 3)
     variants["graphcl-pool3"] = GraphCL(encoder, pool3(), pool3(), ProjectionHead(96, 96, 96),
                                         InfoNCE(0.2, symmetric=True, intra_view_negatives=False))
+    encoder = GIN(dataset.num_features, 32, 3)
+    variants["graphcl-pool3-joint"] = GraphCL(encoder, pool3(), pool3(), ProjectionHead(96, 96, 96),
+                                              InfoNCE(0.2, symmetric=True, intra_view_negatives=False),
+                                              joint_views=True)
+    variants["graphcl-joint"] = build_method("graphcl", dataset, joint_views=True)
     variants["lcgnn"] = build_method("lcgnn", dataset, hidden_channels=32, num_layers=3)
     encoder = GIN(dataset.num_features, 32, 3)
     variants["barlow"] = GraphLevelBarlowTwins(encoder, make_augmentation("random4"),

@@ -19,10 +19,12 @@ OVERHEAD_GOAL = 0.25
 SPEEDUP_GOAL = 1.5
 MEMORY_GOAL = 2.0
 
-TWO_VIEW = ("graphcl", "graphcl-pool3", "barlow", "adaptive-bt")
+TWO_VIEW = ("graphcl", "graphcl-pool3", "graphcl-joint", "graphcl-pool3-joint", "barlow", "adaptive-bt")
 LABELS = {
     "graphcl": "GraphCL, random4 views (gcl default)",
     "graphcl-pool3": "GraphCL, PyGCL's view pool",
+    "graphcl-joint": "GraphCL, random4 views, one pass over both views",
+    "graphcl-pool3-joint": "GraphCL, PyGCL's view pool, one pass over both views",
     "lcgnn": "LCGNN (GIN 3 × 32, queue)",
     "barlow": "Barlow Twins, random4 views",
     "adaptive-bt": "adaptive Barlow Twins (degree-adaptive views)",

@@ -5,7 +5,7 @@ Every method is an :class:`torch.nn.Module` with ``forward(batch) -> loss`` (or
 """
 
 from gcl.methods.barlow import GraphBarlowTwins, GraphLevelBarlowTwins
-from gcl.methods.base import LossParts, embed_dataset, encode_graphs
+from gcl.methods.base import LossParts, embed_dataset, encode_graphs, encode_views
 from gcl.methods.grace import GRACE
 from gcl.methods.graphcl import GraphCL
 from gcl.methods.lcgnn import LCGNN
@@ -26,5 +26,6 @@ __all__ = [
     "build_method",
     "embed_dataset",
     "encode_graphs",
+    "encode_views",
     "make_augmentation",
 ]

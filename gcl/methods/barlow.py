@@ -75,9 +75,11 @@ class GraphLevelBarlowTwins(GraphCL):
         head (nn.Module): Projection head.
         loss (nn.Module, optional): Default :class:`~gcl.losses.BarlowTwinsLoss`
             with :math:`\lambda = 1/d` of the head output.
+        joint_views (bool, optional): One encoder pass over both views, as in
+            :class:`~gcl.methods.GraphCL`. (default: :obj:`False`)
     """
 
     def __init__(self, encoder: nn.Module, augment1: Augmentation, augment2: Augmentation, head: nn.Module,
-                 loss: nn.Module | None = None) -> None:
+                 loss: nn.Module | None = None, joint_views: bool = False) -> None:
         super().__init__(encoder, augment1, augment2, head,
-                         loss if loss is not None else BarlowTwinsLoss.graph_barlow_twins())
+                         loss if loss is not None else BarlowTwinsLoss.graph_barlow_twins(), joint_views)

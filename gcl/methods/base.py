@@ -2,7 +2,7 @@ r"""What every method shares: the view/encode helpers and embedding a dataset.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -38,6 +38,42 @@ def encode_graphs(encoder: nn.Module, batch: Any) -> Any:
     if getattr(encoder, "uses_edge_attr", False):
         kwargs["edge_attr"] = batch.edge_attr
     return encoder(batch.x, batch.edge_index, batch.batch, **kwargs)
+
+
+def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
+    r"""Graph embeddings of several batches from **one** encoder pass over their union.
+
+    The views are stacked into one disjoint batch (nodes, edges and graphs
+    offset), encoded once and split back, as SimCLR encodes its :math:`2N`
+    views in one batch: the same result as one pass per view for encoders
+    without batch statistics, and batch norm in training mode normalises over
+    all views together. One pass runs half the operators of two, which matters
+    where the graphs are small and per-operator cost dominates.
+
+    Returns:
+        list[Tensor]: The graph embeddings of every view, ``[num_graphs_i, D]``.
+    """
+    if len(views) == 1:
+        return [encode_graphs(encoder, views[0]).graph]
+    node_offset, graph_offset = 0, 0
+    xs, edges, batches, attrs, counts = [], [], [], [], []
+    uses_edge_attr = getattr(encoder, "uses_edge_attr", False)
+    for view in views:
+        num_nodes, num_graphs = int(view.x.size(0)), int(view.num_graphs)
+        xs.append(view.x)
+        edges.append(view.edge_index + node_offset)
+        vector = view.batch if view.batch is not None else view.x.new_zeros(num_nodes, dtype=torch.long)
+        batches.append(vector + graph_offset)
+        if uses_edge_attr:
+            attrs.append(view.edge_attr)
+        counts.append(num_graphs)
+        node_offset += num_nodes
+        graph_offset += num_graphs
+    kwargs: dict[str, Any] = {"num_graphs": graph_offset}
+    if uses_edge_attr:
+        kwargs["edge_attr"] = torch.cat(attrs)
+    out = encoder(torch.cat(xs), torch.cat(edges, dim=1), torch.cat(batches), **kwargs)
+    return list(out.graph.split(counts))
 
 
 def check_contrastive_batch(batch: Any) -> None:

@@ -83,7 +83,8 @@ def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_laye
 
 def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str | None = None,
                   augmentations: tuple[str, str] | list[str] = ("random4", "random4"), aug_ratio: float = 0.2,
-                  temperature: float = 0.2, graphcl_reference: bool = False, **encoder_options: Any) -> GraphCL:
+                  temperature: float = 0.2, graphcl_reference: bool = False, joint_views: bool = False,
+                  **encoder_options: Any) -> GraphCL:
     r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2).
 
     The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``); given
@@ -104,7 +105,8 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
             "ogb_mol=True for OGB molecules"
         )
     aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference) for name in augmentations)
-    return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature))
+    return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature),
+                   joint_views=joint_views)
 
 
 def _floating_features(data: Dataset | Data) -> bool:
@@ -190,8 +192,8 @@ def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any)
 
 def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3,
                                 edge_drop: float = 0.2, feature_mask: float = 0.2,
-                                centrality: str = "degree", projection_channels: int = 128
-                                ) -> GraphLevelBarlowTwins:
+                                centrality: str = "degree", projection_channels: int = 128,
+                                joint_views: bool = False) -> GraphLevelBarlowTwins:
     r"""Graph-level Barlow Twins with degree-centrality-adaptive edge dropping and
     unimportant-dimension masking, GIN encoder."""
     in_channels, _ = _info(data)
@@ -200,7 +202,7 @@ def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num
     aug1 = _node_view(edge_drop, feature_mask, True, centrality)
     aug2 = _node_view(edge_drop, feature_mask, True, centrality)
     head = ProjectionHead(dim, projection_channels, projection_channels)
-    return GraphLevelBarlowTwins(encoder, aug1, aug2, head)
+    return GraphLevelBarlowTwins(encoder, aug1, aug2, head, joint_views=joint_views)
 
 
 def build_grace(data: Data | Dataset, *, hidden_channels: int = 128, projection_channels: int = 128,

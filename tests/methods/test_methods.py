@@ -259,3 +259,43 @@ def test_ogb_molhiv_table_builds_the_leaderboard_gin_and_transfers_weights(load_
         if spec.pretrain:
             pretrained = build_method(spec.pretrain["method"], dataset, **spec.pretrain["options"])
             method.get_submodule("encoder").load_state_dict(pretrained.get_submodule("encoder").state_dict())
+
+
+@pytest.mark.parametrize("edge_features", [False, True])
+def test_encode_views_equals_one_pass_per_view(edge_features: bool, mutag: Any) -> None:
+    """Without batch statistics (no batch norm, or batch norm in eval mode) one pass over the
+    union gives every view the embeddings of its own pass, also for views of different sizes."""
+    from gcl.augment import DropNodes, RandomWalkSubgraph
+    from gcl.methods import encode_graphs, encode_views
+    from gcl.nn import GIN
+
+    batch = Batch.from_data_list(list(mutag[:16]))
+    views = [DropNodes(0.3)(batch), RandomWalkSubgraph(0.5)(batch), batch]
+    assert len({int(v.num_nodes) for v in views}) == 3
+    edge_dim = int(batch.edge_attr.size(1)) if edge_features else None
+    for encoder in (GIN(7, 16, 3, batch_norm=False, edge_dim=edge_dim), GIN(7, 16, 3, edge_dim=edge_dim).eval()):
+        joint = encode_views(encoder, views)
+        for view, got in zip(views, joint):
+            assert torch.allclose(got, encode_graphs(encoder, view).graph, atol=1e-5)
+
+
+def test_graphcl_joint_views_same_loss_without_batch_statistics(mutag: Any) -> None:
+    from gcl.augment import Identity
+    from gcl.nn import GIN, ProjectionHead
+
+    batch = Batch.from_data_list(list(mutag[:32]))
+    seed_everything(0)
+    separate = GraphCL(GIN(7, 16, 2, batch_norm=False), Identity(), Identity(), ProjectionHead(32, 32, 32))
+    joint = GraphCL(separate.encoder, Identity(), Identity(), separate.head, joint_views=True)
+    assert "joint_views=True" in repr(joint)
+    assert torch.allclose(separate(batch), joint(batch), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["graphcl", "adaptive-bt"])
+def test_joint_views_train_on_mutag(name: str, mutag: Any) -> None:
+    seed_everything(0)
+    method = build_method(name, mutag, joint_views=True)
+    assert method.joint_views
+    values = _steps(method, _first_batches(mutag), 24)
+    assert all(torch.isfinite(torch.tensor(values)))
+    assert _decreases(values), values
