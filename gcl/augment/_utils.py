@@ -170,6 +170,43 @@ def random_rank(
     return rank
 
 
+def random_subset(
+    group: Tensor,
+    counts: Tensor,
+    chosen: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    r"""A mask of exactly ``chosen[g]`` items of every group ``g``, each subset of
+    that size equally likely (``chosen[g] <= counts[g]``).
+
+    The items with the ``chosen[g]`` smallest of i.i.d. uniform values are taken.
+    Only the items below a slightly generous per-group threshold
+    :math:`(k_g + 4\sqrt{k_g} + 2) / n_g` can be among them, so only those
+    (about a fraction :math:`k_g / n_g`) are sorted; when a group has fewer
+    such items than it needs (rare), every item is sorted. Same distribution as
+    thresholding :func:`random_rank` at ``chosen``, for a fraction of the sort.
+    """
+    size = group.numel()
+    device = group.device
+    uniform = torch.rand(size, generator=generator, device=device, dtype=torch.float64)
+    chosen_f = chosen.to(torch.float64)
+    generous = ((chosen_f + 4.0 * chosen_f.sqrt() + 2.0) / counts.to(torch.float64).clamp_min(1.0)).clamp_max(1.0)
+    index = (uniform < generous.index_select(0, group)).nonzero().view(-1)
+    cand_group = group.index_select(0, index)
+    cand_counts = torch.bincount(cand_group, minlength=counts.numel())
+    if bool((cand_counts < chosen).any()):
+        index, cand_group, cand_counts = torch.arange(size, device=device), group, counts
+    # Sorting group + value groups the candidates by group, ascending by value;
+    # the first chosen[g] positions of each group are taken (exact, ties or not).
+    order = torch.argsort(cand_group.to(torch.float64) + uniform.index_select(0, index))
+    sorted_group = cand_group.index_select(0, order)
+    position = torch.arange(order.numel(), device=device) - exclusive_cumsum(cand_counts).index_select(0, sorted_group)
+    taken = index.index_select(0, order)[position < chosen.index_select(0, sorted_group)]
+    mask = torch.zeros(size, dtype=torch.bool, device=device)
+    mask[taken] = True
+    return mask
+
+
 def round_half_even(values: Tensor) -> Tensor:
     r"""``torch.round`` (half to even, like Python's ``round``) as int64."""
     return torch.round(values).long()

@@ -38,6 +38,7 @@ from gcl.augment._utils import (
     nodes_in_graph_order,
     pair_hash,
     random_rank,
+    random_subset,
     round_half_even,
     select_edges,
     to_uniform,
@@ -230,8 +231,7 @@ def drop_nodes(
         target = p * sizes.to(torch.float64)
         drop = torch.floor(target).long() if graphcl_reference else round_half_even(target)
         drop = torch.minimum(drop, (sizes - 1).clamp_min(0))
-        rank = random_rank(None if batch is None else graph, sizes, generator)
-        keep = rank >= drop[graph]
+        keep = ~random_subset(graph, sizes, drop, generator)
     else:
         keep = torch.rand(num_nodes, generator=generator, device=device) >= p
         keep = _keep_at_least_one(keep, graph, sizes, generator)
@@ -710,8 +710,7 @@ def mask_features(
     target = p * sizes.to(torch.float64)
     count = torch.floor(target).long() if graphcl_reference else round_half_even(target)
     graph = node_graph(batch, num_nodes, device)
-    rank = random_rank(None if batch is None else graph, sizes, generator)
-    mask = rank < count[graph]
+    mask = random_subset(graph, sizes, count, generator)
     rows = mask.nonzero().view(-1)
     out = x.clone()
     if fill == "zero":

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from torch_geometric.data import Batch
 
 from gcl.augment import functional as F
-from gcl.augment._utils import fmix32, is_undirected_fingerprint
+from gcl.augment._utils import fmix32, is_undirected_fingerprint, random_subset
 
 from .graphs import edge_set, gen, graph_lists, is_symmetric, to_batch
 
@@ -622,3 +622,41 @@ def test_perturb_edges_bernoulli_add_rate() -> None:
     added = (out.edge_index.size(1) - batch.edge_index.size(1)) // 2
     units = 40 * 25
     assert abs(added - p * units) < 4 * (units * p * (1 - p)) ** 0.5
+
+
+def test_random_subset_exact_counts_and_uniform_subsets() -> None:
+    """Exactly chosen[g] items per group, and every subset of that size equally likely:
+    over 6,000 draws each of the 6 two-element subsets of a 4-item group has frequency
+    1/6 (within 5 binomial standard deviations), as do the single items of a 3-item group."""
+    group = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2])
+    counts, chosen = torch.tensor([4, 3, 2]), torch.tensor([2, 1, 0])
+    gen = torch.Generator().manual_seed(0)
+    draws = 6000
+    pairs: dict[tuple[int, ...], int] = {}
+    singles = torch.zeros(3)
+    for _ in range(draws):
+        mask = random_subset(group, counts, chosen, gen)
+        assert torch.equal(torch.bincount(group[mask], minlength=3), chosen)
+        key = tuple(mask[:4].nonzero().view(-1).tolist())
+        pairs[key] = pairs.get(key, 0) + 1
+        singles += mask[4:7].float()
+    tolerance = 5 * math.sqrt(draws * (1 / 6) * (5 / 6))
+    assert len(pairs) == 6 and all(abs(c - draws / 6) < tolerance for c in pairs.values()), pairs
+    assert all(abs(float(c) - draws / 3) < 5 * math.sqrt(draws * 2 / 9) for c in singles), singles
+
+
+@pytest.mark.parametrize("chosen", [10, 1])
+def test_random_subset_on_many_groups(chosen: int) -> None:
+    """5,000 groups of 50 items: choosing 10 sorts only the items below the threshold; choosing
+    1, some group has no item below it and every item is sorted. Either way the counts are
+    exact and every position is chosen with probability chosen / 50."""
+    group = torch.arange(5000).repeat_interleave(50)
+    counts, wanted = torch.full((5000,), 50), torch.full((5000,), chosen)
+    gen = torch.Generator().manual_seed(1)
+    hits = torch.zeros(50)
+    for _ in range(20):
+        mask = random_subset(group, counts, wanted, gen)
+        assert torch.equal(torch.bincount(group[mask], minlength=5000), wanted)
+        hits += mask.view(5000, 50).sum(0).float()
+    expected = 20 * 5000 * chosen / 50
+    assert bool(((hits - expected).abs() < 5 * math.sqrt(expected)).all())
