@@ -33,6 +33,7 @@ from gcl.augment._utils import (
     graph_sizes,
     is_sorted,
     is_undirected_fingerprint,
+    mask_indices,
     next_power_of_two,
     node_graph,
     nodes_in_graph_order,
@@ -109,17 +110,16 @@ def apply_node_mask(
     row, col = edge_index[0], edge_index[1]
     edge_mask = keep.index_select(0, row) & keep.index_select(0, col)
     new_id = torch.cumsum(keep, 0) - 1
-    out_edge_index = torch.stack(
-        [
-            new_id.index_select(0, row.masked_select(edge_mask)),
-            new_id.index_select(0, col.masked_select(edge_mask)),
-        ]
-    )
+    # One nonzero per mask, then gathers: boolean indexing repeats the nonzero for
+    # every tensor it selects from.
+    edge_index_kept = mask_indices(edge_mask)
+    node_index_kept = mask_indices(keep)
+    out_edge_index = new_id.index_select(0, edge_index.index_select(1, edge_index_kept).view(-1)).view(2, -1)
     return Augmented(
-        x=x[keep],
+        x=x.index_select(0, node_index_kept),
         edge_index=out_edge_index,
-        batch=None if batch is None else batch[keep],
-        edge_attr=None if edge_attr is None else edge_attr[edge_mask],
+        batch=None if batch is None else batch.index_select(0, node_index_kept),
+        edge_attr=None if edge_attr is None else edge_attr.index_select(0, edge_index_kept),
         node_mask=keep,
         edge_mask=edge_mask,
     )
