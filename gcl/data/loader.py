@@ -139,6 +139,8 @@ def moved_to(data: Any, device: torch.device | str) -> Any:
     evaluation stays where its owner put it. Tensors already on ``device`` are
     not copied.
     """
+    if isinstance(data, Tensor):  # Tensor.to returns a new tensor and keeps the autograd graph
+        return data.to(device)
     return copy.copy(data).to(device)
 
 

@@ -65,6 +65,8 @@ def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
         vector = view.batch if view.batch is not None else view.x.new_zeros(num_nodes, dtype=torch.long)
         batches.append(vector + graph_offset)
         if uses_edge_attr:
+            if view.edge_attr is None:
+                raise ValueError("this encoder uses edge features, but a view's edge_attr is None")
             attrs.append(view.edge_attr)
         counts.append(num_graphs)
         node_offset += num_nodes

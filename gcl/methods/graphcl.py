@@ -63,13 +63,13 @@ class GraphCL(nn.Module):
     def forward(self, batch: Any) -> Tensor:
         check_features(batch)
         check_contrastive_batch(batch)
-        view1, view2 = self.augment1(batch), self.augment2(batch)
         if self.joint_views:
-            graphs = encode_views(self.encoder, [view1, view2])
+            graphs = encode_views(self.encoder, [self.augment1(batch), self.augment2(batch)])
             z1, z2 = self.head(torch.cat(graphs)).split([g.size(0) for g in graphs])
         else:
-            z1 = self.head(encode_graphs(self.encoder, view1).graph)
-            z2 = self.head(encode_graphs(self.encoder, view2).graph)
+            # augment, encode, then the second view: the order of random draws of earlier versions
+            z1 = self.head(encode_graphs(self.encoder, self.augment1(batch)).graph)
+            z2 = self.head(encode_graphs(self.encoder, self.augment2(batch)).graph)
         return self.loss(z1, z2)
 
     def embed(self, batch: Any) -> Tensor:

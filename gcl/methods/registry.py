@@ -87,9 +87,9 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
                   **encoder_options: Any) -> GraphCL:
     r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2).
 
-    The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``); given
-    the same encoder options, :func:`build_supervised` builds the same encoder, so the pre-trained state
-    loads into it for fine-tuning.
+    The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``). Given
+    the same ``hidden_channels``, ``num_layers`` and encoder options (the two builders' defaults differ),
+    :func:`build_supervised` builds the same encoder, so the pre-trained state loads into it for fine-tuning.
     """
     in_channels, _ = _info(data)
     encoder = GIN(in_channels, hidden_channels, num_layers, readout=readout, **encoder_options)

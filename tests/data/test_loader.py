@@ -74,3 +74,12 @@ def test_moved_to_leaves_the_callers_object_alone(mutag: Any) -> None:
     assert moved.x is batch.x  # already on the device: no tensor is copied
     moved.x = moved.x * 2  # what Data.to does to the object it is called on
     assert batch.x is original and torch.equal(moved.x, 2 * original)
+
+
+def test_moved_to_keeps_a_tensor_batch_in_the_autograd_graph() -> None:
+    from gcl.data import moved_to
+
+    weight = torch.ones(3, requires_grad=True)
+    moved = moved_to(weight * 2, "cpu")
+    moved.sum().backward()
+    assert weight.grad is not None and torch.equal(weight.grad, torch.full((3,), 2.0))

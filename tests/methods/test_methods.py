@@ -299,3 +299,15 @@ def test_joint_views_train_on_mutag(name: str, mutag: Any) -> None:
     values = _steps(method, _first_batches(mutag), 24)
     assert all(torch.isfinite(torch.tensor(values)))
     assert _decreases(values), values
+
+
+def test_encode_views_without_edge_features_for_an_edge_encoder(mutag: Any) -> None:
+    from gcl.methods import encode_views
+    from gcl.nn import GIN
+
+    batch = Batch.from_data_list(list(mutag[:4]))
+    bare = batch.clone()
+    bare.edge_attr = None
+    with pytest.raises(ValueError, match="edge_attr is None"):
+        encode_views(GIN(7, 16, 2, edge_dim=4), [batch, bare])
+
