@@ -144,7 +144,7 @@ def nodes_in_graph_order(batch: Tensor | None, num_nodes: int, device: torch.dev
 
 
 def random_rank(
-    group: Tensor | None,
+    group: Tensor,
     counts: Tensor,
     generator: torch.Generator | None,
 ) -> Tensor:
@@ -153,13 +153,8 @@ def random_rank(
     ``rank[i]`` is in ``[0, counts[group[i]])`` and the ranks inside a group are
     a uniform random permutation, drawn for all groups with one sort.
     """
-    size = int(counts.sum()) if group is None else group.numel()
+    size = group.numel()
     device = counts.device
-    if group is None:
-        perm = torch.randperm(size, generator=generator, device=device)
-        rank = torch.empty_like(perm)
-        rank[perm] = torch.arange(size, device=device)
-        return rank
     key = group.to(torch.float64) + torch.rand(
         size, generator=generator, device=device, dtype=torch.float64
     )

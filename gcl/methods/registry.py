@@ -124,7 +124,7 @@ def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 6
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
     dim = int(enc.out_channels)  # type: ignore[arg-type]
-    classifier = _classifier(encoder, dim, hidden_channels, num_classes, dropout)
+    classifier = _classifier(dim, hidden_channels, num_classes, dropout)
     head = ProjectionHead(dim, dim, projection_channels)
     store: MemoryQueue | MemoryBank
     if memory == "queue":
@@ -137,13 +137,9 @@ def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 6
                  temperature=temperature, momentum=momentum)
 
 
-def _check_classes(num_classes: int) -> None:
+def _classifier(dim: int, hidden: int | list[int], num_classes: int, dropout: float) -> nn.Module:
     if num_classes < 2:
         raise ValueError(f"supervised methods need at least 2 classes (got {num_classes})")
-
-
-def _classifier(encoder: str, dim: int, hidden: int, num_classes: int, dropout: float) -> nn.Module:
-    _check_classes(num_classes)
     return Classifier(dim, hidden, num_classes, dropout=dropout)
 
 
@@ -156,15 +152,14 @@ def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: in
     acts after every GIN layer and the classifier is a single linear layer.
     """
     in_channels, num_classes = _info(data)
-    if encoder_options.get("layout") == "ogb":
-        _check_classes(num_classes)
-        enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
-                            dropout=dropout, **encoder_options)
-        return SupervisedClassifier(enc, Classifier(int(enc.out_channels), [], num_classes))  # type: ignore[arg-type]
+    ogb = encoder_options.get("layout") == "ogb"
+    if ogb:
+        encoder_options["dropout"] = dropout
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
-    return SupervisedClassifier(enc, _classifier(encoder, int(enc.out_channels),  # type: ignore[arg-type]
-                                                 hidden_channels, num_classes, dropout))
+    classifier = _classifier(int(enc.out_channels), [] if ogb else hidden_channels, num_classes,  # type: ignore[arg-type]
+                             0.0 if ogb else dropout)
+    return SupervisedClassifier(enc, classifier)
 
 
 def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256, num_layers: int = 2,
