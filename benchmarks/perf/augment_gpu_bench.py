@@ -95,6 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
     dataset = load_dataset("PROTEINS")
     env = environment(args.threads, args.device)
     rows: list[dict[str, Any]] = []

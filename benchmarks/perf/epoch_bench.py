@@ -298,6 +298,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 5:
         parser.error(f"--rounds must be at least 5 (got {args.rounds})")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available on this machine")
     torch.set_num_threads(args.threads)
     use_shared_data()
     results: dict[str, Any] = {"environment": environment(args.threads, args.device), "datasets": []}
