@@ -19,6 +19,16 @@ from torch import Tensor
 _MASK32 = 0xFFFFFFFF
 _TWO_POW_M32 = 2.0**-32
 
+#: Whether CPU tensors take the NumPy versions of the hot helpers (same results;
+#: NumPy costs less per call on arrays of a batch's size). When off, the torch
+#: code that runs on other devices also runs on the CPU: the tests compare both.
+NUMPY_ON_CPU = True
+
+
+def on_host(tensor: Tensor) -> bool:
+    r"""Whether ``tensor`` is on the CPU and :data:`NUMPY_ON_CPU` is set."""
+    return NUMPY_ON_CPU and tensor.device.type == "cpu"
+
 
 # --------------------------------------------------------------------------- validation
 def check_probability(name: str, value: float) -> float:
@@ -158,7 +168,7 @@ def random_rank(
     key = group.to(torch.float64) + torch.rand(
         size, generator=generator, device=device, dtype=torch.float64
     )
-    order = torch.argsort(key)
+    order = argsort_distinct(key)
     start = exclusive_cumsum(counts)
     rank = torch.empty(size, dtype=torch.long, device=device)
     rank[order] = torch.arange(size, device=device) - start[group[order]]
@@ -186,14 +196,14 @@ def random_subset(
     uniform = torch.rand(size, generator=generator, device=device, dtype=torch.float64)
     chosen_f = chosen.to(torch.float64)
     generous = ((chosen_f + 4.0 * chosen_f.sqrt() + 2.0) / counts.to(torch.float64).clamp_min(1.0)).clamp_max(1.0)
-    index = (uniform < generous.index_select(0, group)).nonzero().view(-1)
+    index = mask_indices(uniform < generous.index_select(0, group))
     cand_group = group.index_select(0, index)
     cand_counts = torch.bincount(cand_group, minlength=counts.numel())
     if bool((cand_counts < chosen).any()):
         index, cand_group, cand_counts = torch.arange(size, device=device), group, counts
     # Sorting group + value groups the candidates by group, ascending by value;
     # the first chosen[g] positions of each group are taken (exact, ties or not).
-    order = torch.argsort(cand_group.to(torch.float64) + uniform.index_select(0, index))
+    order = argsort_distinct(cand_group.to(torch.float64) + uniform.index_select(0, index))
     sorted_group = cand_group.index_select(0, order)
     position = torch.arange(order.numel(), device=device) - exclusive_cumsum(cand_counts).index_select(0, sorted_group)
     taken = index.index_select(0, order)[position < chosen.index_select(0, sorted_group)]
@@ -231,21 +241,85 @@ def pair_hash(a: Tensor, b: Tensor, seed: int) -> Tensor:
     """
     # Below 2**53 for any realistic node count; the multiplication may wrap
     # around in int64, which keeps its low 32 bits exact.
+    if on_host(a):
+        # The same arithmetic in NumPy, in place: about 2x faster on the CPU.
+        y = a.numpy() * np.int64(0x9E3779B1)
+        y += b.numpy() * np.int64(0x85EBCA77)
+        y += np.int64(seed)
+        y ^= y >> 16
+        y *= np.int64(0x85EBCA6B)
+        y &= np.int64(_MASK32)
+        y ^= y >> 13
+        return torch.from_numpy(y)
     z = torch.add(a * 0x9E3779B1, b, alpha=0x85EBCA77).add_(seed)
     z = z ^ (z >> 16)
     z = (z * 0x85EBCA6B) & _MASK32
     return z ^ (z >> 13)
 
 
+def unordered_pair_hash(row: Tensor, col: Tensor, seed: int) -> Tensor:
+    r""":func:`pair_hash` of ``(min(u, v), max(u, v))``: equal for ``(u, v)`` and
+    ``(v, u)``."""
+    if on_host(row):
+        r, c = row.numpy(), col.numpy()
+        return pair_hash(
+            torch.from_numpy(np.minimum(r, c)), torch.from_numpy(np.maximum(r, c)), seed
+        )
+    return pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
+
+
+def is_undirected_by_code(row: Tensor, col: Tensor, code: Tensor) -> bool:
+    r"""Whether the edge multiset equals its reverse, given the
+    :func:`unordered_pair_hash` ``code`` of every edge.
+
+    Checks :math:`\sum_e \operatorname{sign}(v_e - u_e)\, h_e = 0`: every
+    unordered pair contributes its hash times the difference of its counts in
+    the two directions, so a symmetric multiset always passes and a directed one
+    passes only on a hash coincidence (about one chance in :math:`2^{32}`, fresh
+    with every seed). Costs three passes over the edges.
+    """
+    if on_host(row):
+        sign = np.sign(col.numpy() - row.numpy())
+        return int(np.dot(sign, code.numpy())) == 0
+    return bool((torch.sign(col - row) * code).sum() == 0)
+
+
 def mask_indices(mask: Tensor) -> Tensor:
-    r"""The indices of the ``True`` entries of a 1-D mask, ``[K]``."""
+    r"""The indices of the ``True`` entries of a 1-D mask, ``[K]`` (int64).
+
+    On the CPU NumPy's ``flatnonzero`` does this about 5x faster than
+    :meth:`torch.Tensor.nonzero` (measured on 20k random entries).
+    """
+    if on_host(mask):
+        return torch.from_numpy(np.flatnonzero(mask.numpy()).astype(np.int64, copy=False))
     return mask.nonzero().view(-1)
+
+
+def sorted_values(values: Tensor) -> Tensor:
+    r"""``torch.sort(values).values`` for a 1-D tensor; on the CPU NumPy's sort,
+    1.5-3x faster on a few thousand random keys (same result: the sorted values)."""
+    if on_host(values):
+        return torch.from_numpy(np.sort(values.detach().numpy()))
+    return torch.sort(values).values
+
+
+def argsort_distinct(keys: Tensor) -> Tensor:
+    r"""``torch.argsort(keys)`` for 1-D keys that are distinct (random floats
+    offset by a group index), where every sort gives the same permutation; on
+    the CPU NumPy's argsort, which is faster."""
+    if on_host(keys):
+        return torch.from_numpy(np.argsort(keys.detach().numpy()).astype(np.int64, copy=False))
+    return torch.argsort(keys)
 
 
 def select_edges(edge_index: Tensor, mask: Tensor) -> Tensor:
     r"""``edge_index[:, mask]``, faster: one gather of both rows at the mask's indices
     (on random masks about 40 % faster than boolean indexing or a masked select per
     row, whose cost the branch predictor hides only when the same mask repeats)."""
+    if on_host(edge_index):
+        # NumPy's take along the edge axis: 3x faster than index_select on dim 1.
+        index = mask_indices(mask).numpy()
+        return torch.from_numpy(np.take(edge_index.numpy(), index, axis=1))
     return edge_index.index_select(1, mask_indices(mask))
 
 
@@ -256,7 +330,7 @@ def to_uniform(code: Tensor) -> Tensor:
 
 def symmetric_uniform(row: Tensor, col: Tensor, seed: int) -> Tensor:
     r"""A value in ``[0, 1)`` per edge that is equal for ``(u, v)`` and ``(v, u)``."""
-    return to_uniform(pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed))
+    return to_uniform(unordered_pair_hash(row, col, seed))
 
 
 def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
@@ -327,7 +401,12 @@ def csr_from_counts(counts: Tensor, col_indices: Tensor, values: Tensor, num_col
 
 
 def is_sorted(index: Tensor) -> bool:
-    return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+    if index.numel() < 2:
+        return True
+    if on_host(index):
+        values = index.numpy()
+        return bool((values[1:] >= values[:-1]).all())
+    return bool((index[1:] >= index[:-1]).all())
 
 
 def edges_by_source(edge_index: Tensor, num_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

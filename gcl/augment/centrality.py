@@ -25,6 +25,7 @@ from gcl.augment._utils import (
     edges_by_source,
     graph_sizes,
     is_sorted,
+    mask_indices,
     node_graph,
 )
 
@@ -207,7 +208,7 @@ def pagerank(
     ops = _BatchOperators(edge_index, batch, sizes, graph, source_weight)
     if bool(dangling.any()):
         # Dangling nodes spread their mass uniformly over their own graph.
-        ops.add_dangling(dangling.nonzero().view(-1), share)
+        ops.add_dangling(mask_indices(dangling), share)
     x = _power_iteration(ops, teleport, inv_size, sizes, tol, max_iter, normalize=False)
     return x.to(out_dtype)
 
@@ -310,7 +311,7 @@ class _BatchOperators:
         dangling_graph = self.graph.index_select(0, nodes)
         has = torch.zeros(self.num_graphs, dtype=torch.bool, device=nodes.device)
         has[dangling_graph] = True
-        affected = has.index_select(0, self.graph).nonzero().view(-1)
+        affected = mask_indices(has.index_select(0, self.graph))
         affected_graph = self.graph.index_select(0, affected)
         self.dangling = (nodes, dangling_graph, share, affected, affected_graph)
 

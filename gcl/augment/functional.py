@@ -21,7 +21,9 @@ import torch
 from torch import Tensor
 
 from gcl.augment._utils import (
+    _MASK32,
     Reach,
+    argsort_distinct,
     check_batch,
     check_choice,
     check_graph,
@@ -32,17 +34,20 @@ from gcl.augment._utils import (
     exclusive_cumsum,
     graph_sizes,
     is_sorted,
-    is_undirected_fingerprint,
+    is_undirected_by_code,
     mask_indices,
     next_power_of_two,
     node_graph,
     nodes_in_graph_order,
+    on_host,
     pair_hash,
     random_rank,
     random_subset,
     round_half_even,
     select_edges,
+    sorted_values,
     to_uniform,
+    unordered_pair_hash,
 )
 
 __all__ = [
@@ -260,6 +265,10 @@ def _sample_new_edges(
     ``per_graph[g]`` new edges, fewer are returned.
     """
     device = sizes.device
+    if on_host(sizes):
+        return _sample_new_edges_host(
+            per_graph, sizes, batch, num_nodes, existing_code, undirected, seed, generator
+        )
     per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
     draws = torch.where(per_graph > 0, 2 * per_graph + 4, torch.zeros_like(per_graph))
     total = int(draws.sum())
@@ -302,6 +311,59 @@ def _sample_new_edges(
     rank = seen_before - seen_before.index_select(0, group_start).index_select(0, cand_graph)
     take = valid & (rank < per_graph.index_select(0, cand_graph))
     return torch.stack([u[take], v[take]])
+
+
+def _sample_new_edges_host(
+    per_graph: Tensor,
+    sizes: Tensor,
+    batch: Tensor | None,
+    num_nodes: int,
+    existing_code: Tensor,
+    undirected: bool,
+    seed: int,
+    generator: torch.Generator | None,
+) -> Tensor:
+    r""":func:`_sample_new_edges` on CPU tensors, step for step in NumPy (whose
+    operations cost less per call on arrays of this size); the same random draws
+    and the same result."""
+    sizes_np = sizes.numpy()
+    wanted = np.where(sizes_np >= 2, per_graph.numpy(), 0)
+    draws = np.where(wanted > 0, 2 * wanted + 4, 0)
+    total = int(draws.sum())
+    if total == 0:
+        return torch.empty(2, 0, dtype=torch.long)
+    cand_graph = np.repeat(np.arange(sizes_np.size), draws)
+    n = sizes_np[cand_graph]
+    # float32 products, as torch computes them.
+    uniform = torch.rand(2, total, generator=generator).numpy()
+    n_f = n.astype(np.float32)
+    local_u = np.minimum((uniform[0] * n_f).astype(np.int64), n - 1)
+    local_v = local_u + 1 + np.minimum((uniform[1] * (n_f - np.float32(1))).astype(np.int64), n - 2)
+    local_v -= np.where(local_v >= n, n, 0)
+    start = (np.cumsum(sizes_np) - sizes_np)[cand_graph]
+    u, v = start + local_u, start + local_v
+    if not (batch is None or is_sorted(batch)):
+        order = nodes_in_graph_order(batch, num_nodes, sizes.device).numpy()
+        u, v = order[u], order[v]
+    if undirected:
+        u, v = np.minimum(u, v), np.maximum(u, v)
+    code = pair_hash(torch.from_numpy(u), torch.from_numpy(v), seed).numpy()
+
+    size = next_power_of_two(4 * (existing_code.numel() + total))
+    table = np.full(size, total, dtype=np.int32)
+    table[existing_code.numpy() & (size - 1)] = -1
+    slot = code & (size - 1)
+    index = np.arange(total, dtype=np.int32)
+    # First drawn wins a shared slot: torch's scatter-min (NumPy's minimum.at is slower).
+    torch.from_numpy(table).scatter_reduce_(
+        0, torch.from_numpy(slot), torch.from_numpy(index), reduce="amin"
+    )
+    valid = table[slot] == index
+    seen_before = np.cumsum(valid) - valid
+    group_start = np.minimum(np.cumsum(draws) - draws, total - 1)
+    rank = seen_before - seen_before[group_start][cand_graph]
+    take = np.flatnonzero(valid & (rank < wanted[cand_graph]))
+    return torch.from_numpy(np.stack([u[take], v[take]]))
 
 
 def perturb_edges(
@@ -394,28 +456,25 @@ def perturb_edges(
     adding = mode in ("both", "add")
     # Per-graph bookkeeping is only needed for exact counts and for additions.
     counting = adding or (removing and sampling == "fraction")
-    if graphcl_reference:
-        undirected = False
-    elif force_undirected is not None:
-        undirected = bool(force_undirected)
-    elif counting:
-        undirected = is_undirected_fingerprint(edge_index, num_nodes)
-    else:
-        # Independent removals need no detection: one decision per node pair
-        # keeps an undirected graph undirected and still drops every edge of a
-        # directed graph with probability p.
-        undirected = True
     row, col = edge_index[0], edge_index[1]
     seed = draw_seed(generator, device)
-
     # One random value per edge, shared by both directions of an undirected
     # edge (a hash of the node pair); the codes also serve the membership test
     # of added edges.
     code: Tensor | None = None
-    if undirected:
-        code = pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
-    elif counting:
-        code = pair_hash(row, col, seed)
+    if graphcl_reference or force_undirected is False:
+        undirected = False
+    else:
+        code = unordered_pair_hash(row, col, seed)
+        if force_undirected is None and counting:
+            undirected = is_undirected_by_code(row, col, code)
+        else:
+            # Independent removals need no detection: one decision per node pair
+            # keeps an undirected graph undirected and still drops every edge of a
+            # directed graph with probability p.
+            undirected = True
+    if not undirected:
+        code = pair_hash(row, col, seed) if counting else None
 
     sizes = graph_sizes(batch, num_nodes, num_graphs, device) if counting else None
     num_graphs = 1 if sizes is None else sizes.numel()
@@ -447,11 +506,14 @@ def perturb_edges(
                 removed = count_per_graph(edge_graph, dropped, num_graphs)
         else:
             assert edge_graph is not None and unit_counts is not None and code is not None
-            uniform = to_uniform(code)
             target = p * unit_counts.to(torch.float64)
             removed = torch.floor(target).long() if graphcl_reference else round_half_even(target)
-            cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
-            edge_mask = uniform >= cut.index_select(0, edge_graph)
+            if on_host(code):
+                edge_mask = _exact_keep_host(code, edge_graph, unit, unit_counts, removed)
+            else:
+                uniform = to_uniform(code)
+                cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
+                edge_mask = uniform >= cut.index_select(0, edge_graph)
 
     added = torch.empty(2, 0, dtype=torch.long, device=device)
     if adding:
@@ -508,13 +570,13 @@ def _exact_cut(
         candidate = everything
         if threshold is not None:
             candidate = everything & (uniform < threshold.index_select(0, edge_graph))
-        index = candidate.nonzero().view(-1)
+        index = mask_indices(candidate)
         cand_graph = edge_graph.index_select(0, index)
         cand_counts = torch.bincount(cand_graph, minlength=num_graphs)
         if threshold is not None and bool((cand_counts < removed).any()):
             continue  # rare: fall back to sorting every unit
         # Sorting graph + value groups the candidates by graph, ascending.
-        ordered = torch.sort(cand_graph.to(torch.float64) + uniform.index_select(0, index)).values
+        ordered = sorted_values(cand_graph.to(torch.float64) + uniform.index_select(0, index))
         ordered = ordered - ordered.floor()
         cut = torch.full((num_graphs,), float("inf"), dtype=torch.float64, device=device)
         if index.numel() > 0:
@@ -526,6 +588,54 @@ def _exact_cut(
         # Nothing to remove: keep everything.
         return torch.where(removed == 0, torch.zeros_like(cut), cut)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _exact_keep_host(
+    code: Tensor,
+    edge_graph: Tensor,
+    unit: Tensor | None,
+    unit_counts: Tensor,
+    removed: Tensor,
+) -> Tensor:
+    r"""The mask of :func:`_exact_cut` on CPU tensors, without a comparison sort:
+    ``False`` for the edges whose unit is among the ``removed[g]`` smallest 32-bit
+    ``code`` values of its graph ``g``.
+
+    A counting sort by the codes' top bits: graph ``g`` gets
+    :math:`2^{\lceil \log_2 m_g \rceil}` buckets (about one unit each), one
+    histogram over all buckets locates the bucket that holds each graph's cut,
+    and only the units of those buckets (a few per graph) are sorted. Equal to
+    :func:`_exact_cut`'s mask (the cut falls between the same two codes).
+    """
+    code_np, graph_np = code.numpy(), edge_graph.numpy()
+    counts, removed_np = unit_counts.numpy(), removed.numpy()
+    if unit is None:
+        unit_code, unit_graph = code_np, graph_np
+    else:
+        unit_index = mask_indices(unit).numpy()
+        unit_code, unit_graph = code_np[unit_index], graph_np[unit_index]
+    bits = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+    num_buckets = np.left_shift(1, bits)
+    bucket_start = np.cumsum(num_buckets) - num_buckets
+    bucket = bucket_start[unit_graph] + (unit_code >> (32 - bits)[unit_graph])
+    histogram = np.bincount(bucket, minlength=int(num_buckets.sum()))
+    cumulative = np.cumsum(histogram)
+    # Graphs that lose some but not all of their units need a cut inside them.
+    cut = np.where((removed_np >= counts) & (removed_np > 0), np.int64(1 << 32), np.int64(0))
+    partial = np.flatnonzero((removed_np > 0) & (removed_np < counts))
+    if partial.size > 0:
+        # Position of the cut in the (graph, code) order of all units.
+        target = (np.cumsum(counts) - counts + removed_np)[partial]
+        cut_bucket = np.searchsorted(cumulative, target, side="right")
+        in_bucket = histogram[cut_bucket]
+        offset = target - (cumulative[cut_bucket] - in_bucket)
+        bucket_of_graph = np.full(counts.size, -1, dtype=np.int64)
+        bucket_of_graph[partial] = cut_bucket
+        critical = np.flatnonzero(bucket == bucket_of_graph[unit_graph])
+        # Graph-major, ascending codes within each graph's cut bucket.
+        key = np.sort((unit_graph[critical] << 32) | unit_code[critical])
+        cut[partial] = key[np.cumsum(in_bucket) - in_bucket + offset] & _MASK32
+    return torch.from_numpy(code_np >= cut[graph_np])
 
 
 def drop_edges(
@@ -578,7 +688,7 @@ def drop_edges(
         edge_index, _ = check_graph(x, edge_index, batch, edge_attr, num_graphs)
         row, col = edge_index[0], edge_index[1]
         seed = draw_seed(generator, edge_index.device)
-        code = pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
+        code = unordered_pair_hash(row, col, seed)
         edge_mask = code >= round(p * 2**32)
         return Augmented(
             x,
@@ -711,7 +821,7 @@ def mask_features(
     count = torch.floor(target).long() if graphcl_reference else round_half_even(target)
     graph = node_graph(batch, num_nodes, device)
     mask = random_subset(graph, sizes, count, generator)
-    rows = mask.nonzero().view(-1)
+    rows = mask_indices(mask)
     out = x.clone()
     if fill == "zero":
         out[rows] = 0
@@ -937,7 +1047,7 @@ HOST_SEARCH_OFF_CPU = True
 def _rank_within_graph(key: Tensor, graph: Tensor, sizes: Tensor, scale: float) -> Tensor:
     r"""Rank of every item by ``key`` (in ``[0, scale)``) among the items of its
     graph, with one sort."""
-    order = torch.argsort(graph.to(torch.float64) * scale + key)
+    order = argsort_distinct(graph.to(torch.float64) * scale + key)
     rank = torch.empty_like(graph)
     positions = torch.arange(graph.numel(), device=graph.device)
     rank[order] = positions - exclusive_cumsum(sizes).index_select(0, graph.index_select(0, order))
@@ -1033,7 +1143,7 @@ def _random_unvisited(
     generator: torch.Generator | None,
 ) -> Tensor:
     r"""One uniformly chosen unvisited node of every ``stuck`` graph (mask)."""
-    candidates = (~visited & stuck.index_select(0, graph)).nonzero().view(-1)
+    candidates = mask_indices(~visited & stuck.index_select(0, graph))
     cand_graph = graph.index_select(0, candidates)
     counts = torch.bincount(cand_graph, minlength=sizes.numel())
     rank = random_rank(cand_graph, counts, generator)

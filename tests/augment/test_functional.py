@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_geometric.data import Batch
 
+from gcl.augment import _utils
 from gcl.augment import functional as F
 from gcl.augment._utils import fmix32, is_undirected_fingerprint, random_subset
 
@@ -511,6 +512,90 @@ def test_determinism_under_fixed_generator(name, fn, mutag) -> None:
         a is not None and (a.shape != b.shape or not torch.equal(a, b))
         for a, b in zip(first, other)
     )
+
+
+def _outputs_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch, run
+) -> tuple[tuple[torch.Tensor | None, ...], tuple[torch.Tensor | None, ...]]:
+    """``run()`` with the CPU's NumPy helpers, then with the torch code that runs
+    on other devices."""
+    fast = tuple(run())
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", False)
+    reference = tuple(run())
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", True)
+    return fast, reference
+
+
+def _assert_same(first, second) -> None:
+    assert len(first) == len(second)
+    for a, b in zip(first, second):
+        assert (a is None and b is None) or (a.dtype == b.dtype and torch.equal(a, b))
+
+
+@pytest.mark.parametrize("name,fn", ALL, ids=[name for name, _ in ALL])
+def test_numpy_helpers_give_the_torch_result(name, fn, mutag, monkeypatch) -> None:
+    batch = Batch.from_data_list([mutag[i] for i in range(32)])
+    for seed in range(3):
+        _assert_same(*_outputs_on_both_paths(monkeypatch, lambda s=seed: fn(batch, gen(s))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    graphs=graph_lists(undirected=None, max_graphs=6, self_loops=True),
+    p=st.floats(0.0, 1.0),
+    mode=st.sampled_from(["both", "remove", "add"]),
+    sampling=st.sampled_from(["fraction", "bernoulli"]),
+    force_undirected=st.sampled_from([None, True, False]),
+    interleave=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_perturb_edges_numpy_helpers_give_the_torch_result(
+    graphs, p, mode, sampling, force_undirected, interleave, seed
+) -> None:
+    batch = to_batch(graphs)
+    x, edge_index, graph = batch.x, batch.edge_index, batch.batch
+    if interleave and x.size(0) > 1:
+        # Nodes of different graphs interleaved: the unsorted-batch paths.
+        order = torch.randperm(x.size(0), generator=gen(seed))
+        x, graph = x[order], graph[order]
+        edge_index = torch.argsort(order)[edge_index]
+
+    def run() -> F.Augmented:
+        return F.perturb_edges(
+            x,
+            edge_index,
+            graph,
+            p=p,
+            mode=mode,
+            sampling=sampling,
+            force_undirected=force_undirected,
+            generator=gen(seed),
+        )
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _assert_same(*_outputs_on_both_paths(monkeypatch, run))
+
+
+def test_perturb_edges_numpy_helpers_on_a_graph_without_units(monkeypatch) -> None:
+    # force_undirected on directed graphs: the second graph stores its only edge
+    # backwards, so it has no unit (u <= v) to sample, and keeps its edge.
+    batch = to_batch([(3, [(0, 1), (1, 2), (0, 2)]), (2, [(1, 0)])])
+
+    def run() -> F.Augmented:
+        return F.perturb_edges(
+            batch.x,
+            batch.edge_index,
+            batch.batch,
+            p=0.5,
+            mode="remove",
+            force_undirected=True,
+            generator=gen(0),
+        )
+
+    fast, reference = _outputs_on_both_paths(monkeypatch, run)
+    _assert_same(fast, reference)
+    edge_mask = fast[5]
+    assert int(edge_mask[:3].sum()) == 1 and bool(edge_mask[3])
 
 
 def test_zero_probability_returns_input_tensors() -> None:
