@@ -28,7 +28,15 @@ from torch_geometric.transforms import BaseTransform
 
 from gcl.augment import adaptive as A
 from gcl.augment import functional as F
-from gcl.augment._utils import check_choice, check_probability, exclusive_cumsum, is_sorted
+from gcl.augment._utils import (
+    check_choice,
+    check_probability,
+    exclusive_cumsum,
+    is_sorted,
+    on_host,
+    stable_argsort,
+    take_edges,
+)
 from gcl.augment.centrality import CENTRALITY_KEYS, CentralityKind, node_centrality
 from gcl.augment.functional import Augmented
 
@@ -165,14 +173,12 @@ def _refresh_batch(
     edge_graph = batch.index_select(0, edge_index[0])
     if num_added:
         order = _group_edges_by_graph(edge_graph, num_added, num_graphs)
-        data.edge_index = torch.stack(
-            [edge_index[0].index_select(0, order), edge_index[1].index_select(0, order)]
-        )
-        edge_graph = edge_graph.index_select(0, order)
+        data.edge_index = take_edges(edge_index, order)
         for key in [*edge_keys, "edge_attr"]:
             if key in data and data[key] is not None:
                 data[key] = data[key].index_select(0, order)
     edge_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
+    # Counting needs no particular order: the edges' graphs before regrouping do.
     torch.cumsum(torch.bincount(edge_graph, minlength=num_graphs), 0, out=edge_ptr[1:])
     data.ptr = ptr
     slices = getattr(data, "_slice_dict", None)
@@ -197,8 +203,9 @@ def _group_edges_by_graph(edge_graph: Tensor, num_added: int, num_graphs: int) -
     r"""Permutation that puts every graph's added edges after its kept edges."""
     num_kept = edge_graph.numel() - num_added
     kept, added = edge_graph[:num_kept], edge_graph[num_kept:]
-    if not (is_sorted(kept) and is_sorted(added)):
-        return torch.sort(edge_graph, stable=True).indices
+    if on_host(edge_graph) or not (is_sorted(kept) and is_sorted(added)):
+        # On the CPU, NumPy's stable sort merges the two sorted runs in one pass.
+        return stable_argsort(edge_graph)
     kept_counts = torch.bincount(kept, minlength=num_graphs)
     added_counts = torch.bincount(added, minlength=num_graphs)
     start = exclusive_cumsum(kept_counts + added_counts)

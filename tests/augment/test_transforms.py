@@ -8,6 +8,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 import gcl.augment as aug
+from gcl.augment import _utils
 from gcl.augment import adaptive as A
 
 from .graphs import gen, is_symmetric
@@ -77,6 +78,21 @@ def test_every_transform_on_a_real_mutag_batch(mutag) -> None:
         assert batch._slice_dict.keys() == slices_before.keys()
         assert all(torch.equal(batch._slice_dict[k], slices_before[k]) for k in slices_before)
         assert out is not batch
+
+
+def test_every_transform_gives_the_torch_result_with_numpy_helpers(mutag, monkeypatch) -> None:
+    # The CPU's NumPy helpers (and the CPU's regrouping of added edges by one stable
+    # sort) against the torch code that runs on other devices.
+    batch = aug.AddCentrality("degree")(Batch.from_data_list([mutag[i] for i in range(24)]))
+    fast = [transform(batch) for transform in every_transform(gen(0))]
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", False)
+    reference = [transform(batch) for transform in every_transform(gen(0))]
+    for a, b in zip(fast, reference):
+        assert a.keys() == b.keys()
+        for key in a.keys():
+            if isinstance(a[key], torch.Tensor):
+                assert torch.equal(a[key], b[key]), key
+        assert all(torch.equal(a._slice_dict[k], b._slice_dict[k]) for k in a._slice_dict)
 
 
 def test_node_level_attributes_follow_the_node_mask(mutag) -> None:
