@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from gcl.augment._utils import (
-    _MASK32,
     Reach,
     argsort_distinct,
     check_batch,
@@ -45,6 +44,7 @@ from gcl.augment._utils import (
     random_subset,
     round_half_even,
     select_edges,
+    smallest_per_group_host,
     sorted_values,
     to_uniform,
     unordered_pair_hash,
@@ -597,44 +597,17 @@ def _exact_keep_host(
     unit_counts: Tensor,
     removed: Tensor,
 ) -> Tensor:
-    r"""The mask of :func:`_exact_cut` on CPU tensors, without a comparison sort:
-    ``False`` for the edges whose unit is among the ``removed[g]`` smallest 32-bit
-    ``code`` values of its graph ``g``.
-
-    A counting sort by the codes' top bits: graph ``g`` gets
-    :math:`2^{\lceil \log_2 m_g \rceil}` buckets (about one unit each), one
-    histogram over all buckets locates the bucket that holds each graph's cut,
-    and only the units of those buckets (a few per graph) are sorted. Equal to
-    :func:`_exact_cut`'s mask (the cut falls between the same two codes).
-    """
+    r"""The mask of :func:`_exact_cut` on CPU tensors, without a comparison sort
+    (:func:`smallest_per_group_host`): ``False`` for the edges whose unit is among
+    the ``removed[g]`` smallest 32-bit ``code`` values of its graph ``g``. Equal
+    to :func:`_exact_cut`'s mask (the cut falls between the same two codes)."""
     code_np, graph_np = code.numpy(), edge_graph.numpy()
-    counts, removed_np = unit_counts.numpy(), removed.numpy()
     if unit is None:
         unit_code, unit_graph = code_np, graph_np
     else:
         unit_index = mask_indices(unit).numpy()
         unit_code, unit_graph = code_np[unit_index], graph_np[unit_index]
-    bits = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
-    num_buckets = np.left_shift(1, bits)
-    bucket_start = np.cumsum(num_buckets) - num_buckets
-    bucket = bucket_start[unit_graph] + (unit_code >> (32 - bits)[unit_graph])
-    histogram = np.bincount(bucket, minlength=int(num_buckets.sum()))
-    cumulative = np.cumsum(histogram)
-    # Graphs that lose some but not all of their units need a cut inside them.
-    cut = np.where((removed_np >= counts) & (removed_np > 0), np.int64(1 << 32), np.int64(0))
-    partial = np.flatnonzero((removed_np > 0) & (removed_np < counts))
-    if partial.size > 0:
-        # Position of the cut in the (graph, code) order of all units.
-        target = (np.cumsum(counts) - counts + removed_np)[partial]
-        cut_bucket = np.searchsorted(cumulative, target, side="right")
-        in_bucket = histogram[cut_bucket]
-        offset = target - (cumulative[cut_bucket] - in_bucket)
-        bucket_of_graph = np.full(counts.size, -1, dtype=np.int64)
-        bucket_of_graph[partial] = cut_bucket
-        critical = np.flatnonzero(bucket == bucket_of_graph[unit_graph])
-        # Graph-major, ascending codes within each graph's cut bucket.
-        key = np.sort((unit_graph[critical] << 32) | unit_code[critical])
-        cut[partial] = key[np.cumsum(in_bucket) - in_bucket + offset] & _MASK32
+    cut = smallest_per_group_host(unit_code, unit_graph, unit_counts.numpy(), removed.numpy(), 32)
     return torch.from_numpy(code_np >= cut[graph_np])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -731,10 +732,13 @@ def test_random_subset_exact_counts_and_uniform_subsets() -> None:
 
 
 @pytest.mark.parametrize("chosen", [10, 1])
-def test_random_subset_on_many_groups(chosen: int) -> None:
-    """5,000 groups of 50 items: choosing 10 sorts only the items below the threshold; choosing
-    1, some group has no item below it and every item is sorted. Either way the counts are
-    exact and every position is chosen with probability chosen / 50."""
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_random_subset_on_many_groups(chosen: int, numpy_on_cpu: bool, monkeypatch) -> None:
+    """5,000 groups of 50 items. The torch code: choosing 10 sorts only the items below the
+    threshold; choosing 1, some group has no item below it and every item is sorted. The CPU's
+    bucket selection: many groups, one histogram. Either way the counts are exact and every
+    position is chosen with probability chosen / 50."""
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
     group = torch.arange(5000).repeat_interleave(50)
     counts, wanted = torch.full((5000,), 50), torch.full((5000,), chosen)
     gen = torch.Generator().manual_seed(1)
@@ -745,3 +749,25 @@ def test_random_subset_on_many_groups(chosen: int) -> None:
         hits += mask.view(5000, 50).sum(0).float()
     expected = 20 * 5000 * chosen / 50
     assert bool(((hits - expected).abs() < 5 * math.sqrt(expected)).all())
+
+
+@pytest.mark.parametrize("bits", [32, 53])
+@pytest.mark.parametrize("num_groups", [7, 1500])
+def test_smallest_per_group_host_against_sorting(bits: int, num_groups: int) -> None:
+    """The bucket selection's cut against a per-group sort: exactly chosen[g] keys of every
+    group below it, and they are the smallest; 53-bit keys in more than 1,024 groups take the
+    lexicographic sort. Groups that keep none, some or all of their keys, and empty groups."""
+    rng = np.random.default_rng(bits + num_groups)
+    counts = rng.integers(0, 40, num_groups)
+    group = rng.permutation(np.repeat(np.arange(num_groups), counts))
+    # distinct keys; a few tiny ones so that several land in the same bucket
+    key = rng.choice(2**bits, size=group.size, replace=False).astype(np.int64)
+    key[: group.size // 10] //= 2**20
+    chosen = np.minimum(rng.integers(0, 45, num_groups), counts)
+    chosen[:3] = counts[:3]
+    cut = _utils.smallest_per_group_host(key, group, counts, chosen, bits)
+    below = key < cut[group]
+    assert np.array_equal(np.bincount(group[below], minlength=num_groups), chosen)
+    for g in range(min(num_groups, 50)):
+        keys = np.sort(key[group == g])
+        assert np.array_equal(np.sort(key[(group == g) & below]), keys[: chosen[g]])
