@@ -334,11 +334,10 @@ def _sample_new_edges_host(
         return torch.empty(2, 0, dtype=torch.long)
     cand_graph = np.repeat(np.arange(sizes_np.size), draws)
     n = sizes_np[cand_graph]
-    # float32 products, as torch computes them.
+    # float32 products, as torch computes them (integers rounded to float32 once).
     uniform = torch.rand(2, total, generator=generator).numpy()
-    n_f = n.astype(np.float32)
-    local_u = np.minimum((uniform[0] * n_f).astype(np.int64), n - 1)
-    local_v = local_u + 1 + np.minimum((uniform[1] * (n_f - np.float32(1))).astype(np.int64), n - 2)
+    local_u = np.minimum((uniform[0] * n.astype(np.float32)).astype(np.int64), n - 1)
+    local_v = local_u + 1 + np.minimum((uniform[1] * (n - 1).astype(np.float32)).astype(np.int64), n - 2)
     local_v -= np.where(local_v >= n, n, 0)
     start = (np.cumsum(sizes_np) - sizes_np)[cand_graph]
     u, v = start + local_u, start + local_v

@@ -599,6 +599,21 @@ def test_perturb_edges_numpy_helpers_on_a_graph_without_units(monkeypatch) -> No
     assert int(edge_mask[:3].sum()) == 1 and bool(edge_mask[3])
 
 
+def test_new_edges_numpy_helpers_on_a_graph_beyond_float32_integers(monkeypatch) -> None:
+    # Above 2**24 nodes float32 no longer holds every integer: the candidate draws must
+    # round n - 1 once, as torch does, not n and then subtract.
+    num_nodes = 2**24 + 3
+    sizes, wanted = torch.tensor([num_nodes]), torch.tensor([500])
+    no_edges = torch.empty(0, dtype=torch.long)
+
+    def run() -> tuple[torch.Tensor]:
+        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, False, 5, gen(0)),)
+
+    fast, reference = _outputs_on_both_paths(monkeypatch, run)
+    _assert_same(fast, reference)
+    assert fast[0].size(1) == 500
+
+
 def test_zero_probability_returns_input_tensors() -> None:
     batch = to_batch([(4, [(0, 1), (1, 0)]), (3, [(1, 2), (2, 1)])])
     args = (batch.x, batch.edge_index, batch.batch)
