@@ -247,6 +247,32 @@ def test_undirected_fingerprint() -> None:
     assert not is_undirected_fingerprint(torch.tensor([[0, 0, 1], [1, 1, 0]]), 2)
 
 
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_undirected_by_code(numpy_on_cpu: bool, monkeypatch) -> None:
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+
+    def undirected(edges: list[tuple[int, int]], seed: int = 3) -> bool:
+        row, col = torch.tensor(edges, dtype=torch.long).t()
+        code = _utils.unordered_pair_hash(row, col, seed)
+        assert torch.equal(code, _utils.unordered_pair_hash(col, row, seed))
+        return _utils.is_undirected_by_code(row, col, code)
+
+    assert undirected([(0, 1), (1, 0), (1, 2), (2, 1), (3, 3), (3, 3), (0, 1), (1, 0)])
+    assert not undirected([(0, 1), (1, 0), (1, 2)])
+    # Same multiset of unordered pairs but one pair twice in one direction.
+    assert not undirected([(0, 1), (0, 1), (1, 0)])
+    assert not undirected([(0, 1), (0, 1), (1, 0), (1, 0), (2, 3)])
+    # Random symmetric multigraphs pass; reversing one edge of them is caught, whatever the seed.
+    gen_ = torch.Generator().manual_seed(0)
+    for seed in range(20):
+        half = torch.randint(0, 50, (2, 200), generator=gen_).t().tolist()
+        edges = [(u, v) for u, v in half] + [(v, u) for u, v in half]
+        assert undirected(edges, seed)
+        u, v = next((u, v) for u, v in half if u != v)
+        edges.remove((v, u))
+        assert not undirected([*edges, (u, v)], seed)
+
+
 def test_fmix32_matches_reference() -> None:
     def reference(h: int) -> int:
         h ^= h >> 16
