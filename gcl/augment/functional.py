@@ -266,9 +266,17 @@ def _sample_new_edges(
     """
     device = sizes.device
     if on_host(sizes):
-        return _sample_new_edges_host(
-            per_graph, sizes, batch, num_nodes, existing_code, undirected, seed, generator
+        added = _sample_new_edges_host(
+            per_graph.numpy(),
+            sizes.numpy(),
+            batch,
+            num_nodes,
+            existing_code.numpy(),
+            undirected,
+            seed,
+            generator,
         )
+        return torch.from_numpy(added)
     per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
     draws = torch.where(per_graph > 0, 2 * per_graph + 4, torch.zeros_like(per_graph))
     total = int(draws.sum())
@@ -314,43 +322,42 @@ def _sample_new_edges(
 
 
 def _sample_new_edges_host(
-    per_graph: Tensor,
-    sizes: Tensor,
+    per_graph: np.ndarray,
+    sizes: np.ndarray,
     batch: Tensor | None,
     num_nodes: int,
-    existing_code: Tensor,
+    existing_code: np.ndarray,
     undirected: bool,
     seed: int,
     generator: torch.Generator | None,
-) -> Tensor:
-    r""":func:`_sample_new_edges` on CPU tensors, step for step in NumPy (whose
-    operations cost less per call on arrays of this size); the same random draws
-    and the same result."""
-    sizes_np = sizes.numpy()
-    wanted = np.where(sizes_np >= 2, per_graph.numpy(), 0)
+) -> np.ndarray:
+    r""":func:`_sample_new_edges` on the host, step for step in NumPy (whose
+    operations cost less per call on arrays of this size): the same random
+    draws and the same result, as an int64 array ``[2, A]``."""
+    wanted = np.where(sizes >= 2, per_graph, 0)
     draws = np.where(wanted > 0, 2 * wanted + 4, 0)
     total = int(draws.sum())
     if total == 0:
-        return torch.empty(2, 0, dtype=torch.long)
-    cand_graph = np.repeat(np.arange(sizes_np.size), draws)
-    n = sizes_np[cand_graph]
+        return np.empty((2, 0), dtype=np.int64)
+    cand_graph = np.repeat(np.arange(sizes.size), draws)
+    n = sizes[cand_graph]
     # float32 products, as torch computes them (integers rounded to float32 once).
     uniform = torch.rand(2, total, generator=generator).numpy()
     local_u = np.minimum((uniform[0] * n.astype(np.float32)).astype(np.int64), n - 1)
     local_v = local_u + 1 + np.minimum((uniform[1] * (n - 1).astype(np.float32)).astype(np.int64), n - 2)
-    local_v -= np.where(local_v >= n, n, 0)
-    start = (np.cumsum(sizes_np) - sizes_np)[cand_graph]
+    local_v -= n * (local_v >= n)
+    start = (np.cumsum(sizes) - sizes)[cand_graph]
     u, v = start + local_u, start + local_v
     if not (batch is None or is_sorted(batch)):
-        order = nodes_in_graph_order(batch, num_nodes, sizes.device).numpy()
+        order = nodes_in_graph_order(batch, num_nodes, batch.device).numpy()
         u, v = order[u], order[v]
     if undirected:
         u, v = np.minimum(u, v), np.maximum(u, v)
     code = pair_hash(torch.from_numpy(u), torch.from_numpy(v), seed).numpy()
 
-    size = next_power_of_two(4 * (existing_code.numel() + total))
+    size = next_power_of_two(4 * (existing_code.size + total))
     table = np.full(size, total, dtype=np.int32)
-    table[existing_code.numpy() & (size - 1)] = -1
+    table[existing_code & (size - 1)] = -1
     slot = code & (size - 1)
     index = np.arange(total, dtype=np.int32)
     # First drawn wins a shared slot: torch's scatter-min (NumPy's minimum.at is slower).
@@ -362,7 +369,7 @@ def _sample_new_edges_host(
     group_start = np.minimum(np.cumsum(draws) - draws, total - 1)
     rank = seen_before - seen_before[group_start][cand_graph]
     take = np.flatnonzero(valid & (rank < wanted[cand_graph]))
-    return torch.from_numpy(np.stack([u[take], v[take]]))
+    return np.stack([u[take], v[take]])
 
 
 def perturb_edges(
@@ -448,13 +455,59 @@ def perturb_edges(
     num_edges = edge_index.size(1)
     if p == 0.0:
         return _identity(x, edge_index, batch, edge_attr, node_mask=False)
-    device = edge_index.device
     if graphcl_reference:
         mode, sampling = "remove", "fraction"
     removing = mode in ("both", "remove") and num_edges > 0
     adding = mode in ("both", "add")
     # Per-graph bookkeeping is only needed for exact counts and for additions.
     counting = adding or (removing and sampling == "fraction")
+    perturb = _perturb_host if on_host(edge_index) else _perturb_torch
+    edge_mask, added = perturb(
+        edge_index,
+        batch,
+        num_nodes,
+        num_graphs,
+        p=p,
+        removing=removing,
+        adding=adding,
+        counting=counting,
+        add_only=mode == "add",
+        bernoulli=sampling == "bernoulli",
+        force_undirected=force_undirected,
+        graphcl_reference=graphcl_reference,
+        generator=generator,
+    )
+
+    out_edge_index = select_edges(edge_index, edge_mask)
+    out_edge_attr = None if edge_attr is None else edge_attr[edge_mask]
+    if added.size(1) > 0:
+        out_edge_index = torch.cat([out_edge_index, added], dim=1)
+        if out_edge_attr is not None:
+            zeros = out_edge_attr.new_zeros((added.size(1), *out_edge_attr.shape[1:]))
+            out_edge_attr = torch.cat([out_edge_attr, zeros], dim=0)
+    return Augmented(x, out_edge_index, batch, out_edge_attr, None, edge_mask)
+
+
+def _perturb_torch(
+    edge_index: Tensor,
+    batch: Tensor | None,
+    num_nodes: int,
+    num_graphs: int | None,
+    *,
+    p: float,
+    removing: bool,
+    adding: bool,
+    counting: bool,
+    add_only: bool,
+    bernoulli: bool,
+    force_undirected: bool | None,
+    graphcl_reference: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    r"""The edges :func:`perturb_edges` keeps (mask ``[E]``) and adds (``[2, A]``,
+    mirrored for undirected graphs), with tensor operations on any device."""
+    device = edge_index.device
+    num_edges = edge_index.size(1)
     row, col = edge_index[0], edge_index[1]
     seed = draw_seed(generator, device)
     # One random value per edge, shared by both directions of an undirected
@@ -494,7 +547,7 @@ def perturb_edges(
     removed = torch.zeros(num_graphs, dtype=torch.long, device=device)
     edge_mask = torch.ones(num_edges, dtype=torch.bool, device=device)
     if removing:
-        if sampling == "bernoulli":
+        if bernoulli:
             if code is not None:
                 edge_mask = code >= round(p * 2**32)
             else:
@@ -507,19 +560,16 @@ def perturb_edges(
             assert edge_graph is not None and unit_counts is not None and code is not None
             target = p * unit_counts.to(torch.float64)
             removed = torch.floor(target).long() if graphcl_reference else round_half_even(target)
-            if on_host(code):
-                edge_mask = _exact_keep_host(code, edge_graph, unit, unit_counts, removed)
-            else:
-                uniform = to_uniform(code)
-                cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
-                edge_mask = uniform >= cut.index_select(0, edge_graph)
+            uniform = to_uniform(code)
+            cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
+            edge_mask = uniform >= cut.index_select(0, edge_graph)
 
     added = torch.empty(2, 0, dtype=torch.long, device=device)
     if adding:
         assert unit_counts is not None and code is not None and sizes is not None
-        if mode == "add":
+        if add_only:
             target = p * unit_counts.to(torch.float64)
-            if sampling == "bernoulli":
+            if bernoulli:
                 wanted = torch.binomial(
                     unit_counts.to(torch.float64),
                     torch.full_like(target, p),
@@ -535,14 +585,7 @@ def perturb_edges(
         if undirected and added.size(1) > 0:
             added = torch.stack([added, added.flip(0)], dim=2).reshape(2, -1)
 
-    out_edge_index = select_edges(edge_index, edge_mask)
-    out_edge_attr = None if edge_attr is None else edge_attr[edge_mask]
-    if added.size(1) > 0:
-        out_edge_index = torch.cat([out_edge_index, added], dim=1)
-        if out_edge_attr is not None:
-            zeros = out_edge_attr.new_zeros((added.size(1), *out_edge_attr.shape[1:]))
-            out_edge_attr = torch.cat([out_edge_attr, zeros], dim=0)
-    return Augmented(x, out_edge_index, batch, out_edge_attr, None, edge_mask)
+    return edge_mask, added
 
 
 def _exact_cut(
@@ -589,25 +632,101 @@ def _exact_cut(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _exact_keep_host(
-    code: Tensor,
-    edge_graph: Tensor,
-    unit: Tensor | None,
-    unit_counts: Tensor,
-    removed: Tensor,
-) -> Tensor:
-    r"""The mask of :func:`_exact_cut` on CPU tensors, without a comparison sort
-    (:func:`smallest_per_group_host`): ``False`` for the edges whose unit is among
-    the ``removed[g]`` smallest 32-bit ``code`` values of its graph ``g``. Equal
-    to :func:`_exact_cut`'s mask (the cut falls between the same two codes)."""
-    code_np, graph_np = code.numpy(), edge_graph.numpy()
-    if unit is None:
-        unit_code, unit_graph = code_np, graph_np
+def _perturb_host(
+    edge_index: Tensor,
+    batch: Tensor | None,
+    num_nodes: int,
+    num_graphs: int | None,
+    *,
+    p: float,
+    removing: bool,
+    adding: bool,
+    counting: bool,
+    add_only: bool,
+    bernoulli: bool,
+    force_undirected: bool | None,
+    graphcl_reference: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    r""":func:`_perturb_torch` for CPU tensors, step for step in NumPy (same
+    random draws, same result): the per-graph bookkeeping between the hashing,
+    the exact cut (:func:`smallest_per_group_host`, no comparison sort) and the
+    new-edge sampling costs fewer and cheaper calls there."""
+    num_edges = edge_index.size(1)
+    edge_np = edge_index.numpy()
+    row, col = edge_np[0], edge_np[1]
+    seed = draw_seed(generator, edge_index.device)
+    code: np.ndarray | None = None
+    if graphcl_reference or force_undirected is False:
+        undirected = False
     else:
-        unit_index = mask_indices(unit).numpy()
-        unit_code, unit_graph = code_np[unit_index], graph_np[unit_index]
-    cut = smallest_per_group_host(unit_code, unit_graph, unit_counts.numpy(), removed.numpy(), 32)
-    return torch.from_numpy(code_np >= cut[graph_np])
+        code = unordered_pair_hash(edge_index[0], edge_index[1], seed).numpy()
+        if force_undirected is None and counting:
+            undirected = int(np.dot(np.sign(col - row), code)) == 0
+        else:
+            undirected = True
+    if not undirected:
+        code = pair_hash(edge_index[0], edge_index[1], seed).numpy() if counting else None
+
+    batch_np = None if batch is None else batch.numpy().astype(np.int64, copy=False)
+    sizes = np.zeros(0, dtype=np.int64)
+    edge_graph = unit = unit_index = None
+    unit_counts = np.zeros(1, dtype=np.int64)
+    if counting:
+        if batch_np is None:
+            sizes = np.full(1, num_nodes, dtype=np.int64)
+            edge_graph = np.zeros(num_edges, dtype=np.int64)
+        else:
+            sizes = np.bincount(batch_np, minlength=num_graphs or 0)
+            edge_graph = batch_np[row]
+        if undirected:
+            unit = row <= col
+            unit_index = np.flatnonzero(unit)
+            unit_counts = np.bincount(edge_graph[unit_index], minlength=sizes.size)
+        else:
+            unit_counts = np.bincount(edge_graph, minlength=sizes.size)
+
+    removed = np.zeros(max(sizes.size, 1), dtype=np.int64)
+    edge_mask = np.ones(num_edges, dtype=bool)
+    if removing:
+        if bernoulli:
+            if code is not None:
+                edge_mask = code >= round(p * 2**32)
+            else:
+                edge_mask = (torch.rand(num_edges, generator=generator) >= p).numpy()
+            if counting:
+                assert edge_graph is not None
+                dropped = ~edge_mask if unit is None else ~edge_mask & unit
+                removed = np.bincount(edge_graph[dropped], minlength=sizes.size)
+        else:
+            assert edge_graph is not None and code is not None
+            target = p * unit_counts.astype(np.float64)
+            removed = (np.floor(target) if graphcl_reference else np.round(target)).astype(np.int64)
+            if unit_index is None:
+                unit_code, unit_graph = code, edge_graph
+            else:
+                unit_code, unit_graph = code[unit_index], edge_graph[unit_index]
+            cut = smallest_per_group_host(unit_code, unit_graph, unit_counts, removed, 32)
+            edge_mask = code >= cut[edge_graph]
+
+    added = np.empty((2, 0), dtype=np.int64)
+    if adding:
+        assert code is not None
+        wanted = removed
+        if add_only and bernoulli:
+            wanted = torch.binomial(
+                torch.from_numpy(unit_counts.astype(np.float64)),
+                torch.full((unit_counts.size,), p, dtype=torch.float64),
+                generator=generator,
+            ).long().numpy()
+        elif add_only:
+            wanted = np.round(p * unit_counts.astype(np.float64)).astype(np.int64)
+        added = _sample_new_edges_host(
+            wanted, sizes, batch, num_nodes, code, undirected, seed, generator
+        )
+        if undirected and added.shape[1] > 0:
+            added = np.stack([added, added[::-1]], axis=2).reshape(2, -1)
+    return torch.from_numpy(edge_mask), torch.from_numpy(added)
 
 
 def drop_edges(
