@@ -57,6 +57,10 @@ def check_count(name: str, value: int | None, *, minimum: int = 1, optional: boo
 def check_finite(name: str, tensor: Tensor) -> None:
     if not _finite_check_enabled or torch.compiler.is_compiling():
         return
+    # One reduction first: a NaN or inf anywhere makes the sum non-finite. Only then
+    # (or when finite values overflow the sum) is every entry tested.
+    if tensor.is_floating_point() and bool(torch.isfinite(tensor.detach().sum())):
+        return
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(
             f"{name} contains NaN or inf values (shape {tuple(tensor.shape)}, dtype {tensor.dtype})"
