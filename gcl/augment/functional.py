@@ -462,21 +462,17 @@ def perturb_edges(
     # Per-graph bookkeeping is only needed for exact counts and for additions.
     counting = adding or (removing and sampling == "fraction")
     perturb = _perturb_host if on_host(edge_index) else _perturb_torch
-    edge_mask, added = perturb(
-        edge_index,
-        batch,
-        num_nodes,
-        num_graphs,
-        p=p,
-        removing=removing,
-        adding=adding,
-        counting=counting,
+    how = _Perturbation(
+        p,
+        removing,
+        adding,
+        counting,
         add_only=mode == "add",
         bernoulli=sampling == "bernoulli",
         force_undirected=force_undirected,
         graphcl_reference=graphcl_reference,
-        generator=generator,
     )
+    edge_mask, added = perturb(edge_index, batch, num_nodes, num_graphs, how, generator)
 
     out_edge_index = select_edges(edge_index, edge_mask)
     out_edge_attr = None if edge_attr is None else edge_attr[edge_mask]
@@ -488,24 +484,30 @@ def perturb_edges(
     return Augmented(x, out_edge_index, batch, out_edge_attr, None, edge_mask)
 
 
+class _Perturbation(NamedTuple):
+    r"""What :func:`perturb_edges` does, as its two implementations receive it."""
+
+    p: float
+    removing: bool
+    adding: bool
+    counting: bool
+    add_only: bool
+    bernoulli: bool
+    force_undirected: bool | None
+    graphcl_reference: bool
+
+
 def _perturb_torch(
     edge_index: Tensor,
     batch: Tensor | None,
     num_nodes: int,
     num_graphs: int | None,
-    *,
-    p: float,
-    removing: bool,
-    adding: bool,
-    counting: bool,
-    add_only: bool,
-    bernoulli: bool,
-    force_undirected: bool | None,
-    graphcl_reference: bool,
+    how: _Perturbation,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     r"""The edges :func:`perturb_edges` keeps (mask ``[E]``) and adds (``[2, A]``,
     mirrored for undirected graphs), with tensor operations on any device."""
+    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
     device = edge_index.device
     num_edges = edge_index.size(1)
     row, col = edge_index[0], edge_index[1]
@@ -637,21 +639,14 @@ def _perturb_host(
     batch: Tensor | None,
     num_nodes: int,
     num_graphs: int | None,
-    *,
-    p: float,
-    removing: bool,
-    adding: bool,
-    counting: bool,
-    add_only: bool,
-    bernoulli: bool,
-    force_undirected: bool | None,
-    graphcl_reference: bool,
+    how: _Perturbation,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     r""":func:`_perturb_torch` for CPU tensors, step for step in NumPy (same
     random draws, same result): the per-graph bookkeeping between the hashing,
     the exact cut (:func:`smallest_per_group_host`, no comparison sort) and the
     new-edge sampling costs fewer and cheaper calls there."""
+    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
     num_edges = edge_index.size(1)
     edge_np = edge_index.numpy()
     row, col = edge_np[0], edge_np[1]

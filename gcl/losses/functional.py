@@ -134,42 +134,33 @@ def _nce_per_anchor(
     """
     n = anchors.size(0)
     own = offset + torch.arange(n, device=anchors.device)
-    if candidates is not None and not exclude_positive:
-        # The positive is column ``own[i]`` of the cross-view block: the logits are that
-        # block (plus the other negatives) with the positive's column as the target, the
-        # same softmax with fewer operations (no separate positive, no masking, one fewer
-        # concatenation) for the forward and the backward pass.
-        blocks = [anchors @ candidates.T / temperature]
-        if same_view is not None:
-            intra = anchors @ same_view.T / temperature
-            is_self = torch.arange(same_view.size(0), device=anchors.device)[None, :] == own[:, None]
-            blocks.append(intra.masked_fill(is_self, float("-inf")))
-        if negatives is not None:
-            blocks.append(anchors @ negatives.T / temperature)
-        if anchor_negatives is not None:
-            blocks.append(torch.einsum("nd,nkd->nk", anchors, anchor_negatives) / temperature)
-        logits = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-        return F.cross_entropy(logits, own, reduction="none")
-    positive = (anchors * positives).sum(dim=-1) / temperature
-    blocks = []
+
+    def masked_at_own(block: Tensor) -> Tensor:
+        columns = torch.arange(block.size(1), device=anchors.device)
+        return block.masked_fill(columns[None, :] == own[:, None], float("-inf"))
+
+    # Column ``own[i]`` of the cross-view block is the positive. Unless the positive
+    # leaves the denominator, the block stays whole and that column is the target: the
+    # same softmax as a separate positive column plus the masked block, with fewer
+    # operations forward and backward.
+    in_place = candidates is not None and not exclude_positive
+    blocks: list[Tensor] = []
     if candidates is not None:
         cross = anchors @ candidates.T / temperature
-        is_positive = (
-            torch.arange(candidates.size(0), device=anchors.device)[None, :] == own[:, None]
-        )
-        blocks.append(cross.masked_fill(is_positive, float("-inf")))
+        blocks.append(cross if in_place else masked_at_own(cross))
     if same_view is not None:
-        intra = anchors @ same_view.T / temperature
-        is_self = torch.arange(same_view.size(0), device=anchors.device)[None, :] == own[:, None]
-        blocks.append(intra.masked_fill(is_self, float("-inf")))
+        blocks.append(masked_at_own(anchors @ same_view.T / temperature))
     if negatives is not None:
         blocks.append(anchors @ negatives.T / temperature)
     if anchor_negatives is not None:
         blocks.append(torch.einsum("nd,nkd->nk", anchors, anchor_negatives) / temperature)
-    negative_logits = torch.cat(blocks, dim=1)
+    logits = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
+    if in_place:
+        return F.cross_entropy(logits, own, reduction="none")
+    positive = (anchors * positives).sum(dim=-1) / temperature
     if exclude_positive:
-        return torch.logsumexp(negative_logits, dim=1) - positive
-    logits = torch.cat([positive[:, None], negative_logits], dim=1)
+        return torch.logsumexp(logits, dim=1) - positive
+    logits = torch.cat([positive[:, None], logits], dim=1)
     target = torch.zeros(n, dtype=torch.long, device=anchors.device)
     return F.cross_entropy(logits, target, reduction="none")
 
