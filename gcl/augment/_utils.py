@@ -148,7 +148,7 @@ def nodes_in_graph_order(batch: Tensor | None, num_nodes: int, device: torch.dev
     r"""Node ids ordered by graph, so that graph ``g`` owns positions
     ``ptr[g]:ptr[g+1]``. PyG batches are already ordered; anything else is
     sorted once (stable)."""
-    if batch is None or num_nodes < 2 or bool((batch[1:] >= batch[:-1]).all()):
+    if batch is None or is_sorted(batch):
         return torch.arange(num_nodes, device=device)
     return stable_argsort(batch)
 
@@ -349,14 +349,6 @@ def mask_indices(mask: Tensor) -> Tensor:
     if on_host(mask):
         return torch.from_numpy(np.flatnonzero(mask.numpy()).astype(np.int64, copy=False))
     return mask.nonzero().view(-1)
-
-
-def sorted_values(values: Tensor) -> Tensor:
-    r"""``torch.sort(values).values`` for a 1-D tensor; on the CPU NumPy's sort,
-    1.5-3x faster on a few thousand random keys (same result: the sorted values)."""
-    if on_host(values):
-        return torch.from_numpy(np.sort(values.detach().numpy()))
-    return torch.sort(values).values
 
 
 def argsort_distinct(keys: Tensor) -> Tensor:

@@ -45,7 +45,6 @@ from gcl.augment._utils import (
     round_half_even,
     select_edges,
     smallest_per_group_host,
-    sorted_values,
     to_uniform,
     unordered_pair_hash,
 )
@@ -265,18 +264,6 @@ def _sample_new_edges(
     ``per_graph[g]`` new edges, fewer are returned.
     """
     device = sizes.device
-    if on_host(sizes):
-        added = _sample_new_edges_host(
-            per_graph.numpy(),
-            sizes.numpy(),
-            batch,
-            num_nodes,
-            existing_code.numpy(),
-            undirected,
-            seed,
-            generator,
-        )
-        return torch.from_numpy(added)
     per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
     draws = torch.where(per_graph > 0, 2 * per_graph + 4, torch.zeros_like(per_graph))
     total = int(draws.sum())
@@ -620,7 +607,7 @@ def _exact_cut(
         if threshold is not None and bool((cand_counts < removed).any()):
             continue  # rare: fall back to sorting every unit
         # Sorting graph + value groups the candidates by graph, ascending.
-        ordered = sorted_values(cand_graph.to(torch.float64) + uniform.index_select(0, index))
+        ordered = torch.sort(cand_graph.to(torch.float64) + uniform.index_select(0, index)).values
         ordered = ordered - ordered.floor()
         cut = torch.full((num_graphs,), float("inf"), dtype=torch.float64, device=device)
         if index.numel() > 0:
@@ -655,9 +642,10 @@ def _perturb_host(
     if graphcl_reference or force_undirected is False:
         undirected = False
     else:
-        code = unordered_pair_hash(edge_index[0], edge_index[1], seed).numpy()
+        code_tensor = unordered_pair_hash(edge_index[0], edge_index[1], seed)
+        code = code_tensor.numpy()
         if force_undirected is None and counting:
-            undirected = int(np.dot(np.sign(col - row), code)) == 0
+            undirected = is_undirected_by_code(edge_index[0], edge_index[1], code_tensor)
         else:
             undirected = True
     if not undirected:
