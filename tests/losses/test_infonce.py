@@ -191,6 +191,19 @@ def test_finite_check_can_be_disabled() -> None:
         InfoNCE()(z1, z2)
 
 
+def test_finite_check_sees_inf_and_accepts_a_sum_that_overflows() -> None:
+    # The check reduces once and tests every entry only when the sum is not finite:
+    # an inf must still be caught, and finite values whose sum overflows must pass.
+    z1, z2 = _views()
+    bad = z1.clone()
+    bad[1, 2] = float("-inf")
+    with pytest.raises(ValueError, match=r"z1 contains NaN or inf"):
+        InfoNCE()(bad, z2)
+    huge = torch.full((4, 3), 3e38, dtype=torch.float32)
+    assert torch.isinf(huge.sum())
+    assert torch.isfinite(InfoNCE(normalize=True)(huge, huge.clone()))
+
+
 def test_repr_lists_settings() -> None:
     assert "temperature=0.2" in repr(InfoNCE.graphcl())
     assert "exclude_positive_from_denominator=True" in repr(InfoNCE.graphcl())
