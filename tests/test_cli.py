@@ -44,3 +44,13 @@ def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[
     assert "Did you mean 'MUTAG'" in capsys.readouterr().err
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "0", "--quiet"]) == 2
     assert "epochs must be at least 1 (got 0)" in capsys.readouterr().err
+
+
+def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "1", "--view-workers", "1", "--eval", "none",
+                 "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "result.json").read_text())
+    assert len(report["history"]) == 1
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--view-workers", "-1", "--quiet"]) == 2
+    assert "view_workers must be a non-negative integer (got -1)" in capsys.readouterr().err

@@ -19,12 +19,18 @@ OVERHEAD_GOAL = 0.25
 SPEEDUP_GOAL = 1.5
 MEMORY_GOAL = 2.0
 
-TWO_VIEW = ("graphcl", "graphcl-pool3", "graphcl-joint", "graphcl-pool3-joint", "barlow", "adaptive-bt")
+TWO_VIEW = ("graphcl", "graphcl-pool3", "graphcl-joint", "graphcl-pool3-joint", "graphcl-workers",
+            "graphcl-pool3-workers", "barlow", "adaptive-bt")
+# variants whose views are drawn by a background process: read in wall-clock time, beside their
+# single-process twin
+WORKER_TWINS = {"graphcl-workers": "graphcl", "graphcl-pool3-workers": "graphcl-pool3"}
 LABELS = {
     "graphcl": "GraphCL, random4 views (gcl default)",
     "graphcl-pool3": "GraphCL, PyGCL's view pool",
     "graphcl-joint": "GraphCL, random4 views, one pass over both views",
     "graphcl-pool3-joint": "GraphCL, PyGCL's view pool, one pass over both views",
+    "graphcl-workers": "GraphCL, random4 views, views drawn by 1 background process",
+    "graphcl-pool3-workers": "GraphCL, PyGCL's view pool, views drawn by 1 background process",
     "lcgnn": "LCGNN (GIN 3 × 32, queue)",
     "barlow": "Barlow Twins, random4 views",
     "adaptive-bt": "adaptive Barlow Twins (degree-adaptive views)",
@@ -130,13 +136,14 @@ def epoch_section(results: dict[str, Any]) -> list[str]:
     for data in results["datasets"]:
         median, rounds_cpu = data["median_cpu"], data["cpu_seconds"]
         for key, label in LABELS.items():
-            if f"gcl/{key}" not in median:
+            if f"gcl/{key}" not in median or key in WORKER_TWINS:
                 continue
             relative = "–"
             if "limit/graphcl" in rounds_cpu:
                 relative = f"{paired(rounds_cpu[f'gcl/{key}'], rounds_cpu['limit/graphcl'])[0]:.2f}"
             cells = [data["dataset"], label, *overhead_cells(median, rounds_cpu, key), relative]
             out.append("| " + " | ".join(cells) + " |")
+    out += workers_section(results)
     out += ["", "Wall-clock medians (ms) of the same runs, for reference:", "",
             "| dataset | " + " | ".join(sorted(results["datasets"][0]["median_wall"])) + " |",
             "|---|" + "---:|" * len(results["datasets"][0]["median_wall"])]
@@ -241,6 +248,37 @@ def micro_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def workers_section(results: dict[str, Any]) -> list[str]:
+    r"""The variants whose views a background process draws (``view_workers=1``), in wall-clock time:
+    their CPU time leaves out the worker's, so only the wall clock compares them."""
+    rows = []
+    for data in results["datasets"]:
+        median, walls = data["median_wall"], data["wall_seconds"]
+        for key, twin in WORKER_TWINS.items():
+            if f"gcl/{key}" not in median or f"gcl/{twin}" not in median:
+                continue
+            faster, f_low, f_high = paired(walls[f"gcl/{twin}"], walls[f"gcl/{key}"])
+            pygcl = "–"
+            if twin == "graphcl-pool3" and "pygcl/example" in walls:
+                speed, s_low, s_high = paired(walls["pygcl/example"], walls[f"gcl/{key}"])
+                pygcl = f"{speed:.2f}× [{s_low:.2f}–{s_high:.2f}]"
+            rows.append("| " + " | ".join([data["dataset"], LABELS[key], *overhead_cells(median, walls, key),
+                                            ms(median[f"gcl/{twin}"]), f"{faster:.2f}× [{f_low:.2f}–{f_high:.2f}]",
+                                            pygcl]) + " |")
+    if not rows:
+        return []
+    return ["", "### Views drawn by a background process", "",
+            "With `TrainConfig(view_workers=1)` (`gcl train --view-workers 1`) a second process collates each "
+            "batch and draws its two views while the training process runs the model on the step before "
+            "(`gcl.data.ViewPrefetcher`). It uses a second core, so these rows are **wall-clock** times, the "
+            "limit included, and the speed-ups compare wall-clock times of the same round: against the same "
+            "views drawn in the training process, and against PyGCL's example (single process, wall clock).",
+            "",
+            "| dataset | method | epoch (ms) | limit (ms) | overhead [range] | ≤ 25 % | in-process epoch (ms) | "
+            "speed-up vs in-process [range] | speed-up vs PyGCL example [range] |",
+            "|---|---|---:|---:|---:|:---:|---:|---:|---:|", *rows]
+
+
 def gpu_epoch_section(results: dict[str, Any]) -> list[str]:
     r"""The epoch benchmark run with ``--device cuda``: wall-clock seconds, each taken after the
     device finished the epoch's kernels; ratios within each round, as on the CPU."""
@@ -264,7 +302,7 @@ def gpu_epoch_section(results: dict[str, Any]) -> list[str]:
             if f"gcl/{key}" not in median:
                 continue
             pygcl = ["–", "–", "–"]
-            if key == "graphcl-pool3" and "pygcl/example" in walls:
+            if key in ("graphcl-pool3", "graphcl-pool3-workers") and "pygcl/example" in walls:
                 speed, s_low, s_high = paired(walls["pygcl/example"], walls[f"gcl/{key}"])
                 pygcl = [ms(median["pygcl/example"]), ms(median["pygcl/two-pass"]),
                          f"{speed:.2f}× [{s_low:.2f}–{s_high:.2f}]"]

@@ -5,8 +5,9 @@ r"""Dataset resolution: TU, OGB and node-level benchmarks, offline first.
 """
 
 from gcl.data.features import FEATURE_MODES, add_fallback_features, attach_index, one_hot_degree
-from gcl.data.loader import CollatedLoader, moved_to, ordered_batches
+from gcl.data.loader import CollatedLoader, DatasetBatches, moved_to, ordered_batches
 from gcl.data.loaders import check_tu_raw, load_dataset, register_safe_globals
+from gcl.data.prefetch import ViewPrefetcher
 from gcl.data.registry import SPECS, DatasetSpec, get_spec, known_datasets
 from gcl.data.roots import (
     CorruptDatasetError,
@@ -22,9 +23,11 @@ __all__ = [
     "SPECS",
     "CollatedLoader",
     "CorruptDatasetError",
+    "DatasetBatches",
     "DatasetNotFoundError",
     "DatasetSpec",
     "Located",
+    "ViewPrefetcher",
     "add_fallback_features",
     "attach_index",
     "cache_dir",

@@ -98,10 +98,15 @@ class CollatedLoader:
         return torch.arange(len(self._positions))
 
     def __iter__(self) -> Iterator[Batch]:
+        for graphs in self.batch_indices():
+            yield self.collate(graphs)
+
+    def batch_indices(self) -> list[Tensor]:
+        r"""The storage positions of the graphs of each batch of one epoch (a new
+        shuffle per call when ``shuffle=True``), for :meth:`collate`."""
         order = self._order()
         stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        for start in range(0, stop, self.batch_size):
-            yield self.collate(self._positions[order[start:start + self.batch_size]])
+        return [self._positions[order[start:start + self.batch_size]] for start in range(0, stop, self.batch_size)]
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""
@@ -128,6 +133,53 @@ class CollatedLoader:
         if "num_nodes" in self._store or "x" not in attrs:
             batch.num_nodes = total_nodes
         return batch
+
+
+class DatasetBatches:
+    r"""The batches of any PyG dataset by index, for datasets that
+    :class:`CollatedLoader` does not take (not in memory, or with a per-access
+    ``transform``): the same two methods, collating with
+    :meth:`~torch_geometric.data.Batch.from_data_list` as PyG's DataLoader does.
+
+    Args:
+        dataset (Dataset): The dataset.
+        batch_size (int): Graphs per batch.
+        shuffle, drop_last, generator, sampler: As for :class:`CollatedLoader`.
+    """
+
+    def __init__(self, dataset: Any, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
+                 generator: torch.Generator | None = None, sampler: Iterable[int] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        count = len(self.sampler) if isinstance(self.sampler, Sized) else len(self.dataset)
+        return count // self.batch_size if self.drop_last else (count + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[Batch]:
+        for graphs in self.batch_indices():
+            yield self.collate(graphs)
+
+    def batch_indices(self) -> list[Tensor]:
+        r"""The dataset indices of the graphs of each batch of one epoch."""
+        if self.sampler is not None:
+            order = torch.as_tensor(list(self.sampler), dtype=torch.long)
+        elif self.shuffle:
+            order = torch.randperm(len(self.dataset), generator=self.generator)
+        else:
+            order = torch.arange(len(self.dataset))
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
+
+    def collate(self, graphs: Tensor) -> Batch:
+        r"""The batch of the graphs at dataset indices ``graphs`` (in that order)."""
+        return Batch.from_data_list([self.dataset[int(i)] for i in graphs])
 
 
 def moved_to(data: Any, device: torch.device | str) -> Any:

@@ -2,6 +2,7 @@ r"""GraphCL: contrast two augmented views of each graph (You et al., NeurIPS 202
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -60,16 +61,26 @@ class GraphCL(nn.Module):
         self.head = head
         self.loss = loss if loss is not None else InfoNCE.graphcl()
 
-    def forward(self, batch: Any) -> Tensor:
+    def view_augmentations(self) -> tuple[Augmentation, Augmentation]:
+        r"""The two view augmentations, for views drawn outside :meth:`forward`
+        (:class:`gcl.data.ViewPrefetcher`)."""
+        return self.augment1, self.augment2
+
+    def forward(self, batch: Any, views: Sequence[Any] | None = None) -> Tensor:
+        r"""The loss of ``batch``, augmented here, or of its two ``views``
+        when they were drawn already (by :meth:`view_augmentations`)."""
         check_features(batch)
         check_contrastive_batch(batch)
+        if views is not None and len(views) != 2:
+            raise ValueError(f"{type(self).__name__} contrasts two views (got {len(views)})")
         if self.joint_views:
-            graphs = encode_views(self.encoder, [self.augment1(batch), self.augment2(batch)])
+            pair = views if views is not None else (self.augment1(batch), self.augment2(batch))
+            graphs = encode_views(self.encoder, pair)
             z1, z2 = self.head(torch.cat(graphs)).split([g.size(0) for g in graphs])
         else:
             # augment, encode, then the second view: the order of random draws of earlier versions
-            z1 = self.head(encode_graphs(self.encoder, self.augment1(batch)).graph)
-            z2 = self.head(encode_graphs(self.encoder, self.augment2(batch)).graph)
+            z1 = self.head(encode_graphs(self.encoder, views[0] if views is not None else self.augment1(batch)).graph)
+            z2 = self.head(encode_graphs(self.encoder, views[1] if views is not None else self.augment2(batch)).graph)
         return self.loss(z1, z2)
 
     def embed(self, batch: Any) -> Tensor:

@@ -2,6 +2,7 @@ r"""LCGNN: label contrastive coding for supervised graph classification (Ren et 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -75,14 +76,26 @@ class LCGNN(nn.Module):
             raise ValueError("LCGNN is supervised: the batch has no labels (batch.y is None)")
         return y.view(int(batch.num_graphs), -1)[:, 0].long()
 
-    def forward(self, batch: Any) -> LossParts:
+    def view_augmentations(self) -> tuple[Augmentation, ...]:
+        r"""The key view's augmentation (none without ``key_augment``), for
+        views drawn outside :meth:`forward` (:class:`gcl.data.ViewPrefetcher`)."""
+        return (self.key_augment,) if self.key_augment is not None else ()
+
+    def forward(self, batch: Any, views: Sequence[Any] | None = None) -> LossParts:
+        r"""The loss of ``batch``; ``views`` holds the key view when it was drawn
+        already (by :meth:`view_augmentations`)."""
         check_features(batch)
+        if views is not None and len(views) != len(self.view_augmentations()):
+            raise ValueError(f"LCGNN takes {len(self.view_augmentations())} precomputed views (got {len(views)})")
         labels = self._labels(batch)
         hidden = encode_graphs(self.encoder, batch).graph
         classification = F.cross_entropy(self.classifier(hidden), labels)
         query = F.normalize(self.head(hidden), dim=-1)
         with torch.no_grad():
-            key_batch = self.key_augment(batch) if self.key_augment is not None else batch
+            if views is not None:
+                key_batch = views[0] if views else batch
+            else:
+                key_batch = self.key_augment(batch) if self.key_augment is not None else batch
             keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch).graph), dim=-1)
         if isinstance(self.memory, MemoryBank):
             index = getattr(batch, "idx", None)

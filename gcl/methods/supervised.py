@@ -2,6 +2,7 @@ r"""Plain supervised graph classification: the baseline of the LCGNN and HGP-SL 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -24,7 +25,16 @@ class SupervisedClassifier(nn.Module):
         self.encoder = encoder
         self.classifier = classifier
 
-    def forward(self, batch: Any) -> Tensor:
+    def view_augmentations(self) -> tuple[()]:
+        r"""No views: with :class:`gcl.data.ViewPrefetcher` only the collation
+        moves to the background workers."""
+        return ()
+
+    def forward(self, batch: Any, views: Sequence[Any] | None = None) -> Tensor:
+        r"""The cross-entropy of ``batch`` (``views`` must be empty: supervised
+        training draws none)."""
+        if views:
+            raise ValueError(f"supervised training takes no views (got {len(views)})")
         check_features(batch)
         if getattr(batch, "y", None) is None:
             raise ValueError("supervised training needs labels (batch.y is None)")

@@ -47,6 +47,9 @@ def add_parser(sub: Any) -> None:
                              "batch (default: 1; use torchrun for several nodes)")
     parser.add_argument("--backend", choices=("gloo", "nccl"), default=None,
                         help="torch.distributed backend (default: nccl on CUDA, gloo on CPU)")
+    parser.add_argument("--view-workers", type=int, default=None,
+                        help="background processes that collate batches and draw their augmented views "
+                             "ahead of each step (default: 0, in the training process; Linux)")
     parser.add_argument("--sync-batchnorm", action="store_true",
                         help="batch-norm statistics over the global batch (CUDA, several processes)")
     parser.set_defaults(func=cmd_train)
@@ -66,7 +69,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     content = _load_config(args.config)
     train_values = dict(content.get("train", {}))
-    for key in ("epochs", "batch_size", "lr", "seed", "device"):
+    for key in ("epochs", "batch_size", "lr", "seed", "device", "view_workers"):
         value = getattr(args, key)
         if value is not None:
             train_values[key] = value

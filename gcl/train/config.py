@@ -47,6 +47,15 @@ class TrainConfig:
             processes, whose batch norms keep per-rank statistics). (default: :obj:`False`)
         find_unused_parameters (bool): Passed to
             :class:`~torch.nn.parallel.DistributedDataParallel`. (default: :obj:`False`)
+        view_workers (int): Background processes that collate each step's
+            batch and draw its augmented views ahead of the step
+            (:class:`gcl.data.ViewPrefetcher`), for methods with a
+            ``view_augmentations()`` method (GraphCL, graph-level Barlow Twins,
+            LCGNN, supervised). ``0`` draws the views inside the method's
+            forward, in the training process. With workers, each step's views
+            are drawn from a seed derived from ``seed``, the rank and the step,
+            so the numbers do not depend on the number of workers, but differ
+            from those of ``0``. Linux only (forked processes). (default: :obj:`0`)
     """
 
     epochs: int = 20
@@ -67,6 +76,7 @@ class TrainConfig:
     progress: bool = True
     sync_batchnorm: bool = False
     find_unused_parameters: bool = False
+    view_workers: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd' (got {self.optimizer!r})")
         if self.scheduler not in (None, "cosine", "step"):
             raise ValueError(f"scheduler must be None, 'cosine' or 'step' (got {self.scheduler!r})")
+        if isinstance(self.view_workers, bool) or not isinstance(self.view_workers, int) or self.view_workers < 0:
+            raise ValueError(f"view_workers must be a non-negative integer (got {self.view_workers!r})")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be non-negative (got {self.checkpoint_every})")
 

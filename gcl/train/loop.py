@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -19,7 +20,8 @@ from torch.utils.data.distributed import DistributedSampler
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
-from gcl.data.loader import CollatedLoader, moved_to
+from gcl.data.loader import CollatedLoader, DatasetBatches, moved_to
+from gcl.data.prefetch import ViewPrefetcher
 from gcl.train.config import TrainConfig, trainable_parameters
 from gcl.train.seed import seed_everything
 
@@ -83,6 +85,14 @@ def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % (2**63)
 
 
+def _view_seed(seed: int, rank: int, step: int) -> int:
+    r"""The seed of the views of global step ``step`` on ``rank`` when background
+    workers draw them: a function of the three alone, so the views do not depend
+    on the number of workers, and a resumed run draws what it would have drawn."""
+    words = np.random.SeedSequence([seed % 2**64, rank, step]).generate_state(2, np.uint32)
+    return (int(words[0]) << 31) | (int(words[1]) >> 1)  # 63 bits: any torch seed
+
+
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -129,6 +139,10 @@ class Trainer:
     boundary, and mid-epoch when the world size is unchanged or both runs are
     distributed (their global batches are the same). An iterable of batches is
     taken to be this rank's shard, already split by the caller.
+
+    With ``config.view_workers > 0`` the batches of a dataset and their views
+    are prepared by background processes (:class:`gcl.data.ViewPrefetcher`)
+    and handed to the method as ``method(batch, views=views)``.
 
     Args:
         method (nn.Module): The method to train.
@@ -178,10 +192,26 @@ class Trainer:
                 # slices the collated storage instead of re-collating Data objects every step
                 return CollatedLoader(data, batch_size, shuffle=sampler is None, drop_last=drop_last,
                                       generator=generator, sampler=sampler)
+            if self.config.view_workers:  # the workers collate by index
+                return DatasetBatches(data, batch_size, shuffle=sampler is None, drop_last=drop_last,
+                                      generator=generator, sampler=sampler)
             if sampler is not None:
                 return DataLoader(data, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
             return DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=generator)
         return data
+
+    def _prefetcher(self, data: Any, loader: Iterable[Any]) -> ViewPrefetcher | None:
+        workers = self.config.view_workers
+        if not workers:
+            return None
+        if not isinstance(loader, (CollatedLoader, DatasetBatches)):
+            raise ValueError(f"view_workers needs a PyG dataset of graphs (got {type(data).__name__}); "
+                             "train with view_workers=0")
+        views = getattr(self.method, "view_augmentations", None)
+        if not callable(views):
+            raise ValueError(f"{type(self.method).__name__} draws its views inside forward (it has no "
+                             "view_augmentations() method); train it with view_workers=0")
+        return ViewPrefetcher(loader.collate, list(views()), workers=workers, device=self.device)
 
     # -- checkpoints ----------------------------------------------------------
     def _save(self, path: Path, state: dict[str, Any]) -> None:
@@ -263,6 +293,7 @@ class Trainer:
         optimizer = config.make_optimizer(parameters)
         scheduler = config.make_scheduler(optimizer)
         loader = self._loader(data, generator)
+        prefetcher = self._prefetcher(data, loader)
 
         history: list[dict[str, float]] = []
         start_epoch, skip_steps, global_step = 0, 0, 0
@@ -310,18 +341,29 @@ class Trainer:
                 self.method.train()
                 losses: list[float] = []
                 seen, started = 0, time.perf_counter()
-                iterator: Iterator[Any] = iter(loader)
-                if skip_steps:
+                iterator: Iterator[Any]
+                if prefetcher is not None:
+                    assert isinstance(loader, (CollatedLoader, DatasetBatches))
+                    steps = loader.batch_indices()[skip_steps:]
+                    seeds = [_view_seed(config.seed, rank, global_step + i) for i in range(len(steps))]
+                    iterator = prefetcher.epoch(steps, seeds)
+                else:
+                    iterator = iter(loader)
                     for _ in range(skip_steps):
                         next(iterator)
+                if skip_steps:
                     if restored_rng is not None:
                         _set_rng_state(restored_rng)
                         restored_rng = None
                 step_in_epoch = skip_steps
                 skip_steps = 0
-                for batch in iterator:
-                    batch = moved_to(batch, self.device)  # the caller's batches stay where they are
-                    loss = self._step(optimizer, batch, epoch, global_step)
+                for item in iterator:
+                    if prefetcher is not None:
+                        batch, views = item  # on the device already
+                        loss = self._step(optimizer, batch, epoch, global_step, views)
+                    else:
+                        batch = moved_to(item, self.device)  # the caller's batches stay where they are
+                        loss = self._step(optimizer, batch, epoch, global_step)
                     losses.append(loss)
                     seen += _batch_size(batch)
                     step_in_epoch += 1
@@ -371,6 +413,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            if prefetcher is not None:
+                prefetcher.close()
         if self.validate is not None and hasattr(self, "_best_state"):
             self.method.load_state_dict(self._best_state)
         elif self.validate is not None and self.out_dir is not None and (self.out_dir / BEST_NAME).exists():
@@ -379,9 +423,10 @@ class Trainer:
         self.method.eval()
         return TrainResult(self.method, history, best_val, stopped_early, checkpoint_path)
 
-    def _step(self, optimizer: torch.optim.Optimizer, batch: Any, epoch: int, global_step: int) -> float:
+    def _step(self, optimizer: torch.optim.Optimizer, batch: Any, epoch: int, global_step: int,
+              views: tuple[Any, ...] | None = None) -> float:
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_of(self._forward(batch))
+        loss = loss_of(self._forward(batch) if views is None else self._forward(batch, views=views))
         value = float(loss.detach())
         if not math.isfinite(value):
             where = f" (last good checkpoint: {self.out_dir / CHECKPOINT_NAME})" if self.out_dir else ""

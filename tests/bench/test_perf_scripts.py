@@ -40,3 +40,13 @@ def test_augment_gpu_bench_table_on_the_cpu(tmp_path: Path, monkeypatch: pytest.
     rows = [line for line in out.read_text().splitlines() if line.startswith("| 16 |")]
     assert len(rows) == len(module.OPS)
     assert all(float(row.split("|")[4]) > 0 and float(row.split("|")[5]) > 0 for row in rows)
+
+
+def test_epoch_bench_times_views_drawn_by_a_worker_against_the_limit() -> None:
+    """The worker variant's limit is the GIN on the views the worker drew; the report reads it in wall time."""
+    bench, report = load("epoch_bench"), load("report")
+    data = bench.bench_dataset("MUTAG", 1, None, 1, ["graphcl-pool3", "graphcl-pool3-workers"])
+    for key in ("gcl/graphcl-pool3-workers", "limit/graphcl-pool3-workers", "gcl/graphcl-pool3"):
+        assert data["median_wall"][key] > 0, key
+    rows = [line for line in report.workers_section({"datasets": [data]}) if line.startswith("| MUTAG |")]
+    assert len(rows) == 1 and "1 background process" in rows[0]

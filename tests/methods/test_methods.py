@@ -311,3 +311,41 @@ def test_encode_views_without_edge_features_for_an_edge_encoder(mutag: Any) -> N
     with pytest.raises(ValueError, match="edge_attr is None"):
         encode_views(GIN(7, 16, 2, edge_dim=4), [batch, bare])
 
+
+
+@pytest.mark.parametrize("name", ["graphcl", "adaptive-bt"])
+@pytest.mark.parametrize("joint", [False, True])
+def test_views_drawn_outside_forward_give_the_forward_loss(name: str, joint: bool, mutag: Any) -> None:
+    seed_everything(0)
+    method = build_method(name, mutag, joint_views=joint)
+    batch = Batch.from_data_list(list(mutag[:32]))
+    torch.manual_seed(5)
+    inside = method(batch)
+    torch.manual_seed(5)  # forward draws the first view, then the second: no other randomness between
+    views = tuple(augment(batch) for augment in method.view_augmentations())
+    assert len(views) == 2
+    assert torch.allclose(inside, method(batch, views=views), atol=1e-6)
+    with pytest.raises(ValueError, match="contrasts two views"):
+        method(batch, views=views[:1])
+
+
+def test_lcgnn_and_supervised_take_their_views_from_the_caller(mutag: Any) -> None:
+    from gcl.augment import DropNodes
+
+    seed_everything(0)
+    lcgnn = build_method("lcgnn", mutag, hidden_channels=16, num_layers=2, memory_size=64)
+    batch = Batch.from_data_list(list(mutag[:16]))
+    assert lcgnn.view_augmentations() == ()
+    with pytest.raises(ValueError, match="takes 0 precomputed views"):
+        lcgnn(batch, views=(batch,))
+    keyed = LCGNN(lcgnn.encoder, lcgnn.classifier, lcgnn.head, lcgnn.memory,
+                  key_augment=DropNodes(0.5))
+    (augment,) = keyed.view_augmentations()
+    assert augment is keyed.key_augment
+    assert torch.isfinite(loss_of(keyed(batch, views=(augment(batch),))))
+    supervised = build_method("supervised", mutag, hidden_channels=16, num_layers=2)
+    assert supervised.view_augmentations() == ()
+    supervised.eval()  # no dropout: the two calls compare
+    assert torch.allclose(supervised(batch), supervised(batch, views=()))
+    with pytest.raises(ValueError, match="takes no views"):
+        supervised(batch, views=(batch,))

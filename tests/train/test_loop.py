@@ -42,11 +42,14 @@ class CrashAt(nn.Module):
         self.at = at
         self.calls = 0
 
-    def forward(self, batch: Any) -> Any:
+    def forward(self, batch: Any, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == self.at:
             raise Crash
-        return self.method(batch)
+        return self.method(batch, **kwargs)
+
+    def view_augmentations(self) -> Any:
+        return self.method.view_augmentations()
 
     def after_step(self) -> None:
         hook = getattr(self.method, "after_step", None)
@@ -82,6 +85,78 @@ def test_resume_after_kill_matches_uninterrupted(builder: Any, crash_at: int, mu
     assert expected.keys() == got.keys()
     for key in expected:
         assert torch.allclose(expected[key].float(), got[key].float(), atol=1e-6, rtol=0), key
+
+
+def _supervised(dataset: Any) -> nn.Module:
+    seed_everything(3)
+    return build_method("supervised", dataset, hidden_channels=16, num_layers=2)
+
+
+def _assert_same_state(first: nn.Module, second: nn.Module, atol: float = 0.0) -> None:
+    expected, got = _state(first), _state(second)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.allclose(expected[key].float(), got[key].float(), atol=atol, rtol=0), key
+
+
+def test_view_workers_give_the_same_run_whatever_their_number(mutag: Any) -> None:
+    one = fit(_graphcl(mutag), mutag, _config(view_workers=1))
+    two = fit(_graphcl(mutag), mutag, _config(view_workers=2))
+    assert [r["loss"] for r in one.history] == [r["loss"] for r in two.history]
+    _assert_same_state(one.method, two.method)
+    # the views come from per-step seeds, not from the stream of view_workers=0
+    inline = fit(_graphcl(mutag), mutag, _config())
+    assert [r["loss"] for r in inline.history] != [r["loss"] for r in one.history]
+    other_seed = fit(_graphcl(mutag), mutag, _config(view_workers=1, seed=4))
+    assert [r["loss"] for r in other_seed.history] != [r["loss"] for r in one.history]
+
+
+@pytest.mark.parametrize("builder", [_lcgnn, _supervised], ids=["lcgnn", "supervised"])
+def test_view_workers_deliver_the_batches_of_the_training_process(builder: Any, mutag: Any) -> None:
+    # no augmentation: the workers only collate, so the run is the one without them
+    inline = fit(builder(mutag), mutag, _config())
+    prefetched = fit(builder(mutag), mutag, _config(view_workers=1))
+    assert [r["loss"] for r in inline.history] == [r["loss"] for r in prefetched.history]
+    _assert_same_state(inline.method, prefetched.method)
+
+
+def test_view_workers_collate_datasets_with_a_transform(mutag: Any) -> None:
+    import copy
+
+    import gcl.augment as A
+
+    dataset = copy.copy(mutag)
+    dataset.transform = A.AddCentrality("degree")
+    result = fit(_graphcl(mutag), dataset, _config(epochs=1, view_workers=1))
+    assert len(result.history) == 1 and result.history[0]["loss"] > 0
+
+
+@pytest.mark.parametrize("crash_at", [4, 7])
+def test_resume_with_view_workers_matches_uninterrupted(crash_at: int, mutag: Any, tmp_path: Path) -> None:
+    config = _config(checkpoint_every=2, view_workers=1)
+    reference = fit(_graphcl(mutag), mutag, config).method
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl(mutag), crash_at), config, out_dir=tmp_path).fit(mutag)
+    resumed = Trainer(CrashAt(_graphcl(mutag), 10_000), config, out_dir=tmp_path).fit(mutag).method
+    _assert_same_state(reference, resumed.method, atol=1e-6)
+
+
+def test_view_workers_refuse_what_they_cannot_serve(mutag: Any) -> None:
+    with pytest.raises(ValueError, match="view_workers must be a non-negative integer"):
+        _config(view_workers=-1)
+
+    class NoViews(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1))
+
+        def forward(self, batch: Any) -> Tensor:
+            return self.weight.sum()
+
+    with pytest.raises(ValueError, match="NoViews draws its views inside forward"):
+        fit(NoViews(), mutag, _config(view_workers=1))
+    with pytest.raises(ValueError, match="view_workers needs a PyG dataset of graphs"):
+        fit(_graphcl(mutag), [mutag[0]], _config(view_workers=1))
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(mutag: Any, tmp_path: Path) -> None:

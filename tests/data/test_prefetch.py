@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+from typing import Any
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+import gcl.augment as A
+from gcl.data import CollatedLoader, DatasetBatches, ViewPrefetcher
+from gcl.data.prefetch import _seed_everything, pack, unpack
+
+
+def _same(first: Any, second: Any) -> None:
+    assert type(first) is type(second) or (isinstance(first, Batch) and isinstance(second, Batch))
+    assert sorted(first.keys()) == sorted(second.keys())
+    for key in first.keys():
+        a, b = first[key], second[key]
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and a.shape == b.shape, key
+            assert torch.equal(a, b), key
+        else:
+            assert a == b, key
+    if isinstance(first, Batch):
+        assert first.num_graphs == second.num_graphs
+
+
+def _augmentations() -> list[Any]:
+    return [A.RandomChoice([A.DropNodes(0.2), A.PerturbEdges(0.2), A.RandomWalkSubgraph(0.8)]),
+            A.MaskFeatures(0.3)]
+
+
+def _expected(collate: Any, augmentations: list[Any], indices: torch.Tensor, seed: int) -> list[Any]:
+    """What a worker computes for one step, computed here."""
+    state = torch.get_rng_state()
+    try:
+        _seed_everything(seed)
+        batch = collate(indices)
+        return [batch, *(augment(batch) for augment in augmentations)]
+    finally:
+        torch.set_rng_state(state)
+
+
+def test_pack_round_trip_keeps_every_attribute(mutag: Any) -> None:
+    batch = CollatedLoader(mutag, 16).collate(torch.arange(16))
+    batch.flags = torch.rand(batch.num_nodes) < 0.5                  # bool
+    batch.wide = torch.arange(6, dtype=torch.float64).view(2, 3)      # 8-byte values
+    batch.odd = torch.arange(5, dtype=torch.int16)                     # a length that needs padding
+    batch.empty = torch.empty(0, 4)
+    batch.scalar = torch.tensor(2.5)
+    batch.strided = torch.arange(12.0).view(3, 4).t()                # not contiguous
+    batch.name = "mutag"
+    graph = Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    region = mmap.mmap(-1, 1 << 20)
+    layout, used = pack([batch, graph], region)
+    assert 0 < used <= len(region)
+    flat = torch.frombuffer(region, dtype=torch.uint8, count=used).clone()
+    region.close()
+    got_batch, got_graph = unpack(layout, flat)
+    _same(batch, got_batch)
+    _same(graph, got_graph)
+    assert got_batch.strided.is_contiguous()
+
+
+def test_pack_declines_what_it_cannot_carry(mutag: Any) -> None:
+    batch = CollatedLoader(mutag, 16).collate(torch.arange(16))
+    assert pack([batch], mmap.mmap(-1, 256)) is None                        # does not fit
+    assert pack([(batch, batch)], mmap.mmap(-1, 1 << 20)) is None            # not a Data object
+    sparse = Data(x=torch.eye(3).to_sparse())
+    assert pack([sparse], mmap.mmap(-1, 1 << 20)) is None                    # not a dense tensor
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_views_depend_on_seeds_not_on_workers(mutag: Any, workers: int) -> None:
+    loader = CollatedLoader(mutag, 32, shuffle=True, generator=torch.Generator().manual_seed(1))
+    steps = loader.batch_indices()
+    seeds = [1000 + 7 * i for i in range(len(steps))]
+    augmentations = _augmentations()
+    with ViewPrefetcher(loader.collate, augmentations, workers=workers) as prefetcher:
+        delivered = list(prefetcher.epoch(steps, seeds))
+    assert len(delivered) == len(steps)
+    for (batch, views), indices, seed in zip(delivered, steps, seeds, strict=True):
+        expected = _expected(loader.collate, augmentations, indices, seed)
+        assert len(views) == 2
+        for got, want in zip([batch, *views], expected, strict=True):
+            _same(got, want)
+    # the views of different seeds differ
+    assert not torch.equal(delivered[0][1][1].x, delivered[1][1][1].x)
+
+
+def test_what_does_not_fit_a_slot_goes_through_the_pipe(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 32)
+    steps = loader.batch_indices()[:3]
+    augmentations = _augmentations()
+    with ViewPrefetcher(loader.collate, augmentations, slot_bytes=64) as prefetcher:
+        delivered = list(prefetcher.epoch(steps, [1, 2, 3]))
+    for (batch, views), indices, seed in zip(delivered, steps, [1, 2, 3], strict=True):
+        expected = _expected(loader.collate, augmentations, indices, seed)
+        for got, want in zip([batch, *views], expected, strict=True):
+            _same(got, want)
+
+
+def test_dataset_batches_collate_like_the_collated_loader(mutag: Any) -> None:
+    indices = torch.tensor([5, 0, 17, 3])
+    by_index = DatasetBatches(mutag, 4).collate(indices)
+    collated = CollatedLoader(mutag, 4).collate(indices)
+    for key in ("x", "edge_index", "edge_attr", "y", "batch", "ptr"):
+        assert torch.equal(by_index[key], collated[key]), key
+    shuffled = DatasetBatches(mutag, 50, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
+    steps = shuffled.batch_indices()
+    assert len(steps) == len(shuffled) == 3
+    assert len(torch.cat(steps).unique()) == 150
+
+
+def test_a_worker_error_is_raised_with_its_message_and_the_next_epoch_runs(mutag: Any) -> None:
+    def failing(batch: Any) -> Any:
+        if batch.num_graphs == 7:
+            raise ValueError("seven graphs are unlucky")
+        return batch
+
+    loader = CollatedLoader(mutag, 8)
+    steps = [torch.arange(8), torch.arange(7), torch.arange(8), torch.arange(8)]
+    with ViewPrefetcher(loader.collate, [failing], workers=2) as prefetcher:
+        with pytest.raises(RuntimeError, match=r"(?s)step 1:.*ValueError: seven graphs are unlucky"):
+            list(prefetcher.epoch(steps, [0, 1, 2, 3]))
+        again = list(prefetcher.epoch([torch.arange(8), torch.arange(4)], [0, 1]))
+    assert [batch.num_graphs for batch, _ in again] == [8, 4]
+
+
+def test_leaving_an_epoch_early_does_not_leak_into_the_next(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 16)
+    steps = loader.batch_indices()
+    with ViewPrefetcher(loader.collate, [A.DropNodes(0.3)], workers=2, slots=3) as prefetcher:
+        for _ in prefetcher.epoch(steps, list(range(len(steps)))):
+            break  # several steps are still in flight
+        first = next(iter(prefetcher.epoch(steps[5:], [99] * (len(steps) - 5))))
+    expected = _expected(loader.collate, [A.DropNodes(0.3)], steps[5], 99)
+    _same(first[0], expected[0])
+    _same(first[1][0], expected[1])
+
+
+def test_a_worker_that_dies_is_reported(mutag: Any) -> None:
+    def die(batch: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return batch
+
+    loader = CollatedLoader(mutag, 8)
+    prefetcher = ViewPrefetcher(loader.collate, [die])
+    with pytest.raises(RuntimeError, match="view worker 0 stopped unexpectedly"):
+        list(prefetcher.epoch([torch.arange(8)], [0]))
+    assert not prefetcher.started
+    prefetcher.close()  # closing twice is harmless
+
+
+def test_bad_arguments_are_refused(mutag: Any) -> None:
+    collate = CollatedLoader(mutag, 8).collate
+    for kwargs, message in [({"workers": 0}, "workers must be a positive integer"),
+                            ({"slots": True}, "slots must be a positive integer"),
+                            ({"slot_bytes": 8}, "slot_bytes must be at least")]:
+        with pytest.raises(ValueError, match=message):
+            ViewPrefetcher(collate, [], **kwargs)
+    with ViewPrefetcher(collate, []) as prefetcher, pytest.raises(ValueError, match="differ in length"):
+        list(prefetcher.epoch([torch.arange(8)], []))
