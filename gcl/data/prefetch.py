@@ -59,12 +59,16 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
     :class:`~torch_geometric.data.Batch` objects) into ``region`` (a writable
     buffer) and return their layout and the number of bytes used.
 
+    A tensor that several items share (a view that kept the batch's ``x``) is
+    written once, and unpacks to one tensor shared by the same items.
+
     Returns ``None``, writing nothing, when an item is not a plain ``Data`` /
     ``Batch`` of dense CPU tensors or when they do not fit in ``region``: the
     caller then sends the items some other way.
     """
     layout: list[Any] = []
     copies: list[tuple[int, Tensor]] = []
+    written: dict[tuple[Any, ...], _Packed] = {}  # a tensor several items share is written once
     offset = 0
     for item in items:
         if not isinstance(item, Data):  # Batch objects are Data too
@@ -74,9 +78,13 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
             if isinstance(value, Tensor):
                 if value.layout != torch.strided or value.device.type != "cpu" or value.is_quantized:
                     return None
+                identity = (value.data_ptr(), value.dtype, tuple(value.shape), value.stride())
+                if identity in written:
+                    fields[key] = written[identity]
+                    continue
                 value = value.detach().contiguous()
                 nbytes = value.numel() * value.element_size()
-                fields[key] = _Packed(offset, nbytes, value.dtype, tuple(value.shape))
+                fields[key] = written[identity] = _Packed(offset, nbytes, value.dtype, tuple(value.shape))
                 if nbytes:
                     copies.append((offset, value))
                 offset += _round_up(nbytes)

@@ -65,6 +65,21 @@ def test_pack_round_trip_keeps_every_attribute(mutag: Any) -> None:
     assert got_batch.strided.is_contiguous()
 
 
+def test_pack_writes_a_shared_tensor_once(mutag: Any) -> None:
+    batch = CollatedLoader(mutag, 16).collate(torch.arange(16))
+    view = A.DropEdges(0.5)(batch)  # keeps the batch's x
+    assert view.x is batch.x
+    region = mmap.mmap(-1, 1 << 20)
+    _, alone = pack([batch], region)
+    layout, used = pack([batch, view], region)
+    assert used < 2 * alone
+    flat = torch.frombuffer(region, dtype=torch.uint8, count=used).clone()
+    got_batch, got_view = unpack(layout, flat)
+    assert got_view.x.data_ptr() == got_batch.x.data_ptr()
+    _same(batch, got_batch)
+    _same(view, got_view)
+
+
 def test_pack_declines_what_it_cannot_carry(mutag: Any) -> None:
     batch = CollatedLoader(mutag, 16).collate(torch.arange(16))
     assert pack([batch], mmap.mmap(-1, 256)) is None                        # does not fit

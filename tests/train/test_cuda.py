@@ -94,7 +94,7 @@ def test_torchrun_with_nccl_on_one_gpu(tmp_path: Path) -> None:
 
 
 def test_view_workers_feed_a_cuda_run(mutag: Any) -> None:
-    """The workers draw on the CPU and deliver on the GPU; the run matches the same views on the CPU."""
+    """The workers draw on the CPU and deliver on the GPU exactly what they deliver on the CPU."""
     from gcl.data import CollatedLoader, ViewPrefetcher
     from gcl.methods import build_method
     from gcl.train import TrainConfig, seed_everything
@@ -102,14 +102,20 @@ def test_view_workers_feed_a_cuda_run(mutag: Any) -> None:
     loader = CollatedLoader(mutag, 32)
     seed_everything(0)
     method = build_method("graphcl", mutag)
-    with ViewPrefetcher(loader.collate, method.view_augmentations(), device=DEVICE) as prefetcher:
-        batch, views = next(iter(prefetcher.epoch(loader.batch_indices()[:1], [7])))
-    assert batch.x.device.type == "cuda" and all(view.edge_index.device.type == "cuda" for view in views)
-    runs = {}
+    delivered = {}
     for device in ("cpu", DEVICE):
-        seed_everything(0)
-        config = TrainConfig(epochs=2, batch_size=32, seed=1, progress=False, device=device, view_workers=1)
-        runs[device] = fit(build_method("graphcl", mutag), mutag, config)
-    cpu, cuda = (run.history for run in runs.values())
-    for on_cpu, on_cuda in zip(cpu, cuda, strict=True):
-        assert abs(on_cpu["loss"] - on_cuda["loss"]) <= 1e-3 * abs(on_cpu["loss"])
+        with ViewPrefetcher(loader.collate, method.view_augmentations(), device=device) as prefetcher:
+            delivered[device] = next(iter(prefetcher.epoch(loader.batch_indices()[:1], [7])))
+    (cpu_batch, cpu_views), (batch, views) = delivered["cpu"], delivered[DEVICE]
+    for on_cpu, on_cuda in zip([cpu_batch, *cpu_views], [batch, *views], strict=True):
+        for key in on_cpu.keys():
+            if isinstance(on_cpu[key], Tensor):
+                assert on_cuda[key].device.type == "cuda"
+                assert torch.equal(on_cpu[key], on_cuda[key].cpu()), key
+    # one step's loss from the delivered views is the CPU's
+    on_gpu = copy.deepcopy(method).to(DEVICE)
+    assert torch.allclose(method(cpu_batch, views=cpu_views), on_gpu(batch, views=views).cpu(), atol=1e-4)
+    config = TrainConfig(epochs=2, batch_size=32, seed=1, progress=False, device=DEVICE, view_workers=1)
+    result = fit(method, mutag, config)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    assert next(result.method.parameters()).device.type == "cuda"
