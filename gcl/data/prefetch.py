@@ -134,8 +134,17 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _only(batch: Any, keys: Sequence[str] | None) -> Any:
+    r"""``batch`` with only the attributes ``keys`` (all for ``None``), keeping ``num_graphs``."""
+    if keys is None or not isinstance(batch, Batch):
+        return batch
+    light = Batch(**{key: batch[key] for key in keys if key in batch})
+    light._num_graphs = batch.num_graphs
+    return light
+
+
 def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
-          augmentations: Sequence[Augmentation]) -> None:
+          augmentations: Sequence[Augmentation], batch_keys: Sequence[str] | None) -> None:
     r"""A worker's loop: one task (slot, seed, graph indices) in, one answer out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl-C and stops us
     torch.set_num_threads(1)
@@ -150,7 +159,8 @@ def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
         try:
             _seed_everything(seed)
             batch = collate(torch.from_numpy(indices))
-            items = [batch, *(augment(batch) for augment in augmentations)]
+            views = [augment(batch) for augment in augmentations]
+            items = [_only(batch, batch_keys), *views]
             packed = pack(items, regions[slot])
             answer: tuple[str, Any] = ("shared", packed) if packed is not None else ("pickled", items)
             message = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -200,6 +210,10 @@ class ViewPrefetcher:
             a step writes become resident. (default: 64 MiB)
         device (torch.device or str): Where the delivered tensors live.
             (default: :obj:`"cpu"`)
+        batch_keys (sequence of str, optional): Deliver only these attributes
+            of the batch itself (``num_graphs`` always), for a method that reads
+            little of it once it has the views; ``None`` delivers all. The views
+            are always drawn from the whole batch. (default: :obj:`None`)
 
     Example:
         >>> loader = CollatedLoader(dataset, batch_size=128, shuffle=True)
@@ -210,7 +224,7 @@ class ViewPrefetcher:
 
     def __init__(self, collate: Collate, augmentations: Sequence[Augmentation], *, workers: int = 1,
                  slots: int = 2, slot_bytes: int | None = None,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", batch_keys: Sequence[str] | None = None) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer (got {workers!r})")
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
@@ -227,6 +241,7 @@ class ViewPrefetcher:
         self.slots = slots
         self.slot_bytes = slot_bytes
         self.device = torch.device(device)
+        self.batch_keys = None if batch_keys is None else tuple(batch_keys)
         self._regions: list[list[mmap.mmap]] = []
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
@@ -245,7 +260,8 @@ class ViewPrefetcher:
             for _ in range(self.workers):
                 regions = [mmap.mmap(-1, self.slot_bytes) for _ in range(self.slots)]
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_work, args=(theirs, regions, self.collate, self.augmentations),
+                process = context.Process(target=_work, args=(theirs, regions, self.collate, self.augmentations,
+                                                                self.batch_keys),
                                           daemon=True, name="gcl-view-worker")
                 process.start()
                 theirs.close()

@@ -61,6 +61,10 @@ class GraphCL(nn.Module):
         self.head = head
         self.loss = loss if loss is not None else InfoNCE.graphcl()
 
+    #: what :meth:`forward` reads of the batch once the views are given (its
+    #: graph count): background workers deliver only that (``ViewPrefetcher(batch_keys=...)``)
+    batch_keys_with_views: tuple[str, ...] = ()
+
     def view_augmentations(self) -> tuple[Augmentation, Augmentation]:
         r"""The two view augmentations, for views drawn outside :meth:`forward`
         (:class:`gcl.data.ViewPrefetcher`)."""
@@ -69,10 +73,10 @@ class GraphCL(nn.Module):
     def forward(self, batch: Any, views: Sequence[Any] | None = None) -> Tensor:
         r"""The loss of ``batch``, augmented here, or of its two ``views``
         when they were drawn already (by :meth:`view_augmentations`)."""
-        check_features(batch)
-        check_contrastive_batch(batch)
         if views is not None and len(views) != 2:
             raise ValueError(f"{type(self).__name__} contrasts two views (got {len(views)})")
+        check_features(batch if views is None else views[0])
+        check_contrastive_batch(batch)
         if self.joint_views:
             pair = views if views is not None else (self.augment1(batch), self.augment2(batch))
             graphs = encode_views(self.encoder, pair)

@@ -118,6 +118,20 @@ def test_what_does_not_fit_a_slot_goes_through_the_pipe(mutag: Any) -> None:
             _same(got, want)
 
 
+def test_batch_keys_deliver_part_of_the_batch_and_views_from_all_of_it(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 32)
+    steps = loader.batch_indices()[:2]
+    augmentations = _augmentations()
+    with ViewPrefetcher(loader.collate, augmentations, batch_keys=("y",)) as prefetcher:
+        delivered = list(prefetcher.epoch(steps, [4, 5]))
+    for (batch, views), indices, seed in zip(delivered, steps, [4, 5], strict=True):
+        expected = _expected(loader.collate, augmentations, indices, seed)
+        assert list(batch.keys()) == ["y"] and batch.num_graphs == expected[0].num_graphs
+        assert torch.equal(batch.y, expected[0].y)
+        for got, want in zip(views, expected[1:], strict=True):
+            _same(got, want)
+
+
 def test_dataset_batches_collate_like_the_collated_loader(mutag: Any) -> None:
     indices = torch.tensor([5, 0, 17, 3])
     by_index = DatasetBatches(mutag, 4).collate(indices)

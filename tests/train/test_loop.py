@@ -141,6 +141,15 @@ def test_resume_with_view_workers_matches_uninterrupted(crash_at: int, mutag: An
     _assert_same_state(reference, resumed.method, atol=1e-6)
 
 
+def test_graphcl_reads_only_the_graph_count_of_the_batch_with_views(mutag: Any) -> None:
+    # the workers hand GraphCL its views and a batch without tensors; the run is the one with the whole batch
+    light = fit(_graphcl(mutag), mutag, _config(view_workers=1))
+    method = _graphcl(mutag)
+    method.batch_keys_with_views = None  # deliver the whole batch
+    whole = fit(method, mutag, _config(view_workers=1))
+    assert [r["loss"] for r in light.history] == [r["loss"] for r in whole.history]
+
+
 def test_view_workers_refuse_what_they_cannot_serve(mutag: Any) -> None:
     with pytest.raises(ValueError, match="view_workers must be a non-negative integer"):
         _config(view_workers=-1)
