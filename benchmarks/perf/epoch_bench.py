@@ -24,6 +24,8 @@ the dataset itself, i.e. with :class:`gcl.data.CollatedLoader`):
   per run (fork, first touch of the shared slots), which a one-epoch ``fit()``
   would charge to its only epoch. The first epoch's extra time is recorded as
   ``startup_seconds``.
+* ``graphcl-joint-workers``, ``graphcl-pool3-joint-workers``: both, one pass
+  over both views and the views drawn by a background process (for GPUs).
 * ``lcgnn``: ``build_method("lcgnn", hidden_channels=32, num_layers=3)``.
 * ``barlow``: :class:`gcl.methods.GraphLevelBarlowTwins` with the random4 views.
 * ``adaptive-bt``: ``build_method("adaptive-bt")`` (degree-adaptive views).
@@ -137,6 +139,11 @@ def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
     encoder = GIN(dataset.num_features, 32, 3)
     variants["graphcl-pool3-workers"] = GraphCL(encoder, pool3(), pool3(), ProjectionHead(96, 96, 96),
                                                 InfoNCE(0.2, symmetric=True, intra_view_negatives=False))
+    variants["graphcl-joint-workers"] = build_method("graphcl", dataset, joint_views=True)
+    encoder = GIN(dataset.num_features, 32, 3)
+    variants["graphcl-pool3-joint-workers"] = GraphCL(encoder, pool3(), pool3(), ProjectionHead(96, 96, 96),
+                                                      InfoNCE(0.2, symmetric=True, intra_view_negatives=False),
+                                                      joint_views=True)
     variants["lcgnn"] = build_method("lcgnn", dataset, hidden_channels=32, num_layers=3)
     encoder = GIN(dataset.num_features, 32, 3)
     variants["barlow"] = GraphLevelBarlowTwins(encoder, make_augmentation("random4"),
@@ -145,7 +152,8 @@ def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
     return variants
 
 
-VIEW_WORKERS = {"graphcl-workers": 1, "graphcl-pool3-workers": 1}
+VIEW_WORKERS = {"graphcl-workers": 1, "graphcl-pool3-workers": 1, "graphcl-joint-workers": 1,
+                "graphcl-pool3-joint-workers": 1}
 
 
 def gcl_epoch(method: Any, dataset: Any, seed: int, device: str = "cpu",

@@ -20,10 +20,12 @@ SPEEDUP_GOAL = 1.5
 MEMORY_GOAL = 2.0
 
 TWO_VIEW = ("graphcl", "graphcl-pool3", "graphcl-joint", "graphcl-pool3-joint", "graphcl-workers",
-            "graphcl-pool3-workers", "barlow", "adaptive-bt")
+            "graphcl-pool3-workers", "graphcl-joint-workers", "graphcl-pool3-joint-workers", "barlow",
+            "adaptive-bt")
 # variants whose views are drawn by a background process: read in wall-clock time, beside their
 # single-process twin
-WORKER_TWINS = {"graphcl-workers": "graphcl", "graphcl-pool3-workers": "graphcl-pool3"}
+WORKER_TWINS = {"graphcl-workers": "graphcl", "graphcl-pool3-workers": "graphcl-pool3",
+                "graphcl-joint-workers": "graphcl-joint", "graphcl-pool3-joint-workers": "graphcl-pool3-joint"}
 LABELS = {
     "graphcl": "GraphCL, random4 views (gcl default)",
     "graphcl-pool3": "GraphCL, PyGCL's view pool",
@@ -31,6 +33,9 @@ LABELS = {
     "graphcl-pool3-joint": "GraphCL, PyGCL's view pool, one pass over both views",
     "graphcl-workers": "GraphCL, random4 views, views drawn by 1 background process",
     "graphcl-pool3-workers": "GraphCL, PyGCL's view pool, views drawn by 1 background process",
+    "graphcl-joint-workers": "GraphCL, random4 views, one pass over both views, views drawn by 1 background process",
+    "graphcl-pool3-joint-workers": "GraphCL, PyGCL's view pool, one pass over both views, views drawn by 1 "
+                                   "background process",
     "lcgnn": "LCGNN (GIN 3 × 32, queue)",
     "barlow": "Barlow Twins, random4 views",
     "adaptive-bt": "adaptive Barlow Twins (degree-adaptive views)",
@@ -259,7 +264,7 @@ def workers_section(results: dict[str, Any]) -> list[str]:
                 continue
             faster, f_low, f_high = paired(walls[f"gcl/{twin}"], walls[f"gcl/{key}"])
             pygcl = "–"
-            if twin == "graphcl-pool3" and "pygcl/example" in walls:
+            if twin.startswith("graphcl-pool3") and "pygcl/example" in walls:
                 speed, s_low, s_high = paired(walls["pygcl/example"], walls[f"gcl/{key}"])
                 pygcl = f"{speed:.2f}× [{s_low:.2f}–{s_high:.2f}]"
             startup = sorted(data.get("startup_seconds", {}).get(key, []))
