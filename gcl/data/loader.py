@@ -12,12 +12,26 @@ the DataLoader (same attributes, same order) without per-graph Python work.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, InMemoryDataset
+
+
+@functools.cache
+def _data_batch_class() -> type:
+    return type(Batch())
+
+
+def new_batch(**attrs: Any) -> Batch:
+    r"""``Batch(**attrs)``: the same object (PyG's ``DataBatch``, a batch of
+    :class:`~torch_geometric.data.Data`), without the per-call class resolution
+    of ``Batch``'s metaclass (which builds a class and reads a signature every
+    time: about 0.1 ms, a quarter of a collated step on NCI1)."""
+    return type.__call__(_data_batch_class(), **attrs)
 
 
 def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:
@@ -126,7 +140,7 @@ class CollatedLoader:
                 shape[dim] = -1
                 gathered = gathered + shift.view(shape)
             attrs[key] = gathered
-        batch = Batch(**attrs)
+        batch = new_batch(**attrs)
         batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
         batch.ptr = new_ptr
         batch._num_graphs = len(graphs)

@@ -36,6 +36,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from gcl.data.loader import new_batch
+
 Collate = Callable[[Tensor], Any]
 Augmentation = Callable[[Any], Any]
 
@@ -122,7 +124,7 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
         if num_graphs is None:
             items.append(Data(**attrs))
         else:
-            batch = Batch(**attrs)
+            batch = new_batch(**attrs)
             batch._num_graphs = num_graphs
             items.append(batch)
     return items
@@ -138,7 +140,7 @@ def _only(batch: Any, keys: Sequence[str] | None) -> Any:
     r"""``batch`` with only the attributes ``keys`` (all for ``None``), keeping ``num_graphs``."""
     if keys is None or not isinstance(batch, Batch):
         return batch
-    light = Batch(**{key: batch[key] for key in keys if key in batch})
+    light = new_batch(**{key: batch[key] for key in keys if key in batch})
     light._num_graphs = batch.num_graphs
     return light
 

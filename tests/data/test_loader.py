@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import Constant
 
@@ -83,3 +83,15 @@ def test_moved_to_keeps_a_tensor_batch_in_the_autograd_graph() -> None:
     moved = moved_to(weight * 2, "cpu")
     moved.sum().backward()
     assert weight.grad is not None and torch.equal(weight.grad, torch.full((3,), 2.0))
+
+
+def test_new_batch_is_the_batch_pyg_builds() -> None:
+    from gcl.data.loader import new_batch
+
+    attrs = {"x": torch.randn(5, 3), "edge_index": torch.tensor([[0, 1], [1, 2]]), "batch": torch.tensor([0, 0, 0, 1, 1])}
+    fast, reference = new_batch(**attrs), Batch(**attrs)
+    assert type(fast) is type(reference)
+    assert isinstance(fast, Batch) and isinstance(fast, Data)
+    assert sorted(fast.keys()) == sorted(reference.keys())
+    assert all(torch.equal(fast[k], reference[k]) for k in attrs)
+    assert fast.num_nodes == 5
