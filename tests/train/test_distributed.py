@@ -99,6 +99,17 @@ class Recorder(nn.Module):
         return self.weight * batch.x.sum() / batch.x.size(0)
 
 
+class ViewRecorder(Recorder):
+    """A :class:`Recorder` that takes its (empty) views from background workers."""
+
+    def view_augmentations(self) -> tuple[()]:
+        return ()
+
+    def forward(self, batch: Any, views: Any = None) -> Tensor:
+        assert views == ()
+        return super().forward(batch)
+
+
 def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
             cli: tuple[Callable[..., int], tuple[Any, ...]]) -> dict[str, Any]:
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -120,6 +131,15 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     recorder = Recorder()
     fit(recorder, dataset, _config(epochs=2, batch_size=32))
     results["sampler/seen"] = recorder.seen
+    # view workers under DDP: the same split of the global batches; augmented views drawn per rank
+    recorder = ViewRecorder()
+    fit(recorder, dataset, _config(epochs=2, batch_size=32, view_workers=1))
+    results["sampler/seen-view-workers"] = recorder.seen
+    seed_everything(11)
+    augmented = build_method("graphcl", dataset, hidden_channels=16, num_layers=2)
+    trained = fit(augmented, dataset, _config(epochs=1, batch_size=32, view_workers=1))
+    results["view-workers/state"] = {k: v.detach().clone() for k, v in trained.method.named_parameters()}
+    results["view-workers/history"] = trained.history
     errors: dict[str, str] = {}
     for key, call in {
         "full-graph": lambda: fit(copy.deepcopy(methods["graphcl"]), dataset[0], _config(epochs=1)),
@@ -257,6 +277,16 @@ def test_sampler_splits_global_batches_and_reshuffles(spawned: dict[str, Any]) -
         assert len(set(graphs)) == len(graphs)  # ranks and steps never share a graph within an epoch
         epochs.append(graphs)
     assert epochs[0] != epochs[1] and epochs[0] != sorted(epochs[0])  # shuffled, and anew each epoch
+
+
+def test_view_workers_under_ddp(spawned: dict[str, Any]) -> None:
+    ranks = spawned["ranks"]
+    # the workers collate the batches of the same DistributedSampler split as the training process would
+    assert [r["sampler/seen-view-workers"] for r in ranks] == [r["sampler/seen"] for r in ranks]
+    # ranks draw their own views and their parameters stay in sync through DDP (batch-norm
+    # statistics are per rank)
+    _assert_close(ranks[1]["view-workers/state"], ranks[0]["view-workers/state"])
+    assert ranks[0]["view-workers/history"][0]["loss"] > 0
 
 
 def test_misuse_is_rejected(spawned: dict[str, Any]) -> None:
