@@ -40,7 +40,53 @@ def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:
     return torch.arange(total) + offsets
 
 
-class CollatedLoader:
+class _IndexedBatches:
+    r"""What :class:`CollatedLoader` and :class:`DatasetBatches` share: the
+    order of an epoch (shuffle, sampler, ``drop_last``) as index tensors, one
+    per batch, that :meth:`collate` turns into batches."""
+
+    _positions: Tensor  # what an epoch's order indexes, per graph
+
+    def __init__(self, dataset: Any, batch_size: int, shuffle: bool, drop_last: bool,
+                 generator: torch.Generator | None, sampler: Iterable[int] | None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        count = len(self.sampler) if isinstance(self.sampler, Sized) else len(self._positions)
+        if self.drop_last:
+            return count // self.batch_size
+        return (count + self.batch_size - 1) // self.batch_size
+
+    def _order(self) -> Tensor:
+        if self.sampler is not None:
+            return torch.as_tensor(list(self.sampler), dtype=torch.long)
+        if self.shuffle:
+            return torch.randperm(len(self._positions), generator=self.generator)
+        return torch.arange(len(self._positions))
+
+    def __iter__(self) -> Iterator[Batch]:
+        for graphs in self.batch_indices():
+            yield self.collate(graphs)
+
+    def batch_indices(self) -> list[Tensor]:
+        r"""The indices (for :meth:`collate`) of the graphs of each batch of one
+        epoch: a new shuffle per call when ``shuffle=True``."""
+        order = self._order()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return [self._positions[order[start:start + self.batch_size]] for start in range(0, stop, self.batch_size)]
+
+    def collate(self, graphs: Tensor) -> Batch:
+        raise NotImplementedError
+
+
+class CollatedLoader(_IndexedBatches):
     r"""Mini-batches of an :class:`~torch_geometric.data.InMemoryDataset` (or a
     subset of one), gathered from its collated storage.
 
@@ -67,18 +113,11 @@ class CollatedLoader:
     def __init__(self, dataset: InMemoryDataset, batch_size: int = 128, *, shuffle: bool = False,
                  drop_last: bool = False, generator: torch.Generator | None = None,
                  sampler: Iterable[int] | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        super().__init__(dataset, batch_size, shuffle, drop_last, generator, sampler)
         if not isinstance(dataset, InMemoryDataset):
             raise TypeError(f"CollatedLoader needs an InMemoryDataset (got {type(dataset).__name__})")
         if dataset.transform is not None:
             raise ValueError("CollatedLoader would skip the dataset's transform; use the PyG DataLoader")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.generator = generator
-        self.sampler = sampler
         self._store = dataset._data
         self._slices = dataset.slices
         self._positions = torch.as_tensor(list(dataset.indices()), dtype=torch.long)
@@ -97,30 +136,6 @@ class CollatedLoader:
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
             self._cat_dims[key] = dim + self._store[key].dim() if dim < 0 else dim
-
-    def __len__(self) -> int:
-        count = len(self.sampler) if isinstance(self.sampler, Sized) else len(self._positions)
-        if self.drop_last:
-            return count // self.batch_size
-        return (count + self.batch_size - 1) // self.batch_size
-
-    def _order(self) -> Tensor:
-        if self.sampler is not None:
-            return torch.as_tensor(list(self.sampler), dtype=torch.long)
-        if self.shuffle:
-            return torch.randperm(len(self._positions), generator=self.generator)
-        return torch.arange(len(self._positions))
-
-    def __iter__(self) -> Iterator[Batch]:
-        for graphs in self.batch_indices():
-            yield self.collate(graphs)
-
-    def batch_indices(self) -> list[Tensor]:
-        r"""The storage positions of the graphs of each batch of one epoch (a new
-        shuffle per call when ``shuffle=True``), for :meth:`collate`."""
-        order = self._order()
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [self._positions[order[start:start + self.batch_size]] for start in range(0, stop, self.batch_size)]
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""
@@ -149,10 +164,10 @@ class CollatedLoader:
         return batch
 
 
-class DatasetBatches:
+class DatasetBatches(_IndexedBatches):
     r"""The batches of any PyG dataset by index, for datasets that
     :class:`CollatedLoader` does not take (not in memory, or with a per-access
-    ``transform``): the same two methods, collating with
+    ``transform``): the same methods, collating with
     :meth:`~torch_geometric.data.Batch.from_data_list` as PyG's DataLoader does.
 
     Args:
@@ -163,37 +178,13 @@ class DatasetBatches:
 
     def __init__(self, dataset: Any, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
                  generator: torch.Generator | None = None, sampler: Iterable[int] | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.generator = generator
-        self.sampler = sampler
-
-    def __len__(self) -> int:
-        count = len(self.sampler) if isinstance(self.sampler, Sized) else len(self.dataset)
-        return count // self.batch_size if self.drop_last else (count + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self) -> Iterator[Batch]:
-        for graphs in self.batch_indices():
-            yield self.collate(graphs)
-
-    def batch_indices(self) -> list[Tensor]:
-        r"""The dataset indices of the graphs of each batch of one epoch."""
-        if self.sampler is not None:
-            order = torch.as_tensor(list(self.sampler), dtype=torch.long)
-        elif self.shuffle:
-            order = torch.randperm(len(self.dataset), generator=self.generator)
-        else:
-            order = torch.arange(len(self.dataset))
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        return [order[start:start + self.batch_size] for start in range(0, stop, self.batch_size)]
+        super().__init__(dataset, batch_size, shuffle, drop_last, generator, sampler)
+        self._positions = torch.arange(len(dataset))
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at dataset indices ``graphs`` (in that order)."""
         return Batch.from_data_list([self.dataset[int(i)] for i in graphs])
+
 
 
 def moved_to(data: Any, device: torch.device | str) -> Any:
