@@ -21,7 +21,6 @@ numbers with one worker or eight, and resumes mid-epoch exactly.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import multiprocessing
 import pickle
@@ -195,10 +194,6 @@ class ViewPrefetcher:
     ``Batch`` of dense CPU tensors, or that do not fit in a slot, are pickled
     through the pipe instead (slower, same result).
 
-    On a CUDA device the slots are page-locked (``cudaHostRegister``, so
-    ``workers · slots · slot_bytes`` of host memory stays resident) and each
-    step is copied by DMA on a side stream.
-
     The workers are forked (Linux): they inherit ``collate``, the
     augmentations and the dataset behind them as they are when :meth:`start`
     is called, and run on the CPU (a CUDA generator in an augmentation fails
@@ -253,14 +248,6 @@ class ViewPrefetcher:
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
         self._pending: list[int] = []  # tasks sent and not answered, per worker
-        self._pinned: list[int] = []  # addresses of the slots page-locked for CUDA copies
-        self._copy_stream: Any = None
-
-    @property
-    def pinned(self) -> bool:
-        r"""Whether the shared slots are page-locked for asynchronous copies to
-        the GPU (CUDA devices, where ``cudaHostRegister`` accepts them)."""
-        return bool(self._pinned)
 
     @property
     def started(self) -> bool:
@@ -284,36 +271,10 @@ class ViewPrefetcher:
                 self._conns.append(ours)
                 self._processes.append(process)
                 self._pending.append(0)
-            if self.device.type == "cuda":
-                self._pin()
         except BaseException:
             self.close()
             raise
         return self
-
-    def _pin(self) -> None:
-        r"""Page-lock the slots so that a step travels to the GPU by DMA on a side
-        stream (twice the bandwidth of a copy from pageable memory, and the
-        training stream does not wait for it); the copy from pageable memory
-        stays where CUDA refuses."""
-        cudart = torch.cuda.cudart()
-        addresses: list[int] = []
-        for regions in self._regions:
-            for region in regions:
-                view = ctypes.c_char.from_buffer(region)
-                address = ctypes.addressof(view)
-                del view  # releases the buffer export; the mapping stays
-                if int(cudart.cudaHostRegister(address, len(region), 0)) != 0:
-                    for registered in addresses:
-                        cudart.cudaHostUnregister(registered)
-                    try:  # a kernel launch reads (and so clears) the error the refusal left behind
-                        torch.zeros(1, device=self.device)
-                    except RuntimeError:
-                        pass
-                    return
-                addresses.append(address)
-        self._pinned = addresses
-        self._copy_stream = torch.cuda.Stream(self.device)
 
     def _send(self, step: int, seed: int, indices: Tensor) -> None:
         worker = step % self.workers
@@ -377,23 +338,13 @@ class ViewPrefetcher:
                 self._drain()
 
     def _copy_out(self, region: mmap.mmap, used: int) -> Tensor:
-        r"""The first ``used`` bytes of ``region`` on the device, owned by the
-        training process; the slot may be rewritten when this returns."""
         if used == 0:
             return torch.empty(0, dtype=torch.uint8, device=self.device)
         shared = torch.frombuffer(region, dtype=torch.uint8, count=used)
         try:
             if self.device.type == "cpu":
                 return shared.clone()
-            if self._copy_stream is None:
-                return shared.to(self.device)
-            training = torch.cuda.current_stream(self.device)
-            with torch.cuda.stream(self._copy_stream):
-                flat = shared.to(self.device, non_blocking=True)
-            self._copy_stream.synchronize()  # the DMA read the slot: it may be rewritten
-            training.wait_stream(self._copy_stream)
-            flat.record_stream(training)  # allocated on the side stream, used on the training one
-            return flat
+            return shared.to(self.device)
         finally:
             del shared
 
@@ -411,11 +362,6 @@ class ViewPrefetcher:
                 process.join(timeout=5)
         for conn in self._conns:
             conn.close()
-        if self._pinned:
-            torch.cuda.synchronize(self.device)
-            for address in self._pinned:
-                torch.cuda.cudart().cudaHostUnregister(address)
-        self._pinned, self._copy_stream = [], None
         for regions in self._regions:
             for region in regions:
                 region.close()
