@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
+import multiprocessing.connection
 import pickle
 import random
 import signal
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
@@ -80,11 +82,12 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
             if isinstance(value, Tensor):
                 if value.layout != torch.strided or value.device.type != "cpu" or value.is_quantized:
                     return None
-                identity = (value.data_ptr(), value.dtype, tuple(value.shape), value.stride())
+                identity = (value.data_ptr(), value.dtype, tuple(value.shape), value.stride(),
+                            value.is_conj(), value.is_neg())
                 if identity in written:
                     fields[key] = written[identity]
                     continue
-                value = value.detach().contiguous()
+                value = value.detach().resolve_conj().resolve_neg().contiguous()
                 nbytes = value.numel() * value.element_size()
                 fields[key] = written[identity] = _Packed(offset, nbytes, value.dtype, tuple(value.shape))
                 if nbytes:
@@ -130,10 +133,41 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
     return items
 
 
-def _seed_everything(seed: int) -> None:
+def _seed_everything(seed: int, generators: Sequence[torch.Generator] = ()) -> None:
+    r"""Seed the global streams and every generator an augmentation holds (each
+    its own stream: a function of ``seed`` and its position)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - the global stream an augmentation may use
     torch.manual_seed(seed)
+    for index, generator in enumerate(generators, start=1):
+        generator.manual_seed((seed + index * 0x9E3779B97F4A7C15) % 2**63)
+
+
+def _generators(root: Any, depth: int = 4) -> list[torch.Generator]:
+    r"""The :class:`torch.Generator` objects held by ``root`` (an augmentation),
+    its attributes, and the lists, tuples and dicts among them, ``depth``
+    levels down; tensors, modules' parameters and datasets are not searched."""
+    found: list[torch.Generator] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, level: int) -> None:
+        if id(obj) in seen or level > depth:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Generator):
+            found.append(obj)
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for item in obj:
+                visit(item, level + 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item, level + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (Tensor, torch.utils.data.Dataset, type)):
+            for item in vars(obj).values():
+                visit(item, level + 1)
+
+    visit(root, 0)
+    return found
 
 
 def _only(batch: Any, keys: Sequence[str] | None) -> Any:
@@ -146,12 +180,21 @@ def _only(batch: Any, keys: Sequence[str] | None) -> Any:
 
 
 def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
-          augmentations: Sequence[Augmentation], batch_keys: Sequence[str] | None) -> None:
-    r"""A worker's loop: one task (slot, seed, graph indices) in, one answer out."""
+          augmentations: Sequence[Augmentation], batch_keys: Sequence[str] | None,
+          generators: Sequence[torch.Generator], inherited: Sequence[Connection]) -> None:
+    r"""A worker's loop: one task (slot, seed, graph indices) in, one answer out.
+    It ends when told to, when its pipe closes, or when the training process
+    is gone (even killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl-C and stops us
+    for other in inherited:  # the training process's ends, copied by the fork: a pipe must close when it dies
+        other.close()
+    parent = multiprocessing.parent_process()
+    watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
     torch.set_num_threads(1)
     while True:
         try:
+            if conn not in multiprocessing.connection.wait(watched):
+                return  # the training process ended
             task = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
@@ -159,7 +202,7 @@ def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
             return
         slot, seed, indices = task
         try:
-            _seed_everything(seed)
+            _seed_everything(seed, generators)
             batch = collate(torch.from_numpy(indices))
             views = [augment(batch) for augment in augmentations]
             items = [_only(batch, batch_keys), *views]
@@ -181,8 +224,11 @@ class ViewPrefetcher:
     Step :math:`i` of an epoch goes to worker :math:`i \bmod W`; each worker
     keeps ``slots`` steps in flight, so while the model trains on one step the
     workers prepare the next ``W · slots``. Before a step's augmentations run,
-    the worker seeds Python's, NumPy's and torch's generators with the step's
-    seed: the views depend on the seeds and the indices only, not on ``W``.
+    the worker seeds Python's, NumPy's and torch's global generators with the
+    step's seed, and every :class:`torch.Generator` the augmentations hold
+    (found through their attributes, lists and dicts, four levels down) with a
+    stream of its own derived from it: the views depend on the seeds and the
+    indices only, not on ``W``.
 
     The batches are rebuilt in the training process as plain
     :class:`~torch_geometric.data.Batch` objects with every attribute of the
@@ -192,7 +238,11 @@ class ViewPrefetcher:
     needs. Their tensors are on ``device`` and owned by the training process
     (the shared slot is reused at once). Objects that are not ``Data`` /
     ``Batch`` of dense CPU tensors, or that do not fit in a slot, are pickled
-    through the pipe instead (slower, same result).
+    through the pipe instead (slower; they keep their class and bookkeeping).
+
+    A worker stops when :meth:`close` is called, and also when the training
+    process dies, however it dies. Only the iterator of the latest
+    :meth:`epoch` call may be used.
 
     The workers are forked (Linux): they inherit ``collate``, the
     augmentations and the dataset behind them as they are when :meth:`start`
@@ -248,6 +298,7 @@ class ViewPrefetcher:
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
         self._pending: list[int] = []  # tasks sent and not answered, per worker
+        self._generation = 0  # counts epoch() calls: only the latest one reads answers
 
     @property
     def started(self) -> bool:
@@ -258,17 +309,20 @@ class ViewPrefetcher:
         if self.started:
             return self
         context = multiprocessing.get_context("fork")
+        generators = _generators(self.augmentations)
         try:
             for _ in range(self.workers):
-                regions = [mmap.mmap(-1, self.slot_bytes) for _ in range(self.slots)]
+                self._regions.append([mmap.mmap(-1, self.slot_bytes) for _ in range(self.slots)])
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_work, args=(theirs, regions, self.collate, self.augmentations,
-                                                                self.batch_keys),
-                                          daemon=True, name="gcl-view-worker")
-                process.start()
-                theirs.close()
-                self._regions.append(regions)
                 self._conns.append(ours)
+                process = context.Process(
+                    target=_work, daemon=True, name="gcl-view-worker",
+                    args=(theirs, self._regions[-1], self.collate, self.augmentations, self.batch_keys, generators,
+                          list(self._conns)))
+                try:
+                    process.start()
+                finally:
+                    theirs.close()
                 self._processes.append(process)
                 self._pending.append(0)
         except BaseException:
@@ -313,13 +367,21 @@ class ViewPrefetcher:
         """
         if len(steps) != len(seeds):
             raise ValueError(f"steps and seeds differ in length ({len(steps)} and {len(seeds)})")
+        return self._epoch(list(steps), list(seeds))
+
+    def _epoch(self, steps: list[Tensor], seeds: list[int]) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         self.start()
-        self._drain()
+        self._drain()  # answers of an epoch left early
+        self._generation += 1
+        generation = self._generation
         count, ahead = len(steps), self.workers * self.slots
         for step in range(min(count, ahead)):
             self._send(step, seeds[step], steps[step])
         try:
             for step in range(count):
+                if generation != self._generation:
+                    raise RuntimeError("a later epoch() of this ViewPrefetcher started; an epoch's iterator "
+                                       "must not be used after the next one starts")
                 worker = step % self.workers
                 kind, payload = self._receive(worker)
                 if kind == "error":
@@ -334,7 +396,7 @@ class ViewPrefetcher:
                     self._send(step + ahead, seeds[step + ahead], steps[step + ahead])
                 yield items[0], tuple(items[1:])
         finally:
-            if self.started:
+            if self.started and generation == self._generation:
                 self._drain()
 
     def _copy_out(self, region: mmap.mmap, used: int) -> Tensor:
@@ -355,11 +417,23 @@ class ViewPrefetcher:
                 conn.send_bytes(pickle.dumps(None))
             except (BrokenPipeError, OSError):
                 pass
-        for process in self._processes:
+        # A worker may be writing an answer larger than the pipe holds: read and drop
+        # answers until every worker has exited (5 s in all), then stop the rest.
+        deadline = time.monotonic() + 5.0
+        alive = {process.sentinel: (process, conn) for process, conn in zip(self._processes, self._conns)}
+        while alive and time.monotonic() < deadline:
+            for ready in multiprocessing.connection.wait([*alive, *(conn for _, conn in alive.values())],
+                                                         timeout=max(deadline - time.monotonic(), 0)):
+                if ready in alive:
+                    alive.pop(ready)[0].join()
+                    continue
+                try:
+                    ready.recv_bytes()  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    pass
+        for process, _ in alive.values():
+            process.terminate()
             process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
         for conn in self._conns:
             conn.close()
         for regions in self._regions:

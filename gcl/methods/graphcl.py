@@ -62,8 +62,9 @@ class GraphCL(nn.Module):
         self.loss = loss if loss is not None else InfoNCE.graphcl()
 
     #: what :meth:`forward` reads of the batch once the views are given (its
-    #: graph count): background workers deliver only that (``ViewPrefetcher(batch_keys=...)``)
-    batch_keys_with_views: tuple[str, ...] = ()
+    #: graph count): background workers deliver only that (``ViewPrefetcher(batch_keys=...)``);
+    #: a subclass whose forward reads more of the batch names it here (``None``: all of it)
+    batch_keys_with_views: tuple[str, ...] | None = ()
 
     def view_augmentations(self) -> tuple[Augmentation, Augmentation]:
         r"""The two view augmentations, for views drawn outside :meth:`forward`

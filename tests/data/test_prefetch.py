@@ -193,3 +193,92 @@ def test_bad_arguments_are_refused(mutag: Any) -> None:
             ViewPrefetcher(collate, [], **kwargs)
     with ViewPrefetcher(collate, []) as prefetcher, pytest.raises(ValueError, match="differ in length"):
         list(prefetcher.epoch([torch.arange(8)], []))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_generators_held_by_augmentations_are_seeded_per_step(mutag: Any, workers: int) -> None:
+    own = torch.Generator().manual_seed(0)
+    augmentations = [A.Compose([A.DropNodes(0.3, generator=own), A.MaskFeatures(0.3, generator=own)])]
+    loader = CollatedLoader(mutag, 16)
+    steps = [torch.arange(16)] * 4
+    with ViewPrefetcher(loader.collate, augmentations, workers=workers) as prefetcher:
+        views = [view.x for _, (view,) in prefetcher.epoch(steps, [1, 2, 3, 4])]
+    with ViewPrefetcher(loader.collate, augmentations, workers=3) as prefetcher:
+        reference = [view.x for _, (view,) in prefetcher.epoch(steps, [1, 2, 3, 4])]
+    assert all(torch.equal(a, b) for a, b in zip(views, reference, strict=True))
+    assert not any(torch.equal(views[0], other) for other in views[1:])  # the same graphs, other seeds
+
+
+def test_workers_end_when_the_training_process_is_killed(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, sys, torch
+        from gcl.data import ViewPrefetcher
+        prefetcher = ViewPrefetcher(lambda idx: None, [], workers=2).start()
+        print(" ".join(str(p.pid) for p in prefetcher._processes), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    pids = [int(pid) for pid in out.stdout.split()]
+    assert len(pids) == 2, out.stderr
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_only_the_latest_epoch_reads_answers(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 16)
+    steps = loader.batch_indices()
+    with ViewPrefetcher(loader.collate, [A.DropNodes(0.3)], workers=2) as prefetcher:
+        old = prefetcher.epoch(steps, list(range(len(steps))))
+        next(old)
+        new = prefetcher.epoch(steps[:4], [7, 8, 9, 10])
+        first = next(new)
+        del old  # closing the stale iterator must not consume the new epoch's answers
+        rest = list(new)
+        stale = prefetcher.epoch(steps, list(range(len(steps))))
+        next(stale)
+        prefetcher.epoch(steps[:1], [0])  # a later epoch, not started yet
+        next(prefetcher.epoch(steps[:1], [0]))
+        with pytest.raises(RuntimeError, match="a later epoch"):
+            next(stale)
+    assert len(rest) == 3
+    _same(first[0], _expected(loader.collate, [A.DropNodes(0.3)], steps[0], 7)[0])
+
+
+def test_close_does_not_wait_on_workers_writing_large_answers(mutag: Any) -> None:
+    import time
+
+    loader = CollatedLoader(mutag, 188)
+    prefetcher = ViewPrefetcher(loader.collate, [A.DropNodes(0.2)], workers=2, slot_bytes=64)
+    iterator = prefetcher.epoch([torch.arange(188)] * 6, list(range(6)))
+    next(iterator)  # the other answers, pickled (they do not fit a slot), are on their way
+    started = time.monotonic()
+    prefetcher.close()
+    assert time.monotonic() - started < 3.0
+    assert not prefetcher.started
+
+
+def test_pack_resolves_conjugate_and_negative_views() -> None:
+    value = torch.randn(4, dtype=torch.complex64)
+    real = torch.randn(3)
+    graph = Data(a=value, b=value.conj(), c=real, d=torch._neg_view(real))
+    region = mmap.mmap(-1, 1 << 16)
+    layout, used = pack([graph], region)
+    (got,) = unpack(layout, torch.frombuffer(region, dtype=torch.uint8, count=used).clone())
+    assert torch.equal(got.a, value) and torch.equal(got.b, value.conj().resolve_conj())
+    assert torch.equal(got.c, real) and torch.equal(got.d, -real)
