@@ -283,7 +283,7 @@ def test_view_workers_under_ddp(spawned: dict[str, Any]) -> None:
     ranks = spawned["ranks"]
     # the workers collate the batches of the same DistributedSampler split as the training process would
     assert [r["sampler/seen-view-workers"] for r in ranks] == [r["sampler/seen"] for r in ranks]
-    # ranks draw their own views and their parameters stay in sync through DDP (batch-norm
+    # with views drawn by each rank's workers, the parameters stay in sync through DDP (batch-norm
     # statistics are per rank)
     _assert_close(ranks[1]["view-workers/state"], ranks[0]["view-workers/state"])
     assert ranks[0]["view-workers/history"][0]["loss"] > 0

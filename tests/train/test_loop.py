@@ -227,3 +227,13 @@ def test_config_from_yaml(tmp_path: Path) -> None:
     path.write_text("train:\n  epochs: 7\n  lr: 0.001\n  warmup: 3\n")
     config = TrainConfig.from_yaml(path)
     assert config.epochs == 7 and config.lr == 0.001 and config.extra == {"warmup": 3}
+
+
+def test_view_seeds_are_distinct_per_rank_and_step() -> None:
+    from gcl.train.loop import _view_seed
+
+    seeds = {(rank, step): _view_seed(3, rank, step) for rank in range(4) for step in range(50)}
+    assert len(set(seeds.values())) == len(seeds)  # no two (rank, step) share a stream
+    assert all(0 <= seed < 2**63 for seed in seeds.values())
+    assert _view_seed(3, 1, 7) == seeds[(1, 7)] and _view_seed(4, 1, 7) != seeds[(1, 7)]
+    assert _view_seed(-5, 0, 0) >= 0  # negative run seeds are fine
