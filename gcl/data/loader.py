@@ -186,7 +186,6 @@ class DatasetBatches(_IndexedBatches):
         return Batch.from_data_list([self.dataset[int(i)] for i in graphs])
 
 
-
 def moved_to(data: Any, device: torch.device | str) -> Any:
     r"""``data`` on ``device`` without moving the caller's object.
 

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from gcl.data.loader import new_batch
+from gcl.data.loader import moved_to, new_batch
 
 Collate = Callable[[Tensor], Any]
 Augmentation = Callable[[Any], Any]
@@ -102,9 +102,7 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
     if copies:
         target = torch.frombuffer(region, dtype=torch.uint8, count=offset)
         for start, value in copies:
-            flat = value.reshape(-1)
-            if flat.dtype != torch.uint8:
-                flat = flat.view(torch.uint8)
+            flat = value.reshape(-1).view(torch.uint8)
             target[start:start + flat.numel()].copy_(flat)
         del target  # releases the buffer export
     return layout, offset
@@ -118,10 +116,7 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
         attrs = {}
         for key, value in fields.items():
             if isinstance(value, _Packed):
-                part = flat[value.offset:value.offset + value.nbytes]
-                if value.dtype != torch.uint8:
-                    part = part.view(value.dtype)
-                attrs[key] = part.view(value.shape)
+                attrs[key] = flat[value.offset:value.offset + value.nbytes].view(value.dtype).view(value.shape)
             else:
                 attrs[key] = value
         if num_graphs is None:
@@ -330,9 +325,12 @@ class ViewPrefetcher:
             raise
         return self
 
+    def _slot(self, step: int) -> tuple[int, int]:
+        r"""The worker and the slot of step ``step``."""
+        return step % self.workers, (step // self.workers) % self.slots
+
     def _send(self, step: int, seed: int, indices: Tensor) -> None:
-        worker = step % self.workers
-        slot = (step // self.workers) % self.slots
+        worker, slot = self._slot(step)
         task = (slot, int(seed), indices.to(torch.long).numpy())
         self._conns[worker].send_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
         self._pending[worker] += 1
@@ -382,16 +380,15 @@ class ViewPrefetcher:
                 if generation != self._generation:
                     raise RuntimeError("a later epoch() of this ViewPrefetcher started; an epoch's iterator "
                                        "must not be used after the next one starts")
-                worker = step % self.workers
+                worker, slot = self._slot(step)
                 kind, payload = self._receive(worker)
                 if kind == "error":
                     raise RuntimeError(f"view worker {worker} failed on step {step}:\n{payload}")
                 if kind == "shared":
                     layout, used = payload
-                    slot = (step // self.workers) % self.slots
                     items = unpack(layout, self._copy_out(self._regions[worker][slot], used))
                 else:
-                    items = [_moved(item, self.device) for item in payload]
+                    items = [moved_to(item, self.device) if hasattr(item, "to") else item for item in payload]
                 if step + ahead < count:  # the slot is free again
                     self._send(step + ahead, seeds[step + ahead], steps[step + ahead])
                 yield items[0], tuple(items[1:])
@@ -403,12 +400,7 @@ class ViewPrefetcher:
         if used == 0:
             return torch.empty(0, dtype=torch.uint8, device=self.device)
         shared = torch.frombuffer(region, dtype=torch.uint8, count=used)
-        try:
-            if self.device.type == "cpu":
-                return shared.clone()
-            return shared.to(self.device)
-        finally:
-            del shared
+        return shared.clone() if self.device.type == "cpu" else shared.to(self.device)
 
     def close(self) -> None:
         r"""Stop the workers and release the shared slots."""
@@ -456,9 +448,3 @@ class ViewPrefetcher:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(augmentations={self.augmentations}, workers={self.workers}, "
                 f"slots={self.slots}, device={self.device})")
-
-
-def _moved(item: Any, device: torch.device) -> Any:
-    if isinstance(item, Tensor) or hasattr(item, "to"):
-        return item.to(device)
-    return item

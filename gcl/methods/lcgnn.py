@@ -92,10 +92,12 @@ class LCGNN(nn.Module):
         classification = F.cross_entropy(self.classifier(hidden), labels)
         query = F.normalize(self.head(hidden), dim=-1)
         with torch.no_grad():
-            if views is not None:
-                key_batch = views[0] if views else batch
+            if views:
+                key_batch = views[0]
+            elif views is None and self.key_augment is not None:
+                key_batch = self.key_augment(batch)
             else:
-                key_batch = self.key_augment(batch) if self.key_augment is not None else batch
+                key_batch = batch
             keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch).graph), dim=-1)
         if isinstance(self.memory, MemoryBank):
             index = getattr(batch, "idx", None)

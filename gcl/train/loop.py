@@ -342,29 +342,25 @@ class Trainer:
                 self.method.train()
                 losses: list[float] = []
                 seen, started = 0, time.perf_counter()
-                iterator: Iterator[Any]
-                if prefetcher is not None:
+                iterator: Iterator[tuple[Any, tuple[Any, ...] | None]]
+                if prefetcher is not None:  # (batch, views), on the device already
                     assert isinstance(loader, (CollatedLoader, DatasetBatches))
                     steps = loader.batch_indices()[skip_steps:]
                     seeds = [_view_seed(config.seed, rank, global_step + i) for i in range(len(steps))]
                     iterator = prefetcher.epoch(steps, seeds)
                 else:
-                    iterator = iter(loader)
+                    batches = iter(loader)
                     for _ in range(skip_steps):
-                        next(iterator)
-                if skip_steps:
-                    if restored_rng is not None:
-                        _set_rng_state(restored_rng)
-                        restored_rng = None
+                        next(batches)
+                    # the caller's batches stay where they are
+                    iterator = ((moved_to(batch, self.device), None) for batch in batches)
+                if skip_steps and restored_rng is not None:
+                    _set_rng_state(restored_rng)
+                    restored_rng = None
                 step_in_epoch = skip_steps
                 skip_steps = 0
-                for item in iterator:
-                    if prefetcher is not None:
-                        batch, views = item  # on the device already
-                        loss = self._step(optimizer, batch, epoch, global_step, views)
-                    else:
-                        batch = moved_to(item, self.device)  # the caller's batches stay where they are
-                        loss = self._step(optimizer, batch, epoch, global_step)
+                for batch, views in iterator:
+                    loss = self._step(optimizer, batch, epoch, global_step, views)
                     losses.append(loss)
                     seen += _batch_size(batch)
                     step_in_epoch += 1
