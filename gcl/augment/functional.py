@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from gcl.augment._utils import (
+    HostGroups,
     Reach,
     argsort_distinct,
     check_batch,
@@ -28,18 +29,21 @@ from gcl.augment._utils import (
     check_graph,
     check_probability,
     count_per_graph,
+    counter_hash,
     draw_seed,
     edges_by_source,
     exclusive_cumsum,
     graph_sizes,
     is_sorted,
     is_undirected_by_code,
+    is_undirected_by_unit_code,
     mask_indices,
     next_power_of_two,
     node_graph,
     nodes_in_graph_order,
     on_host,
     pair_hash,
+    pair_hash_host,
     random_rank,
     random_subset,
     round_half_even,
@@ -249,19 +253,21 @@ def _sample_new_edges(
     batch: Tensor | None,
     num_nodes: int,
     existing_code: Tensor,
+    table_items: int,
     undirected: bool,
     seed: int,
-    generator: torch.Generator | None,
 ) -> Tensor:
     r"""Up to ``per_graph[g]`` new edges inside every graph ``g``: no self loops,
     no edge that already exists, no duplicates. Returns ``[2, A]``, grouped by
     graph (for undirected graphs one direction per new edge, ``u < v``).
 
-    Candidates are drawn with replacement (more than needed) and filtered with
-    hashed tables (``existing_code`` holds :func:`pair_hash` codes of the
-    existing edges, canonical ``(min, max)`` pairs when ``undirected``), which
-    costs :math:`O(E + A)` instead of a sort; in graphs too dense to host
-    ``per_graph[g]`` new edges, fewer are returned.
+    Candidates are drawn with replacement (more than needed), from
+    :func:`counter_hash` values of ``seed``, and filtered with one hashed table
+    (``existing_code`` holds :func:`pair_hash` codes of the existing edges,
+    canonical ``(min, max)`` pairs when ``undirected``; the table is sized for
+    ``table_items`` distinct codes), which costs :math:`O(E + A)` instead of a
+    sort; in graphs too dense to host ``per_graph[g]`` new edges, fewer are
+    returned.
     """
     device = sizes.device
     per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
@@ -274,10 +280,11 @@ def _sample_new_edges(
         torch.arange(num_graphs, device=device), draws, output_size=total
     )
     n = sizes.index_select(0, cand_graph)
-    uniform = torch.rand(2, total, generator=generator, device=device)
-    local_u = torch.minimum((uniform[0] * n).long(), n - 1)
+    # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
+    bits = counter_hash(2 * total, seed, device)
+    local_u = (bits[:total] * n) >> 32
     # Shifting by 1..n-1 (mod n) can never land on local_u: no self loops.
-    local_v = local_u + 1 + torch.minimum((uniform[1] * (n - 1)).long(), n - 2)
+    local_v = local_u + 1 + ((bits[total:] * (n - 1)) >> 32)
     local_v = torch.where(local_v >= n, local_v - n, local_v)
     start = exclusive_cumsum(sizes).index_select(0, cand_graph)
     u, v = start + local_u, start + local_v
@@ -292,7 +299,7 @@ def _sample_new_edges(
     # among candidates sharing a slot the first drawn wins. Existing edges are
     # always caught (no false negatives); a rare slot collision only discards a
     # valid candidate.
-    size = next_power_of_two(4 * (existing_code.numel() + total))
+    size = next_power_of_two(4 * (table_items + total))
     table = torch.full((size,), total, dtype=torch.int32, device=device)
     table.index_fill_(0, existing_code & (size - 1), -1)
     slot = code & (size - 1)
@@ -311,52 +318,66 @@ def _sample_new_edges(
 def _sample_new_edges_host(
     per_graph: np.ndarray,
     sizes: np.ndarray,
-    batch: Tensor | None,
-    num_nodes: int,
+    node_order: np.ndarray | None,
     existing_code: np.ndarray,
+    table_items: int,
     undirected: bool,
     seed: int,
-    generator: torch.Generator | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     r""":func:`_sample_new_edges` on the host, step for step in NumPy (whose
     operations cost less per call on arrays of this size): the same random
-    draws and the same result, as an int64 array ``[2, A]``."""
+    draws and the same result, as two int64 arrays (sources, targets).
+
+    ``node_order`` maps positions in graph order to node ids (:obj:`None`: the
+    nodes are already in graph order).
+    """
     wanted = np.where(sizes >= 2, per_graph, 0)
     draws = np.where(wanted > 0, 2 * wanted + 4, 0)
     total = int(draws.sum())
     if total == 0:
-        return np.empty((2, 0), dtype=np.int64)
-    cand_graph = np.repeat(np.arange(sizes.size), draws)
-    n = sizes[cand_graph]
-    # float32 products, as torch computes them (integers rounded to float32 once).
-    uniform = torch.rand(2, total, generator=generator).numpy()
-    local_u = np.minimum((uniform[0] * n.astype(np.float32)).astype(np.int64), n - 1)
-    local_v = local_u + 1 + np.minimum((uniform[1] * (n - 1).astype(np.float32)).astype(np.int64), n - 2)
-    local_v -= n * (local_v >= n)
-    start = (np.cumsum(sizes) - sizes)[cand_graph]
-    u, v = start + local_u, start + local_v
-    if not (batch is None or is_sorted(batch)):
-        order = nodes_in_graph_order(batch, num_nodes, batch.device).numpy()
-        u, v = order[u], order[v]
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
+    bits = counter_hash(2 * total, seed, torch.device("cpu")).numpy()
+    n = np.repeat(sizes, draws)
+    u = bits[:total] * n
+    u >>= 32
+    # Shifting by 1..n-1 (mod n) can never land on u: no self loops.
+    n -= 1
+    v = bits[total:] * n
+    v >>= 32
+    v += u
+    wraps = v >= n
+    v += 1
+    n += 1
+    v -= n * wraps
+    start = np.repeat(np.cumsum(sizes) - sizes, draws)
+    u += start
+    v += start
+    if node_order is not None:
+        u, v = np.take(node_order, u), np.take(node_order, v)
     if undirected:
         u, v = np.minimum(u, v), np.maximum(u, v)
-    code = pair_hash(torch.from_numpy(u), torch.from_numpy(v), seed).numpy()
+    slot = pair_hash_host(u, v, seed)
 
-    size = next_power_of_two(4 * (existing_code.size + total))
+    size = next_power_of_two(4 * (table_items + total))
     table = np.full(size, total, dtype=np.int32)
     table[existing_code & (size - 1)] = -1
-    slot = code & (size - 1)
+    slot &= size - 1
     index = np.arange(total, dtype=np.int32)
     # First drawn wins a shared slot: torch's scatter-min (NumPy's minimum.at is slower).
     torch.from_numpy(table).scatter_reduce_(
         0, torch.from_numpy(slot), torch.from_numpy(index), reduce="amin"
     )
-    valid = table[slot] == index
-    seen_before = np.cumsum(valid) - valid
-    group_start = np.minimum(np.cumsum(draws) - draws, total - 1)
-    rank = seen_before - seen_before[group_start][cand_graph]
-    take = np.flatnonzero(valid & (rank < wanted[cand_graph]))
-    return np.stack([u[take], v[take]])
+    valid = np.take(table, slot) == index
+    # A valid candidate is taken while fewer than wanted[g] valid ones of its
+    # graph come before it: its inclusive count of valid ones stays within
+    # (valid ones before the graph) + wanted[g]. seen[i] counts the valid ones
+    # among the first i candidates.
+    seen = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(valid, out=seen[1:])
+    limit = np.take(seen, np.cumsum(draws) - draws) + wanted
+    take = np.flatnonzero(valid & (seen[1:] <= np.repeat(limit, draws)))
+    return np.take(u, take), np.take(v, take)
 
 
 def perturb_edges(
@@ -459,14 +480,14 @@ def perturb_edges(
         force_undirected=force_undirected,
         graphcl_reference=graphcl_reference,
     )
-    edge_mask, added = perturb(edge_index, batch, num_nodes, num_graphs, how, generator)
+    edge_mask, out_edge_index = perturb(edge_index, batch, num_nodes, num_graphs, how, generator)
 
-    out_edge_index = select_edges(edge_index, edge_mask)
-    out_edge_attr = None if edge_attr is None else edge_attr[edge_mask]
-    if added.size(1) > 0:
-        out_edge_index = torch.cat([out_edge_index, added], dim=1)
-        if out_edge_attr is not None:
-            zeros = out_edge_attr.new_zeros((added.size(1), *out_edge_attr.shape[1:]))
+    out_edge_attr = None
+    if edge_attr is not None:
+        out_edge_attr = edge_attr[edge_mask]
+        num_added = out_edge_index.size(1) - out_edge_attr.size(0)
+        if num_added > 0:
+            zeros = out_edge_attr.new_zeros((num_added, *out_edge_attr.shape[1:]))
             out_edge_attr = torch.cat([out_edge_attr, zeros], dim=0)
     return Augmented(x, out_edge_index, batch, out_edge_attr, None, edge_mask)
 
@@ -492,8 +513,9 @@ def _perturb_torch(
     how: _Perturbation,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
-    r"""The edges :func:`perturb_edges` keeps (mask ``[E]``) and adds (``[2, A]``,
-    mirrored for undirected graphs), with tensor operations on any device."""
+    r"""The edges :func:`perturb_edges` keeps (mask ``[E]``) and the output
+    ``edge_index``: the kept edges, then the added ones (mirrored for
+    undirected graphs), with tensor operations on any device."""
     p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
     device = edge_index.device
     num_edges = edge_index.size(1)
@@ -568,13 +590,15 @@ def _perturb_torch(
                 wanted = round_half_even(target)
         else:
             wanted = removed
+        # The table holds one code per unit (both directions of an undirected
+        # edge share theirs).
         added = _sample_new_edges(
-            wanted, sizes, batch, num_nodes, code, undirected, seed, generator
+            wanted, sizes, batch, num_nodes, code, int(unit_counts.sum()), undirected, seed
         )
         if undirected and added.size(1) > 0:
             added = torch.stack([added, added.flip(0)], dim=2).reshape(2, -1)
 
-    return edge_mask, added
+    return edge_mask, torch.cat([select_edges(edge_index, edge_mask), added], dim=1)
 
 
 def _exact_cut(
@@ -632,45 +656,55 @@ def _perturb_host(
     r""":func:`_perturb_torch` for CPU tensors, step for step in NumPy (same
     random draws, same result): the per-graph bookkeeping between the hashing,
     the exact cut (:func:`smallest_per_group_host`, no comparison sort) and the
-    new-edge sampling costs fewer and cheaper calls there."""
+    new-edge sampling costs fewer and cheaper calls there. Returns the edge
+    mask and the output ``edge_index`` (kept edges, then added ones)."""
     p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
     num_edges = edge_index.size(1)
     edge_np = edge_index.numpy()
     row, col = edge_np[0], edge_np[1]
     seed = draw_seed(generator, edge_index.device)
     code: np.ndarray | None = None
+    # Units are what is sampled: one direction per undirected edge (self loops
+    # once), or every edge of a directed graph.
+    unit_index: np.ndarray | None = None
+    unit_code: np.ndarray | None = None
     if graphcl_reference or force_undirected is False:
         undirected = False
     else:
-        code_tensor = unordered_pair_hash(edge_index[0], edge_index[1], seed)
-        code = code_tensor.numpy()
-        if force_undirected is None and counting:
-            undirected = is_undirected_by_code(edge_index[0], edge_index[1], code_tensor)
-        else:
-            undirected = True
+        code = unordered_pair_hash(edge_index[0], edge_index[1], seed).numpy()
+        undirected = True
+        if counting:
+            unit_index = np.flatnonzero(row <= col)
+            unit_code = np.take(code, unit_index)
+            if force_undirected is None:
+                undirected = is_undirected_by_unit_code(row, col, code, unit_code)
     if not undirected:
+        unit_index = unit_code = None
         code = pair_hash(edge_index[0], edge_index[1], seed).numpy() if counting else None
 
-    batch_np = None if batch is None else batch.numpy().astype(np.int64, copy=False)
     sizes = np.zeros(0, dtype=np.int64)
-    edge_graph = unit = unit_index = None
-    unit_counts = np.zeros(1, dtype=np.int64)
+    node_order: np.ndarray | None = None
+    edges: HostGroups | None = None
+    units: HostGroups | None = None
     if counting:
-        if batch_np is None:
+        if batch is None:
             sizes = np.full(1, num_nodes, dtype=np.int64)
-            edge_graph = np.zeros(num_edges, dtype=np.int64)
+            edges = HostGroups.from_bounds(np.array([0, num_edges]))
         else:
-            sizes = np.bincount(batch_np, minlength=num_graphs or 0)
-            edge_graph = batch_np[row]
-        if undirected:
-            unit = row <= col
-            unit_index = np.flatnonzero(unit)
-            unit_counts = np.bincount(edge_graph[unit_index], minlength=sizes.size)
-        else:
-            unit_counts = np.bincount(edge_graph, minlength=sizes.size)
+            nodes = HostGroups(batch.numpy().astype(np.int64, copy=False), num_graphs)
+            sizes = nodes.counts
+            if nodes.bounds is None:
+                node_order = nodes_in_graph_order(batch, num_nodes, batch.device).numpy()
+            if nodes.bounds is not None and bool((row[1:] >= row[:-1]).all()):
+                # Edges sorted by source (as collated PyG batches come): graph
+                # g's edges are those whose sources lie in its node range.
+                edges = HostGroups.from_bounds(np.searchsorted(row, nodes.bounds))
+            else:
+                edges = HostGroups(np.take(nodes.group, row), sizes.size)
+        units = edges if unit_index is None else edges.subset(unit_index)
 
     removed = np.zeros(max(sizes.size, 1), dtype=np.int64)
-    edge_mask = np.ones(num_edges, dtype=bool)
+    edge_mask: np.ndarray | None = None
     if removing:
         if bernoulli:
             if code is not None:
@@ -678,38 +712,53 @@ def _perturb_host(
             else:
                 edge_mask = (torch.rand(num_edges, generator=generator) >= p).numpy()
             if counting:
-                assert edge_graph is not None
-                dropped = ~edge_mask if unit is None else ~edge_mask & unit
-                removed = np.bincount(edge_graph[dropped], minlength=sizes.size)
+                assert edges is not None
+                dropped = ~edge_mask if unit_index is None else ~edge_mask & (row <= col)
+                removed = np.bincount(edges.group[dropped], minlength=sizes.size)
         else:
-            assert edge_graph is not None and code is not None
-            target = p * unit_counts.astype(np.float64)
+            assert edges is not None and units is not None and code is not None
+            target = p * units.counts.astype(np.float64)
             removed = (np.floor(target) if graphcl_reference else np.round(target)).astype(np.int64)
-            if unit_index is None:
-                unit_code, unit_graph = code, edge_graph
-            else:
-                unit_code, unit_graph = code[unit_index], edge_graph[unit_index]
-            cut = smallest_per_group_host(unit_code, unit_graph, unit_counts, removed, 32)
-            edge_mask = code >= cut[edge_graph]
+            cut = smallest_per_group_host(code if unit_code is None else unit_code, units, removed, 32)
+            edge_mask = code >= edges.spread(cut)
 
-    added = np.empty((2, 0), dtype=np.int64)
+    added_u = added_v = np.empty(0, dtype=np.int64)
     if adding:
-        assert code is not None
+        assert code is not None and units is not None
         wanted = removed
         if add_only and bernoulli:
             wanted = torch.binomial(
-                torch.from_numpy(unit_counts.astype(np.float64)),
-                torch.full((unit_counts.size,), p, dtype=torch.float64),
+                torch.from_numpy(units.counts.astype(np.float64)),
+                torch.full((units.counts.size,), p, dtype=torch.float64),
                 generator=generator,
             ).long().numpy()
         elif add_only:
-            wanted = np.round(p * unit_counts.astype(np.float64)).astype(np.int64)
-        added = _sample_new_edges_host(
-            wanted, sizes, batch, num_nodes, code, undirected, seed, generator
+            wanted = np.round(p * units.counts.astype(np.float64)).astype(np.int64)
+        # Detected undirected: the units' codes are all the codes there are.
+        existing = unit_code if unit_code is not None and force_undirected is None else code
+        added_u, added_v = _sample_new_edges_host(
+            wanted, sizes, node_order, existing, int(units.counts.sum()), undirected, seed
         )
-        if undirected and added.shape[1] > 0:
-            added = np.stack([added, added[::-1]], axis=2).reshape(2, -1)
-    return torch.from_numpy(edge_mask), torch.from_numpy(added)
+
+    # Kept edges in their order, then the added ones (each followed by its
+    # reverse when undirected), written once into the output.
+    kept = None if edge_mask is None else np.flatnonzero(edge_mask)
+    num_kept = num_edges if kept is None else kept.size
+    num_added = added_u.size * (2 if undirected else 1)
+    out = np.empty((2, num_kept + num_added), dtype=np.int64)
+    if kept is None:
+        out[:, :num_kept] = edge_np
+    else:
+        # (``mode='clip'``: the indices are valid, and ``out`` is then not buffered.)
+        np.take(row, kept, out=out[0, :num_kept], mode="clip")
+        np.take(col, kept, out=out[1, :num_kept], mode="clip")
+    if undirected:
+        out[0, num_kept::2], out[1, num_kept::2] = added_u, added_v
+        out[0, num_kept + 1 :: 2], out[1, num_kept + 1 :: 2] = added_v, added_u
+    else:
+        out[0, num_kept:], out[1, num_kept:] = added_u, added_v
+    mask = torch.ones(num_edges, dtype=torch.bool) if edge_mask is None else torch.from_numpy(edge_mask)
+    return mask, torch.from_numpy(out)
 
 
 def drop_edges(

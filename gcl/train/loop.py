@@ -367,7 +367,9 @@ class Trainer:
                     global_step += 1
                     if bar is not None:
                         elapsed = max(time.perf_counter() - started, 1e-9)
-                        bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", graphs_s=f"{seen / elapsed:.0f}")
+                        # (refreshed by update() at tqdm's interval, not redrawn every step)
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", graphs_s=f"{seen / elapsed:.0f}",
+                                        refresh=False)
                         bar.update(1)
                     if (checkpoint_path is not None and config.checkpoint_every
                             and global_step % config.checkpoint_every == 0):

@@ -255,7 +255,11 @@ def test_undirected_by_code(numpy_on_cpu: bool, monkeypatch) -> None:
         row, col = torch.tensor(edges, dtype=torch.long).t()
         code = _utils.unordered_pair_hash(row, col, seed)
         assert torch.equal(code, _utils.unordered_pair_hash(col, row, seed))
-        return _utils.is_undirected_by_code(row, col, code)
+        answer = _utils.is_undirected_by_code(row, col, code)
+        # The host's form from the codes of all edges and of those with row <= col.
+        r, c, h = row.numpy(), col.numpy(), code.numpy()
+        assert _utils.is_undirected_by_unit_code(r, c, h, h[r <= c]) == answer
+        return answer
 
     assert undirected([(0, 1), (1, 0), (1, 2), (2, 1), (3, 3), (3, 3), (0, 1), (1, 0)])
     assert not undirected([(0, 1), (1, 0), (1, 2)])
@@ -574,13 +578,18 @@ def test_numpy_helpers_give_the_torch_result(name, fn, mutag, monkeypatch) -> No
     sampling=st.sampled_from(["fraction", "bernoulli"]),
     force_undirected=st.sampled_from([None, True, False]),
     interleave=st.booleans(),
+    sort_edges=st.booleans(),
     seed=st.integers(0, 1000),
 )
 def test_perturb_edges_numpy_helpers_give_the_torch_result(
-    graphs, p, mode, sampling, force_undirected, interleave, seed
+    graphs, p, mode, sampling, force_undirected, interleave, sort_edges, seed
 ) -> None:
     batch = to_batch(graphs)
     x, edge_index, graph = batch.x, batch.edge_index, batch.batch
+    if sort_edges:
+        # Edges sorted by source, as collated PyG batches store them: the path that
+        # finds each graph's edges by binary search.
+        edge_index = edge_index[:, torch.sort(edge_index[0], stable=True).indices]
     if interleave and x.size(0) > 1:
         # Nodes of different graphs interleaved: the unsorted-batch paths.
         order = torch.randperm(x.size(0), generator=gen(seed))
@@ -626,8 +635,8 @@ def test_perturb_edges_numpy_helpers_on_a_graph_without_units(monkeypatch) -> No
 
 
 def test_new_edges_numpy_helpers_on_a_graph_beyond_float32_integers(monkeypatch) -> None:
-    # Above 2**24 nodes float32 no longer holds every integer: the candidate draws must
-    # round n - 1 once, as torch does, not n and then subtract.
+    # Above 2**24 nodes float32 no longer holds every integer: the candidate draws scale
+    # 32-bit integers exactly, the same on both paths.
     num_nodes = 2**24 + 3
     sizes, wanted = torch.tensor([num_nodes]), torch.tensor([500])
     no_edges = torch.empty(0, dtype=torch.long)
@@ -635,10 +644,10 @@ def test_new_edges_numpy_helpers_on_a_graph_beyond_float32_integers(monkeypatch)
     def run() -> tuple[torch.Tensor]:
         if _utils.NUMPY_ON_CPU:
             host = F._sample_new_edges_host(
-                wanted.numpy(), sizes.numpy(), None, num_nodes, no_edges.numpy(), False, 5, gen(0)
+                wanted.numpy(), sizes.numpy(), None, no_edges.numpy(), 0, False, 5
             )
-            return (torch.from_numpy(host),)
-        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, False, 5, gen(0)),)
+            return (torch.from_numpy(np.stack(host)),)
+        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, 0, False, 5),)
 
     fast, reference = _outputs_on_both_paths(monkeypatch, run)
     _assert_same(fast, reference)
@@ -694,6 +703,12 @@ def test_degenerate_graphs_do_not_crash(fn) -> None:
         ({"edge_index": torch.tensor([[0, 1], [1, 5]])}, r"got indices from 0 to 5"),
         ({"edge_index": torch.tensor([[0, -1], [1, 0]])}, r"got indices from -1 to 1"),
         (
+            {"edge_index": torch.tensor([[0, -1], [1, 0]], dtype=torch.int32)},
+            r"got indices from -1 to 1",
+        ),
+        ({"edge_index": torch.tensor([[0, 1], [1, 3]], dtype=torch.int16)}, r"from 0 to 3"),
+        ({"batch": torch.tensor([0, -1, 0])}, r"graph indices >= 0 \(got values from -1 to 0\)"),
+        (
             {"edge_index": torch.tensor([[0.0, 1.0], [1.0, 0.0]])},
             r"must hold integers \(got dtype torch.float32\)",
         ),
@@ -734,6 +749,30 @@ def test_bad_choices_and_ratios() -> None:
         F.mask_features(x, 3)
     with pytest.raises(ValueError, match="batch must have one entry"):
         F.mask_features(x, 0.5, batch=torch.zeros(5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_perturb_edges_adds_every_free_pair_equally_often(numpy_on_cpu, monkeypatch) -> None:
+    """Added edges are uniform over the node pairs a graph does not have, in every graph of
+    a batch: two 6-node paths (10 free pairs each), 2 new edges per graph and call."""
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    path = [(u, u + 1) for u in range(5)]
+    batch = to_batch([(6, path + [(v, u) for u, v in path])] * 2)
+    counts: dict[tuple[int, int], int] = {}
+    runs = 3000
+    for seed in range(runs):
+        out = F.perturb_edges(
+            batch.x, batch.edge_index, batch.batch, p=0.4, mode="add", generator=gen(seed)
+        )
+        added = out.edge_index[:, batch.edge_index.size(1) :]
+        for u, v in added.t().tolist():
+            if u < v:
+                counts[(u, v)] = counts.get((u, v), 0) + 1
+    free = [(g * 6 + u, g * 6 + v) for g in range(2) for u in range(6) for v in range(u + 2, 6)]
+    assert sorted(counts) == sorted(free)
+    expected = runs * 2 / 10
+    spread = (expected * (1 - 2 / 10)) ** 0.5
+    assert all(abs(count - expected) < 5 * spread for count in counts.values()), counts
 
 
 def test_perturb_edges_bernoulli_add_rate() -> None:
@@ -797,23 +836,55 @@ def test_random_subset_on_many_groups(chosen: int, numpy_on_cpu: bool, monkeypat
     assert bool(((hits - expected).abs() < 5 * math.sqrt(expected)).all())
 
 
+@pytest.mark.parametrize("layout", ["shuffled", "grouped", "bounds"])
 @pytest.mark.parametrize("bits", [32, 53])
 @pytest.mark.parametrize("num_groups", [7, 1500])
-def test_smallest_per_group_host_against_sorting(bits: int, num_groups: int) -> None:
+def test_smallest_per_group_host_against_sorting(bits: int, num_groups: int, layout: str) -> None:
     """The bucket selection's cut against a per-group sort: exactly chosen[g] keys of every
     group below it, and they are the smallest; 53-bit keys in more than 1,024 groups take the
-    lexicographic sort. Groups that keep none, some or all of their keys, and empty groups."""
+    lexicographic sort. Groups that keep none, some or all of their keys, and empty groups;
+    items in any order, grouped, or grouped and given by their group bounds only."""
     rng = np.random.default_rng(bits + num_groups)
     counts = rng.integers(0, 40, num_groups)
-    group = rng.permutation(np.repeat(np.arange(num_groups), counts))
+    group = np.repeat(np.arange(num_groups), counts)
+    if layout == "shuffled":
+        group = rng.permutation(group)
     # distinct keys; a few tiny ones so that several land in the same bucket
     key = rng.choice(2**bits, size=group.size, replace=False).astype(np.int64)
     key[: group.size // 10] //= 2**20
     chosen = np.minimum(rng.integers(0, 45, num_groups), counts)
     chosen[:3] = counts[:3]
-    cut = _utils.smallest_per_group_host(key, group, counts, chosen, bits)
+    if layout == "bounds":
+        groups = _utils.HostGroups.from_bounds(np.concatenate([[0], np.cumsum(counts)]))
+    else:
+        groups = _utils.HostGroups(group, num_groups)
+    assert groups.grouped == (layout != "shuffled")
+    assert np.array_equal(groups.counts, counts)
+    assert np.array_equal(groups.group, group)
+    assert np.array_equal(groups.spread(np.arange(num_groups) * 3), group * 3)
+    cut = _utils.smallest_per_group_host(key, groups, chosen, bits)
     below = key < cut[group]
     assert np.array_equal(np.bincount(group[below], minlength=num_groups), chosen)
     for g in range(min(num_groups, 50)):
         keys = np.sort(key[group == g])
         assert np.array_equal(np.sort(key[(group == g) & below]), keys[: chosen[g]])
+
+
+def test_host_groups_subsets_and_lookups() -> None:
+    """A subset of grouped items stays grouped; ``select`` answers from the bounds alone."""
+    rng = np.random.default_rng(0)
+    counts = np.array([3, 0, 5, 1, 0, 4])
+    group = np.repeat(np.arange(6), counts)
+    index = np.flatnonzero(rng.random(group.size) < 0.5)
+    for groups in (
+        _utils.HostGroups(group, 6),
+        _utils.HostGroups.from_bounds(np.concatenate([[0], np.cumsum(counts)])),
+        _utils.HostGroups(rng.permutation(group), 6),
+    ):
+        sub = groups.subset(index)
+        assert np.array_equal(sub.group, groups.group[index])
+        assert np.array_equal(sub.counts, np.bincount(groups.group[index], minlength=6))
+        assert np.array_equal(groups.select(index), groups.group[index])
+    # num_groups=None: as many groups as the largest index says.
+    assert _utils.HostGroups(np.array([0, 0, 2]), None).counts.tolist() == [2, 0, 1]
+    assert _utils.HostGroups(np.array([2, 0, 0]), None).counts.tolist() == [2, 0, 1]
