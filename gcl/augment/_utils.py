@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 
 _MASK32 = 0xFFFFFFFF
+# Multipliers of pair_hash (odd 32-bit constants of MurmurHash3 and the golden ratio).
+_K1, _K2, _K3 = 0x9E3779B1, 0x85EBCA77, 0x85EBCA6B
 _TWO_POW_M32 = 2.0**-32
 
 #: Whether CPU tensors take the NumPy versions of the hot helpers (same results;
@@ -312,12 +314,13 @@ def smallest_per_group_host(
     bits: int,
 ) -> np.ndarray:
     r"""Per group ``g``, a cut :math:`c_g` with exactly ``chosen[g]`` of the
-    group's keys below it (NumPy, int64 keys in :math:`[0, 2^{bits})`, distinct
-    within a group; ``groups.counts[g]`` keys per group, ``chosen[g] <= counts[g]``).
+    group's keys below it (NumPy, int64 keys in :math:`[0, 2^{bits})` or uint32
+    keys for ``bits=32``, distinct within a group; ``groups.counts[g]`` keys per
+    group, ``chosen[g] <= counts[g]``).
 
     A counting sort by the keys' top bits instead of a comparison sort: group
-    ``g`` gets :math:`2^{\lceil \log_2 n_g \rceil - 1}` buckets (one to two keys each on average),
-    one histogram over all buckets locates the bucket that holds each group's
+    ``g`` gets :math:`2^{\lceil \log_2 n_g \rceil - 1}` buckets (one to two keys
+    each on average), one histogram over all buckets locates the bucket that holds each group's
     cut, and only the keys of those buckets (a few per group) are sorted. On a
     CPU, comparison sorts of random keys cost tens of nanoseconds per key in
     mispredicted branches; this costs a few passes over the keys.
@@ -326,8 +329,10 @@ def smallest_per_group_host(
     level = np.ceil(np.log2(np.maximum(counts, 2))).astype(np.int64) - 1
     num_buckets = np.left_shift(1, level)
     bucket_start = np.cumsum(num_buckets) - num_buckets
-    bucket = key >> groups.spread(bits - level)
-    bucket += groups.spread(bucket_start)
+    # 32-bit keys get 32-bit bucket ids (there are fewer buckets than keys).
+    lane = np.uint32 if key.dtype == np.uint32 else np.int64
+    bucket = key >> groups.spread((bits - level).astype(lane))
+    bucket += groups.spread(bucket_start.astype(lane))
     histogram = np.bincount(bucket, minlength=int(num_buckets.sum()))
     some = chosen > 0
     every = chosen >= counts
@@ -341,12 +346,14 @@ def smallest_per_group_host(
         cut_bucket = np.searchsorted(cumulative, target, side="right")
         in_bucket = histogram[cut_bucket]
         offset = target - (cumulative[cut_bucket] - in_bucket)
-        bucket_of_group = np.full(counts.size, -1, dtype=np.int64)
+        # (groups without a cut point at a bucket id that does not exist)
+        bucket_of_group = np.full(counts.size, np.iinfo(lane).max, dtype=lane)
         bucket_of_group[partial] = cut_bucket
         critical = np.flatnonzero(bucket == groups.spread(bucket_of_group))
         # Group-major, ascending keys: one sort of packed (group, key) integers
         # where they fit in 63 bits, else a lexicographic sort.
-        critical_key, critical_group = np.take(key, critical), groups.select(critical)
+        critical_key = np.take(key, critical).astype(np.int64)
+        critical_group = groups.select(critical)
         if counts.size <= 1 << (63 - bits):
             critical_key = np.sort((critical_group << bits) | critical_key) & ((1 << bits) - 1)
         else:
@@ -377,39 +384,48 @@ def fmix32(z: Tensor) -> Tensor:
 def pair_hash(a: Tensor, b: Tensor, seed: int) -> Tensor:
     r"""32-bit hash (int64 in ``[0, 2**32)``) of the ordered pair ``(a, b)``.
 
-    :math:`z = a K_1 + b K_2 + \text{seed}` followed by one
+    :math:`z = (a K_1 + b K_2 + \text{seed}) \bmod 2^{32}` followed by one
     xorshift-multiply-xorshift round (half of MurmurHash3's finaliser): cheap,
     and uniform enough for sampling decisions; distinct pairs collide with
-    probability about :math:`2^{-32}`.
+    probability about :math:`2^{-32}`. All arithmetic is modulo :math:`2^{32}`,
+    so the CPU computes it on 32-bit integers (:func:`pair_hash_host`).
     """
     if on_host(a):
-        return torch.from_numpy(pair_hash_host(a.numpy(), b.numpy(), seed))
-    # Below 2**53 for any realistic node count; the multiplication may wrap
-    # around in int64, which keeps its low 32 bits exact.
-    z = torch.add(a * 0x9E3779B1, b, alpha=0x85EBCA77).add_(seed)
+        return torch.from_numpy(pair_hash_host(a.numpy(), b.numpy(), seed).astype(np.int64))
+    z = torch.add(a * _K1, b, alpha=_K2).add_(seed) & _MASK32
+    return _finish_hash(z)
+
+
+def _finish_hash(z: Tensor) -> Tensor:
+    r"""The xorshift-multiply-xorshift round of :func:`pair_hash` on int64
+    tensors holding 32-bit values."""
     z = z ^ (z >> 16)
-    z = (z * 0x85EBCA6B) & _MASK32
+    z = (z * _K3) & _MASK32
     return z ^ (z >> 13)
 
 
-def pair_hash_host(a: np.ndarray, b: np.ndarray, seed: int, overwrite: bool = False) -> np.ndarray:
-    r""":func:`pair_hash` in NumPy on int64 arrays, in place (about 2x faster on
-    the CPU); with ``overwrite`` the result is written into ``a`` and ``b`` is
-    used as scratch space."""
-    y = np.multiply(a, np.int64(0x9E3779B1), out=a if overwrite else None)
-    scratch = np.multiply(b, np.int64(0x85EBCA77), out=b if overwrite else None)
+def pair_hash_host(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
+    r""":func:`pair_hash` in NumPy, as ``uint32`` (integer arithmetic wraps
+    around modulo :math:`2^{32}` there, and 32-bit lanes halve the work)."""
+    return _pair_hash_u32(a.astype(np.uint32), b.astype(np.uint32), seed)
+
+
+def _pair_hash_u32(y: np.ndarray, scratch: np.ndarray, seed: int) -> np.ndarray:
+    r""":func:`pair_hash_host` of ``uint32`` arrays it may overwrite: the result
+    is written into ``y``; ``scratch`` is clobbered."""
+    y *= np.uint32(_K1)
+    scratch *= np.uint32(_K2)
     y += scratch
-    y += np.int64(seed)
+    y += np.uint32(seed)
     return _finish_hash_host(y, scratch)
 
 
 def _finish_hash_host(y: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    r"""The xorshift-multiply-xorshift round of :func:`pair_hash`, in place on ``y``."""
+    r""":func:`_finish_hash` in place on a ``uint32`` array."""
     if scratch is None:
         scratch = np.empty_like(y)
     y ^= np.right_shift(y, 16, out=scratch)
-    y *= np.int64(0x85EBCA6B)
-    y &= np.int64(_MASK32)
+    y *= np.uint32(_K3)
     y ^= np.right_shift(y, 13, out=scratch)
     return y
 
@@ -419,26 +435,41 @@ def counter_hash(count: int, seed: int, device: torch.device) -> Tensor:
     ``seed``: the :func:`pair_hash` of ``(i, 2**31)`` for ``i < count``, a pair
     that no edge of a graph with fewer than :math:`2^{31}` nodes has, so the
     values are independent of the edges' codes under the same seed."""
-    offset = 2**31 * 0x85EBCA77 + seed
     if device.type == "cpu" and NUMPY_ON_CPU:
-        y = np.arange(count, dtype=np.int64)
-        y *= np.int64(0x9E3779B1)
-        y += np.int64(offset)
-        return torch.from_numpy(_finish_hash_host(y))
-    z = torch.arange(count, device=device) * 0x9E3779B1 + offset
-    z = z ^ (z >> 16)
-    z = (z * 0x85EBCA6B) & _MASK32
-    return z ^ (z >> 13)
+        return torch.from_numpy(counter_hash_host(count, seed).astype(np.int64))
+    z = (torch.arange(count, device=device) * _K1 + (2**31 * _K2 + seed)) & _MASK32
+    return _finish_hash(z)
+
+
+def counter_hash_host(count: int, seed: int) -> np.ndarray:
+    r""":func:`counter_hash` in NumPy, as ``uint32``."""
+    y = np.arange(count, dtype=np.uint32)
+    y *= np.uint32(_K1)
+    y += np.uint32((2**31 * _K2 + seed) & _MASK32)
+    return _finish_hash_host(y)
 
 
 def unordered_pair_hash(row: Tensor, col: Tensor, seed: int) -> Tensor:
     r""":func:`pair_hash` of ``(min(u, v), max(u, v))``: equal for ``(u, v)`` and
     ``(v, u)``."""
     if on_host(row):
-        r, c = row.numpy(), col.numpy()
-        low, high = np.minimum(r, c, dtype=np.int64), np.maximum(r, c, dtype=np.int64)
-        return torch.from_numpy(pair_hash_host(low, high, seed, overwrite=True))
+        return torch.from_numpy(unordered_pair_hash_host(row.numpy(), col.numpy(), seed).astype(np.int64))
     return pair_hash(torch.minimum(row, col), torch.maximum(row, col), seed)
+
+
+def unordered_pair_hash_host(
+    row: np.ndarray, col: np.ndarray, seed: int, num_nodes: int | None = None
+) -> np.ndarray:
+    r""":func:`unordered_pair_hash` in NumPy, as ``uint32``. With ``num_nodes``
+    at most :math:`2^{32}` (ids that fit 32 bits) the minimum and maximum are
+    taken on 32-bit copies too."""
+    if num_nodes is not None and num_nodes <= 2**32:
+        high, col32 = row.astype(np.uint32), col.astype(np.uint32)
+        low = np.minimum(high, col32)
+        np.maximum(high, col32, out=high)
+    else:
+        low, high = np.minimum(row, col).astype(np.uint32), np.maximum(row, col).astype(np.uint32)
+    return _pair_hash_u32(low, high, seed)
 
 
 def is_undirected_by_code(row: Tensor, col: Tensor, code: Tensor) -> bool:

@@ -30,6 +30,7 @@ from gcl.augment._utils import (
     check_probability,
     count_per_graph,
     counter_hash,
+    counter_hash_host,
     draw_seed,
     edges_by_source,
     exclusive_cumsum,
@@ -51,6 +52,7 @@ from gcl.augment._utils import (
     smallest_per_group_host,
     to_uniform,
     unordered_pair_hash,
+    unordered_pair_hash_host,
 )
 
 __all__ = [
@@ -337,7 +339,7 @@ def _sample_new_edges_host(
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
-    bits = counter_hash(2 * total, seed, torch.device("cpu")).numpy()
+    bits = counter_hash_host(2 * total, seed)
     n = np.repeat(sizes, draws)
     u = bits[:total] * n
     u >>= 32
@@ -361,8 +363,9 @@ def _sample_new_edges_host(
 
     size = next_power_of_two(4 * (table_items + total))
     table = np.full(size, total, dtype=np.int32)
-    table[existing_code & (size - 1)] = -1
-    slot &= size - 1
+    # (int64 indices: NumPy indexes with uint32 ones through a slow cast)
+    table[(existing_code & np.uint32(size - 1)).astype(np.int64)] = -1
+    slot = (slot & np.uint32(size - 1)).astype(np.int64)
     index = np.arange(total, dtype=np.int32)
     # First drawn wins a shared slot: torch's scatter-min (NumPy's minimum.at is slower).
     torch.from_numpy(table).scatter_reduce_(
@@ -671,7 +674,7 @@ def _perturb_host(
     if graphcl_reference or force_undirected is False:
         undirected = False
     else:
-        code = unordered_pair_hash(edge_index[0], edge_index[1], seed).numpy()
+        code = unordered_pair_hash_host(row, col, seed, num_nodes)
         undirected = True
         if counting:
             unit_index = np.flatnonzero(row <= col)
@@ -680,7 +683,7 @@ def _perturb_host(
                 undirected = is_undirected_by_unit_code(row, col, code, unit_code)
     if not undirected:
         unit_index = unit_code = None
-        code = pair_hash(edge_index[0], edge_index[1], seed).numpy() if counting else None
+        code = pair_hash_host(row, col, seed) if counting else None
 
     sizes = np.zeros(0, dtype=np.int64)
     node_order: np.ndarray | None = None
@@ -708,7 +711,7 @@ def _perturb_host(
     if removing:
         if bernoulli:
             if code is not None:
-                edge_mask = code >= round(p * 2**32)
+                edge_mask = code >= np.int64(round(p * 2**32))
             else:
                 edge_mask = (torch.rand(num_edges, generator=generator) >= p).numpy()
             if counting:

@@ -863,6 +863,8 @@ def test_smallest_per_group_host_against_sorting(bits: int, num_groups: int, lay
     assert np.array_equal(groups.group, group)
     assert np.array_equal(groups.spread(np.arange(num_groups) * 3), group * 3)
     cut = _utils.smallest_per_group_host(key, groups, chosen, bits)
+    if bits == 32:  # the 32-bit lanes of uint32 keys give the same cut
+        assert np.array_equal(_utils.smallest_per_group_host(key.astype(np.uint32), groups, chosen, 32), cut)
     below = key < cut[group]
     assert np.array_equal(np.bincount(group[below], minlength=num_groups), chosen)
     for g in range(min(num_groups, 50)):
@@ -888,3 +890,28 @@ def test_host_groups_subsets_and_lookups() -> None:
     # num_groups=None: as many groups as the largest index says.
     assert _utils.HostGroups(np.array([0, 0, 2]), None).counts.tolist() == [2, 0, 1]
     assert _utils.HostGroups(np.array([2, 0, 0]), None).counts.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_pair_and_counter_hashes_match_their_formula(numpy_on_cpu, monkeypatch) -> None:
+    """pair_hash is (a K1 + b K2 + seed) mod 2**32 and one xorshift-multiply-xorshift round, on
+    both paths (the host's 32-bit lanes included, also for ids beyond 2**32); counter_hash is
+    the pair hash of (i, 2**31)."""
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+
+    def reference(a: int, b: int, seed: int) -> int:
+        z = (a * 0x9E3779B1 + b * 0x85EBCA77 + seed) % 2**32
+        z ^= z >> 16
+        z = (z * 0x85EBCA6B) % 2**32
+        return z ^ (z >> 13)
+
+    a = [0, 1, 7, 12345, 2**31 - 1, 2**31 + 5, 2**32 + 7, 3 * 2**33 + 11]
+    b = [0, 2, 7, 54321, 1, 2**31 - 3, 9, 2**32 - 1]
+    for seed in (0, 3, 2**31 - 2):
+        got = _utils.pair_hash(torch.tensor(a), torch.tensor(b), seed)
+        assert got.dtype == torch.long
+        assert got.tolist() == [reference(x, y, seed) for x, y in zip(a, b)]
+        unordered = _utils.unordered_pair_hash(torch.tensor(b), torch.tensor(a), seed)
+        assert unordered.tolist() == [reference(min(x, y), max(x, y), seed) for x, y in zip(a, b)]
+        counters = _utils.counter_hash(50, seed, torch.device("cpu"))
+        assert counters.tolist() == [reference(i, 2**31, seed) for i in range(50)]
