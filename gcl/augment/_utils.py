@@ -266,7 +266,7 @@ class HostGroups:
         if self.grouped:
             if num_groups is None:
                 num_groups = int(group[-1]) + 1 if group.size > 0 else 0
-            self.bounds = np.searchsorted(group, np.arange(num_groups + 1))
+            self.bounds = group.searchsorted(np.arange(num_groups + 1))
             if counts is None:
                 counts = self.bounds[1:] - self.bounds[:-1]
         elif counts is None:
@@ -285,26 +285,26 @@ class HostGroups:
     def group(self) -> np.ndarray:
         r"""The group of every item, ``[M]`` (int64)."""
         if self._group is None:
-            self._group = np.repeat(np.arange(self.counts.size), self.counts)
+            self._group = np.arange(self.counts.size).repeat(self.counts)
         return self._group
 
     def spread(self, values: np.ndarray) -> np.ndarray:
         r"""``values[group]``: the value of every item's group, ``[M]``."""
         if self.grouped:
-            return np.repeat(values, self.counts)
-        return np.take(values, self.group)
+            return values.repeat(self.counts)
+        return values.take(self.group)
 
     def subset(self, index: np.ndarray) -> HostGroups:
         r"""The groups of the items at ``index`` (ascending)."""
         if self.bounds is not None:
-            return HostGroups.from_bounds(np.searchsorted(index, self.bounds))
-        return HostGroups(np.take(self.group, index), self.counts.size)
+            return HostGroups.from_bounds(index.searchsorted(self.bounds))
+        return HostGroups(self.group.take(index), self.counts.size)
 
     def select(self, index: np.ndarray) -> np.ndarray:
         r"""``group[index]``, without building ``group`` for grouped items."""
         if self._group is None and self.bounds is not None:
-            return np.searchsorted(self.bounds, index, side="right") - 1
-        return np.take(self.group, index)
+            return self.bounds.searchsorted(index, side="right") - 1
+        return self.group.take(index)
 
 
 def smallest_per_group_host(
@@ -328,7 +328,7 @@ def smallest_per_group_host(
     counts = groups.counts
     level = np.ceil(np.log2(np.maximum(counts, 2))).astype(np.int64) - 1
     num_buckets = np.left_shift(1, level)
-    bucket_start = np.cumsum(num_buckets) - num_buckets
+    bucket_start = num_buckets.cumsum() - num_buckets
     # 32-bit keys get 32-bit bucket ids (there are fewer buckets than keys).
     lane = np.uint32 if key.dtype == np.uint32 else np.int64
     bucket = key >> groups.spread((bits - level).astype(lane))
@@ -338,27 +338,30 @@ def smallest_per_group_host(
     every = chosen >= counts
     cut = (every & some) * np.int64(1 << bits)
     # Groups that keep some but not all of their keys need a cut inside them.
-    partial = np.flatnonzero(some > every)
+    partial = (some > every).nonzero()[0]
     if partial.size > 0:
-        cumulative = np.cumsum(histogram)
+        cumulative = histogram.cumsum()
         # Position of the cut in the (group, key) order of all keys.
-        target = (np.cumsum(counts) - counts + chosen)[partial]
-        cut_bucket = np.searchsorted(cumulative, target, side="right")
+        target = (counts.cumsum() - counts + chosen)[partial]
+        cut_bucket = cumulative.searchsorted(target, side="right")
         in_bucket = histogram[cut_bucket]
         offset = target - (cumulative[cut_bucket] - in_bucket)
         # (groups without a cut point at a bucket id that does not exist)
-        bucket_of_group = np.full(counts.size, np.iinfo(lane).max, dtype=lane)
+        bucket_of_group = np.empty(counts.size, dtype=lane)
+        bucket_of_group.fill(_MASK32 if lane is np.uint32 else 2**63 - 1)
         bucket_of_group[partial] = cut_bucket
-        critical = np.flatnonzero(bucket == groups.spread(bucket_of_group))
+        critical = (bucket == groups.spread(bucket_of_group)).nonzero()[0]
         # Group-major, ascending keys: one sort of packed (group, key) integers
         # where they fit in 63 bits, else a lexicographic sort.
-        critical_key = np.take(key, critical).astype(np.int64)
+        critical_key = key.take(critical).astype(np.int64)
         critical_group = groups.select(critical)
         if counts.size <= 1 << (63 - bits):
-            critical_key = np.sort((critical_group << bits) | critical_key) & ((1 << bits) - 1)
+            critical_key |= critical_group << bits
+            critical_key.sort()
+            critical_key &= (1 << bits) - 1
         else:
             critical_key = critical_key[np.lexsort((critical_key, critical_group))]
-        cut[partial] = critical_key[np.cumsum(in_bucket) - in_bucket + offset]
+        cut[partial] = critical_key[in_bucket.cumsum() - in_bucket + offset]
     return cut
 
 

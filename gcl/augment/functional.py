@@ -340,7 +340,7 @@ def _sample_new_edges_host(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
     bits = counter_hash_host(2 * total, seed)
-    n = np.repeat(sizes, draws)
+    n = sizes.repeat(draws)
     u = bits[:total] * n
     u >>= 32
     # Shifting by 1..n-1 (mod n) can never land on u: no self loops.
@@ -352,17 +352,18 @@ def _sample_new_edges_host(
     v += 1
     n += 1
     v -= n * wraps
-    start = np.repeat(np.cumsum(sizes) - sizes, draws)
+    start = (sizes.cumsum() - sizes).repeat(draws)
     u += start
     v += start
     if node_order is not None:
-        u, v = np.take(node_order, u), np.take(node_order, v)
+        u, v = node_order.take(u), node_order.take(v)
     if undirected:
         u, v = np.minimum(u, v), np.maximum(u, v)
     slot = pair_hash_host(u, v, seed)
 
     size = next_power_of_two(4 * (table_items + total))
-    table = np.full(size, total, dtype=np.int32)
+    table = np.empty(size, dtype=np.int32)
+    table.fill(total)
     # (int64 indices: NumPy indexes with uint32 ones through a slow cast)
     table[(existing_code & np.uint32(size - 1)).astype(np.int64)] = -1
     slot = (slot & np.uint32(size - 1)).astype(np.int64)
@@ -371,16 +372,16 @@ def _sample_new_edges_host(
     torch.from_numpy(table).scatter_reduce_(
         0, torch.from_numpy(slot), torch.from_numpy(index), reduce="amin"
     )
-    valid = np.take(table, slot) == index
+    valid = table.take(slot) == index
     # A valid candidate is taken while fewer than wanted[g] valid ones of its
     # graph come before it: its inclusive count of valid ones stays within
     # (valid ones before the graph) + wanted[g]. seen[i] counts the valid ones
     # among the first i candidates.
     seen = np.zeros(total + 1, dtype=np.int64)
-    np.cumsum(valid, out=seen[1:])
-    limit = np.take(seen, np.cumsum(draws) - draws) + wanted
-    take = np.flatnonzero(valid & (seen[1:] <= np.repeat(limit, draws)))
-    return np.take(u, take), np.take(v, take)
+    valid.cumsum(out=seen[1:])
+    limit = seen.take(draws.cumsum() - draws) + wanted
+    take = (valid & (seen[1:] <= limit.repeat(draws))).nonzero()[0]
+    return u.take(take), v.take(take)
 
 
 def perturb_edges(
@@ -677,8 +678,8 @@ def _perturb_host(
         code = unordered_pair_hash_host(row, col, seed, num_nodes)
         undirected = True
         if counting:
-            unit_index = np.flatnonzero(row <= col)
-            unit_code = np.take(code, unit_index)
+            unit_index = (row <= col).nonzero()[0]
+            unit_code = code.take(unit_index)
             if force_undirected is None:
                 undirected = is_undirected_by_unit_code(row, col, code, unit_code)
     if not undirected:
@@ -701,9 +702,9 @@ def _perturb_host(
             if nodes.bounds is not None and bool((row[1:] >= row[:-1]).all()):
                 # Edges sorted by source (as collated PyG batches come): graph
                 # g's edges are those whose sources lie in its node range.
-                edges = HostGroups.from_bounds(np.searchsorted(row, nodes.bounds))
+                edges = HostGroups.from_bounds(row.searchsorted(nodes.bounds))
             else:
-                edges = HostGroups(np.take(nodes.group, row), sizes.size)
+                edges = HostGroups(nodes.group.take(row), sizes.size)
         units = edges if unit_index is None else edges.subset(unit_index)
 
     removed = np.zeros(max(sizes.size, 1), dtype=np.int64)
@@ -745,7 +746,7 @@ def _perturb_host(
 
     # Kept edges in their order, then the added ones (each followed by its
     # reverse when undirected), written once into the output.
-    kept = None if edge_mask is None else np.flatnonzero(edge_mask)
+    kept = None if edge_mask is None else edge_mask.nonzero()[0]
     num_kept = num_edges if kept is None else kept.size
     num_added = added_u.size * (2 if undirected else 1)
     out = np.empty((2, num_kept + num_added), dtype=np.int64)
@@ -753,8 +754,8 @@ def _perturb_host(
         out[:, :num_kept] = edge_np
     else:
         # (``mode='clip'``: the indices are valid, and ``out`` is then not buffered.)
-        np.take(row, kept, out=out[0, :num_kept], mode="clip")
-        np.take(col, kept, out=out[1, :num_kept], mode="clip")
+        row.take(kept, out=out[0, :num_kept], mode="clip")
+        col.take(kept, out=out[1, :num_kept], mode="clip")
     if undirected:
         out[0, num_kept::2], out[1, num_kept::2] = added_u, added_v
         out[0, num_kept + 1 :: 2], out[1, num_kept + 1 :: 2] = added_v, added_u
