@@ -338,6 +338,29 @@ def test_mask_features_dim_mode(per_graph: bool) -> None:
         assert not torch.equal(column_masks[0], column_masks[1])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_mask_features_zeroed_columns_on_both_paths(dtype, monkeypatch) -> None:
+    """Column masking with zeros gives the torch result on the host's NumPy path: NaN, -0.0
+    and infinities outside the masked columns are kept, masked entries are +0.0."""
+    x = torch.randn(40, 25).to(dtype)
+    x[3, :] = float("nan")
+    x[5, :] = -0.0
+    x[7, ::2] = float("-inf")
+
+    def run() -> tuple[torch.Tensor, ...]:
+        out = F.mask_features(x, 0.4, mode="dim", fill="zero", generator=gen(2))
+        return out.x, out.mask
+
+    fast, reference = _outputs_on_both_paths(monkeypatch, run)
+    assert fast[0].dtype == dtype and torch.equal(fast[1], reference[1])
+    assert bool(fast[1].any()) and not bool(fast[1].all())
+    # equal values, NaN where NaN, and the same signs (so -0.0 stays -0.0 and zeros are +0.0)
+    assert torch.equal(torch.nan_to_num(fast[0], nan=7.0), torch.nan_to_num(reference[0], nan=7.0))
+    assert torch.equal(fast[0].isnan(), reference[0].isnan())
+    assert torch.equal(torch.signbit(fast[0]), torch.signbit(reference[0]))
+    assert not bool(torch.signbit(fast[0][:, fast[1]]).any())
+
+
 def test_mask_features_rejects_integer_noise() -> None:
     with pytest.raises(ValueError, match="floating-point"):
         F.mask_features(torch.ones(3, 2, dtype=torch.long), 0.5)
