@@ -182,3 +182,28 @@ def test_transforms_on_a_cuda_batch(mutag: Any) -> None:
         assert int(view.edge_index.max()) < view.num_nodes
     for view in (T.gca_augmentation(generator=_cuda_gen(2))(batch), T.gca_augmentation(centrality="pagerank")(batch)):
         assert view.x.device.type == "cuda" and view.edge_index.device.type == "cuda"
+
+
+def test_hashes_and_new_edge_candidates_equal_the_cpu_values() -> None:
+    """The pair and counter hashes, and the new-edge sampling that draws from them, give the
+    host's values on the device (32-bit arithmetic in int64 tensors there, uint32 lanes on the CPU)."""
+    from gcl.augment import _utils as U
+
+    rng = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 2**40, (5000,), generator=rng)
+    b = torch.randint(0, 2**31, (5000,), generator=rng)
+    for seed in (0, 12345, 2**31 - 2):
+        assert torch.equal(U.pair_hash(a.to(CUDA), b.to(CUDA), seed).cpu(), U.pair_hash(a, b, seed))
+        assert torch.equal(U.unordered_pair_hash(b.to(CUDA), a.to(CUDA), seed).cpu(), U.unordered_pair_hash(b, a, seed))
+        assert torch.equal(U.counter_hash(777, seed, CUDA).cpu(), U.counter_hash(777, seed, torch.device("cpu")))
+    sizes = torch.tensor([1, 2, 5, 40, 300, 0, 17])
+    wanted = torch.tensor([0, 1, 3, 20, 150, 0, 60])
+    start = torch.cumsum(sizes, 0) - sizes
+    u = torch.cat([s + torch.randint(0, max(int(n), 1), (2 * int(n),), generator=rng) for s, n in zip(start, sizes)])
+    v = torch.cat([s + torch.randint(0, max(int(n), 1), (2 * int(n),), generator=rng) for s, n in zip(start, sizes)])
+    code = U.unordered_pair_hash(u, v, 9)
+    host = F._sample_new_edges_host(wanted.numpy(), sizes.numpy(), None, code.numpy().astype("uint32"),
+                                    code.numel(), True, 9)
+    device = F._sample_new_edges(wanted.to(CUDA), sizes.to(CUDA), None, int(sizes.sum()), code.to(CUDA),
+                                 code.numel(), True, 9)
+    assert torch.equal(device.cpu(), torch.stack([torch.from_numpy(host[0]), torch.from_numpy(host[1])]))
