@@ -54,3 +54,6 @@ def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(report["history"]) == 1
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--view-workers", "-1", "--quiet"]) == 2
     assert "view_workers must be a non-negative integer (got -1)" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--view-workers", "1", "--view-timeout", "0",
+                 "--quiet"]) == 2
+    assert "view_timeout must be a positive number of seconds or None (got 0.0)" in capsys.readouterr().err

@@ -261,6 +261,10 @@ class ViewPrefetcher:
             of the batch itself (``num_graphs`` always), for a method that reads
             little of it once it has the views; ``None`` delivers all. The views
             are always drawn from the whole batch. (default: :obj:`None`)
+        timeout (float, optional): Seconds to wait for a step's answer before
+            stopping the workers and raising :class:`RuntimeError` (a worker
+            stuck in a deadlock, or a step far slower than expected); ``None``
+            waits as long as it takes. (default: :obj:`None`)
 
     Example:
         >>> loader = CollatedLoader(dataset, batch_size=128, shuffle=True)
@@ -271,11 +275,15 @@ class ViewPrefetcher:
 
     def __init__(self, collate: Collate, augmentations: Sequence[Augmentation], *, workers: int = 1,
                  slots: int = 2, slot_bytes: int | None = None,
-                 device: torch.device | str = "cpu", batch_keys: Sequence[str] | None = None) -> None:
+                 device: torch.device | str = "cpu", batch_keys: Sequence[str] | None = None,
+                 timeout: float | None = None) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer (got {workers!r})")
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise ValueError(f"slots must be a positive integer (got {slots!r})")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds or None (got {timeout!r})")
         slot_bytes = _DEFAULT_SLOT_BYTES if slot_bytes is None else int(slot_bytes)
         if slot_bytes < _ALIGN:
             raise ValueError(f"slot_bytes must be at least {_ALIGN} (got {slot_bytes})")
@@ -289,6 +297,7 @@ class ViewPrefetcher:
         self.slot_bytes = slot_bytes
         self.device = torch.device(device)
         self.batch_keys = None if batch_keys is None else tuple(batch_keys)
+        self.timeout = None if timeout is None else float(timeout)
         self._regions: list[list[mmap.mmap]] = []
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
@@ -336,6 +345,11 @@ class ViewPrefetcher:
         self._pending[worker] += 1
 
     def _receive(self, worker: int) -> tuple[str, Any]:
+        if self.timeout is not None and not self._conns[worker].poll(self.timeout):
+            self._shutdown(grace=0.0)  # a stuck worker would not listen
+            raise RuntimeError(f"view worker {worker} sent nothing for {self.timeout:g} s (stuck, or a step "
+                               "takes longer than that); the workers were stopped. Raise the timeout "
+                               "(view_timeout) or train with view_workers=0")
         try:
             message = self._conns[worker].recv_bytes()
         except (EOFError, OSError):
@@ -404,14 +418,19 @@ class ViewPrefetcher:
 
     def close(self) -> None:
         r"""Stop the workers and release the shared slots."""
+        self._shutdown(grace=5.0)
+
+    def _shutdown(self, grace: float) -> None:
+        r"""Ask the workers to stop, wait up to ``grace`` seconds in all, then
+        terminate the rest."""
         for conn in self._conns:
             try:
                 conn.send_bytes(pickle.dumps(None))
             except (BrokenPipeError, OSError):
                 pass
         # A worker may be writing an answer larger than the pipe holds: read and drop
-        # answers until every worker has exited (5 s in all), then stop the rest.
-        deadline = time.monotonic() + 5.0
+        # answers until every worker has exited (``grace`` in all), then stop the rest.
+        deadline = time.monotonic() + grace
         alive = {process.sentinel: (process, conn) for process, conn in zip(self._processes, self._conns)}
         while alive and time.monotonic() < deadline:
             for ready in multiprocessing.connection.wait([*alive, *(conn for _, conn in alive.values())],

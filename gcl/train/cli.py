@@ -50,6 +50,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--view-workers", type=int, default=None,
                         help="background processes that collate batches and draw their augmented views "
                              "ahead of each step (default: 0, in the training process; Linux)")
+    parser.add_argument("--view-timeout", type=float, default=None,
+                        help="with --view-workers: seconds to wait for a step's views before stopping "
+                             "(default: no limit)")
     parser.add_argument("--sync-batchnorm", action="store_true",
                         help="batch-norm statistics over the global batch (CUDA, several processes)")
     parser.set_defaults(func=cmd_train)
@@ -69,7 +72,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     content = _load_config(args.config)
     train_values = dict(content.get("train", {}))
-    for key in ("epochs", "batch_size", "lr", "seed", "device", "view_workers"):
+    for key in ("epochs", "batch_size", "lr", "seed", "device", "view_workers", "view_timeout"):
         value = getattr(args, key)
         if value is not None:
             train_values[key] = value

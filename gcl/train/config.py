@@ -56,6 +56,10 @@ class TrainConfig:
             are drawn from a seed derived from ``seed``, the rank and the step,
             so the numbers do not depend on the number of workers, but differ
             from those of ``0``. Linux only (forked processes). (default: :obj:`0`)
+        view_timeout (float, optional): With view workers, seconds to wait for
+            a step's views before stopping the workers and raising
+            :class:`RuntimeError`; ``None`` waits as long as it takes.
+            (default: :obj:`None`)
     """
 
     epochs: int = 20
@@ -77,6 +81,7 @@ class TrainConfig:
     sync_batchnorm: bool = False
     find_unused_parameters: bool = False
     view_workers: int = 0
+    view_timeout: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"scheduler must be None, 'cosine' or 'step' (got {self.scheduler!r})")
         if isinstance(self.view_workers, bool) or not isinstance(self.view_workers, int) or self.view_workers < 0:
             raise ValueError(f"view_workers must be a non-negative integer (got {self.view_workers!r})")
+        if self.view_timeout is not None and (isinstance(self.view_timeout, bool)
+                                              or not isinstance(self.view_timeout, (int, float))
+                                              or not self.view_timeout > 0):
+            raise ValueError(f"view_timeout must be a positive number of seconds or None (got {self.view_timeout!r})")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be non-negative (got {self.checkpoint_every})")
 

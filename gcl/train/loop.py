@@ -212,7 +212,8 @@ class Trainer:
             raise ValueError(f"{type(self.method).__name__} draws its views inside forward (it has no "
                              "view_augmentations() method); train it with view_workers=0")
         return ViewPrefetcher(loader.collate, list(views()), workers=workers, device=self.device,
-                              batch_keys=getattr(self.method, "batch_keys_with_views", None))
+                              batch_keys=getattr(self.method, "batch_keys_with_views", None),
+                              timeout=self.config.view_timeout)
 
     # -- checkpoints ----------------------------------------------------------
     def _save(self, path: Path, state: dict[str, Any]) -> None:

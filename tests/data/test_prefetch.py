@@ -3,6 +3,7 @@ from __future__ import annotations
 import mmap
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -184,11 +185,39 @@ def test_a_worker_that_dies_is_reported(mutag: Any) -> None:
     prefetcher.close()  # closing twice is harmless
 
 
+def test_a_worker_that_hangs_is_stopped_after_the_timeout(mutag: Any) -> None:
+    def hang(batch: Any) -> Any:
+        time.sleep(60)
+        return batch
+
+    loader = CollatedLoader(mutag, 8)
+    prefetcher = ViewPrefetcher(loader.collate, [hang], timeout=0.5)
+    process = prefetcher.start()._processes[0]
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"view worker 0 sent nothing for 0.5 s"):
+        list(prefetcher.epoch([torch.arange(8)], [0]))
+    assert time.monotonic() - started < 4  # the timeout, then the workers are terminated at once
+    assert not prefetcher.started and not process.is_alive()
+
+
+def test_a_slow_step_within_the_timeout_is_delivered(mutag: Any) -> None:
+    def slow(batch: Any) -> Any:
+        time.sleep(0.2)
+        return batch
+
+    loader = CollatedLoader(mutag, 8)
+    with ViewPrefetcher(loader.collate, [slow], timeout=5) as prefetcher:
+        (batch, views), = list(prefetcher.epoch([torch.arange(8)], [0]))
+    assert batch.num_graphs == 8 and len(views) == 1
+
+
 def test_bad_arguments_are_refused(mutag: Any) -> None:
     collate = CollatedLoader(mutag, 8).collate
     for kwargs, message in [({"workers": 0}, "workers must be a positive integer"),
                             ({"slots": True}, "slots must be a positive integer"),
-                            ({"slot_bytes": 8}, "slot_bytes must be at least")]:
+                            ({"slot_bytes": 8}, "slot_bytes must be at least"),
+                            ({"timeout": 0}, "timeout must be a positive number"),
+                            ({"timeout": True}, "timeout must be a positive number")]:
         with pytest.raises(ValueError, match=message):
             ViewPrefetcher(collate, [], **kwargs)
     with ViewPrefetcher(collate, []) as prefetcher, pytest.raises(ValueError, match="differ in length"):

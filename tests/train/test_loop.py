@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +151,31 @@ def test_graphcl_reads_only_the_graph_count_of_the_batch_with_views(mutag: Any) 
     assert [r["loss"] for r in light.history] == [r["loss"] for r in whole.history]
 
 
+def test_a_hung_view_worker_stops_training_after_view_timeout(mutag: Any) -> None:
+    class Hangs(nn.Module):
+        # GraphCL whose views never arrive: the worker sleeps in the augmentation
+        def __init__(self, method: nn.Module) -> None:
+            super().__init__()
+            self.method = method
+
+        def view_augmentations(self) -> list[Any]:
+            return [lambda batch: time.sleep(60)] * 2
+
+        def forward(self, batch: Any, views: Any = None) -> Tensor:
+            return self.method(batch, views=views)
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"sent nothing for 0\.5 s"):
+        fit(Hangs(_graphcl(mutag)), mutag, _config(view_workers=1, view_timeout=0.5))
+    assert time.monotonic() - started < 10
+
+
 def test_view_workers_refuse_what_they_cannot_serve(mutag: Any) -> None:
     with pytest.raises(ValueError, match="view_workers must be a non-negative integer"):
         _config(view_workers=-1)
+    for bad in (0, -1.0, "5", True):
+        with pytest.raises(ValueError, match="view_timeout must be a positive number of seconds or None"):
+            _config(view_workers=1, view_timeout=bad)
 
     class NoViews(nn.Module):
         def __init__(self) -> None:
