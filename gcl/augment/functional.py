@@ -283,6 +283,7 @@ def _sample_new_edges(
     )
     n = sizes.index_select(0, cand_graph)
     # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
+    _check_addable(int(sizes.max()))
     bits = counter_hash(2 * total, seed, device)
     local_u = (bits[:total] * n) >> 32
     # Shifting by 1..n-1 (mod n) can never land on local_u: no self loops.
@@ -317,6 +318,14 @@ def _sample_new_edges(
     return torch.stack([u[take], v[take]])
 
 
+def _check_addable(largest: int) -> None:
+    r"""New edges are drawn as :math:`(h n) \gg 32` from 32-bit hash values
+    :math:`h`, exact in int64 and reaching every node for graphs of fewer than
+    :math:`2^{31}` nodes."""
+    if largest >= 2**31:
+        raise ValueError(f"adding edges supports graphs of fewer than 2**31 nodes (got one of {largest})")
+
+
 def _sample_new_edges_host(
     per_graph: np.ndarray,
     sizes: np.ndarray,
@@ -339,6 +348,7 @@ def _sample_new_edges_host(
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
+    _check_addable(int(sizes.max()))
     bits = counter_hash_host(2 * total, seed)
     n = sizes.repeat(draws)
     u = bits[:total] * n
@@ -416,6 +426,11 @@ def perturb_edges(
     stored in both directions) stays undirected: the sampling runs on one
     direction of every edge (:math:`m_g` counts undirected edges) and
     decisions are mirrored.
+
+    Adding edges needs graphs of fewer than :math:`2^{31}` nodes.
+    Copies of an edge stored more than once (a multigraph) share one random
+    value and are removed together, so where such copies straddle the cut a
+    graph loses a few edges less than :math:`r_g`.
 
     Output order: kept original edges (original order), then added edges
     grouped by graph (for undirected graphs each new edge followed by its
@@ -615,9 +630,13 @@ def _exact_cut(
     r"""Per-graph cut :math:`c_g` such that exactly ``removed[g]`` units of
     graph ``g`` have a random value below it.
 
+    The cut is the value of the unit ranked ``removed[g]`` in its graph (the
+    smallest one kept), as on the host (:func:`smallest_per_group_host`); it
+    also decides stored edges that are not units of a graph forced undirected.
     Only the units below a slightly generous threshold
     :math:`(r_g + 4\sqrt{r_g} + 2) / m_g` are sorted (a fraction about
-    :math:`p` of them); if a graph has too few of those, all units are sorted.
+    :math:`p` of them); if a graph that keeps some of its units has no more
+    than :math:`r_g` of those, all units are sorted.
     """
     num_graphs = unit_counts.numel()
     device = uniform.device
@@ -625,6 +644,7 @@ def _exact_cut(
     removed_f = removed.to(torch.float64)
     generous = ((removed_f + 4.0 * removed_f.sqrt() + 2.0) / counts_f.clamp_min(1.0)).clamp_max(1.0)
     everything = unit if unit is not None else torch.ones_like(uniform, dtype=torch.bool)
+    partial = (removed > 0) & (removed < unit_counts)
     for threshold in (generous, None):
         candidate = everything
         if threshold is not None:
@@ -632,7 +652,7 @@ def _exact_cut(
         index = mask_indices(candidate)
         cand_graph = edge_graph.index_select(0, index)
         cand_counts = torch.bincount(cand_graph, minlength=num_graphs)
-        if threshold is not None and bool((cand_counts < removed).any()):
+        if threshold is not None and bool((partial & (cand_counts <= removed)).any()):
             continue  # rare: fall back to sorting every unit
         # Sorting graph + value groups the candidates by graph, ascending.
         ordered = torch.sort(cand_graph.to(torch.float64) + uniform.index_select(0, index)).values
@@ -641,9 +661,6 @@ def _exact_cut(
         if index.numel() > 0:
             position = (exclusive_cumsum(cand_counts) + removed).clamp_max(index.numel() - 1)
             cut = torch.where(cand_counts > removed, ordered.index_select(0, position), cut)
-        if threshold is not None:
-            # Exactly ``removed`` candidates: the threshold itself separates them.
-            cut = torch.where(cand_counts == removed, threshold, cut)
         # Nothing to remove: keep everything.
         return torch.where(removed == 0, torch.zeros_like(cut), cut)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -938,3 +938,44 @@ def test_pair_and_counter_hashes_match_their_formula(numpy_on_cpu, monkeypatch) 
         assert unordered.tolist() == [reference(min(x, y), max(x, y), seed) for x, y in zip(a, b)]
         counters = _utils.counter_hash(50, seed, torch.device("cpu"))
         assert counters.tolist() == [reference(i, 2**31, seed) for i in range(50)]
+
+
+@pytest.mark.parametrize("p", [0.04, 0.3])
+def test_forced_undirected_directed_graph_gives_the_same_edges_on_both_paths(p, monkeypatch) -> None:
+    """force_undirected=True on edges without their reverse: the stored edges that are not units
+    are decided by the same cut on both paths (the unit ranked r_g, not a sampling threshold)."""
+    src = list(range(30)) + list(range(32, 62))
+    dst = list(range(1, 31)) + list(range(31, 61))
+    edge_index = torch.tensor([src, dst])  # 30 edges u < v, 30 edges u > v, none with its reverse
+
+    def run(seed: int) -> F.Augmented:
+        return F.perturb_edges(
+            torch.zeros(62, 1), edge_index, p=p, mode="remove", force_undirected=True, generator=gen(seed)
+        )
+
+    for seed in [*range(300), 637]:  # 637: a seed where a threshold cut used to differ
+        _assert_same(*_outputs_on_both_paths(monkeypatch, lambda s=seed: run(s)))
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_added_edges_in_a_graph_of_almost_two_to_the_31_nodes(numpy_on_cpu, monkeypatch) -> None:
+    """Candidate pairs are (h * n) >> 32 of 32-bit hashes: valid ids up to 2**31 - 1 nodes,
+    and a clear error beyond (a feature matrix with no columns costs no memory here)."""
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    n = 2**31 - 1
+    out = F.perturb_edges(torch.empty(n, 0), torch.tensor([[0, 5], [1, 6]]), p=1.0, mode="add", generator=gen(0))
+    assert out.edge_index.size(1) == 4
+    assert int(out.edge_index.min()) >= 0 and int(out.edge_index.max()) < n
+    with pytest.raises(ValueError, match=r"fewer than 2\*\*31 nodes \(got one of 2147483648\)"):
+        F.perturb_edges(torch.empty(2**31, 0), torch.tensor([[0], [1]]), p=1.0, mode="add")
+
+
+def test_copies_of_an_edge_share_their_decision() -> None:
+    """A multigraph's copies of one edge hash alike and are removed together (documented: the
+    count is then exact up to such ties)."""
+    edge_index = torch.tensor([[0, 0, 1, 2], [1, 1, 2, 3]])
+    for seed in range(50):
+        out = F.perturb_edges(
+            torch.zeros(4, 1), edge_index, p=0.5, mode="remove", force_undirected=False, generator=gen(seed)
+        )
+        assert bool(out.edge_mask[0]) == bool(out.edge_mask[1])
