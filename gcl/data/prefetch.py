@@ -21,6 +21,7 @@ numbers with one worker or eight, and resumes mid-epoch exactly.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import multiprocessing
 import multiprocessing.connection
@@ -38,7 +39,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from gcl.data.loader import moved_to, new_batch
+from gcl.data.loader import data_class_of, moved_to, new_batch
 
 Collate = Callable[[Tensor], Any]
 Augmentation = Callable[[Any], Any]
@@ -64,9 +65,11 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
     buffer) and return their layout and the number of bytes used.
 
     A tensor that several items share (a view that kept the batch's ``x``) is
-    written once, and unpacks to one tensor shared by the same items.
+    written once, and unpacks to one tensor shared by the same items. Items of
+    a ``Data`` subclass defined at module level unpack to that class (or its
+    batch class); other subclasses to plain ``Data`` / ``Batch``.
 
-    Returns ``None``, writing nothing, when an item is not a plain ``Data`` /
+    Returns ``None``, writing nothing, when an item is not a ``Data`` /
     ``Batch`` of dense CPU tensors or when they do not fit in ``region``: the
     caller then sends the items some other way.
     """
@@ -96,7 +99,8 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
             else:
                 fields[key] = value
         num_graphs = int(item.num_graphs) if isinstance(item, Batch) else None
-        layout.append((num_graphs, fields))
+        data_class = data_class_of(item)
+        layout.append((num_graphs, fields, data_class if data_class is not Data and _picklable(data_class) else None))
     if offset > len(region):
         return None
     if copies:
@@ -112,7 +116,7 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
     r"""The objects :func:`pack` described by ``layout``, their tensors views of
     ``flat`` (the packed bytes, on any device: no copy is made)."""
     items: list[Any] = []
-    for num_graphs, fields in layout:
+    for num_graphs, fields, data_class in layout:
         attrs = {}
         for key, value in fields.items():
             if isinstance(value, _Packed):
@@ -120,12 +124,29 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
             else:
                 attrs[key] = value
         if num_graphs is None:
-            items.append(Data(**attrs))
+            if data_class is None:
+                items.append(Data(**attrs))
+            else:  # built empty and filled, as PyG builds a subclass
+                graph = data_class()
+                for key, value in attrs.items():
+                    graph[key] = value
+                items.append(graph)
         else:
-            batch = new_batch(**attrs)
+            batch = new_batch(data_class, **attrs)
             batch._num_graphs = num_graphs
             items.append(batch)
     return items
+
+
+@functools.cache
+def _picklable(data_class: type) -> bool:
+    r"""Whether the layout can name ``data_class`` (a class defined at module level);
+    otherwise the items arrive as plain ``Data`` / ``Batch`` objects."""
+    try:
+        pickle.dumps(data_class)
+    except Exception:
+        return False
+    return True
 
 
 def _seed_everything(seed: int, generators: Sequence[torch.Generator] = ()) -> None:
@@ -169,7 +190,7 @@ def _only(batch: Any, keys: Sequence[str] | None) -> Any:
     r"""``batch`` with only the attributes ``keys`` (all for ``None``), keeping ``num_graphs``."""
     if keys is None or not isinstance(batch, Batch):
         return batch
-    light = new_batch(**{key: batch[key] for key in keys if key in batch})
+    light = new_batch(data_class_of(batch), **{key: batch[key] for key in keys if key in batch})
     light._num_graphs = batch.num_graphs
     return light
 

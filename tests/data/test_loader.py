@@ -95,3 +95,17 @@ def test_new_batch_is_the_batch_pyg_builds() -> None:
     assert sorted(fast.keys()) == sorted(reference.keys())
     assert all(torch.equal(fast[k], reference[k]) for k in attrs)
     assert fast.num_nodes == 5
+
+
+def test_batches_keep_the_graph_class_of_the_dataset() -> None:
+    """A dataset of a Data subclass gives batches of its batch class, with the subclass's
+    increments applied, the same as PyG's DataLoader."""
+    from .graphs_custom import LabelledGraph, LabelledGraphs
+
+    dataset = LabelledGraphs()
+    for expected, got in zip(DataLoader(dataset, batch_size=6), CollatedLoader(dataset, batch_size=6), strict=True):
+        _assert_same(expected, got)
+        assert type(got) is type(expected) and isinstance(got, LabelledGraph)
+        assert got.doubled_nodes == 2 * got.num_nodes
+        # the anchors point at each graph's last node in the batch numbering
+        assert torch.equal(got.anchor, got.ptr[1:] - 1)

@@ -211,6 +211,22 @@ def test_a_slow_step_within_the_timeout_is_delivered(mutag: Any) -> None:
     assert batch.num_graphs == 8 and len(views) == 1
 
 
+@pytest.mark.parametrize("loader_kind", ["collated", "dataset"])
+def test_view_workers_keep_the_graph_class_of_the_dataset(loader_kind: str) -> None:
+    from .graphs_custom import LabelledGraph, LabelledGraphs
+
+    dataset = LabelledGraphs()
+    loader = CollatedLoader(dataset, 5) if loader_kind == "collated" else DatasetBatches(dataset, 5)
+    steps = loader.batch_indices()
+    with ViewPrefetcher(loader.collate, [A.DropNodes(0.2)]) as prefetcher:
+        delivered = list(prefetcher.epoch(steps, list(range(len(steps)))))
+    for (batch, (view,)), indices in zip(delivered, steps, strict=True):
+        expected = loader.collate(indices)
+        assert type(batch) is type(expected) and isinstance(batch, LabelledGraph)
+        assert isinstance(view, LabelledGraph) and batch.doubled_nodes == 2 * batch.num_nodes
+        assert torch.equal(batch.anchor, expected.anchor) and torch.equal(batch.x, expected.x)
+
+
 def test_bad_arguments_are_refused(mutag: Any) -> None:
     collate = CollatedLoader(mutag, 8).collate
     for kwargs, message in [({"workers": 0}, "workers must be a positive integer"),
