@@ -143,7 +143,8 @@ class CollatedLoader(_IndexedBatches):
             raise ValueError("CollatedLoader would skip the dataset's transform; use the PyG DataLoader")
         self._store = dataset._data
         self._slices = dataset.slices
-        self._data_class = type(self._store)  # batches keep a Data subclass's class
+        # batches keep a Data subclass's class (PyG builds those empty, as new_batch does)
+        self._data_class = data_class_of(self._store)
         self._positions = torch.as_tensor(list(dataset.indices()), dtype=torch.long)
         node_key = next((k for k in ("x", "pos", "idx_node") if k in self._slices), None)
         if node_key is not None:

@@ -109,3 +109,4 @@ def test_batches_keep_the_graph_class_of_the_dataset() -> None:
         assert got.doubled_nodes == 2 * got.num_nodes
         # the anchors point at each graph's last node in the batch numbering
         assert torch.equal(got.anchor, got.ptr[1:] - 1)
+
