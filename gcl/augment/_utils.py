@@ -261,9 +261,8 @@ class HostGroups:
         counts: np.ndarray | None = None,
     ) -> None:
         self._group: np.ndarray | None = group
-        self.grouped = group.size < 2 or bool((group[1:] >= group[:-1]).all())
         self.bounds: np.ndarray | None = None
-        if self.grouped:
+        if group.size < 2 or bool((group[1:] >= group[:-1]).all()):
             if num_groups is None:
                 num_groups = int(group[-1]) + 1 if group.size > 0 else 0
             self.bounds = group.searchsorted(np.arange(num_groups + 1))
@@ -277,9 +276,14 @@ class HostGroups:
     def from_bounds(cls, bounds: np.ndarray) -> HostGroups:
         r"""Grouped items: group ``g`` holds the items ``bounds[g]:bounds[g + 1]``."""
         groups = cls.__new__(cls)
-        groups._group, groups.grouped, groups.bounds = None, True, bounds
+        groups._group, groups.bounds = None, bounds
         groups.counts = bounds[1:] - bounds[:-1]
         return groups
+
+    @property
+    def grouped(self) -> bool:
+        r"""Whether the items come grouped (then ``bounds`` holds the ranges)."""
+        return self.bounds is not None
 
     @property
     def group(self) -> np.ndarray:
@@ -290,7 +294,7 @@ class HostGroups:
 
     def spread(self, values: np.ndarray) -> np.ndarray:
         r"""``values[group]``: the value of every item's group, ``[M]``."""
-        if self.grouped:
+        if self.bounds is not None:
             return values.repeat(self.counts)
         return values.take(self.group)
 
@@ -483,11 +487,9 @@ def is_undirected_by_code(row: Tensor, col: Tensor, code: Tensor) -> bool:
     unordered pair contributes its hash times the difference of its counts in
     the two directions, so a symmetric multiset always passes and a directed one
     passes only on a hash coincidence (about one chance in :math:`2^{32}`, fresh
-    with every seed). Costs three passes over the edges.
+    with every seed). Costs three passes over the edges. (The CPU path uses
+    :func:`is_undirected_by_unit_code`.)
     """
-    if on_host(row):
-        sign = np.sign(col.numpy() - row.numpy())
-        return int(np.dot(sign, code.numpy())) == 0
     return bool((torch.sign(col - row) * code).sum() == 0)
 
 

@@ -255,7 +255,7 @@ def _sample_new_edges(
     batch: Tensor | None,
     num_nodes: int,
     existing_code: Tensor,
-    table_items: int,
+    table_items: Tensor | int,
     undirected: bool,
     seed: int,
 ) -> Tensor:
@@ -274,7 +274,10 @@ def _sample_new_edges(
     device = sizes.device
     per_graph = torch.where(sizes >= 2, per_graph, torch.zeros_like(per_graph))
     draws = torch.where(per_graph > 0, 2 * per_graph + 4, torch.zeros_like(per_graph))
-    total = int(draws.sum())
+    # One synchronisation with the device for the three numbers the host needs.
+    items_on_device = torch.as_tensor(table_items, device=device).to(draws.dtype)
+    largest = sizes.max() if sizes.numel() else sizes.new_zeros(())
+    total, largest, items = torch.stack([draws.sum(), largest, items_on_device]).tolist()
     if total == 0:
         return torch.empty(2, 0, dtype=torch.long, device=device)
     num_graphs = sizes.numel()
@@ -283,7 +286,7 @@ def _sample_new_edges(
     )
     n = sizes.index_select(0, cand_graph)
     # Two 32-bit values per candidate, h, scaled to [0, n) as (h * n) >> 32.
-    _check_addable(int(sizes.max()))
+    _check_addable(largest)
     bits = counter_hash(2 * total, seed, device)
     local_u = (bits[:total] * n) >> 32
     # Shifting by 1..n-1 (mod n) can never land on local_u: no self loops.
@@ -302,7 +305,7 @@ def _sample_new_edges(
     # among candidates sharing a slot the first drawn wins. Existing edges are
     # always caught (no false negatives); a rare slot collision only discards a
     # valid candidate.
-    size = next_power_of_two(4 * (table_items + total))
+    size = next_power_of_two(4 * (items + total))
     table = torch.full((size,), total, dtype=torch.int32, device=device)
     table.index_fill_(0, existing_code & (size - 1), -1)
     slot = code & (size - 1)
@@ -612,7 +615,7 @@ def _perturb_torch(
         # The table holds one code per unit (both directions of an undirected
         # edge share theirs).
         added = _sample_new_edges(
-            wanted, sizes, batch, num_nodes, code, int(unit_counts.sum()), undirected, seed
+            wanted, sizes, batch, num_nodes, code, unit_counts.sum(), undirected, seed
         )
         if undirected and added.size(1) > 0:
             added = torch.stack([added, added.flip(0)], dim=2).reshape(2, -1)
@@ -687,6 +690,7 @@ def _perturb_host(
     code: np.ndarray | None = None
     # Units are what is sampled: one direction per undirected edge (self loops
     # once), or every edge of a directed graph.
+    unit_mask: np.ndarray | None = None
     unit_index: np.ndarray | None = None
     unit_code: np.ndarray | None = None
     if graphcl_reference or force_undirected is False:
@@ -695,12 +699,13 @@ def _perturb_host(
         code = unordered_pair_hash_host(row, col, seed, num_nodes)
         undirected = True
         if counting:
-            unit_index = (row <= col).nonzero()[0]
+            unit_mask = row <= col
+            unit_index = unit_mask.nonzero()[0]
             unit_code = code.take(unit_index)
             if force_undirected is None:
                 undirected = is_undirected_by_unit_code(row, col, code, unit_code)
     if not undirected:
-        unit_index = unit_code = None
+        unit_mask = unit_index = unit_code = None
         code = pair_hash_host(row, col, seed) if counting else None
 
     sizes = np.zeros(0, dtype=np.int64)
@@ -734,7 +739,7 @@ def _perturb_host(
                 edge_mask = (torch.rand(num_edges, generator=generator) >= p).numpy()
             if counting:
                 assert edges is not None
-                dropped = ~edge_mask if unit_index is None else ~edge_mask & (row <= col)
+                dropped = ~edge_mask if unit_mask is None else ~edge_mask & unit_mask
                 removed = np.bincount(edges.group[dropped], minlength=sizes.size)
         else:
             assert edges is not None and units is not None and code is not None

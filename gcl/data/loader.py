@@ -50,11 +50,16 @@ def new_batch(data_class: type | None = None, /, **attrs: Any) -> Batch:
     a collated step on NCI1)."""
     if data_class is None or data_class is Data:
         return type.__call__(_data_batch_class(), **attrs)
-    # A subclass's own __init__ may not take the attributes: built empty, as PyG does.
-    batch = type.__call__(batch_class(data_class))
+    return filled(type.__call__(batch_class(data_class)), attrs)
+
+
+def filled(empty: Data, attrs: dict[str, Any]) -> Any:
+    r"""``empty`` (a graph or batch built without arguments, as PyG builds a
+    ``Data`` subclass, whose own ``__init__`` may not take the attributes) with
+    ``attrs`` set."""
     for key, value in attrs.items():
-        batch[key] = value
-    return batch
+        empty[key] = value
+    return empty
 
 
 def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from gcl.data.loader import data_class_of, moved_to, new_batch
+from gcl.data.loader import data_class_of, filled, moved_to, new_batch
 
 Collate = Callable[[Tensor], Any]
 Augmentation = Callable[[Any], Any]
@@ -53,6 +53,13 @@ class _Packed(NamedTuple):
     nbytes: int
     dtype: torch.dtype
     shape: tuple[int, ...]
+
+
+def check_timeout(name: str, value: Any) -> None:
+    r"""Raises :class:`ValueError` unless ``value`` is ``None`` or a positive
+    number of seconds."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds or None (got {value!r})")
 
 
 def _round_up(value: int) -> int:
@@ -124,13 +131,7 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
             else:
                 attrs[key] = value
         if num_graphs is None:
-            if data_class is None:
-                items.append(Data(**attrs))
-            else:  # built empty and filled, as PyG builds a subclass
-                graph = data_class()
-                for key, value in attrs.items():
-                    graph[key] = value
-                items.append(graph)
+            items.append(Data(**attrs) if data_class is None else filled(data_class(), attrs))
         else:
             batch = new_batch(data_class, **attrs)
             batch._num_graphs = num_graphs
@@ -246,8 +247,9 @@ class ViewPrefetcher:
     stream of its own derived from it: the views depend on the seeds and the
     indices only, not on ``W``.
 
-    The batches are rebuilt in the training process as plain
-    :class:`~torch_geometric.data.Batch` objects with every attribute of the
+    The batches are rebuilt in the training process as
+    :class:`~torch_geometric.data.Batch` objects of the dataset's graph class
+    (a ``Data`` subclass defined at module level) with every attribute of the
     worker's batches (``x``, ``edge_index``, ``batch``, ``ptr``, ``y``,
     ``edge_attr``, stored centralities ...) and ``num_graphs``, but without
     the per-graph bookkeeping that :meth:`~torch_geometric.data.Batch.to_data_list`
@@ -302,9 +304,7 @@ class ViewPrefetcher:
             raise ValueError(f"workers must be a positive integer (got {workers!r})")
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise ValueError(f"slots must be a positive integer (got {slots!r})")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds or None (got {timeout!r})")
+        check_timeout("timeout", timeout)
         slot_bytes = _DEFAULT_SLOT_BYTES if slot_bytes is None else int(slot_bytes)
         if slot_bytes < _ALIGN:
             raise ValueError(f"slot_bytes must be at least {_ALIGN} (got {slot_bytes})")

@@ -11,6 +11,7 @@ import torch
 import yaml
 from torch import nn
 
+from gcl.data.prefetch import check_timeout
 from gcl.train.distributed import local_device
 
 
@@ -97,10 +98,7 @@ class TrainConfig:
             raise ValueError(f"scheduler must be None, 'cosine' or 'step' (got {self.scheduler!r})")
         if isinstance(self.view_workers, bool) or not isinstance(self.view_workers, int) or self.view_workers < 0:
             raise ValueError(f"view_workers must be a non-negative integer (got {self.view_workers!r})")
-        if self.view_timeout is not None and (isinstance(self.view_timeout, bool)
-                                              or not isinstance(self.view_timeout, (int, float))
-                                              or not self.view_timeout > 0):
-            raise ValueError(f"view_timeout must be a positive number of seconds or None (got {self.view_timeout!r})")
+        check_timeout("view_timeout", self.view_timeout)
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be non-negative (got {self.checkpoint_every})")
 
