@@ -20,7 +20,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="results database (default: $GCL_RESULTS or <cache>/bench/results.sqlite)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for <table>.md/.csv/.png (default: benchmarks/results)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda, cuda:N, or a comma-separated list that the --jobs workers take in turn "
+                             "(default: cpu)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes running tasks at once, each with --threads threads "
+                             "(default: 1)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1; more threads rarely help small graphs)")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the store")
@@ -64,7 +69,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.bench.config import benchmarks_dir
     from gcl.bench.report import write_report
-    from gcl.bench.runner import dataset_available, default_store_path, run_table
+    from gcl.bench.runner import check_run_options, dataset_available, default_store_path, run_table
     from gcl.bench.store import ResultsStore
     from gcl.data import cache_dir
 
@@ -76,6 +81,11 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     full = config.restricted(None, args.seeds)
     try:
         config = config.restricted(datasets, args.seeds)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        check_run_options(args.device, args.threads, args.jobs)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
@@ -91,8 +101,9 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
         if not args.report_only:
             print(f"{config.title}: {len(config.datasets)} dataset(s), {len(config.methods)} method(s), "
                   f"{config.seeds} seed(s); store {store_path}")
-            summary = run_table(config, store, device=args.device, threads=args.threads, progress=not args.no_progress,
-                                command=command, stop_on_error=args.stop_on_error)
+            summary = run_table(config, store, device=args.device, threads=args.threads,
+                                progress=not args.no_progress, command=command,
+                                stop_on_error=args.stop_on_error, jobs=args.jobs)
             print(f"ran {len(summary.ran)} task(s), skipped {len(summary.skipped)} already stored, "
                   f"{len(summary.failed)} failed, in {summary.seconds:.0f} s")
             for name in summary.unavailable:
@@ -115,6 +126,8 @@ def _command(args: argparse.Namespace) -> str:
                         if args.device == "cpu" else args.device)):
         if value is not None:
             parts += [flag, str(value)]
+    if args.jobs != 1:
+        parts += ["--jobs", str(args.jobs)]
     if args.quick:
         parts.append("--quick")
     if args.store is not None:

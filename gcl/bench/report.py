@@ -182,9 +182,19 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
         for run in runs:
             started = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
             lines.append(f"- {started}: `{run['command']}`")
-        last = runs[-1]["versions"]
-        if isinstance(last, dict):
-            lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(last.items())), ""]
+        # one line per distinct set of versions (runs on another machine or device add one)
+        groups: dict[str, list[str]] = {}
+        for run in runs:
+            if isinstance(run["versions"], dict):
+                text = ", ".join(f"{k} {v}" for k, v in sorted(run["versions"].items()))
+                day = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+                groups.setdefault(text, []).append(day)
+        if len(groups) == 1:
+            lines += ["", "Versions: " + next(iter(groups)), ""]
+        elif groups:
+            lines += ["", "Versions:", ""]
+            lines += [f"- runs of {', '.join(days)}: {text}" for text, days in groups.items()]
+            lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out

@@ -2,6 +2,7 @@ r"""Run a table: configuration → tasks → results store, skipping what is sto
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -10,6 +11,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gcl.bench.config import DatasetEntry, TableConfig
 from gcl.bench.protocols import Context, Task, clean_task, make_tasks, run_task
@@ -37,8 +39,9 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def versions() -> dict[str, str]:
-    r"""Versions of Python, the platform and the libraries behind a score."""
+def versions(devices: list[str] | None = None) -> dict[str, str]:
+    r"""Versions of Python, the platform and the libraries behind a score, and
+    the devices that trained (with the GPU's name for CUDA devices)."""
     import sklearn
     import torch
     import torch_geometric
@@ -54,7 +57,17 @@ def versions() -> dict[str, str]:
         "platform": platform.platform(),
         "cpu_count": str(os.cpu_count()),
         "threads": str(torch.get_num_threads()),
+        "device": ", ".join(_device_name(d) for d in (devices or ["cpu"])),
     }
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    parsed = torch.device(device)
+    if parsed.type == "cuda" and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(parsed)})"
+    return device
 
 
 def dataset_available(entry: DatasetEntry) -> bool:
@@ -78,43 +91,91 @@ def default_store_path() -> Path:
     return cache_dir() / "bench" / "results.sqlite"
 
 
+def parse_devices(device: str) -> list[str]:
+    r"""The devices of ``--device``: one name, or a comma-separated list that parallel
+    workers take in turn (e.g. ``"cuda:0,cuda:1"``).
+
+    Example:
+        >>> parse_devices("cuda:0, cuda:1")
+        ['cuda:0', 'cuda:1']
+    """
+    import torch
+
+    names = [d.strip() for d in str(device).split(",") if d.strip()]
+    if not names:
+        raise ValueError(f"device must name at least one device (got {device!r})")
+    for name in names:
+        try:
+            torch.device(name)
+        except RuntimeError as error:
+            raise ValueError(f"unknown device {name!r} ({error})") from None
+    return names
+
+
+def check_run_options(device: str, threads: int | None, jobs: int) -> list[str]:
+    r"""Checks the run options of :func:`run_table`; returns the devices.
+
+    Raises:
+        ValueError: For a device torch does not know, fewer than one thread or
+            job, or several devices for a single job.
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer (got {threads!r})")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (got {jobs!r})")
+    devices = parse_devices(device)
+    if len(devices) > jobs:
+        raise ValueError(f"{len(devices)} devices need at least as many jobs (got jobs={jobs})")
+    return devices
+
+
 def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.PathLike[str] | None = None,
               device: str = "cpu", threads: int | None = 1, progress: bool = True, command: str | None = None,
               stop_on_error: bool = False, executor: Executor = run_task,
-              available: Callable[[DatasetEntry], bool] = dataset_available) -> RunSummary:
+              available: Callable[[DatasetEntry], bool] = dataset_available, jobs: int = 1) -> RunSummary:
     r"""Runs every task of ``config`` that the store does not hold yet.
 
     Records are stored as each task completes, so an interrupted run loses at
-    most the task in progress (and that task resumes its training from its
-    checkpoint in :obj:`work_dir`).
+    most the tasks in progress (and those resume their training from their
+    checkpoints in :obj:`work_dir`).
+
+    With :obj:`jobs` > 1, tasks run in that many worker processes (started
+    with ``spawn``; each loads the datasets it needs once) and this process
+    stores their records as they arrive, so the store keeps one writer. A task
+    gives the same records in a worker as in this process: every training run
+    seeds itself. Workers take the devices of a comma-separated :obj:`device`
+    in turn, e.g. two GPUs for four workers: ``"cuda:0,cuda:1"``.
 
     Args:
         config (TableConfig): The table.
         store (ResultsStore): Where records go.
         work_dir (path, optional): Scratch folder for task checkpoints.
             (default: next to the store)
-        device (str): Torch device for training. (default: :obj:`"cpu"`)
-        threads (int, optional): Torch intra-op CPU threads for the run; ``None``
-            keeps torch's setting. Small graph batches gain little from more
-            threads and, on a shared machine, oversubscribed threads slow
-            training down by an order of magnitude. (default: :obj:`1`)
+        device (str): Torch device for training, or a comma-separated list
+            for the workers. (default: :obj:`"cpu"`)
+        threads (int, optional): Torch intra-op CPU threads for the run (for
+            each worker); ``None`` keeps torch's setting. Small graph batches
+            gain little from more threads and, on a shared machine,
+            oversubscribed threads slow training down by an order of magnitude.
+            (default: :obj:`1`)
         progress (bool): Show a progress bar over tasks. (default: :obj:`True`)
         command (str, optional): Command line recorded with the run.
         stop_on_error (bool): Re-raise a task's exception instead of recording
             it and going on with the next task. (default: :obj:`False`)
-        executor (callable): ``executor(config, task, context) -> records``.
+        executor (callable): ``executor(config, task, context) -> records``;
+            with :obj:`jobs` > 1 it must be picklable (a module-level function).
         available (callable): Whether a dataset's files are present.
+        jobs (int): Worker processes. (default: :obj:`1`, tasks run here)
     """
+    devices = check_run_options(device, threads, jobs)
     if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1 (got {threads})")
         import torch
 
         torch.set_num_threads(threads)
     started = time.perf_counter()
     summary = RunSummary()
     scratch = Path(work_dir) if work_dir is not None else Path(store.path).expanduser().parent / "work"
-    ctx = Context(scratch, device=device)
+    ctx = Context(scratch, device=devices[0])
     entries = []
     for entry in config.datasets:
         if available(entry):
@@ -129,36 +190,108 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         else:
             todo.append(task)
     run_id = store.start_run(config.table, ",".join(sorted({t.variant for t in tasks})),
-                             command if command is not None else " ".join(sys.argv), versions())
+                             command if command is not None else " ".join(sys.argv), versions(devices))
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=config.table, unit="task",
                    dynamic_ncols=True)
+
+    def finished(task: Task, records: list[Record]) -> None:
+        store.add(records)
+        clean_task(config, task, ctx)
+        summary.ran.append(task.id)
+        if bar is not None:
+            bar.update(1)
+
+    def failed(task: Task, error: BaseException, message: str) -> None:
+        summary.failed[task.id] = f"{type(error).__name__}: {error}"
+        (bar.write if bar is not None else print)(f"[{task.id}] failed: {message}")
+
     try:
-        for task in todo:
-            if bar is not None:
-                bar.set_postfix_str(task.id)
-            try:
-                records = executor(config, task, ctx)
-            except KeyboardInterrupt:
-                raise
-            except Exception as error:
-                if stop_on_error:
+        if jobs == 1 or len(todo) <= 1:
+            for task in todo:
+                if bar is not None:
+                    bar.set_postfix_str(task.id)
+                try:
+                    records = executor(config, task, ctx)
+                except KeyboardInterrupt:
                     raise
-                summary.failed[task.id] = f"{type(error).__name__}: {error}"
-                message = traceback.format_exc(limit=3)
-                (bar.write if bar is not None else print)(f"[{task.id}] failed: {message}")
-                continue
-            store.add(records)
-            clean_task(config, task, ctx)
-            summary.ran.append(task.id)
-            if bar is not None:
-                bar.update(1)
+                except Exception as error:
+                    if stop_on_error:
+                        raise
+                    failed(task, error, traceback.format_exc(limit=3))
+                    continue
+                finished(task, records)
+        else:
+            # Process each dataset once here: workers that all found no processed cache
+            # would each write it at the same time.
+            for options in {json.dumps(config.settings(t.entry, t.spec)["dataset"], sort_keys=True) for t in todo}:
+                try:
+                    Context(scratch).load(json.loads(options))
+                except Exception:  # the workers meet the same error and record it per task
+                    pass
+            _run_parallel(config, todo, executor, scratch, devices, threads, min(jobs, len(todo)),
+                          stop_on_error, finished, failed)
     finally:
         if bar is not None:
             bar.close()
     store.finish_run(run_id)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+# -- parallel workers --------------------------------------------------------------
+_WORKER: dict[str, Context] = {}
+
+
+def _start_worker(work_dir: Path, devices: list[str], counter: Any, threads: int | None) -> None:
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    _WORKER["ctx"] = Context(work_dir, device=devices[index % len(devices)])
+
+
+def _work(executor: Executor, config: TableConfig, task: Task) -> list[Record]:
+    return executor(config, task, _WORKER["ctx"])
+
+
+def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, work_dir: Path, devices: list[str],
+                  threads: int | None, jobs: int, stop_on_error: bool,
+                  finished: Callable[[Task, list[Record]], None],
+                  failed: Callable[[Task, BaseException, str], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be re-initialised in a forked child
+    counter = context.Value("i", 0)
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                               initargs=(work_dir, devices, counter, threads))
+    pending: dict[Future[list[Record]], Task] = {}
+    try:
+        for task in todo:
+            pending[pool.submit(_work, executor, config, task)] = task
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    finished(task, future.result())
+                    continue
+                if stop_on_error:
+                    raise error
+                message = "".join(traceback.format_exception(error, limit=3))
+                failed(task, error, message)
+    finally:
+        # stop queued tasks; running ones are abandoned (their checkpoints let a re-run resume)
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=not pending, cancel_futures=True)
+        if pending:
+            for process in workers:
+                process.terminate()

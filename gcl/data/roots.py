@@ -175,6 +175,9 @@ def mirror(spec: DatasetSpec, folder: Path, tag: str) -> Path:
                 link.unlink()
         try:
             link.symlink_to(entry, target_is_directory=entry.is_dir())
+        except FileExistsError:  # another process linked it meanwhile
+            if not (link.is_symlink() and link.resolve() == entry.resolve()):
+                raise
         except OSError:  # filesystems without symlinks: copy instead
             if entry.is_dir():
                 shutil.copytree(entry, link)

@@ -47,3 +47,16 @@ def run_and_die(store_path: str, die_at: int, log: str) -> None:
     with ResultsStore(store_path) as store:
         run_table(config(), store, progress=False, executor=dying, available=lambda e: True,
                   work_dir=Path(store_path).parent / "work", threads=None)
+
+
+def failing_on_proteins(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Like :func:`executor`, but every PROTEINS task raises (picklable, for worker processes)."""
+    if task.entry.label == "PROTEINS":
+        raise ValueError("broken data")
+    return executor(config, task, ctx)
+
+
+def device_of(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Records the worker's device and process id in ``extra``."""
+    return [Record(config.table, task.variant, task.entry.label, task.spec.label, task.seed, f, score(task),
+                   task=task.id, extra={"device": ctx.device, "pid": os.getpid()}) for f in task.folds]

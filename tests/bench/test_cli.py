@@ -46,3 +46,30 @@ def test_bench_config_file_report_only(tmp_path: Path) -> None:
     assert main(["bench", str(config), "--report-only", "--store", str(tmp_path / "r.sqlite"),
                  "--out", str(tmp_path)]) == 0
     assert "not run yet" in (tmp_path / "mini.md").read_text()
+
+
+def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two workers train the quick LCGNN table's folds (one task per fold) and store what one process would
+    sequential, parallel = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
+    common = ["reproduce", "lcgnn-tu", "--quick", "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main([*common, "--store", str(sequential)]) == 0
+    assert main([*common, "--store", str(parallel), "--jobs", "2"]) == 0
+    assert "ran " in capsys.readouterr().out
+    with ResultsStore(sequential) as one, ResultsStore(parallel) as two:
+        expected = {r.key(): (r.score, r.val_score) for r in one.records("lcgnn-tu")}
+        got = {r.key(): (r.score, r.val_score) for r in two.records("lcgnn-tu")}
+        command = two.runs("lcgnn-tu")[0]["command"]
+    assert len(expected) > 1 and got == expected
+    assert "--jobs 2" in command
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--jobs", "0"], "jobs must be a positive integer"),
+    (["--threads", "0"], "threads must be a positive integer"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_run_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
+    store = tmp_path / "r.sqlite"
+    assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(store), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not store.exists()

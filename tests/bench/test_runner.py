@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +109,51 @@ def test_resume_after_kill(tmp_path: Path) -> None:
     assert all(before[r.key()] == r.score for r in after if r.key() in before)
     expected = {(t.entry.label, t.spec.label, t.seed, t.folds[0]): _fake.score(t) for t in make_tasks(_fake.config())}
     assert {(r.dataset, r.method, r.seed, r.fold): r.score for r in after} == pytest.approx(expected)
+
+
+def test_parallel_jobs_store_the_same_records(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "one.sqlite") as store:
+        run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
+                  available=lambda e: True, work_dir=tmp_path)
+        one = {r.key(): r.score for r in store.records("fake")}
+    with ResultsStore(tmp_path / "two.sqlite") as store:
+        summary = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.device_of,
+                            available=lambda e: True, work_dir=tmp_path, jobs=2, device="cpu,meta")
+        two = store.records("fake")
+        assert len(summary.ran) == 8 and not summary.failed
+        again = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
+                          available=lambda e: True, work_dir=tmp_path, jobs=2)
+        assert again.ran == [] and len(again.skipped) == 8
+    assert {r.key(): r.score for r in two} == one
+    # two worker processes, each on one of the devices, neither of them this process
+    pids = {r.extra["pid"] for r in two}
+    assert len(pids) <= 2 and os.getpid() not in pids
+    assert {r.extra["device"] for r in two} <= {"cpu", "meta"}
+
+
+def test_parallel_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.failing_on_proteins,
+                            available=lambda e: True, work_dir=tmp_path, jobs=2)
+        assert len(store.records("fake")) == 4
+    assert len(summary.ran) == 4 and len(summary.failed) == 4
+    assert all("broken data" in message for message in summary.failed.values())
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ValueError, match="broken data"):
+            run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.failing_on_proteins,
+                      available=lambda e: True, work_dir=tmp_path, jobs=2, stop_on_error=True)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"jobs": 0}, "jobs must be a positive integer"),
+    ({"jobs": True}, "jobs must be a positive integer"),
+    ({"threads": 0}, "threads must be a positive integer"),
+    ({"device": "gpu"}, "unknown device 'gpu'"),
+    ({"device": " , "}, "at least one device"),
+    ({"device": "cpu,cpu", "jobs": 1}, "2 devices need at least as many jobs"),
+])
+def test_run_options_are_checked(tmp_path: Path, options: dict[str, Any], message: str) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store, pytest.raises(ValueError, match=message):
+        run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
+                  available=lambda e: True, work_dir=tmp_path, **options)
+    assert not (tmp_path / "r.sqlite").exists() or not ResultsStore(tmp_path / "r.sqlite").records("fake")
