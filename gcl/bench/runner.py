@@ -284,8 +284,8 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                 if error is None:
                     finished(task, future.result())
                     continue
-                if stop_on_error:
-                    raise error
+                if stop_on_error or not isinstance(error, Exception):
+                    raise error  # a worker's KeyboardInterrupt (Ctrl-C reaches every worker) stops the run
                 message = "".join(traceback.format_exception(error, limit=3))
                 failed(task, error, message)
     finally:
