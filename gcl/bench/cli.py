@@ -84,11 +84,12 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    try:
-        check_run_options(args.device, args.threads, args.jobs)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    if not args.report_only:
+        try:
+            check_run_options(args.device, args.threads, args.jobs)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
     store_path = args.store if args.store is not None else default_store_path()
     if args.out is not None:
         out_dir = args.out

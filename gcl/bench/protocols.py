@@ -262,8 +262,8 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     r"""Runs one task and returns its records (one per fold)."""
     settings = config.settings(task.entry, task.spec)
     out_dir = task_dir(config, task, ctx)
-    started = time.perf_counter()
     data = ctx.load(settings["dataset"])
+    started = time.perf_counter()  # training and evaluation, not the (once per process) loading
 
     def record(fold: int, score: float, val: float | None, params: dict[str, Any],
                extra: dict[str, Any]) -> Record:

@@ -186,7 +186,9 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
         groups: dict[str, list[str]] = {}
         for run in runs:
             if isinstance(run["versions"], dict):
-                text = ", ".join(f"{k} {v}" for k, v in sorted(run["versions"].items()))
+                # runs recorded before the device was named ran on the CPU
+                named = {"device": "cpu", **run["versions"]}
+                text = ", ".join(f"{k} {v}" for k, v in sorted(named.items()))
                 day = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
                 groups.setdefault(text, []).append(day)
         if len(groups) == 1:

@@ -106,9 +106,14 @@ def parse_devices(device: str) -> list[str]:
         raise ValueError(f"device must name at least one device (got {device!r})")
     for name in names:
         try:
-            torch.device(name)
+            parsed = torch.device(name)
         except RuntimeError as error:
             raise ValueError(f"unknown device {name!r} ({error})") from None
+        if parsed.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {name!r}: CUDA is not available to this torch build or machine")
+            if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+                raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return names
 
 
@@ -227,9 +232,9 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         else:
             # Process each dataset once here: workers that all found no processed cache
             # would each write it at the same time.
-            for options in {json.dumps(config.settings(t.entry, t.spec)["dataset"], sort_keys=True) for t in todo}:
+            for options in _datasets_of(config, todo):
                 try:
-                    Context(scratch).load(json.loads(options))
+                    Context(scratch).load(options)
                 except Exception:  # the workers meet the same error and record it per task
                     pass
             _run_parallel(config, todo, executor, scratch, devices, threads, min(jobs, len(todo)),
@@ -246,13 +251,54 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
 _WORKER: dict[str, Context] = {}
 
 
-def _start_worker(work_dir: Path, devices: list[str], counter: Any, threads: int | None) -> None:
+def _datasets_of(config: TableConfig, tasks: list[Task]) -> list[dict[str, Any]]:
+    r"""The distinct dataset options of ``tasks``, in order."""
+    seen: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        options = config.settings(task.entry, task.spec)["dataset"]
+        seen.setdefault(json.dumps(options, sort_keys=True, default=str), options)
+    return list(seen.values())
+
+
+def _exit_with_parent(parent: int) -> None:
+    r"""Ends this worker when the process that started it ends, however it ends
+    (a SIGKILL or the out-of-memory killer included): orphaned workers would go
+    on training tasks whose records nobody stores."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent ended before the call
+                os._exit(1)
+            return
+        except (OSError, AttributeError):
+            pass
+
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gcl-parent-watch", daemon=True).start()
+
+
+def _start_worker(work_dir: Path, devices: list[str], counter: Any, threads: int | None, parent: int) -> None:
+    _exit_with_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    if threads is not None:
-        import torch
+    import torch
 
+    import gcl.eval
+    import gcl.methods
+    import gcl.train  # noqa: F401 - imported once here, not inside the first task's timing
+
+    if threads is not None:
         torch.set_num_threads(threads)
     _WORKER["ctx"] = Context(work_dir, device=devices[index % len(devices)])
 
@@ -261,33 +307,61 @@ def _work(executor: Executor, config: TableConfig, task: Task) -> list[Record]:
     return executor(config, task, _WORKER["ctx"])
 
 
+class _Terminated(SystemExit):
+    r"""SIGTERM or SIGHUP reached the main process of a parallel run."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated(128 + signum)
+
+
 def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, work_dir: Path, devices: list[str],
                   threads: int | None, jobs: int, stop_on_error: bool,
                   finished: Callable[[Task, list[Record]], None],
                   failed: Callable[[Task, BaseException, str], None]) -> None:
     import multiprocessing
+    import signal
+    import threading
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
+    # SIGTERM / SIGHUP become an exception, so the workers are stopped below (and by
+    # _exit_with_parent when this process is killed outright).
+    handlers: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                handlers[signum] = signal.signal(signum, _raise_terminated)
     context = multiprocessing.get_context("spawn")  # CUDA cannot be re-initialised in a forked child
     counter = context.Value("i", 0)
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                               initargs=(work_dir, devices, counter, threads))
+                               initargs=(work_dir, devices, counter, threads, os.getpid()))
     pending: dict[Future[list[Record]], Task] = {}
     try:
         for task in todo:
             pending[pool.submit(_work, executor, config, task)] = task
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # store what finished before acting on errors of the same batch
+            errors: list[tuple[Task, BaseException]] = []
             for future in done:
                 task = pending.pop(future)
                 error = future.exception()
                 if error is None:
                     finished(task, future.result())
-                    continue
+                else:
+                    errors.append((task, error))
+            for task, error in errors:
+                if isinstance(error, BrokenProcessPool):
+                    unfinished = sorted(t.id for t in [task, *pending.values()])
+                    raise RuntimeError(
+                        f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or "
+                        f"crashed) with {len(unfinished)} task(s) unfinished: {', '.join(unfinished)}. "
+                        "Records already stored are kept; run the same command again to resume "
+                        "(with fewer --jobs if memory ran out)") from error
                 if stop_on_error or not isinstance(error, Exception):
                     raise error  # a worker's KeyboardInterrupt (Ctrl-C reaches every worker) stops the run
-                message = "".join(traceback.format_exception(error, limit=3))
-                failed(task, error, message)
+                failed(task, error, "".join(traceback.format_exception(error, limit=3)))
     finally:
         # stop queued tasks; running ones are abandoned (their checkpoints let a re-run resume)
         workers = list((getattr(pool, "_processes", None) or {}).values())
@@ -295,3 +369,5 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
         if pending:
             for process in workers:
                 process.terminate()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

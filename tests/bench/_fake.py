@@ -60,3 +60,34 @@ def device_of(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     """Records the worker's device and process id in ``extra``."""
     return [Record(config.table, task.variant, task.entry.label, task.spec.label, task.seed, f, score(task),
                    task=task.id, extra={"device": ctx.device, "pid": os.getpid()}) for f in task.folds]
+
+
+def dies_on_proteins(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Like :func:`executor`, but the worker process SIGKILLs itself on PROTEINS tasks."""
+    if task.entry.label == "PROTEINS":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return executor(config, task, ctx)
+
+
+def interrupted(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Raises KeyboardInterrupt, as Ctrl-C does in every worker of the process group."""
+    raise KeyboardInterrupt
+
+
+def slow(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Writes the worker's pid to ``$GCL_TEST_PIDS/<pid>``, then takes a minute."""
+    import time
+
+    Path(os.environ["GCL_TEST_PIDS"], str(os.getpid())).touch()
+    time.sleep(60)
+    return executor(config, task, ctx)
+
+
+def run_slow(store_path: str, pid_dir: str) -> None:
+    """Runs the fake table with two workers and the slow executor (the test kills this process)."""
+    from gcl.bench.runner import run_table
+
+    os.environ["GCL_TEST_PIDS"] = pid_dir
+    with ResultsStore(store_path) as store:
+        run_table(config(seeds=1), store, progress=False, executor=slow, available=lambda e: True,
+                  work_dir=Path(store_path).parent / "work", jobs=2)

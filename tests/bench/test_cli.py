@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gcl.bench.store import ResultsStore
 from gcl.cli import main
@@ -67,9 +68,16 @@ def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["--jobs", "0"], "jobs must be a positive integer"),
     (["--threads", "0"], "threads must be a positive integer"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    pytest.param(["--device", "cuda:7"], "CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
 ])
 def test_bad_run_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
     store = tmp_path / "r.sqlite"
     assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(store), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_report_only_ignores_run_options(tmp_path: Path) -> None:
+    assert main(["reproduce", "graphcl-tu", "--report-only", "--jobs", "0", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path)]) == 0

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +127,10 @@ def test_parallel_jobs_store_the_same_records(tmp_path: Path) -> None:
                           available=lambda e: True, work_dir=tmp_path, jobs=2)
         assert again.ran == [] and len(again.skipped) == 8
     assert {r.key(): r.score for r in two} == one
-    # two worker processes, each on one of the devices, neither of them this process
-    pids = {r.extra["pid"] for r in two}
-    assert len(pids) <= 2 and os.getpid() not in pids
-    assert {r.extra["device"] for r in two} <= {"cpu", "meta"}
+    # at most two worker processes, neither of them this one, each on a device of its own
+    device_of = {r.extra["pid"]: r.extra["device"] for r in two}
+    assert 1 <= len(device_of) <= 2 and os.getpid() not in device_of
+    assert set(device_of.values()) <= {"cpu", "meta"} and len(set(device_of.values())) == len(device_of)
 
 
 def test_parallel_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
@@ -157,3 +159,50 @@ def test_run_options_are_checked(tmp_path: Path, options: dict[str, Any], messag
         run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
                   available=lambda e: True, work_dir=tmp_path, **options)
     assert not (tmp_path / "r.sqlite").exists() or not ResultsStore(tmp_path / "r.sqlite").records("fake")
+
+
+def test_parallel_worker_crash_stops_with_a_clear_error_and_resumes(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(RuntimeError, match=r"worker process ended abruptly .* PROTEINS/"):
+            run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.dies_on_proteins,
+                      available=lambda e: True, work_dir=tmp_path, jobs=2)
+        kept = {r.key(): r.score for r in store.records("fake")}
+        assert all(key[2] == "MUTAG" for key in kept)  # (table, variant, dataset, ...)
+        summary = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
+                            available=lambda e: True, work_dir=tmp_path, jobs=2)
+        assert len(summary.skipped) == len(kept) and len(store.records("fake")) == 8
+
+
+def test_parallel_keyboard_interrupt_stops_the_run(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store, pytest.raises(KeyboardInterrupt):
+        run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.interrupted,
+                  available=lambda e: True, work_dir=tmp_path, jobs=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_end_with_the_main_process(tmp_path: Path, signum: int) -> None:
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    proc = mp.get_context("fork").Process(target=_fake.run_slow, args=(str(tmp_path / "r.sqlite"), str(pid_dir)))
+    proc.start()
+    deadline = time.monotonic() + 60
+    while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in pid_dir.iterdir()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    os.kill(proc.pid, signum)
+    proc.join(30)
+    assert proc.exitcode == (128 + signum if signum == signal.SIGTERM else -signum)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
