@@ -437,20 +437,34 @@ def _finish_hash_host(y: np.ndarray, scratch: np.ndarray | None = None) -> np.nd
     return y
 
 
-def counter_hash(count: int, seed: int, device: torch.device) -> Tensor:
+def salted_hash(code: Tensor, salt: int) -> Tensor:
+    r"""A 32-bit code mixed with ``salt`` (int64 tensors holding 32-bit values):
+    a bijection of the codes, a different one for every salt."""
+    return _finish_hash(code ^ (salt & _MASK32))
+
+
+def salted_hash_host(code: np.ndarray, salt: int) -> np.ndarray:
+    r""":func:`salted_hash` of a ``uint32`` array in NumPy (a new array)."""
+    return _finish_hash_host(code ^ np.uint32(salt & _MASK32))
+
+
+def counter_hash(count: int, seed: int, device: torch.device, start: int = 0) -> Tensor:
     r"""``count`` pseudo-random 32-bit values (int64 in ``[0, 2**32)``) from
-    ``seed``: the :func:`pair_hash` of ``(i, 2**31)`` for ``i < count``, a pair
-    that no edge of a graph with fewer than :math:`2^{31}` nodes has, so the
-    values are independent of the edges' codes under the same seed."""
+    ``seed``: the :func:`pair_hash` of ``(i, 2**31)`` for ``start <= i <
+    start + count`` (counters modulo :math:`2^{32}`), a pair that no edge of a
+    graph with fewer than :math:`2^{31}` nodes has, so the values are
+    independent of the edges' codes under the same seed."""
     if device.type == "cpu" and NUMPY_ON_CPU:
-        return torch.from_numpy(counter_hash_host(count, seed).astype(np.int64))
-    z = (torch.arange(count, device=device) * _K1 + (2**31 * _K2 + seed)) & _MASK32
+        return torch.from_numpy(counter_hash_host(count, seed, start).astype(np.int64))
+    z = (torch.arange(start, start + count, device=device) * _K1 + (2**31 * _K2 + seed)) & _MASK32
     return _finish_hash(z)
 
 
-def counter_hash_host(count: int, seed: int) -> np.ndarray:
+def counter_hash_host(count: int, seed: int, start: int = 0) -> np.ndarray:
     r""":func:`counter_hash` in NumPy, as ``uint32``."""
     y = np.arange(count, dtype=np.uint32)
+    if start:
+        y += np.uint32(start & _MASK32)
     y *= np.uint32(_K1)
     y += np.uint32((2**31 * _K2 + seed) & _MASK32)
     return _finish_hash_host(y)

@@ -202,8 +202,10 @@ def test_hashes_and_new_edge_candidates_equal_the_cpu_values() -> None:
     u = torch.cat([s + torch.randint(0, max(int(n), 1), (2 * int(n),), generator=rng) for s, n in zip(start, sizes)])
     v = torch.cat([s + torch.randint(0, max(int(n), 1), (2 * int(n),), generator=rng) for s, n in zip(start, sizes)])
     code = U.unordered_pair_hash(u, v, 9)
+    units = 2 * sizes  # the codes each graph holds
+    code_graph = torch.arange(sizes.numel()).repeat_interleave(units)
     host = F._sample_new_edges_host(wanted.numpy(), sizes.numpy(), None, code.numpy().astype("uint32"),
-                                    code.numel(), True, 9)
+                                    U.HostGroups(code_graph.numpy(), sizes.numel()), units.numpy(), True, 9)
     device = F._sample_new_edges(wanted.to(CUDA), sizes.to(CUDA), None, int(sizes.sum()), code.to(CUDA),
-                                 code.numel(), True, 9)
+                                 code_graph.to(CUDA), units.to(CUDA), True, 9)
     assert torch.equal(device.cpu(), torch.stack([torch.from_numpy(host[0]), torch.from_numpy(host[1])]))

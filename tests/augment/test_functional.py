@@ -182,6 +182,12 @@ def test_perturb_edges_properties(graphs, p, mode, seed) -> None:
         added_g = int((batch.batch[added[0]] == g).sum()) if added.numel() else 0
         added_units = added_g // 2 if undirected else added_g
         assert added_units <= (target if mode != "remove" else 0)
+        # Exactly the target where the graph has room to spare (rounds of draws top up).
+        n = int((batch.batch == g).sum())
+        present = {(u, v) for u, v in (_canonical(edges) if undirected else edges) if u != v}
+        free = (n * (n - 1) // 2 if undirected else n * (n - 1)) - len(present)
+        if mode != "remove" and free >= 2 * target:
+            assert added_units == target
 
 
 def test_perturb_edges_adds_as_many_as_removed_on_mutag(mutag) -> None:
@@ -193,6 +199,33 @@ def test_perturb_edges_adds_as_many_as_removed_on_mutag(mutag) -> None:
     expected = sum(round(0.2 * (mutag[i].edge_index.size(1) // 2)) for i in range(32))
     assert removed == 2 * expected
     assert is_symmetric(out.edge_index)
+
+
+def test_perturb_edges_adds_as_many_as_removed_in_dense_graphs(monkeypatch) -> None:
+    # IMDB-BINARY's ego networks are dense (a fifth of them have more than half of all
+    # node pairs as edges): graphs with room keep their edge count, on both paths, with the
+    # same result; the few that want most of their free pairs lose at most a handful.
+    from gcl.data import load_dataset
+
+    imdb = load_dataset("IMDB-BINARY")
+    batch = Batch.from_data_list(list(imdb[:400]))
+    sizes = torch.bincount(batch.batch)
+    units = torch.bincount(batch.batch[batch.edge_index[0]], minlength=sizes.numel()) // 2
+    free = sizes * (sizes - 1) // 2 - units
+    wanted = torch.round(0.2 * units.double()).long()
+    roomy = free >= 2 * wanted
+    for seed in range(4):
+        def run(s: int = seed) -> F.Augmented:
+            return F.perturb_edges(batch.x, batch.edge_index, batch.batch, p=0.2, generator=gen(s))
+
+        fast, reference = _outputs_on_both_paths(monkeypatch, run)
+        _assert_same(fast, reference)
+        edge_index = fast[1]  # the Augmented's fields, in order
+        after = torch.bincount(batch.batch[edge_index[0]], minlength=sizes.numel()) // 2
+        assert torch.equal(after[roomy], units[roomy])
+        hostable = free >= wanted  # (cliques, for one, have no pair to add)
+        lost = int((units - after)[hostable].clamp_min(0).sum())
+        assert lost <= 0.01 * int(wanted[hostable].sum())
 
 
 def test_perturb_edges_graphcl_reference_only_removes_directed_edges() -> None:
@@ -667,10 +700,12 @@ def test_new_edges_numpy_helpers_on_a_graph_beyond_float32_integers(monkeypatch)
     def run() -> tuple[torch.Tensor]:
         if _utils.NUMPY_ON_CPU:
             host = F._sample_new_edges_host(
-                wanted.numpy(), sizes.numpy(), None, no_edges.numpy(), 0, False, 5
+                wanted.numpy(), sizes.numpy(), None, no_edges.numpy(), _utils.HostGroups.from_bounds(np.zeros(2, dtype=np.int64)),
+                np.zeros(1, dtype=np.int64), False, 5,
             )
             return (torch.from_numpy(np.stack(host)),)
-        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, 0, False, 5),)
+        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, no_edges,
+                                    torch.zeros(1, dtype=torch.long), False, 5),)
 
     fast, reference = _outputs_on_both_paths(monkeypatch, run)
     _assert_same(fast, reference)
