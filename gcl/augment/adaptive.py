@@ -237,7 +237,7 @@ def feature_mask_probabilities(
             f"(got shape {list(node_centrality.shape)})"
         )
     dtype = torch.float64
-    present = x.abs().to(dtype) if dense else (x != 0).to(dtype)
+    present = x.to(dtype).abs() if dense else (x != 0).to(dtype)  # (bool and integer features too)
     weighted = present * node_centrality.to(dtype).unsqueeze(1)
     if per_graph:
         sizes = graph_sizes(batch, num_nodes, num_graphs, x.device)

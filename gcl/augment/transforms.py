@@ -18,6 +18,7 @@ return their input (as a shallow copy) unchanged.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -177,6 +178,9 @@ def _refresh_batch(
         for key in [*edge_keys, "edge_attr"]:
             if key in data and data[key] is not None:
                 data[key] = data[key].index_select(0, order)
+    if nodes_changed and getattr(data._store, "_num_nodes", None) is not None:
+        # graphs without x: PyG splits the batch by these counts (to_data_list)
+        data._store._num_nodes = (ptr[1:] - ptr[:-1]).tolist()
     edge_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
     # Counting needs no particular order: the edges' graphs before regrouping do.
     torch.cumsum(torch.bincount(edge_graph, minlength=num_graphs), 0, out=edge_ptr[1:])
@@ -253,8 +257,30 @@ class AugmentTransform(BaseTransform):
         return {}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self._params().items())
+        # the main settings, then every other constructor argument that differs
+        # from its default (so logged configurations tell variants apart)
+        params = dict(self._params())
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name in ("self", "generator") or name in params or not hasattr(self, name):
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            value = getattr(self, name)
+            if param.default is param.empty or not _same_setting(value, param.default):
+                params[name] = value
+        args = ", ".join(f"{key}={value!r}" for key, value in params.items())
         return f"{self.__class__.__name__}({args})"
+
+
+def _same_setting(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    if isinstance(value, Tensor) or isinstance(default, Tensor):
+        return False
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # settings that do not compare
+        return False
 
 
 class _GraphAugment(AugmentTransform):
@@ -814,6 +840,12 @@ class Compose(AugmentTransform):
     r"""Applies transforms one after another; :meth:`train` / :meth:`eval`
     propagate to the children.
 
+    In evaluation mode the children still run, each in evaluation mode: gcl's
+    random transforms are then the identity, while deterministic steps (PyG
+    transforms such as :class:`~torch_geometric.transforms.Constant`,
+    :class:`AddCentrality`, your own functions) apply as in training, so
+    evaluation sees the inputs training saw, minus the randomness.
+
     Args:
         transforms (Sequence[Callable]): the transforms, applied in order.
     """
@@ -827,6 +859,10 @@ class Compose(AugmentTransform):
         for transform in self.transforms:
             _set_training(transform, mode)
         return self
+
+    def __call__(self, data: Any) -> Any:
+        # in evaluation mode too: the children decide (see the class docstring)
+        return self.forward(copy.copy(data))
 
     def forward(self, data: Any) -> Any:
         for transform in self.transforms:
@@ -898,7 +934,10 @@ class MultiView(AugmentTransform):
     per graph, which PyG's :class:`~torch_geometric.loader.DataLoader`
     collates into a list of batches, one per view.
 
-    In evaluation mode every view is the unmodified input.
+    In evaluation mode every view applies its transform in evaluation mode:
+    gcl's random transforms are the identity (a :class:`Compose` still runs its
+    deterministic steps), so every view is the input as training would see it
+    without the randomness. Other callables run as they are.
 
     Args:
         transforms (Callable or Sequence[Callable]): one transform for all
@@ -934,8 +973,7 @@ class MultiView(AugmentTransform):
         return self
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
-        if not self.training:
-            return tuple(copy.copy(data) for _ in self.transforms)
+        # in evaluation mode the children are too (train/eval propagate), and decide
         return tuple(transform(data) for transform in self.transforms)
 
     def forward(self, data: Any) -> tuple[Any, ...]:

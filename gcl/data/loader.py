@@ -191,6 +191,7 @@ class CollatedLoader(_IndexedBatches):
         batch._num_graphs = len(graphs)
         if "num_nodes" in self._store or "x" not in attrs:
             batch.num_nodes = total_nodes
+            batch._store._num_nodes = num_nodes.tolist()  # per graph, as PyG's collate keeps them
         return batch
 
 

@@ -231,3 +231,14 @@ def test_zero_rate_is_identity_and_bad_arguments() -> None:
         A.edge_drop_probabilities(edge_index, 3, node_centrality=torch.ones(2))
     with pytest.raises(ValueError, match="log_offset must be >= 0"):
         A.feature_mask_probabilities(x, torch.ones(3), log_offset=-1.0)
+
+
+def test_dense_feature_weights_of_bool_and_integer_features() -> None:
+    # one-hot bool or int features weigh like their float copies
+    x = torch.tensor([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]])
+    edge_index = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+    centrality = torch.tensor([0.1, 0.4, 0.2, 0.3])
+    outs = [A.adaptive_mask_features(v, edge_index, p=0.5, dense=True, node_centrality=centrality,
+                                     generator=torch.Generator().manual_seed(3))
+            for v in (x.float(), x.bool(), x)]
+    assert all(torch.equal(o.mask, outs[0].mask) for o in outs)

@@ -137,6 +137,37 @@ def test_eval_mode_is_identity_and_train_restores(mutag) -> None:
     assert all(torch.equal(v.x, batch.x) for v in views)
 
 
+def test_eval_mode_keeps_deterministic_steps(mutag) -> None:
+    import torch_geometric.transforms as T
+
+    data = mutag[0]
+    pipeline = aug.Compose([T.Constant(), aug.AddCentrality("pagerank"), aug.DropNodes(0.5)])
+    trained = pipeline(data)
+    assert trained.x.size(1) == data.x.size(1) + 1 and trained.num_nodes < data.num_nodes
+    pipeline.eval()
+    evaluated = pipeline(data)
+    assert evaluated.x.size(1) == data.x.size(1) + 1 and evaluated.num_nodes == data.num_nodes
+    assert "pagerank" in evaluated and torch.equal(evaluated.edge_index, data.edge_index)
+    assert data.x.size(1) == 7  # the input is untouched
+    views = aug.MultiView([aug.Compose([T.Constant(), aug.DropNodes(0.5)]), aug.DropNodes(0.5)]).eval()(data)
+    assert views[0].x.size(1) == 8 and views[0].num_nodes == data.num_nodes
+    assert torch.equal(views[1].x, data.x)
+
+
+def test_node_dropping_on_featureless_batches_splits_back() -> None:
+    # graphs without x: the batch's per-graph node counts follow the dropped nodes,
+    # so to_data_list() gives each graph its new size
+    path = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    batch = Batch.from_data_list([Data(edge_index=path, num_nodes=4)] * 3)
+    for transform in (aug.DropNodes(0.5, generator=gen(1)), aug.RandomWalkSubgraph(0.5, generator=gen(1))):
+        out = transform(batch)
+        sizes = torch.bincount(out.batch, minlength=out.num_graphs).tolist()
+        graphs = out.to_data_list()
+        assert [g.num_nodes for g in graphs] == sizes == [2, 2, 2]
+        assert all(int(g.edge_index.max()) < g.num_nodes for g in graphs if g.edge_index.numel())
+    assert [g.num_nodes for g in batch.to_data_list()] == [4, 4, 4]  # the input is untouched
+
+
 def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
     data = mutag[3]
     for transform in (
@@ -288,3 +319,9 @@ def test_bad_hyper_parameters_raise_in_init(factory, message) -> None:
 def test_repr() -> None:
     assert repr(aug.DropNodes(0.1)) == "DropNodes(p=0.1, mode='fraction')"
     assert "PerturbEdges" in repr(aug.Compose([aug.PerturbEdges()]))
+    # settings that change behaviour show when they differ from their defaults
+    assert repr(aug.RandomWalkSubgraph(0.2, graphcl_reference=True)).endswith("graphcl_reference=True)")
+    assert "graphcl_reference" not in repr(aug.RandomWalkSubgraph(0.2))
+    assert "force_undirected=True" in repr(aug.PerturbEdges(0.2, force_undirected=True))
+    assert "per_graph=True" in repr(aug.MaskFeatures(0.2, mode="dim", per_graph=True))
+    assert "generator" not in repr(aug.DropNodes(0.2, generator=gen(0)))

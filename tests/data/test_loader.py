@@ -110,3 +110,13 @@ def test_batches_keep_the_graph_class_of_the_dataset() -> None:
         # the anchors point at each graph's last node in the batch numbering
         assert torch.equal(got.anchor, got.ptr[1:] - 1)
 
+
+
+def test_featureless_batches_keep_per_graph_node_counts() -> None:
+    from gcl.data import CollatedLoader, load_dataset
+
+    imdb = load_dataset("IMDB-BINARY")
+    imdb._data.x = None  # structure only, as a dataset without the degree fallback
+    batch = next(iter(CollatedLoader(imdb, 8)))
+    assert batch._store._num_nodes == [imdb[i].num_nodes for i in range(8)]
+    assert batch.num_nodes == sum(batch._store._num_nodes)
