@@ -306,6 +306,7 @@ def _sample_new_edges(
     existing_code: Tensor,
     existing_graph: Tensor,
     units: Tensor,
+    taken: Tensor,
     undirected: bool,
     seed: int,
 ) -> Tensor:
@@ -318,20 +319,22 @@ def _sample_new_edges(
     ``seed``, and filtered with one hashed table (``existing_code`` holds
     :func:`pair_hash` codes of the existing edges, canonical ``(min, max)``
     pairs when ``undirected``, ``existing_graph`` their graphs; ``units[g]`` is
-    the number of distinct codes of graph ``g``), which costs :math:`O(E + A)`
-    instead of a sort. A graph that got fewer than it wants, with at least twice
-    as many free node pairs as it still wants, draws again against a table of
-    the short graphs' edges (up to :data:`_DRAW_ROUNDS` rounds). Fewer than
-    ``per_graph[g]`` edges come back where the graph has fewer free node pairs
-    (self loops count as taken pairs), and, rarely, in graphs that want most of
-    their free pairs (about one graph in a thousand of IMDB-BINARY's ego
-    networks ends a few edges short).
+    the number of sampling units of graph ``g``, which sizes the table), which
+    costs :math:`O(E + A)` instead of a sort. ``taken[g]`` counts the node pairs
+    of graph ``g`` that hold an edge (self loops left out): the free pairs are
+    the others. A graph that got fewer than it wants, with at least twice as
+    many free node pairs as it still wants, draws again against a table of the
+    short graphs' edges while a round finds it edges (up to
+    :data:`_DRAW_ROUNDS` rounds). Fewer than ``per_graph[g]`` edges come back
+    where the graph has fewer free node pairs, and, rarely, in graphs that want
+    most of their free pairs or have more than 15/16 of their pairs taken
+    (about one graph in a thousand of IMDB-BINARY's ego networks ends short).
     """
     device = sizes.device
     pairs = _node_pairs(sizes, undirected)
     # no graph can take more than its free pairs (none in graphs of fewer than two nodes)
-    wanted = torch.minimum(per_graph, (pairs - units).clamp_min(0))
-    draws = _candidate_draws(wanted, pairs, units)
+    wanted = torch.minimum(per_graph, (pairs - taken).clamp_min(0))
+    draws = _candidate_draws(wanted, pairs, taken)
     # One synchronisation with the device for the three numbers the host needs.
     largest = sizes.max() if sizes.numel() else sizes.new_zeros(())
     total, largest, items = torch.stack([draws.sum(), largest, units.sum()]).tolist()
@@ -379,12 +382,13 @@ def _sample_new_edges(
         take = valid & (rank < wanted.index_select(0, cand_graph))
         parts.append((u[take], v[take], cand_graph[take]))
         got = count_per_graph(cand_graph, take, num_graphs)
-        wanted, units = wanted - got, units + got
+        wanted, units, taken = wanted - got, units + got, taken + got
         # Another round for graphs short of edges with room to spare (at least twice the
         # free pairs they still want: a collision in the table, or bad luck, kept them
-        # short); graphs that want nearly all their free pairs keep what they found.
-        again = (wanted > 0) & (pairs - units >= 2 * wanted)
-        draws = torch.where(again, _candidate_draws(wanted, pairs, units), torch.zeros_like(wanted))
+        # short) that this round found edges for; graphs that want nearly all their free
+        # pairs keep what they found.
+        again = (wanted > 0) & (pairs - taken >= 2 * wanted) & (got > 0)
+        draws = torch.where(again, _candidate_draws(wanted, pairs, taken), torch.zeros_like(wanted))
         short = draws > 0
         total, items = torch.stack([draws.sum(), (units * short).sum()]).tolist()
         if total == 0:
@@ -444,6 +448,7 @@ def _sample_new_edges_host(
     existing_code: np.ndarray,
     existing_groups: HostGroups,
     units: np.ndarray,
+    taken: np.ndarray,
     undirected: bool,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -457,8 +462,8 @@ def _sample_new_edges_host(
     """
     pairs = _node_pairs_host(sizes, undirected)
     # no graph can take more than its free pairs (none in graphs of fewer than two nodes)
-    wanted = np.minimum(per_graph, np.maximum(pairs - units, 0))
-    draws = _candidate_draws_host(wanted, pairs, units)
+    wanted = np.minimum(per_graph, np.maximum(pairs - taken, 0))
+    draws = _candidate_draws_host(wanted, pairs, taken)
     total = int(draws.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
@@ -519,15 +524,15 @@ def _sample_new_edges_host(
             return u.take(take), v.take(take)
         # per graph: the valid candidates, of which it takes at most what it wants
         got = np.minimum(seen.take(ends) - before, wanted)
-        wanted, units = wanted - got, units + got
+        wanted, units, taken = wanted - got, units + got, taken + got
         # Another round for graphs short of edges with room to spare (see _sample_new_edges).
-        again = (wanted > 0) & (pairs - units >= 2 * wanted)
+        again = (wanted > 0) & (pairs - taken >= 2 * wanted) & (got > 0)
         done = not bool(again.any())
         graph = np.arange(sizes.size).repeat(draws).take(take)
         parts.append((u.take(take), v.take(take), graph))
         if done:
             break
-        draws = np.where(again, _candidate_draws_host(wanted, pairs, units), 0)
+        draws = np.where(again, _candidate_draws_host(wanted, pairs, taken), 0)
         total = int(draws.sum())
         if total == 0:
             break
@@ -586,10 +591,11 @@ def perturb_edges(
     Added edges never cross graphs, are never self loops and never duplicate
     an existing (or another added) edge. Every graph with at least
     :math:`2 r_g` free node pairs gets exactly :math:`r_g` of them (dense
-    graphs draw more candidates, and graphs left short draw again); a graph
-    with fewer free pairs gets at most those, and one that wants most of its
-    free pairs may end a few short (about one IMDB-BINARY graph in a thousand
-    per call). An undirected graph (each edge
+    graphs draw more candidates, and graphs left short draw again; self loops
+    take no pair); a graph with fewer free pairs gets at most those, and one
+    that wants most of its free pairs, or has more than 15/16 of its pairs
+    taken, may end short (about one IMDB-BINARY graph in a thousand per call).
+    An undirected graph (each edge
     stored in both directions) stays undirected: the sampling runs on one
     direction of every edge (:math:`m_g` counts undirected edges) and
     decisions are mirrored.
@@ -777,9 +783,12 @@ def _perturb_torch(
         else:
             wanted = removed
         # The table holds one code per unit (both directions of an undirected
-        # edge share theirs).
+        # edge share theirs); self loops take no node pair.
         assert edge_graph is not None
-        added = _sample_new_edges(wanted, sizes, batch, num_nodes, code, edge_graph, unit_counts, undirected, seed)
+        taken = unit_counts - count_per_graph(edge_graph, row == col, unit_counts.numel())
+        added = _sample_new_edges(
+            wanted, sizes, batch, num_nodes, code, edge_graph, unit_counts, taken, undirected, seed
+        )
         if undirected and added.size(1) > 0:
             added = torch.stack([added, added.flip(0)], dim=2).reshape(2, -1)
 
@@ -929,8 +938,14 @@ def _perturb_host(
         else:
             assert edges is not None
             existing, existing_groups = code, edges
+        # self loops take no node pair
+        taken = units.counts
+        loops = (row == col).nonzero()[0]
+        if loops.size:
+            assert edges is not None
+            taken = taken - np.bincount(edges.select(loops), minlength=taken.size)
         added_u, added_v = _sample_new_edges_host(
-            wanted, sizes, node_order, existing, existing_groups, units.counts, undirected, seed
+            wanted, sizes, node_order, existing, existing_groups, units.counts, taken, undirected, seed
         )
 
     # Kept edges in their order, then the added ones (each followed by its

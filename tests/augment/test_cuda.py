@@ -205,7 +205,8 @@ def test_hashes_and_new_edge_candidates_equal_the_cpu_values() -> None:
     units = 2 * sizes  # the codes each graph holds
     code_graph = torch.arange(sizes.numel()).repeat_interleave(units)
     host = F._sample_new_edges_host(wanted.numpy(), sizes.numpy(), None, code.numpy().astype("uint32"),
-                                    U.HostGroups(code_graph.numpy(), sizes.numel()), units.numpy(), True, 9)
+                                    U.HostGroups(code_graph.numpy(), sizes.numel()), units.numpy(), units.numpy(),
+                                    True, 9)
     device = F._sample_new_edges(wanted.to(CUDA), sizes.to(CUDA), None, int(sizes.sum()), code.to(CUDA),
-                                 code_graph.to(CUDA), units.to(CUDA), True, 9)
+                                 code_graph.to(CUDA), units.to(CUDA), units.to(CUDA), True, 9)
     assert torch.equal(device.cpu(), torch.stack([torch.from_numpy(host[0]), torch.from_numpy(host[1])]))

@@ -228,6 +228,32 @@ def test_perturb_edges_adds_as_many_as_removed_in_dense_graphs(monkeypatch) -> N
         assert lost <= 0.01 * int(wanted[hostable].sum())
 
 
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_perturb_edges_self_loops_take_no_node_pair(numpy_on_cpu, monkeypatch, proteins) -> None:
+    from torch_geometric.utils import add_self_loops
+
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    path = [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]
+    edge_index = torch.tensor(path + [(i, i) for i in range(4)]).t()
+    for seed in range(20):
+        out = F.perturb_edges(torch.zeros(4, 1), edge_index, p=0.2, mode="add", generator=gen(seed))
+        assert out.edge_index.size(1) - edge_index.size(1) == 2  # round(0.2 * 7 units) = 1 new pair
+    # PROTEINS with a self loop on every node (as GCN-style preprocessing adds them)
+    batch = Batch.from_data_list(list(proteins[:128]))
+    looped, _ = add_self_loops(batch.edge_index, num_nodes=batch.num_nodes)
+    looped = looped[:, torch.sort(looped[0], stable=True).indices]
+    sizes = torch.bincount(batch.batch)
+    units = torch.bincount(batch.batch[batch.edge_index[0]], minlength=sizes.numel()) // 2
+    free = sizes * (sizes - 1) // 2 - units
+    wanted = torch.round(0.2 * (units + sizes).double()).long()  # the loops are units too
+    roomy = free >= 2 * wanted
+    for seed in range(3):
+        out = F.perturb_edges(batch.x, looped, batch.batch, p=0.2, mode="add", generator=gen(seed))
+        added = out.edge_index[:, looped.size(1):]
+        per_graph = torch.bincount(batch.batch[added[0]], minlength=sizes.numel()) // 2
+        assert torch.equal(per_graph[roomy], wanted[roomy])
+
+
 def test_perturb_edges_graphcl_reference_only_removes_directed_edges() -> None:
     graphs = [(6, [(u, v) for u in range(6) for v in range(6) if u != v and abs(u - v) == 1])]
     batch = to_batch(graphs)
@@ -701,11 +727,11 @@ def test_new_edges_numpy_helpers_on_a_graph_beyond_float32_integers(monkeypatch)
         if _utils.NUMPY_ON_CPU:
             host = F._sample_new_edges_host(
                 wanted.numpy(), sizes.numpy(), None, no_edges.numpy(), _utils.HostGroups.from_bounds(np.zeros(2, dtype=np.int64)),
-                np.zeros(1, dtype=np.int64), False, 5,
+                np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), False, 5,
             )
             return (torch.from_numpy(np.stack(host)),)
-        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, no_edges,
-                                    torch.zeros(1, dtype=torch.long), False, 5),)
+        zero = torch.zeros(1, dtype=torch.long)
+        return (F._sample_new_edges(wanted, sizes, None, num_nodes, no_edges, no_edges, zero, zero, False, 5),)
 
     fast, reference = _outputs_on_both_paths(monkeypatch, run)
     _assert_same(fast, reference)
