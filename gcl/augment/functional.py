@@ -940,10 +940,10 @@ def _perturb_host(
             existing, existing_groups = code, edges
         # self loops take no node pair
         taken = units.counts
-        loops = (row == col).nonzero()[0]
-        if loops.size:
+        loop = row == col
+        if loop.any():
             assert edges is not None
-            taken = taken - np.bincount(edges.select(loops), minlength=taken.size)
+            taken = taken - np.bincount(edges.select(loop.nonzero()[0]), minlength=taken.size)
         added_u, added_v = _sample_new_edges_host(
             wanted, sizes, node_order, existing, existing_groups, units.counts, taken, undirected, seed
         )
