@@ -14,7 +14,7 @@ consistent.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -256,8 +256,12 @@ def drop_nodes(
 _MAX_DRAW_SCALE = 16
 
 
-def _node_pairs(sizes: Tensor, undirected: bool) -> Tensor:
-    r"""Node pairs of every graph that could hold an edge (no self loops)."""
+_Sizes = TypeVar("_Sizes", Tensor, np.ndarray)
+
+
+def _node_pairs(sizes: _Sizes, undirected: bool) -> _Sizes:
+    r"""Node pairs of every graph that could hold an edge (no self loops), for
+    tensors and NumPy arrays alike."""
     pairs = sizes * (sizes - 1)
     return pairs // 2 if undirected else pairs
 
@@ -280,17 +284,11 @@ def _candidate_draws(wanted: Tensor, pairs: Tensor, units: Tensor) -> Tensor:
 
 def _candidate_draws_host(wanted: np.ndarray, pairs: np.ndarray, units: np.ndarray) -> np.ndarray:
     r""":func:`_candidate_draws` in NumPy (the same numbers), from the node
-    pairs of every graph (:func:`_node_pairs_host`)."""
+    pairs of every graph (:func:`_node_pairs`)."""
     base = 2 * wanted + 4
     free = np.maximum(pairs - units, 1)
     draws = base + np.minimum((base * units + free - 1) // free, (_MAX_DRAW_SCALE - 1) * base)
     return np.where(wanted > 0, draws, 0)
-
-
-def _node_pairs_host(sizes: np.ndarray, undirected: bool) -> np.ndarray:
-    r"""Node pairs of every graph that could hold an edge (no self loops)."""
-    pairs = sizes * (sizes - 1)
-    return pairs // 2 if undirected else pairs
 
 
 #: Rounds of :func:`_sample_new_edges`: graphs still short of new edges after a
@@ -343,6 +341,7 @@ def _sample_new_edges(
     _check_addable(largest)
     num_graphs = sizes.numel()
     order = None if batch is None or is_sorted(batch) else nodes_in_graph_order(batch, num_nodes, device)
+    first = exclusive_cumsum(sizes)
     parts: list[tuple[Tensor, Tensor, Tensor]] = []
     counter = 0
     for round_ in range(_DRAW_ROUNDS):
@@ -355,7 +354,7 @@ def _sample_new_edges(
         # Shifting by 1..n-1 (mod n) can never land on local_u: no self loops.
         local_v = local_u + 1 + ((bits[total:] * (n - 1)) >> 32)
         local_v = torch.where(local_v >= n, local_v - n, local_v)
-        start = exclusive_cumsum(sizes).index_select(0, cand_graph)
+        start = first.index_select(0, cand_graph)
         u, v = start + local_u, start + local_v
         if order is not None:
             u, v = order.index_select(0, u), order.index_select(0, v)
@@ -460,7 +459,7 @@ def _sample_new_edges_host(
     nodes are already in graph order); ``existing_groups`` gives the graph of
     every existing code (read only when a second round runs).
     """
-    pairs = _node_pairs_host(sizes, undirected)
+    pairs = _node_pairs(sizes, undirected)
     # no graph can take more than its free pairs (none in graphs of fewer than two nodes)
     wanted = np.minimum(per_graph, np.maximum(pairs - taken, 0))
     draws = _candidate_draws_host(wanted, pairs, taken)
@@ -539,22 +538,10 @@ def _sample_new_edges_host(
         # The next round's table: the short graphs' edges, old and new.
         short = draws > 0
         items = int(units[short].sum())
-        new_keep = short.take(graph)
-        if existing_graph is None and existing_groups.grouped:
-            # the first extra round on grouped codes: slices of the (few) short graphs
-            bounds = existing_groups.bounds
-            assert bounds is not None
-            which = np.flatnonzero(short)
-            ranges = [np.arange(bounds[g], bounds[g + 1]) for g in which]
-            index = np.concatenate(ranges) if ranges else np.empty(0, dtype=np.int64)
-            old_code, old_graph = existing_code.take(index), existing_groups.counts.take(which)
-            old_graph = which.repeat(old_graph)
-        else:
-            existing_graph = existing_groups.group if existing_graph is None else existing_graph
-            keep = short.take(existing_graph)
-            old_code, old_graph = existing_code[keep], existing_graph[keep]
-        existing_code = np.concatenate([old_code, code.take(take)[new_keep]])
-        existing_graph = np.concatenate([old_graph, graph[new_keep]])
+        existing_graph = existing_groups.group if existing_graph is None else existing_graph
+        keep, new_keep = short.take(existing_graph), short.take(graph)
+        existing_code = np.concatenate([existing_code[keep], code.take(take)[new_keep]])
+        existing_graph = np.concatenate([existing_graph[keep], graph[new_keep]])
     if len(parts) == 1:
         return parts[0][0], parts[0][1]
     regroup = np.argsort(np.concatenate([part[2] for part in parts]), kind="stable")

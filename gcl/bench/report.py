@@ -179,18 +179,15 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
     if runs:
         lines += ["## Runs", "", "Commands that wrote these records (a run that was interrupted and resumed "
                   "appears more than once):", ""]
+        # one versions line per distinct set (runs on another machine or device add one)
+        groups: dict[str, list[str]] = {}
         for run in runs:
             started = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
             lines.append(f"- {started}: `{run['command']}`")
-        # one line per distinct set of versions (runs on another machine or device add one)
-        groups: dict[str, list[str]] = {}
-        for run in runs:
             if isinstance(run["versions"], dict):
                 # runs recorded before the device was named ran on the CPU
                 named = {"device": "cpu", **run["versions"]}
-                text = ", ".join(f"{k} {v}" for k, v in sorted(named.items()))
-                day = _dt.datetime.fromtimestamp(float(run["started"])).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
-                groups.setdefault(text, []).append(day)
+                groups.setdefault(", ".join(f"{k} {v}" for k, v in sorted(named.items())), []).append(started)
         if len(groups) == 1:
             lines += ["", "Versions: " + next(iter(groups)), ""]
         elif groups:

@@ -181,11 +181,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
     summary = RunSummary()
     scratch = Path(work_dir) if work_dir is not None else Path(store.path).expanduser().parent / "work"
     ctx = Context(scratch, device=devices[0])
-    entries = []
     for entry in config.datasets:
-        if available(entry):
-            entries.append(entry)
-        else:
+        if not available(entry):
             summary.unavailable.append(entry.label)
     tasks = [t for t in make_tasks(config) if t.entry.label not in summary.unavailable]
     todo = []
