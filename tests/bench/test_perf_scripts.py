@@ -50,3 +50,11 @@ def test_epoch_bench_times_views_drawn_by_a_worker_against_the_limit() -> None:
         assert data["median_wall"][key] > 0, key
     rows = [line for line in report.workers_section({"datasets": [data]}) if line.startswith("| MUTAG |")]
     assert len(rows) == 1 and "1 background process" in rows[0]
+
+
+def test_table_epoch_probe_on_mutag() -> None:
+    module = load("table_epoch_probe")
+    result = module.main(["lcgnn-tu", "MUTAG", "1", "cpu"])
+    assert result["epochs"] == 1 and result["s_per_epoch"] > 0
+    with pytest.raises(SystemExit, match="usage"):
+        module.main(["lcgnn-tu"])
