@@ -114,14 +114,26 @@ class _IndexedBatches:
         raise NotImplementedError
 
 
+def _increment(graph: Data, key: str) -> Any:
+    r"""What PyG's collate adds to ``graph[key]`` (``__inc__``), as a number
+    or nested list."""
+    value = graph.__inc__(key, graph[key])
+    return value.tolist() if isinstance(value, Tensor) else value
+
+
 class CollatedLoader(_IndexedBatches):
     r"""Mini-batches of an :class:`~torch_geometric.data.InMemoryDataset` (or a
     subset of one), gathered from its collated storage.
 
     Node-, edge- and graph-level attributes are all supported; ``edge_index``
     (and any attribute PyG increments by the node count) is shifted to the
-    batch's node numbering. Datasets with a per-access ``transform`` are not
-    supported (the transform would be skipped): use the PyG DataLoader for them.
+    batch's node numbering. The batches carry PyG's per-graph bookkeeping, so
+    :meth:`~torch_geometric.data.Batch.to_data_list`, ``get_example`` and
+    ``index_select`` give back the dataset's graphs (gcl's augmentations keep
+    it consistent with the sizes they change). Datasets with a per-access
+    ``transform`` are not supported (the transform would be skipped), nor graph
+    classes that shift an index by another count than the node count
+    (bipartite graphs): use the PyG DataLoader for them.
 
     Args:
         dataset (InMemoryDataset): The dataset, possibly a subset ``dataset[idx]``.
@@ -161,7 +173,16 @@ class CollatedLoader(_IndexedBatches):
         first = dataset.get(0) if len(dataset) else None
         # attributes PyG increments by the node count when collating (edge_index ...)
         self._incremented = {k for k in self._keys if first is not None and k in first
-                             and isinstance(first.__inc__(k, first[k]), int) and first.__inc__(k, first[k]) != 0}
+                             and _increment(first, k) not in (0, None)}
+        # shifted by the node counts below: other increments (bipartite graphs' edge indices ...) need PyG's collate
+        for graph in {0, len(dataset) - 1} if first is not None else ():
+            example = dataset.get(graph)
+            odd = sorted(k for k in self._incremented if _increment(example, k) != example.num_nodes)
+            if odd:
+                raise ValueError(
+                    f"CollatedLoader shifts node indices by the node count, but {type(example).__name__} "
+                    f"increments {odd} by another count; use the PyG DataLoader"
+                )
         self._cat_dims = {}
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
@@ -173,22 +194,33 @@ class CollatedLoader(_IndexedBatches):
         new_ptr = torch.cat([num_nodes.new_zeros(1), num_nodes.cumsum(0)])
         total_nodes = int(new_ptr[-1])
         attrs: dict[str, Any] = {}
+        # PyG's per-graph bookkeeping (Batch.to_data_list / get_example / index_select read it)
+        slice_dict: dict[str, Tensor] = {}
+        inc_dict: dict[str, Tensor] = {}
+        no_increment = torch.zeros(len(graphs), dtype=torch.long)
         for key in self._keys:
             value, slices, dim = self._store[key], self._slices[key], self._cat_dims[key]
             start = slices[graphs]
             lengths = slices[graphs + 1] - start
-            total = int(lengths.sum())
+            key_ptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
+            total = int(key_ptr[-1])
             gathered = value.index_select(dim, _ranges(start, lengths, total))
             if key in self._incremented:
                 shift = torch.repeat_interleave(new_ptr[:-1], lengths, output_size=total)
                 shape = [1] * gathered.dim()
                 shape[dim] = -1
                 gathered = gathered + shift.view(shape)
+                inc_dict[key] = new_ptr[:-1]
+            else:
+                inc_dict[key] = no_increment
             attrs[key] = gathered
+            slice_dict[key] = key_ptr
         batch = new_batch(self._data_class, **attrs)
         batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
         batch.ptr = new_ptr
         batch._num_graphs = len(graphs)
+        batch._slice_dict = slice_dict
+        batch._inc_dict = inc_dict
         if "num_nodes" in self._store or "x" not in attrs:
             batch.num_nodes = total_nodes
             batch._store._num_nodes = num_nodes.tolist()  # per graph, as PyG's collate keeps them

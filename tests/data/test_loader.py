@@ -16,6 +16,11 @@ def _assert_same(expected: Batch, got: Batch) -> None:
     for key in expected.keys():
         assert torch.equal(torch.as_tensor(expected[key]), torch.as_tensor(got[key])), key
     assert expected.num_graphs == got.num_graphs and expected.num_nodes == got.num_nodes
+    # PyG's per-graph bookkeeping too (to_data_list, get_example, index_select read it)
+    for name in ("_slice_dict", "_inc_dict"):
+        want, have = getattr(expected, name), getattr(got, name)
+        assert want.keys() == have.keys(), name
+        assert all(torch.equal(torch.as_tensor(want[k]), have[k]) for k in want), name
 
 
 @pytest.mark.parametrize("name", ["MUTAG", "PROTEINS", "IMDB-BINARY"])
@@ -120,3 +125,56 @@ def test_featureless_batches_keep_per_graph_node_counts() -> None:
     batch = next(iter(CollatedLoader(imdb, 8)))
     assert batch._store._num_nodes == [imdb[i].num_nodes for i in range(8)]
     assert batch.num_nodes == sum(batch._store._num_nodes)
+
+
+@pytest.mark.parametrize("name", ["MUTAG", "IMDB-BINARY"])
+def test_batches_split_back_into_the_dataset_graphs(name: str) -> None:
+    from gcl.augment import DropNodes
+
+    dataset = load_dataset(name)
+    positions = torch.tensor([7, 0, 42, 3])
+    batch = CollatedLoader(dataset, batch_size=4, sampler=positions.tolist()).collate(positions)
+    for graph, position in zip(batch.to_data_list(), positions.tolist(), strict=True):
+        original = dataset[position]
+        assert set(graph.keys()) == set(original.keys())
+        assert all(torch.equal(torch.as_tensor(graph[k]), torch.as_tensor(original[k])) for k in original.keys())
+    assert batch.get_example(2).num_nodes == dataset[42].num_nodes
+    assert [g.num_nodes for g in batch.index_select([1, 3])] == [dataset[0].num_nodes, dataset[3].num_nodes]
+    # an augmentation keeps the bookkeeping consistent with the new sizes
+    dropped = DropNodes(p=0.3)(batch)
+    sizes = [g.num_nodes for g in dropped.to_data_list()]
+    assert sizes == (dropped.ptr[1:] - dropped.ptr[:-1]).tolist()
+    assert sum(g.num_edges for g in dropped.to_data_list()) == dropped.num_edges
+
+
+def test_featureless_batches_split_back_into_graphs() -> None:
+    imdb = load_dataset("IMDB-BINARY")
+    imdb._data.x = None
+    del imdb.slices["x"]
+    batch = next(iter(CollatedLoader(imdb, 8)))
+    graphs = batch.to_data_list()
+    assert [g.num_nodes for g in graphs] == [imdb[i].num_nodes for i in range(8)]
+    assert all(torch.equal(g.edge_index, imdb[i].edge_index) for i, g in enumerate(graphs))
+
+
+def test_increments_other_than_the_node_count_are_refused() -> None:
+    """A bipartite-style index (shifted by another count than the nodes) would come out
+    wrong from the node-count shift: the loader refuses the dataset instead."""
+    from torch_geometric.data import InMemoryDataset
+
+    class Bipartite(Data):
+        def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+            if key == "target":
+                return self.num_targets
+            return super().__inc__(key, value, *args, **kwargs)
+
+    class Graphs(InMemoryDataset):
+        def __init__(self) -> None:
+            super().__init__(None)
+            graphs = [Bipartite(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]),
+                                target=torch.tensor([0, 1]), num_targets=2) for _ in range(4)]
+            self.data, self.slices = self.collate(graphs)
+
+    with pytest.raises(ValueError, match="increments \\['target'\\] by another count"):
+        CollatedLoader(Graphs())
+
