@@ -107,7 +107,8 @@ def pack(items: Sequence[Any], region: Any) -> tuple[list[Any], int] | None:
                 fields[key] = value
         num_graphs = int(item.num_graphs) if isinstance(item, Batch) else None
         data_class = data_class_of(item)
-        layout.append((num_graphs, fields, data_class if data_class is not Data and _picklable(data_class) else None))
+        layout.append((num_graphs, fields, data_class if data_class is not Data and _picklable(data_class) else None,
+                       _bookkeeping(item)))
     if offset > len(region):
         return None
     if copies:
@@ -123,20 +124,43 @@ def unpack(layout: list[Any], flat: Tensor) -> list[Any]:
     r"""The objects :func:`pack` described by ``layout``, their tensors views of
     ``flat`` (the packed bytes, on any device: no copy is made)."""
     items: list[Any] = []
-    for num_graphs, fields, data_class in layout:
-        attrs = {}
-        for key, value in fields.items():
-            if isinstance(value, _Packed):
-                attrs[key] = flat[value.offset:value.offset + value.nbytes].view(value.dtype).view(value.shape)
-            else:
-                attrs[key] = value
+
+    def tensor(packed: _Packed) -> Tensor:
+        return flat[packed.offset:packed.offset + packed.nbytes].view(packed.dtype).view(packed.shape)
+
+    for num_graphs, fields, data_class, bookkeeping in layout:
+        attrs = {key: tensor(value) if isinstance(value, _Packed) else value for key, value in fields.items()}
         if num_graphs is None:
             items.append(Data(**attrs) if data_class is None else filled(data_class(), attrs))
         else:
             batch = new_batch(data_class, **attrs)
             batch._num_graphs = num_graphs
+            if bookkeeping is not None:
+                slices, incs, node_counts = bookkeeping
+                batch._slice_dict = {key: torch.from_numpy(value) for key, value in slices.items()}
+                batch._inc_dict = {key: torch.from_numpy(value) for key, value in incs.items()}
+                if node_counts is not None:
+                    batch._store._num_nodes = node_counts
             items.append(batch)
     return items
+
+
+def _bookkeeping(item: Data) -> Any:
+    r"""A batch's per-graph bookkeeping (what
+    :meth:`~torch_geometric.data.Batch.to_data_list` reads: collation slices,
+    increments, and the node counts of a batch without ``x``) as NumPy arrays
+    and lists, which travel with the layout (a few hundred integers) and stay
+    on the host as PyG keeps them; ``None`` when ``item`` has none."""
+    slices = getattr(item, "_slice_dict", None)
+    if not isinstance(item, Batch) or not isinstance(slices, dict):
+        return None
+    incs = getattr(item, "_inc_dict", None) or {}
+    if not all(isinstance(v, Tensor) and v.device.type == "cpu" for v in (*slices.values(), *incs.values())):
+        return None
+    node_counts = getattr(item._store, "_num_nodes", None)
+    return ({key: value.numpy() for key, value in slices.items()},
+            {key: value.numpy() for key, value in incs.items()},
+            list(node_counts) if isinstance(node_counts, list) else None)
 
 
 @functools.cache
@@ -251,10 +275,11 @@ class ViewPrefetcher:
     :class:`~torch_geometric.data.Batch` objects of the dataset's graph class
     (a ``Data`` subclass defined at module level) with every attribute of the
     worker's batches (``x``, ``edge_index``, ``batch``, ``ptr``, ``y``,
-    ``edge_attr``, stored centralities ...) and ``num_graphs``, but without
-    the per-graph bookkeeping that :meth:`~torch_geometric.data.Batch.to_data_list`
-    needs. Their tensors are on ``device`` and owned by the training process
-    (the shared slot is reused at once). Objects that are not ``Data`` /
+    ``edge_attr``, stored centralities ...), ``num_graphs`` and the
+    per-graph bookkeeping that :meth:`~torch_geometric.data.Batch.to_data_list`
+    reads (kept on the host, as PyG keeps it). Their tensors are on
+    ``device`` and owned by the training process (the shared slot is reused
+    at once). Objects that are not ``Data`` /
     ``Batch`` of dense CPU tensors, or that do not fit in a slot, are pickled
     through the pipe instead (slower; they keep their class and bookkeeping).
 

@@ -27,6 +27,14 @@ def _same(first: Any, second: Any) -> None:
             assert a == b, key
     if isinstance(first, Batch):
         assert first.num_graphs == second.num_graphs
+        # the per-graph bookkeeping too, as host tensors (what to_data_list reads)
+        for name in ("_slice_dict", "_inc_dict"):
+            want, got = getattr(first, name, None), getattr(second, name, None)
+            assert (want is None) == (got is None), name
+            if want is not None:
+                assert want.keys() == got.keys(), name
+                assert all(torch.equal(want[k], got[k]) and got[k].device.type == "cpu" for k in want), name
+        assert getattr(first._store, "_num_nodes", None) == getattr(second._store, "_num_nodes", None)
 
 
 def _augmentations() -> list[Any]:
@@ -105,6 +113,10 @@ def test_views_depend_on_seeds_not_on_workers(mutag: Any, workers: int) -> None:
             _same(got, want)
     # the views of different seeds differ
     assert not torch.equal(delivered[0][1][1].x, delivered[1][1][1].x)
+    # and split into graphs as the in-process batches do
+    batch, views = delivered[0]
+    for got, want in zip([batch, *views], _expected(loader.collate, augmentations, steps[0], seeds[0]), strict=True):
+        assert [g.num_nodes for g in got.to_data_list()] == [g.num_nodes for g in want.to_data_list()]
 
 
 def test_what_does_not_fit_a_slot_goes_through_the_pipe(mutag: Any) -> None:
@@ -327,3 +339,20 @@ def test_pack_resolves_conjugate_and_negative_views() -> None:
     (got,) = unpack(layout, torch.frombuffer(region, dtype=torch.uint8, count=used).clone())
     assert torch.equal(got.a, value) and torch.equal(got.b, value.conj().resolve_conj())
     assert torch.equal(got.c, real) and torch.equal(got.d, -real)
+
+
+def test_featureless_batches_from_workers_split_into_graphs() -> None:
+    from gcl.data import load_dataset
+
+    imdb = load_dataset("IMDB-BINARY")
+    imdb._data.x = None  # structure only
+    loader = CollatedLoader(imdb, 8)
+    steps = loader.batch_indices()[:2]
+    with ViewPrefetcher(loader.collate, [A.DropNodes(0.3)]) as prefetcher:
+        delivered = list(prefetcher.epoch(steps, [5, 6]))
+    for (batch, (view,)), indices, seed in zip(delivered, steps, [5, 6], strict=True):
+        want_batch, want_view = _expected(loader.collate, [A.DropNodes(0.3)], indices, seed)
+        _same(batch, want_batch)
+        _same(view, want_view)
+        sizes = [g.num_nodes for g in view.to_data_list()]
+        assert sizes == (view.ptr[1:] - view.ptr[:-1]).tolist() and sum(sizes) < sum(batch._store._num_nodes)
