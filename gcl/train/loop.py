@@ -2,6 +2,8 @@ r"""The one training loop used by every method, benchmark and example."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 import time
@@ -66,6 +68,16 @@ def loss_of(output: Tensor | Any) -> Tensor:
 def _batch_size(batch: Any) -> int:
     num_graphs = getattr(batch, "num_graphs", None)
     return int(num_graphs) if num_graphs is not None else 1
+
+
+@functools.cache
+def _no_buffer_sync() -> dict[str, bool]:
+    r"""DDP's option that skips the buffer broadcast before every forward:
+    ``forward_sync_buffers`` where torch has it (``broadcast_buffers`` is
+    deprecated there), ``broadcast_buffers`` before."""
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 def _distributed() -> bool:
@@ -288,7 +300,7 @@ class Trainer:
             # every buffer before each forward would only cost time.
             self._forward = DistributedDataParallel(self.method, device_ids=device_ids,
                                                     find_unused_parameters=config.find_unused_parameters,
-                                                    broadcast_buffers=False)
+                                                    **_no_buffer_sync())
         parameters = trainable_parameters(self.method)
         if not parameters:
             raise ValueError("the method has no trainable parameters")
