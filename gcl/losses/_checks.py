@@ -3,6 +3,7 @@ r"""Boundary checks shared by the losses: hyper-parameters and input tensors."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -29,19 +30,30 @@ def finite_check_enabled() -> bool:
     return _finite_check_enabled
 
 
+def _number(name: str, value: object) -> float:
+    r"""``value`` as a float: Python and NumPy real numbers are accepted (a
+    tensor is not: its value could change after the check)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = "; pass float(value)" if isinstance(value, Tensor) else ""
+        raise ValueError(f"{name} must be a real number, not {type(value).__name__} (got {value!r}){hint}")
+    return float(value)
+
+
 def check_positive(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    number = _number(name, value)
+    if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
 
 
 def check_non_negative(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    number = _number(name, value)
+    if not math.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite number >= 0 (got {value!r})")
 
 
 def check_unit_interval(name: str, value: float, *, closed_right: bool = True) -> None:
-    ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-    ok = ok and (value <= 1 if closed_right else value < 1)
+    number = _number(name, value)
+    ok = math.isfinite(number) and number >= 0 and (number <= 1 if closed_right else number < 1)
     if not ok:
         bracket = "]" if closed_right else ")"
         raise ValueError(f"{name} must be in [0, 1{bracket} (got {value!r})")
@@ -77,6 +89,8 @@ def check_embeddings(name: str, tensor: Tensor, ndim: int | tuple[int, ...] = 2)
         raise ValueError(f"{name} must be {wanted} (got shape {tuple(tensor.shape)})")
     if not tensor.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor (got dtype {tensor.dtype})")
+    if tensor.size(-1) == 0:
+        raise ValueError(f"{name} must have at least one feature (got shape {tuple(tensor.shape)})")
     check_finite(name, tensor)
 
 

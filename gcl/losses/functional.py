@@ -20,9 +20,11 @@ Conventions shared by every function here:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +77,46 @@ _HALF = (torch.float16, torch.bfloat16)
 # --------------------------------------------------------------------------- helpers
 
 
+_Loss = TypeVar("_Loss", bound=Callable[..., Any])
+
+
+def _full_precision(loss: _Loss) -> _Loss:
+    r"""Runs ``loss`` with :func:`torch.autocast` switched off for the devices of
+    its tensor arguments, so that its similarities are formed in the precision of
+    its (upcast) inputs: under autocast every matrix product would otherwise run
+    in half precision again, where logits divided by a small temperature
+    overflow and Barlow Twins' :math:`\mathcal{C}` of a large batch exceeds
+    ``float16``'s range."""
+
+    @functools.wraps(loss)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        devices = {value.device.type for value in _tensors(args, kwargs)}
+        active = [device for device in devices if _autocast_on(device)]
+        if not active:
+            return loss(*args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for device in active:
+                stack.enter_context(torch.autocast(device, enabled=False))
+            return loss(*args, **kwargs)
+
+    return cast(_Loss, run)
+
+
+def _autocast_on(device: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device)
+    except (RuntimeError, ValueError):  # a device type without autocast
+        return False
+
+
+def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Tensor]:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (item for item in value if isinstance(item, Tensor))
+
+
 def _upcast(tensor: Tensor) -> Tensor:
     return tensor.float() if tensor.dtype in _HALF else tensor
 
@@ -103,13 +145,30 @@ def _check_pair(z1: Tensor, z2: Tensor, names: tuple[str, str] = ("z1", "z2")) -
     check_embeddings(names[0], z1)
     check_embeddings(names[1], z2)
     check_same_shape(names[0], z1, names[1], z2)
+    _check_same_precision(names[0], z1, names[1], z2)
 
 
-def _check_negatives(negatives: Tensor | None, dim: int, reference: str) -> None:
+def _check_same_precision(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    r"""The two tensors compute in one dtype: equal after half precision is upcast
+    (``float16`` with ``float32`` is fine, ``float32`` with ``float64`` is not)."""
+    if _upcast(a).dtype != _upcast(b).dtype:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same floating dtype (half precision counts as float32; "
+            f"got {a.dtype} and {b.dtype}); convert one, e.g. {name_b}.to({name_a}.dtype)"
+        )
+
+
+def _check_nonempty(loss: str, embeddings: Tensor) -> None:
+    if embeddings.size(0) == 0:
+        raise ValueError(f"{loss} needs at least one pair (got an empty batch of shape {tuple(embeddings.shape)})")
+
+
+def _check_negatives(negatives: Tensor | None, reference: Tensor, name: str) -> None:
     if negatives is None:
         return
     check_embeddings("negatives", negatives)
-    check_feature_dim("negatives", negatives, dim, reference)
+    check_feature_dim("negatives", negatives, reference.size(-1), name)
+    _check_same_precision(name, reference, "negatives", negatives)
 
 
 def _nce_per_anchor(
@@ -168,6 +227,7 @@ def _nce_per_anchor(
 # --------------------------------------------------------------------------- InfoNCE
 
 
+@_full_precision
 def info_nce_loss(
     z1: Tensor,
     z2: Tensor,
@@ -201,7 +261,7 @@ def info_nce_loss(
     """
     check_positive("temperature", temperature)
     _check_pair(z1, z2)
-    _check_negatives(negatives, z1.size(1), "z1")
+    _check_negatives(negatives, z1, "z1")
     a1, a2 = _prepare(z1, normalize), _prepare(z2, normalize)
     extra = None if negatives is None else _prepare(negatives, normalize).to(a1.dtype)
     need_batch = intra_view_negatives or cross_view_negatives
@@ -259,6 +319,7 @@ def _sample_at_most_k(mask: Tensor, k: int, generator: torch.Generator | None) -
     return picked & mask
 
 
+@_full_precision
 def sup_con_loss(
     features: Tensor,
     labels: Tensor | None = None,
@@ -331,6 +392,7 @@ def sup_con_loss(
     return global_mean(-scale * mean_log_prob, valid=num_positives > 0)
 
 
+@_full_precision
 def label_contrastive_loss(
     query: Tensor,
     query_labels: Tensor,
@@ -402,11 +464,16 @@ def _standardise(z: Tensor, count: int, normalization: str, eps: float) -> Tenso
     mean = all_reduce_sum(z.sum(dim=0)) / count
     centred = z - mean
     squares = all_reduce_sum(centred.pow(2).sum(dim=0))
+    # The square root's gradient is infinite at zero variance (a dimension constant over
+    # the batch); clamping at the smallest normal number keeps it finite (zero, as
+    # torch.std's), and the value is unchanged there because ``centred`` is zero.
+    tiny = torch.finfo(squares.dtype).tiny
     if normalization == "batchnorm":
-        return centred / torch.sqrt(squares / count + eps)
-    return centred / (torch.sqrt(squares / (count - 1)) + eps)
+        return centred / torch.sqrt((squares / count + eps).clamp_min(tiny))
+    return centred / (torch.sqrt((squares / (count - 1)).clamp_min(tiny)) + eps)
 
 
+@_full_precision
 def cross_correlation(
     z1: Tensor,
     z2: Tensor,
@@ -439,6 +506,7 @@ def cross_correlation(
     return all_reduce_sum(a1.T @ a2) / count
 
 
+@_full_precision
 def barlow_twins_loss(
     z1: Tensor,
     z2: Tensor,
@@ -475,6 +543,7 @@ def barlow_twins_loss(
 # --------------------------------------------------------------------------- metric losses
 
 
+@_full_precision
 def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float = 1.0) -> Tensor:
     r"""Pairwise margin contrastive loss of Hadsell et al., see :class:`gcl.losses.ContrastiveLoss`.
 
@@ -490,6 +559,13 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
     if not isinstance(similar, Tensor) or similar.dim() != 1 or similar.numel() != x1.size(0):
         shape = tuple(similar.shape) if isinstance(similar, Tensor) else type(similar).__name__
         raise ValueError(f"similar must be a 1-D tensor of length {x1.size(0)} (got {shape})")
+    _check_nonempty("ContrastiveLoss", x1)
+    if similar.dtype != torch.bool and not bool(((similar == 0) | (similar == 1)).all()):
+        found = torch.unique(similar[(similar != 0) & (similar != 1)])[:5].tolist()
+        raise ValueError(
+            "similar must be bool or hold 0 (dissimilar) and 1 (similar) only "
+            f"(got also {found}; for the -1/1 convention of torch's pair losses pass similar == 1)"
+        )
     a, b = _upcast(x1), _upcast(x2)
     diff = a - b
     squared = diff.pow(2).sum(dim=-1)
@@ -499,6 +575,7 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
     return per_pair.mean()
 
 
+@_full_precision
 def triplet_loss(
     anchor: Tensor,
     positive: Tensor,
@@ -520,6 +597,7 @@ def triplet_loss(
     check_non_negative("margin", margin)
     _check_pair(anchor, positive, ("anchor", "positive"))
     _check_pair(anchor, negative, ("anchor", "negative"))
+    _check_nonempty("TripletLoss", anchor)
     a, p, n = _upcast(anchor), _upcast(positive), _upcast(negative)
     if squared:
         d_pos, d_neg = (a - p).pow(2).sum(dim=-1), (a - n).pow(2).sum(dim=-1)
@@ -529,6 +607,7 @@ def triplet_loss(
     return F.relu(d_pos - d_neg + margin).mean()
 
 
+@_full_precision
 def n_pair_loss(
     anchors: Tensor,
     positives: Tensor,
@@ -574,6 +653,7 @@ def n_pair_loss(
     return loss
 
 
+@_full_precision
 def nce_loss(
     query: Tensor,
     positive: Tensor,
@@ -619,6 +699,10 @@ def nce_loss(
     scores = torch.cat([positive_score, noise_score], dim=1) / temperature - log_partition
     if isinstance(noise_log_prob, Tensor):
         check_finite("noise_log_prob", noise_log_prob)
+        if bool((noise_log_prob > 0).any()):
+            raise ValueError(
+                f"noise_log_prob must hold log-probabilities <= 0 (got a maximum of {float(noise_log_prob.max())})"
+            )
         log_noise = _upcast(noise_log_prob).to(device=q.device, dtype=q.dtype)
         try:
             log_noise = torch.broadcast_to(log_noise, scores.shape)
@@ -692,6 +776,7 @@ def _debiased(
     return 0.5 * (direction(a1, a2) + direction(a2, a1))
 
 
+@_full_precision
 def debiased_contrastive_loss(
     z1: Tensor,
     z2: Tensor,
@@ -714,6 +799,7 @@ def debiased_contrastive_loss(
     return _debiased(z1, z2, temperature, tau_plus, None)
 
 
+@_full_precision
 def hard_negative_loss(
     z1: Tensor,
     z2: Tensor,
@@ -747,6 +833,7 @@ def _random_device(generator: torch.Generator | None, fallback: torch.device) ->
     return generator.device if generator is not None else fallback
 
 
+@_full_precision
 def mochi_mix(
     query: Tensor,
     negatives: Tensor,
@@ -819,6 +906,7 @@ def mochi_mix(
         return torch.cat(parts, dim=1)
 
 
+@_full_precision
 def mochi_loss(
     query: Tensor,
     key: Tensor,
@@ -834,7 +922,7 @@ def mochi_loss(
     r"""MoCo InfoNCE with MoCHi's synthetic hard negatives, see :class:`gcl.losses.MoCHiLoss`."""
     check_positive("temperature", temperature)
     _check_pair(query, key, ("query", "key"))
-    _check_negatives(negatives, query.size(1), "query")
+    _check_negatives(negatives, query, "query")
     synthetic = mochi_mix(
         query, negatives, num_hardest, num_synthetic_negatives, num_synthetic_query_mix, generator
     )
@@ -849,6 +937,7 @@ def mochi_loss(
 # --------------------------------------------------------------------------- ProtoNCE
 
 
+@_full_precision
 def proto_nce_loss(
     query: Tensor,
     key: Tensor,
@@ -930,6 +1019,7 @@ def proto_nce_loss(
 _MODES = ("full", "core")
 
 
+@_full_precision
 def multiview_contrastive_loss(
     views: Sequence[Tensor],
     *,
@@ -959,6 +1049,7 @@ def multiview_contrastive_loss(
     for m, view in enumerate(views):
         check_embeddings(f"views[{m}]", view)
         check_same_shape("views[0]", views[0], f"views[{m}]", view)
+        _check_same_precision("views[0]", views[0], f"views[{m}]", view)
     local = [_prepare(v, normalize) for v in views]
     gathered, offset = gather_with_offset(torch.stack(local, dim=1))
     if gathered.size(0) < 2:
@@ -1056,6 +1147,7 @@ def imix_mix(x: Tensor, alpha: float = 1.0, generator: torch.Generator | None = 
     return MixedBatch(mixed, permutation, coefficient)
 
 
+@_full_precision
 def imix_loss(
     query: Tensor,
     key: Tensor,
@@ -1088,7 +1180,7 @@ def imix_loss(
         raise ValueError(
             f"permutation must be a permutation of range({n}) (got {permutation.tolist()})"
         )
-    _check_negatives(negatives, query.size(1), "query")
+    _check_negatives(negatives, query, "query")
     q, k = _prepare(query, normalize), _prepare(key, normalize)
     keys, offset = gather_with_offset(k)
     if keys.size(0) + (0 if negatives is None else negatives.size(0)) < 2:

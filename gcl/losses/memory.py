@@ -148,11 +148,13 @@ class MemoryQueue(nn.Module):
         self.num_filled.copy_(torch.clamp(self.num_filled + batch, max=self.size))
 
     def get(self) -> QueueContents:
-        r"""Returns the filled entries, oldest first (detached views or copies)."""
+        r"""Returns the filled entries, oldest first: detached copies, which later
+        :meth:`enqueue` calls leave unchanged (a loss that used them can still
+        run its backward pass after the queue was updated, as MoCo's loop does)."""
         filled = len(self)
         if filled < self.size:
-            keys = self.queue[:filled]
-            labels = None if self.labels is None else self.labels[:filled]
+            keys = self.queue[:filled].clone()
+            labels = None if self.labels is None else self.labels[:filled].clone()
         else:
             shift = -int(self.ptr)
             keys = torch.roll(self.queue, shift, dims=0)
@@ -224,9 +226,10 @@ class MemoryBank(nn.Module):
         return self.num_items
 
     def get(self, indices: Tensor | None = None) -> Tensor:
-        r"""Returns the stored vectors of ``indices`` (all of them when :obj:`None`), detached."""
+        r"""Returns the stored vectors of ``indices`` (all of them when :obj:`None`):
+        detached copies, which later :meth:`update` calls leave unchanged."""
         if indices is None:
-            return self.bank.detach()
+            return self.bank.detach().clone()
         check_index("indices", indices, indices.numel(), self.num_items)
         return self.bank[indices.to(self.bank.device)].detach()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -145,3 +147,20 @@ def test_bad_inputs() -> None:
     bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="z2 contains NaN or inf"):
         BarlowTwinsLoss()(z1, bad)
+
+
+@pytest.mark.parametrize("make", [BarlowTwinsLoss.graph_barlow_twins, BarlowTwinsLoss,
+                                  lambda: BarlowTwinsLoss(eps=0.0)])
+def test_a_dimension_constant_over_the_batch_gets_finite_gradients(make: Any) -> None:
+    """A dead unit (constant output) has zero variance: the square root's infinite
+    derivative there used to turn its weights' gradients into NaN, which one optimiser
+    step spreads through the model. torch.std's gradient (the reference) is zero there."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(5, 4)
+    with torch.no_grad():
+        layer.weight[2] = 0.0
+    x1, x2 = torch.randn(16, 5), torch.randn(16, 5)
+    loss = make()(layer(x1), layer(x2))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(layer.weight.grad).all() and torch.isfinite(layer.bias.grad).all()

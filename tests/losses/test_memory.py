@@ -176,3 +176,28 @@ def test_update_momentum_bad_inputs() -> None:
         update_momentum(_net(), nn.Linear(3, 4), 0.5)
     with pytest.raises(ValueError, match="shape"):
         update_momentum(nn.Linear(3, 4), nn.Linear(3, 5), 0.5)
+
+
+def test_queue_contents_are_copies_that_later_writes_leave_alone() -> None:
+    """MoCo's loop enqueues the new keys before backward(): the loss's saved negatives must
+    not be the buffer the enqueue writes (before, a filling queue handed out a view, and
+    backward() failed with an in-place modification error)."""
+    from gcl.losses import InfoNCE
+
+    queue = MemoryQueue(8, 4, store_labels=False)
+    queue.enqueue(torch.ones(2, 4))
+    snapshot = queue.get().keys
+    query = torch.randn(3, 4, requires_grad=True)
+    loss = InfoNCE(0.1, normalize=False)(query, torch.randn(3, 4), negatives=snapshot)
+    queue.enqueue(torch.full((7, 4), 9.0))  # wraps around
+    loss.backward()
+    assert torch.equal(snapshot, torch.ones(2, 4))
+    assert query.grad is not None
+
+
+def test_bank_contents_are_copies_that_later_updates_leave_alone() -> None:
+    bank = MemoryBank(5, 3, momentum=0.0)
+    everything = bank.get()
+    before = everything.clone()
+    bank.update(torch.tensor([1, 3]), torch.randn(2, 3))
+    assert torch.equal(everything, before)

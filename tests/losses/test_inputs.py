@@ -1,0 +1,113 @@
+"""Inputs every loss shares: autocast, dtypes, hyper-parameter types, degenerate batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import gcl.losses as L
+from gcl.losses import functional as F
+
+
+def _pair(n: int = 12, d: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rng = torch.Generator().manual_seed(seed)
+    z1 = torch.randn(n, d, generator=rng)
+    z2 = z1 + 0.3 * torch.randn(n, d, generator=rng)
+    labels = torch.randint(0, 3, (n,), generator=rng)
+    return z1, z2, labels
+
+
+CASES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "info_nce": lambda a, b, y: L.InfoNCE(0.1)(a, b),
+    "info_nce_raw": lambda a, b, y: L.InfoNCE(0.1, normalize=False)(a, b),
+    "sup_con": lambda a, b, y: L.SupConLoss(0.1)(torch.stack([a, b], 1), y),
+    "barlow": lambda a, b, y: L.BarlowTwinsLoss()(a, b),
+    "graph_barlow": lambda a, b, y: L.BarlowTwinsLoss.graph_barlow_twins()(a, b),
+    "n_pair": lambda a, b, y: L.NPairLoss()(a, b),
+    "triplet": lambda a, b, y: L.TripletLoss()(a, b, b.flip(0)),
+    "debiased": lambda a, b, y: L.DebiasedContrastiveLoss(0.5)(a, b),
+    "hard_negative": lambda a, b, y: L.HardNegativeLoss(0.5)(a, b),
+    "multiview": lambda a, b, y: L.MultiviewContrastiveLoss(0.1)([a, b, a + b]),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_autocast_does_not_lower_the_precision_of_the_loss(name: str, dtype: torch.dtype) -> None:
+    """Under autocast a loss computes as it does on the same half-precision inputs outside
+    it: in float32 (before, its matrix products ran in half precision again)."""
+    z1, z2, labels = _pair()
+    with torch.autocast("cpu", dtype=dtype):
+        inside = CASES[name](z1.to(dtype), z2.to(dtype), labels)
+    outside = CASES[name](z1.to(dtype), z2.to(dtype), labels)
+    assert inside.dtype == torch.float32
+    assert torch.equal(inside, outside)
+
+
+def test_graph_barlow_twins_of_a_large_batch_stays_finite_under_float16_autocast() -> None:
+    # C * N exceeds float16's range (65504) for N = 70,000 when C is formed in half precision
+    z = torch.randn(70_000, 4, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = L.BarlowTwinsLoss.graph_barlow_twins()(z.half(), z.half())
+    assert torch.isfinite(loss) and float(loss) < 1e-2
+
+
+def test_different_precisions_get_a_clear_error() -> None:
+    z1, z2, _ = _pair()
+    for loss in (lambda a, b: L.InfoNCE()(a, b), lambda a, b: L.BarlowTwinsLoss()(a, b),
+                 lambda a, b: L.TripletLoss()(a, b, b), lambda a, b: L.MultiviewContrastiveLoss()([a, b])):
+        with pytest.raises(ValueError, match="same floating dtype"):
+            loss(z1, z2.double())
+        # half precision next to float32 is fine: both compute in float32
+        assert loss(z1, z2.half()).dtype == torch.float32
+    with pytest.raises(ValueError, match="same floating dtype"):
+        L.InfoNCE()(z1, z2, negatives=z2.double())
+
+
+def test_numpy_numbers_are_accepted_and_tensors_refused_as_hyper_parameters() -> None:
+    z1, z2, _ = _pair()
+    assert float(L.InfoNCE(np.float32(0.5))(z1, z2)) == pytest.approx(float(L.InfoNCE(0.5)(z1, z2)))
+    assert float(F.barlow_twins_loss(z1, z2, off_diagonal_weight=np.float64(0.01))) == pytest.approx(
+        float(F.barlow_twins_loss(z1, z2, off_diagonal_weight=0.01)))
+    with pytest.raises(ValueError, match=r"real number, not Tensor.*float\(value\)"):
+        L.InfoNCE(torch.tensor(0.5))
+    with pytest.raises(ValueError, match="real number"):
+        L.InfoNCE(True)  # type: ignore[arg-type]
+
+
+def test_embeddings_without_features_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least one feature"):
+        L.InfoNCE()(torch.randn(4, 0), torch.randn(4, 0))
+    with pytest.raises(ValueError, match="at least one feature"):
+        L.BarlowTwinsLoss()(torch.randn(4, 0), torch.randn(4, 0))
+
+
+@pytest.mark.parametrize("loss", [
+    lambda a: L.ContrastiveLoss()(a, a, torch.zeros(0, dtype=torch.bool)),
+    lambda a: L.TripletLoss()(a, a, a),
+])
+def test_pair_losses_refuse_an_empty_batch(loss: Callable[[torch.Tensor], Any]) -> None:
+    with pytest.raises(ValueError, match="empty batch"):
+        loss(torch.randn(0, 4))
+
+
+def test_contrastive_loss_refuses_labels_other_than_0_and_1() -> None:
+    x1, x2, _ = _pair(6)
+    with pytest.raises(ValueError, match=r"0 \(dissimilar\) and 1 \(similar\).*-1"):
+        L.ContrastiveLoss()(x1, x2, torch.tensor([1, -1, 1, -1, 1, 1]))
+    with pytest.raises(ValueError, match=r"got also \[2\]"):
+        L.ContrastiveLoss()(x1, x2, torch.tensor([0, 1, 2, 0, 1, 0]))
+    as_int = L.ContrastiveLoss()(x1, x2, torch.tensor([1, 0, 1, 0, 1, 1]))
+    as_bool = L.ContrastiveLoss()(x1, x2, torch.tensor([True, False, True, False, True, True]))
+    assert torch.equal(as_int, as_bool) and float(as_int) >= 0
+
+
+def test_nce_refuses_positive_log_probabilities_given_as_a_tensor() -> None:
+    q, p, _ = _pair(4)
+    noise = torch.randn(5, 8)
+    with pytest.raises(ValueError, match="log-probabilities <= 0"):
+        L.NCELoss()(q, p, noise, torch.full((4, 6), 0.5))
