@@ -46,6 +46,9 @@ __all__ = [
 
 EdgeAggregation = Literal["target", "source", "mean"]
 
+#: Added to eigenvector centralities before their logarithm, as GCA's code does.
+EIGENVECTOR_FLOOR = 1e-8
+
 
 def _centrality(
     kind: CentralityKind,
@@ -62,14 +65,20 @@ def _centrality(
                 f"node_centrality must have one value per node ({num_nodes}) "
                 f"(got shape {list(given.shape)})"
             )
-        return given
-    if kind == "degree":
+        phi = given
+    elif kind == "degree":
         # GCA uses the raw degree; per-graph statistics make the scale irrelevant
         # unless log_offset != 0, where the raw degree matches GCA's code.
-        return degree_centrality(
-            edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs
-        )
-    return node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
+        phi = degree_centrality(edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs)
+    else:
+        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
+    if kind == "eigenvector":
+        # GCA's floor (evc.where(evc > 0, 0) + 1e-8): on a graph in several components the
+        # power iteration leaves values that shrink towards 0 with every iteration (down to
+        # 1e-33) on the components without the leading eigenvalue; as log-scores they would
+        # drag the mean and make the drop rate depend on when the iteration stopped.
+        phi = phi.clamp_min(0.0) + EIGENVECTOR_FLOOR
+    return phi
 
 
 def _normalized_weights(scores: Tensor, group: Tensor, num_groups: int) -> Tensor:
@@ -136,7 +145,10 @@ def edge_drop_probabilities(
     :math:`s_{\max}, \mu_s` are the maximum and mean of :math:`s` over the
     edges of the same graph. Edges whose node centrality is 0 get :math:`p_\tau`
     and are left out of :math:`s_{\max}, \mu_s`; a graph whose scores are all
-    equal gets :math:`p` on every edge; ``p=0`` gives all zeros.
+    equal gets :math:`p` on every edge; ``p=0`` gives all zeros. Eigenvector
+    centralities get GCA's floor first, :math:`\max(\varphi, 0) + 10^{-8}`
+    (:data:`EIGENVECTOR_FLOOR`), so that what the power iteration leaves on
+    components without the leading eigenvalue counts as the zero it tends to.
 
     Args:
         edge_index (Tensor): integer edge indices ``[2, E]``.
@@ -145,7 +157,7 @@ def edge_drop_probabilities(
         p (float): overall drop rate :math:`p_e` in :math:`[0, 1]` (default: :obj:`0.3`).
         threshold (float): cut-off :math:`p_\tau` in :math:`[0, 1]` (default: :obj:`0.7`).
         centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
-            (default: ``'degree'``); ignored when ``node_centrality`` is given.
+            (default: ``'degree'``); with ``node_centrality`` given, what it holds.
         node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
         aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
         log_offset (float): use :math:`\log(\varphi + \text{offset})`; GCA's

@@ -1006,6 +1006,8 @@ def gca_augmentation(
     """
     return Compose(
         [
+            # both steps weigh by the input graph's centralities, as GCA computes them once
+            AddCentrality(centrality),
             AdaptiveDropEdges(edge_p, threshold, centrality, generator=generator),
             AdaptiveMaskFeatures(feature_p, threshold, centrality, generator=generator),
         ]

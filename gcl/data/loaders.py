@@ -2,6 +2,7 @@ r"""The one entry point for datasets: :func:`load_dataset`."""
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Callable
@@ -133,6 +134,7 @@ def load_dataset(
     node_features: str = "auto",
     max_degree: int | None = None,
     use_node_attr: bool = False,
+    normalize_features: bool = False,
     transform: Callable[..., Any] | None = None,
     download: bool | None = None,
 ) -> InMemoryDataset:
@@ -157,6 +159,10 @@ def load_dataset(
             degrees share the last bucket. ``None`` uses the dataset's maximum.
         use_node_attr (bool): TU only: append continuous node attributes to
             the node-label one-hot. (default: :obj:`False`)
+        normalize_features (bool): Row-normalise the node features once, with
+            PyG's :class:`~torch_geometric.transforms.NormalizeFeatures` (each
+            row sums to 1), as GRACE's, GCA's and Graph Barlow Twins' code load
+            the node-level sets. (default: :obj:`False`)
         transform (callable, optional): Per-access PyG transform.
         download (bool, optional): Try the normal PyG / OGB download when the
             files are found nowhere. ``None`` downloads unless ``$GCL_OFFLINE``
@@ -212,6 +218,26 @@ def load_dataset(
         mode = resolve_mode(node_features, spec.name)
         used = add_fallback_features(dataset, mode, max_degree)
         dataset.node_feature_fallback = (mode, used)
+    if normalize_features:
+        _normalize_features(dataset, spec.name)
     dataset.source = source
     dataset.spec = spec
     return dataset
+
+
+def _normalize_features(dataset: InMemoryDataset, name: str) -> None:
+    r"""Row-normalises the collated node features of ``dataset`` in one pass
+    (the same values PyG's per-access transform gives every graph, rows being
+    independent)."""
+    from torch_geometric.transforms import NormalizeFeatures
+
+    store = dataset._data
+    if store.x is None or not store.x.is_floating_point():
+        dtype = None if store.x is None else store.x.dtype
+        raise ValueError(f"normalize_features needs floating-point node features; {name} has {dtype}")
+    if len(dataset) > 1 and bool((store.x < 0).any()):
+        # NormalizeFeatures shifts by the minimum first: over the collated storage that
+        # would be the dataset's minimum, not each graph's
+        raise ValueError(f"normalize_features needs non-negative features on a multi-graph dataset ({name})")
+    dataset._data = NormalizeFeatures()(copy.copy(store))
+    dataset._data_list = None  # cached per-graph copies would hold the old features

@@ -179,10 +179,15 @@ def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256
 
 def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any) -> Callable[[Any], Any]:
     if adaptive:
-        return A.Compose([A.AdaptiveDropEdges(p=edge_p, centrality=centrality),
+        # GCA weighs edges and feature dimensions by the centralities of the input graph (computed
+        # once, before any edge is dropped): stored first, both steps read them
+        return A.Compose([A.AddCentrality(centrality),
+                          A.AdaptiveDropEdges(p=edge_p, centrality=centrality),
                           A.AdaptiveMaskFeatures(p=feature_p, centrality=centrality)])
-    # GRACE / G-BT views: uniform edge dropping and zeroed feature columns
-    return A.Compose([A.DropEdges(p=edge_p), A.MaskFeatures(p=feature_p, mode="dim", fill="zero")])
+    # GRACE / G-BT views: every stored edge dropped independently (their code's dropout_adj) and
+    # zeroed feature columns
+    return A.Compose([A.DropEdges(p=edge_p, force_undirected=False),
+                      A.MaskFeatures(p=feature_p, mode="dim", fill="zero")])
 
 
 def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3,

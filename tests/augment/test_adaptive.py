@@ -242,3 +242,52 @@ def test_dense_feature_weights_of_bool_and_integer_features() -> None:
                                      generator=torch.Generator().manual_seed(3))
             for v in (x.float(), x.bool(), x)]
     assert all(torch.equal(o.mask, outs[0].mask) for o in outs)
+
+
+def test_eigenvector_leftovers_count_as_the_zero_they_tend_to() -> None:
+    """The power iteration leaves tiny values (1e-33 ...) on components without the leading
+    eigenvalue; GCA's floor (max(phi, 0) + 1e-8) makes them score like exact zeros, so the
+    probabilities do not depend on when the iteration stopped."""
+    edge_index = torch.tensor([[0, 1, 1, 2, 0, 2, 3, 4], [1, 0, 2, 1, 2, 0, 4, 3]])
+    exact = torch.tensor([0.577, 0.577, 0.577, 0.0, 0.0])
+    leftover = torch.tensor([0.577, 0.577, 0.577, 7e-33, 3e-20])
+    kwargs = {"p": 0.3, "threshold": 0.7, "centrality": "eigenvector"}
+    first = A.edge_drop_probabilities(edge_index, 5, node_centrality=exact, **kwargs)
+    second = A.edge_drop_probabilities(edge_index, 5, node_centrality=leftover, **kwargs)
+    assert torch.allclose(first, second)
+    # the feature weights of the adaptive masking read the same floored centralities
+    floored = [A._centrality("eigenvector", edge_index, 5, None, None, phi) for phi in (exact, leftover)]
+    assert torch.allclose(floored[0], floored[1], rtol=0, atol=1e-12)
+
+
+def test_eigenvector_drop_rate_on_cora_is_the_asked_rate(load_shared) -> None:  # type: ignore[no-untyped-def]
+    # Cora has 78 components: without the floor the rate came out at 0.26 for p = 0.3
+    cora = load_shared("Cora")[0]
+    probs = A.edge_drop_probabilities(cora.edge_index, cora.num_nodes, p=0.3, centrality="eigenvector")
+    assert float(probs.mean()) == pytest.approx(0.3, abs=0.02)
+
+
+def test_gca_views_weigh_features_by_the_input_graphs_centrality(mutag) -> None:  # type: ignore[no-untyped-def]
+    """GCA computes the feature weights once on the input graph: the composed view stores the
+    input's centrality before dropping edges, and masking reads it."""
+    from gcl.augment import gca_augmentation
+    from gcl.methods.registry import _node_view
+
+    batch = Batch.from_data_list(list(mutag[:16]))
+    expected = C.degree_centrality(batch.edge_index, batch.num_nodes, batch.batch, num_graphs=16)
+    for view in (gca_augmentation(edge_p=0.5, feature_p=0.3), _node_view(0.5, 0.3, True, "degree")):
+        out = view(batch)
+        assert out.edge_index.size(1) < batch.edge_index.size(1)
+        assert torch.equal(out.degree_centrality, expected)
+
+
+def test_grace_views_drop_each_stored_edge_independently(mutag) -> None:  # type: ignore[no-untyped-def]
+    from gcl.methods.registry import _node_view
+
+    batch = Batch.from_data_list(list(mutag))
+    torch.manual_seed(0)
+    out = _node_view(0.5, 0.0, False, "degree")(batch)
+    kept = set(map(tuple, out.edge_index.t().tolist()))
+    pairs_with_one_direction = sum((v, u) not in kept for u, v in kept)
+    # independent decisions keep one direction only of about half the kept edges' pairs
+    assert 0.35 < pairs_with_one_direction / len(kept) < 0.65

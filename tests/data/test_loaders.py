@@ -238,3 +238,37 @@ def test_degree_fallback_matches_networkx_on_generated_graphs() -> None:
     for seed, data in enumerate(ds):
         g = nx.gnp_random_graph(5 + seed, 0.4, seed=seed)
         assert data.x.argmax(1).tolist() == [g.degree(n) for n in range(g.number_of_nodes())]
+
+
+def test_normalize_features_matches_pygs_transform_graph_by_graph() -> None:
+    from torch_geometric.transforms import NormalizeFeatures
+
+    import gcl.data.loaders as loaders
+
+    dataset = load_dataset("MUTAG")
+    dataset._data.x = dataset._data.x * torch.rand(dataset._data.x.shape, generator=torch.Generator().manual_seed(0))
+    before = [dataset[i] for i in (0, 5, len(dataset) - 1)]
+    loaders._normalize_features(dataset, "MUTAG")
+    for graph, index in zip(before, (0, 5, len(dataset) - 1), strict=True):
+        assert torch.allclose(dataset[index].x, NormalizeFeatures()(graph).x)
+
+
+def test_normalize_features_on_a_node_level_set(load_shared: Any) -> None:
+    from torch_geometric.transforms import NormalizeFeatures
+
+    plain = load_shared("Cora")
+    normalized = load_shared("Cora", normalize_features=True)
+    assert torch.allclose(normalized[0].x, NormalizeFeatures()(plain[0]).x)
+    assert torch.allclose(normalized[0].x.sum(1), torch.ones(plain[0].num_nodes))
+
+
+def test_normalize_features_refuses_what_it_cannot_normalise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.data.loaders as loaders
+
+    dataset = load_dataset("MUTAG")
+    dataset._data.x = dataset._data.x - 0.5  # negative entries: the minimum shift would span graphs
+    with pytest.raises(ValueError, match="non-negative features"):
+        loaders._normalize_features(dataset, "MUTAG")
+    dataset._data.x = dataset._data.x.long()
+    with pytest.raises(ValueError, match="floating-point node features"):
+        loaders._normalize_features(dataset, "MUTAG")

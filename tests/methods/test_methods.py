@@ -22,14 +22,16 @@ from gcl.methods import (
 from gcl.train import loss_of, seed_everything
 
 
-def _fixed_loss(method: torch.nn.Module, batches: list[Any]) -> float:
-    """The loss on the given batches with the augmentations' randomness fixed."""
+def _fixed_loss(method: torch.nn.Module, batches: list[Any], draws: int = 8) -> float:
+    """The loss on the given batches averaged over ``draws`` augmentations, their randomness
+    fixed: an estimate of the expected loss (one draw of the views is too noisy a yardstick
+    for a small graph)."""
     state = torch.get_rng_state()
     torch.manual_seed(1234)
     with torch.no_grad():
-        value = sum(float(loss_of(method(batch))) for batch in batches) / len(batches)
+        value = sum(float(loss_of(method(batch))) for _ in range(draws) for batch in batches)
     torch.set_rng_state(state)
-    return value
+    return value / (draws * len(batches))
 
 
 def _steps(method: torch.nn.Module, batches: list[Any], steps: int, lr: float = 0.01) -> list[float]:
