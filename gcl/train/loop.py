@@ -71,7 +71,7 @@ def _batch_size(batch: Any) -> int:
 
 
 @functools.cache
-def _no_buffer_sync() -> dict[str, bool]:
+def _no_buffer_sync() -> dict[str, Any]:
     r"""DDP's option that skips the buffer broadcast before every forward:
     ``forward_sync_buffers`` where torch has it (``broadcast_buffers`` is
     deprecated there), ``broadcast_buffers`` before."""
