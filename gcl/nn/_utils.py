@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS = ("relu", "prelu", "elu", "leaky_relu", "tanh", "identity")
+ACTIVATIONS = ("relu", "prelu", "elu", "leaky_relu", "rrelu", "tanh", "identity")
 
 
 class EncoderOutput(NamedTuple):
@@ -27,7 +27,10 @@ def make_activation(name: str) -> nn.Module:
     r"""A fresh activation module for ``name`` (one of :obj:`ACTIVATIONS`).
 
     ``"prelu"`` gives :class:`torch.nn.PReLU` with a single learnable slope,
-    as in GRACE/GCA and Graph Barlow Twins.
+    as in GRACE/GCA and Graph Barlow Twins. ``"rrelu"`` is GCA's: its code calls
+    ``torch.nn.functional.rrelu`` with the default ``training=False``, which is
+    the deterministic leaky ReLU of slope :math:`(1/8 + 1/3) / 2` (not
+    :class:`torch.nn.RReLU`'s random slopes in training).
     """
     if name == "relu":
         return nn.ReLU()
@@ -37,6 +40,8 @@ def make_activation(name: str) -> nn.Module:
         return nn.ELU()
     if name == "leaky_relu":
         return nn.LeakyReLU()
+    if name == "rrelu":
+        return nn.LeakyReLU(negative_slope=(1 / 8 + 1 / 3) / 2)
     if name == "tanh":
         return nn.Tanh()
     if name == "identity":

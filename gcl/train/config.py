@@ -3,7 +3,9 @@ r"""Training configuration: optimiser, schedule, checkpoints, device."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ class TrainConfig:
         momentum (float): SGD momentum. (default: :obj:`0.9`)
         scheduler (str, optional): ``None``, ``"cosine"`` (per epoch, to 0) or
             ``"step"`` (``step_size``/``gamma``). (default: :obj:`None`)
+        warmup_epochs (int): With ``"cosine"``: first raise the learning
+            rate linearly from 0 over this many epochs, then anneal it to 0
+            over the rest (Graph Barlow Twins' schedule). (default: :obj:`0`)
         step_size (int): Epochs between decays for ``"step"``. (default: :obj:`50`)
         gamma (float): Decay factor for ``"step"``. (default: :obj:`0.5`)
         seed (int): Seed for parameters, shuffling and augmentations. (default: :obj:`0`)
@@ -70,6 +75,7 @@ class TrainConfig:
     optimizer: str = "adam"
     momentum: float = 0.9
     scheduler: str | None = None
+    warmup_epochs: int = 0
     step_size: int = 50
     gamma: float = 0.5
     seed: int = 0
@@ -96,6 +102,11 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd' (got {self.optimizer!r})")
         if self.scheduler not in (None, "cosine", "step"):
             raise ValueError(f"scheduler must be None, 'cosine' or 'step' (got {self.scheduler!r})")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or not (
+                0 <= self.warmup_epochs < self.epochs):
+            raise ValueError(f"warmup_epochs must be an integer in [0, epochs) (got {self.warmup_epochs!r})")
+        if self.warmup_epochs and self.scheduler != "cosine":
+            raise ValueError(f"warmup_epochs goes with scheduler='cosine' (got scheduler={self.scheduler!r})")
         if isinstance(self.view_workers, bool) or not isinstance(self.view_workers, int) or self.view_workers < 0:
             raise ValueError(f"view_workers must be a non-negative integer (got {self.view_workers!r})")
         check_timeout("view_timeout", self.view_timeout)
@@ -147,11 +158,22 @@ class TrainConfig:
 
     def make_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         r"""The per-epoch learning-rate schedule, or ``None``."""
+        if self.scheduler == "cosine" and self.warmup_epochs:
+            return torch.optim.lr_scheduler.LambdaLR(
+                optimizer, partial(_warmup_cosine, warmup=self.warmup_epochs, total=self.epochs))
         if self.scheduler == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         if self.scheduler == "step":
             return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.step_size, gamma=self.gamma)
         return None
+
+
+def _warmup_cosine(epoch: int, *, warmup: int, total: int) -> float:
+    r"""The factor of the base learning rate in ``epoch``: linear from 0 over
+    ``warmup`` epochs, then a cosine from 1 to 0 over the remaining ones."""
+    if epoch < warmup:
+        return epoch / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (total - warmup)))
 
 
 def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:

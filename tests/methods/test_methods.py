@@ -351,3 +351,20 @@ def test_lcgnn_and_supervised_take_their_views_from_the_caller(mutag: Any) -> No
     assert torch.allclose(supervised(batch), supervised(batch, views=()))
     with pytest.raises(ValueError, match="takes no views"):
         supervised(batch, views=(batch,))
+
+
+def test_gca_options_of_the_authors_configs(mutag: Any) -> None:
+    """GCA's 'rrelu' is torch's functional rrelu as its code calls it (training=False), and
+    dense=True weighs the adaptive masking by |x| (its WikiCS setting)."""
+    from torch.nn import functional as F
+
+    from gcl.nn._utils import make_activation
+
+    x = torch.linspace(-3, 3, 13)
+    assert torch.allclose(make_activation("rrelu")(x), F.rrelu(x))
+    graph = _mutag_as_one_graph(mutag)
+    gca = build_method("gca", graph, activation="rrelu", dense=True)
+    masking = gca.augment1.transforms[-1]
+    assert masking.dense
+    with pytest.raises(ValueError, match="needs adaptive=True"):
+        build_method("grace", graph, dense=True)

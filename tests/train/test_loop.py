@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,30 @@ def test_view_seeds_are_distinct_per_rank_and_step() -> None:
     assert all(0 <= seed < 2**63 for seed in seeds.values())
     assert _view_seed(3, 1, 7) == seeds[(1, 7)] and _view_seed(4, 1, 7) != seeds[(1, 7)]
     assert _view_seed(-5, 0, 0) >= 0  # negative run seeds are fine
+
+
+def test_warmup_then_cosine_schedule() -> None:
+    config = TrainConfig(epochs=6, lr=0.1, scheduler="cosine", warmup_epochs=2)
+    optimizer = config.make_optimizer([nn.Parameter(torch.zeros(1))])
+    scheduler = config.make_scheduler(optimizer)
+    assert scheduler is not None
+    rates = []
+    for _ in range(6):
+        rates.append(optimizer.param_groups[0]["lr"])
+        scheduler.step()
+    # 0, 0.5, then a cosine from 1 to 0 over the remaining four epochs (x lr)
+    expected = [0.0, 0.05, 0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2]
+    assert rates == pytest.approx(expected)
+    for bad, message in (({"warmup_epochs": 6}, "warmup_epochs must be"), ({"warmup_epochs": 2, "scheduler": None},
+                                                                           "goes with scheduler='cosine'")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**{"epochs": 6, "scheduler": "cosine", **bad})
+
+
+def test_resume_with_a_warmup_schedule_matches_uninterrupted(mutag: Any, tmp_path: Path) -> None:
+    config = _config(checkpoint_every=2, scheduler="cosine", warmup_epochs=1)
+    reference = fit(_graphcl(mutag), mutag, config).method
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl(mutag), 7), config, out_dir=tmp_path).fit(mutag)
+    resumed = Trainer(CrashAt(_graphcl(mutag), 10_000), config, out_dir=tmp_path).fit(mutag).method
+    _assert_same_state(reference, resumed.method, atol=1e-6)
