@@ -57,3 +57,16 @@ def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--view-workers", "1", "--view-timeout", "0",
                  "--quiet"]) == 2
     assert "view_timeout must be a positive number of seconds or None (got 0.0)" in capsys.readouterr().err
+
+
+def test_node_level_methods_load_row_normalised_features_by_default() -> None:
+    import argparse
+
+    from gcl.train.cli import _dataset_options
+
+    def options(method: str, content: dict) -> dict:  # type: ignore[type-arg]
+        return _dataset_options(argparse.Namespace(method=method), content)
+
+    assert options("grace", {}) == {"normalize_features": True}
+    assert options("gbt", {"dataset": {"normalize_features": False}}) == {"normalize_features": False}
+    assert options("graphcl", {"dataset": {"node_features": "constant"}}) == {"node_features": "constant"}

@@ -62,8 +62,8 @@ class LinearProbe(BaseEstimator):
         scale (bool, optional): Standardise features, fitted on the training rows of each split.
             (default: :obj:`False`)
         normalize (bool, optional): Scale every embedding to unit :math:`\ell_2` norm before the
-            regression (row-wise, so nothing is fitted), as GRACE's and GCA's evaluation does for
-            embeddings trained with a cosine-similarity loss. (default: :obj:`False`)
+            regression (row-wise, so nothing is fitted), as GRACE's and Graph Barlow Twins'
+            evaluation does (GCA's does not). (default: :obj:`False`)
         metric (str, optional): ``"accuracy"``, ``"macro_f1"`` or ``"micro_f1"`` (equal to
             accuracy for single-label data). (default: :obj:`"accuracy"`)
         n_splits (int, optional): Number of folds :math:`K` when no split is given.

@@ -86,6 +86,18 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     return content, TrainConfig.from_dict(train_values)
 
 
+def _dataset_options(args: argparse.Namespace, content: dict[str, Any]) -> dict[str, Any]:
+    r"""``load_dataset`` keyword arguments: the config's ``dataset`` section; node-level methods
+    row-normalise the features unless it says otherwise (as GRACE's, GCA's and G-BT's code and
+    the node table load every set)."""
+    from gcl.methods import LEVEL
+
+    options = dict(content.get("dataset", {}))
+    if LEVEL.get(args.method) == "node":
+        options.setdefault("normalize_features", True)
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from gcl.train.distributed import init_distributed, launch, shutdown_distributed
 
@@ -98,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from gcl.data import load_dataset
 
         # processed caches are written once here, before the workers read them
-        load_dataset(args.dataset, **content.get("dataset", {}))
+        load_dataset(args.dataset, **_dataset_options(args, content))
         return int(launch(_train, args.nproc, (args,), backend=args.backend, device=config.device))
     # under torchrun (RANK / WORLD_SIZE set) join its group, and leave only a group joined here
     joined = not _in_group() and init_distributed(args.backend, device=config.device)
@@ -125,7 +137,7 @@ def _train(args: argparse.Namespace) -> int:
 
     content, config = _settings(args)
     with main_process_first():
-        dataset = load_dataset(args.dataset, **content.get("dataset", {}))
+        dataset = load_dataset(args.dataset, **_dataset_options(args, content))
     main = is_main_process()
     world = dist.get_world_size() if _in_group() else 1
     if main:
@@ -154,8 +166,10 @@ def _train(args: argparse.Namespace) -> int:
             evaluation = SVCEvaluator(random_state=config.seed).evaluate(features, labels)
         else:
             splits = random_splits(len(labels), num_splits=20, random_state=config.seed)
-            evaluation = LinearProbe(random_state=config.seed).evaluate(features, labels, splits)
-        label = "10-fold SVC accuracy" if mode == "svc" else "linear-probe accuracy (20 random 10/10/80 splits)"
+            # embeddings scaled to unit norm, as GRACE's and G-BT's evaluation and the node table do
+            evaluation = LinearProbe(random_state=config.seed, normalize=True).evaluate(features, labels, splits)
+        label = ("10-fold SVC accuracy" if mode == "svc"
+                 else "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)")
         print(f"{label}: {evaluation} %")
         report["evaluation"] = evaluation.to_dict()
     elif args.method in SUPERVISED:
