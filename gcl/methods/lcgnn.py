@@ -31,18 +31,21 @@ class LCGNN(nn.Module):
     memory: every key with the query's label is a positive,
 
     .. math::
-        \mathcal{L} = \mathcal{L}_{\mathrm{CE}} + \beta \cdot
-        \frac{-1}{|P(q)|} \sum_{k^+ \in P(q)} \log
-        \frac{\exp(q \cdot k^+ / \tau)}{\sum_{k \in M} \exp(q \cdot k / \tau)},
-        \qquad \theta_k \leftarrow m\,\theta_k + (1-m)\,\theta_q .
+        \mathcal{L} = \mathcal{L}_{\mathrm{CE}} - \beta \cdot \log
+        \frac{\sum_{k^+ \in P(q)} \exp(q \cdot k^+ / \tau)}{\sum_{k \in M} \exp(q \cdot k / \tau)},
+        \qquad \theta_k \leftarrow m\,\theta_k + (1-m)\,\theta_q
+
+    (the ratio of sums of the authors' code, :class:`~gcl.losses.LabelContrastiveLoss`),
+    averaged over the queries.
 
     Args:
         encoder (nn.Module): Query graph encoder returning an ``EncoderOutput``.
         classifier (nn.Module): Maps graph embeddings to class logits.
         head (nn.Module): Projection of graph embeddings for the contrastive term.
         memory (MemoryQueue or MemoryBank): Label-aware key memory. A
-            :class:`~gcl.losses.MemoryBank` (one slot per training graph, as in
-            the LCGNN code) needs ``batch.idx`` (see :func:`gcl.data.attach_index`).
+            :class:`~gcl.losses.MemoryBank` (one slot per training graph,
+            overwritten with the newest key, as in the LCGNN code) needs
+            ``batch.idx`` (see :func:`gcl.data.attach_index`).
         contrastive_weight (float): :math:`\beta`. (default: :obj:`0.5`)
         temperature (float): :math:`\tau`. (default: :obj:`0.07`)
         momentum (float): :math:`m` of the key encoder. (default: :obj:`0.999`)

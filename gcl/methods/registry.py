@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from torch import nn
-from torch_geometric.data import Data, Dataset
+from torch_geometric.data import Data, Dataset, InMemoryDataset
 
 from gcl import augment as A
 from gcl.losses import InfoNCE, MemoryBank, MemoryQueue
@@ -117,24 +117,45 @@ def _floating_features(data: Dataset | Data) -> bool:
 
 def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
                 projection_channels: int = 128, memory: str = "queue", memory_size: int = 1024,
-                contrastive_weight: float = 0.5, temperature: float = 0.07, momentum: float = 0.999,
-                dropout: float = 0.5, **encoder_options: Any) -> LCGNN:
-    r"""LCGNN with a GIN or HGP-SL encoder and a label-aware memory queue or bank."""
+                memory_momentum: float = 0.0, contrastive_weight: float = 0.5, temperature: float = 0.07,
+                momentum: float = 0.999, dropout: float = 0.5, classifier_channels: list[int] | None = None,
+                **encoder_options: Any) -> LCGNN:
+    r"""LCGNN with a GIN or HGP-SL encoder and a label-aware memory queue or bank.
+
+    ``memory="bank"`` keeps one slot per graph of the dataset, overwritten with the graph's newest key
+    (``memory_momentum=0``, as the authors' code does); it addresses the slots by ``batch.idx`` and
+    attaches the graphs' positions to ``data`` (:func:`gcl.data.attach_index`) when it has none.
+    ``classifier_channels`` sets the classifier's hidden widths (default ``[hidden_channels]``; the
+    authors' HGP-SL MLP is ``[128, 64]``).
+    """
     in_channels, num_classes = _info(data)
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
     dim = int(enc.out_channels)  # type: ignore[arg-type]
-    classifier = _classifier(dim, hidden_channels, num_classes, dropout)
+    classifier = _classifier(dim, hidden_channels if classifier_channels is None else classifier_channels,
+                             num_classes, dropout)
     head = ProjectionHead(dim, dim, projection_channels)
     store: MemoryQueue | MemoryBank
     if memory == "queue":
         store = MemoryQueue(memory_size, projection_channels)
     elif memory == "bank":
-        store = MemoryBank(len(data), projection_channels)
+        store = MemoryBank(_indexed_size(data), projection_channels, momentum=memory_momentum)
     else:
         raise ValueError(f"memory must be 'queue' or 'bank' (got {memory!r})")
     return LCGNN(enc, classifier, head, store, contrastive_weight=contrastive_weight,
                  temperature=temperature, momentum=momentum)
+
+
+def _indexed_size(data: Dataset) -> int:
+    r"""Slots a memory bank needs for ``data``: the graphs of its storage (a subset keeps the
+    positions of the whole dataset), their positions attached as ``idx`` when missing."""
+    from gcl.data import attach_index
+
+    if not isinstance(data, InMemoryDataset):
+        raise ValueError(f"memory='bank' needs an in-memory dataset of graphs (got {type(data).__name__})")
+    if "idx" not in data._data:
+        attach_index(data)
+    return int(data._data.idx.numel())
 
 
 def _classifier(dim: int, hidden: int | list[int], num_classes: int, dropout: float) -> nn.Module:
@@ -144,10 +165,12 @@ def _classifier(dim: int, hidden: int | list[int], num_classes: int, dropout: fl
 
 
 def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
-                     dropout: float = 0.5, **encoder_options: Any) -> SupervisedClassifier:
+                     dropout: float = 0.5, classifier_channels: list[int] | None = None,
+                     **encoder_options: Any) -> SupervisedClassifier:
     r"""Plain supervised GIN / HGP-SL classifier (cross-entropy).
 
-    By default the classifier is Linear–ReLU–Dropout(``dropout``)–Linear on the graph embedding.
+    By default the classifier is Linear–ReLU–Dropout(``dropout``)–Linear on the graph embedding;
+    ``classifier_channels`` sets its hidden widths (the HGP-SL paper's MLP: ``[128, 64]``).
     With the GIN option ``layout="ogb"`` the model is the OGB leaderboard GIN instead: ``dropout``
     acts after every GIN layer and the classifier is a single linear layer.
     """
@@ -157,7 +180,8 @@ def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: in
         encoder_options["dropout"] = dropout
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
-    classifier = _classifier(int(enc.out_channels), [] if ogb else hidden_channels, num_classes,  # type: ignore[arg-type]
+    hidden: int | list[int] = hidden_channels if classifier_channels is None else classifier_channels
+    classifier = _classifier(int(enc.out_channels), [] if ogb else hidden, num_classes,  # type: ignore[arg-type]
                              0.0 if ogb else dropout)
     return SupervisedClassifier(enc, classifier)
 

@@ -8,7 +8,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from gcl import losses
-from gcl.data import attach_index, load_dataset
+from gcl.data import CollatedLoader, attach_index, load_dataset
 from gcl.methods import (
     GRACE,
     LCGNN,
@@ -127,8 +127,12 @@ def test_lcgnn_memory_bank_uses_graph_indices(mutag: Any) -> None:
     assert batch.idx.tolist() == list(range(10, 42))
     values = _steps(method, [batch], 3)
     assert all(v > 0 for v in values)
+    # batches from elsewhere, without the positions, are refused
+    fresh = load_dataset("MUTAG")
+    method = build_method("lcgnn", fresh, memory="bank")
+    plain = Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, y=g.y) for g in fresh[:8]])
     with pytest.raises(ValueError, match=r"needs batch\.idx"):
-        build_method("lcgnn", mutag, memory="bank")(_first_batches(mutag, 8, 1)[0])
+        method(plain)
 
 
 def test_contrastive_batch_of_one_is_rejected(mutag: Any) -> None:
@@ -368,3 +372,31 @@ def test_gca_options_of_the_authors_configs(mutag: Any) -> None:
     assert masking.dense
     with pytest.raises(ValueError, match="needs adaptive=True"):
         build_method("grace", graph, dense=True)
+
+
+def test_lcgnn_bank_holds_each_graphs_newest_key_and_finds_its_slots() -> None:
+    """As the authors' code: one slot per graph, overwritten (a momentum of 0.5 kept half of the
+    random start in every first write); a subset of a dataset without positions trains too."""
+    from gcl.methods import encode_graphs
+
+    dataset = load_dataset("MUTAG")
+    subset = dataset[torch.arange(20, 150)]
+    seed_everything(0)
+    method = build_method("lcgnn", subset, memory="bank", hidden_channels=16, num_layers=2)
+    assert len(method.memory) == len(dataset)  # slots addressed by the positions in the whole dataset
+    batch = next(iter(CollatedLoader(subset, 32)))
+    method(batch)
+    with torch.no_grad():
+        keys = torch.nn.functional.normalize(method.key_head(encode_graphs(method.key_encoder, batch).graph), dim=-1)
+    stored = method.memory.get(batch.idx)
+    assert torch.allclose(stored, keys, atol=1e-5)
+    assert torch.equal(method.memory.labels[batch.idx], batch.y)
+
+
+def test_classifier_widths_are_an_option() -> None:
+    dataset = load_dataset("MUTAG")
+    paper = build_method("supervised", dataset, encoder="hgpsl", hidden_channels=32, num_layers=2,
+                         classifier_channels=[32, 16])
+    assert [m.out_features for m in paper.classifier.modules() if isinstance(m, torch.nn.Linear)] == [32, 16, 2]
+    lcgnn = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, classifier_channels=[16, 8])
+    assert [m.out_features for m in lcgnn.classifier.modules() if isinstance(m, torch.nn.Linear)] == [16, 8, 2]
