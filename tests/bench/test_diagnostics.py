@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 DIAGNOSTICS = Path(__file__).resolve().parents[2] / "benchmarks" / "diagnostics"
@@ -56,3 +57,26 @@ def test_gin_layout_molhiv_uses_the_library_gin(load_shared: Any) -> None:
         assert isinstance(encoder, GIN) and encoder.out_channels == width
         assert encoder.layout == ("ogb" if layout == "ogb" else "graphcl")
         assert model.eval()(batch).shape == (8, 2)
+
+
+def test_grace_protocol_scores_held_out_nodes() -> None:
+    module = load("probe_grid")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 200)
+    features = np.eye(3)[labels] + 0.3 * rng.standard_normal((600, 3))
+    scores = module.grace_protocol(features, labels, runs=2, seed=0)
+    assert len(scores) == 2 and all(0.8 < s <= 1.0 for s in scores)
+
+
+def test_probe_grid_on_cora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path,
+                            load_shared: Any) -> None:
+    load_shared("Cora")  # skips where the benchmark root lacks it
+    monkeypatch.setenv("GCL_DATA", str(shared_data))
+    module = load("probe_grid")
+    out = tmp_path / "probe.md"
+    monkeypatch.setattr(sys, "argv", ["probe_grid.py", "--table", "node-gca", "--dataset", "Cora", "--method",
+                                      "grace", "--epochs", "2", "--splits", "2", "--markdown", str(out)])
+    module.main()
+    text = out.read_text()
+    assert text.count("| the table's probe") == 2 and "| GRACE's evaluation" in text
+    assert "No probe chooses `C` on its test nodes" in text
