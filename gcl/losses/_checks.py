@@ -12,11 +12,13 @@ _finite_check_enabled = True
 
 
 def set_finite_check(enabled: bool) -> None:
-    r"""Turns the NaN/inf check on loss inputs on or off (on by default).
+    r"""Turns the value checks on loss inputs on or off (on by default): NaN/inf
+    embeddings, ``ContrastiveLoss`` labels other than 0/1, positive NCE
+    log-probabilities given as a tensor.
 
-    The check reads one boolean back from the device per input tensor. On a GPU that
-    is a host synchronisation; a tuned training loop whose inputs are known to be
-    sane can switch it off. Shape, length and hyper-parameter checks stay on.
+    Each check reads one boolean back from the device. On a GPU that is a host
+    synchronisation; a tuned training loop whose inputs are known to be sane can
+    switch them off. Shape, length and hyper-parameter checks stay on.
 
     Args:
         enabled (bool): Whether losses reject embeddings that contain NaN or inf.

@@ -41,6 +41,7 @@ from gcl.losses._checks import (
     check_positive,
     check_same_shape,
     check_unit_interval,
+    finite_check_enabled,
 )
 from gcl.losses.distributed import (
     all_reduce_sum,
@@ -560,7 +561,7 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
         shape = tuple(similar.shape) if isinstance(similar, Tensor) else type(similar).__name__
         raise ValueError(f"similar must be a 1-D tensor of length {x1.size(0)} (got {shape})")
     _check_nonempty("ContrastiveLoss", x1)
-    if similar.dtype != torch.bool and not bool(((similar == 0) | (similar == 1)).all()):
+    if similar.dtype != torch.bool and finite_check_enabled() and not bool(((similar == 0) | (similar == 1)).all()):
         found = torch.unique(similar[(similar != 0) & (similar != 1)])[:5].tolist()
         raise ValueError(
             "similar must be bool or hold 0 (dissimilar) and 1 (similar) only "
@@ -699,7 +700,7 @@ def nce_loss(
     scores = torch.cat([positive_score, noise_score], dim=1) / temperature - log_partition
     if isinstance(noise_log_prob, Tensor):
         check_finite("noise_log_prob", noise_log_prob)
-        if bool((noise_log_prob > 0).any()):
+        if finite_check_enabled() and bool((noise_log_prob > 0).any()):
             raise ValueError(
                 f"noise_log_prob must hold log-probabilities <= 0 (got a maximum of {float(noise_log_prob.max())})"
             )

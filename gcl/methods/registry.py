@@ -198,18 +198,14 @@ def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256
     # the G-BT encoder: GCN(F, 2d) -> BN -> PReLU -> GCN(2d, d), batch-norm momentum 0.01
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
                   batch_norm=batch_norm, plain_last=True, batch_norm_momentum=0.01)
-    _check_dense(dense, adaptive)
     aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
     return GraphBarlowTwins(encoder, aug1, aug2)
 
 
-def _check_dense(dense: bool, adaptive: bool) -> None:
-    if dense and not adaptive:
-        raise ValueError("dense=True weighs the adaptive feature masking; it needs adaptive=True")
-
-
 def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any,
                dense: bool = False) -> Callable[[Any], Any]:
+    if dense and not adaptive:
+        raise ValueError("dense=True weighs the adaptive feature masking; it needs adaptive=True")
     if adaptive:
         # GCA weighs edges and feature dimensions by the centralities of the input graph (computed
         # once, before any edge is dropped): stored first, both steps read them
@@ -248,7 +244,6 @@ def build_grace(data: Data | Dataset, *, hidden_channels: int = 128, projection_
     # the GRACE encoder: GCN(F, 2d) -> act -> GCN(2d, d) -> act
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
                   activation=activation)
-    _check_dense(dense, adaptive)
     aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
     head = ProjectionHead(hidden_channels, projection_channels, hidden_channels, activation="elu")
     return GRACE(encoder, aug1, aug2, head, temperature=temperature)
