@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, provenance, row_settings
+from _diagnostic import emit, provenance, row_settings
 
 
 def curve(table: str, dataset: str, method_label: str, fold: int, lr: float, seed: int,

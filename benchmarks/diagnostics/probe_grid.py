@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, provenance, row_settings
+from _diagnostic import emit, provenance, row_settings
 
 GRACE_GRID = tuple(float(2.0**k) for k in range(-10, 10))
 
