@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import doctest
 import re
+import runpy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +101,29 @@ def test_example_runs(example: Example, tmp_path: Path, monkeypatch: pytest.Monk
         assert runner.failures == 0, f"{example.id}: {runner.failures} of {runner.tries} doctest lines failed"
     else:
         exec(compile(example.code, example.id, "exec"), namespace)
+
+
+SCRIPTS = {  # arguments, and what the printed result names
+    "image_digits.py": (["--epochs", "1"], "probe acc."),
+    "video_moving_digits.py": (["--epochs", "1", "--train-clips", "128", "--test-clips", "100"], '"digit_probe"'),
+    "text_simcse.py": (["--epochs", "1", "--train-sentences", "16"], '"spearman_after"'),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_example_script_runs(script: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    r"""``docs/examples/*.py`` run end to end (one epoch on a slice of their data)."""
+    pytest.importorskip("kornia")
+    if script.startswith("text"):
+        pytest.importorskip("transformers")
+    path = ROOT / "docs" / "examples" / script
+    monkeypatch.chdir(tmp_path)
+    arguments, result = SCRIPTS[script]
+    monkeypatch.setattr(sys, "argv", [str(path), *arguments, "--seed", "0"])
+    runpy.run_path(str(path), run_name="__main__")
+    assert result in capsys.readouterr().out
+
+
+def test_every_example_script_is_run() -> None:
+    assert {path.name for path in (ROOT / "docs" / "examples").glob("*.py")} == set(SCRIPTS)
