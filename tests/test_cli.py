@@ -46,6 +46,27 @@ def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[
     assert "epochs must be at least 1 (got 0)" in capsys.readouterr().err
 
 
+def test_train_config_typos_exit_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("train: {epoch: 1}\n")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+    assert "unknown train setting 'epoch' (did you mean 'epochs'?)" in capsys.readouterr().err
+    config.write_text("dataset: {node_feature: constant}\n")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+    assert "unknown dataset setting 'node_feature' (did you mean 'node_features'?)" in capsys.readouterr().err
+
+
+def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--quiet", "--eval", "none", "--out", str(tmp_path)]
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "1", *out]) == 0
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", "--lr", "0.5", *out]) == 2
+    assert "other settings (lr 0.01 -> 0.5)" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "2", *out]) == 2
+    assert "data of 188 examples; this data has 344" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", *out]) == 0  # a longer run resumes
+    assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 2
+
+
 def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "1", "--view-workers", "1", "--eval", "none",
                  "--quiet", "--out", str(tmp_path)])

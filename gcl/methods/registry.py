@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.data import Data, Dataset, InMemoryDataset
 
 from gcl import augment as A
@@ -64,6 +64,13 @@ def make_augmentation(name: str, ratio: float = 0.2, *, reference: bool = False)
 
 
 def _info(data: Dataset | Data) -> tuple[int, int]:
+    if isinstance(data, Dataset) and len(data) == 0:
+        raise ValueError("the dataset is empty: there is nothing to build the method for")
+    first = data[0] if isinstance(data, Dataset) else data
+    x = getattr(first, "x", None)
+    if isinstance(x, Tensor) and x.dim() != 2:
+        raise ValueError(f"node features must be a [num_nodes, num_features] matrix (got shape {tuple(x.shape)}); "
+                         "give one feature per node as x.view(-1, 1)")
     num_features = int(data.num_features)
     if num_features == 0:
         raise ValueError("the dataset has no node features; load it with gcl.data.load_dataset, which adds them")

@@ -8,6 +8,9 @@ the command joins the launcher's process group instead (see docs/scaling.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
+import inspect
 import json
 import os
 from pathlib import Path
@@ -67,11 +70,27 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     return content
 
 
+def _refuse_unknown(path: Path | None, section: str, values: Any, known: set[str]) -> None:
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: the {section!r} section must be a mapping (got {type(values).__name__})")
+    unknown = sorted(set(values) - known)
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, known, 1))
+                 else repr(key) for key in unknown]
+        raise ValueError(f"{path}: unknown {section} setting {', '.join(hints)}; "
+                         f"the {section} section takes {', '.join(sorted(known))}")
+
+
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    from gcl.data import load_dataset
     from gcl.train import TrainConfig
 
     content = _load_config(args.config)
     train_values = dict(content.get("train", {}))
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
+    _refuse_unknown(args.config, "train", train_values, known)
+    _refuse_unknown(args.config, "dataset", content.get("dataset", {}),
+                    set(inspect.signature(load_dataset).parameters) - {"name"})
     for key in ("epochs", "batch_size", "lr", "seed", "device", "view_workers", "view_timeout"):
         value = getattr(args, key)
         if value is not None:

@@ -65,6 +65,22 @@ def loss_of(output: Tensor | Any) -> Tensor:
     return loss
 
 
+# Settings a resumed run may change: they do not change the numbers of the steps already taken
+# (epochs is checked on its own: it may grow unless a cosine schedule spans it).
+_RESUME_FREE = frozenset({"epochs", "progress", "device", "view_timeout", "checkpoint_every",
+                          "find_unused_parameters", "view_workers"})
+
+
+def _num_examples(data: Any) -> int | None:
+    r"""Graphs in a dataset, nodes of one graph, batches of a sized iterable (``None``: unsized)."""
+    if isinstance(data, Data):
+        return int(data.num_nodes or 0)
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
 def _batch_size(batch: Any) -> int:
     num_graphs = getattr(batch, "num_graphs", None)
     return int(num_graphs) if num_graphs is not None else 1
@@ -249,19 +265,52 @@ class Trainer:
             "best_val": best_val,
             "bad_epochs": bad_epochs,
             "config": {k: v for k, v in vars(self.config).items() if k != "extra"},
+            "method_class": type(self.method).__name__,
+            "num_examples": self._num_examples,
         }
 
-    def _checkpoint(self, path: Path, state: Callable[[], dict[str, Any]]) -> None:
-        r"""Write ``state()`` from rank 0, with the random state of every rank (all ranks call this)."""
+    def _checkpoint(self, path: Path, state: Callable[[], dict[str, Any]],
+                    progress: dict[str, Any] | None = None) -> None:
+        r"""Write ``state()`` from rank 0, with the random state of every rank and, mid-epoch, what
+        every rank has done of the epoch (``progress``: its step losses, graphs and seconds) (all
+        ranks call this)."""
         rank, world = _world()
         states: list[Any] = [None] * world
         if world > 1:
-            dist.all_gather_object(states, _rng_state())
+            dist.all_gather_object(states, (_rng_state(), progress))
         if rank == 0:
             content = state()
+            content["progress"] = progress
             if world > 1:
-                content["rng_per_rank"] = states
+                content["rng_per_rank"] = [s[0] for s in states]
+                content["progress_per_rank"] = [s[1] for s in states]
             self._save(path, content)
+
+    def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
+        r"""Refuses a checkpoint written by another method, for other data or with other settings."""
+        hint = f"; train in another folder than {path.parent}, or pass resume=False to start over"
+        saved_class = state.get("method_class")
+        if saved_class is not None and saved_class != type(self.method).__name__:
+            raise ValueError(f"{path} was written by {saved_class}, not {type(self.method).__name__}{hint}")
+        saved_examples = state.get("num_examples")
+        if saved_examples is not None and self._num_examples is not None and saved_examples != self._num_examples:
+            raise ValueError(f"{path} was written for data of {saved_examples} examples; this data has "
+                             f"{self._num_examples}{hint}")
+        saved = state.get("config") or {}
+        current = {k: v for k, v in vars(self.config).items() if k != "extra"}
+        changed = sorted(k for k in saved if k in current and k not in _RESUME_FREE and saved[k] != current[k])
+        if bool(saved.get("view_workers")) != bool(current["view_workers"]):
+            changed.append("view_workers")  # any number of workers draws the same views, none draws others
+        if changed:
+            listing = ", ".join(f"{k} {saved[k]!r} -> {current[k]!r}" for k in changed)
+            raise ValueError(f"{path} was written with other settings ({listing}): resuming would mix "
+                             f"them{hint}")
+        if "epochs" in saved and saved["epochs"] != current["epochs"] and current["scheduler"] == "cosine":
+            raise ValueError(f"{path} was written for {saved['epochs']} epochs and the cosine schedule spans "
+                             f"them; {current['epochs']} epochs would change the schedule of the epochs "
+                             f"already trained{hint}")
+        if state["epoch"] > self.config.epochs:
+            raise ValueError(f"{path} has {state['epoch']} epochs done, more than epochs={self.config.epochs}{hint}")
 
     def _sum_over_ranks(self, *values: float) -> list[float]:
         device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -314,13 +363,21 @@ class Trainer:
         best_val: float | None = None
         bad_epochs = 0
         restored_rng: dict[str, Any] | None = None
+        restored_progress: dict[str, Any] | None = None  # the resumed epoch's steps before the checkpoint
+        self._num_examples = _num_examples(data)
         checkpoint_path = self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
         if resume and checkpoint_path is not None and checkpoint_path.exists():
             # Loaded on the CPU: the random-number states must stay CPU byte tensors, and
             # load_state_dict copies parameters and optimiser state to the training device (the
             # checkpoint may come from another device).
             state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-            self.method.load_state_dict(state["method"])
+            self._check_resumable(state, checkpoint_path)
+            try:
+                self.method.load_state_dict(state["method"])
+            except RuntimeError as exc:
+                raise ValueError(f"{checkpoint_path} does not fit this {type(self.method).__name__} (another "
+                                 f"dataset or other hyper-parameters?); train in another folder or pass "
+                                 f"resume=False to start over. {exc}") from exc
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -332,6 +389,9 @@ class Trainer:
             per_rank = state.get("rng_per_rank") or [state["rng"]]
             if rank < len(per_rank):
                 restored_rng = per_rank[rank]
+            progress_per_rank = state.get("progress_per_rank") or [state.get("progress")]
+            if skip_steps and saved_world == world and rank < len(progress_per_rank):
+                restored_progress = progress_per_rank[rank]
             else:  # a rank the saved run did not have: a fresh stream of its own
                 torch.manual_seed(_rank_seed(config.seed, rank, global_step))
             if skip_steps and saved_world != world and min(saved_world, world) == 1:
@@ -355,6 +415,10 @@ class Trainer:
                 self.method.train()
                 losses: list[float] = []
                 seen, started = 0, time.perf_counter()
+                if restored_progress is not None:  # the steps of this epoch done before the checkpoint
+                    losses = [float(v) for v in restored_progress["losses"]]
+                    seen, started = int(restored_progress["seen"]), started - float(restored_progress["seconds"])
+                    restored_progress = None
                 iterator: Iterator[tuple[Any, tuple[Any, ...] | None]]
                 if prefetcher is not None:  # (batch, views), on the device already
                     assert isinstance(loader, (CollatedLoader, DatasetBatches))
@@ -388,7 +452,8 @@ class Trainer:
                             and global_step % config.checkpoint_every == 0):
                         self._checkpoint(checkpoint_path, partial(self._state,
                             optimizer, scheduler, epoch, step_in_epoch, global_step,
-                            epoch_generator_state, history, best_val, bad_epochs))
+                            epoch_generator_state, history, best_val, bad_epochs),
+                            {"losses": list(losses), "seen": seen, "seconds": time.perf_counter() - started})
                 if scheduler is not None:
                     scheduler.step()
                 seconds = time.perf_counter() - started

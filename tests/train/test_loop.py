@@ -75,18 +75,92 @@ def test_same_seed_same_loss_curve(mutag: Any) -> None:
 @pytest.mark.parametrize("crash_at", [4, 7])  # epoch boundary (4 steps/epoch... resumed mid-epoch too)
 def test_resume_after_kill_matches_uninterrupted(builder: Any, crash_at: int, mutag: Any, tmp_path: Path) -> None:
     config = _config(checkpoint_every=2)
-    reference = fit(builder(mutag), mutag, config).method
+    uninterrupted = fit(builder(mutag), mutag, config)
 
     wrapped = CrashAt(builder(mutag), crash_at)
     with pytest.raises(Crash):
         Trainer(wrapped, config, out_dir=tmp_path).fit(mutag)
     assert (tmp_path / "checkpoint.pt").exists()
-    resumed = Trainer(CrashAt(builder(mutag), 10_000), config, out_dir=tmp_path).fit(mutag).method
+    result = Trainer(CrashAt(builder(mutag), 10_000), config, out_dir=tmp_path).fit(mutag)
 
-    expected, got = _state(reference), _state(resumed.method)
+    expected, got = _state(uninterrupted.method), _state(result.method.method)
     assert expected.keys() == got.keys()
     for key in expected:
         assert torch.allclose(expected[key].float(), got[key].float(), atol=1e-6, rtol=0), key
+    # the epoch cut by the kill reports the loss of all its steps, those before the checkpoint too
+    assert [r["loss"] for r in result.history] == pytest.approx([r["loss"] for r in uninterrupted.history],
+                                                                abs=1e-6)
+    assert [r["graphs_per_second"] > 0 for r in result.history] == [True] * config.epochs
+
+
+def test_resume_after_a_crash_in_validation_keeps_the_epoch_loss(mutag: Any, tmp_path: Path) -> None:
+    # checkpointed after the epoch's last step, stopped before its end (in validation)
+    steps = len(mutag) // 32
+    config = _config(epochs=2, checkpoint_every=steps)
+    uninterrupted = fit(_graphcl(mutag), mutag, config, validate=lambda method: 0.5)
+
+    def crash(method: nn.Module) -> float:
+        raise Crash
+
+    with pytest.raises(Crash):
+        fit(_graphcl(mutag), mutag, config, out_dir=tmp_path, validate=crash)
+    resumed = fit(_graphcl(mutag), mutag, config, out_dir=tmp_path, validate=lambda method: 0.5)
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in uninterrupted.history],
+                                                                 abs=1e-6)
+    assert resumed.history[0]["loss"] > 0
+
+
+def test_resume_with_more_epochs_continues_the_run(mutag: Any, tmp_path: Path) -> None:
+    uninterrupted = fit(_graphcl(mutag), mutag, _config(epochs=3))
+    fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path)
+    longer = fit(_graphcl(mutag), mutag, _config(epochs=3, progress=True), out_dir=tmp_path)
+    _assert_same_state(uninterrupted.method, longer.method, atol=1e-6)
+    assert len(longer.history) == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lr": 0.5}, r"lr 0.01 -> 0.5"),
+    ({"seed": 7}, r"seed 3 -> 7"),
+    ({"batch_size": 16}, r"batch_size 32 -> 16"),
+    ({"epochs": 1}, r"2 epochs done, more than epochs=1"),
+    ({"view_workers": 1}, r"view_workers"),
+])
+def test_resume_refuses_other_settings(change: dict[str, Any], message: str, mutag: Any, tmp_path: Path) -> None:
+    fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path)
+    with pytest.raises(ValueError, match=message):
+        fit(_graphcl(mutag), mutag, _config(**{"epochs": 2, **change}), out_dir=tmp_path)
+    # starting over in the same folder is always possible
+    fit(_graphcl(mutag), mutag, _config(**{"epochs": 2, **change}), out_dir=tmp_path, resume=False)
+
+
+def test_resume_refuses_a_longer_cosine_schedule(mutag: Any, tmp_path: Path) -> None:
+    fit(_graphcl(mutag), mutag, _config(epochs=2, scheduler="cosine"), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="cosine schedule spans them"):
+        fit(_graphcl(mutag), mutag, _config(epochs=4, scheduler="cosine"), out_dir=tmp_path)
+
+
+def test_resume_refuses_another_method_or_dataset(mutag: Any, tmp_path: Path) -> None:
+    from gcl.data import load_dataset
+
+    fit(_graphcl(mutag), mutag, _config(epochs=1), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="written by GraphCL, not LCGNN"):
+        fit(_lcgnn(mutag), mutag, _config(epochs=1), out_dir=tmp_path)
+    ptc = load_dataset("PTC_MR")
+    with pytest.raises(ValueError, match="data of 188 examples; this data has 344"):
+        fit(_graphcl(ptc), ptc, _config(epochs=1), out_dir=tmp_path)
+    # parameters that do not fit (here: another width) are refused with the same advice
+    with pytest.raises(ValueError, match=r"does not fit this GraphCL.*resume=False"):
+        seed_everything(3)
+        fit(build_method("graphcl", mutag, hidden_channels=16), mutag, _config(epochs=1), out_dir=tmp_path)
+
+
+def test_resume_mid_epoch_refuses_another_batch_size(mutag: Any, tmp_path: Path) -> None:
+    # the steps before the checkpoint would stand for other graphs
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl(mutag), 4), _config(checkpoint_every=2), out_dir=tmp_path).fit(mutag)
+    with pytest.raises(ValueError, match="batch_size 32 -> 128"):
+        Trainer(CrashAt(_graphcl(mutag), 10_000), _config(checkpoint_every=2, batch_size=128),
+                out_dir=tmp_path).fit(mutag)
 
 
 def _supervised(dataset: Any) -> nn.Module:
@@ -288,3 +362,13 @@ def test_resume_with_a_warmup_schedule_matches_uninterrupted(mutag: Any, tmp_pat
         Trainer(CrashAt(_graphcl(mutag), 7), config, out_dir=tmp_path).fit(mutag)
     resumed = Trainer(CrashAt(_graphcl(mutag), 10_000), config, out_dir=tmp_path).fit(mutag).method
     _assert_same_state(reference, resumed.method, atol=1e-6)
+
+
+def test_run_refuses_an_empty_dataset_and_flat_features(mutag: Any) -> None:
+    from torch_geometric.data import Data
+
+    with pytest.raises(ValueError, match="the dataset is empty"):
+        run("graphcl", mutag[:0], epochs=1, progress=False)
+    flat = Data(x=torch.randn(5), edge_index=torch.tensor([[0, 1], [1, 0]]))
+    with pytest.raises(ValueError, match=r"\[num_nodes, num_features\] matrix \(got shape \(5,\)\)"):
+        run("grace", flat, epochs=1, progress=False)
