@@ -10,6 +10,8 @@ evaluation settings and a reduced ``quick:`` version for smoke tests. See
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -21,6 +23,28 @@ import yaml
 
 PROTOCOLS = ("svc", "supervised-kfold", "supervised-random", "node-linear", "ogb")
 AGGREGATES = ("seeds", "folds")
+# the metrics each protocol computes, and the evaluation settings it reads
+METRICS = {"svc": ("accuracy",), "node-linear": ("accuracy", "macro_f1", "micro_f1"),
+           "supervised-kfold": ("accuracy", "rocauc"), "supervised-random": ("accuracy", "rocauc"),
+           "ogb": ("accuracy", "rocauc")}
+_SELECTION = ("selection", "grid")
+EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scale"),
+                   "node-linear": ("num_splits", "C_grid", "max_iter", "scale", "normalize"),
+                   "supervised-kfold": ("n_splits", "val_size", *_SELECTION),
+                   "supervised-random": ("num_runs", "ratios", *_SELECTION),
+                   "ogb": _SELECTION}
+_TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
+             "train", "paper", "quick", "description", "notes")
+
+
+def check_keys(where: str, mapping: dict[str, Any], allowed: Any) -> None:
+    r"""Raises ``ValueError`` naming the keys of ``mapping`` outside ``allowed`` (with the closest valid one)."""
+    allowed = sorted(allowed)
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, 1))
+                 else repr(key) for key in unknown]
+        raise ValueError(f"{where}: unknown setting {', '.join(hints)}; it takes {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,42 @@ class TableConfig:
         labels = [m.label for m in self.methods]
         if len(set(labels)) != len(labels):
             raise ValueError(f"method labels must be unique (got {labels})")
+        if self.metric not in METRICS[self.protocol]:
+            raise ValueError(f"table {self.table!r}: the {self.protocol} protocol computes "
+                             f"{' or '.join(METRICS[self.protocol])} (got metric {self.metric!r})")
+        for where, evaluation in (("evaluation", self.evaluation), ("quick.evaluation", self.quick.get("evaluation", {}))):
+            check_keys(f"table {self.table!r}, {where} ({self.protocol})", evaluation, EVALUATION_KEYS[self.protocol])
+        evaluation = {**self.evaluation, **self.quick.get("evaluation", {})}
+        val_size = evaluation.get("val_size", 0.1)
+        ratios = evaluation.get("ratios", (0.8, 0.1, 0.1))
+        if (self.protocol == "supervised-kfold" and not 0 < float(val_size) < 1) or (
+                self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
+            raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
+                             f"(got val_size {val_size!r}, ratios {ratios!r})")
+        self._check_training()
+
+    def _check_training(self) -> None:
+        r"""Every row's training settings are :class:`gcl.train.TrainConfig` fields of valid values."""
+        from gcl.train import TrainConfig
+
+        fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
+        for entry in self.datasets:
+            for label in entry.methods:
+                if label not in {m.label for m in self.methods}:
+                    raise ValueError(f"table {self.table!r}, datasets.{entry.label}.methods: {label!r} is not a "
+                                     f"method of the table ({', '.join(m.label for m in self.methods)})")
+            for spec in self.methods:
+                settings = self.settings(entry, spec)
+                sections = [("train", settings["train"])]
+                if settings["pretrain"]:
+                    sections.append(("pretrain.train", {**settings["pretrain"].get("train", {})}))
+                for where, train in sections:
+                    where = f"table {self.table!r}, {entry.label} / {spec.label}, {where}"
+                    check_keys(where, train, fields)
+                    try:
+                        TrainConfig.from_dict({"epochs": 1, **train})
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"{where}: {exc}") from exc
 
     # -- derived settings ---------------------------------------------------
     def method(self, label: str) -> MethodSpec:
@@ -172,7 +232,9 @@ class TableConfig:
         ]
         return TableConfig(
             table=self.table, title=self.title + " (quick)", protocol=self.protocol,
-            methods=[MethodSpec(m.label, m.method, m.options, {**m.train, **train_override}, m.pretrain)
+            methods=[MethodSpec(m.label, m.method, m.options, {**m.train, **train_override},
+                                {**m.pretrain, "train": {**m.pretrain.get("train", {}), **train_override}}
+                                if m.pretrain else None)
                      for m in methods],
             datasets=datasets, seeds=int(quick.get("seeds", 1)), aggregate=self.aggregate, metric=self.metric,
             evaluation={**self.evaluation, **quick.get("evaluation", {})},
@@ -205,12 +267,19 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
     name = str(content.get("table") or table or "")
     if not name:
         raise ValueError("a table configuration needs a 'table:' name")
+    check_keys(f"table {name!r}", content, _TOP_KEYS)
+    check_keys(f"table {name!r}, quick", _mapping(content.get("quick"), "quick"),
+               ("seeds", "datasets", "methods", "train", "evaluation"))
     for key in ("protocol", "methods", "datasets"):
         if key not in content:
             raise ValueError(f"table {name!r}: missing '{key}:' section")
     methods = []
     for label, raw in _mapping(content["methods"], "methods").items():
         raw = _mapping(raw, f"methods.{label}")
+        check_keys(f"table {name!r}, methods.{label}", raw, ("method", "options", "train", "pretrain"))
+        if raw.get("pretrain") is not None:
+            check_keys(f"table {name!r}, methods.{label}.pretrain", _mapping(raw["pretrain"], "pretrain"),
+                       ("method", "options", "train"))
         methods.append(MethodSpec(
             label=str(label), method=str(raw.get("method", label)), options=_mapping(raw.get("options"), "options"),
             train=_mapping(raw.get("train"), "train"), pretrain=raw.get("pretrain")))
@@ -220,6 +289,10 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
         raw_datasets = {str(d): {} for d in raw_datasets}
     for label, raw in _mapping(raw_datasets, "datasets").items():
         raw = _mapping(raw, f"datasets.{label}")
+        check_keys(f"table {name!r}, datasets.{label}", raw, ("name", "dataset", "train", "methods", "note"))
+        for method, override in _mapping(raw.get("methods"), f"datasets.{label}.methods").items():
+            check_keys(f"table {name!r}, datasets.{label}.methods.{method}",
+                       _mapping(override, f"datasets.{label}.methods.{method}"), ("options", "train", "dataset"))
         datasets.append(DatasetEntry(
             label=str(label), name=str(raw.get("name", label)), dataset=_mapping(raw.get("dataset"), "dataset"),
             train=_mapping(raw.get("train"), "train"), methods=_mapping(raw.get("methods"), "methods"),

@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gcl.bench.config import DatasetEntry, MethodSpec, TableConfig
+from gcl.bench.config import EVALUATION_KEYS, DatasetEntry, MethodSpec, TableConfig
 from gcl.bench.store import Record
 
-_SVC_KEYS = ("C_grid", "n_splits", "inner_splits", "kernel", "scale")
-_PROBE_KEYS = ("C_grid", "metric", "max_iter", "scale", "normalize")
+_SVC_KEYS = EVALUATION_KEYS["svc"]  # SVCEvaluator's arguments
+_PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k != "num_splits")  # LinearProbe's
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,8 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
 
             splits = random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed)
             probe_options = {k: config.evaluation[k] for k in _PROBE_KEYS if k in config.evaluation}
-            evaluation = LinearProbe(random_state=task.seed, **probe_options).evaluate(features, labels, splits)
+            evaluation = LinearProbe(random_state=task.seed, metric=config.metric,
+                                     **probe_options).evaluate(features, labels, splits)
         val_scores: list[float | None] = list(evaluation.val_scores) or [None] * len(evaluation.fold_scores)
         for fold, (score, val, params) in enumerate(zip(evaluation.fold_scores, val_scores, evaluation.best_params)):
             records.append(record(fold, score, val, params, extra))

@@ -83,8 +83,9 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
     for entry in config.datasets:
         is_available = available(entry) if available is not None else True
         for spec in config.methods:
-            records = store.records(config.table, config.variant(entry, spec), dataset=entry.label,
-                                    method=spec.label)
+            records = [r for r in store.records(config.table, config.variant(entry, spec), dataset=entry.label,
+                                                method=spec.label)
+                       if 0 <= r.seed < config.seeds]  # the seeds the report names, not others stored
             done, mean, std = _aggregate(records, num_folds, config.aggregate)
             wall = sum({r.task: r.task_seconds for r in records}.values())
             published = lookup.get((entry.label.lower(), spec.label))

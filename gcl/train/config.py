@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -15,6 +16,11 @@ from torch import nn
 
 from gcl.data.prefetch import check_timeout
 from gcl.train.distributed import local_device
+
+_NUMBER_FIELDS = {"epochs": numbers.Integral, "batch_size": numbers.Integral, "lr": numbers.Real,
+                  "weight_decay": numbers.Real, "momentum": numbers.Real, "step_size": numbers.Integral,
+                  "gamma": numbers.Real, "seed": numbers.Integral, "checkpoint_every": numbers.Integral,
+                  "grad_clip": numbers.Real, "patience": numbers.Integral}
 
 
 @dataclass
@@ -92,6 +98,16 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name, kind in _NUMBER_FIELDS.items():
+            value = getattr(self, name)
+            if value is None and name in ("grad_clip", "patience"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind):
+                hint = ""
+                if isinstance(value, str):
+                    hint = "; YAML reads a number such as 1e-3 (no dot) as text: write 1.0e-3"
+                raise ValueError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'} "
+                                 f"(got {value!r}{hint})")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1 (got {self.epochs})")
         if self.batch_size < 1:

@@ -45,6 +45,14 @@ def test_variant_tracks_settings() -> None:
         entry, a.method("graphcl"))
 
 
+def test_quick_shortens_pre_training_too() -> None:
+    config = parse_config(_content(methods={"finetune": {"method": "supervised", "train": {"epochs": 20},
+                                                         "pretrain": {"method": "graphcl", "train": {"epochs": 5}}}},
+                                   protocol="ogb", metric="rocauc", datasets=["ogbg-molbace"], quick={}))
+    quick = config.reduced()
+    assert quick.methods[0].pretrain["train"]["epochs"] == 1 and quick.methods[0].train["epochs"] == 1
+
+
 def test_reduced_and_restricted() -> None:
     config = parse_config(_content())
     quick = config.reduced()
@@ -62,6 +70,21 @@ def test_reduced_and_restricted() -> None:
     ({"aggregate": "median"}, "aggregate must be one of"),
     ({"seeds": 0}, "seeds must be at least 1"),
     ({"methods": {}}, "names no methods"),
+    ({"evalution": {"n_splits": 3}}, r"unknown setting 'evalution' \(did you mean 'evaluation'\?\)"),
+    ({"evaluation": {"random_state": 1}}, r"evaluation \(svc\): unknown setting 'random_state'"),
+    ({"evaluation": {"metric": "macro_f1"}}, r"evaluation \(svc\): unknown setting 'metric'"),
+    ({"metric": "rocauc"}, "the svc protocol computes accuracy"),
+    ({"protocol": "node-linear", "evaluation": {"n_splits": 3}},
+     r"unknown setting 'n_splits' \(did you mean 'num_splits'\?\)"),
+    ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0}}, "early stopping needs a validation part"),
+    ({"protocol": "supervised-random", "evaluation": {"ratios": [0.9, 0.0, 0.1]}, "quick": {}},
+     "needs a validation part"),
+    ({"methods": {"graphcl": {"optons": {}}}}, r"methods.graphcl: unknown setting 'optons'"),
+    ({"methods": {"graphcl": {"train": {"epoch": 3}}}}, r"MUTAG / graphcl, train: unknown setting 'epoch'"),
+    ({"methods": {"graphcl": {"train": {"lr": "1e-3"}}}}, r"lr must be a number \(got '1e-3'.*1\.0e-3"),
+    ({"datasets": {"MUTAG": {"trian": {}}}}, r"datasets.MUTAG: unknown setting 'trian'"),
+    ({"datasets": {"MUTAG": {"methods": {"gcl": {}}}}}, "'gcl' is not a method of the table"),
+    ({"quick": {"epochs": 1}}, r"quick: unknown setting 'epochs'"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -61,6 +61,17 @@ def test_aggregate_over_folds_and_partial(tmp_path: Path) -> None:
     assert mutag.status == "partial (2/4 seeds)"
 
 
+def test_seeds_beyond_the_table_do_not_count(tmp_path: Path) -> None:
+    # a run with more seeds left records the report must not average in while naming seeds 0..2
+    config = _config("seeds", seeds=3)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, {**SCORES, 3: [0.1, 0.1], 4: [0.2, 0.2]})
+        mutag = build_rows(config, store, PAPER)[0]
+    per_seed = [100 * statistics.fmean(s) for s in SCORES.values()]
+    assert mutag.mean == pytest.approx(statistics.fmean(per_seed))
+    assert mutag.status == "done" and mutag.seeds_done == 3 and mutag.wall_seconds == pytest.approx(30.0)
+
+
 def test_other_settings_do_not_mix(tmp_path: Path) -> None:
     config = _config()
     with ResultsStore(tmp_path / "r.sqlite") as store:

@@ -313,7 +313,9 @@ def test_run_two_lines(mutag: Any) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("epochs", 0, "epochs must be at least 1"), ("lr", -1.0, "lr must be positive"),
-     ("optimizer", "lbfgs", "optimizer must be"), ("scheduler", "linear", "scheduler must be")],
+     ("optimizer", "lbfgs", "optimizer must be"), ("scheduler", "linear", "scheduler must be"),
+     ("lr", "1e-3", r"lr must be a number \(got '1e-3'; YAML reads"), ("epochs", 2.5, "epochs must be an integer"),
+     ("patience", True, "patience must be an integer")],
 )
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
