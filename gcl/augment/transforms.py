@@ -112,6 +112,10 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
             if node_slices is None or edge_slices is None:
                 node_like = node_like or (node_slices is None and data.is_node_attr(key))
                 edge_like = edge_like or (edge_slices is None and data.is_edge_attr(key))
+            if edge_like and "edge" not in key and _one_per_graph(slices[key]):
+                # every graph has one stored edge and one value of this attribute (a label
+                # y): graph-level, as for a single graph, unless its name mentions edges
+                edge_like = False
         else:
             node_like = data.is_node_attr(key)
             edge_like = data.is_edge_attr(key) and (num_edges != 1 or "edge" in key)
@@ -124,7 +128,46 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
     return node_keys, edge_keys
 
 
-def _write_back(data: Data, aug: Augmented, x_is_real: bool) -> Data:
+def _one_per_graph(slices: Tensor) -> bool:
+    return bool(torch.equal(slices, torch.arange(slices.numel(), device=slices.device)))
+
+
+def _node_index_keys(data: Data, exclude: list[str]) -> list[str]:
+    r"""Attributes that hold node indices besides ``edge_index``: in a batch those whose
+    collation increments are the node counts, otherwise (and where the counts cannot tell,
+    as in a batch of one graph) those PyG shifts by the node count when it collates
+    (integer ``*index*`` attributes and ``face``)."""
+    incs: dict[str, Any] = getattr(data, "_inc_dict", None) or {}
+    slices: dict[str, Any] = getattr(data, "_slice_dict", None) or {}
+    offsets = slices["x"][:-1] if "x" in slices else None
+    informative = offsets is not None and bool((offsets[1:] > 0).any())
+    keys = []
+    for key in data.keys():
+        value = data[key]
+        if key in _CORE_KEYS or key in exclude or not isinstance(value, Tensor) or value.is_floating_point():
+            continue
+        inc = incs.get(key)
+        if informative and offsets is not None and isinstance(inc, Tensor) and inc.numel() == offsets.numel():
+            if bool(torch.equal(inc.to(offsets.device), offsets)):
+                keys.append(key)
+        elif "index" in key or key == "face":
+            keys.append(key)
+    return keys
+
+
+def _relabel_node_indices(data: Data, keys: list[str], node_mask: Tensor, transform: str) -> None:
+    r"""Maps the node indices of ``keys`` to the kept nodes' new indices; refuses indices of removed nodes."""
+    new_id = torch.cumsum(node_mask.long(), 0) - 1
+    for key in keys:
+        value = data[key]
+        if value.numel() and not bool(node_mask[value].all()):
+            raise ValueError(
+                f"{key} holds node indices, and {transform} removed nodes it points to; drop the "
+                f"attribute first (del data.{key}) or use an augmentation that keeps every node")
+        data[key] = new_id[value]
+
+
+def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "the augmentation") -> Data:
     r"""Stores an :class:`Augmented` result in ``data`` (a shallow copy)."""
     node_keys, edge_keys = _attribute_levels(data)
     old_num_edges = data.edge_index.size(1)
@@ -134,12 +177,16 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool) -> Data:
     if "edge_attr" in data and data.edge_attr is not None:
         data.edge_attr = aug.edge_attr
     nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
+    index_keys: list[str] = []
     if nodes_changed and aug.node_mask is not None:
+        index_keys = _node_index_keys(data, [*node_keys, *edge_keys])
+        _relabel_node_indices(data, index_keys, aug.node_mask, transform)
         for key in node_keys:
             data[key] = data[key][aug.node_mask]
         if "batch" in data and data.batch is not None and aug.batch is not None:
             data.batch = aug.batch
-        if "num_nodes" in data._store:
+        if "num_nodes" in data._store or (not x_is_real and not isinstance(data, Batch)):
+            # without x the count would otherwise be guessed from the edges left
             data.num_nodes = aug.x.size(0)
     num_added = 0
     if aug.edge_mask is not None:
@@ -153,12 +200,13 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool) -> Data:
                     value = torch.cat([value, zeros], dim=0)
                 data[key] = value
     if isinstance(data, Batch):
-        _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed)
+        _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed, index_keys)
     return data
 
 
 def _refresh_batch(
-    data: Batch, node_keys: list[str], edge_keys: list[str], num_added: int, nodes_changed: bool
+    data: Batch, node_keys: list[str], edge_keys: list[str], num_added: int, nodes_changed: bool,
+    index_keys: Sequence[str] = (),
 ) -> None:
     r"""Recomputes ``ptr`` and the collation slices of a batch; edges are
     regrouped by graph when new edges were appended."""
@@ -197,8 +245,9 @@ def _refresh_batch(
     for key in ("edge_index", "edge_attr", *edge_keys):
         if key in new_slices:
             new_slices[key] = edge_ptr.to(new_slices[key].device)
-    if "edge_index" in new_inc:
-        new_inc["edge_index"] = ptr[:-1].to(new_inc["edge_index"].device)
+    for key in ("edge_index", *index_keys):
+        if key in new_inc:
+            new_inc[key] = ptr[:-1].to(new_inc[key].device)
     data._slice_dict = new_slices
     data._inc_dict = new_inc
 
@@ -306,7 +355,7 @@ class _GraphAugment(AugmentTransform):
         x, real, edge_index, batch, num_graphs = _graph_tensors(data)
         edge_attr = data.edge_attr if "edge_attr" in data else None
         aug = self._augment(x, edge_index, batch, edge_attr, num_graphs, data)
-        return _write_back(data, aug, real)
+        return _write_back(data, aug, real, type(self).__name__)
 
 
 # --------------------------------------------------------------------------- augmentations
@@ -797,6 +846,16 @@ class AddCentrality(BaseTransform):
         self.key = key or CENTRALITY_KEYS[kind]
         self.kwargs = kwargs
 
+    @classmethod
+    def adaptive(cls, kind: CentralityKind = "degree") -> AddCentrality:
+        r"""The centrality exactly as the adaptive augmentations compute it
+        when none is stored: the raw degree (GCA's) rather than the degree
+        normalised by :math:`n_g - 1`. The adaptive augmentations use a stored
+        value as given, and its scale matters with ``log_offset != 0`` or
+        ``per_graph=False``; with this transform first they give what they
+        give without it."""
+        return cls(kind, normalized=False) if kind == "degree" else cls(kind)
+
     def forward(self, data: Data) -> Data:
         x, _, edge_index, batch, num_graphs = _graph_tensors(data)
         data[self.key] = node_centrality(
@@ -1007,7 +1066,7 @@ def gca_augmentation(
     return Compose(
         [
             # both steps weigh by the input graph's centralities, as GCA computes them once
-            AddCentrality(centrality),
+            AddCentrality.adaptive(centrality),
             AdaptiveDropEdges(edge_p, threshold, centrality, generator=generator),
             AdaptiveMaskFeatures(feature_p, threshold, centrality, generator=generator),
         ]

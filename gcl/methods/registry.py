@@ -216,7 +216,7 @@ def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any,
     if adaptive:
         # GCA weighs edges and feature dimensions by the centralities of the input graph (computed
         # once, before any edge is dropped): stored first, both steps read them
-        return A.Compose([A.AddCentrality(centrality),
+        return A.Compose([A.AddCentrality.adaptive(centrality),
                           A.AdaptiveDropEdges(p=edge_p, centrality=centrality),
                           A.AdaptiveMaskFeatures(p=feature_p, centrality=centrality, dense=dense)])
     # GRACE / G-BT views: every stored edge dropped independently (their code's dropout_adj) and

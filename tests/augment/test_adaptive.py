@@ -274,11 +274,26 @@ def test_gca_views_weigh_features_by_the_input_graphs_centrality(mutag) -> None:
     from gcl.methods.registry import _node_view
 
     batch = Batch.from_data_list(list(mutag[:16]))
-    expected = C.degree_centrality(batch.edge_index, batch.num_nodes, batch.batch, num_graphs=16)
+    # the raw degree, as the adaptive steps compute it themselves (GCA's)
+    expected = C.degree_centrality(batch.edge_index, batch.num_nodes, batch.batch, num_graphs=16, normalized=False)
     for view in (gca_augmentation(edge_p=0.5, feature_p=0.3), _node_view(0.5, 0.3, True, "degree")):
         out = view(batch)
         assert out.edge_index.size(1) < batch.edge_index.size(1)
         assert torch.equal(out.degree_centrality, expected)
+
+
+@pytest.mark.parametrize("options", [{"log_offset": 1.0}, {"log_offset": 0.0}])
+def test_stored_adaptive_centrality_gives_what_computing_it_gives(mutag, options) -> None:  # type: ignore[no-untyped-def]
+    # the stored value is used as given: AddCentrality.adaptive stores the scale the steps compute
+    batch = Batch.from_data_list(list(mutag[:10]))
+    from gcl.augment import AddCentrality
+
+    stored = AddCentrality.adaptive("degree")(batch)
+    computed = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, p=0.3, batch=batch.batch,
+                                         num_graphs=10, **options)
+    given = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, p=0.3, batch=batch.batch,
+                                      num_graphs=10, node_centrality=stored.degree_centrality, **options)
+    assert torch.allclose(computed, given)
 
 
 def test_grace_views_drop_each_stored_edge_independently(mutag) -> None:  # type: ignore[no-untyped-def]

@@ -168,6 +168,53 @@ def test_node_dropping_on_featureless_batches_splits_back() -> None:
     assert [g.num_nodes for g in batch.to_data_list()] == [4, 4, 4]  # the input is untouched
 
 
+@pytest.mark.filterwarnings("ignore:Unable to accurately infer")
+def test_node_dropping_on_a_featureless_graph_keeps_its_node_count() -> None:
+    # no x and no stored num_nodes: the count must not be guessed from the edges left
+    path = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    for seed in range(10):
+        for transform in (aug.DropNodes(0.5, generator=gen(seed)), aug.RandomWalkSubgraph(0.5, generator=gen(seed))):
+            assert transform(Data(edge_index=path)).num_nodes == 2
+
+
+def test_graph_labels_survive_batches_of_one_edge_graphs() -> None:
+    # every graph has one stored edge: y's collation slices equal the edges', yet y is graph-level
+    graphs = [Data(x=torch.randn(2, 2), edge_index=torch.tensor([[0], [1]]), y=torch.tensor([i])) for i in range(6)]
+    for transform in (aug.DropEdges(0.5, generator=gen(0)), aug.PerturbEdges(0.5, generator=gen(0))):
+        out = transform(Batch.from_data_list(graphs))
+        assert out.y.tolist() == list(range(6))
+        assert [g.y.tolist() for g in out.to_data_list()] == [[i] for i in range(6)]
+
+
+def test_node_index_attributes_follow_dropped_nodes() -> None:
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+    graphs = [Data(x=torch.arange(5.0).view(-1, 1) + 10 * i, edge_index=path, root_index=torch.tensor([r]))
+              for i, r in enumerate([0, 2, 4, 1])]
+    batch = Batch.from_data_list(graphs)
+    kept_roots = 0
+    for seed in range(30):
+        transform = aug.DropNodes(0.4, generator=gen(seed))
+        try:
+            out = transform(batch)
+        except ValueError as error:  # a root was dropped: refused, naming the attribute
+            assert "root_index holds node indices, and DropNodes removed nodes it points to" in str(error)
+            continue
+        kept_roots += 1
+        for graph, original in zip(out.to_data_list(), graphs):
+            # the index points at the same node (its feature) after relabelling
+            assert graph.x[graph.root_index, 0].tolist() == original.x[original.root_index, 0].tolist()
+    assert kept_roots > 0
+    refused = 0
+    for seed in range(30):  # one graph (PyG's rule: integer *index* attributes hold node indices)
+        try:
+            single = aug.DropNodes(0.4, generator=gen(seed))(graphs[1])
+        except ValueError:
+            refused += 1
+            continue
+        assert int(single.num_nodes) == 3 and single.x[single.root_index, 0].tolist() == [12.0]
+    assert 0 < refused < 30
+
+
 def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
     data = mutag[3]
     for transform in (
