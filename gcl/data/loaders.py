@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from gcl.data.roots import (
     candidate_folders,
     locate,
     mirror,
+    missing_files,
     search_roots,
     unpack,
 )
@@ -79,15 +81,65 @@ def check_tu_raw(folder: Path, name: str) -> None:
     if num_nodes == 0:
         raise CorruptDatasetError(f"{raw / f'{name}_graph_indicator.txt'} lists no nodes.")
     if edges.size and (edges.min() < 1 or edges.max() > num_nodes):
+        bad = edges.min() if edges.min() < 1 else edges.max()
+        line = int(np.flatnonzero((edges == bad).any(axis=1))[0]) + 1
         raise CorruptDatasetError(
-            f"{raw / f'{name}_A.txt'} refers to node {int(edges.max())} but "
-            f"{name}_graph_indicator.txt lists {num_nodes} nodes (indices are 1-based)."
+            f"{raw / f'{name}_A.txt'}, line {line}: node {int(bad)} is outside 1..{num_nodes}, the "
+            f"nodes {name}_graph_indicator.txt lists (indices are 1-based)."
         )
     if labels.shape[0] != num_graphs:
         raise CorruptDatasetError(
             f"{raw / f'{name}_graph_labels.txt'} has {labels.shape[0]} labels but "
             f"{name}_graph_indicator.txt describes {num_graphs} graphs."
         )
+    # one row per node / per edge in the optional files
+    for suffix, rows, of in (("node_labels", num_nodes, f"{name}_graph_indicator.txt lists nodes"),
+                             ("node_attributes", num_nodes, f"{name}_graph_indicator.txt lists nodes"),
+                             ("edge_labels", edges.shape[0], f"{name}_A.txt lists edges"),
+                             ("edge_attributes", edges.shape[0], f"{name}_A.txt lists edges")):
+        path = raw / f"{name}_{suffix}.txt"
+        if path.is_file() and (count := _count_rows(path)) != rows:
+            raise CorruptDatasetError(f"{path} has {count} rows but {of.replace('lists', f'lists {rows}')}.")
+
+
+def _count_rows(path: Path) -> int:
+    r"""Non-empty lines of a text file."""
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
+    r"""Checks a freshly built graph dataset: every graph's edges point at its own feature
+    rows, the feature rows are those of the graphs, and the features are finite.
+
+    Raises:
+        CorruptDatasetError: Naming the first graph found at fault.
+    """
+    import torch
+
+    store, slices = dataset._data, getattr(dataset, "slices", None) or {}
+    x = store.x
+    if x is not None and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        row = int((~torch.isfinite(x)).any(dim=-1).nonzero()[0]) if x.dim() > 1 else int(
+            (~torch.isfinite(x)).nonzero()[0])
+        raise CorruptDatasetError(f"{name} from {source}: node features contain NaN or inf (first at row {row}).")
+    if x is None or "x" not in slices or "edge_index" not in slices or store.edge_index is None:
+        return
+    x_slices, e_slices = slices["x"], slices["edge_index"]
+    if int(x_slices[-1]) != x.size(0):
+        raise CorruptDatasetError(f"{name} from {source}: {x.size(0)} feature rows for "
+                                  f"{int(x_slices[-1])} nodes (a node-feature file of the wrong length?).")
+    num_graphs = x_slices.numel() - 1
+    if store.edge_index.numel() and num_graphs > 0:
+        edge_graph = torch.repeat_interleave(torch.arange(num_graphs), e_slices.diff())
+        highest = torch.full((num_graphs,), -1, dtype=torch.long).scatter_reduce(
+            0, edge_graph, store.edge_index.max(dim=0).values, reduce="amax")
+        bad = (highest >= x_slices.diff()).nonzero()
+        if bad.numel():
+            graph = int(bad[0])
+            raise CorruptDatasetError(
+                f"{name} from {source}: graph {graph} has edges up to node {int(highest[graph])} but "
+                f"{int(x_slices.diff()[graph])} feature rows (a node-feature file of the wrong length?).")
 
 
 def _offline() -> bool:
@@ -185,6 +237,12 @@ def load_dataset(
     """
     spec = get_spec(name)
     roots = search_roots(root)
+    if root is not None:
+        # the caller's own copy: an incomplete one is an error, not a reason to look elsewhere
+        for folder in candidate_folders(spec, roots[0]):
+            missing = missing_files(spec, folder)
+            if folder.is_dir() and missing and not (folder / f"{spec.folder}.tar.xz").is_file():
+                raise DatasetNotFoundError(f"{folder} holds {spec.name} without {', '.join(missing)}.")
     found = locate(spec, roots)
     if found is None:
         if download is False or (download is None and _offline()):
@@ -200,7 +258,8 @@ def load_dataset(
         tag = f"attr{int(use_node_attr)}"
         mirror_root = mirror(spec, source, tag)
         processed = mirror_root / spec.folder / "processed"
-        if spec.family == "TU" and not processed.exists():
+        built = not processed.exists()
+        if spec.family == "TU" and built:
             check_tu_raw(source, spec.name)
         try:
             dataset = _construct(spec, mirror_root, use_node_attr, transform)
@@ -208,6 +267,12 @@ def load_dataset(
             raise
         except Exception as exc:
             raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
+        if built:
+            try:
+                check_loaded(dataset, spec.name, source)
+            except CorruptDatasetError:
+                shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
+                raise
 
     if len(dataset) == 0:
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")

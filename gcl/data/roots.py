@@ -99,7 +99,7 @@ def candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
 
 
 def _complete(spec: DatasetSpec, folder: Path) -> bool:
-    return all((folder / f).is_file() for f in spec.files)
+    return not missing_files(spec, folder)
 
 
 def locate(spec: DatasetSpec, roots: list[Path]) -> Located | None:
@@ -116,6 +116,22 @@ def locate(spec: DatasetSpec, roots: list[Path]) -> Located | None:
 
 def _key(path: Path) -> str:
     return hashlib.sha1(str(path).encode()).hexdigest()[:12]
+
+
+def raw_fingerprint(folder: Path) -> str:
+    r"""Names, sizes and modification times of the raw files under ``folder`` (``processed``
+    folders aside): a cache built from them is rebuilt when one of them changes."""
+    entries = sorted(
+        f"{f.relative_to(folder)}:{s.st_size}:{s.st_mtime_ns}"
+        for f in folder.rglob("*")
+        if "processed" not in f.relative_to(folder).parts and f.is_file() and (s := f.stat())
+    )
+    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
+
+
+def missing_files(spec: DatasetSpec, folder: Path) -> list[str]:
+    r"""The raw files of ``spec`` that ``folder`` lacks."""
+    return [f for f in spec.files if not (folder / f).is_file()]
 
 
 def unpack(spec: DatasetSpec, archive: Path) -> Path:
@@ -136,7 +152,7 @@ def unpack(spec: DatasetSpec, archive: Path) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         if not _complete(spec, tmp / spec.folder):
-            missing = [f for f in spec.files if not (tmp / spec.folder / f).is_file()]
+            missing = missing_files(spec, tmp / spec.folder)
             raise CorruptDatasetError(
                 f"Archive {archive} does not contain the files {spec.name} needs "
                 f"(missing inside '{spec.folder}/': {', '.join(missing)})."
@@ -159,7 +175,7 @@ def mirror(spec: DatasetSpec, folder: Path, tag: str) -> Path:
     their caches there and never next to the raw files. ``tag`` separates
     caches built with different options (e.g. node-feature fallbacks).
     """
-    root = cache_dir() / "processed" / spec.family / f"{_key(folder)}-{tag}"
+    root = cache_dir() / "processed" / spec.family / f"{_key(folder)}-{raw_fingerprint(folder)}-{tag}"
     dest = root / spec.folder
     dest.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():

@@ -119,7 +119,55 @@ def test_out_of_range_edge_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     with (folder / "raw" / "MUTAG_A.txt").open("a") as handle:
         handle.write("1, 999999\n")
-    with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt refers to node 999999"):
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 7443: node 999999 is outside 1\.\.3371"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_zero_node_index_is_named(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    a_file = folder / "raw" / "MUTAG_A.txt"
+    lines = a_file.read_text().splitlines()
+    lines[2] = "0, 2"
+    a_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 3: node 0 is outside 1\.\.3371"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+@pytest.mark.parametrize("change", [-100, 50])
+def test_node_label_file_of_the_wrong_length_is_named(tmp_path: Path, change: int) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    labels = folder / "raw" / "MUTAG_node_labels.txt"
+    lines = labels.read_text().splitlines()
+    lines = lines[:change] if change < 0 else lines + lines[:change]
+    labels.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDatasetError, match=rf"MUTAG_node_labels\.txt has {3371 + change} rows but "
+                                                   r"MUTAG_graph_indicator\.txt lists 3371 nodes"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_nan_node_attributes_are_refused(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    rows = ["0.5, 1.0"] * 3371
+    rows[10] = "nan, 1.0"
+    (folder / "raw" / "MUTAG_node_attributes.txt").write_text("\n".join(rows) + "\n")
+    with pytest.raises(CorruptDatasetError, match="node features contain NaN or inf"):
+        load_dataset("MUTAG", root=tmp_path, use_node_attr=True)
+
+
+def test_edited_raw_files_are_read_again(tmp_path: Path) -> None:
+    # the processed cache follows the raw files, not only their folder
+    folder = copy_tu("MUTAG", tmp_path)
+    labels = folder / "raw" / "MUTAG_graph_labels.txt"
+    assert load_dataset("MUTAG", root=tmp_path).y[:3].tolist() == [1, 0, 0]
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join(["-1", "1", "1", *lines[3:]]) + "\n")
+    assert load_dataset("MUTAG", root=tmp_path).y[:3].tolist() == [0, 1, 1]
+
+
+def test_an_incomplete_copy_in_the_given_root_is_an_error(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    (folder / "raw" / "MUTAG_node_labels.txt").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"holds MUTAG without raw/MUTAG_node_labels\.txt"):
         load_dataset("MUTAG", root=tmp_path)
 
 
@@ -272,3 +320,23 @@ def test_normalize_features_refuses_what_it_cannot_normalise(monkeypatch: pytest
     dataset._data.x = dataset._data.x.long()
     with pytest.raises(ValueError, match="floating-point node features"):
         loaders._normalize_features(dataset, "MUTAG")
+
+
+def test_check_loaded_names_feature_rows_that_do_not_fit() -> None:
+    import copy
+
+    from gcl.data.loaders import check_loaded
+
+    dataset = load_dataset("MUTAG")
+    check_loaded(dataset, "MUTAG", Path("src"))
+    short = copy.copy(dataset)
+    short._data = copy.copy(dataset._data)
+    short._data.x = dataset._data.x[:-5]
+    with pytest.raises(CorruptDatasetError, match="3366 feature rows for 3371 nodes"):
+        check_loaded(short, "MUTAG", Path("src"))
+    # rows of the right total but one graph's edges beyond its own rows (a shifted file)
+    shifted = copy.copy(dataset)
+    shifted.slices = {**dataset.slices, "x": dataset.slices["x"].clone()}
+    shifted.slices["x"][1] -= 3
+    with pytest.raises(CorruptDatasetError, match="graph 0 has edges up to node 16 but 14 feature rows"):
+        check_loaded(shifted, "MUTAG", Path("src"))
