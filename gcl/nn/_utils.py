@@ -59,6 +59,14 @@ def check_dropout(value: float) -> None:
         raise ValueError(f"dropout must be in [0, 1) (got {value})")
 
 
+def check_float_features(x: Tensor) -> None:
+    r"""Refuses integer node features: an encoder would read category indices as magnitudes."""
+    if not x.is_floating_point():
+        raise ValueError(f"node features must be floating point (got {x.dtype}): categorical features such as "
+                         "OGB's atom indices go through an embedding (GIN(..., ogb_mol=True)); numeric ones "
+                         "through x.float()")
+
+
 def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tuple[Tensor, int]:
     r"""Return a batch vector and the number of graphs.
 

@@ -17,7 +17,13 @@ from torch_geometric.nn import (
 )
 from torch_geometric.utils import to_torch_csr_tensor
 
-from gcl.nn._utils import EncoderOutput, check_dropout, check_positive, resolve_batch
+from gcl.nn._utils import (
+    EncoderOutput,
+    check_dropout,
+    check_float_features,
+    check_positive,
+    resolve_batch,
+)
 
 __all__ = ["GIN"]
 
@@ -67,6 +73,11 @@ SPARSE_AGGREGATION_MIN_CHANNELS = 64
 def _adjacency_t(edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> Tensor:
     r"""The transposed adjacency (row = target) as a sparse CSR tensor of ``dtype``;
     repeated edges add up, as messages along ``edge_index`` do."""
+    if edge_index.numel():
+        low, high = int(edge_index.min()), int(edge_index.max())  # CSR building checks nothing
+        if low < 0 or high >= num_nodes:
+            raise IndexError(f"Found indices in 'edge_index' outside [0, {num_nodes - 1}] "
+                             f"(got {low if low < 0 else high}): every edge must join two of the {num_nodes} nodes")
     ones = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
@@ -312,6 +323,8 @@ class GIN(nn.Module):
         """
         if self.uses_edge_attr and edge_attr is None:
             raise ValueError("this GIN uses edge features, but edge_attr is None")
+        if self.atom_encoder is None:
+            check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         if self.atom_encoder is not None:
             x = self.atom_encoder(x)

@@ -9,7 +9,13 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, global_max_pool, global_mean_pool
 from torch_geometric.utils import scatter
 
-from gcl.nn._utils import EncoderOutput, check_dropout, check_positive, resolve_batch
+from gcl.nn._utils import (
+    EncoderOutput,
+    check_dropout,
+    check_float_features,
+    check_positive,
+    resolve_batch,
+)
 from gcl.nn.pool import HGPSLPool
 
 __all__ = ["HGPSL"]
@@ -188,6 +194,7 @@ class HGPSL(nn.Module):
                 drops trailing empty graphs; pass ``data.num_graphs`` to avoid
                 both. (default: :obj:`None`)
         """
+        check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         x = F.relu(self.convs[0](x, edge_index))
         x = F.dropout(x, p=self.dropout, training=self.training)

@@ -77,17 +77,23 @@ def sparsemax(src: Tensor, index: Tensor, num_segments: int | None = None) -> Te
         seg = index[order]
         # Shifting by the segment maximum and accumulating in float64 keeps the
         # global running sum (minus each segment's offset) accurate even when
-        # millions of entries precede a segment.
+        # millions of entries precede a segment. Only finite scores enter it: a
+        # -inf score (a masked entry, sorted last in its segment) gets weight 0,
+        # and a NaN or +inf makes only its own segment NaN.
         sorted_src = src.detach()[order].to(torch.float64)
-        seg_max = scatter(sorted_src, seg, 0, num_segments, reduce="max")
-        shifted = sorted_src - seg_max[seg]
+        finite = torch.isfinite(sorted_src)
+        undefined = scatter((~finite & (sorted_src != float("-inf"))).long(), seg, 0, num_segments, reduce="max") > 0
+        masked = torch.where(finite, sorted_src, torch.full_like(sorted_src, float("-inf")))
+        seg_max = scatter(masked, seg, 0, num_segments, reduce="max")
+        seg_max = torch.where(torch.isfinite(seg_max), seg_max, torch.zeros_like(seg_max))
+        shifted = torch.where(finite, sorted_src - seg_max[seg], torch.zeros_like(sorted_src))
         counts = scatter(torch.ones_like(seg), seg, 0, num_segments, reduce="sum")
         ptr = cumsum(counts)
         running = shifted.cumsum(0)
         start_total = torch.cat([running.new_zeros(1), running])[ptr[:-1]]
         seg_cumsum = running - start_total[seg]
         rank = torch.arange(1, src.numel() + 1, device=src.device) - ptr[seg]
-        in_support_sorted = 1 + rank * shifted > seg_cumsum
+        in_support_sorted = (1 + rank * shifted > seg_cumsum) & finite
         # The support is a prefix of the sorted segment; taking the largest
         # qualifying rank stays correct even if rounding breaks that prefix.
         support_size = scatter(
@@ -99,7 +105,15 @@ def sparsemax(src: Tensor, index: Tensor, num_segments: int | None = None) -> Te
         )
         in_support = torch.empty_like(in_support_sorted)
         in_support[order] = rank <= support_size[seg]
+        offset = seg_max.to(src.dtype)
 
-    support_sum = scatter(src * in_support.to(src.dtype), index, 0, num_segments, reduce="sum")
+    # tau from the shifted scores (the shift is a constant: the Jacobian is unchanged), so
+    # large scores keep their precision; entries outside the support add nothing
+    centred = src - offset[index]
+    support_sum = scatter(torch.where(in_support, centred, torch.zeros_like(centred)), index, 0, num_segments,
+                          reduce="sum")
     tau = (support_sum - 1) / support_size.clamp(min=1).to(src.dtype)
-    return (src - tau[index]).clamp(min=0)
+    out = (centred - tau[index]).clamp(min=0)
+    if bool(undefined.any()):
+        out = torch.where(undefined[index], torch.full_like(out, float("nan")), out)
+    return out

@@ -407,3 +407,22 @@ def test_default_layout_is_unchanged() -> None:
 def test_rejects_an_unknown_layout() -> None:
     with pytest.raises(ValueError, match=r"layout must be one of \('graphcl', 'ogb'\) \(got 'leaderboard'\)"):
         GIN(7, layout="leaderboard")
+
+
+@pytest.mark.parametrize("channels", [8, 100])  # message passing, and the CSR path of wide inputs
+def test_out_of_range_edges_are_refused_on_both_paths(channels: int) -> None:
+    encoder = GIN(channels, 32, 3).eval()
+    x = torch.randn(3, channels)
+    for bad in (3, 1000, -1):
+        with pytest.raises(IndexError):
+            encoder(x, torch.tensor([[0, 1, bad], [1, 0, 0]]))
+
+
+def test_integer_features_are_refused() -> None:
+    from gcl.nn import HGPSL
+
+    x, edge_index = torch.randint(0, 5, (4, 9)), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    for encoder in (GIN(9, 32, 3), GIN(100, 32, 3), HGPSL(9, 16)):
+        features = x if encoder.in_channels == 9 else torch.randint(0, 5, (4, 100))
+        with pytest.raises(ValueError, match="node features must be floating point"):
+            encoder(features, edge_index)

@@ -103,3 +103,21 @@ def test_property_matches_naive(entries: list[tuple[int, float]]) -> None:
     src = torch.tensor([value for _, value in entries], dtype=torch.float64)
     out = sparsemax(src, index, 6)
     assert torch.allclose(out, naive_segments(src, index, 6), atol=1e-9)
+
+
+def test_non_finite_scores_stay_in_their_segment() -> None:
+    index = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    for bad in (float("nan"), float("inf")):
+        out = sparsemax(torch.tensor([bad, 1.0, 2.0, 0.5, 1.0, 2.0, 0.1]), index)
+        assert torch.isnan(out[:2]).all()  # undefined in its own segment
+        assert out[2:].tolist() == sparsemax(torch.tensor([2.0, 0.5, 1.0, 2.0, 0.1]), index[2:] - 1).tolist()
+    # a masked (-inf) score gets weight 0 and leaves the rest as without it
+    out = sparsemax(torch.tensor([1.0, float("-inf"), 2.0, 0.5, 1.0, 2.0, 0.1]), index)
+    assert out[1] == 0 and out[0] == 1
+    assert torch.allclose(out[2:], sparsemax(torch.tensor([2.0, 0.5, 1.0, 2.0, 0.1]), index[2:] - 1))
+
+
+def test_large_scores_keep_summing_to_one() -> None:
+    for base in (1e4, 1e5, 1e6):
+        out = sparsemax(torch.tensor([0.0, 0.25, -0.25]) + base, torch.zeros(3, dtype=torch.long))
+        assert abs(float(out.sum()) - 1.0) < 1e-6
