@@ -80,3 +80,43 @@ def test_probe_grid_on_cora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha
     text = out.read_text()
     assert text.count("| the table's probe") == 2 and "| GRACE's evaluation" in text
     assert "No probe chooses `C` on its test nodes" in text
+
+
+def test_plain_grace_loss_is_gcl_infonce() -> None:
+    import torch
+
+    from gcl.losses import InfoNCE
+
+    module = load("grace_reference")
+    model = module.PlainGRACE(5, hidden=8, projection=6, temperature=0.4)
+    z1, z2 = torch.randn(20, 8, dtype=torch.float64), torch.randn(20, 8, dtype=torch.float64)
+    model = model.double()
+    h1, h2 = (model.fc2(torch.nn.functional.elu(model.fc1(z))) for z in (z1, z2))
+    expected = InfoNCE(temperature=0.4, symmetric=True, intra_view_negatives=True)(h1, h2)
+    assert torch.allclose(model.loss(z1, z2), expected)
+
+
+def test_plain_grace_zeroes_whole_columns() -> None:
+    import torch
+
+    module = load("grace_reference")
+    torch.manual_seed(0)
+    x = torch.rand(50, 400) + 0.1
+    masked = module.zero_columns(x, 0.3)
+    zero = (masked == 0).all(0)
+    assert ((masked == 0).any(0) == zero).all()  # a column is zeroed for every node or for none
+    assert 0.2 < zero.float().mean() < 0.4
+    assert torch.equal(masked[:, ~zero], x[:, ~zero])
+
+
+def test_grace_reference_on_cora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path,
+                                 load_shared: Any) -> None:
+    load_shared("Cora")  # skips where the benchmark root lacks it
+    monkeypatch.setenv("GCL_DATA", str(shared_data))
+    module = load("grace_reference")
+    out = tmp_path / "grace.md"
+    monkeypatch.setattr(sys, "argv", ["grace_reference.py", "--seeds", "0", "--epochs", "2", "--splits", "2",
+                                      "--markdown", str(out)])
+    module.main()
+    text = out.read_text()
+    assert "| gcl | " in text and "| plain PyG | " in text
