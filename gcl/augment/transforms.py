@@ -132,11 +132,12 @@ def _one_per_graph(slices: Tensor) -> bool:
     return bool(torch.equal(slices, torch.arange(slices.numel(), device=slices.device)))
 
 
-def _node_index_keys(data: Data, exclude: list[str]) -> list[str]:
+def _node_index_keys(data: Data, exclude: list[str], num_nodes: int) -> list[str]:
     r"""Attributes that hold node indices besides ``edge_index``: in a batch those whose
     collation increments are the node counts, otherwise (and where the counts cannot tell,
     as in a batch of one graph) those PyG shifts by the node count when it collates
-    (integer ``*index*`` attributes and ``face``)."""
+    (integer ``*index*`` attributes and ``face``); in both cases only if every value is a
+    node of the graph (a sentinel such as -1, or another kind of index, is left as it is)."""
     incs: dict[str, Any] = getattr(data, "_inc_dict", None) or {}
     slices: dict[str, Any] = getattr(data, "_slice_dict", None) or {}
     offsets = slices["x"][:-1] if "x" in slices else None
@@ -145,6 +146,8 @@ def _node_index_keys(data: Data, exclude: list[str]) -> list[str]:
     for key in data.keys():
         value = data[key]
         if key in _CORE_KEYS or key in exclude or not isinstance(value, Tensor) or value.is_floating_point():
+            continue
+        if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
             continue
         inc = incs.get(key)
         if informative and offsets is not None and isinstance(inc, Tensor) and inc.numel() == offsets.numel():
@@ -179,7 +182,7 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
     nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
     index_keys: list[str] = []
     if nodes_changed and aug.node_mask is not None:
-        index_keys = _node_index_keys(data, [*node_keys, *edge_keys])
+        index_keys = _node_index_keys(data, [*node_keys, *edge_keys], aug.node_mask.numel())
         _relabel_node_indices(data, index_keys, aug.node_mask, transform)
         for key in node_keys:
             data[key] = data[key][aug.node_mask]

@@ -163,10 +163,6 @@ class TableConfig:
 
         fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
         for entry in self.datasets:
-            for label in entry.methods:
-                if label not in {m.label for m in self.methods}:
-                    raise ValueError(f"table {self.table!r}, datasets.{entry.label}.methods: {label!r} is not a "
-                                     f"method of the table ({', '.join(m.label for m in self.methods)})")
             for spec in self.methods:
                 settings = self.settings(entry, spec)
                 sections = [("train", settings["train"])]
@@ -176,7 +172,7 @@ class TableConfig:
                     where = f"table {self.table!r}, {entry.label} / {spec.label}, {where}"
                     check_keys(where, train, fields)
                     try:
-                        TrainConfig.from_dict({"epochs": 1, **train})
+                        TrainConfig.from_dict(train)
                     except (TypeError, ValueError) as exc:
                         raise ValueError(f"{where}: {exc}") from exc
 
@@ -297,7 +293,7 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
             label=str(label), name=str(raw.get("name", label)), dataset=_mapping(raw.get("dataset"), "dataset"),
             train=_mapping(raw.get("train"), "train"), methods=_mapping(raw.get("methods"), "methods"),
             note=str(raw.get("note", "")).strip()))
-    return TableConfig(
+    config = TableConfig(
         table=name, title=str(content.get("title", name)), protocol=str(content["protocol"]),
         methods=methods, datasets=datasets, seeds=int(content.get("seeds", 5)),
         aggregate=str(content.get("aggregate", "seeds")), metric=str(content.get("metric", "accuracy")),
@@ -306,6 +302,13 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
         description=str(content.get("description", "")).strip(), notes=str(content.get("notes", "")).strip(),
         source=source,
     )
+    labels = [m.label for m in methods]
+    for entry in datasets:
+        for label in entry.methods:
+            if label not in labels:
+                raise ValueError(f"table {name!r}, datasets.{entry.label}.methods: {label!r} is not a method of "
+                                 f"the table ({', '.join(labels)})")
+    return config
 
 
 def load_config(path: str | os.PathLike[str]) -> TableConfig:

@@ -237,11 +237,11 @@ def load_dataset(
     """
     spec = get_spec(name)
     roots = search_roots(root)
-    if root is not None:
+    if root is not None and locate(spec, roots[:1]) is None:
         # the caller's own copy: an incomplete one is an error, not a reason to look elsewhere
         for folder in candidate_folders(spec, roots[0]):
             missing = missing_files(spec, folder)
-            if folder.is_dir() and missing and not (folder / f"{spec.folder}.tar.xz").is_file():
+            if (folder / "raw").is_dir() and missing:
                 raise DatasetNotFoundError(f"{folder} holds {spec.name} without {', '.join(missing)}.")
     found = locate(spec, roots)
     if found is None:

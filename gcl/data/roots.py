@@ -121,11 +121,14 @@ def _key(path: Path) -> str:
 def raw_fingerprint(folder: Path) -> str:
     r"""Names, sizes and modification times of the raw files under ``folder`` (``processed``
     folders aside): a cache built from them is rebuilt when one of them changes."""
-    entries = sorted(
-        f"{f.relative_to(folder)}:{s.st_size}:{s.st_mtime_ns}"
-        for f in folder.rglob("*")
-        if "processed" not in f.relative_to(folder).parts and f.is_file() and (s := f.stat())
-    )
+    entries = []
+    for current, dirs, files in os.walk(folder, followlinks=True):  # raw/ may be a link
+        dirs[:] = sorted(d for d in dirs if d != "processed")
+        for name in files:
+            path = Path(current) / name
+            stat = path.stat()
+            entries.append(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}")
+    entries.sort()
     return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 

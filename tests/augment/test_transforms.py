@@ -215,6 +215,18 @@ def test_node_index_attributes_follow_dropped_nodes() -> None:
     assert 0 < refused < 30
 
 
+def test_integer_index_attributes_that_are_not_nodes_are_left_alone() -> None:
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+    graph = Data(x=torch.randn(5, 3), edge_index=path, graph_index=torch.tensor([42]),
+                 target_index=torch.tensor([-1]))
+    for seed in range(10):
+        out = aug.DropNodes(0.4, generator=gen(seed))(graph)
+        assert out.graph_index.tolist() == [42] and out.target_index.tolist() == [-1]
+    batch = Batch.from_data_list([graph] * 4)
+    out = aug.DropNodes(0.4, generator=gen(0))(batch)
+    assert [g.target_index.tolist() for g in out.to_data_list()] == [[-1]] * 4
+
+
 def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
     data = mutag[3]
     for transform in (

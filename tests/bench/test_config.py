@@ -45,6 +45,15 @@ def test_variant_tracks_settings() -> None:
         entry, a.method("graphcl"))
 
 
+def test_valid_tables_are_not_refused() -> None:
+    # a warm-up shorter than the default 20 epochs; quick methods without a dataset's override target
+    parse_config(_content(methods={"graphcl": {"train": {"scheduler": "cosine", "warmup_epochs": 3}}}))
+    content = _content(methods={"graphcl": {}, "other": {"method": "graphcl"}},
+                       datasets={"MUTAG": {"methods": {"other": {"train": {"epochs": 3}}}}},
+                       quick={"methods": ["graphcl"], "evaluation": {"n_splits": 2}})
+    assert [m.label for m in parse_config(content).reduced().methods] == ["graphcl"]
+
+
 def test_quick_shortens_pre_training_too() -> None:
     config = parse_config(_content(methods={"finetune": {"method": "supervised", "train": {"epochs": 20},
                                                          "pretrain": {"method": "graphcl", "train": {"epochs": 5}}}},

@@ -171,6 +171,24 @@ def test_an_incomplete_copy_in_the_given_root_is_an_error(tmp_path: Path) -> Non
         load_dataset("MUTAG", root=tmp_path)
 
 
+def test_a_complete_copy_beside_an_unrelated_folder_loads(tmp_path: Path) -> None:
+    copy_tu("MUTAG", tmp_path)
+    (tmp_path / "MUTAG" / "runs").mkdir(parents=True)  # the other candidate folder, not a dataset copy
+    assert load_dataset("MUTAG", root=tmp_path).source == (tmp_path / "TU" / "MUTAG").resolve()
+
+
+def test_edits_behind_a_linked_raw_folder_are_read_again(tmp_path: Path) -> None:
+    source = copy_tu("MUTAG", tmp_path / "elsewhere")
+    folder = tmp_path / "root" / "TU" / "MUTAG"
+    folder.mkdir(parents=True)
+    (folder / "raw").symlink_to(source / "raw", target_is_directory=True)
+    assert load_dataset("MUTAG", root=tmp_path / "root").y[:3].tolist() == [1, 0, 0]
+    labels = source / "raw" / "MUTAG_graph_labels.txt"
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join(["-1", "1", "1", *lines[3:]]) + "\n")
+    assert load_dataset("MUTAG", root=tmp_path / "root").y[:3].tolist() == [0, 1, 1]
+
+
 def test_label_count_mismatch_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     labels = folder / "raw" / "MUTAG_graph_labels.txt"
