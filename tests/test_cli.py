@@ -65,6 +65,10 @@ def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pyt
     assert "data of 188 examples; this data has 344" in capsys.readouterr().err
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", *out]) == 0  # a longer run resumes
     assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 2
+    # --restart starts over in the same folder, with other settings
+    assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "1", "--restart", *out]) == 0
+    assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 1
+    assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "2", *out]) == 0  # resumes the new run
 
 
 def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

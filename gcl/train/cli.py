@@ -34,6 +34,8 @@ def add_parser(sub: Any) -> None:
                         help="YAML file with 'method:', 'dataset:' and 'train:' sections")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for checkpoints and results; a run with the same folder resumes")
+    parser.add_argument("--restart", action="store_true",
+                        help="start over in --out instead of resuming its checkpoint (which is replaced)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
@@ -164,7 +166,7 @@ def _train(args: argparse.Namespace) -> int:
               f"{config.epochs} epochs, batch {config.batch_size}"
               f"{f' over {world} processes' if world > 1 else ''}, lr {config.lr}, seed {config.seed}")
     result = run(args.method, dataset, config=config, method_options=content.get("method", {}),
-                 out_dir=args.out)
+                 out_dir=args.out, resume=not args.restart)
     if not main:
         return 0  # rank 0 reports, evaluates and writes the results
     last = result.history[-1]

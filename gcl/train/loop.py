@@ -288,7 +288,8 @@ class Trainer:
 
     def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
         r"""Refuses a checkpoint written by another method, for other data or with other settings."""
-        hint = f"; train in another folder than {path.parent}, or pass resume=False to start over"
+        hint = (f"; train in another folder than {path.parent}, or start over in it (resume=False; "
+                "gcl train --restart)")
         saved_class = state.get("method_class")
         if saved_class is not None and saved_class != type(self.method).__name__:
             raise ValueError(f"{path} was written by {saved_class}, not {type(self.method).__name__}{hint}")
@@ -376,8 +377,8 @@ class Trainer:
                 self.method.load_state_dict(state["method"])
             except RuntimeError as exc:
                 raise ValueError(f"{checkpoint_path} does not fit this {type(self.method).__name__} (another "
-                                 f"dataset or other hyper-parameters?); train in another folder or pass "
-                                 f"resume=False to start over. {exc}") from exc
+                                 f"dataset or other hyper-parameters?); train in another folder, or start over "
+                                 f"in it (resume=False; gcl train --restart). {exc}") from exc
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state["scheduler"] is not None:
                 scheduler.load_state_dict(state["scheduler"])
@@ -403,6 +404,9 @@ class Trainer:
             if skip_steps == 0 and restored_rng is not None:
                 _set_rng_state(restored_rng)
                 restored_rng = None
+        elif not resume and self.out_dir is not None and is_main:
+            # starting over: a best state kept by an earlier run in this folder is not this run's
+            (self.out_dir / BEST_NAME).unlink(missing_ok=True)
 
         stopped_early = False
         total_steps = self._steps_per_epoch(loader)
