@@ -82,8 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    from gcl.bench.runner import TaskFailed
+
     try:
         return func(args)
+    except TaskFailed as exc:  # a task's failure, already reported with its traceback
+        print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as exc:
         # bad input (unknown dataset, missing files, bad hyper-parameter): the message says what
         # was received and what to do; a traceback would only hide it

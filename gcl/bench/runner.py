@@ -39,6 +39,15 @@ class RunSummary:
     seconds: float = 0.0
 
 
+
+class TaskFailed(RuntimeError):
+    r"""A task failed and ``stop_on_error`` stopped the run (its id and error are in the message)."""
+
+    def __init__(self, task_id: str, error: BaseException) -> None:
+        super().__init__(f"task {task_id} failed ({type(error).__name__}: {error}); stopped (--stop-on-error). "
+                         "Records already stored are kept; run the same command again to resume")
+        self.task_id = task_id
+
 def versions(devices: list[str] | None = None) -> dict[str, str]:
     r"""Versions of Python, the platform and the libraries behind a score, and
     the devices that trained (with the GPU's name for CUDA devices)."""
@@ -221,9 +230,9 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
                 except KeyboardInterrupt:
                     raise
                 except Exception as error:
-                    if stop_on_error:
-                        raise
                     failed(task, error, traceback.format_exc(limit=3))
+                    if stop_on_error:
+                        raise TaskFailed(task.id, error) from error
                     continue
                 finished(task, records)
         else:
@@ -350,15 +359,19 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                     errors.append((task, error))
             for task, error in errors:
                 if isinstance(error, BrokenProcessPool):
-                    unfinished = sorted(t.id for t in [task, *pending.values()])
+                    # a broken pool fails every task it held at once: all of them are unfinished
+                    broken = [t for t, e in errors if isinstance(e, BrokenProcessPool)]
+                    unfinished = sorted(t.id for t in [*broken, *pending.values()])
                     raise RuntimeError(
                         f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or "
                         f"crashed) with {len(unfinished)} task(s) unfinished: {', '.join(unfinished)}. "
                         "Records already stored are kept; run the same command again to resume "
                         "(with fewer --jobs if memory ran out)") from error
-                if stop_on_error or not isinstance(error, Exception):
+                if not isinstance(error, Exception):
                     raise error  # a worker's KeyboardInterrupt (Ctrl-C reaches every worker) stops the run
                 failed(task, error, "".join(traceback.format_exception(error, limit=3)))
+                if stop_on_error:
+                    raise TaskFailed(task.id, error) from error
     finally:
         # stop queued tasks; running ones are abandoned (their checkpoints let a re-run resume)
         workers = list((getattr(pool, "_processes", None) or {}).values())

@@ -11,7 +11,7 @@ import pytest
 
 from gcl.bench.config import TableConfig
 from gcl.bench.protocols import Context, Task, make_tasks
-from gcl.bench.runner import run_table
+from gcl.bench.runner import TaskFailed, run_table
 from gcl.bench.store import Record, ResultsStore
 
 from . import _fake
@@ -141,9 +141,24 @@ def test_parallel_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
     assert len(summary.ran) == 4 and len(summary.failed) == 4
     assert all("broken data" in message for message in summary.failed.values())
     with ResultsStore(tmp_path / "s.sqlite") as store:
-        with pytest.raises(ValueError, match="broken data"):
+        with pytest.raises(TaskFailed, match=r"task PROTEINS/\S+ failed \(ValueError: broken data"):
             run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.failing_on_proteins,
                       available=lambda e: True, work_dir=tmp_path, jobs=2, stop_on_error=True)
+
+
+def test_stop_on_error_names_the_task_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gcl.cli import main
+
+    config = tmp_path / "t.yaml"
+    config.write_text("table: t\nprotocol: supervised-random\nseeds: 1\nevaluation: {num_runs: 1}\n"
+                      "methods: {bad: {method: supervised, options: {dropout: 7.0}, train: {epochs: 1}}}\n"
+                      "datasets: [MUTAG]\n")
+    code = main(["bench", str(config), "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"),
+                 "--stop-on-error", "--no-progress"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "task MUTAG/bad/seed0/fold0 failed (ValueError: dropout must be in [0, 1) (got 7.0))" in captured.err
+    assert "[MUTAG/bad/seed0/fold0] failed:" in captured.out  # with its traceback
 
 
 @pytest.mark.parametrize("options, message", [
@@ -163,11 +178,18 @@ def test_run_options_are_checked(tmp_path: Path, options: dict[str, Any], messag
 
 def test_parallel_worker_crash_stops_with_a_clear_error_and_resumes(tmp_path: Path) -> None:
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        with pytest.raises(RuntimeError, match=r"worker process ended abruptly .* PROTEINS/"):
+        with pytest.raises(RuntimeError, match=r"worker process ended abruptly .* PROTEINS/") as info:
             run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.dies_on_proteins,
                       available=lambda e: True, work_dir=tmp_path, jobs=2)
         kept = {r.key(): r.score for r in store.records("fake")}
         assert all(key[2] == "MUTAG" for key in kept)  # (table, variant, dataset, ...)
+        stored = {r.task for r in store.records("fake")}
+    # every task without records is named as unfinished, not only the one that broke the pool
+    tasks = {t.id for t in make_tasks(_fake.config(seeds=1))}
+    message = str(info.value)
+    named = {task for task in tasks if f"{task}," in message or f"{task}." in message}
+    assert named == tasks - stored and f"with {len(named)} task(s) unfinished" in message
+    with ResultsStore(tmp_path / "r.sqlite") as store:
         summary = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
                             available=lambda e: True, work_dir=tmp_path, jobs=2)
         assert len(summary.skipped) == len(kept) and len(store.records("fake")) == 8
