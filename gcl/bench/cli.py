@@ -29,7 +29,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1; more threads rarely help small graphs)")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the store")
-    parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing task (named, with its traceback; exit code 1)")
+    parser.add_argument("--stop-on-error", action="store_true",
+                        help="stop at the first failing task (named, with its traceback; exit code 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

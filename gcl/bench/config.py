@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import hashlib
 import json
 import os
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gcl.train.config import check_keys
 
 PROTOCOLS = ("svc", "supervised-kfold", "supervised-random", "node-linear", "ogb")
 AGGREGATES = ("seeds", "folds")
@@ -36,15 +37,6 @@ EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scal
 _TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
              "train", "paper", "quick", "description", "notes")
 
-
-def check_keys(where: str, mapping: dict[str, Any], allowed: Any) -> None:
-    r"""Raises ``ValueError`` naming the keys of ``mapping`` outside ``allowed`` (with the closest valid one)."""
-    allowed = sorted(allowed)
-    unknown = sorted(str(k) for k in mapping if k not in allowed)
-    if unknown:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, 1))
-                 else repr(key) for key in unknown]
-        raise ValueError(f"{where}: unknown setting {', '.join(hints)}; it takes {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)

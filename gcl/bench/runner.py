@@ -39,7 +39,6 @@ class RunSummary:
     seconds: float = 0.0
 
 
-
 class TaskFailed(RuntimeError):
     r"""A task failed and ``stop_on_error`` stopped the run (its id and error are in the message)."""
 
@@ -47,6 +46,7 @@ class TaskFailed(RuntimeError):
         super().__init__(f"task {task_id} failed ({type(error).__name__}: {error}); stopped (--stop-on-error). "
                          "Records already stored are kept; run the same command again to resume")
         self.task_id = task_id
+
 
 def versions(devices: list[str] | None = None) -> dict[str, str]:
     r"""Versions of Python, the platform and the libraries behind a score, and

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import inspect
 import json
 import os
@@ -73,14 +72,11 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 
 
 def _refuse_unknown(path: Path | None, section: str, values: Any, known: set[str]) -> None:
+    from gcl.train.config import check_keys
+
     if not isinstance(values, dict):
         raise ValueError(f"{path}: the {section!r} section must be a mapping (got {type(values).__name__})")
-    unknown = sorted(set(values) - known)
-    if unknown:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, known, 1))
-                 else repr(key) for key in unknown]
-        raise ValueError(f"{path}: unknown {section} setting {', '.join(hints)}; "
-                         f"the {section} section takes {', '.join(sorted(known))}")
+    check_keys(str(path), values, known, what=f"{section} setting")
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:

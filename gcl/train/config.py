@@ -3,6 +3,7 @@ r"""Training configuration: optimiser, schedule, checkpoints, device."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -16,6 +17,18 @@ from torch import nn
 
 from gcl.data.prefetch import check_timeout
 from gcl.train.distributed import local_device
+
+
+def check_keys(where: str, mapping: Any, allowed: Any, what: str = "setting") -> None:
+    r"""Raises ``ValueError`` naming the keys of ``mapping`` outside ``allowed``, each with the
+    closest valid one, and the valid keys (configuration files: a typo is never dropped silently)."""
+    allowed = sorted(allowed)
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, 1))
+                 else repr(key) for key in unknown]
+        raise ValueError(f"{where}: unknown {what} {', '.join(hints)}; it takes {', '.join(allowed)}")
+
 
 _NUMBER_FIELDS = {"epochs": numbers.Integral, "batch_size": numbers.Integral, "lr": numbers.Real,
                   "weight_decay": numbers.Real, "momentum": numbers.Real, "step_size": numbers.Integral,
