@@ -110,6 +110,9 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
                   f"{len(summary.failed)} failed, in {summary.seconds:.0f} s")
             for name in summary.unavailable:
                 print(f"  data not available: {name}")
+            if summary.busy:
+                print(f"  left to another run working on them: {', '.join(summary.busy)} "
+                      "(run again once it ends to pick up any it did not finish)")
             for task, message in summary.failed.items():
                 print(f"  failed: {task}: {message}")
         written = write_report(full, store, out_dir, papers_dir=benchmarks_dir() / "papers",

@@ -263,13 +263,13 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     settings = config.settings(task.entry, task.spec)
     out_dir = task_dir(config, task, ctx)
     data = ctx.load(settings["dataset"])
-    started = time.perf_counter()  # training and evaluation, not the (once per process) loading
+    clock = TaskClock(out_dir)  # training and evaluation, not the (once per process) loading
 
     def record(fold: int, score: float, val: float | None, params: dict[str, Any],
                extra: dict[str, Any]) -> Record:
         return Record(config.table, task.variant, task.entry.label, task.spec.label, task.seed, fold, score,
                       metric=config.metric, val_score=val, task=task.id,
-                      task_seconds=time.perf_counter() - started, params=params, extra=extra)
+                      task_seconds=clock.seconds(), params=params, extra=extra)
 
     records: list[Record] = []
     if config.protocol in ("svc", "node-linear"):
@@ -323,6 +323,44 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     else:  # pragma: no cover - rejected by TableConfig
         raise ValueError(f"unknown protocol {config.protocol!r}")
     return records
+
+
+class TaskClock:
+    r"""The seconds a task has taken, over every attempt at it.
+
+    A task interrupted by a kill resumes from its last checkpoint, so the time
+    its earlier attempts spent up to their last checkpoint is part of what its
+    records cost; the time after it was lost and is spent again. The clock
+    keeps that sum in ``folder/.seconds.json``: each attempt notes when it
+    started, and the next one adds the span from that start to the newest
+    file the attempt left in :obj:`folder` (its last checkpoint).
+
+    Args:
+        folder (path): The task's work folder (:func:`task_dir`).
+    """
+
+    LEDGER = ".seconds.json"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ledger = self.folder / self.LEDGER
+        self.kept = 0.0
+        try:
+            previous = json.loads(ledger.read_text())
+            kept, started = float(previous["kept"]), float(previous["started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # first attempt (or an unreadable ledger: count from now)
+        else:
+            newest = max((p.stat().st_mtime for p in self.folder.rglob("*")
+                          if p.is_file() and p.name not in (self.LEDGER, ".lock")), default=started)
+            self.kept = kept + max(0.0, newest - started)
+        ledger.write_text(json.dumps({"kept": self.kept, "started": time.time()}))
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        r"""Seconds of the earlier attempts (to their last checkpoint) plus this one so far."""
+        return self.kept + time.perf_counter() - self._start
 
 
 def task_dir(config: TableConfig, task: Task, ctx: Context) -> Path:

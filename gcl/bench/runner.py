@@ -11,10 +11,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from gcl.bench.config import DatasetEntry, TableConfig
-from gcl.bench.protocols import Context, Task, clean_task, make_tasks, run_task
+from gcl.bench.protocols import Context, Task, clean_task, make_tasks, run_task, task_dir
 from gcl.bench.store import Record, ResultsStore
 
 Executor = Callable[[TableConfig, Task, Context], list[Record]]
@@ -28,6 +28,8 @@ class RunSummary:
         ran (list[str]): Tasks run now.
         skipped (list[str]): Tasks already in the store.
         failed (dict[str, str]): Tasks that raised, with the error.
+        busy (list[str]): Tasks left alone because another run was working
+            on them (see :func:`claim_task`).
         unavailable (list[str]): Datasets whose files were not found.
         seconds (float): Wall time of this call.
     """
@@ -35,6 +37,7 @@ class RunSummary:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    busy: list[str] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -143,6 +146,34 @@ def check_run_options(device: str, threads: int | None, jobs: int) -> list[str]:
     return devices
 
 
+def claim_task(folder: str | os.PathLike[str]) -> IO[bytes] | None:
+    r"""Takes the exclusive lock of a task's work folder without waiting, or
+    returns ``None`` when another process holds it.
+
+    The lock is an advisory lock on ``folder/.lock`` (``flock`` on POSIX,
+    ``msvcrt.locking`` on Windows). The operating system releases it when the
+    returned file is closed or the process ends, however it ends, so a killed
+    run never leaves a task locked. Two runs of the same table on the same
+    store thereby never train the same task (and its checkpoints) at once.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    handle = open(path / ".lock", "a+b")
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.PathLike[str] | None = None,
               device: str = "cpu", threads: int | None = 1, progress: bool = True, command: str | None = None,
               stop_on_error: bool = False, executor: Executor = run_task,
@@ -151,7 +182,10 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
 
     Records are stored as each task completes, so an interrupted run loses at
     most the tasks in progress (and those resume their training from their
-    checkpoints in :obj:`work_dir`).
+    checkpoints in :obj:`work_dir`). A task runs under the lock of its work
+    folder (:func:`claim_task`): a second run on the same store and work
+    folder leaves the tasks the first is training to it (listed in
+    :attr:`RunSummary.busy`) and runs the others.
 
     With :obj:`jobs` > 1, tasks run in that many worker processes (started
     with ``spawn``; each loads the datasets it needs once) and this process
@@ -209,20 +243,46 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=config.table, unit="task",
                    dynamic_ncols=True)
 
+    claims: dict[str, IO[bytes]] = {}
+
+    def claim(task: Task) -> bool:
+        # the lock first, then the store: another run may have stored the task meanwhile
+        handle = claim_task(task_dir(config, task, ctx))
+        if handle is None:
+            summary.busy.append(task.id)
+            return False
+        if store.done(config.table, task.variant, task.entry.label, task.spec.label, task.seed, task.folds):
+            handle.close()
+            summary.skipped.append(task.id)
+            if bar is not None:
+                bar.update(1)
+            return False
+        claims[task.id] = handle
+        return True
+
+    def release(task: Task) -> None:
+        handle = claims.pop(task.id, None)
+        if handle is not None:
+            handle.close()
+
     def finished(task: Task, records: list[Record]) -> None:
         store.add(records)
         clean_task(config, task, ctx)
+        release(task)
         summary.ran.append(task.id)
         if bar is not None:
             bar.update(1)
 
     def failed(task: Task, error: BaseException, message: str) -> None:
+        release(task)
         summary.failed[task.id] = f"{type(error).__name__}: {error}"
         (bar.write if bar is not None else print)(f"[{task.id}] failed: {message}")
 
     try:
         if jobs == 1 or len(todo) <= 1:
             for task in todo:
+                if not claim(task):
+                    continue
                 if bar is not None:
                     bar.set_postfix_str(task.id)
                 try:
@@ -244,8 +304,10 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
                 except Exception:  # the workers meet the same error and record it per task
                     pass
             _run_parallel(config, todo, executor, scratch, devices, threads, min(jobs, len(todo)),
-                          stop_on_error, finished, failed)
+                          stop_on_error, claim, finished, failed)
     finally:
+        for handle in claims.values():
+            handle.close()
         if bar is not None:
             bar.close()
     store.finish_run(run_id)
@@ -322,7 +384,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, work_dir: Path, devices: list[str],
-                  threads: int | None, jobs: int, stop_on_error: bool,
+                  threads: int | None, jobs: int, stop_on_error: bool, claim: Callable[[Task], bool],
                   finished: Callable[[Task, list[Record]], None],
                   failed: Callable[[Task, BaseException, str], None]) -> None:
     import multiprocessing
@@ -343,9 +405,18 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                                initargs=(work_dir, devices, counter, threads, os.getpid()))
     pending: dict[Future[list[Record]], Task] = {}
+    queue = list(todo)
+
+    def submit() -> None:
+        # a task is claimed when it is handed to a worker, not before: a second run
+        # meanwhile takes the tasks this one has not reached
+        while queue and len(pending) < jobs:
+            task = queue.pop(0)
+            if claim(task):
+                pending[pool.submit(_work, executor, config, task)] = task
+
     try:
-        for task in todo:
-            pending[pool.submit(_work, executor, config, task)] = task
+        submit()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             # store what finished before acting on errors of the same batch
@@ -361,7 +432,7 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                 if isinstance(error, BrokenProcessPool):
                     # a broken pool fails every task it held at once: all of them are unfinished
                     broken = [t for t, e in errors if isinstance(e, BrokenProcessPool)]
-                    unfinished = sorted(t.id for t in [*broken, *pending.values()])
+                    unfinished = sorted(t.id for t in [*broken, *pending.values(), *queue])
                     raise RuntimeError(
                         f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or "
                         f"crashed) with {len(unfinished)} task(s) unfinished: {', '.join(unfinished)}. "
@@ -372,6 +443,7 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                 failed(task, error, "".join(traceback.format_exception(error, limit=3)))
                 if stop_on_error:
                     raise TaskFailed(task.id, error) from error
+            submit()
     finally:
         # stop queued tasks; running ones are abandoned (their checkpoints let a re-run resume)
         workers = list((getattr(pool, "_processes", None) or {}).values())

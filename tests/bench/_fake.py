@@ -91,3 +91,30 @@ def run_slow(store_path: str, pid_dir: str) -> None:
     with ResultsStore(store_path) as store:
         run_table(config(seeds=1), store, progress=False, executor=slow, available=lambda e: True,
                   work_dir=Path(store_path).parent / "work", jobs=2)
+
+
+def run_logging(store_path: str, log: str, jobs: int) -> None:
+    """Runs the fake table; every task takes a moment and appends its id to ``log``."""
+    import time
+
+    from gcl.bench.runner import run_table
+
+    def logging(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+        time.sleep(0.05)
+        with open(log, "a") as handle:
+            handle.write(task.id + "\n")
+        return executor(config, task, ctx)
+
+    with ResultsStore(store_path) as store:
+        run_table(config(seeds=1), store, progress=False, executor=logging if jobs == 1 else slow_logging,
+                  available=lambda e: True, work_dir=Path(store_path).parent / "work", threads=None, jobs=jobs)
+
+
+def slow_logging(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
+    """Picklable :func:`run_logging` executor for worker processes (the log is ``$GCL_TEST_LOG``)."""
+    import time
+
+    time.sleep(0.05)
+    with open(os.environ["GCL_TEST_LOG"], "a") as handle:
+        handle.write(task.id + "\n")
+    return executor(config, task, ctx)

@@ -81,3 +81,20 @@ def test_bad_run_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], fla
 def test_report_only_ignores_run_options(tmp_path: Path) -> None:
     assert main(["reproduce", "graphcl-tu", "--report-only", "--jobs", "0", "--store", str(tmp_path / "r.sqlite"),
                  "--out", str(tmp_path)]) == 0
+
+
+def test_reproduce_leaves_tasks_another_run_holds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gcl.bench.config import find_config, load_config
+    from gcl.bench.protocols import Context, make_tasks, task_dir
+    from gcl.bench.runner import claim_task
+
+    config = load_config(find_config("graphcl-tu")).reduced()
+    (task,) = make_tasks(config)
+    handle = claim_task(task_dir(config, task, Context(tmp_path / "work")))  # another run is training it
+    assert handle is not None
+    args = ["reproduce", "graphcl-tu", "--quick", "--store", str(tmp_path / "r.sqlite"), "--out",
+            str(tmp_path / "out"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ran 0 task(s)" in out and f"left to another run working on them: {task.id}" in out
+    handle.close()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +11,7 @@ import pytest
 import torch
 
 from gcl.bench.config import parse_config
-from gcl.bench.protocols import Context, make_tasks, run_task, scorer
+from gcl.bench.protocols import Context, TaskClock, make_tasks, run_task, scorer, task_dir
 
 
 def test_accuracy_scorer() -> None:
@@ -34,9 +37,14 @@ def test_supervised_protocols_on_mutag(tmp_path: Path, protocol: str, evaluation
     ctx = Context(tmp_path)
     tasks = make_tasks(config)
     assert [t.folds for t in tasks] == [(0,), (1,)]
+    # an earlier, interrupted attempt at the task took 300 s up to its last checkpoint
+    folder = task_dir(config, tasks[1], ctx)
+    folder.mkdir(parents=True)
+    (folder / TaskClock.LEDGER).write_text(json.dumps({"kept": 300.0, "started": time.time() + 3600}))
     records = run_task(config, tasks[1], ctx)
     assert len(records) == 1
     record = records[0]
+    assert 300.0 < record.task_seconds < 400.0
     assert record.fold == 1 and 0.0 <= record.score <= 1.0 and record.val_score is not None
     assert 1 <= record.extra["best_epoch"] <= record.extra["epochs_trained"] <= 3
     # Test folds have the expected size: 188 - 150 - 18 graphs (random) or half of them (2-fold CV).
@@ -125,3 +133,25 @@ def test_grid_point_with_nan_validation_never_wins(tmp_path: Path, monkeypatch: 
     })
     record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
     assert record.extra["selected"] == {"lr": 0.01} and record.val_score == 0.9
+
+
+def test_task_clock_adds_earlier_attempts_up_to_their_last_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "task"
+    first = TaskClock(folder)
+    assert first.kept == 0.0 and 0.0 <= first.seconds() < 5.0
+    # the first attempt started 100 s ago, wrote its last checkpoint 40 s ago, then was killed
+    now = time.time()
+    ledger = folder / TaskClock.LEDGER
+    ledger.write_text(json.dumps({"kept": 0.0, "started": now - 100}))
+    checkpoint = folder / "train" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"state")
+    os.utime(checkpoint, (now - 40, now - 40))
+    (folder / ".lock").touch()  # the lock is not progress
+    second = TaskClock(folder)
+    assert second.kept == pytest.approx(60.0, abs=1.0) and second.seconds() >= 60.0
+    # a third attempt after one that left nothing new keeps the sum
+    ledger.write_text(json.dumps({"kept": 60.0, "started": now + 10}))
+    assert TaskClock(folder).kept == pytest.approx(60.0)
+    ledger.write_text("{not json")  # an unreadable ledger counts from now
+    assert TaskClock(folder).kept == 0.0

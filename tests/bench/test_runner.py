@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from gcl.bench.config import TableConfig
-from gcl.bench.protocols import Context, Task, make_tasks
-from gcl.bench.runner import TaskFailed, run_table
+from gcl.bench.protocols import Context, Task, make_tasks, task_dir
+from gcl.bench.runner import TaskFailed, claim_task, run_table
 from gcl.bench.store import Record, ResultsStore
 
 from . import _fake
@@ -79,6 +79,42 @@ def test_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
                             available=lambda e: True, work_dir=tmp_path)
     assert len(summary.ran) == 12 and len(summary.failed) == 12
     assert all("broken data" in message for message in summary.failed.values())
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_task_another_run_holds_is_left_to_it(tmp_path: Path, jobs: int) -> None:
+    config = _fake.config(seeds=1)
+    held = make_tasks(config)[3]
+    ctx = Context(tmp_path)
+    handle = claim_task(task_dir(config, held, ctx))
+    assert handle is not None and claim_task(task_dir(config, held, ctx)) is None  # exclusive, even here
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(config, store, progress=False, executor=_fake.executor, available=lambda e: True,
+                            work_dir=tmp_path, jobs=jobs)
+        assert summary.busy == [held.id] and held.id not in summary.ran and len(summary.ran) == 7
+        assert held.id not in {r.task for r in store.records("fake")}
+        handle.close()  # the other run ended (a killed process releases it too)
+        again = run_table(config, store, progress=False, executor=_fake.executor, available=lambda e: True,
+                          work_dir=tmp_path, jobs=jobs)
+    assert again.ran == [held.id] and not again.busy
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_two_runs_at_once_train_each_task_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("GCL_TEST_LOG", str(log))
+    context = mp.get_context("fork")
+    runs = [context.Process(target=_fake.run_logging, args=(str(tmp_path / "r.sqlite"), str(log), jobs))
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    assert [run.exitcode for run in runs] == [0, 0]
+    ran = log.read_text().split()
+    assert sorted(ran) == sorted(t.id for t in make_tasks(_fake.config(seeds=1)))  # each exactly once
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert len(store.records("fake")) == 8
 
 
 def test_unavailable_dataset_is_skipped(tmp_path: Path) -> None:
