@@ -59,6 +59,9 @@ def kmeans(
     if k > n:
         raise ValueError(f"k must not exceed the number of points {n} (got {k})")
     points = x.detach().float() if x.dtype in (torch.float16, torch.bfloat16) else x.detach()
+    # centred: cdist's matrix-product form loses the digits of small spreads far from the origin
+    offset = points.mean(dim=0, keepdim=True)
+    points = points - offset
     device = generator.device if generator is not None else points.device
 
     first = int(torch.randint(n, (1,), generator=generator, device=device))
@@ -89,7 +92,7 @@ def kmeans(
             break
         assignments = updated
     inertia = (points - centroids[assignments]).pow(2).sum()
-    return KMeansResult(assignments, centroids, inertia)
+    return KMeansResult(assignments, centroids + offset, inertia)
 
 
 @torch.no_grad()
@@ -109,7 +112,9 @@ def estimate_concentration(
         \phi_c = \frac{\sum_{z=1}^{Z} \lVert v_z - c \rVert_2}{Z \log(Z + \alpha)},
 
     over the :math:`Z` members :math:`v_z` of cluster :math:`c`. Clusters with fewer than
-    two members get the largest :math:`\phi` of the others (as in the reference code).
+    two members get the largest :math:`\phi` of the others (as in the reference code), and
+    so do clusters whose members all coincide (duplicate graphs), whose :math:`\phi = 0`
+    would make their logits infinite.
     The reference code then clips to the 10th/90th percentiles and rescales the mean to
     the temperature: pass ``clip_quantiles=(0.1, 0.9), temperature=0.2`` for that.
 
@@ -151,8 +156,8 @@ def estimate_concentration(
         0, assignments, distances
     )
     counts = torch.bincount(assignments, minlength=num_clusters).to(feats.dtype)
-    populated = counts > 1
     phi = sums / (counts.clamp(min=1) * torch.log(counts + alpha))
+    populated = (counts > 1) & (phi > 0)
     if bool(populated.any()):
         fallback = phi[populated].max()
     else:
@@ -166,7 +171,7 @@ def estimate_concentration(
         phi = temperature * phi / phi.mean()
     if not bool((phi > 0).all()):
         raise ValueError(
-            "estimated concentrations must be positive; every populated cluster has "
-            f"zero spread (got min {float(phi.min())})"
+            "estimated concentrations must be positive: no cluster of two or more members has "
+            "a spread (all their members coincide); use fewer clusters or remove duplicates"
         )
     return phi

@@ -573,7 +573,7 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
     distance = torch.linalg.vector_norm(diff, dim=-1)
     same = similar.to(device=a.device, dtype=a.dtype)
     per_pair = 0.5 * (same * squared + (1 - same) * F.relu(margin - distance).pow(2))
-    return per_pair.mean()
+    return global_mean(per_pair)
 
 
 @_full_precision
@@ -605,7 +605,7 @@ def triplet_loss(
     else:
         d_pos = torch.linalg.vector_norm(a - p, dim=-1)
         d_neg = torch.linalg.vector_norm(a - n, dim=-1)
-    return F.relu(d_pos - d_neg + margin).mean()
+    return global_mean(F.relu(d_pos - d_neg + margin))
 
 
 @_full_precision

@@ -22,7 +22,8 @@ class ContrastiveLoss(nn.Module):
         \mathcal{L} = \frac{1}{N} \sum_{i} \tfrac{1}{2} y_i D_i^2
         + \tfrac{1}{2} (1 - y_i) \max(0, m - D_i)^2.
 
-    Pointwise in the pairs: under DDP each rank averages its own pairs.
+    Pointwise in the pairs; under DDP the mean runs over the pairs of all ranks
+    (:func:`~gcl.losses.global_mean`), also when ranks hold different numbers.
 
     Args:
         margin (float, optional): :math:`m > 0`. (default: :obj:`1.0`)
@@ -58,7 +59,8 @@ class TripletLoss(nn.Module):
     .. math::
         \mathcal{L} = \frac{1}{N} \sum_i \max\big(0,\ d(a_i, p_i) - d(a_i, n_i) + m\big),
 
-    with Euclidean :math:`d` (squared with ``squared=True``, as in FaceNet).
+    with Euclidean :math:`d` (squared with ``squared=True``, as in FaceNet). Under DDP
+    the mean runs over the triplets of all ranks (:func:`~gcl.losses.global_mean`).
 
     Args:
         margin (float, optional): :math:`m \ge 0`. (default: :obj:`1.0`)

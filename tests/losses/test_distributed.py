@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from gcl.losses import (
     BarlowTwinsLoss,
+    ContrastiveLoss,
     DebiasedContrastiveLoss,
     HardNegativeLoss,
     IMixLoss,
@@ -30,6 +31,7 @@ from gcl.losses import (
     MultiviewContrastiveLoss,
     NPairLoss,
     SupConLoss,
+    TripletLoss,
     all_reduce_mean,
     gather_with_grad,
     is_distributed,
@@ -63,6 +65,8 @@ CASES: dict[str, Case] = {
     "cmc": lambda z1, z2, y, p: MultiviewContrastiveLoss(0.2)([z1, z2, z1 - z2]),
     "npair": lambda z1, z2, y, p: NPairLoss(0.01)(z1, z2, y),
     "imix": lambda z1, z2, y, p: IMixLoss(0.2)(z1, z2, p, 0.3),
+    "triplet": lambda z1, z2, y, p: TripletLoss(1.0)(z1, z2, z1[p]),
+    "contrastive": lambda z1, z2, y, p: ContrastiveLoss(1.0)(z1, z2[p], y == y[p]),
 }
 
 

@@ -175,3 +175,27 @@ def test_kmeans_bad_inputs() -> None:
         kmeans(torch.randn(3, 2), 0)
     with pytest.raises(ValueError, match="2-D"):
         kmeans(torch.randn(3), 1)
+
+
+def test_kmeans_is_translation_invariant() -> None:
+    g = torch.Generator().manual_seed(3)
+    centres = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    x = (centres.repeat_interleave(100, dim=0) + 0.02 * torch.randn(500, 8, generator=g, dtype=torch.float64)).float()
+    near = kmeans(x, 5, generator=torch.Generator().manual_seed(0))
+    far = kmeans(x + 1000.0, 5, generator=torch.Generator().manual_seed(0))
+    # far from the origin, cdist's product form rounds the blobs' squared distances to zero
+    assert sorted(torch.bincount(far.assignments).tolist()) == [100] * 5
+    assert float(far.inertia) == pytest.approx(float(near.inertia), rel=0.05)
+    assert torch.allclose(far.centroids - 1000.0, near.centroids, atol=1e-2)
+
+
+def test_estimate_concentration_of_a_cluster_of_duplicates() -> None:
+    g = torch.Generator().manual_seed(0)
+    spread = torch.randn(10, 4, generator=g)
+    duplicates = torch.ones(5, 4)  # five copies of one graph's embedding
+    features = torch.cat([spread, duplicates])
+    assignments = torch.tensor([0] * 5 + [1] * 5 + [2] * 5)
+    centroids = torch.stack([features[assignments == c].mean(0) for c in range(3)])
+    phi = estimate_concentration(features, assignments, centroids)
+    # the duplicates' zero spread would make their logits infinite: they get the largest phi, as singletons do
+    assert bool((phi > 0).all()) and float(phi[2]) == pytest.approx(float(phi[:2].max()))
