@@ -8,7 +8,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -319,6 +319,35 @@ class Trainer:
         dist.all_reduce(totals)
         return [float(v) for v in totals.tolist()]
 
+    def _check_same_steps(self, steps: int) -> None:
+        r"""Raises on every rank when ranks hold different numbers of batches: the rank with
+        fewer would leave the epoch while the others wait in DDP's gradient reduction."""
+        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        bounds = torch.tensor([steps, -steps], dtype=torch.long, device=device)
+        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
+        most, fewest = int(bounds[0]), -int(bounds[1])
+        if most != fewest:
+            raise ValueError(
+                f"ranks hold different numbers of batches per epoch ({fewest} to {most}; this rank {steps}): "
+                "each rank's iterable must give the same number of batches (its part of every global batch)")
+
+    def _from_main(self, value: float) -> float:
+        r"""Rank 0's ``value`` on every rank."""
+        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
+    def _broadcast_tensor(self, tensor: Tensor) -> None:
+        r"""Rank 0's values of ``tensor``, in place, on every rank (moved for gloo / NCCL as needed)."""
+        wanted = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        if tensor.device == wanted:
+            dist.broadcast(tensor, src=0)
+            return
+        moved = tensor.to(wanted)
+        dist.broadcast(moved, src=0)
+        tensor.copy_(moved)
+
     # -- main loop ------------------------------------------------------------
     def fit(self, data: Dataset | Data | Iterable[Any], *, resume: bool = True) -> TrainResult:
         r"""Train on ``data``: a PyG dataset (mini-batches of graphs), a single
@@ -416,6 +445,8 @@ class Trainer:
                 epoch_generator_state = generator.get_state()
                 if self._sampler is not None:
                     self._sampler.set_epoch(epoch)
+                if world > 1 and isinstance(loader, Sized):
+                    self._check_same_steps(len(loader))
                 self.method.train()
                 losses: list[float] = []
                 seen, started = 0, time.perf_counter()
@@ -472,7 +503,11 @@ class Trainer:
                     "graphs_per_second": graphs / max(seconds, 1e-9),
                 }
                 if self.validate is not None:
-                    score = float(self.validate(self.method))
+                    # under DDP rank 0 validates and every rank takes its score: ranks' eval-mode
+                    # outputs differ (their own batch-norm statistics), and early stopping must agree
+                    score = float(self.validate(self.method)) if is_main else 0.0
+                    if world > 1:
+                        score = self._from_main(score)
                     record["val"] = score
                     # a NaN score (e.g. a diverged validation loss) is never the best
                     if not math.isnan(score) and (best_val is None or score > best_val):
@@ -497,6 +532,9 @@ class Trainer:
             if prefetcher is not None:
                 prefetcher.close()
         if self.validate is not None and hasattr(self, "_best_state"):
+            if world > 1:  # rank 0's best state (its batch-norm statistics) on every rank
+                for tensor in self._best_state.values():
+                    self._broadcast_tensor(tensor)
             self.method.load_state_dict(self._best_state)
         elif self.validate is not None and self.out_dir is not None and (self.out_dir / BEST_NAME).exists():
             best = torch.load(self.out_dir / BEST_NAME, map_location="cpu", weights_only=False)

@@ -140,8 +140,18 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     trained = fit(augmented, dataset, _config(epochs=1, batch_size=32, view_workers=1))
     results["view-workers/state"] = {k: v.detach().clone() for k, v in trained.method.named_parameters()}
     results["view-workers/history"] = trained.history
+    # validation: rank 0 scores, every rank follows (scores made rank-dependent on purpose)
+    scores = iter([3.0, 1.0, 2.0] if rank == 0 else [1.0, 2.0, 3.0])
+    seed_everything(11)
+    with_batch_norm = build_method("graphcl", dataset, augmentations=("identity", "identity"),
+                                   hidden_channels=16, num_layers=2)
+    validated = Trainer(with_batch_norm, _config(epochs=3), validate=lambda m: next(scores)).fit(batches)
+    results["validated/history"] = validated.history
+    results["validated/state"] = _state(validated.method)
     errors: dict[str, str] = {}
     for key, call in {
+        "uneven-iterables": lambda: fit(copy.deepcopy(methods["graphcl"]), batches[: STEPS - rank],
+                                        _config(epochs=1)),
         "full-graph": lambda: fit(copy.deepcopy(methods["graphcl"]), dataset[0], _config(epochs=1)),
         "sync-batchnorm": lambda: fit(copy.deepcopy(methods["graphcl"]), batches,
                                       _config(epochs=1, sync_batchnorm=True)),
@@ -189,7 +199,8 @@ def _record_cli_launch(out: Path) -> dict[str, Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("gcl.train.distributed.launch", record)
-        code = main(["train", "graphcl", "--dataset", "MUTAG", "--nproc", "2", "--epochs", "1",
+        # --mmap: the launching process writes the mapped file, and both ranks map it
+        code = main(["train", "graphcl", "--dataset", "MUTAG", "--nproc", "2", "--epochs", "1", "--mmap",
                      "--batch-size", "64", "--eval", "none", "--quiet", "--device", "cpu", "--out", str(out)])
     assert code == 0 and len(calls) == 1
     return {**calls[0], "out": out}
@@ -294,6 +305,19 @@ def test_misuse_is_rejected(spawned: dict[str, Any]) -> None:
     assert "one process" in errors["full-graph"]
     assert "CUDA" in errors["sync-batchnorm"]
     assert "divisible" in errors["batch-size"]
+    for ranked in spawned["ranks"]:  # raised on every rank (rank 1's iterable is one batch short)
+        assert "different numbers of batches per epoch (2 to 3" in ranked["errors"]["uneven-iterables"]
+
+
+def test_validation_is_rank_zeros_on_every_rank(spawned: dict[str, Any]) -> None:
+    ranks = spawned["ranks"]
+    # rank 0's scores (best at epoch 1) decide on both ranks; rank 1's own scores were never asked for
+    assert [h["val"] for h in ranks[1]["validated/history"]] == [3.0, 1.0, 2.0]
+    assert [h["val"] for h in ranks[0]["validated/history"]] == [3.0, 1.0, 2.0]
+    # the best state, batch-norm statistics included, is rank 0's on both ranks
+    assert any("running_mean" in key for key in ranks[0]["validated/state"])
+    for key, value in ranks[0]["validated/state"].items():
+        assert torch.equal(ranks[1]["validated/state"][key], value), key
 
 
 def test_launch_functions_without_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
