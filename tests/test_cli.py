@@ -39,6 +39,14 @@ def test_train_graphcl_prints_svc_accuracy_and_writes_result(tmp_path: Path, cap
     assert (tmp_path / "checkpoint.pt").exists()
 
 
+def test_train_on_a_memory_mapped_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "graphcl", "--dataset", "MUTAG", "--epochs", "1", "--quiet", "--eval", "none"]
+    assert main([*args, "--out", str(tmp_path / "memory")]) == 0
+    assert main([*args, "--mmap", "--out", str(tmp_path / "mapped")]) == 0
+    histories = [json.loads((tmp_path / run / "result.json").read_text())["history"] for run in ("memory", "mapped")]
+    assert histories[0][0]["loss"] == histories[1][0]["loss"]
+
+
 def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "graphcl", "--dataset", "MUTAGG", "--quiet"]) == 2
     assert "Did you mean 'MUTAG'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ r"""Dataset resolution: TU, OGB and node-level benchmarks, offline first.
 from gcl.data.features import FEATURE_MODES, add_fallback_features, attach_index, one_hot_degree
 from gcl.data.loader import CollatedLoader, DatasetBatches, moved_to, ordered_batches
 from gcl.data.loaders import check_tu_raw, load_dataset, register_safe_globals
+from gcl.data.mapped import MappedDataset, save_mapped
 from gcl.data.prefetch import ViewPrefetcher
 from gcl.data.registry import SPECS, DatasetSpec, get_spec, known_datasets
 from gcl.data.roots import (
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSpec",
     "Located",
+    "MappedDataset",
     "ViewPrefetcher",
     "add_fallback_features",
     "attach_index",
@@ -40,5 +42,6 @@ __all__ = [
     "one_hot_degree",
     "ordered_batches",
     "register_safe_globals",
+    "save_mapped",
     "search_roots",
 ]

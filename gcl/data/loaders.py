@@ -15,6 +15,7 @@ import pandas as pd
 from torch_geometric.data import InMemoryDataset
 
 from gcl.data.features import add_fallback_features, resolve_mode
+from gcl.data.mapped import MappedDataset, save_mapped
 from gcl.data.registry import DatasetSpec, get_spec
 from gcl.data.roots import (
     CorruptDatasetError,
@@ -189,6 +190,7 @@ def load_dataset(
     normalize_features: bool = False,
     transform: Callable[..., Any] | None = None,
     download: bool | None = None,
+    mmap: bool = False,
 ) -> InMemoryDataset:
     r"""Load a graph- or node-level benchmark dataset by name, offline first.
 
@@ -219,6 +221,12 @@ def load_dataset(
         download (bool, optional): Try the normal PyG / OGB download when the
             files are found nowhere. ``None`` downloads unless ``$GCL_OFFLINE``
             is set. (default: :obj:`None`)
+        mmap (bool): Return a :class:`~gcl.data.MappedDataset`: the collated
+            storage (with the options above applied) is written once to a file
+            in the processed cache, and every load maps that file instead of
+            reading it, so processes of one machine share one copy and data
+            larger than memory pages in as batches need it. The first load
+            processes the dataset in memory as usual. (default: :obj:`False`)
 
     Returns:
         InMemoryDataset: The dataset; ``dataset.source`` names the folder the
@@ -244,10 +252,17 @@ def load_dataset(
             if (folder / "raw").is_dir() and missing:
                 raise DatasetNotFoundError(f"{folder} holds {spec.name} without {', '.join(missing)}.")
     found = locate(spec, roots)
+    mapped_file: Path | None = None
     if found is None:
         if download is False or (download is None and _offline()):
             raise _not_found(spec, roots, "offline")
         download_root = cache_dir() / "download" / spec.family
+        if mmap:
+            mapped_file = _mapped_file(download_root / spec.folder / "processed", node_features, max_degree,
+                                       normalize_features, use_node_attr)
+            mapped = _open_mapped(mapped_file, transform, download_root / spec.folder, spec)
+            if mapped is not None:
+                return mapped
         try:
             dataset = _construct(spec, download_root, use_node_attr, transform)
         except Exception as exc:  # any network or parse failure means "not available"
@@ -258,6 +273,11 @@ def load_dataset(
         tag = f"attr{int(use_node_attr)}"
         mirror_root = mirror(spec, source, tag)
         processed = mirror_root / spec.folder / "processed"
+        if mmap:
+            mapped_file = _mapped_file(processed, node_features, max_degree, normalize_features, use_node_attr)
+            mapped = _open_mapped(mapped_file, transform, source, spec)
+            if mapped is not None:
+                return mapped
         built = not processed.exists()
         if spec.family == "TU" and built:
             check_tu_raw(source, spec.name)
@@ -285,6 +305,32 @@ def load_dataset(
         dataset.node_feature_fallback = (mode, used)
     if normalize_features:
         _normalize_features(dataset, spec.name)
+    dataset.source = source
+    dataset.spec = spec
+    if mapped_file is not None:
+        save_mapped(dataset, mapped_file)
+        mapped = _open_mapped(mapped_file, transform, source, spec)
+        assert mapped is not None
+        return mapped
+    return dataset
+
+
+def _mapped_file(processed: Path, node_features: str, max_degree: int | None, normalize_features: bool,
+                 use_node_attr: bool) -> Path:
+    r"""Where ``load_dataset(mmap=True)`` keeps the mapped storage of these options
+    (in the processed cache, which a change of the raw files replaces)."""
+    options = f"{node_features}-{max_degree}-{int(normalize_features)}-{int(use_node_attr)}"
+    return processed / f"gcl-mapped-{options}.pt"
+
+
+def _open_mapped(path: Path, transform: Callable[..., Any] | None, source: Path, spec: DatasetSpec
+                 ) -> InMemoryDataset | None:
+    r"""The mapped dataset at ``path``, or ``None`` when there is none (or one of an
+    older format, which the caller then writes again)."""
+    try:
+        dataset = MappedDataset(path, transform)
+    except (FileNotFoundError, ValueError):
+        return None
     dataset.source = source
     dataset.spec = spec
     return dataset

@@ -57,6 +57,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--view-timeout", type=float, default=None,
                         help="with --view-workers: seconds to wait for a step's views before stopping "
                              "(default: no limit)")
+    parser.add_argument("--mmap", action="store_true",
+                        help="memory-map the dataset's collated storage (built once in the cache): the "
+                             "processes of a machine share one copy, and data larger than memory pages in")
     parser.add_argument("--sync-batchnorm", action="store_true",
                         help="batch-norm statistics over the global batch (CUDA, several processes)")
     parser.set_defaults(func=cmd_train)
@@ -110,6 +113,8 @@ def _dataset_options(args: argparse.Namespace, content: dict[str, Any]) -> dict[
     from gcl.methods import LEVEL
 
     options = dict(content.get("dataset", {}))
+    if args.mmap:
+        options["mmap"] = True
     if LEVEL.get(args.method) == "node":
         options.setdefault("normalize_features", True)
     return options

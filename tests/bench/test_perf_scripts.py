@@ -1,4 +1,4 @@
-"""The GPU modes of the speed benchmarks in ``benchmarks/perf/`` (run here on the CPU)."""
+"""The speed and memory benchmarks in ``benchmarks/perf/``: their GPU modes (run here on the CPU) and helpers."""
 
 from __future__ import annotations
 
@@ -58,3 +58,35 @@ def test_table_epoch_probe_on_mutag() -> None:
     assert result["epochs"] == 1 and result["s_per_epoch"] > 0
     with pytest.raises(SystemExit, match="usage"):
         module.main(["lcgnn-tu"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_shared_memory_sampler_sums_a_process_tree() -> None:
+    import subprocess
+
+    bench = load("shared_memory_bench")
+    # a parent and a child, each holding 64 MB of its own (written, so resident)
+    code = ("import subprocess, sys, time; a = bytearray(64 << 20); a[::4096] = b'x' * len(a[::4096]); "
+            "c = subprocess.Popen([sys.executable, '-c', \"import time; b = bytearray(64 << 20); "
+            "b[::4096] = b'y' * len(b[::4096]); time.sleep(3)\"]); c.wait()")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    sampler = bench.TreeSampler(process.pid, interval=0.05)
+    sampler.start()
+    process.wait()
+    sampler.stop()
+    assert sampler.most_processes == 2
+    assert sampler.peak["private"] >= 128 << 20 and sampler.peak["pss"] >= sampler.peak["private"]
+    assert sampler.peak["rss"] >= sampler.peak["pss"]
+
+
+def test_shared_memory_report() -> None:
+    bench = load("shared_memory_bench")
+    env = {"command": "python shared_memory_bench.py", "date": "2026-01-01", "python": "3", "torch": "2",
+           "torch_geometric": "2", "cpu": "cpu", "cores": 2, "memory_gb": 8, "load_average": [0.0]}
+    row = {"nproc": 2, "processes": 3, "peak_private": 1 << 30, "peak_rss": 3 << 30, "final_loss": 2.5,
+           "train_seconds": 9.0}
+    text = bench.markdown({"environment": env, "epochs": 1, "datasets": [{
+        "dataset": "COLLAB", "dataset_bytes": 1 << 30,
+        "runs": [{**row, "mode": "memory", "peak_pss": 3 << 30}, {**row, "mode": "mmap", "peak_pss": 2 << 30}]}]})
+    assert "| COLLAB | 1024 | 2 | in memory | 3 | 3072 | 1024 | 3072 | – | 2.5000 | 9.0 |" in text
+    assert "| COLLAB | 1024 | 2 | memory-mapped (`--mmap`) | 3 | 2048 | 1024 | 3072 | 1024 (1.00×) |" in text

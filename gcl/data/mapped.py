@@ -1,0 +1,233 @@
+r"""Memory-mapped collated datasets: one file on disk, shared by every process.
+
+:class:`MappedDataset` is an :class:`~torch_geometric.data.InMemoryDataset`
+whose collated storage (``x``, ``edge_index``, ``y`` ... and the slice
+pointers) lives in one file that ``torch.load(mmap=True)`` maps instead of
+reading. Only the pages a batch touches are read, and they are held in the
+operating system's page cache, not in the process: several processes of one
+machine that map the same file (DDP ranks, view workers, benchmark jobs) share
+one copy, and a dataset larger than the machine's memory pages in and out as
+batches need it. Everything that takes an in-memory dataset takes it:
+:class:`~gcl.data.CollatedLoader` slices it, ``dataset[idx]`` subsets it,
+``dataset[i]`` returns a graph.
+
+:func:`save_mapped` writes such a file from any in-memory dataset;
+:func:`gcl.data.load_dataset` does it for you with ``mmap=True`` (the first
+load builds the file, later loads only map it).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from gcl.data import load_dataset
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> mapped = MappedDataset(save_mapped(load_dataset("MUTAG"), folder / "mutag.pt"))
+    >>> len(mapped), mapped.num_features
+    (188, 7)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import InMemoryDataset
+
+FORMAT = "gcl-mapped-1"
+
+# instance attributes of PyG / OGB datasets that describe the data and travel with it
+_SIMPLE = (str, int, float, bool)
+_SKIPPED = {"root", "log", "force_reload", "transform", "pre_transform", "pre_filter", "cleaned", "source"}
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_class(path: str) -> type:
+    module, _, qualname = path.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not isinstance(target, type):
+        raise TypeError(f"{path} is not a class")
+    return target
+
+
+def _plain(value: Any) -> bool:
+    r"""Whether ``torch.load(weights_only=True)`` reads ``value`` back (and it is small)."""
+    if value is None or isinstance(value, (*_SIMPLE, Tensor)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
+    r"""Writes the collated storage of ``dataset`` to ``path`` for
+    :class:`MappedDataset`, and returns the path.
+
+    The whole dataset is written (a subset ``dataset[idx]`` writes its parent's
+    storage and keeps its indices). The file is written under a temporary
+    name and renamed, so processes that build it at once (DDP ranks) never
+    read a partial file. Besides the storage it keeps the dataset's simple
+    attributes (``name``, ``num_tasks`` ...), TU's ``sizes`` and OGB's split
+    (``get_idx_split()``), and the graph class by import path.
+
+    Args:
+        dataset (InMemoryDataset): The dataset (no per-access ``transform`` is
+            saved: pass one to :class:`MappedDataset`).
+        path (str or PathLike): The file to write.
+
+    Raises:
+        TypeError: ``dataset`` is not an :class:`InMemoryDataset`, or its graph
+            class cannot be imported by name (a class defined inside a function).
+    """
+    if not isinstance(dataset, InMemoryDataset):
+        raise TypeError(f"save_mapped needs an InMemoryDataset (got {type(dataset).__name__})")
+    store = dataset._data
+    data_class = _class_path(type(store))
+    try:
+        _import_class(data_class)
+    except (ImportError, AttributeError, TypeError) as error:
+        raise TypeError(f"the graph class {data_class} cannot be imported by name ({error}); "
+                        "define it at module level") from None
+    attrs: dict[str, Any] = {key: value for key, value in vars(dataset).items()
+                             if not key.startswith("_") and key not in _SKIPPED and isinstance(value, _SIMPLE)}
+    sizes = getattr(dataset, "sizes", None)
+    if isinstance(sizes, dict) and _plain(sizes):
+        attrs["sizes"] = sizes
+    fallback = getattr(dataset, "node_feature_fallback", None)
+    if fallback is not None and _plain(fallback):
+        attrs["node_feature_fallback"] = list(fallback)
+    split = None
+    if callable(getattr(dataset, "get_idx_split", None)):
+        split = {key: torch.as_tensor(value) for key, value in dataset.get_idx_split().items()}
+    num_nodes = getattr(store._store, "_num_nodes", None)
+    content = {
+        "format": FORMAT,
+        "data_class": data_class,
+        # contiguous tensors: a view of a larger tensor would save (and map) all of it
+        "store": {key: value.contiguous() if isinstance(value, Tensor) else value
+                  for key, value in store._store.items()},
+        "num_nodes": list(num_nodes) if num_nodes is not None else None,
+        "slices": {key: value.contiguous() for key, value in dataset.slices.items()},
+        "indices": None if dataset._indices is None else torch.as_tensor(list(dataset.indices())),
+        "split": split,
+        "attrs": attrs,
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        torch.save(content, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+class MappedDataset(InMemoryDataset):
+    r"""An in-memory dataset whose collated storage is memory-mapped from the
+    file :func:`save_mapped` wrote (see the module documentation).
+
+    The tensors are mapped copy-on-write: reading shares the file's pages
+    with every other process mapping it; writing to a tensor (in place) gives
+    this process a private copy of the pages written, and never changes the
+    file. Pickling a mapped dataset (to a spawned process) sends its path,
+    not its data, and the receiving process maps the same file.
+
+    Args:
+        path (str or PathLike): File written by :func:`save_mapped`.
+        transform (callable, optional): Per-access PyG transform (as for any
+            PyG dataset; :class:`~gcl.data.CollatedLoader` refuses those).
+
+    Attributes:
+        path (Path): The mapped file.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ValueError: The file is not a mapped dataset (or of another format
+            version).
+    """
+
+    _mapped: tuple[Any, Any] | None
+    _split: dict[str, Tensor] | None
+
+    def __init__(self, path: str | os.PathLike[str], transform: Callable[..., Any] | None = None) -> None:
+        super().__init__(None, transform)
+        self.path = Path(path)
+        self._map()
+
+    def _map(self) -> None:
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no mapped dataset at {self.path}")
+        try:
+            content = torch.load(self.path, mmap=True, weights_only=True, map_location="cpu")
+        except Exception as error:
+            raise ValueError(f"{self.path} is not a mapped dataset ({type(error).__name__}: {error})") from None
+        if not isinstance(content, dict) or content.get("format") != FORMAT:
+            found = content.get("format") if isinstance(content, dict) else type(content).__name__
+            raise ValueError(f"{self.path} is not a mapped dataset of format {FORMAT} (found {found!r}); "
+                             "write it again with save_mapped")
+        data_class = _import_class(content["data_class"])
+        data = data_class()
+        for key, value in content["store"].items():
+            data[key] = value
+        if content["num_nodes"] is not None:
+            data._store._num_nodes = content["num_nodes"]
+        self._data = data
+        self.slices = content["slices"]
+        self._mapped = (data, self.slices)  # what pickling may replace by the path
+        self._data_list = None
+        self._split = content["split"]
+        indices = content["indices"]  # a saved subset (a pickled one restores its own after this)
+        self._indices = None if indices is None else indices.tolist()
+        for key, value in content["attrs"].items():
+            if key == "node_feature_fallback":
+                value = tuple(value)
+            setattr(self, key, value)
+
+    def get_idx_split(self) -> dict[str, Tensor]:
+        r"""The saved dataset's official split (OGB's ``get_idx_split()``).
+
+        Raises:
+            AttributeError: The saved dataset had no split.
+        """
+        if self._split is None:
+            raise AttributeError(f"the dataset mapped from {self.path} has no official split")
+        return dict(self._split)
+
+    def __copy__(self) -> MappedDataset:
+        # a shallow copy (what ``dataset[idx]`` makes) shares the mapping
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        mapped = state.pop("_mapped", None)
+        if mapped is not None and mapped[0] is self._data and mapped[1] is self.slices:
+            for key in ("_data", "slices", "_data_list", "_split"):
+                state.pop(key, None)
+        # else the storage was replaced (``dataset.copy()``, an edited ``_data``): pickled as it is
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_data" in state:
+            self.__dict__.update(state)
+            self._mapped = None
+            return
+        indices = state.get("_indices")
+        self.__dict__.update(state)
+        self._map()
+        self._indices = indices
+
+    def __repr__(self) -> str:
+        name = getattr(self, "name", type(self).__name__)
+        return f"{name}({len(self)}, mapped from {self.path})"
