@@ -252,6 +252,7 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
             summary.busy.append(task.id)
             return False
         if store.done(config.table, task.variant, task.entry.label, task.spec.label, task.seed, task.folds):
+            clean_task(config, task, ctx)  # the folder the lock just made
             handle.close()
             summary.skipped.append(task.id)
             if bar is not None:

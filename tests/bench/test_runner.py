@@ -95,7 +95,7 @@ def test_a_task_another_run_holds_is_left_to_it(tmp_path: Path, jobs: int) -> No
         assert held.id not in {r.task for r in store.records("fake")}
         handle.close()  # the other run ended (a killed process releases it too)
         again = run_table(config, store, progress=False, executor=_fake.executor, available=lambda e: True,
-                          work_dir=tmp_path, jobs=jobs)
+                          work_dir=tmp_path)
     assert again.ran == [held.id] and not again.busy
 
 
@@ -115,6 +115,8 @@ def test_two_runs_at_once_train_each_task_once(tmp_path: Path, monkeypatch: pyte
     assert sorted(ran) == sorted(t.id for t in make_tasks(_fake.config(seeds=1)))  # each exactly once
     with ResultsStore(tmp_path / "r.sqlite") as store:
         assert len(store.records("fake")) == 8
+    # every task's work folder is gone (stored tasks leave nothing behind, in either run)
+    assert not [p for p in (tmp_path / "work").rglob("*") if p.is_file()]
 
 
 def test_unavailable_dataset_is_skipped(tmp_path: Path) -> None:
