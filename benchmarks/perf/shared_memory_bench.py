@@ -28,7 +28,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,14 +111,35 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def prepare(name: str) -> int:
-    r"""Builds the processed cache and the mapped file (in a child process); returns the dataset's bytes."""
-    here = str(Path(__file__).resolve().parent)
-    code = (f"import sys; sys.path.insert(0, {here!r}); from _common import tensor_bytes; "
-            f"from gcl.data import load_dataset; d = load_dataset({name!r}); load_dataset({name!r}, mmap=True); "
-            "print(tensor_bytes(d._data) + tensor_bytes(d.slices))")
+LOADER_TIMING = """
+import json, sys, time
+sys.path.insert(0, {here!r})
+import torch
+from _common import tensor_bytes
+from gcl.data import CollatedLoader, load_dataset
+torch.set_num_threads(1)
+data = {{mapped: load_dataset({name!r}, mmap=mapped) for mapped in (False, True)}}
+seconds = {{False: [], True: []}}
+for round_ in range({rounds}):
+    for mapped in (False, True):  # interleaved
+        loader = CollatedLoader(data[mapped], 128, shuffle=True, generator=torch.Generator().manual_seed(round_))
+        started = time.process_time()
+        for batch in loader:
+            pass
+        seconds[mapped].append(time.process_time() - started)
+plain = data[False]
+print(json.dumps({{"bytes": tensor_bytes(plain._data) + tensor_bytes(plain.slices),
+                  "loader_memory": seconds[False], "loader_mapped": seconds[True]}}))
+"""
+
+
+def prepare(name: str, rounds: int = 5) -> dict[str, Any]:
+    r"""In a child process: builds the processed cache and the mapped file, then times
+    :class:`~gcl.data.CollatedLoader` epochs (shuffled, batch 128, CPU time) over the
+    in-memory and the mapped dataset in turn. Returns the dataset's bytes and the times."""
+    code = LOADER_TIMING.format(here=str(Path(__file__).resolve().parent), name=name, rounds=rounds)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run(name: str, nproc: int, epochs: int, mmap: bool) -> dict[str, Any]:
@@ -154,7 +177,8 @@ def markdown(results: dict[str, Any]) -> str:
         "sum is what the run occupies), private counts the pages of one process only, RSS counts shared pages in "
         "every process. Dataset = bytes of the collated storage and its slices. The saving is the in-memory run's "
         "peak PSS minus the mapped run's, in MB and as a multiple of the dataset's size (N ranks in memory hold "
-        "N copies, mapped ones share one: about N − 1 copies are saved).", "",
+        "N copies, mapped ones share one: about N − 1 copies are saved). Training time: one run each, on a machine "
+        "shared with other jobs: indicative only; the loader table below compares the data path itself.", "",
         "| dataset | dataset (MB) | ranks N | storage | processes | peak Σ PSS (MB) | peak Σ private (MB) "
         "| peak Σ RSS (MB) | saving (MB, × dataset) | final loss | training (s) |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -176,6 +200,17 @@ def markdown(results: dict[str, Any]) -> str:
                     f"{'memory-mapped (`--mmap`)' if mode == 'mmap' else 'in memory'} | {row['processes']} | "
                     f"{row['peak_pss'] / 2**20:.0f} | {row['peak_private'] / 2**20:.0f} | "
                     f"{row['peak_rss'] / 2**20:.0f} | {saving} | {loss} | {seconds} |")
+    lines += ["", "`CollatedLoader` epochs (shuffled, batch 128) over each dataset in one process, in memory and "
+              "memory-mapped in turn (the mapped file in the page cache), CPU seconds per epoch, median [range] of "
+              "the rounds:", "", "| dataset | in memory (s) | memory-mapped (s) | mapped / in memory |",
+              "|---|---:|---:|---:|"]
+    for data in results["datasets"]:
+        if "loader_memory" not in data:
+            continue
+        memory, mapped = data["loader_memory"], data["loader_mapped"]
+        lines.append(f"| {data['dataset']} | {statistics.median(memory):.3f} [{min(memory):.3f}–{max(memory):.3f}] "
+                     f"| {statistics.median(mapped):.3f} [{min(mapped):.3f}–{max(mapped):.3f}] "
+                     f"| {statistics.median(mapped) / statistics.median(memory):.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -192,7 +227,9 @@ def main() -> None:
     use_shared_data()
     results: dict[str, Any] = {"environment": environment(1), "epochs": args.epochs, "datasets": []}
     for name in args.datasets:
-        entry: dict[str, Any] = {"dataset": name, "dataset_bytes": prepare(name), "runs": []}
+        prepared = prepare(name)
+        entry: dict[str, Any] = {"dataset": name, "dataset_bytes": prepared["bytes"], "runs": [],
+                                 "loader_memory": prepared["loader_memory"], "loader_mapped": prepared["loader_mapped"]}
         for nproc in args.nproc:
             for mmap in (False, True):
                 entry["runs"].append({"nproc": nproc, **run(name, nproc, args.epochs, mmap)})

@@ -201,8 +201,11 @@ class TableConfig:
         }
 
     def variant(self, entry: DatasetEntry, spec: MethodSpec) -> str:
-        r"""Short fingerprint of :meth:`settings`; scores of other settings never mix with these."""
-        text = json.dumps(self.settings(entry, spec), sort_keys=True, default=str)
+        r"""Short fingerprint of :meth:`settings`; scores of other settings never mix with these.
+        How the data is held (``dataset: {mmap: true}``) changes no score and is left out."""
+        settings = self.settings(entry, spec)
+        settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in _STORAGE_ONLY}
+        text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def reduced(self) -> TableConfig:
@@ -235,6 +238,19 @@ class TableConfig:
         entries = [self.dataset_entry(n) for n in datasets] if datasets else self.datasets
         return TableConfig(**{**self.__dict__, "datasets": entries,
                               "seeds": self.seeds if seeds is None else int(seeds)})
+
+
+# load_dataset options that change how the data is held, not what it is
+_STORAGE_ONLY = ("mmap",)
+
+
+def _load_options() -> tuple[str, ...]:
+    r"""The keyword arguments of :func:`gcl.data.load_dataset` a table's ``dataset:`` may set."""
+    import inspect
+
+    from gcl.data import load_dataset
+
+    return tuple(p for p in inspect.signature(load_dataset).parameters if p not in ("name", "transform"))
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -275,12 +291,17 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
     raw_datasets = content["datasets"]
     if isinstance(raw_datasets, list):
         raw_datasets = {str(d): {} for d in raw_datasets}
+    load_options = _load_options()
     for label, raw in _mapping(raw_datasets, "datasets").items():
         raw = _mapping(raw, f"datasets.{label}")
         check_keys(f"table {name!r}, datasets.{label}", raw, ("name", "dataset", "train", "methods", "note"))
+        check_keys(f"table {name!r}, datasets.{label}.dataset", _mapping(raw.get("dataset"), "dataset"),
+                   load_options)
         for method, override in _mapping(raw.get("methods"), f"datasets.{label}.methods").items():
-            check_keys(f"table {name!r}, datasets.{label}.methods.{method}",
-                       _mapping(override, f"datasets.{label}.methods.{method}"), ("options", "train", "dataset"))
+            override = _mapping(override, f"datasets.{label}.methods.{method}")
+            check_keys(f"table {name!r}, datasets.{label}.methods.{method}", override, ("options", "train", "dataset"))
+            check_keys(f"table {name!r}, datasets.{label}.methods.{method}.dataset",
+                       _mapping(override.get("dataset"), "dataset"), load_options)
         datasets.append(DatasetEntry(
             label=str(label), name=str(raw.get("name", label)), dataset=_mapping(raw.get("dataset"), "dataset"),
             train=_mapping(raw.get("train"), "train"), methods=_mapping(raw.get("methods"), "methods"),

@@ -3,8 +3,9 @@ r"""Memory-mapped collated datasets: one file on disk, shared by every process.
 :class:`MappedDataset` is an :class:`~torch_geometric.data.InMemoryDataset`
 whose collated storage (``x``, ``edge_index``, ``y`` ... and the slice
 pointers) lives in one file that ``torch.load(mmap=True)`` maps instead of
-reading. Only the pages a batch touches are read, and they are held in the
-operating system's page cache, not in the process: several processes of one
+reading. The pages a batch touches (and those the kernel reads around them)
+are held in the operating system's page cache, not in the process: clean,
+shared and evictable. Several processes of one
 machine that map the same file (DDP ranks, view workers, benchmark jobs) share
 one copy, and a dataset larger than the machine's memory pages in and out as
 batches need it. Everything that takes an in-memory dataset takes it:
@@ -105,6 +106,13 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
     fallback = getattr(dataset, "node_feature_fallback", None)
     if fallback is not None and _plain(fallback):
         attrs["node_feature_fallback"] = list(fallback)
+    if type(dataset).num_classes is not InMemoryDataset.num_classes:
+        # the class's own count (OGB's from its metadata: 2 for every task of a multi-task set),
+        # which PyG's inference from ``y`` would not give back
+        try:
+            attrs["num_classes"] = int(dataset.num_classes)
+        except Exception:  # a count the class cannot give is not saved
+            pass
     split = None
     if callable(getattr(dataset, "get_idx_split", None)):
         split = {key: torch.as_tensor(value) for key, value in dataset.get_idx_split().items()}
@@ -116,7 +124,8 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
         "store": {key: value.contiguous() if isinstance(value, Tensor) else value
                   for key, value in store._store.items()},
         "num_nodes": list(num_nodes) if num_nodes is not None else None,
-        "slices": {key: value.contiguous() for key, value in dataset.slices.items()},
+        # single-graph datasets (Planetoid ...) have no slices
+        "slices": None if dataset.slices is None else {key: value.contiguous() for key, value in dataset.slices.items()},
         "indices": None if dataset._indices is None else torch.as_tensor(list(dataset.indices())),
         "split": split,
         "attrs": attrs,
@@ -156,8 +165,9 @@ class MappedDataset(InMemoryDataset):
             version).
     """
 
-    _mapped: tuple[Any, Any] | None
+    _mapped: tuple[Any, ...] | None
     _split: dict[str, Tensor] | None
+    _num_classes: int | None
 
     def __init__(self, path: str | os.PathLike[str], transform: Callable[..., Any] | None = None) -> None:
         super().__init__(None, transform)
@@ -183,15 +193,75 @@ class MappedDataset(InMemoryDataset):
             data._store._num_nodes = content["num_nodes"]
         self._data = data
         self.slices = content["slices"]
-        self._mapped = (data, self.slices)  # what pickling may replace by the path
+        self._mapped = self._fingerprint()  # what pickling may replace by the path
         self._data_list = None
         self._split = content["split"]
+        self._num_classes = None
         indices = content["indices"]  # a saved subset (a pickled one restores its own after this)
         self._indices = None if indices is None else indices.tolist()
         for key, value in content["attrs"].items():
             if key == "node_feature_fallback":
                 value = tuple(value)
+            if key == "num_classes":
+                self._num_classes = int(value)
+                continue
             setattr(self, key, value)
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        r"""The objects of the storage (held, so that their identities stay theirs)."""
+        slices = self.slices
+        return (self._data, dict(self._data._store.items()), self.slices,
+                dict(slices.items()) if slices is not None else None)
+
+    def _unchanged(self) -> bool:
+        r"""Whether the storage is still the mapped file's: the same objects (an attribute added
+        by ``attach_index``, a replaced tensor or a swapped storage are other objects)."""
+        if self._mapped is None:
+            return False
+        store, values, slices_object, slices = self._mapped
+
+        def same(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+            if old is None or new is None:
+                return old is new
+            return old.keys() == new.keys() and all(old[key] is new[key] for key in old)
+
+        current_slices = dict(self.slices.items()) if self.slices is not None else None
+        return (store is self._data and slices_object is self.slices and same(values, dict(self._data._store.items()))
+                and same(slices, current_slices))
+
+    @property
+    def num_classes(self) -> int:
+        r"""The saved dataset's class count (its class's own, e.g. OGB's metadata), else
+        inferred from ``y`` as PyG does."""
+        if self._num_classes is not None:
+            return self._num_classes
+        return int(super().num_classes)
+
+    def _size(self, key: str) -> int:
+        sizes = self.__dict__.get("sizes")
+        if not isinstance(sizes, dict) or key not in sizes:  # not a TU dataset
+            raise AttributeError(key)
+        return int(sizes[key])
+
+    @property
+    def num_node_labels(self) -> int:
+        r"""TU: columns of the node-label one-hot."""
+        return self._size("num_node_labels")
+
+    @property
+    def num_node_attributes(self) -> int:
+        r"""TU: continuous node attributes."""
+        return self._size("num_node_attributes")
+
+    @property
+    def num_edge_labels(self) -> int:
+        r"""TU: columns of the edge-label one-hot."""
+        return self._size("num_edge_labels")
+
+    @property
+    def num_edge_attributes(self) -> int:
+        r"""TU: continuous edge attributes."""
+        return self._size("num_edge_attributes")
 
     def get_idx_split(self) -> dict[str, Tensor]:
         r"""The saved dataset's official split (OGB's ``get_idx_split()``).
@@ -211,11 +281,12 @@ class MappedDataset(InMemoryDataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        mapped = state.pop("_mapped", None)
-        if mapped is not None and mapped[0] is self._data and mapped[1] is self.slices:
-            for key in ("_data", "slices", "_data_list", "_split"):
+        unchanged = self._unchanged()
+        state.pop("_mapped", None)
+        if unchanged:
+            for key in ("_data", "slices", "_data_list", "_split", "_num_classes"):
                 state.pop(key, None)
-        # else the storage was replaced (``dataset.copy()``, an edited ``_data``): pickled as it is
+        # else the storage changed (``dataset.copy()``, ``attach_index``, a replaced tensor): pickled as it is
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -40,6 +40,10 @@ def test_variant_tracks_settings() -> None:
     entry = a.dataset_entry("MUTAG")
     assert a.variant(entry, a.method("graphcl")) == parse_config(_content()).variant(entry, a.method("graphcl"))
     assert a.variant(entry, a.method("graphcl")) != b.variant(b.dataset_entry("MUTAG"), b.method("graphcl"))
+    # How the data is held (memory-mapped or not) changes no score.
+    mapped = parse_config(_content(datasets={"MUTAG": {"dataset": {"mmap": True}}}))
+    assert mapped.variant(mapped.dataset_entry("MUTAG"), mapped.method("graphcl")) == \
+        a.variant(entry, a.method("graphcl"))
     # More seeds add work but do not change the settings of a score.
     assert a.variant(entry, a.method("graphcl")) == parse_config(_content(seeds=9)).variant(
         entry, a.method("graphcl"))
@@ -94,6 +98,10 @@ def test_reduced_and_restricted() -> None:
     ({"datasets": {"MUTAG": {"trian": {}}}}, r"datasets.MUTAG: unknown setting 'trian'"),
     ({"datasets": {"MUTAG": {"methods": {"gcl": {}}}}}, "'gcl' is not a method of the table"),
     ({"quick": {"epochs": 1}}, r"quick: unknown setting 'epochs'"),
+    ({"datasets": {"MUTAG": {"dataset": {"node_feature": "degree"}}}},
+     r"datasets.MUTAG.dataset: unknown setting 'node_feature' \(did you mean 'node_features'\?\)"),
+    ({"datasets": {"MUTAG": {"methods": {"graphcl": {"dataset": {"use_node_attrs": True}}}}}},
+     r"datasets.MUTAG.methods.graphcl.dataset: unknown setting 'use_node_attrs'"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -86,7 +86,8 @@ def test_shared_memory_report() -> None:
     row = {"nproc": 2, "processes": 3, "peak_private": 1 << 30, "peak_rss": 3 << 30, "final_loss": 2.5,
            "train_seconds": 9.0}
     text = bench.markdown({"environment": env, "epochs": 1, "datasets": [{
-        "dataset": "COLLAB", "dataset_bytes": 1 << 30,
+        "dataset": "COLLAB", "dataset_bytes": 1 << 30, "loader_memory": [0.5, 0.6, 0.7], "loader_mapped": [0.6, 0.6],
         "runs": [{**row, "mode": "memory", "peak_pss": 3 << 30}, {**row, "mode": "mmap", "peak_pss": 2 << 30}]}]})
     assert "| COLLAB | 1024 | 2 | in memory | 3 | 3072 | 1024 | 3072 | – | 2.5000 | 9.0 |" in text
     assert "| COLLAB | 1024 | 2 | memory-mapped (`--mmap`) | 3 | 2048 | 1024 | 3072 | 1024 (1.00×) |" in text
+    assert "| COLLAB | 0.600 [0.500–0.700] | 0.600 [0.600–0.600] | 1.00 |" in text

@@ -156,3 +156,66 @@ def test_ogb_split_is_kept(load_shared: Any) -> None:
     dataset = load_shared("ogbg-molbace", mmap=True)
     assert isinstance(dataset, MappedDataset)
     assert [len(v) for v in dataset.get_idx_split().values()] == [1210, 151, 152]
+
+
+class OneGraph(InMemoryDataset):
+    """A single-graph dataset, stored as PyG stores Planetoid's (no slices)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        g = torch.Generator().manual_seed(0)
+        graph = Data(x=torch.randn(30, 5, generator=g), edge_index=torch.randint(0, 30, (2, 80), generator=g),
+                     y=torch.randint(0, 3, (30,), generator=g), train_mask=torch.rand(30, generator=g) < 0.5)
+        self.data, self.slices = self.collate([graph])
+
+
+class MultiTask(LabelledGraphs):
+    """Twelve binary tasks per graph, counted as OGB counts them (2 classes, whatever ``y``'s width)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data.y = torch.randint(0, 2, (len(self), 12), generator=torch.Generator().manual_seed(1))
+        self.slices["y"] = torch.arange(len(self) + 1)
+
+    @property
+    def num_classes(self) -> int:
+        return 2
+
+
+def test_single_graph_datasets(tmp_path: Path) -> None:
+    dataset = OneGraph()
+    assert dataset.slices is None
+    mapped = MappedDataset(save_mapped(dataset, tmp_path / "one.pt"))
+    assert len(mapped) == 1 and mapped.num_classes == 3 and mapped.num_features == 5
+    assert all(torch.equal(mapped[0][k], dataset[0][k]) for k in dataset[0].keys())
+    assert torch.equal(pickle.loads(pickle.dumps(mapped))[0].train_mask, dataset[0].train_mask)
+
+
+def test_cora_maps(load_shared: Any) -> None:
+    mapped = load_shared("Cora", mmap=True, normalize_features=True)
+    plain = load_shared("Cora", normalize_features=True)
+    assert isinstance(mapped, MappedDataset) and mapped.num_classes == plain.num_classes == 7
+    assert all(torch.equal(mapped[0][k], plain[0][k]) for k in plain[0].keys())
+
+
+def test_class_counts_are_the_datasets(tmp_path: Path) -> None:
+    multi = MappedDataset(save_mapped(MultiTask(), tmp_path / "multi.pt"))
+    assert multi.num_classes == 2  # not y's 12 columns
+    tu = load_dataset("PROTEINS", use_node_attr=True)
+    mapped = MappedDataset(save_mapped(tu, tmp_path / "tu.pt"))
+    for name in ("num_node_labels", "num_node_attributes", "num_edge_labels", "num_edge_attributes"):
+        assert getattr(mapped, name) == getattr(tu, name), name
+    with pytest.raises(AttributeError, match="num_node_labels"):  # not a TU dataset
+        _ = MappedDataset(save_mapped(LabelledGraphs(), tmp_path / "l.pt")).num_node_labels
+
+
+def test_pickling_keeps_what_was_added_to_the_storage(tmp_path: Path) -> None:
+    from gcl.data import attach_index
+
+    mapped = MappedDataset(save_mapped(load_dataset("MUTAG"), tmp_path / "m.pt"))
+    indexed = pickle.loads(pickle.dumps(attach_index(mapped)))  # LCGNN's memory bank adds graph indices
+    assert int(indexed[5].idx) == 5
+    replaced = MappedDataset(mapped.path)
+    replaced._data.x = replaced._data.x * 2  # a replaced tensor
+    assert torch.equal(pickle.loads(pickle.dumps(replaced))._data.x, replaced._data.x)
+    assert len(pickle.dumps(MappedDataset(mapped.path))) < 10_000  # unchanged: the path only
