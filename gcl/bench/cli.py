@@ -12,6 +12,8 @@ from typing import Any
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", default=None,
                         help="comma-separated subset of the table's datasets (e.g. MUTAG,PROTEINS)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated subset of the table's methods (e.g. grace,gca; the rows' labels)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the table's)")
     parser.add_argument("--quick", action="store_true",
                         help="reduced smoke-test run (the configuration's quick: section); "
@@ -75,13 +77,14 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.data import cache_dir
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.quick:
         config = config.reduced()
-    # --datasets narrows what runs; the report always covers the whole table,
+    # --datasets / --methods narrow what runs; the report always covers the whole table,
     # so rows not run yet stay visible.
     full = config.restricted(None, args.seeds)
     try:
-        config = config.restricted(datasets, args.seeds)
+        config = config.restricted(datasets, args.seeds, methods)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
@@ -127,8 +130,9 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> str:
     target = args.table if args.command == "reproduce" else str(args.config)
     parts = ["gcl", args.command, target]
-    for flag, value in (("--datasets", args.datasets), ("--seeds", args.seeds), ("--device", None
-                        if args.device == "cpu" else args.device)):
+    device = None if args.device == "cpu" else args.device
+    for flag, value in (("--datasets", args.datasets), ("--methods", args.methods), ("--seeds", args.seeds),
+                        ("--device", device)):
         if value is not None:
             parts += [flag, str(value)]
     if args.jobs != 1:

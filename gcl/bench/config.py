@@ -233,10 +233,13 @@ class TableConfig:
             notes="Reduced smoke-test run (`--quick`); not comparable with the paper.", source=self.source,
         )
 
-    def restricted(self, datasets: list[str] | None = None, seeds: int | None = None) -> TableConfig:
-        r"""The same table on a subset of datasets and/or another number of seeds."""
+    def restricted(self, datasets: list[str] | None = None, seeds: int | None = None,
+                   methods: list[str] | None = None) -> TableConfig:
+        r"""The same table on a subset of datasets and/or methods (labels), and/or another
+        number of seeds. The settings of each row, and so its fingerprint, stay the same."""
         entries = [self.dataset_entry(n) for n in datasets] if datasets else self.datasets
-        return TableConfig(**{**self.__dict__, "datasets": entries,
+        specs = [self.method(label) for label in methods] if methods else self.methods
+        return TableConfig(**{**self.__dict__, "datasets": entries, "methods": specs,
                               "seeds": self.seeds if seeds is None else int(seeds)})
 
 

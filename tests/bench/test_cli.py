@@ -41,6 +41,24 @@ def test_unknown_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "has no dataset 'CIFAR'" in capsys.readouterr().err
 
 
+def test_methods_subset_runs_only_those_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "graphcl-tu", "--methods", "nope", "--store", str(tmp_path / "r.sqlite")]) == 2
+    assert "has no method 'nope'" in capsys.readouterr().err
+    config = tmp_path / "two.yaml"
+    config.write_text("table: two\nprotocol: svc\nseeds: 1\nmethods: {a: {method: graphcl}, b: {method: graphcl}}\n"
+                      "datasets: [MUTAG]\ntrain: {epochs: 1}\nevaluation: {n_splits: 2}\n"
+                      "quick: {train: {epochs: 1}}\n")
+    store = tmp_path / "r.sqlite"
+    assert main(["bench", str(config), "--methods", "b", "--store", str(store), "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    assert "ran 1 task(s)" in capsys.readouterr().out
+    with ResultsStore(store) as db:
+        assert {r.method for r in db.records("two")} == {"b"}
+        assert db.runs("two")[0]["command"].endswith("--methods b --store " + str(store) + " --out " + str(tmp_path))
+    text = (tmp_path / "two.md").read_text()
+    assert "| MUTAG | a |" in text and "not run yet" in text  # the report still lists every row
+
+
 def test_bench_config_file_report_only(tmp_path: Path) -> None:
     config = tmp_path / "mini.yaml"
     config.write_text("table: mini\nprotocol: svc\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")

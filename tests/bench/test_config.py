@@ -76,6 +76,13 @@ def test_reduced_and_restricted() -> None:
                                                                                 config.methods[0])
     only = config.restricted(["IMDB-B"], seeds=2)
     assert [d.label for d in only.datasets] == ["IMDB-B"] and only.seeds == 2
+    two = parse_config(_content(methods={"graphcl": {}, "infograph": {"method": "graphcl"}}))
+    one = two.restricted(None, methods=["infograph"])
+    assert [m.label for m in one.methods] == ["infograph"]
+    entry = two.dataset_entry("MUTAG")
+    assert one.variant(entry, one.method("infograph")) == two.variant(entry, two.method("infograph"))
+    with pytest.raises(ValueError, match="has no method 'grace'"):
+        two.restricted(None, methods=["grace"])
 
 
 @pytest.mark.parametrize("bad, match", [
