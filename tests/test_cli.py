@@ -47,6 +47,19 @@ def test_train_on_a_memory_mapped_dataset(tmp_path: Path, capsys: pytest.Capture
     assert histories[0][0]["loss"] == histories[1][0]["loss"]
 
 
+def test_malformed_config_files_exit_2_naming_the_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unclosed = tmp_path / "unclosed.yaml"
+    unclosed.write_text("train:\n  epochs: 1\ndataset: {mmap: true\n")
+    assert main(["train", "graphcl", "--config", str(unclosed), "--quiet"]) == 2
+    assert f"{unclosed}:4:1: not valid YAML" in capsys.readouterr().err
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("train: [1, 2]\n")
+    assert main(["train", "graphcl", "--config", str(listed), "--quiet"]) == 2
+    assert "the 'train' section must be a mapping (got list)" in capsys.readouterr().err
+    assert main(["bench", str(unclosed), "--report-only", "--store", str(tmp_path / "r.sqlite")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
 def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "graphcl", "--dataset", "MUTAGG", "--quiet"]) == 2
     assert "Did you mean 'MUTAG'" in capsys.readouterr().err
@@ -98,7 +111,7 @@ def test_node_level_methods_load_row_normalised_features_by_default() -> None:
     from gcl.train.cli import _dataset_options
 
     def options(method: str, content: dict) -> dict:  # type: ignore[type-arg]
-        return _dataset_options(argparse.Namespace(method=method), content)
+        return _dataset_options(argparse.Namespace(method=method, mmap=False), content)
 
     assert options("grace", {}) == {"normalize_features": True}
     assert options("gbt", {"dataset": {"normalize_features": False}}) == {"normalize_features": False}

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gcl.train.config import check_keys
+from gcl.train.config import check_keys, read_yaml
 
 PROTOCOLS = ("svc", "supervised-kfold", "supervised-random", "node-linear", "ogb")
 AGGREGATES = ("seeds", "folds")
@@ -330,7 +328,7 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
 def load_config(path: str | os.PathLike[str]) -> TableConfig:
     r"""Reads a table configuration from a YAML file."""
     file = Path(path)
-    content = yaml.safe_load(file.read_text()) or {}
+    content = read_yaml(file) or {}
     if not isinstance(content, dict):
         raise ValueError(f"{file}: expected a mapping at the top level")
     return parse_config(content, table=file.stem, source=file)

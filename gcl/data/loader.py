@@ -159,7 +159,7 @@ class CollatedLoader(_IndexedBatches):
         if dataset.transform is not None:
             raise ValueError("CollatedLoader would skip the dataset's transform; use the PyG DataLoader")
         self._store = dataset._data
-        self._slices = dataset.slices
+        self._slices = dataset.slices if dataset.slices is not None else self._single_graph_slices(dataset._data)
         # batches keep a Data subclass's class (PyG builds those empty, as new_batch does)
         self._data_class = data_class_of(self._store)
         self._positions = torch.as_tensor(list(dataset.indices()), dtype=torch.long)
@@ -187,6 +187,18 @@ class CollatedLoader(_IndexedBatches):
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
             self._cat_dims[key] = dim + self._store[key].dim() if dim < 0 else dim
+
+    @staticmethod
+    def _single_graph_slices(store: Data) -> dict[str, Tensor]:
+        r"""PyG stores a dataset of one graph (Planetoid ...) without slices: every attribute
+        is that graph's, whole."""
+        slices = {}
+        for key, value in store._store.items():
+            if isinstance(value, Tensor):
+                dim = store.__cat_dim__(key, value)
+                size = value.size(dim) if value.dim() else 1
+                slices[key] = torch.tensor([0, size])
+        return slices
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""

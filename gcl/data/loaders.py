@@ -286,7 +286,22 @@ def load_dataset(
         except (CorruptDatasetError, DatasetNotFoundError):
             raise
         except Exception as exc:
-            raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
+            if built:
+                raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
+            # the processed cache is unreadable (a processing interrupted while writing it):
+            # process the raw files again, once
+            warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
+                          "processing the raw files again", stacklevel=2)
+            shutil.rmtree(processed, ignore_errors=True)
+            built = True
+            if spec.family == "TU":
+                check_tu_raw(source, spec.name)
+            try:
+                dataset = _construct(spec, mirror_root, use_node_attr, transform)
+            except (CorruptDatasetError, DatasetNotFoundError):
+                raise
+            except Exception as again:
+                raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {again}") from again
         if built:
             try:
                 check_loaded(dataset, spec.name, source)

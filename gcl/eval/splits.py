@@ -223,7 +223,8 @@ def masks_to_splits(train_mask: Any, val_mask: Any, test_mask: Any) -> list[Spli
     r"""Converts boolean masks to index splits.
 
     Masks of shape ``[N]`` give one split; masks of shape ``[N, S]`` (PyG's layout for data sets
-    shipped with several splits) give :math:`S` splits, one per column.
+    shipped with several splits) give :math:`S` splits, one per column, and a mask of shape ``[N]``
+    beside them serves every split (WikiCS's single test mask).
 
     Args:
         train_mask (array-like or torch.Tensor): Training mask.
@@ -236,12 +237,16 @@ def masks_to_splits(train_mask: Any, val_mask: Any, test_mask: Any) -> list[Spli
             raise ValueError(f"{name} must be boolean (got dtype {mask.dtype})")
         if mask.ndim not in (1, 2):
             raise ValueError(f"{name} must have shape [N] or [N, S] (got {tuple(mask.shape)})")
-    if len({mask.shape for mask in masks}) != 1:
+    columns = [mask.reshape(mask.shape[0], -1) for mask in masks]
+    widths = {column.shape[1] for column in columns} - {1}
+    # a 1-D mask serves every split (PyG's WikiCS: 20 training / validation columns, one test mask)
+    if len({column.shape[0] for column in columns}) != 1 or len(widths) > 1:
         raise ValueError(
-            "train_mask, val_mask and test_mask must have the same shape "
+            "train_mask, val_mask and test_mask must have the same shape, or [N] beside [N, S] "
             f"(got {[tuple(mask.shape) for mask in masks]})"
         )
-    columns = [mask.reshape(mask.shape[0], -1) for mask in masks]
+    width = widths.pop() if widths else 1
+    columns = [np.repeat(column, width, axis=1) if column.shape[1] == 1 else column for column in columns]
     return [
         check_split(tuple(column[:, s] for column in columns), num_samples=columns[0].shape[0])
         for s in range(columns[0].shape[1])

@@ -116,7 +116,7 @@ def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 
     if isinstance(data, Data) and not isinstance(data, Batch):
         embed: Any = method.embed
         out = embed(moved_to(data, device))
-        y = data.y
+        y = data.y if data.y is not None else torch.full((out.size(0),), -1)  # unlabelled nodes: -1
         method.train(was_training)
         return out.cpu().numpy(), y.view(-1).cpu().numpy()
     features, labels = [], []

@@ -11,8 +11,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data, Dataset, InMemoryDataset
+from torch_geometric.data import Batch, Data, Dataset, InMemoryDataset
 
 from gcl import augment as A
 from gcl.losses import InfoNCE, MemoryBank, MemoryQueue
@@ -304,4 +305,49 @@ def build_method(name: str, data: Dataset | Data, **hyperparameters: Any) -> nn.
     unknown = set(hyperparameters) - accepted
     if unknown:
         raise ValueError(f"{name} does not take {sorted(unknown)}; it accepts {sorted(accepted)}")
+    if key in SUPERVISED:
+        _check_labels(key, data)
     return builder(data, **hyperparameters)
+
+
+def check_level(name: str, data: Dataset | Data) -> None:
+    r"""Refuses to train a node-level method on a dataset of many graphs (it would train on the
+    first graph only) and a graph-level one on a single graph (nothing to contrast or classify).
+
+    Raises:
+        ValueError: With the methods of the other level.
+    """
+    key = name.lower()
+    graph_methods = ", ".join(k for k, v in LEVEL.items() if v == "graph")
+    node_methods = ", ".join(k for k, v in LEVEL.items() if v == "node")
+    if LEVEL[key] == "node" and isinstance(data, Dataset) and len(data) > 1:
+        raise ValueError(f"{key} is a node-level method: it trains on one graph, but this dataset holds "
+                         f"{len(data)} graphs; use a graph-level method ({graph_methods}) or a node-level "
+                         "dataset such as Cora")
+    single = (isinstance(data, Dataset) and len(data) == 1) or (isinstance(data, Data) and not isinstance(
+        data, Batch))
+    if LEVEL[key] == "graph" and single:
+        raise ValueError(f"{key} is a graph-level method: it needs a dataset of many graphs, but got one graph "
+                         f"(a node-level dataset?); use a node-level method ({node_methods}) for one graph")
+
+
+def _check_labels(key: str, data: Dataset | Data) -> None:
+    r"""Refuses labels a classifier would misread: missing, several per graph (multi-task),
+    NaN, non-integer values or negative classes."""
+    y = getattr(data, "y", None)
+    if y is None and isinstance(data, Dataset) and len(data):
+        y = getattr(data[0], "y", None)  # datasets not in memory: the first graph's label
+    if not isinstance(y, Tensor):
+        raise ValueError(f"{key} is supervised, but the dataset has no labels (y)")
+    if y.dim() > 1 and y.size(-1) != 1:
+        raise ValueError(f"{key} classifies one label per graph, but y has {y.size(-1)} columns (a multi-task "
+                         "dataset such as ogbg-moltox21?); train one task at a time, e.g. y = y[:, [t]]")
+    flat = y.reshape(-1)
+    if flat.is_floating_point():
+        if not bool(torch.isfinite(flat).all()):
+            raise ValueError(f"{key}: labels contain NaN or inf (missing labels?); drop those graphs first")
+        if not torch.equal(flat, flat.round()):
+            raise ValueError(f"{key} classifies, but the labels are not whole numbers (regression targets?)")
+    if flat.numel() and int(flat.min()) < 0:
+        raise ValueError(f"{key}: class labels must be 0 … C-1 (found {int(flat.min())}); remap them, "
+                         "e.g. y = (y + 1) // 2 for labels -1 / 1")

@@ -2,7 +2,7 @@ r"""Small helpers shared by the encoders and heads of :mod:`gcl.nn`."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +65,24 @@ def check_float_features(x: Tensor) -> None:
         raise ValueError(f"node features must be floating point (got {x.dtype}): categorical features such as "
                          "OGB's atom indices go through an embedding (GIN(..., ogb_mol=True)); numeric ones "
                          "through x.float()")
+
+
+def check_inputs(x: Tensor, edge_index: Any, in_channels: int | None = None) -> None:
+    r"""Refuses what an encoder would misread without a clear error: ``x`` that is not a
+    ``[num_nodes, in_channels]`` matrix, and an ``edge_index`` tensor that is not an integer
+    ``[2, E]`` array (the transposed ``[E, 2]`` layout included). Sparse adjacencies pass.
+    Shapes and types only: no check that reads values (no device synchronisation)."""
+    if x.dim() != 2:
+        raise ValueError(f"node features must be a [num_nodes, num_features] matrix (got shape {tuple(x.shape)}); "
+                         "give one feature per node as x.view(-1, 1)")
+    if in_channels is not None and x.size(1) != in_channels:
+        raise ValueError(f"node features have {x.size(1)} columns; this encoder was built for {in_channels}")
+    if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            hint = " (transposed: pass edge_index.t())" if edge_index.dim() == 2 and edge_index.size(1) == 2 else ""
+            raise ValueError(f"edge_index must have shape [2, num_edges] (got {tuple(edge_index.shape)}){hint}")
+        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+            raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
 
 
 def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tuple[Tensor, int]:

@@ -6,7 +6,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 
-from gcl.nn._utils import check_dropout, check_positive, make_activation
+from gcl.nn._utils import (
+    check_dropout,
+    check_float_features,
+    check_inputs,
+    check_positive,
+    make_activation,
+)
 
 __all__ = ["GCN"]
 
@@ -128,6 +134,8 @@ class GCN(nn.Module):
             edge_index (Tensor): Edge indices.
             edge_weight (Tensor, optional): Edge weights. (default: :obj:`None`)
         """
+        check_inputs(x, edge_index, self.in_channels)
+        check_float_features(x)
         for layer, conv in enumerate(self.convs):
             x = conv(x, edge_index, edge_weight)
             if layer < len(self.acts):

@@ -21,6 +21,7 @@ from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
     check_float_features,
+    check_inputs,
     check_positive,
     resolve_batch,
 )
@@ -323,6 +324,7 @@ class GIN(nn.Module):
         """
         if self.uses_edge_attr and edge_attr is None:
             raise ValueError("this GIN uses edge features, but edge_attr is None")
+        check_inputs(x, edge_index, self.in_channels if self.atom_encoder is None else None)
         if self.atom_encoder is None:
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)

@@ -13,6 +13,7 @@ from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
     check_float_features,
+    check_inputs,
     check_positive,
     resolve_batch,
 )
@@ -194,6 +195,7 @@ class HGPSL(nn.Module):
                 drops trailing empty graphs; pass ``data.num_graphs`` to avoid
                 both. (default: :obj:`None`)
         """
+        check_inputs(x, edge_index, self.in_channels)
         check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         x = F.relu(self.convs[0](x, edge_index))

@@ -38,7 +38,9 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     Args:
         method (str): A name accepted by :func:`gcl.methods.build_method`.
         dataset (str, Dataset or Data): A name for :func:`gcl.data.load_dataset`
-            or loaded data. Node-level methods train on the dataset's single graph.
+            or loaded data. Node-level methods train on the dataset's single graph
+            (a dataset of several graphs is refused), graph-level methods on a
+            dataset of several graphs (a single graph is refused).
         config (TrainConfig, optional): Training settings.
         method_options (dict, optional): Hyper-parameters of the method builder.
         dataset_options (dict, optional): Keyword arguments of ``load_dataset``.
@@ -47,9 +49,12 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     """
     from gcl.data import load_dataset
     from gcl.methods import LEVEL, build_method
+    from gcl.methods.registry import check_level
     from gcl.train.seed import seed_everything
 
     data = load_dataset(dataset, **(dataset_options or {})) if isinstance(dataset, str) else dataset
+    if method.lower() in LEVEL:
+        check_level(method, data)
     base = config if config is not None else TrainConfig()
     seed_everything(int(train_overrides.get("seed", base.seed)))
     built = build_method(method, data, **(method_options or {}))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
-import yaml
 
 
 def add_parser(sub: Any) -> None:
@@ -68,9 +67,15 @@ def add_parser(sub: Any) -> None:
 def _load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    content = yaml.safe_load(path.read_text()) or {}
+    from gcl.train.config import read_yaml
+
+    content = read_yaml(path) or {}
     if not isinstance(content, dict):
-        raise SystemExit(f"{path}: expected a mapping with 'method', 'dataset' and 'train' sections")
+        raise ValueError(f"{path}: expected a mapping with 'method', 'dataset' and 'train' sections")
+    for section in ("method", "dataset", "train"):
+        if not isinstance(content.get(section, {}), dict):
+            raise ValueError(f"{path}: the {section!r} section must be a mapping "
+                             f"(got {type(content[section]).__name__})")
     return content
 
 

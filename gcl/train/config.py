@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,19 @@ def check_keys(where: str, mapping: Any, allowed: Any, what: str = "setting") ->
         hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, allowed, 1))
                  else repr(key) for key in unknown]
         raise ValueError(f"{where}: unknown {what} {', '.join(hints)}; it takes {', '.join(allowed)}")
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    r"""The content of a YAML file; a syntax error is a ``ValueError`` naming the file, line
+    and column (configuration files: a traceback from the parser would hide where)."""
+    file = Path(path)
+    try:
+        return yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{where}: not valid YAML ({problem})") from None
 
 
 _NUMBER_FIELDS = {"epochs": numbers.Integral, "batch_size": numbers.Integral, "lr": numbers.Real,

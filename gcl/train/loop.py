@@ -205,6 +205,12 @@ class Trainer:
         if isinstance(data, Dataset):
             if len(data) == 0:
                 raise ValueError("cannot train on an empty dataset")
+            from gcl.augment import MultiView
+
+            if isinstance(getattr(data, "transform", None), MultiView):
+                raise ValueError("the dataset's transform is a MultiView, which turns every graph into a list of "
+                                 "views; a method draws its own views from plain graphs: train on the dataset "
+                                 "without that transform (keep MultiView for pipelines of your own)")
             drop_last = self.config.drop_last and len(data) > self.config.batch_size
             batch_size = self.config.batch_size
             sampler: DistributedSampler[Any] | None = None

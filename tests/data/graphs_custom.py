@@ -35,3 +35,14 @@ class LabelledGraphs(InMemoryDataset):
             graphs.append(LabelledGraph(x=torch.randn(n, 3, generator=rng), edge_index=edge_index,
                                         y=torch.tensor([i % 2]), anchor=torch.tensor([n - 1])))
         self.data, self.slices = self.collate(graphs)
+
+
+class OneGraph(InMemoryDataset):
+    """A single-graph dataset, stored as PyG stores Planetoid's (no slices)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        g = torch.Generator().manual_seed(0)
+        graph = Data(x=torch.randn(30, 5, generator=g), edge_index=torch.randint(0, 30, (2, 80), generator=g),
+                     y=torch.randint(0, 3, (30,), generator=g), train_mask=torch.rand(30, generator=g) < 0.5)
+        self.data, self.slices = self.collate([graph])

@@ -178,3 +178,17 @@ def test_increments_other_than_the_node_count_are_refused() -> None:
     with pytest.raises(ValueError, match="increments \\['target'\\] by another count"):
         CollatedLoader(Graphs())
 
+
+
+def test_a_dataset_of_one_graph_without_slices() -> None:
+    # PyG stores single-graph datasets (Planetoid, Amazon ...) with slices=None
+    from torch_geometric.loader import DataLoader
+
+    from .graphs_custom import OneGraph
+
+    dataset = OneGraph()
+    assert dataset.slices is None
+    ours = next(iter(CollatedLoader(dataset, batch_size=4)))
+    theirs = next(iter(DataLoader(dataset, batch_size=4)))
+    assert ours.num_graphs == 1
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs.keys() if isinstance(theirs[k], torch.Tensor))

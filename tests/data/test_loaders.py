@@ -115,6 +115,18 @@ def test_corrupt_raw_file_is_named(tmp_path: Path) -> None:
         load_dataset("MUTAG", root=tmp_path)
 
 
+def test_an_unreadable_processed_cache_is_processed_again(tmp_path: Path) -> None:
+    copy_tu("MUTAG", tmp_path)
+    first = load_dataset("MUTAG", root=tmp_path)
+    cache = Path(first.processed_paths[0])
+    assert cache.is_file() and tmp_path not in cache.parents  # in the user cache
+    cache.write_bytes(cache.read_bytes()[:100])  # a processing interrupted while writing it
+    with pytest.warns(UserWarning, match="could not be read .* processing the raw files again"):
+        again = load_dataset("MUTAG", root=tmp_path)
+    assert torch.equal(again._data.x, first._data.x) and len(again) == 188
+    load_dataset("MUTAG", root=tmp_path)  # and the next load reads the new cache
+
+
 def test_out_of_range_edge_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     with (folder / "raw" / "MUTAG_A.txt").open("a") as handle:

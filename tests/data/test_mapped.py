@@ -11,7 +11,7 @@ from torch_geometric.data import Data, InMemoryDataset
 
 from gcl.data import CollatedLoader, MappedDataset, load_dataset, save_mapped
 
-from .graphs_custom import LabelledGraph, LabelledGraphs
+from .graphs_custom import LabelledGraph, LabelledGraphs, OneGraph
 
 
 def _same_storage(a: InMemoryDataset, b: InMemoryDataset) -> None:
@@ -156,17 +156,6 @@ def test_ogb_split_is_kept(load_shared: Any) -> None:
     dataset = load_shared("ogbg-molbace", mmap=True)
     assert isinstance(dataset, MappedDataset)
     assert [len(v) for v in dataset.get_idx_split().values()] == [1210, 151, 152]
-
-
-class OneGraph(InMemoryDataset):
-    """A single-graph dataset, stored as PyG stores Planetoid's (no slices)."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-        g = torch.Generator().manual_seed(0)
-        graph = Data(x=torch.randn(30, 5, generator=g), edge_index=torch.randint(0, 30, (2, 80), generator=g),
-                     y=torch.randint(0, 3, (30,), generator=g), train_mask=torch.rand(30, generator=g) < 0.5)
-        self.data, self.slices = self.collate([graph])
 
 
 class MultiTask(LabelledGraphs):

@@ -182,6 +182,20 @@ def test_masks_with_several_columns_give_several_splits() -> None:
         assert_partition(split, 30)
 
 
+def test_a_one_column_mask_serves_every_split() -> None:
+    # PyG's WikiCS: 20 columns of training / validation masks, one test mask
+    generator = torch.Generator().manual_seed(0)
+    test = torch.zeros(30, dtype=torch.bool)
+    test[20:] = True
+    perm = torch.stack([torch.randperm(20, generator=generator) for _ in range(4)], dim=1)
+    train = torch.cat([perm < 10, torch.zeros(10, 4, dtype=torch.bool)])
+    val = torch.cat([perm >= 10, torch.zeros(10, 4, dtype=torch.bool)])
+    splits = masks_to_splits(train, val, test)
+    assert len(splits) == 4 and all(torch.equal(split.test, torch.arange(20, 30)) for split in splits)
+    with pytest.raises(ValueError, match=r"the same shape, or \[N\] beside \[N, S\]"):
+        masks_to_splits(train, val[:, :2], test)
+
+
 def test_to_splits_distinguishes_one_split_from_a_list() -> None:
     one = ([0, 1, 2], [3], [4, 5])
     assert len(to_splits(one, 6)) == 1

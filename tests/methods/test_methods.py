@@ -400,3 +400,35 @@ def test_classifier_widths_are_an_option() -> None:
     assert [m.out_features for m in paper.classifier.modules() if isinstance(m, torch.nn.Linear)] == [32, 16, 2]
     lcgnn = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, classifier_channels=[16, 8])
     assert [m.out_features for m in lcgnn.classifier.modules() if isinstance(m, torch.nn.Linear)] == [16, 8, 2]
+
+
+def test_run_refuses_a_method_of_the_other_level(tmp_path: Any) -> None:
+    from gcl.train import run
+
+    with pytest.raises(ValueError, match="grace is a node-level method: it trains on one graph, but this dataset "
+                                         "holds 188 graphs"):
+        run("grace", "MUTAG", epochs=1)
+    one_graph = load_dataset("MUTAG")[:1]
+    with pytest.raises(ValueError, match="graphcl is a graph-level method: it needs a dataset of many graphs"):
+        run("graphcl", one_graph, epochs=1)
+
+
+def test_supervised_methods_refuse_labels_a_classifier_would_misread() -> None:
+    dataset = load_dataset("MUTAG")
+    cases = {
+        "has 3 columns": torch.randint(0, 2, (len(dataset), 3)),  # multi-task (OGB moltox21 style)
+        "NaN or inf": torch.where(torch.arange(len(dataset)) == 3, float("nan"), 1.0),
+        "not whole numbers": torch.rand(len(dataset)),
+        r"0 … C-1 \(found -1\)": torch.where(torch.arange(len(dataset)) % 2 == 0, -1, 1),
+    }
+    for message, y in cases.items():
+        copy = load_dataset("MUTAG")
+        copy._data.y = y
+        if y.dim() == 2:
+            copy.slices["y"] = torch.arange(len(dataset) + 1)
+        for name in ("supervised", "lcgnn"):
+            with pytest.raises(ValueError, match=message):
+                build_method(name, copy)
+    unlabelled = Data(x=torch.randn(4, 7), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    with pytest.raises(ValueError, match="has no labels"):
+        build_method("supervised", unlabelled)

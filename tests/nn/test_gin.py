@@ -426,3 +426,23 @@ def test_integer_features_are_refused() -> None:
         features = x if encoder.in_channels == 9 else torch.randint(0, 5, (4, 100))
         with pytest.raises(ValueError, match="node features must be floating point"):
             encoder(features, edge_index)
+
+
+@pytest.mark.parametrize("channels", [9, 100])  # the wide inputs' CSR path accepted [E, 2] silently
+def test_malformed_inputs_are_refused_by_every_encoder(channels: int) -> None:
+    from gcl.nn import GCN, HGPSL
+
+    x, edge_index = torch.randn(6, channels), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    for encoder in (GIN(channels, 32, 3), HGPSL(channels, 16), GCN(channels, 16)):
+        run = encoder
+        with pytest.raises(ValueError, match=r"edge_index must have shape \[2, num_edges\] \(got \(4, 2\)\) "
+                                             r"\(transposed: pass edge_index.t\(\)\)"):
+            run(x, edge_index.t().contiguous())
+        with pytest.raises(ValueError, match="edge_index must hold integer node indices"):
+            run(x, edge_index.float())
+        with pytest.raises(ValueError, match=r"node features must be a \[num_nodes, num_features\] matrix"):
+            run(x[:, 0], edge_index)
+        with pytest.raises(ValueError, match=f"node features have 3 columns; this encoder was built for {channels}"):
+            run(x[:, :3], edge_index)
+    with pytest.raises(ValueError, match="node features must be floating point"):
+        GCN(channels, 16)(torch.randint(0, 5, (6, channels)), edge_index)

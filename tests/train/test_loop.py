@@ -374,3 +374,15 @@ def test_run_refuses_an_empty_dataset_and_flat_features(mutag: Any) -> None:
     flat = Data(x=torch.randn(5), edge_index=torch.tensor([[0, 1], [1, 0]]))
     with pytest.raises(ValueError, match=r"\[num_nodes, num_features\] matrix \(got shape \(5,\)\)"):
         run("grace", flat, epochs=1, progress=False)
+
+
+def test_fit_refuses_a_dataset_that_yields_lists_of_views(mutag: Any) -> None:
+    import copy
+
+    from gcl.augment import DropNodes, MultiView
+
+    dataset = copy.copy(mutag)
+    dataset.transform = MultiView([DropNodes(0.2), DropNodes(0.2)])  # usable in pipelines of one's own
+    method = build_method("graphcl", mutag, hidden_channels=16, num_layers=2)
+    with pytest.raises(ValueError, match="transform is a MultiView"):
+        fit(method, dataset, TrainConfig(epochs=1, progress=False))
