@@ -279,29 +279,29 @@ def load_dataset(
             if mapped is not None:
                 return mapped
         built = not processed.exists()
-        if spec.family == "TU" and built:
-            check_tu_raw(source, spec.name)
-        try:
-            dataset = _construct(spec, mirror_root, use_node_attr, transform)
-        except (CorruptDatasetError, DatasetNotFoundError):
-            raise
-        except Exception as exc:
-            if built:
-                raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
-            # the processed cache is unreadable (a processing interrupted while writing it):
-            # process the raw files again, once
-            warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
-                          "processing the raw files again", stacklevel=2)
-            shutil.rmtree(processed, ignore_errors=True)
-            built = True
-            if spec.family == "TU":
+
+        def construct() -> InMemoryDataset:
+            if spec.family == "TU" and built:
                 check_tu_raw(source, spec.name)
             try:
-                dataset = _construct(spec, mirror_root, use_node_attr, transform)
+                return _construct(spec, mirror_root, use_node_attr, transform)
             except (CorruptDatasetError, DatasetNotFoundError):
                 raise
-            except Exception as again:
-                raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {again}") from again
+            except Exception as exc:
+                if built:
+                    raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
+                # the processed cache is unreadable (a processing interrupted while writing it):
+                # process the raw files again, once
+                warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
+                              "processing the raw files again", stacklevel=3)
+                shutil.rmtree(processed, ignore_errors=True)
+                raise _Rebuild() from exc
+
+        try:
+            dataset = construct()
+        except _Rebuild:
+            built = True
+            dataset = construct()
         if built:
             try:
                 check_loaded(dataset, spec.name, source)
@@ -328,6 +328,10 @@ def load_dataset(
         assert mapped is not None
         return mapped
     return dataset
+
+
+class _Rebuild(Exception):
+    r"""The processed cache was unreadable and is removed: process the raw files again."""
 
 
 def _mapped_file(processed: Path, node_features: str, max_degree: int | None, normalize_features: bool,
