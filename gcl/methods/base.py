@@ -89,12 +89,22 @@ def check_contrastive_batch(batch: Any) -> None:
 
 
 def check_features(batch: Any) -> None:
-    r"""Graphs must carry node features (featureless datasets get them from :mod:`gcl.data`)."""
-    if getattr(batch, "x", None) is None:
+    r"""Graphs must carry node features (featureless datasets get them from :mod:`gcl.data`),
+    and floating-point ones must be finite: NaN or inf in the input would otherwise surface as
+    non-finite embeddings in the loss. The value check follows the losses' switch
+    (:func:`gcl.losses.set_finite_check`): it reads one boolean back from the device."""
+    x = getattr(batch, "x", None)
+    if x is None:
         raise ValueError(
             "graphs have no node features (x is None); load the dataset with "
             "gcl.data.load_dataset(..., node_features='degree' or 'constant')"
         )
+    from gcl.losses._checks import finite_check_enabled
+
+    if isinstance(x, Tensor) and x.is_floating_point() and finite_check_enabled() and not bool(
+            torch.isfinite(x).all()):
+        raise ValueError("node features contain NaN or inf values; clean the dataset's x (e.g. "
+                         "torch.nan_to_num) or drop those graphs (gcl.data.load_dataset checks its datasets)")
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ import functools
 import inspect
 import math
 import os
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -406,7 +407,12 @@ class Trainer:
             # Loaded on the CPU: the random-number states must stay CPU byte tensors, and
             # load_state_dict copies parameters and optimiser state to the training device (the
             # checkpoint may come from another device).
-            state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+            try:
+                state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+            except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+                raise ValueError(f"{checkpoint_path} cannot be read ({type(exc).__name__}: {exc}); it is not a "
+                                 "complete checkpoint: start over with resume=False (gcl train --restart), or "
+                                 "train in another folder") from None
             self._check_resumable(state, checkpoint_path)
             try:
                 self.method.load_state_dict(state["method"])

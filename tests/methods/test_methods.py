@@ -432,3 +432,18 @@ def test_supervised_methods_refuse_labels_a_classifier_would_misread() -> None:
     unlabelled = Data(x=torch.randn(4, 7), edge_index=torch.tensor([[0, 1], [1, 2]]))
     with pytest.raises(ValueError, match="has no labels"):
         build_method("supervised", unlabelled)
+
+
+def test_non_finite_input_features_are_named_as_input() -> None:
+    dataset = load_dataset("MUTAG")
+    batch = next(iter(CollatedLoader(dataset, batch_size=16)))
+    batch.x[3, 0] = float("nan")
+    for name in ("graphcl", "supervised"):
+        method = build_method(name, dataset, hidden_channels=16, num_layers=2)
+        with pytest.raises(ValueError, match="node features contain NaN or inf values"):
+            method(batch)
+    losses.set_finite_check(False)  # the switch of the losses' value checks turns this one off too
+    try:
+        build_method("supervised", dataset, hidden_channels=16, num_layers=2)(batch)
+    finally:
+        losses.set_finite_check(True)

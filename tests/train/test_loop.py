@@ -386,3 +386,14 @@ def test_fit_refuses_a_dataset_that_yields_lists_of_views(mutag: Any) -> None:
     method = build_method("graphcl", mutag, hidden_channels=16, num_layers=2)
     with pytest.raises(ValueError, match="transform is a MultiView"):
         fit(method, dataset, TrainConfig(epochs=1, progress=False))
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated"])
+def test_an_unreadable_checkpoint_is_named_with_the_way_out(mutag: Any, tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(content)
+    method = build_method("graphcl", mutag, hidden_channels=16, num_layers=2)
+    with pytest.raises(ValueError, match=r"checkpoint.pt cannot be read .* not a complete checkpoint: start over "
+                                         r"with resume=False \(gcl train --restart\)"):
+        fit(method, mutag, TrainConfig(epochs=1, progress=False), out_dir=tmp_path)
+    result = Trainer(method, TrainConfig(epochs=1, progress=False), out_dir=tmp_path).fit(mutag, resume=False)
+    assert len(result.history) == 1
