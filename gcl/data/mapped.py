@@ -218,16 +218,13 @@ class MappedDataset(InMemoryDataset):
         by ``attach_index``, a replaced tensor or a swapped storage are other objects)."""
         if self._mapped is None:
             return False
-        store, values, slices_object, slices = self._mapped
 
-        def same(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-            if old is None or new is None:
-                return old is new
-            return old.keys() == new.keys() and all(old[key] is new[key] for key in old)
+        def same(old: Any, new: Any) -> bool:
+            if isinstance(old, dict) and isinstance(new, dict):
+                return old.keys() == new.keys() and all(old[key] is new[key] for key in old)
+            return old is new
 
-        current_slices = dict(self.slices.items()) if self.slices is not None else None
-        return (store is self._data and slices_object is self.slices and same(values, dict(self._data._store.items()))
-                and same(slices, current_slices))
+        return all(same(old, new) for old, new in zip(self._mapped, self._fingerprint()))
 
     @property
     def num_classes(self) -> int:

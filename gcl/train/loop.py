@@ -320,8 +320,12 @@ class Trainer:
         if state["epoch"] > self.config.epochs:
             raise ValueError(f"{path} has {state['epoch']} epochs done, more than epochs={self.config.epochs}{hint}")
 
+    def _collective_device(self) -> torch.device:
+        r"""Where tensors of a collective live: the training device for NCCL, the CPU for gloo."""
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
     def _sum_over_ranks(self, *values: float) -> list[float]:
-        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        device = self._collective_device()
         totals = torch.tensor(values, dtype=torch.float64, device=device)
         dist.all_reduce(totals)
         return [float(v) for v in totals.tolist()]
@@ -329,7 +333,7 @@ class Trainer:
     def _check_same_steps(self, steps: int) -> None:
         r"""Raises on every rank when ranks hold different numbers of batches: the rank with
         fewer would leave the epoch while the others wait in DDP's gradient reduction."""
-        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        device = self._collective_device()
         bounds = torch.tensor([steps, -steps], dtype=torch.long, device=device)
         dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
         most, fewest = int(bounds[0]), -int(bounds[1])
@@ -340,14 +344,14 @@ class Trainer:
 
     def _from_main(self, value: float) -> float:
         r"""Rank 0's ``value`` on every rank."""
-        device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        device = self._collective_device()
         tensor = torch.tensor([value], dtype=torch.float64, device=device)
         dist.broadcast(tensor, src=0)
         return float(tensor.item())
 
     def _broadcast_tensor(self, tensor: Tensor) -> None:
         r"""Rank 0's values of ``tensor``, in place, on every rank (moved for gloo / NCCL as needed)."""
-        wanted = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        wanted = self._collective_device()
         if tensor.device == wanted:
             dist.broadcast(tensor, src=0)
             return
