@@ -68,14 +68,19 @@ def check_count(name: str, value: int | None, *, minimum: int = 1, optional: boo
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
 
 
+def all_finite(tensor: Tensor) -> bool:
+    r"""Whether every entry of ``tensor`` is finite, with one reduction in the usual case:
+    a NaN or inf anywhere makes the sum non-finite; only then (or when finite values
+    overflow the sum) is every entry tested. Reads one boolean back from the device."""
+    if tensor.is_floating_point() and bool(torch.isfinite(tensor.detach().sum())):
+        return True
+    return bool(torch.isfinite(tensor).all())
+
+
 def check_finite(name: str, tensor: Tensor) -> None:
     if not _finite_check_enabled or torch.compiler.is_compiling():
         return
-    # One reduction first: a NaN or inf anywhere makes the sum non-finite. Only then
-    # (or when finite values overflow the sum) is every entry tested.
-    if tensor.is_floating_point() and bool(torch.isfinite(tensor.detach().sum())):
-        return
-    if not bool(torch.isfinite(tensor).all()):
+    if not all_finite(tensor):
         raise ValueError(
             f"{name} contains NaN or inf values (shape {tuple(tensor.shape)}, dtype {tensor.dtype})"
         )

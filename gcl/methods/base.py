@@ -99,10 +99,9 @@ def check_features(batch: Any) -> None:
             "graphs have no node features (x is None); load the dataset with "
             "gcl.data.load_dataset(..., node_features='degree' or 'constant')"
         )
-    from gcl.losses._checks import finite_check_enabled
+    from gcl.losses._checks import all_finite, finite_check_enabled
 
-    if isinstance(x, Tensor) and x.is_floating_point() and finite_check_enabled() and not bool(
-            torch.isfinite(x).all()):
+    if isinstance(x, Tensor) and x.is_floating_point() and finite_check_enabled() and not all_finite(x):
         raise ValueError("node features contain NaN or inf values; clean the dataset's x (e.g. "
                          "torch.nan_to_num) or drop those graphs (gcl.data.load_dataset checks its datasets)")
 

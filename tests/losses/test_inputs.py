@@ -111,3 +111,19 @@ def test_nce_refuses_positive_log_probabilities_given_as_a_tensor() -> None:
     noise = torch.randn(5, 8)
     with pytest.raises(ValueError, match="log-probabilities <= 0"):
         L.NCELoss()(q, p, noise, torch.full((4, 6), 0.5))
+
+
+def test_all_finite_answers_for_every_entry_also_when_the_sum_overflows() -> None:
+    from gcl.losses._checks import all_finite
+
+    big = torch.full((4, 3), 3e38)  # finite entries whose sum overflows float32
+    assert not bool(torch.isfinite(big.sum())) and all_finite(big)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with_bad = big.clone()
+        with_bad[2, 1] = bad
+        assert not all_finite(with_bad)
+        small = torch.randn(5, 2)
+        small[4, 0] = bad
+        assert not all_finite(small)
+    assert all_finite(torch.randn(6, 2)) and all_finite(torch.empty(0, 3))
+    assert all_finite(torch.arange(5))
