@@ -102,4 +102,8 @@ def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tu
         )
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+    elif batch.device.type == "cpu" and batch.numel() > 0 and int(batch.max()) >= num_graphs:
+        # checked where reading a value costs no device synchronisation
+        raise ValueError(f"batch holds graph index {int(batch.max())}, but num_graphs is {num_graphs}; "
+                         "pass data.num_graphs of the same batch (or leave num_graphs out)")
     return batch, num_graphs

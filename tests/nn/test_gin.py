@@ -444,5 +444,10 @@ def test_malformed_inputs_are_refused_by_every_encoder(channels: int) -> None:
             run(x[:, 0], edge_index)
         with pytest.raises(ValueError, match=f"node features have 3 columns; this encoder was built for {channels}"):
             run(x[:, :3], edge_index)
+    batch = torch.tensor([0, 0, 0, 1, 1, 2])
+    for encoder in (GIN(channels, 32, 3), HGPSL(channels, 16)):
+        with pytest.raises(ValueError, match=r"batch holds graph index 2, but num_graphs is 2; pass data\.num_graphs"):
+            encoder(x, edge_index, batch, num_graphs=2)
+        assert encoder(x, edge_index, batch, num_graphs=4).graph.shape[0] == 4  # a trailing empty graph keeps a row
     with pytest.raises(ValueError, match="node features must be floating point"):
         GCN(channels, 16)(torch.randint(0, 5, (6, channels)), edge_index)
