@@ -262,6 +262,19 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _check_unsupervised_pretraining(where: str, pretrain: dict[str, Any]) -> None:
+    r"""Pre-training sees every graph of the data set, the test graphs of each fold included:
+    a method that reads labels would train on the test labels."""
+    from gcl.methods.registry import SUPERVISED
+
+    method = str(pretrain.get("method", ""))
+    if method in SUPERVISED:
+        raise ValueError(
+            f"{where}: method {method!r} trains on labels, but pre-training runs on every graph of the data "
+            "set, test graphs included; pre-train without labels (e.g. graphcl) or train the method as a row "
+            "of its own")
+
+
 def parse_config(content: dict[str, Any], *, table: str | None = None, source: Path | None = None) -> TableConfig:
     r"""Builds a :class:`TableConfig` from a parsed YAML mapping.
 
@@ -285,6 +298,7 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
         if raw.get("pretrain") is not None:
             check_keys(f"table {name!r}, methods.{label}.pretrain", _mapping(raw["pretrain"], "pretrain"),
                        ("method", "options", "train"))
+            _check_unsupervised_pretraining(f"table {name!r}, methods.{label}.pretrain", raw["pretrain"])
         methods.append(MethodSpec(
             label=str(label), method=str(raw.get("method", label)), options=_mapping(raw.get("options"), "options"),
             train=_mapping(raw.get("train"), "train"), pretrain=raw.get("pretrain")))

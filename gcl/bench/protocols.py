@@ -151,7 +151,8 @@ def validation_loss(method: nn.Module, data: Any) -> float:
 
 
 def scorer(metric: str, dataset_name: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    r"""``score(labels, logits)``: accuracy, or OGB's ROC-AUC of the positive-class probability."""
+    r"""``score(labels, logits)``: accuracy, or OGB's ROC-AUC of the positive class's logit margin
+    (the ranking of its probability, without the ties of probabilities rounded to 1)."""
     if metric == "accuracy":
         return lambda y, logits: float((logits.argmax(1) == y).mean())
     if metric == "rocauc":
@@ -160,9 +161,12 @@ def scorer(metric: str, dataset_name: str) -> Callable[[np.ndarray, np.ndarray],
         evaluator = OGBGraphEvaluator(dataset_name)
 
         def rocauc(y: np.ndarray, logits: np.ndarray) -> float:
-            shifted = logits - logits.max(1, keepdims=True)
-            prob = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
-            return evaluator.score(y.astype(np.float64), prob[:, 1])
+            if logits.ndim != 2 or logits.shape[1] != 2:
+                raise ValueError(f"rocauc scores two-class logits [N, 2] (got shape {logits.shape})")
+            # softmax(logits)[:, 1] orders the graphs as this margin does, but in float32 it
+            # rounds to exactly 1 from a margin of about 17 on, and the ties change the score
+            margin = logits[:, 1].astype(np.float64) - logits[:, 0].astype(np.float64)
+            return evaluator.score(y.astype(np.float64), margin)
 
         return rocauc
     raise ValueError(f"metric must be 'accuracy' or 'rocauc' (got {metric!r})")

@@ -67,7 +67,8 @@ def check_labels(y: Any, num_samples: int, name: str = "y") -> np.ndarray:
 def class_counts(y: np.ndarray) -> dict[Any, int]:
     r"""Returns ``{label: count}`` in sorted label order, with plain Python keys for messages."""
     labels, counts = np.unique(y, return_counts=True)
-    return {label.item(): int(count) for label, count in zip(labels, counts)}
+    # object arrays (e.g. a pandas Series of strings) hold plain Python values
+    return {label.item() if hasattr(label, "item") else label: int(count) for label, count in zip(labels, counts)}
 
 
 def check_min_class_count(y: np.ndarray, n_splits: int, what: str) -> None:

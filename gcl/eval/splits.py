@@ -7,6 +7,7 @@ numpy array of embeddings.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -21,6 +22,7 @@ from gcl.eval._validation import (
     check_labels,
     check_min_class_count,
     check_random_state,
+    class_counts,
     to_numpy,
 )
 
@@ -150,6 +152,26 @@ def random_splits(
     )
 
 
+def _check_stratified_draw(labels: np.ndarray, val_size: float, fold: int, n_splits: int) -> None:
+    r"""What scikit-learn's stratified validation draw from a fold's training part needs, named
+    with the settings that change it: two members of every class, and room for every class
+    on both sides."""
+    counts = class_counts(labels)
+    smallest = min(counts, key=lambda label: counts[label])
+    if counts[smallest] < 2:
+        raise ValueError(
+            f"class {smallest!r} has {counts[smallest]} member in the training part of fold {fold} "
+            f"(class counts {counts}); a stratified validation part needs 2: lower n_splits (now {n_splits}) "
+            "or set val_size=0")
+    num_val = math.ceil(val_size * labels.shape[0])
+    num_classes = len(counts)
+    if num_val < num_classes or labels.shape[0] - num_val < num_classes:
+        raise ValueError(
+            f"a stratified validation part of fold {fold} would hold {num_val} of its {labels.shape[0]} training "
+            f"items, and both parts need one item of each of the {num_classes} classes; choose val_size between "
+            f"{num_classes / labels.shape[0]:.3g} and {1 - num_classes / labels.shape[0]:.3g} (now {val_size:g})")
+
+
 def stratified_kfold_indices(
     y: Any,
     n_splits: int = 10,
@@ -199,8 +221,9 @@ def stratified_kfold_indices(
     outer = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     folds = []
     placeholder = np.zeros((labels.shape[0], 1))
-    for train_part, test in outer.split(placeholder, labels):
+    for fold, (train_part, test) in enumerate(outer.split(placeholder, labels)):
         if val_size > 0:
+            _check_stratified_draw(labels[train_part], float(val_size), fold, n_splits)
             train, val = train_test_split(
                 train_part,
                 test_size=val_size,

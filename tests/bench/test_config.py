@@ -109,6 +109,12 @@ def test_reduced_and_restricted() -> None:
      r"datasets.MUTAG.dataset: unknown setting 'node_feature' \(did you mean 'node_features'\?\)"),
     ({"datasets": {"MUTAG": {"methods": {"graphcl": {"dataset": {"use_node_attrs": True}}}}}},
      r"datasets.MUTAG.methods.graphcl.dataset: unknown setting 'use_node_attrs'"),
+    # pre-training sees the test graphs of every fold: their labels must stay out of it
+    ({"protocol": "supervised-kfold",
+      "methods": {"ft": {"method": "supervised", "pretrain": {"method": "lcgnn"}}}},
+     r"methods.ft.pretrain: method 'lcgnn' trains on labels, but pre-training runs on every graph"),
+    ({"protocol": "ogb", "methods": {"ft": {"method": "supervised", "pretrain": {"method": "supervised"}}}},
+     r"methods.ft.pretrain: method 'supervised' trains on labels"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

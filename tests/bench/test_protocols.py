@@ -21,6 +21,21 @@ def test_accuracy_scorer() -> None:
         scorer("f1", "MUTAG")
 
 
+def test_rocauc_scorer_ranks_by_the_logit_margin_without_saturated_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    # margins above ~17 give softmax probabilities of exactly 1.0 in float32: three positives
+    # and one negative would tie there
+    logits = np.zeros((8, 2), dtype=np.float32)
+    logits[:, 1] = [30, 25, 18, 20, -3, -4, -5, -6]
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    expected = roc_auc_score(y, logits[:, 1].astype(np.float64))
+    assert expected == pytest.approx(14 / 15)
+    assert scorer("rocauc", "ogbg-molhiv")(y, logits) == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"two-class logits \[N, 2\]"):
+        scorer("rocauc", "ogbg-molhiv")(y, logits[:, :1])
+
+
 @pytest.mark.parametrize("protocol, evaluation", [
     ("supervised-random", {"num_runs": 2, "ratios": [0.8, 0.1, 0.1]}),
     ("supervised-kfold", {"n_splits": 2, "val_size": 0.1}),

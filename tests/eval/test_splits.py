@@ -140,6 +140,21 @@ def test_stratified_kfold_indices_rejects_tiny_class() -> None:
         stratified_kfold_indices(y, n_splits=3, val_size=1.0)
 
 
+def test_stratified_kfold_indices_names_what_the_validation_draw_lacks() -> None:
+    # every class has K members, yet a fold's training part keeps one of class 0
+    with pytest.raises(ValueError, match=r"class 0 has 1 member in the training part of fold 0 .* lower "
+                                         r"n_splits \(now 2\) or set val_size=0"):
+        stratified_kfold_indices([0, 0, 1, 1, 1, 1, 1, 1], n_splits=2)
+    assert len(stratified_kfold_indices([0, 0, 1, 1, 1, 1, 1, 1], n_splits=2, val_size=0.0)) == 2
+    # ten classes, 90 training items per fold: a 10 % validation part (9 items) cannot hold one of each
+    many = np.repeat(np.arange(10), 10)
+    with pytest.raises(ValueError, match=r"would hold 9 of its 90 training items.*10 classes; choose val_size "
+                                         r"between 0\.111 and 0\.889 \(now 0\.1\)"):
+        stratified_kfold_indices(many, n_splits=10)
+    folds = stratified_kfold_indices(many, n_splits=10, val_size=0.2)
+    assert all(set(many[fold.val.numpy()]) == set(range(10)) for fold in folds)
+
+
 def test_check_split_forms_agree_and_reject_leaks() -> None:
     n = 10
     train, val, test = np.arange(0, 6), np.arange(6, 8), np.arange(8, 10)

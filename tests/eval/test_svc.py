@@ -157,3 +157,18 @@ def test_rejects_bad_data(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> No
         evaluator.fit(X[:, 0], y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         evaluator.fit(X, np.zeros_like(y))
+
+
+def test_labels_of_any_kind_scikit_learn_takes(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    # strings in an object array (a pandas column), -1/1, and text labels score as 0/1 do
+    X, y = mutag_histograms
+    evaluator = SVCEvaluator(C_grid=GRID, n_splits=3, inner_splits=2)
+    reference = evaluator.fit(X, y).fold_scores_
+    names = np.array(["inactive", "active"], dtype=object)[y]
+    for labels in (names, names.astype(str), np.where(y == 1, 1, -1)):
+        assert np.array_equal(SVCEvaluator(C_grid=GRID, n_splits=3, inner_splits=2).fit(X, labels).fold_scores_,
+                              reference)
+    tiny = names.copy()
+    tiny[:2] = "rare"
+    with pytest.raises(ValueError, match="class 'rare' has 2"):
+        evaluator.fit(X, tiny)
