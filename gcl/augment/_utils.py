@@ -18,7 +18,7 @@ from torch import Tensor
 
 _MASK32 = 0xFFFFFFFF
 # Multipliers of pair_hash (odd 32-bit constants of MurmurHash3 and the golden ratio).
-_K1, _K2, _K3 = 0x9E3779B1, 0x85EBCA77, 0x85EBCA6B
+_K1, _K2 = 0x9E3779B1, 0x85EBCA77
 _TWO_POW_M32 = 2.0**-32
 
 #: Whether CPU tensors take the NumPy versions of the hot helpers (same results;
@@ -391,11 +391,12 @@ def fmix32(z: Tensor) -> Tensor:
 def pair_hash(a: Tensor, b: Tensor, seed: int) -> Tensor:
     r"""32-bit hash (int64 in ``[0, 2**32)``) of the ordered pair ``(a, b)``.
 
-    :math:`z = (a K_1 + b K_2 + \text{seed}) \bmod 2^{32}` followed by one
-    xorshift-multiply-xorshift round (half of MurmurHash3's finaliser): cheap,
-    and uniform enough for sampling decisions; distinct pairs collide with
-    probability about :math:`2^{-32}`. All arithmetic is modulo :math:`2^{32}`,
-    so the CPU computes it on 32-bit integers (:func:`pair_hash_host`).
+    :math:`z = (a K_1 + b K_2 + \text{seed}) \bmod 2^{32}` followed by
+    MurmurHash3's finaliser (:func:`fmix32`, a bijection with full avalanche:
+    pairs whose :math:`z` differ by any fixed offset get independent-looking
+    codes, so the decisions of two edges do not depend on each other). All
+    arithmetic is modulo :math:`2^{32}`, so the CPU computes it on 32-bit
+    integers (:func:`pair_hash_host`).
     """
     if on_host(a):
         return torch.from_numpy(pair_hash_host(a.numpy(), b.numpy(), seed).astype(np.int64))
@@ -404,11 +405,11 @@ def pair_hash(a: Tensor, b: Tensor, seed: int) -> Tensor:
 
 
 def _finish_hash(z: Tensor) -> Tensor:
-    r"""The xorshift-multiply-xorshift round of :func:`pair_hash` on int64
-    tensors holding 32-bit values."""
-    z = z ^ (z >> 16)
-    z = (z * _K3) & _MASK32
-    return z ^ (z >> 13)
+    r"""The finaliser of :func:`pair_hash` (:func:`fmix32`) on int64 tensors
+    holding 32-bit values. Half of it (one multiply) left pairs at some offsets
+    strongly dependent: two edges ``(u, v)`` and ``(u + 22445, v - 5373)`` were
+    both dropped at ``p = 0.2`` with probability 0.115 instead of 0.04."""
+    return fmix32(z)
 
 
 def pair_hash_host(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
@@ -432,8 +433,10 @@ def _finish_hash_host(y: np.ndarray, scratch: np.ndarray | None = None) -> np.nd
     if scratch is None:
         scratch = np.empty_like(y)
     y ^= np.right_shift(y, 16, out=scratch)
-    y *= np.uint32(_K3)
+    y *= np.uint32(0x85EBCA6B)
     y ^= np.right_shift(y, 13, out=scratch)
+    y *= np.uint32(0xC2B2AE35)
+    y ^= np.right_shift(y, 16, out=scratch)
     return y
 
 
