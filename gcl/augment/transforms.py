@@ -72,6 +72,7 @@ def _graph_tensors(data: Data) -> tuple[Tensor, bool, Tensor, Tensor | None, int
     edge_index = data.edge_index
     if edge_index is None:
         raise ValueError(f"{type(data).__name__} has no edge_index")
+    batch, num_graphs = _graph_index(data)
     x = data.x if "x" in data else None
     if x is None:
         num_nodes = data.num_nodes
@@ -81,10 +82,15 @@ def _graph_tensors(data: Data) -> tuple[Tensor, bool, Tensor, Tensor | None, int
         real = False
     else:
         x_tensor, real = x, True
+    return x_tensor, real, edge_index, batch, num_graphs
+
+
+def _graph_index(data: Data) -> tuple[Tensor | None, int | None]:
+    r"""``(batch, num_graphs)`` of a Data (one graph unless it carries ``batch``) or Batch."""
     if isinstance(data, Batch):
-        return x_tensor, real, edge_index, data.batch, data.num_graphs
+        return data.batch, data.num_graphs
     batch = data.batch if "batch" in data else None
-    return x_tensor, real, edge_index, batch, (1 if batch is None else None)
+    return batch, (1 if batch is None else None)
 
 
 def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
@@ -92,7 +98,12 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
 
     For a batch the collation slices decide (robust when sizes coincide); for a
     single graph PyG's size test does, where a size-1 attribute of a one-edge
-    graph counts as graph-level unless its name mentions edges.
+    graph counts as graph-level unless its name mentions edges. Attributes that
+    PyG concatenates along another dimension than the first (``*index*``,
+    ``face``: node indices, see :func:`_node_index_keys`) are neither, and so is
+    an attribute ``key`` beside a ``key_index`` (the labels of node pairs, as
+    PyG's ``RandomLinkSplit`` writes ``edge_label`` beside ``edge_label_index``),
+    whatever their sizes.
     """
     slices: dict[str, Tensor] | None = getattr(data, "_slice_dict", None)
     node_slices = None if slices is None else slices.get("x")
@@ -105,6 +116,8 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
             continue
         value = data[key]
         if not isinstance(value, Tensor) or value.dim() == 0:
+            continue
+        if data.__cat_dim__(key, value) not in (0, -value.dim()) or f"{key}_index" in data:
             continue
         if slices is not None and key in slices:
             node_like = node_slices is not None and torch.equal(slices[key], node_slices)
@@ -237,6 +250,10 @@ def _refresh_batch(
     torch.cumsum(torch.bincount(edge_graph, minlength=num_graphs), 0, out=edge_ptr[1:])
     data.ptr = ptr
     slices = getattr(data, "_slice_dict", None)
+    _refresh_follow_batch(data, ("x", *node_keys), batch, ptr, slices)
+    if any(f"{key}_batch" in data or f"{key}_ptr" in data for key in ("edge_attr", *edge_keys)):
+        _refresh_follow_batch(data, ("edge_attr", *edge_keys), batch.index_select(0, data.edge_index[0]), edge_ptr,
+                              slices)
     if slices is None:
         return
     # New dicts: the shallow copy shares the old ones with the input batch.
@@ -253,6 +270,21 @@ def _refresh_batch(
             new_inc[key] = ptr[:-1].to(new_inc[key].device)
     data._slice_dict = new_slices
     data._inc_dict = new_inc
+
+
+def _refresh_follow_batch(data: Batch, keys: Sequence[str], graph: Tensor, ptr: Tensor,
+                          slices: dict[str, Tensor] | None) -> None:
+    r"""The ``key_batch`` / ``key_ptr`` vectors PyG's loaders add for ``follow_batch=[key]``
+    (they are not collated attributes, so no slices of theirs) rebuilt from the graph of
+    every row of ``key`` and the rows' pointer."""
+    collated = slices or {}
+    for key in keys:
+        if key not in data:
+            continue
+        if f"{key}_batch" in data and f"{key}_batch" not in collated:
+            data[f"{key}_batch"] = graph
+        if f"{key}_ptr" in data and f"{key}_ptr" not in collated:
+            data[f"{key}_ptr"] = ptr
 
 
 def _group_edges_by_graph(edge_graph: Tensor, num_added: int, num_graphs: int) -> Tensor:
@@ -655,7 +687,7 @@ class MaskFeatures(AugmentTransform):
             return data
         if "x" not in data or data.x is None:
             raise ValueError("MaskFeatures needs node features data.x")
-        _, _, _, batch, num_graphs = _graph_tensors(data)
+        batch, num_graphs = _graph_index(data)  # no edges needed (point sets, features only)
         data.x = F.mask_features(
             data.x,
             self.p,

@@ -227,6 +227,55 @@ def test_integer_index_attributes_that_are_not_nodes_are_left_alone() -> None:
     assert [g.target_index.tolist() for g in out.to_data_list()] == [[-1]] * 4
 
 
+def test_link_prediction_splits_keep_their_supervision_pairs() -> None:
+    # PyG's RandomLinkSplit: edge_label_index [2, L] and edge_label [L] label node pairs, and L
+    # equals the number of message-passing edges here; neither is an edge attribute
+    from torch_geometric import transforms as T
+    from torch_geometric.utils import remove_self_loops, to_undirected
+
+    g = torch.Generator().manual_seed(0)
+    edge_index, _ = remove_self_loops(to_undirected(torch.randint(0, 100, (2, 400), generator=g), num_nodes=100))
+    torch.manual_seed(0)
+    train, _, _ = T.RandomLinkSplit(is_undirected=True)(Data(x=torch.randn(100, 8), edge_index=edge_index))
+    assert train.edge_label_index.size(1) == train.edge_index.size(1)
+    for transform in (aug.DropEdges(0.3, generator=gen(0)), aug.PerturbEdges(0.3, generator=gen(0)),
+                      aug.AdaptiveDropEdges(0.3, generator=gen(0)), aug.MaskFeatures(0.3, generator=gen(0))):
+        out = transform(train)
+        assert torch.equal(out.edge_label_index, train.edge_label_index)
+        assert torch.equal(out.edge_label, train.edge_label)
+    assert aug.DropEdges(0.3, generator=gen(0))(train).edge_index.size(1) < train.edge_index.size(1)
+    # dropping nodes relabels the pairs, or names them when they lose a node
+    for seed in range(5):
+        try:
+            out = aug.DropNodes(0.01, generator=gen(seed))(train)
+        except ValueError as error:
+            assert "edge_label_index holds node indices" in str(error)
+            continue
+        assert torch.equal(out.edge_label, train.edge_label) and out.edge_label_index.shape == \
+            train.edge_label_index.shape
+
+
+def test_follow_batch_vectors_follow_the_augmented_batch(mutag) -> None:
+    loader = DataLoader(mutag[:16], batch_size=16, follow_batch=["x", "edge_attr"])
+    batch = next(iter(loader))
+    for transform in (aug.DropNodes(0.5, generator=gen(0)), aug.PerturbEdges(0.5, generator=gen(0)),
+                      aug.RandomWalkSubgraph(0.5, generator=gen(0)), aug.DropEdges(0.5, generator=gen(0))):
+        out = transform(batch)
+        assert torch.equal(out.x_batch, out.batch) and torch.equal(out.x_ptr, out.ptr)
+        assert torch.equal(out.edge_attr_batch, out.batch[out.edge_index[0]])
+        assert torch.equal(out.edge_attr_ptr, out._slice_dict["edge_attr"])
+    assert torch.equal(batch.x_ptr, batch.ptr)  # the input batch is left alone
+
+
+def test_feature_masking_needs_no_edges() -> None:
+    points = Data(x=torch.randn(50, 3))
+    out = aug.MaskFeatures(0.4, generator=gen(0))(points)
+    masked = (out.x != points.x).any(dim=1)
+    assert int(masked.sum()) == 20 and "edge_index" not in out
+    batch = Batch.from_data_list([Data(x=torch.randn(10, 3)), Data(x=torch.randn(5, 3))])
+    assert aug.MaskFeatures(0.4, mode="dim", fill="zero", generator=gen(0))(batch).x.shape == (15, 3)
+
+
 def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
     data = mutag[3]
     for transform in (
