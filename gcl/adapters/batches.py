@@ -2,6 +2,7 @@ r"""Mini-batches of plain tensors for :func:`gcl.train.fit` (which calls ``metho
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -107,3 +108,52 @@ class TensorBatches:
                 yield self.inputs[index]
             else:
                 yield Batch(self.inputs[index], self.targets[index])
+
+
+def check_input_dtype(inputs: Tensor, module: torch.nn.Module, name: str) -> None:
+    r"""Refuses ``inputs`` whose floating dtype differs from the weights of ``module`` (a
+    ``float64`` or half-precision batch into a ``float32`` network fails deep in a
+    convolution otherwise); under :func:`torch.autocast` the cast is the context's business."""
+    weight = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if weight is None or inputs.dtype == weight.dtype or torch.is_autocast_enabled(inputs.device.type):
+        return
+    raise ValueError(f"{name} are {inputs.dtype} but the encoder's weights are {weight.dtype}; convert them with "
+                     f"{name}.to({weight.dtype}) (or the encoder with .to(dtype))")
+
+
+def check_splits(splits: int) -> None:
+    if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
+        raise ValueError(f"key_splits must be an integer >= 1 (got {splits!r})")
+
+
+def encode_in_parts(encode: Callable[[Tensor], Tensor], inputs: Tensor, splits: int,
+                    generator: torch.Generator | None = None) -> Tensor:
+    r"""``encode(inputs)`` over ``splits`` random parts of the batch (sizes differing by at most
+    one), rows back in input order: the batch-norm statistics of every row come from its part,
+    as MoCo's shuffling BN gives the key network (`He et al., §3.3
+    <https://arxiv.org/abs/1911.05722>`_), so that a query and its key do not share them.
+    ``splits=1`` is ``encode(inputs)``."""
+    if splits == 1:
+        return encode(inputs)
+    n = inputs.size(0)
+    if n < 2 * splits:
+        raise ValueError(f"key_splits={splits} needs at least {2 * splits} items per batch "
+                         f"(2 per part for batch statistics; got {n})")
+    device = generator.device if generator is not None else inputs.device
+    order = torch.randperm(n, generator=generator, device=device).to(inputs.device)
+    shuffled = torch.cat([encode(part) for part in inputs[order].tensor_split(splits)])
+    out = torch.empty_like(shuffled)
+    out[order] = shuffled
+    return out
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: torch.nn.Module) -> Iterator[None]:
+    r"""``module`` in evaluation mode for the block (running batch-norm statistics, no
+    dropout, no update of either), then back in the mode it had."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

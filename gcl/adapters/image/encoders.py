@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gcl.adapters._optional import reset_children
+from gcl.adapters.batches import check_input_dtype
 from gcl.adapters.image.augment import check_images
 
 __all__ = ["SmallResNet"]
@@ -105,6 +106,7 @@ class SmallResNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         check_images(images, self.in_channels)
+        check_input_dtype(images, self, "images")
         features = self.blocks(self.stem(images))
         return features.mean(dim=(2, 3))
 

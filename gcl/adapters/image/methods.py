@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gcl.adapters.batches import Batch, unpack
+from gcl.adapters.batches import Batch, check_splits, encode_in_parts, evaluation_mode, unpack
 from gcl.adapters.image.augment import check_images
 from gcl.losses import (
     IMixLoss,
@@ -141,10 +141,12 @@ class _ImageMethod(nn.Module):
 
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
-        r"""Encoder features :math:`h = f(x)` (no head, no gradient). Call ``eval()``
-        first so that batch normalisation uses its running statistics."""
+        r"""Encoder features :math:`h = f(x)` (no head, no gradient), with the encoder in
+        evaluation mode for the call: batch normalisation uses (and keeps) its running
+        statistics, so every image's features are its own."""
         check_images(images)
-        return self.encoder(images)
+        with evaluation_mode(self.encoder):
+            return self.encoder(images)
 
 
 class SimCLR(_ImageMethod):
@@ -268,11 +270,14 @@ class _MomentumMethod(_ImageMethod):
         queue_size: int,
         momentum: float,
         generator: torch.Generator | None = None,
+        key_splits: int = 1,
     ) -> None:
         head = head if head is not None else projection_head(_out_channels(encoder, "encoder"))
         super().__init__(encoder, head, augment, generator)
         _check_momentum(momentum)
+        check_splits(key_splits)
         self.momentum = momentum
+        self.key_splits = key_splits
         self.key_encoder = momentum_copy(encoder)
         self.key_head = momentum_copy(head)
         dim = _out_channels(head, "head")
@@ -285,8 +290,10 @@ class _MomentumMethod(_ImageMethod):
 
     @torch.no_grad()
     def keys(self, view: Tensor) -> Tensor:
-        r"""Momentum-network embeddings :math:`k = g_\xi(f_\xi(x))`, no gradient."""
-        return self.key_head(self.key_encoder(view))
+        r"""Momentum-network embeddings :math:`k = g_\xi(f_\xi(x))`, no gradient; in training
+        with ``key_splits > 1``, over that many random parts of the batch (shuffling BN)."""
+        splits = self.key_splits if self.training else 1
+        return encode_in_parts(lambda part: self.key_head(self.key_encoder(part)), view, splits, self.generator)
 
     @torch.no_grad()
     def momentum_update(self) -> None:
@@ -330,6 +337,10 @@ class MoCo(_MomentumMethod):
         queue_size (int, optional): Number of queued keys. (default: :obj:`4096`)
         momentum (float, optional): :math:`m`. (default: :obj:`0.99`)
         generator (torch.Generator, optional): Randomness of the initial queue and the views.
+        key_splits (int, optional): Batch-norm statistics of the key network over this many
+            random parts of the batch instead of the whole batch (MoCo's shuffling BN, in one
+            process): with ``1`` the query and its key share batch statistics, which MoCo
+            (§3.3) found to leak the positive; needs at least 2 images per part. (default: :obj:`1`)
     """
 
     def __init__(
@@ -341,8 +352,9 @@ class MoCo(_MomentumMethod):
         queue_size: int = 4096,
         momentum: float = 0.99,
         generator: torch.Generator | None = None,
+        key_splits: int = 1,
     ) -> None:
-        super().__init__(encoder, augment, head, queue_size, momentum, generator)
+        super().__init__(encoder, augment, head, queue_size, momentum, generator, key_splits)
         self.loss = loss if loss is not None else InfoNCE.moco(temperature=0.2)
 
     def forward(self, images: Tensor | Batch, targets: Tensor | None = None) -> Tensor:
@@ -367,6 +379,10 @@ class MoCHi(_MomentumMethod):
         queue_size (int, optional): Number of queued keys. (default: :obj:`4096`)
         momentum (float, optional): Key-network momentum. (default: :obj:`0.99`)
         generator (torch.Generator, optional): Randomness of the initial queue and the views.
+        key_splits (int, optional): Batch-norm statistics of the key network over this many
+            random parts of the batch instead of the whole batch (MoCo's shuffling BN, in one
+            process): with ``1`` the query and its key share batch statistics, which MoCo
+            (§3.3) found to leak the positive; needs at least 2 images per part. (default: :obj:`1`)
     """
 
     def __init__(
@@ -378,8 +394,9 @@ class MoCHi(_MomentumMethod):
         queue_size: int = 4096,
         momentum: float = 0.99,
         generator: torch.Generator | None = None,
+        key_splits: int = 1,
     ) -> None:
-        super().__init__(encoder, augment, head, queue_size, momentum, generator)
+        super().__init__(encoder, augment, head, queue_size, momentum, generator, key_splits)
         self.loss = (
             loss
             if loss is not None
@@ -425,6 +442,8 @@ class SupCon(_ImageMethod):
         images, labels = unpack(images, labels)
         if labels is None:
             raise ValueError("SupCon needs labels: call method(images, labels) or pass a Batch")
+        if images.size(0) < 2:
+            raise ValueError(f"SupCon needs at least 2 images per batch for negatives (got {images.size(0)})")
         view1, view2 = self.views(images)
         z = self.project(torch.cat([view1, view2]))
         z1, z2 = z.chunk(2)
@@ -498,6 +517,10 @@ class PCL(_MomentumMethod):
         queue_size (int, optional): Number of queued keys. (default: :obj:`4096`)
         momentum (float, optional): Key-network momentum. (default: :obj:`0.99`)
         generator (torch.Generator, optional): Randomness of the queue and of k-means.
+        key_splits (int, optional): Batch-norm statistics of the key network over this many
+            random parts of the batch instead of the whole batch (MoCo's shuffling BN, in one
+            process): with ``1`` the query and its key share batch statistics, which MoCo
+            (§3.3) found to leak the positive; needs at least 2 images per part. (default: :obj:`1`)
 
     Buffers:
         ``assignments`` :obj:`[M, num_items]` (``-1`` before the first E-step),
@@ -517,8 +540,9 @@ class PCL(_MomentumMethod):
         queue_size: int = 4096,
         momentum: float = 0.99,
         generator: torch.Generator | None = None,
+        key_splits: int = 1,
     ) -> None:
-        super().__init__(encoder, augment, head, queue_size, momentum, generator)
+        super().__init__(encoder, augment, head, queue_size, momentum, generator, key_splits)
         if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 1:
             raise ValueError(f"num_items must be an integer >= 1 (got {num_items!r})")
         clusters = list(num_clusters)
@@ -540,6 +564,18 @@ class PCL(_MomentumMethod):
         for m, k in enumerate(clusters):
             self.register_buffer(f"prototypes_{m}", torch.zeros(k, dim))
             self.register_buffer(f"concentrations_{m}", torch.ones(k))
+
+    def _check_indices(self, indices: Tensor, count: int) -> None:
+        if not isinstance(indices, Tensor) or indices.dim() != 1 or indices.is_floating_point() \
+                or indices.dtype == torch.bool:
+            raise ValueError("indices must be a 1-D integer tensor of training-set positions (got "
+                             f"{indices.dtype if isinstance(indices, Tensor) else type(indices).__name__} "
+                             f"of shape {tuple(getattr(indices, 'shape', ()))})")
+        if indices.numel() != count:
+            raise ValueError(f"indices must hold one position per image (got {indices.numel()} for {count} images)")
+        low, high = int(indices.min()), int(indices.max())
+        if low < 0 or high >= self.num_items:
+            raise ValueError(f"indices must lie in [0, {self.num_items}) (num_items; got {low} to {high})")
 
     @property
     def has_prototypes(self) -> bool:
@@ -588,6 +624,7 @@ class PCL(_MomentumMethod):
         images, indices = unpack(images, indices)
         if indices is None:
             raise ValueError("PCL needs the training-set index of every image: method(images, indices)")
+        self._check_indices(indices, images.size(0))
         query, key, negatives = self.query_and_key(images)
         if self.has_prototypes:
             index = indices.to(self.assignments.device).long()

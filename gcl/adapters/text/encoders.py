@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from gcl.adapters._optional import require
+from gcl.adapters.batches import evaluation_mode
 
 __all__ = ["SentenceEncoder", "check_sentences"]
 
@@ -33,6 +34,11 @@ def check_sentences(sentences: Sequence[str], name: str = "sentences") -> list[s
         raise ValueError(
             f"{name} must hold strings only (item {bad[0]} is {type(sentences[bad[0]]).__name__})"
         )
+    blank = [i for i, s in enumerate(sentences) if not s.strip()]
+    if blank:
+        # blank items embed identically: false negatives of each other, and no text to learn from
+        raise ValueError(f"{name} must not hold empty or whitespace-only strings (item {blank[0]} is "
+                         f"{sentences[blank[0]]!r}); drop them from the batch")
     return list(sentences)
 
 
@@ -100,7 +106,9 @@ class SentenceEncoder(nn.Module):
         path = os.fspath(name_or_path)
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
         model = transformers.AutoModel.from_pretrained(path, local_files_only=local_files_only)
-        return cls(model, tokenizer, pooling=pooling, max_length=max_length)
+        # Hugging Face returns the model in evaluation mode; a new module trains (dropout on,
+        # SimCSE's augmentation), so the two agree
+        return cls(model, tokenizer, pooling=pooling, max_length=max_length).train()
 
     def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
         r"""Padded token ids and attention mask on the model's device."""
@@ -124,10 +132,11 @@ class SentenceEncoder(nn.Module):
 
     @torch.no_grad()
     def embed(self, sentences: Sequence[str], batch_size: int = 64) -> Tensor:
-        r"""Embeddings of many sentences in chunks, without gradient (call ``eval()`` first
-        to switch dropout off)."""
+        r"""Embeddings of many sentences in chunks, without gradient, in evaluation mode for
+        the call (no dropout)."""
         items = check_sentences(sentences)
-        return torch.cat([self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)])
+        with evaluation_mode(self):
+            return torch.cat([self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)])
 
     def extra_repr(self) -> str:
         return (

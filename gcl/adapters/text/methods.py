@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gcl.adapters.batches import evaluation_mode
 from gcl.adapters.text.encoders import check_sentences
 from gcl.losses import InfoNCE
 
@@ -56,8 +57,10 @@ class SimCSE(nn.Module):
 
     @torch.no_grad()
     def embed(self, sentences: Sequence[str]) -> Tensor:
-        r"""Encoder embeddings without gradient (call ``eval()`` first)."""
-        return self.encoder(check_sentences(sentences))
+        r"""Encoder embeddings without gradient, with the encoder in evaluation mode for the
+        call (no dropout)."""
+        with evaluation_mode(self.encoder):
+            return self.encoder(check_sentences(sentences))
 
 
 class SupervisedSimCSE(nn.Module):
@@ -112,8 +115,10 @@ class SupervisedSimCSE(nn.Module):
 
     @torch.no_grad()
     def embed(self, sentences: Sequence[str]) -> Tensor:
-        r"""Encoder embeddings without gradient (call ``eval()`` first)."""
-        return self.encoder(check_sentences(sentences))
+        r"""Encoder embeddings without gradient, with the encoder in evaluation mode for the
+        call (no dropout)."""
+        with evaluation_mode(self.encoder):
+            return self.encoder(check_sentences(sentences))
 
 
 class CLIP(nn.Module):
@@ -171,8 +176,16 @@ class CLIP(nn.Module):
 
     @property
     def logit_scale(self) -> Tensor:
-        r"""Current :math:`s = \min(e^{t}, s_{\max})`."""
-        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+        r"""Current :math:`s = e^{\min(t, \log s_{\max})}` (the forward pass clamps :math:`t` itself
+        first, so the minimum passes its gradient)."""
+        return self.log_logit_scale.clamp(max=math.log(self.max_logit_scale)).exp()
+
+    def _clamp_scale(self) -> None:
+        r"""Clamps the parameter :math:`t` itself, as CLIP's code does after each step: a clamp
+        of :math:`e^{t}` in the graph would pass no gradient once :math:`t` exceeded the bound,
+        and the temperature would stay there."""
+        with torch.no_grad():
+            self.log_logit_scale.clamp_(max=math.log(self.max_logit_scale))
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         za, zb = self.projection_a(a), self.projection_b(b)
@@ -183,6 +196,7 @@ class CLIP(nn.Module):
             )
         if za.size(0) < 2:
             raise ValueError(f"CLIP needs at least 2 pairs per batch for negatives (got {za.size(0)})")
+        self._clamp_scale()
         root = self.logit_scale.sqrt().to(za.dtype)
         return self.loss(F.normalize(za, dim=1) * root, F.normalize(zb, dim=1) * root)
 

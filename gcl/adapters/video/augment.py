@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gcl.losses._checks import all_finite
+
 __all__ = [
     "DroppedFrames",
     "FrameImportance",
@@ -43,15 +45,26 @@ def check_clips(clips: Tensor, channels: int | None = None, name: str = "clips")
         f"{name} must be laid out (N, C, T, H, W) (got shape {shape}, which looks like "
         "(N, T, C, H, W) with the frame axis before the channels); use clips.transpose(1, 2)"
     )
+    channels_last = (
+        f"{name} must be laid out (N, C, T, H, W) (got shape {shape}, which looks like "
+        "(N, T, H, W, C), the layout of torchvision.io.read_video); use clips.permute(0, 4, 1, 2, 3)"
+    )
     if channels is not None:
         if shape[1] != channels:
             if shape[2] == channels:
                 raise ValueError(swapped)
+            if shape[4] == channels:
+                raise ValueError(channels_last)
             raise ValueError(f"{name} must have {channels} channels on axis 1 (got shape {shape})")
-    elif shape[1] not in (1, 2, 3, 4) and shape[2] in (1, 3):
-        raise ValueError(swapped)
+    elif shape[1] not in (1, 2, 3, 4):
+        if shape[2] in (1, 3):
+            raise ValueError(swapped)
+        if shape[4] in (1, 3):
+            raise ValueError(channels_last)
     if clips.numel() == 0:
         raise ValueError(f"{name} must not be empty (got shape {shape})")
+    if not all_finite(clips.detach()):
+        raise ValueError(f"{name} contains NaN or inf values")
 
 
 class DroppedFrames(NamedTuple):

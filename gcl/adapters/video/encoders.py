@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gcl.adapters._optional import reset_children
+from gcl.adapters.batches import check_input_dtype
 from gcl.adapters.video.augment import check_clips
 
 __all__ = ["FramePoolingEncoder", "VideoEncoder3D"]
@@ -62,6 +63,7 @@ class VideoEncoder3D(nn.Module):
 
     def forward(self, clips: Tensor) -> Tensor:
         check_clips(clips, self.in_channels)
+        check_input_dtype(clips, self, "clips")
         return self.layers(clips).mean(dim=(2, 3, 4))
 
     def __repr__(self) -> str:

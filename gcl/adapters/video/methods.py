@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gcl.adapters.batches import Batch, unpack
+from gcl.adapters.batches import Batch, check_splits, encode_in_parts, evaluation_mode, unpack
 from gcl.adapters.image.methods import momentum_copy, projection_head
 from gcl.adapters.video.augment import adversarial_drop, check_clips, drop_frames, random_translate
 from gcl.losses import InfoNCE, MemoryQueue, update_momentum
@@ -93,6 +93,9 @@ class VideoMoCo(nn.Module):
             frame drops and the shifts.
         max_shift (int, optional): Clip-consistent random translation (:func:`random_translate`)
             of both views, in pixels; 0 turns it off. (default: :obj:`0`)
+        key_splits (int, optional): Batch-norm statistics of the key network over this many
+            random parts of the batch (MoCo's shuffling BN, in one process, see
+            :func:`gcl.adapters.batches.encode_in_parts`); ``1``: the whole batch. (default: :obj:`1`)
     """
 
     queue: MemoryQueue
@@ -110,8 +113,11 @@ class VideoMoCo(nn.Module):
         decay: float = 0.99,
         generator: torch.Generator | None = None,
         max_shift: int = 0,
+        key_splits: int = 1,
     ) -> None:
         super().__init__()
+        check_splits(key_splits)
+        self.key_splits = key_splits
         if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
             raise ValueError(f"max_shift must be an integer >= 0 (got {max_shift!r})")
         self.max_shift = max_shift
@@ -168,14 +174,15 @@ class VideoMoCo(nn.Module):
 
     def forward(self, clips: Tensor | Batch, targets: Tensor | None = None) -> Tensor:
         clips, _ = unpack(clips, targets)
-        check_clips(clips)
+        check_clips(clips, getattr(self.encoder, "in_channels", None))  # before any augmentation moves axes
         if self.training:
             self.momentum_update()
         query_clips = random_translate(clips, self.max_shift, self.generator)
         query = self.head(self.encoder(self.query_view(query_clips)))
         with torch.no_grad():
             key_clips = random_translate(clips, self.max_shift, self.generator)
-            key = self.key_head(self.key_encoder(key_clips))
+            key = encode_in_parts(lambda part: self.key_head(self.key_encoder(part)), key_clips,
+                                  self.key_splits if self.training else 1, self.generator)
         keys, stamps = self.queue.get()
         assert stamps is not None
         ages = (self.step - stamps).clamp(min=0)
@@ -190,6 +197,8 @@ class VideoMoCo(nn.Module):
 
     @torch.no_grad()
     def embed(self, clips: Tensor) -> Tensor:
-        r"""Encoder features of whole clips (no head, no gradient; call ``eval()`` first)."""
+        r"""Encoder features of whole clips (no head, no gradient), with the encoder in
+        evaluation mode for the call (running batch-norm statistics, left unchanged)."""
         check_clips(clips)
-        return self.encoder(clips)
+        with evaluation_mode(self.encoder):
+            return self.encoder(clips)

@@ -177,3 +177,55 @@ def test_query_network_learns_against_fixed_keys(cls: type, digits: tuple[Tensor
         optimizer.step()
         losses.append(float(loss.detach()))
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+
+
+def test_moco_key_splits_normalise_each_key_within_its_part(digits: tuple[Tensor, Tensor]) -> None:
+    # MoCo's shuffling BN in one process: with key_splits=2 every key equals the key network's
+    # output on the random half of the batch it was drawn into (its batch statistics), not on
+    # the whole batch the query saw
+    images = digits[0][:8]
+    method = MoCo(SmallResNet(1, 8), identity, queue_size=16, key_splits=2,
+                  generator=torch.Generator().manual_seed(0)).train()
+    assert method.generator is not None
+    state = method.generator.get_state()
+    keys = method.keys(images)
+    order = torch.randperm(8, generator=torch.Generator().set_state(state))
+    expected = torch.empty_like(keys)
+    with torch.no_grad():
+        for part in order.tensor_split(2):
+            expected[part] = method.key_head(method.key_encoder(images[part]))
+        whole = method.key_head(method.key_encoder(images))
+    assert torch.allclose(keys, expected, atol=1e-6)
+    assert not torch.allclose(keys, whole, atol=1e-3)
+    assert torch.allclose(method.eval().keys(images), method.key_head(method.key_encoder(images)))
+    method.train()
+    assert float(method(images).detach()) > 0
+    with pytest.raises(ValueError, match="key_splits=2 needs at least 4 items per batch"):
+        method(images[:3])
+    with pytest.raises(ValueError, match="key_splits must be an integer >= 1"):
+        MoCo(SmallResNet(1, 8), identity, key_splits=0)
+
+
+def test_embed_uses_running_statistics_and_leaves_them(digits: tuple[Tensor, Tensor]) -> None:
+    images = digits[0][:8]
+    method = SimCLR(SmallResNet(1, 8), identity).train()
+    stats = [b.clone() for b in method.encoder.buffers()]
+    features = method.embed(images)
+    assert method.training and method.encoder.training  # mode restored
+    assert all(torch.equal(a, b) for a, b in zip(stats, method.encoder.buffers()))
+    assert torch.allclose(features[:1], method.embed(images[:1]), atol=1e-5)  # each image on its own
+
+
+def test_bad_inputs_of_the_image_methods_are_named(digits: tuple[Tensor, Tensor]) -> None:
+    images, labels = digits
+    with pytest.raises(ValueError, match="SupCon needs at least 2 images per batch"):
+        SupCon(SmallResNet(1, 8), identity)(images[:1], labels[:1])
+    with pytest.raises(ValueError, match=r"images are torch.float64 but the encoder's weights are torch.float32"):
+        SimCLR(SmallResNet(1, 8), identity)(images[:4].double())
+    method = PCL(SmallResNet(1, 8), identity, num_items=10, num_clusters=[2], queue_size=16)
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 10\) \(num_items; got 0 to 99\)"):
+        method(images[:2], torch.tensor([0, 99]))
+    with pytest.raises(ValueError, match="one position per image"):
+        method(images[:2], torch.tensor([0]))
+    with pytest.raises(ValueError, match="1-D integer tensor"):
+        method(images[:2], torch.tensor([0.0, 1.0]))

@@ -82,3 +82,9 @@ def test_bundled_minilm_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     ), dim=1)
     assert h.shape == (3, 384)
     assert float(h[0] @ h[1]) > float(h[0] @ h[2]) + 0.3
+    # loaded in training mode like any new module: SimCSE's two passes see different dropout masks
+    fresh = SentenceEncoder.from_pretrained(path, local_files_only=True, max_length=32)
+    assert fresh.training and fresh.model.training
+    method = SimCSE(fresh)
+    first, second = method.encoder(["A man is playing a guitar."] * 2).chunk(2)
+    assert float(torch.nn.functional.cosine_similarity(first, second)) < 0.999

@@ -101,6 +101,23 @@ def test_empty_and_malformed_batches_raise() -> None:
         check_sentences(["fine", 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="at least 2"):
         method(["alone"])
+    with pytest.raises(ValueError, match=r"empty or whitespace-only strings \(item 1 is '  '\)"):
+        method(["fine", "  ", "also fine"])
+
+
+def test_clip_scale_stays_learnable_at_its_bound() -> None:
+    # a step that takes t past log(max) must not freeze it there (a clamp of exp(t) would pass no
+    # gradient from then on): the forward pass clamps t itself, as CLIP's code does
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(8, 4, generator=generator), torch.randn(8, 4, generator=generator)
+    method = CLIP(temperature=0.1, max_logit_scale=100.0)
+    with torch.no_grad():
+        method.log_logit_scale.fill_(math.log(101.0))
+    assert float(method.logit_scale.detach()) == pytest.approx(100.0)
+    loss = method(a, b)
+    assert float(method.log_logit_scale.detach()) == pytest.approx(math.log(100.0))
+    loss.backward()
+    assert method.log_logit_scale.grad is not None and float(method.log_logit_scale.grad.abs()) > 0
 
 
 def test_simcse_loss_falls_with_dropout_like_noise() -> None:

@@ -80,3 +80,26 @@ def test_videomoco_loss_falls(adversarial: bool) -> None:
         losses.append(float(loss.detach()))
     # The first step sees only random initial keys (easy negatives); compare from step 2.
     assert sum(losses[-3:]) / 3 < sum(losses[1:4]) / 3
+
+
+def test_video_inputs_in_other_layouts_or_dtypes_are_named() -> None:
+    method = VideoMoCo(VideoEncoder3D(3, 4, 2), num_keep=6, queue_size=16)
+    with pytest.raises(ValueError, match=r"looks like \(N, T, H, W, C\).*clips.permute\(0, 4, 1, 2, 3\)"):
+        method(torch.rand(2, 16, 32, 32, 3))  # torchvision.io.read_video's frames, batched
+    with pytest.raises(ValueError, match=r"looks like \(N, T, C, H, W\)"):
+        method(torch.rand(2, 8, 3, 16, 16))
+    with pytest.raises(ValueError, match="clips contains NaN or inf values"):
+        method(torch.full((2, 3, 8, 16, 16), float("nan")))
+    with pytest.raises(ValueError, match=r"clips are torch\.float64 but the encoder.s weights are torch\.float32"):
+        method(torch.rand(2, 3, 8, 16, 16, dtype=torch.float64))
+
+
+def test_videomoco_key_splits_and_embed_in_evaluation_mode() -> None:
+    torch.manual_seed(0)
+    clips = torch.rand(4, 1, 8, 16, 16)
+    method = VideoMoCo(VideoEncoder3D(1, 4, 2), num_keep=6, queue_size=16, key_splits=2,
+                       generator=torch.Generator().manual_seed(0)).train()
+    assert float(method(clips).detach()) > 0
+    stats = [b.clone() for b in method.encoder.buffers()]
+    method.embed(clips)
+    assert method.encoder.training and all(torch.equal(a, b) for a, b in zip(stats, method.encoder.buffers()))
