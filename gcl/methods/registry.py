@@ -39,7 +39,7 @@ def make_augmentation(name: str, ratio: float = 0.2, *, reference: bool = False)
         name (str): ``"identity"``, ``"drop_nodes"``, ``"subgraph"``,
             ``"perturb_edges"``, ``"mask_features"``, or a random pool
             ``"random2"`` / ``"random3"`` / ``"random4"`` (one of 2/3/4
-            augmentations drawn per batch, as in the GraphCL code).
+            augmentations drawn per batch; GraphCL's code draws one per graph).
         ratio (float): Augmentation strength: the fraction of nodes dropped,
             edges perturbed or node features masked; subgraphs keep
             ``1 - ratio`` of the nodes. (default: :obj:`0.2`)
@@ -77,6 +77,20 @@ def _info(data: Dataset | Data) -> tuple[int, int]:
         raise ValueError("the dataset has no node features; load it with gcl.data.load_dataset, which adds them")
     num_classes = int(getattr(data, "num_classes", 0) or 0)
     return num_features, num_classes
+
+
+#: Default ``(hidden_channels, num_layers)`` of the supervised encoders: GIN as in LCGNN's GIN
+#: experiments, HGP-SL as in its paper and code (three GCN layers of 128 units, two poolings).
+ENCODER_SIZES = {"gin": (64, 5), "hgpsl": (128, 3)}
+
+
+def encoder_size(kind: str, hidden_channels: int | None, num_layers: int | None) -> tuple[int, int]:
+    r"""``(hidden_channels, num_layers)`` with the missing ones taken from the encoder's defaults."""
+    if kind not in ENCODER_SIZES:
+        raise ValueError(f"encoder must be 'gin' or 'hgpsl' (got {kind!r})")
+    hidden, layers = ENCODER_SIZES[kind]
+    return (hidden if hidden_channels is None else hidden_channels,
+            layers if num_layers is None else num_layers)
 
 
 def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_layers: int,
@@ -123,7 +137,8 @@ def _floating_features(data: Dataset | Data) -> bool:
     return x is None or bool(x.is_floating_point())
 
 
-def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
+def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int | None = None,
+                num_layers: int | None = None,
                 projection_channels: int = 128, memory: str = "queue", memory_size: int = 1024,
                 memory_momentum: float = 0.0, contrastive_weight: float = 0.5, temperature: float = 0.07,
                 momentum: float = 0.999, dropout: float = 0.5, classifier_channels: list[int] | None = None,
@@ -134,9 +149,11 @@ def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 6
     (``memory_momentum=0``, as the authors' code does); it addresses the slots by ``batch.idx`` and
     attaches the graphs' positions to ``data`` (:func:`gcl.data.attach_index`) when it has none.
     ``classifier_channels`` sets the classifier's hidden widths (default ``[hidden_channels]``; the
-    authors' HGP-SL MLP is ``[128, 64]``).
+    authors' HGP-SL MLP is ``[128, 64]``). The encoder's size defaults to its paper's: GIN 5 × 64,
+    HGP-SL 3 × 128 (:func:`encoder_size`).
     """
     in_channels, num_classes = _info(data)
+    hidden_channels, num_layers = encoder_size(encoder, hidden_channels, num_layers)
     enc = graph_encoder(encoder, in_channels, hidden_channels=hidden_channels, num_layers=num_layers,
                         **encoder_options)
     dim = int(enc.out_channels)  # type: ignore[arg-type]
@@ -172,7 +189,8 @@ def _classifier(dim: int, hidden: int | list[int], num_classes: int, dropout: fl
     return Classifier(dim, hidden, num_classes, dropout=dropout)
 
 
-def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: int = 64, num_layers: int = 5,
+def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: int | None = None,
+                     num_layers: int | None = None,
                      dropout: float = 0.5, classifier_channels: list[int] | None = None,
                      **encoder_options: Any) -> SupervisedClassifier:
     r"""Plain supervised GIN / HGP-SL classifier (cross-entropy).
@@ -180,9 +198,11 @@ def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: in
     By default the classifier is Linear–ReLU–Dropout(``dropout``)–Linear on the graph embedding;
     ``classifier_channels`` sets its hidden widths (the HGP-SL paper's MLP: ``[128, 64]``).
     With the GIN option ``layout="ogb"`` the model is the OGB leaderboard GIN instead: ``dropout``
-    acts after every GIN layer and the classifier is a single linear layer.
+    acts after every GIN layer and the classifier is a single linear layer. The encoder's size
+    defaults to its paper's: GIN 5 × 64, HGP-SL 3 × 128 (:func:`encoder_size`).
     """
     in_channels, num_classes = _info(data)
+    hidden_channels, num_layers = encoder_size(encoder, hidden_channels, num_layers)
     ogb = encoder_options.get("layout") == "ogb"
     if ogb:
         encoder_options["dropout"] = dropout

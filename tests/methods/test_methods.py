@@ -447,3 +447,15 @@ def test_non_finite_input_features_are_named_as_input() -> None:
         build_method("supervised", dataset, hidden_channels=16, num_layers=2)(batch)
     finally:
         losses.set_finite_check(True)
+
+
+@pytest.mark.parametrize("name", ["supervised", "lcgnn"])
+def test_supervised_encoders_default_to_their_papers_sizes(name: str) -> None:
+    # GIN 5 x 64 (LCGNN's GIN runs); HGP-SL 3 x 128, two poolings (its paper and code), not GIN's sizes
+    data = load_dataset("MUTAG")
+    gin = build_method(name, data)
+    assert (gin.encoder.hidden_channels, gin.encoder.num_layers, gin.encoder.out_channels) == (64, 5, 320)
+    hgpsl = build_method(name, data, encoder="hgpsl")
+    assert (hgpsl.encoder.hidden_channels, hgpsl.encoder.num_layers) == (128, 3)
+    assert len(hgpsl.encoder.pools) == 2
+    assert build_method(name, data, encoder="hgpsl", hidden_channels=32).encoder.num_layers == 3
