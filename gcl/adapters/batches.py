@@ -157,3 +157,17 @@ def evaluation_mode(module: torch.nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+@contextlib.contextmanager
+def frozen_statistics(module: torch.nn.Module) -> Iterator[None]:
+    r"""Runs the block with ``module``'s buffers (batch-norm running statistics and counters)
+    restored afterwards: an auxiliary forward pass in training mode, such as an adversarial
+    attack, then normalises with its batch but leaves no trace in the statistics."""
+    saved = [(buffer, buffer.detach().clone()) for buffer in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)

@@ -15,7 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gcl.adapters.batches import Batch, check_splits, encode_in_parts, evaluation_mode, unpack
+from gcl.adapters.batches import (
+    Batch,
+    check_splits,
+    encode_in_parts,
+    evaluation_mode,
+    frozen_statistics,
+    unpack,
+)
 from gcl.adapters.image.augment import check_images
 from gcl.losses import (
     IMixLoss,
@@ -241,9 +248,10 @@ class AdversarialSimCLR(SimCLR):
         self.adversarial_weight = adversarial_weight
 
     def adversarial_view(self, view1: Tensor, view2: Tensor) -> Tensor:
-        r"""One FGSM step on ``view1`` that increases the loss against ``view2``."""
+        r"""One FGSM step on ``view1`` that increases the loss against ``view2`` (its passes leave
+        the batch-norm running statistics as they were: only the training pass updates them)."""
         attacked = view1.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), frozen_statistics(self):
             loss = self.loss(self.project(attacked), self.project(view2.detach()))
             (gradient,) = torch.autograd.grad(loss, attacked)
         return (attacked + self.epsilon * gradient.sign()).clamp(0.0, 1.0).detach()

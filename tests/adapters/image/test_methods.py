@@ -229,3 +229,14 @@ def test_bad_inputs_of_the_image_methods_are_named(digits: tuple[Tensor, Tensor]
         method(images[:2], torch.tensor([0]))
     with pytest.raises(ValueError, match="1-D integer tensor"):
         method(images[:2], torch.tensor([0.0, 1.0]))
+
+
+def test_the_adversarial_attack_leaves_the_running_statistics(digits: tuple[Tensor, Tensor]) -> None:
+    images = digits[0][:8]
+    method = AdversarialSimCLR(SmallResNet(1, 8), identity, epsilon=0.05).train()
+    before = [b.clone() for b in method.buffers()]
+    method.adversarial_view(images, images)
+    assert all(torch.equal(a, b) for a, b in zip(before, method.buffers()))
+    method(images)  # the training pass itself updates them, once
+    tracked = [b for name, b in method.named_buffers() if name.endswith("num_batches_tracked")]
+    assert tracked and all(int(b) == 1 for b in tracked)
