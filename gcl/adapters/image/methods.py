@@ -605,14 +605,8 @@ class PCL(_MomentumMethod):
             raise ValueError(
                 f"images must hold all {self.num_items} training items (got {images.size(0)})"
             )
-        was_training = self.training
-        self.eval()
-        try:
-            features = torch.cat(
-                [self.keys(chunk) for chunk in images.split(batch_size)]
-            )
-        finally:
-            self.train(was_training)
+        with evaluation_mode(self):
+            features = torch.cat([self.keys(chunk) for chunk in images.split(batch_size)])
         features = F.normalize(features, dim=1)
         for m, k in enumerate(self.num_clusters):
             result = kmeans(features, k, generator=self.generator)
