@@ -89,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TaskFailed as exc:  # a task's failure, already reported with its traceback
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:
-        # bad input (unknown dataset, missing files, bad hyper-parameter): the message says what
-        # was received and what to do; a traceback would only hide it
+    except (ValueError, OSError) as exc:
+        # bad input (unknown dataset, missing files, bad hyper-parameter) or a path that cannot be
+        # written (a full disk, no permission): the message says what was received and what to
+        # do; a traceback would only hide it
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

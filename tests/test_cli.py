@@ -83,13 +83,68 @@ def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pyt
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", "--lr", "0.5", *out]) == 2
     assert "other settings (lr 0.01 -> 0.5)" in capsys.readouterr().err
     assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "2", *out]) == 2
-    assert "data of 188 examples; this data has 344" in capsys.readouterr().err
+    assert "another run (dataset 'mutag' -> 'ptc_mr')" in capsys.readouterr().err
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", *out]) == 0  # a longer run resumes
     assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 2
     # --restart starts over in the same folder, with other settings
     assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "1", "--restart", *out]) == 0
     assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 1
     assert main(["train", "graphcl", "--dataset", "PTC_MR", "--epochs", "2", *out]) == 0  # resumes the new run
+
+
+def test_train_refuses_to_resume_another_method_or_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--dataset", "MUTAG", "--quiet", "--eval", "none", "--out", str(tmp_path)]
+    config = tmp_path / "run.yaml"
+    config.write_text("method: {temperature: 0.2}\n")
+    assert main(["train", "graphcl", "--epochs", "1", "--config", str(config), *out]) == 0
+    config.write_text("method: {temperature: 0.5}\n")
+    assert main(["train", "graphcl", "--epochs", "2", "--config", str(config), *out]) == 2
+    assert "another run (method_options {'temperature': 0.2} -> {'temperature': 0.5})" in capsys.readouterr().err
+    config.write_text("dataset: {node_features: constant}\nmethod: {temperature: 0.2}\n")
+    assert main(["train", "graphcl", "--epochs", "2", "--config", str(config), *out]) == 2
+    assert "dataset_options {} -> {'node_features': 'constant'}" in capsys.readouterr().err
+
+
+def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.train.loop import Trainer
+
+    out = ["--dataset", "MUTAG", "--quiet", "--eval", "none", "--out", str(tmp_path)]
+    assert main(["train", "graphcl", "--epochs", "1", *out]) == 0
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "result.json").exists()
+
+    def interrupted(*args: object, **kwargs: object) -> float:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", "--restart", *out])
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "result.json").exists()
+
+
+def test_train_names_bad_paths_devices_and_settings_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    run = ["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--eval", "none"]
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert main([*run, "--out", str(taken)]) == 2
+    assert f"--out {taken} is a file" in capsys.readouterr().err
+    assert main([*run, "--config", str(tmp_path)]) == 2
+    assert f"--config {tmp_path}: is a folder, not YAML file" in capsys.readouterr().err
+    assert main([*run, "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml: no such YAML file" in capsys.readouterr().err
+    assert main([*run, "--device", "gpu"]) == 2
+    assert "unknown device 'gpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*run, "--device", "cuda"]) == 2
+        assert "device 'cuda': CUDA is not available" in capsys.readouterr().err
+    config = tmp_path / "run.yaml"
+    config.write_text("train: {patience: 5}\n")
+    assert main([*run, "--config", str(config)]) == 2
+    assert "'patience' (early stopping) needs validation scores" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*/checkpoint.pt"))
 
 
 def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

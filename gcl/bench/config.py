@@ -159,8 +159,13 @@ class TableConfig:
                 if settings["pretrain"]:
                     sections.append(("pretrain.train", {**settings["pretrain"].get("train", {})}))
                 for where, train in sections:
+                    unvalidated = where == "pretrain.train" or self.protocol in ("svc", "node-linear")
                     where = f"table {self.table!r}, {entry.label} / {spec.label}, {where}"
                     check_keys(where, train, fields)
+                    if unvalidated and train.get("patience") is not None:
+                        raise ValueError(f"{where}: patience needs validation scores, and this training has "
+                                         "none (pre-training and the svc / node-linear protocols train on "
+                                         "every graph without a validation part); leave patience out")
                     try:
                         TrainConfig.from_dict(train)
                     except (TypeError, ValueError) as exc:
@@ -213,6 +218,8 @@ class TableConfig:
         datasets = [self.dataset_entry(n) for n in names] if names else self.datasets[:1]
         methods = [self.method(label) for label in quick["methods"]] if "methods" in quick else self.methods
         train_override = dict(quick.get("train", {"epochs": 1}))
+        # pre-training is never validated: the quick run's early-stopping setting is not for it
+        pretrain_override = {k: v for k, v in train_override.items() if k != "patience"}
         datasets = [
             DatasetEntry(d.label, d.name, d.dataset, {**d.train, **train_override},
                          {k: {**v, "train": {**v.get("train", {}), **train_override}} for k, v in d.methods.items()},
@@ -222,7 +229,7 @@ class TableConfig:
         return TableConfig(
             table=self.table, title=self.title + " (quick)", protocol=self.protocol,
             methods=[MethodSpec(m.label, m.method, m.options, {**m.train, **train_override},
-                                {**m.pretrain, "train": {**m.pretrain.get("train", {}), **train_override}}
+                                {**m.pretrain, "train": {**m.pretrain.get("train", {}), **pretrain_override}}
                                 if m.pretrain else None)
                      for m in methods],
             datasets=datasets, seeds=int(quick.get("seeds", 1)), aggregate=self.aggregate, metric=self.metric,

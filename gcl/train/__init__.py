@@ -18,6 +18,9 @@ from gcl.train.config import TrainConfig
 from gcl.train.loop import Trainer, TrainingDiverged, TrainResult, fit, loss_of
 from gcl.train.seed import seed_everything
 
+# load_dataset options that change how the data is held, not what it is
+_STORAGE_ONLY = frozenset({"mmap", "root"})
+
 __all__ = [
     "TrainConfig",
     "TrainResult",
@@ -32,7 +35,8 @@ __all__ = [
 
 def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainConfig | None = None,
         method_options: dict[str, Any] | None = None, dataset_options: dict[str, Any] | None = None,
-        out_dir: str | os.PathLike[str] | Path | None = None, **train_overrides: Any) -> TrainResult:
+        out_dir: str | os.PathLike[str] | Path | None = None, run_key: dict[str, Any] | None = None,
+        **train_overrides: Any) -> TrainResult:
     r"""Load a dataset by name, build a method by name and train it.
 
     Args:
@@ -44,7 +48,13 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
         config (TrainConfig, optional): Training settings.
         method_options (dict, optional): Hyper-parameters of the method builder.
         dataset_options (dict, optional): Keyword arguments of ``load_dataset``.
-        out_dir (path, optional): Checkpoint folder (resumed when it has one).
+        out_dir (path, optional): Checkpoint folder (resumed when it has one,
+            and only when it holds this run: the same method name and
+            options, dataset and loading options, and training settings).
+        run_key (dict, optional): Entries added to (or replacing) the run's
+            identity kept in the checkpoints: ``method``, ``method_options``,
+            ``dataset`` (the name, or loaded data's ``name``) and
+            ``dataset_options`` (e.g. how data passed loaded was loaded).
         **train_overrides: Override fields of ``config`` (``epochs=5`` ...).
     """
     from gcl.data import load_dataset
@@ -61,4 +71,8 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     train_data: Dataset | Data = data
     if LEVEL.get(method.lower()) == "node" and isinstance(data, Dataset):
         train_data = data[0]
-    return fit(built, train_data, base, out_dir=out_dir, **train_overrides)
+    name = dataset if isinstance(dataset, str) else getattr(data, "name", type(data).__name__)
+    key = {"method": method.lower(), "method_options": dict(method_options or {}), "dataset": str(name).lower(),
+           "dataset_options": dict(dataset_options or {}), **(run_key or {})}
+    key["dataset_options"] = {k: v for k, v in dict(key["dataset_options"]).items() if k not in _STORAGE_ONLY}
+    return fit(built, train_data, base, out_dir=out_dir, run_key=key, **train_overrides)

@@ -67,6 +67,8 @@ def add_parser(sub: Any) -> None:
 def _load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: {'is a folder, not' if path.is_dir() else 'no such'} YAML file")
     from gcl.train.config import read_yaml
 
     content = read_yaml(path) or {}
@@ -105,6 +107,11 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         train_values["progress"] = False
     if args.sync_batchnorm:
         train_values["sync_batchnorm"] = True
+    if train_values.get("patience") is not None:
+        raise ValueError(f"{args.config}: 'patience' (early stopping) needs validation scores, and gcl train "
+                         "trains on the whole dataset without a validation part; leave it out (early stopping "
+                         "is part of the benchmark's supervised protocols, gcl reproduce, and of "
+                         "gcl.train.fit(..., validate=...))")
     method_defaults = {"graphcl": {"epochs": 20, "batch_size": 128, "lr": 0.01}}
     for key, value in method_defaults.get(args.method, {}).items():
         train_values.setdefault(key, value)
@@ -130,7 +137,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.nproc < 1:
         raise SystemExit(f"--nproc must be at least 1 (got {args.nproc})")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the checkpoints and result.json")
     content, config = _settings(args)
+    config.resolve_device()  # an unknown or missing device is named before anything runs
     if args.nproc > 1:
         if "WORLD_SIZE" in os.environ:
             raise SystemExit("--nproc starts its own processes; under torchrun leave it out")
@@ -171,8 +181,11 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{args.method} on {args.dataset}: {len(dataset)} graph(s), {dataset.num_features} features; "
               f"{config.epochs} epochs, batch {config.batch_size}"
               f"{f' over {world} processes' if world > 1 else ''}, lr {config.lr}, seed {config.seed}")
+    if args.restart and args.out is not None and main:
+        (args.out / "result.json").unlink(missing_ok=True)  # the earlier run's, not this one's
     result = run(args.method, dataset, config=config, method_options=content.get("method", {}),
-                 out_dir=args.out, resume=not args.restart)
+                 out_dir=args.out, resume=not args.restart,
+                 run_key={"dataset": args.dataset.lower(), "dataset_options": _dataset_options(args, content)})
     if not main:
         return 0  # rank 0 reports, evaluates and writes the results
     last = result.history[-1]

@@ -75,10 +75,23 @@ def local_device(device: str | torch.device = "auto") -> torch.device:
 
     Args:
         device (str or torch.device): The device setting. (default: :obj:`"auto"`)
+
+    Raises:
+        ValueError: For a name torch does not know, or a CUDA device this
+            machine or torch build does not have.
     """
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {str(device)!r}: expected auto, cpu, cuda or cuda:N ({error})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available to this torch build or machine; "
+                             "train on cpu (or auto, which takes a GPU when there is one)")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if resolved.type == "cuda" and resolved.index is None and dist.is_available() and dist.is_initialized():
         local_rank = int(os.environ.get("LOCAL_RANK", dist.get_rank() % max(torch.cuda.device_count(), 1)))
         return torch.device("cuda", local_rank)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
 import os
 import pickle
@@ -70,6 +71,12 @@ def loss_of(output: Tensor | Any) -> Tensor:
 # (epochs is checked on its own: it may grow unless a cosine schedule spans it).
 _RESUME_FREE = frozenset({"epochs", "progress", "device", "view_timeout", "checkpoint_every",
                           "find_unused_parameters", "view_workers"})
+
+
+def _plain(value: Any) -> Any:
+    r"""``value`` as JSON would hold it (tuples as lists, keys sorted, other objects by ``repr``), so
+    that a run key compares equal however its options were written (YAML lists, Python tuples)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
 
 def _num_examples(data: Any) -> int | None:
@@ -181,7 +188,14 @@ class Trainer:
         validate (callable, optional): ``validate(method) -> float`` (higher is
             better), called after each epoch; enables early stopping with
             ``config.patience`` and restores the best state at the end. Select
-            on validation data only, never on the test split.
+            on validation data only, never on the test split. A ``patience``
+            without ``validate`` is refused (nothing would ever stop the run).
+        run_key (dict, optional): What the run is beyond the method's class and
+            ``config`` (e.g. the method's name and options, the dataset's name
+            and loading options; :func:`gcl.train.run` and ``gcl train`` pass
+            them): kept in the checkpoints, and a checkpoint of another key is
+            refused instead of resumed (two methods may share a class, and
+            options such as a temperature leave the parameters' shapes alone).
     """
 
     def __init__(
@@ -191,11 +205,17 @@ class Trainer:
         *,
         out_dir: str | os.PathLike[str] | None = None,
         validate: Callable[[nn.Module], float] | None = None,
+        run_key: dict[str, Any] | None = None,
     ) -> None:
+        if config.patience is not None and validate is None:
+            raise ValueError(f"patience={config.patience} needs a validate function: early stopping compares "
+                             "validation scores, and without them the run would train all its epochs; pass "
+                             "validate=..., or leave patience out")
         self.method = method
         self.config = config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.validate = validate
+        self.run_key = _plain(run_key) if run_key is not None else None
         self.device = config.resolve_device()
         self._sampler: DistributedSampler[Any] | None = None
 
@@ -257,7 +277,7 @@ class Trainer:
 
     def _state(self, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int, step_in_epoch: int,
                global_step: int, epoch_generator_state: Tensor, history: list[dict[str, float]],
-               best_val: float | None, bad_epochs: int) -> dict[str, Any]:
+               best_val: float | None, bad_epochs: int, stopped_early: bool = False) -> dict[str, Any]:
         return {
             "method": self.method.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -271,6 +291,8 @@ class Trainer:
             "history": history,
             "best_val": best_val,
             "bad_epochs": bad_epochs,
+            "stopped_early": stopped_early,
+            "run_key": self.run_key,
             "config": {k: v for k, v in vars(self.config).items() if k != "extra"},
             "method_class": type(self.method).__name__,
             "num_examples": self._num_examples,
@@ -300,6 +322,12 @@ class Trainer:
         saved_class = state.get("method_class")
         if saved_class is not None and saved_class != type(self.method).__name__:
             raise ValueError(f"{path} was written by {saved_class}, not {type(self.method).__name__}{hint}")
+        saved_key = state.get("run_key")
+        if saved_key is not None and self.run_key is not None and saved_key != self.run_key:
+            entries = sorted(set(saved_key) | set(self.run_key))
+            listing = ", ".join(f"{k} {saved_key.get(k)!r} -> {self.run_key.get(k)!r}" for k in entries
+                                if saved_key.get(k) != self.run_key.get(k))
+            raise ValueError(f"{path} was written by another run ({listing}): resuming would mix them{hint}")
         saved_examples = state.get("num_examples")
         if saved_examples is not None and self._num_examples is not None and saved_examples != self._num_examples:
             raise ValueError(f"{path} was written for data of {saved_examples} examples; this data has "
@@ -405,6 +433,7 @@ class Trainer:
         bad_epochs = 0
         restored_rng: dict[str, Any] | None = None
         restored_progress: dict[str, Any] | None = None  # the resumed epoch's steps before the checkpoint
+        finished = False
         self._num_examples = _num_examples(data)
         checkpoint_path = self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
         if resume and checkpoint_path is not None and checkpoint_path.exists():
@@ -430,6 +459,9 @@ class Trainer:
             start_epoch, skip_steps = state["epoch"], state["step_in_epoch"]
             global_step = state["global_step"]
             history, best_val, bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
+            # a run that stopped early is finished: fit again returns it instead of training on
+            finished = bool(state.get("stopped_early")) or (
+                config.patience is not None and self.validate is not None and bad_epochs >= config.patience)
             generator.set_state(state["epoch_generator_state"])
             saved_world = int(state.get("world_size", 1))
             per_rank = state.get("rng_per_rank") or [state["rng"]]
@@ -450,12 +482,16 @@ class Trainer:
                 _set_rng_state(restored_rng)
                 restored_rng = None
         elif not resume and self.out_dir is not None and is_main:
-            # starting over: a best state kept by an earlier run in this folder is not this run's
+            # starting over: the earlier run's checkpoint and best state go now, so that a run
+            # interrupted before its first checkpoint leaves nothing that a resume would take
+            (self.out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
             (self.out_dir / BEST_NAME).unlink(missing_ok=True)
 
-        stopped_early = False
+        stopped_early = finished
+        if finished:
+            start_epoch = config.epochs  # the loop below has nothing left to do
         total_steps = self._steps_per_epoch(loader)
-        bar = self._progress(total_steps, start_epoch, skip_steps) if is_main else None
+        bar = self._progress(total_steps, start_epoch, skip_steps) if is_main and not finished else None
         try:
             for epoch in range(start_epoch, config.epochs):
                 epoch_generator_state = generator.get_state()
@@ -535,12 +571,13 @@ class Trainer:
                     else:
                         bad_epochs += 1
                 history.append(record)
+                stopped_early = (config.patience is not None and self.validate is not None
+                                 and bad_epochs >= config.patience)
                 if checkpoint_path is not None:
                     self._checkpoint(checkpoint_path, partial(self._state,
                         optimizer, scheduler, epoch + 1, 0, global_step, generator.get_state(),
-                        history, best_val, bad_epochs))
-                if config.patience is not None and self.validate is not None and bad_epochs >= config.patience:
-                    stopped_early = True
+                        history, best_val, bad_epochs, stopped_early))
+                if stopped_early:
                     break
         finally:
             if bar is not None:
@@ -597,7 +634,7 @@ class Trainer:
 
 def fit(method: nn.Module, data: Dataset | Data | Iterable[Any], config: TrainConfig | None = None, *,
         out_dir: str | os.PathLike[str] | None = None, validate: Callable[[nn.Module], float] | None = None,
-        resume: bool = True, **overrides: Any) -> TrainResult:
+        resume: bool = True, run_key: dict[str, Any] | None = None, **overrides: Any) -> TrainResult:
     r"""Train ``method`` on ``data``: the functional form of :class:`Trainer`.
 
     Keyword overrides update ``config`` (e.g. ``fit(method, ds, epochs=5)``).
@@ -611,4 +648,4 @@ def fit(method: nn.Module, data: Dataset | Data | Iterable[Any], config: TrainCo
         values = {k: v for k, v in vars(base).items() if k != "extra"}
         values.update(overrides)
         base = TrainConfig(**values, extra=dict(base.extra))
-    return Trainer(method, base, out_dir=out_dir, validate=validate).fit(data, resume=resume)
+    return Trainer(method, base, out_dir=out_dir, validate=validate, run_key=run_key).fit(data, resume=resume)

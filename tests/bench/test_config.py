@@ -64,6 +64,13 @@ def test_quick_shortens_pre_training_too() -> None:
                                    protocol="ogb", metric="rocauc", datasets=["ogbg-molbace"], quick={}))
     quick = config.reduced()
     assert quick.methods[0].pretrain["train"]["epochs"] == 1 and quick.methods[0].train["epochs"] == 1
+    # the quick run's early stopping is the fine-tuning's; pre-training has no validation to stop on
+    config = parse_config(_content(methods={"finetune": {"method": "supervised",
+                                                         "pretrain": {"method": "graphcl"}}},
+                                   protocol="ogb", metric="rocauc", datasets=["ogbg-molbace"],
+                                   quick={"train": {"epochs": 1, "patience": 1}}))
+    quick = config.reduced()
+    assert quick.methods[0].train["patience"] == 1 and "patience" not in quick.methods[0].pretrain["train"]
 
 
 def test_reduced_and_restricted() -> None:
@@ -115,6 +122,12 @@ def test_reduced_and_restricted() -> None:
      r"methods.ft.pretrain: method 'lcgnn' trains on labels, but pre-training runs on every graph"),
     ({"protocol": "ogb", "methods": {"ft": {"method": "supervised", "pretrain": {"method": "supervised"}}}},
      r"methods.ft.pretrain: method 'supervised' trains on labels"),
+    # early stopping needs validation scores, which pre-training and the svc protocol never have
+    ({"train": {"patience": 5}}, r"MUTAG / graphcl, train: patience needs validation scores"),
+    ({"protocol": "ogb", "methods": {"ft": {"method": "supervised",
+                                            "pretrain": {"method": "graphcl", "train": {"patience": 2}}}},
+      "metric": "rocauc", "datasets": ["ogbg-molbace"], "quick": {}},
+     r"/ ft, pretrain.train: patience needs validation scores"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

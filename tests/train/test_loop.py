@@ -154,6 +154,44 @@ def test_resume_refuses_another_method_or_dataset(mutag: Any, tmp_path: Path) ->
         fit(build_method("graphcl", mutag, hidden_channels=16), mutag, _config(epochs=1), out_dir=tmp_path)
 
 
+def test_resume_refuses_another_run_of_the_same_class(mutag: Any, tmp_path: Path) -> None:
+    # other options (a temperature) keep the parameters' shapes, and two names may share a class:
+    # only the run's key tells those runs apart
+    run("graphcl", mutag, method_options={"temperature": 0.2}, out_dir=tmp_path, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"another run \(method_options \{'temperature': 0.2\} -> "
+                                         r"\{'temperature': 0.5\}\)"):
+        run("graphcl", mutag, method_options={"temperature": 0.5}, out_dir=tmp_path, epochs=2, progress=False)
+    graph = _one_graph()
+    options = {"hidden_channels": 16, "projection_channels": 16}
+    run("grace", graph, method_options=options, out_dir=tmp_path / "node", epochs=1, progress=False)
+    assert type(build_method("grace", graph, **options)) is type(build_method("gca", graph, **options))
+    with pytest.raises(ValueError, match=r"method 'grace' -> 'gca'"):
+        run("gca", graph, method_options=options, out_dir=tmp_path / "node", epochs=2, progress=False)
+    with pytest.raises(ValueError, match=r"dataset_options \{\} -> \{'normalize_features': True\}"):
+        run("grace", graph, method_options=options, out_dir=tmp_path / "node", epochs=2, progress=False,
+            run_key={"dataset_options": {"normalize_features": True, "mmap": True}})
+    result = run("grace", graph, method_options=options, out_dir=tmp_path / "node", epochs=2, progress=False,
+                 run_key={"dataset_options": {"mmap": True}})  # how the data is held is not the run
+    assert len(result.history) == 2
+
+
+def test_resume_accepts_options_written_otherwise(mutag: Any, tmp_path: Path) -> None:
+    options: dict[str, Any] = {"augmentations": ("drop_nodes", "subgraph")}
+    run("graphcl", mutag, method_options=options, out_dir=tmp_path, epochs=1, progress=False)
+    options = {"augmentations": ["drop_nodes", "subgraph"]}  # as YAML gives them
+    assert len(run("graphcl", mutag, method_options=options, out_dir=tmp_path, epochs=2,
+                   progress=False).history) == 2
+
+
+def _one_graph() -> Any:
+    from torch_geometric.data import Data
+    from torch_geometric.utils import erdos_renyi_graph, to_undirected
+
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    return Data(x=torch.rand(30, 8, generator=generator), edge_index=to_undirected(erdos_renyi_graph(30, 0.2)))
+
+
 def test_resume_mid_epoch_refuses_another_batch_size(mutag: Any, tmp_path: Path) -> None:
     # the steps before the checkpoint would stand for other graphs
     with pytest.raises(Crash):
@@ -293,6 +331,34 @@ def test_early_stopping_restores_best(mutag: Any, tmp_path: Path) -> None:
     assert result.best_val == 0.7
     assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 2
 
+
+
+def test_a_run_that_stopped_early_is_finished(mutag: Any, tmp_path: Path) -> None:
+    scores = iter([0.5, 0.7, 0.6, 0.4])
+    first = fit(_graphcl(mutag), mutag, _config(epochs=6, patience=2), out_dir=tmp_path,
+                validate=lambda method: next(scores))
+    assert first.stopped_early and len(first.history) == 4
+
+    def never(method: nn.Module) -> float:
+        raise AssertionError("a finished run trains and validates no further epoch")
+
+    again = fit(_graphcl(mutag), mutag, _config(epochs=6, patience=2), out_dir=tmp_path, validate=never)
+    assert again.stopped_early and again.history == first.history and again.best_val == 0.7
+    _assert_same_state(first.method, again.method, atol=0.0)  # the best state, restored from best.pt
+
+
+def test_patience_without_validation_is_refused(mutag: Any) -> None:
+    with pytest.raises(ValueError, match=r"patience=3 needs a validate function"):
+        fit(_graphcl(mutag), mutag, _config(patience=3))
+
+
+def test_restart_removes_the_earlier_checkpoint_at_once(mutag: Any, tmp_path: Path) -> None:
+    # a restart killed before its first checkpoint must not leave the earlier run to be resumed
+    fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path)
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl(mutag), 2), _config(epochs=2, lr=0.5), out_dir=tmp_path).fit(mutag, resume=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert len(fit(_graphcl(mutag), mutag, _config(epochs=2, lr=0.5), out_dir=tmp_path).history) == 2
 
 
 def test_nan_validation_score_is_never_the_best(mutag: Any, tmp_path: Path) -> None:
