@@ -111,21 +111,13 @@ def parse_devices(device: str) -> list[str]:
         >>> parse_devices("cuda:0, cuda:1")
         ['cuda:0', 'cuda:1']
     """
-    import torch
+    from gcl.train.distributed import checked_device
 
     names = [d.strip() for d in str(device).split(",") if d.strip()]
     if not names:
         raise ValueError(f"device must name at least one device (got {device!r})")
     for name in names:
-        try:
-            parsed = torch.device(name)
-        except RuntimeError as error:
-            raise ValueError(f"unknown device {name!r} ({error})") from None
-        if parsed.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {name!r}: CUDA is not available to this torch build or machine")
-            if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-                raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        checked_device(name)
     return names
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
+    "checked_device",
     "default_backend",
     "init_distributed",
     "is_main_process",
@@ -66,6 +67,27 @@ def default_backend(device: str | torch.device | None = "auto") -> str:
     return "gloo"
 
 
+def checked_device(device: str | torch.device) -> torch.device:
+    r"""``torch.device(device)``, with a :class:`ValueError` that names the
+    setting for a name torch does not know and for a CUDA device this machine
+    or torch build does not have.
+
+    Args:
+        device (str or torch.device): A device name (``"cpu"``, ``"cuda:1"`` ...).
+    """
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {str(device)!r}: expected auto, cpu, cuda or cuda:N ({error})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: CUDA is not available to this torch build or machine; "
+                             "use cpu (or auto, which takes a GPU when there is one)")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return resolved
+
+
 def local_device(device: str | torch.device = "auto") -> torch.device:
     r"""The device this process trains on.
 
@@ -82,16 +104,7 @@ def local_device(device: str | torch.device = "auto") -> torch.device:
     """
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"unknown device {str(device)!r}: expected auto, cpu, cuda or cuda:N ({error})") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: CUDA is not available to this torch build or machine; "
-                             "train on cpu (or auto, which takes a GPU when there is one)")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    resolved = checked_device(device)
     if resolved.type == "cuda" and resolved.index is None and dist.is_available() and dist.is_initialized():
         local_rank = int(os.environ.get("LOCAL_RANK", dist.get_rank() % max(torch.cuda.device_count(), 1)))
         return torch.device("cuda", local_rank)
