@@ -350,11 +350,18 @@ def sup_con_loss(
         check_positive("base_temperature", base_temperature)
     check_count("k_positives", k_positives, optional=True)
     check_embeddings("features", features, ndim=(2, 3))
+    given = tuple(features.shape)
     if features.dim() == 2:
         features = features.unsqueeze(1)
     n, views, dim = features.shape
     if labels is not None:
         check_labels("labels", labels, n)
+    if labels is None and views == 1:
+        raise ValueError(
+            "SupConLoss without labels needs two or more views per sample (features [N, V, D] with V >= 2): "
+            f"with one view (got features of shape {given}) no anchor has a positive and "
+            "the loss is 0; pass labels=, or the views stacked on dim 1"
+        )
     feats = _prepare(features, normalize)
     gathered, offset = gather_with_offset(feats)
     total = gathered.size(0)
@@ -571,9 +578,17 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
     diff = a - b
     squared = diff.pow(2).sum(dim=-1)
     distance = torch.linalg.vector_norm(diff, dim=-1)
+    # At distance 0 (a collapsed encoder) the norm has no gradient to push a dissimilar pair
+    # apart; there the distance is measured as F.pairwise_distance does, with eps added.
+    shifted = torch.linalg.vector_norm(diff + _DISTANCE_EPS, dim=-1)
+    distance = torch.where(distance > 0, distance, shifted)
     same = similar.to(device=a.device, dtype=a.dtype)
     per_pair = 0.5 * (same * squared + (1 - same) * F.relu(margin - distance).pow(2))
     return global_mean(per_pair)
+
+
+#: Added to the difference of a pair before its norm (``F.pairwise_distance``'s ``eps``).
+_DISTANCE_EPS = 1e-6
 
 
 @_full_precision

@@ -18,6 +18,7 @@ from gcl.losses._checks import (
     check_count,
     check_embeddings,
     check_feature_dim,
+    check_finite,
     check_index,
     check_labels,
     check_unit_interval,
@@ -53,7 +54,9 @@ class MemoryQueue(nn.Module):
         size (int): Number of slots.
         dim (int): Key dimension.
         store_labels (bool, optional): Keep an integer label per key. (default: :obj:`True`)
-        dtype (torch.dtype, optional): Storage dtype of the keys. (default: :obj:`torch.float32`)
+        dtype (torch.dtype, optional): Storage dtype of the keys, a floating-point one;
+            keys beyond a narrower dtype's range (float16: 65504) are refused.
+            (default: :obj:`torch.float32`)
 
     Buffers:
         ``queue`` :obj:`[size, dim]`, ``labels`` :obj:`[size]` (``-1`` when empty; absent
@@ -80,6 +83,8 @@ class MemoryQueue(nn.Module):
         super().__init__()
         check_count("size", size)
         check_count("dim", dim)
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype for the keys (got {dtype})")
         self.size = size
         self.dim = dim
         self.store_labels = store_labels
@@ -127,7 +132,11 @@ class MemoryQueue(nn.Module):
             raise ValueError("this queue was built with store_labels=False but labels were given")
         # Collectives run on the inputs' device (NCCL needs CUDA tensors); the queue may live elsewhere.
         source = keys.device
+        narrower = torch.finfo(self.queue.dtype).max < torch.finfo(keys.dtype).max
         keys = gather_no_grad(keys).to(device=self.queue.device, dtype=self.queue.dtype)
+        if narrower:
+            # the keys are finite (checked above); a value beyond the storage dtype's range is not
+            check_finite(f"keys stored as {self.queue.dtype} (a value beyond its range)", keys)
         if labels is not None:
             labels = gather_no_grad(labels.to(source)).to(self.queue.device).long()
         batch = keys.size(0)

@@ -87,6 +87,14 @@ def test_queue_bad_inputs() -> None:
         )
     with pytest.raises(ValueError, match="NaN"):
         queue.enqueue(torch.full((2, 3), float("nan")), torch.zeros(2, dtype=torch.long))
+    # keys are stored in a floating dtype, and not past its range
+    with pytest.raises(ValueError, match=r"floating-point dtype for the keys \(got torch.int64\)"):
+        MemoryQueue(4, 2, dtype=torch.long)
+    half = MemoryQueue(4, 2, store_labels=False, dtype=torch.float16)
+    with pytest.raises(ValueError, match=r"keys stored as torch.float16 \(a value beyond its range\) contains NaN or inf"):
+        half.enqueue(torch.tensor([[1.0, 7.0e4]]))
+    half.enqueue(torch.tensor([[1.0, 6.0e4]]))
+    assert len(half) == 1
 
 
 # --------------------------------------------------------------------------- MemoryBank

@@ -120,7 +120,12 @@ def test_supcon_bad_inputs() -> None:
     with pytest.raises(ValueError, match="2-D or 3-D"):
         SupConLoss()(features[0, 0])
     with pytest.raises(ValueError, match="at least two"):
-        SupConLoss()(features[:1, :1])
+        SupConLoss()(features[:1, :1], torch.zeros(1, dtype=torch.long))
+    # one view and no labels: every sample is its own class with one member, and no anchor has a positive
+    with pytest.raises(ValueError, match=r"without labels needs two or more views .* \(got features of shape \(8, 4\)\)"):
+        SupConLoss()(features[:, 0])
+    with pytest.raises(ValueError, match=r"two or more views"):
+        SupConLoss()(features[:, :1])
     bad = features.clone()
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
