@@ -148,22 +148,9 @@ def claim_task(folder: str | os.PathLike[str]) -> IO[bytes] | None:
     run never leaves a task locked. Two runs of the same table on the same
     store thereby never train the same task (and its checkpoints) at once.
     """
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    handle = open(path / ".lock", "a+b")
-    try:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            import msvcrt
+    from gcl.data.locks import try_lock
 
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
+    return try_lock(Path(folder) / ".lock")
 
 
 def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.PathLike[str] | None = None,

@@ -6,7 +6,9 @@ step. An :class:`~torch_geometric.data.InMemoryDataset` already holds all
 graphs concatenated; :class:`CollatedLoader` gathers the rows of the graphs of
 a batch from that storage with a few vectorised index operations and shifts
 the edge indices, producing the same :class:`~torch_geometric.data.Batch` as
-the DataLoader (same attributes, same order) without per-graph Python work.
+the DataLoader for the same graphs (same attributes, same order) without
+per-graph Python work. Shuffled epochs draw their permutation from the
+generator directly (PyG's DataLoader draws a worker seed from it first).
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class _IndexedBatches:
                  generator: torch.Generator | None, sampler: Iterable[int] | None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        if sampler is not None and shuffle:
+            raise ValueError("shuffle=True with a sampler: the sampler decides the order (shuffle it there, "
+                             "e.g. DistributedSampler(shuffle=True)); leave shuffle False")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -170,12 +175,17 @@ class CollatedLoader(_IndexedBatches):
             counts = torch.as_tensor(self._store._num_nodes, dtype=torch.long)
             self._node_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         self._keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], Tensor)]
-        first = dataset.get(0) if len(dataset) else None
-        # attributes PyG increments by the node count when collating (edge_index ...)
+        # per-graph values PyG keeps in a list (strings such as SMILES ...): gathered item by item
+        self._list_keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], list)]
+        # Which attributes PyG increments by the node count when collating (edge_index ...), asked of
+        # graphs with nodes: an empty graph's increment is 0 whatever the attribute.
+        with_nodes = torch.nonzero(self._node_ptr.diff() > 0).flatten().tolist()
+        probes = sorted({with_nodes[0], with_nodes[-1]}) if with_nodes else []
+        first = dataset.get(probes[0]) if probes else None
         self._incremented = {k for k in self._keys if first is not None and k in first
                              and _increment(first, k) not in (0, None)}
         # shifted by the node counts below: other increments (bipartite graphs' edge indices ...) need PyG's collate
-        for graph in {0, len(dataset) - 1} if first is not None else ():
+        for graph in probes:
             example = dataset.get(graph)
             odd = sorted(k for k in self._incremented if _increment(example, k) != example.num_nodes)
             if odd:
@@ -208,7 +218,7 @@ class CollatedLoader(_IndexedBatches):
         attrs: dict[str, Any] = {}
         # PyG's per-graph bookkeeping (Batch.to_data_list / get_example / index_select read it)
         slice_dict: dict[str, Tensor] = {}
-        inc_dict: dict[str, Tensor] = {}
+        inc_dict: dict[str, Tensor | None] = {}
         no_increment = torch.zeros(len(graphs), dtype=torch.long)
         for key in self._keys:
             value, slices, dim = self._store[key], self._slices[key], self._cat_dims[key]
@@ -227,6 +237,12 @@ class CollatedLoader(_IndexedBatches):
                 inc_dict[key] = no_increment
             attrs[key] = gathered
             slice_dict[key] = key_ptr
+        for key in self._list_keys:
+            value, slices = self._store[key], self._slices[key]
+            ranges = zip(slices[graphs].tolist(), slices[graphs + 1].tolist(), strict=True)
+            attrs[key] = [item for start, stop in ranges for item in value[start:stop]]
+            slice_dict[key] = torch.arange(len(graphs) + 1)
+            inc_dict[key] = None  # as PyG's collate records a list
         batch = new_batch(self._data_class, **attrs)
         batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
         batch.ptr = new_ptr

@@ -3,6 +3,7 @@ r"""The one entry point for datasets: :func:`load_dataset`."""
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import shutil
 import warnings
@@ -12,9 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch_geometric.data import InMemoryDataset
 
 from gcl.data.features import add_fallback_features, resolve_mode
+from gcl.data.locks import held_lock
 from gcl.data.mapped import MappedDataset, save_mapped
 from gcl.data.registry import DatasetSpec, get_spec
 from gcl.data.roots import (
@@ -244,6 +247,14 @@ def load_dataset(
         (188, 7)
     """
     spec = get_spec(name)
+    resolve_mode(node_features, spec.name)  # a misspelt mode is named even where graphs have features
+    if max_degree is not None and (isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral)
+                                   or max_degree < 0):
+        raise ValueError(f"max_degree must be a non-negative integer or None (got {max_degree!r})")
+    if root is not None and not Path(root).is_dir():
+        raise DatasetNotFoundError(f"root {root} is not a folder: pass the folder that holds "
+                                   f"{spec.family}/{spec.folder}/ (or leave root out to search $GCL_DATA, the "
+                                   "shipped datasets/ and the cache)")
     roots = search_roots(root)
     if root is not None and locate(spec, roots[:1]) is None:
         # the caller's own copy: an incomplete one is an error, not a reason to look elsewhere
@@ -264,7 +275,8 @@ def load_dataset(
             if mapped is not None:
                 return mapped
         try:
-            dataset = _construct(spec, download_root, use_node_attr, transform)
+            with held_lock(download_root / f".{spec.folder}.lock"):
+                dataset = _construct(spec, download_root, use_node_attr, transform)
         except Exception as exc:  # any network or parse failure means "not available"
             raise _not_found(spec, roots, f"download failed: {exc}") from exc
         source = download_root / spec.folder
@@ -278,36 +290,39 @@ def load_dataset(
             mapped = _open_mapped(mapped_file, transform, source, spec)
             if mapped is not None:
                 return mapped
-        built = not processed.exists()
+        # one process builds the processed cache while the others wait, then read it
+        with held_lock(mirror_root / ".build.lock"):
+            built = not processed.exists()
 
-        def construct() -> InMemoryDataset:
-            if spec.family == "TU" and built:
-                check_tu_raw(source, spec.name)
-            try:
-                return _construct(spec, mirror_root, use_node_attr, transform)
-            except (CorruptDatasetError, DatasetNotFoundError):
-                raise
-            except Exception as exc:
-                if built:
-                    raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {exc}") from exc
-                # the processed cache is unreadable (a processing interrupted while writing it):
-                # process the raw files again, once
-                warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
-                              "processing the raw files again", stacklevel=3)
-                shutil.rmtree(processed, ignore_errors=True)
-                raise _Rebuild() from exc
+            def construct() -> InMemoryDataset:
+                if spec.family == "TU" and built:
+                    check_tu_raw(source, spec.name)
+                try:
+                    return _construct(spec, mirror_root, use_node_attr, transform)
+                except (CorruptDatasetError, DatasetNotFoundError):
+                    raise
+                except Exception as exc:
+                    if built:
+                        raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: "
+                                                  f"{type(exc).__name__}: {exc}") from exc
+                    # the processed cache is unreadable (a processing interrupted while writing it):
+                    # process the raw files again, once
+                    warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
+                                  "processing the raw files again", stacklevel=3)
+                    shutil.rmtree(processed, ignore_errors=True)
+                    raise _Rebuild() from exc
 
-        try:
-            dataset = construct()
-        except _Rebuild:
-            built = True
-            dataset = construct()
-        if built:
             try:
-                check_loaded(dataset, spec.name, source)
-            except CorruptDatasetError:
-                shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
-                raise
+                dataset = construct()
+            except _Rebuild:
+                built = True
+                dataset = construct()
+            if built:
+                try:
+                    check_loaded(dataset, spec.name, source)
+                except CorruptDatasetError:
+                    shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
+                    raise
 
     if len(dataset) == 0:
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")
@@ -356,18 +371,28 @@ def _open_mapped(path: Path, transform: Callable[..., Any] | None, source: Path,
 
 
 def _normalize_features(dataset: InMemoryDataset, name: str) -> None:
-    r"""Row-normalises the collated node features of ``dataset`` in one pass
-    (the same values PyG's per-access transform gives every graph, rows being
-    independent)."""
-    from torch_geometric.transforms import NormalizeFeatures
-
+    r"""Row-normalises the collated node features of ``dataset`` in one pass, with the
+    values PyG's per-access :class:`~torch_geometric.transforms.NormalizeFeatures`
+    gives every graph: each graph's features shifted by that graph's minimum, then
+    every row divided by its sum (at least 1)."""
     store = dataset._data
     if store.x is None or not store.x.is_floating_point():
         dtype = None if store.x is None else store.x.dtype
         raise ValueError(f"normalize_features needs floating-point node features; {name} has {dtype}")
-    if len(dataset) > 1 and bool((store.x < 0).any()):
-        # NormalizeFeatures shifts by the minimum first: over the collated storage that
-        # would be the dataset's minimum, not each graph's
-        raise ValueError(f"normalize_features needs non-negative features on a multi-graph dataset ({name})")
-    dataset._data = NormalizeFeatures()(copy.copy(store))
+    x = store.x
+    if x.numel() == 0:
+        return
+    ptr = dataset.slices["x"] if dataset.slices is not None and "x" in dataset.slices else torch.tensor([0, len(x)])
+    graph = torch.repeat_interleave(torch.arange(len(ptr) - 1), ptr.diff(), output_size=len(x))
+    minima = torch.full((len(ptr) - 1,), float("inf"), dtype=x.dtype)
+    minima = minima.scatter_reduce(0, graph, x.amin(dim=1), "amin")
+    shifted = x - minima[graph].unsqueeze(1)
+    if not bool(shifted.any()):
+        warnings.warn(f"normalize_features: {name}'s node features are constant within every graph, and "
+                      "shifting them by the minimum (as NormalizeFeatures does) leaves zeros; load it without "
+                      "normalize_features", stacklevel=3)
+    shifted.div_(shifted.sum(dim=-1, keepdim=True).clamp_(min=1.0))
+    normalized = copy.copy(store)
+    normalized.x = shifted
+    dataset._data = normalized
     dataset._data_list = None  # cached per-graph copies would hold the old features

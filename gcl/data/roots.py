@@ -28,6 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gcl.data.locks import held_lock
 from gcl.data.registry import DatasetSpec
 
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
@@ -142,14 +143,22 @@ def unpack(spec: DatasetSpec, archive: Path) -> Path:
 
     The archive must contain ``NAME/raw/...``. Extraction goes to a temporary
     folder that is renamed into place, so an interrupted unpack never leaves a
-    half-written dataset behind.
+    half-written dataset behind. Processes that unpack the same archive at
+    once take turns (a lock file next to the folder): the first unpacks, the
+    others find the folder complete.
     """
     stat = archive.stat()
     target_root = cache_dir() / "unpacked" / f"{_key(archive)}-{stat.st_size}"
     folder = target_root / spec.folder
     if _complete(spec, folder):
         return folder
-    target_root.mkdir(parents=True, exist_ok=True)
+    with held_lock(target_root / ".unpack.lock"):
+        if _complete(spec, folder):  # another process unpacked it while this one waited
+            return folder
+        return _unpack_into(spec, archive, target_root, folder)
+
+
+def _unpack_into(spec: DatasetSpec, archive: Path, target_root: Path, folder: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target_root))
     try:
         with tarfile.open(archive) as tar:

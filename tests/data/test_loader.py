@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch, Data, InMemoryDataset
 from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import Constant
 
@@ -20,7 +20,8 @@ def _assert_same(expected: Batch, got: Batch) -> None:
     for name in ("_slice_dict", "_inc_dict"):
         want, have = getattr(expected, name), getattr(got, name)
         assert want.keys() == have.keys(), name
-        assert all(torch.equal(torch.as_tensor(want[k]), have[k]) for k in want), name
+        assert all((want[k] is None and have[k] is None) or torch.equal(torch.as_tensor(want[k]), have[k])
+                   for k in want), name
 
 
 @pytest.mark.parametrize("name", ["MUTAG", "PROTEINS", "IMDB-BINARY"])
@@ -67,6 +68,36 @@ def test_bad_arguments(mutag: Any) -> None:
         CollatedLoader(load_dataset("MUTAG", transform=Constant()), 8)
     with pytest.raises(TypeError, match="needs an InMemoryDataset"):
         CollatedLoader(list(mutag), 8)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shuffle=True with a sampler"):
+        CollatedLoader(mutag, 8, shuffle=True, sampler=[0, 1])
+
+
+class _Graphs(InMemoryDataset):
+    def __init__(self, graphs: list[Data]) -> None:
+        super().__init__(None)
+        self.data, self.slices = self.collate(graphs)
+
+
+def test_a_first_graph_without_nodes_leaves_the_edge_shift_alone() -> None:
+    # which attributes are shifted by the node counts is asked of a graph with nodes
+    path = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    graphs = [Data(x=torch.zeros(0, 2), edge_index=torch.zeros(2, 0, dtype=torch.long)),
+              Data(x=torch.ones(3, 2), edge_index=path), Data(x=torch.ones(2, 2), edge_index=path[:, :2])]
+    dataset = _Graphs(graphs)
+    for order in ([0, 1, 2], [2, 0, 1]):
+        _assert_same(Batch.from_data_list([graphs[i] for i in order]),
+                     next(iter(CollatedLoader(dataset, 3, sampler=order))))
+
+
+def test_per_graph_values_in_lists_are_batched_as_pyg_does() -> None:
+    graphs = [Data(x=torch.randn(n, 2), edge_index=torch.tensor([[0], [n - 1]]), y=torch.tensor([n]),
+                   smiles=f"C{n}") for n in (2, 3, 4, 5)]
+    dataset = _Graphs(graphs)
+    for expected, got in zip(DataLoader(dataset, batch_size=3), CollatedLoader(dataset, batch_size=3), strict=True):
+        assert got.smiles == expected.smiles
+        assert [g.smiles for g in got.to_data_list()] == [g.smiles for g in expected.to_data_list()]
+        del expected.smiles, got.smiles  # a list: compared above
+        _assert_same(expected, got)
 
 
 def test_moved_to_leaves_the_callers_object_alone(mutag: Any) -> None:

@@ -340,16 +340,45 @@ def test_normalize_features_on_a_node_level_set(load_shared: Any) -> None:
     assert torch.allclose(normalized[0].x.sum(1), torch.ones(plain[0].num_nodes))
 
 
+def test_normalize_features_shifts_every_graph_by_its_own_minimum() -> None:
+    # negative features and graphs whose minima differ: the shift is per graph, as the transform's
+    from torch_geometric.transforms import NormalizeFeatures
+
+    import gcl.data.loaders as loaders
+
+    dataset = load_dataset("MUTAG")
+    graph = torch.repeat_interleave(torch.arange(len(dataset)), dataset.slices["x"].diff())
+    dataset._data.x = dataset._data.x - 0.5 + graph.unsqueeze(1) * 0.01
+    before = [dataset[i] for i in range(len(dataset))]
+    loaders._normalize_features(dataset, "MUTAG")
+    for index, graph_before in enumerate(before):
+        assert torch.allclose(dataset[index].x, NormalizeFeatures()(graph_before).x), index
+
+
+def test_normalize_features_warns_where_it_leaves_zeros() -> None:
+    with pytest.warns(UserWarning, match="constant within every graph.* leaves zeros"):
+        dataset = load_dataset("IMDB-BINARY", node_features="constant", normalize_features=True)
+    assert not bool(dataset._data.x.any())
+
+
 def test_normalize_features_refuses_what_it_cannot_normalise(monkeypatch: pytest.MonkeyPatch) -> None:
     import gcl.data.loaders as loaders
 
     dataset = load_dataset("MUTAG")
-    dataset._data.x = dataset._data.x - 0.5  # negative entries: the minimum shift would span graphs
-    with pytest.raises(ValueError, match="non-negative features"):
-        loaders._normalize_features(dataset, "MUTAG")
     dataset._data.x = dataset._data.x.long()
     with pytest.raises(ValueError, match="floating-point node features"):
         loaders._normalize_features(dataset, "MUTAG")
+
+
+def test_loading_options_are_checked_on_every_dataset(tmp_path: Path) -> None:
+    # MUTAG has features, so node_features is not used: a misspelt mode is still named
+    with pytest.raises(ValueError, match=r"node_features must be one of .* \(got 'degre'\)"):
+        load_dataset("MUTAG", node_features="degre")
+    for bad in (5.5, True, -1):
+        with pytest.raises(ValueError, match=rf"max_degree must be a non-negative integer or None \(got {bad!r}\)"):
+            load_dataset("IMDB-BINARY", max_degree=bad)
+    with pytest.raises(DatasetNotFoundError, match=r"root .*missing is not a folder"):
+        load_dataset("MUTAG", root=tmp_path / "missing")
 
 
 def test_check_loaded_names_feature_rows_that_do_not_fit() -> None:
@@ -370,3 +399,32 @@ def test_check_loaded_names_feature_rows_that_do_not_fit() -> None:
     shifted.slices["x"][1] -= 3
     with pytest.raises(CorruptDatasetError, match="graph 0 has edges up to node 16 but 14 feature rows"):
         check_loaded(shifted, "MUTAG", Path("src"))
+
+
+def _load_in_turn(name: str, start: Any, results: Any) -> None:
+    start.wait()  # every process starts its first load at once
+    try:
+        dataset = load_dataset(name)
+        results.put(("ok", len(dataset), float(dataset._data.x.sum())))
+    except Exception as exc:  # reported to the test, which names it
+        results.put(("error", f"{type(exc).__name__}: {exc}", 0.0))
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_processes_loading_into_an_empty_cache_at_once_all_succeed(
+        round_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PROTEINS is shipped packed: the processes race to unpack it, then to build its processed cache
+    import multiprocessing
+
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    monkeypatch.setenv("GCL_CACHE", str(tmp_path / "cache"))
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(3), context.Queue()
+    workers = [context.Process(target=_load_in_turn, args=("PROTEINS", start, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [o[0] for o in outcomes] == ["ok"] * 3, outcomes
+    assert len({o[1:] for o in outcomes}) == 1 and outcomes[0][1] == 1113
