@@ -137,6 +137,14 @@ def apply_node_mask(
     )
 
 
+def _selected(graphs: Tensor, num_graphs: int, device: torch.device) -> Tensor:
+    r"""``graphs`` checked (one bool per graph of the batch) and on ``device``."""
+    if not isinstance(graphs, Tensor) or graphs.dtype != torch.bool or tuple(graphs.shape) != (num_graphs,):
+        found = f"{graphs.dtype} of shape {tuple(graphs.shape)}" if isinstance(graphs, Tensor) else repr(graphs)
+        raise ValueError(f"graphs must be a bool tensor with one entry per graph ({num_graphs}) (got {found})")
+    return graphs.to(device)
+
+
 def _identity(
     x: Tensor,
     edge_index: Tensor,
@@ -183,6 +191,7 @@ def drop_nodes(
     generator: torch.Generator | None = None,
     num_graphs: int | None = None,
     graphcl_reference: bool = False,
+    graphs: Tensor | None = None,
 ) -> Augmented:
     r"""Node dropping from `"Graph Contrastive Learning with Augmentations"
     <https://arxiv.org/abs/2010.13902>`_ (GraphCL).
@@ -216,6 +225,10 @@ def drop_nodes(
         graphcl_reference (bool): count :math:`k_g = \lfloor p\, n_g \rfloor` as
             GraphCL's released code does (``int(n * ratio)``); that code runs
             with ``p=0.1`` in ``unsupervised_TU`` (default: :obj:`False`).
+        graphs (Tensor, optional): bool ``[num_graphs]``: augment only these
+            graphs of the batch and pass the others unchanged, as a per-graph
+            draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
+            with ``per_graph=True``) (default: :obj:`None`, every graph).
 
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`,
@@ -239,13 +252,18 @@ def drop_nodes(
     device = x.device
     sizes = graph_sizes(batch, num_nodes, num_graphs, device)
     graph = node_graph(batch, num_nodes, device)
+    chosen = None if graphs is None else _selected(graphs, sizes.numel(), device)
     if mode == "fraction":
         target = p * sizes.to(torch.float64)
         drop = torch.floor(target).long() if graphcl_reference else round_half_even(target)
         drop = torch.minimum(drop, (sizes - 1).clamp_min(0))
+        if chosen is not None:
+            drop = drop * chosen
         keep = ~random_subset(graph, sizes, drop, generator)
     else:
         keep = torch.rand(num_nodes, generator=generator, device=device) >= p
+        if chosen is not None:
+            keep |= ~chosen.index_select(0, graph)
         keep = _keep_at_least_one(keep, graph, sizes, generator)
     return apply_node_mask(x, edge_index, batch, edge_attr, keep)
 
@@ -562,6 +580,7 @@ def perturb_edges(
     generator: torch.Generator | None = None,
     num_graphs: int | None = None,
     graphcl_reference: bool = False,
+    graphs: Tensor | None = None,
 ) -> Augmented:
     r"""Edge perturbation from `"Graph Contrastive Learning with Augmentations"
     <https://arxiv.org/abs/2010.13902>`_ (GraphCL).
@@ -622,6 +641,10 @@ def perturb_edges(
             edges, add none (that code never adds the edges it samples); there it
             runs with ``p=0.1``. ``mode``, ``sampling`` and ``force_undirected``
             are ignored (default: :obj:`False`).
+        graphs (Tensor, optional): bool ``[num_graphs]``: augment only these
+            graphs of the batch and pass the others unchanged, as a per-graph
+            draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
+            with ``per_graph=True``) (default: :obj:`None`, every graph).
 
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`
@@ -646,8 +669,8 @@ def perturb_edges(
         mode, sampling = "remove", "fraction"
     removing = mode in ("both", "remove") and num_edges > 0
     adding = mode in ("both", "add")
-    # Per-graph bookkeeping is only needed for exact counts and for additions.
-    counting = adding or (removing and sampling == "fraction")
+    # Per-graph bookkeeping is only needed for exact counts, for additions and for a choice of graphs.
+    counting = adding or (removing and sampling == "fraction") or graphs is not None
     perturb = _perturb_host if on_host(edge_index) else _perturb_torch
     how = _Perturbation(
         p,
@@ -658,6 +681,7 @@ def perturb_edges(
         bernoulli=sampling == "bernoulli",
         force_undirected=force_undirected,
         graphcl_reference=graphcl_reference,
+        graphs=graphs,
     )
     edge_mask, out_edge_index = perturb(edge_index, batch, num_nodes, num_graphs, how, generator)
 
@@ -682,6 +706,7 @@ class _Perturbation(NamedTuple):
     bernoulli: bool
     force_undirected: bool | None
     graphcl_reference: bool
+    graphs: Tensor | None
 
 
 def _perturb_torch(
@@ -695,7 +720,7 @@ def _perturb_torch(
     r"""The edges :func:`perturb_edges` keeps (mask ``[E]``) and the output
     ``edge_index``: the kept edges, then the added ones (mirrored for
     undirected graphs), with tensor operations on any device."""
-    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
+    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference, graphs = how
     device = edge_index.device
     num_edges = edge_index.size(1)
     row, col = edge_index[0], edge_index[1]
@@ -733,6 +758,7 @@ def _perturb_torch(
         # loops once), or every edge of a directed graph.
         unit = row <= col if undirected else None
         unit_counts = count_per_graph(edge_graph, unit, num_graphs)
+    chosen = None if graphs is None else _selected(graphs, num_graphs, device)
 
     removed = torch.zeros(num_graphs, dtype=torch.long, device=device)
     edge_mask = torch.ones(num_edges, dtype=torch.bool, device=device)
@@ -742,6 +768,9 @@ def _perturb_torch(
                 edge_mask = code >= round(p * 2**32)
             else:
                 edge_mask = torch.rand(num_edges, generator=generator, device=device) >= p
+            if chosen is not None:
+                assert edge_graph is not None
+                edge_mask = edge_mask | ~chosen.index_select(0, edge_graph)
             if counting:
                 assert edge_graph is not None
                 dropped = ~edge_mask if unit is None else ~edge_mask & unit
@@ -750,6 +779,8 @@ def _perturb_torch(
             assert edge_graph is not None and unit_counts is not None and code is not None
             target = p * unit_counts.to(torch.float64)
             removed = torch.floor(target).long() if graphcl_reference else round_half_even(target)
+            if chosen is not None:
+                removed = removed * chosen
             uniform = to_uniform(code)
             cut = _exact_cut(uniform, edge_graph, unit, unit_counts, removed)
             edge_mask = uniform >= cut.index_select(0, edge_graph)
@@ -767,6 +798,8 @@ def _perturb_torch(
                 ).long()
             else:
                 wanted = round_half_even(target)
+            if chosen is not None:
+                wanted = wanted * chosen
         else:
             wanted = removed
         # The table holds one code per unit (both directions of an undirected
@@ -841,7 +874,7 @@ def _perturb_host(
     the exact cut (:func:`smallest_per_group_host`, no comparison sort) and the
     new-edge sampling costs fewer and cheaper calls there. Returns the edge
     mask and the output ``edge_index`` (kept edges, then added ones)."""
-    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference = how
+    p, removing, adding, counting, add_only, bernoulli, force_undirected, graphcl_reference, graphs = how
     num_edges = edge_index.size(1)
     edge_np = edge_index.numpy()
     row, col = edge_np[0], edge_np[1]
@@ -887,6 +920,7 @@ def _perturb_host(
             else:
                 edges = HostGroups(nodes.group.take(row), sizes.size)
         units = edges if unit_index is None else edges.subset(unit_index)
+    chosen = None if graphs is None else _selected(graphs, sizes.size, torch.device("cpu")).numpy()
 
     removed = np.zeros(max(sizes.size, 1), dtype=np.int64)
     edge_mask: np.ndarray | None = None
@@ -896,6 +930,9 @@ def _perturb_host(
                 edge_mask = code >= np.int64(round(p * 2**32))
             else:
                 edge_mask = (torch.rand(num_edges, generator=generator) >= p).numpy()
+            if chosen is not None:
+                assert edges is not None
+                edge_mask = edge_mask | ~edges.spread(chosen)
             if counting:
                 assert edges is not None
                 dropped = ~edge_mask if unit_mask is None else ~edge_mask & unit_mask
@@ -904,6 +941,8 @@ def _perturb_host(
             assert edges is not None and units is not None and code is not None
             target = p * units.counts.astype(np.float64)
             removed = (np.floor(target) if graphcl_reference else np.round(target)).astype(np.int64)
+            if chosen is not None:
+                removed = removed * chosen
             cut = smallest_per_group_host(code if unit_code is None else unit_code, units, removed, 32)
             edge_mask = code >= edges.spread(cut)
 
@@ -919,6 +958,8 @@ def _perturb_host(
             ).long().numpy()
         elif add_only:
             wanted = np.round(p * units.counts.astype(np.float64)).astype(np.int64)
+        if add_only and chosen is not None:
+            wanted = wanted * chosen
         # Detected undirected: the units' codes are all the codes there are.
         if unit_code is not None and force_undirected is None:
             existing, existing_groups = unit_code, units
@@ -1044,6 +1085,7 @@ def mask_features(
     generator: torch.Generator | None = None,
     num_graphs: int | None = None,
     graphcl_reference: bool = False,
+    graphs: Tensor | None = None,
 ) -> MaskedFeatures:
     r"""Attribute masking, in the two flavours of the graph contrastive
     literature.
@@ -1092,6 +1134,10 @@ def mask_features(
             :math:`\lfloor p\, n_g \rfloor` nodes as GraphCL's code does
             (default: :obj:`False`).
 
+        graphs (Tensor, optional): bool ``[num_graphs]``: augment only these
+            graphs of the batch and pass the others unchanged, as a per-graph
+            draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
+            with ``per_graph=True``) (default: :obj:`None`, every graph).
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``batch`` :math:`[N]`
         - **output:** :class:`MaskedFeatures` with ``x`` :math:`[N, F]`
@@ -1123,11 +1169,15 @@ def mask_features(
         mask_shape = (num_features,)
     else:
         mask_shape = (num_nodes,)
+    if graphs is not None and mode == "dim" and not per_graph:
+        raise ValueError("graphs= with mode='dim' needs per_graph=True (one column mask per graph)")
     if p == 0.0 or x.numel() == 0:
         return MaskedFeatures(x, torch.zeros(mask_shape, dtype=torch.bool, device=device))
 
     if mode == "dim":
         mask = torch.rand(mask_shape, generator=generator, device=device) < p
+        if graphs is not None:
+            mask &= _selected(graphs, mask_shape[0], device).unsqueeze(1)
         if fill == "zero" and not per_graph and on_host(x) and x.dtype in _NUMPY_FLOATS and not x.requires_grad:
             # A copy with the masked columns zeroed: a third of a broadcast masked_fill's time.
             zeroed = x.numpy().copy()
@@ -1142,6 +1192,8 @@ def mask_features(
     sizes = graph_sizes(batch, num_nodes, num_graphs, device)
     target = p * sizes.to(torch.float64)
     count = torch.floor(target).long() if graphcl_reference else round_half_even(target)
+    if graphs is not None:
+        count = count * _selected(graphs, sizes.numel(), device)
     graph = node_graph(batch, num_nodes, device)
     mask = random_subset(graph, sizes, count, generator)
     rows = mask_indices(mask)
@@ -1200,6 +1252,7 @@ def random_walk_subgraph(
     generator: torch.Generator | None = None,
     num_graphs: int | None = None,
     graphcl_reference: bool = False,
+    graphs: Tensor | None = None,
 ) -> Augmented:
     r"""Subgraph sampling from `"Graph Contrastive Learning with Augmentations"
     <https://arxiv.org/abs/2010.13902>`_ (GraphCL): every graph keeps the
@@ -1252,6 +1305,10 @@ def random_walk_subgraph(
             one-hop subgraph) and :math:`\lfloor \text{ratio}\cdot n_g\rfloor + 1`
             nodes are kept at most; that code runs with ``ratio=0.2``
             (default: :obj:`False`).
+        graphs (Tensor, optional): bool ``[num_graphs]``: augment only these
+            graphs of the batch and pass the others unchanged, as a per-graph
+            draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
+            with ``per_graph=True``) (default: :obj:`None`, every graph).
 
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`
@@ -1283,6 +1340,9 @@ def random_walk_subgraph(
     else:
         target = round_half_even(target_f).clamp_min(1)
     target = torch.minimum(target, sizes)
+    chosen = None if graphs is None else _selected(graphs, num_graphs, device)
+    if chosen is not None:
+        target = torch.where(chosen, target, torch.ones_like(target))  # the others: a seed alone, kept whole below
 
     order = nodes_in_graph_order(batch, num_nodes, device)
     start = exclusive_cumsum(sizes)
@@ -1310,6 +1370,8 @@ def random_walk_subgraph(
         key += torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
         rank = _rank_within_graph(key, graph, sizes, scale)
         keep = visited & (rank < target.index_select(0, graph))
+        if chosen is not None:
+            keep |= ~chosen.index_select(0, graph)
         return apply_node_mask(x, edge_index, batch, edge_attr, keep)
 
     # Grow every graph at once; a node's step of admission orders it, and the
@@ -1359,6 +1421,8 @@ def random_walk_subgraph(
     key = key + torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
     rank = _rank_within_graph(key, graph, sizes, float(step + 2))
     keep = visited & (rank < target.index_select(0, graph))
+    if chosen is not None:
+        keep |= ~chosen.index_select(0, graph)
     return apply_node_mask(x, edge_index, batch, edge_attr, keep)
 
 

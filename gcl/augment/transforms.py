@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -337,6 +337,20 @@ class AugmentTransform(BaseTransform):
     def forward(self, data: Any) -> Any:  # pragma: no cover - overridden
         return data
 
+    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
+        r"""This augmentation applied to the graphs of a batch where ``graphs``
+        (bool, one entry per graph) is :obj:`True`, the others left unchanged:
+        the step of a per-graph draw from a pool
+        (:class:`RandomChoice` with ``per_graph=True``). In evaluation mode the
+        input is returned (a shallow copy), as by ``__call__``.
+
+        Raises:
+            ValueError: For augmentations that cannot be restricted to some graphs.
+        """
+        raise ValueError(f"{type(self).__name__} cannot be applied to some graphs of a batch only "
+                         "(per-graph pools take DropNodes, PerturbEdges, RandomWalkSubgraph, MaskFeatures, "
+                         "Identity and Compose of them)")
+
     def _params(self) -> dict[str, Any]:
         return {}
 
@@ -370,6 +384,9 @@ def _same_setting(value: Any, default: Any) -> bool:
 class _GraphAugment(AugmentTransform):
     r"""A transform that applies one graph function and writes its result back."""
 
+    #: Whether :meth:`on_graphs` works: the function takes ``graphs=``.
+    restrictable = False
+
     def _augment(
         self,
         x: Tensor,
@@ -378,6 +395,7 @@ class _GraphAugment(AugmentTransform):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         raise NotImplementedError
 
@@ -385,11 +403,21 @@ class _GraphAugment(AugmentTransform):
         return False
 
     def forward(self, data: Data) -> Data:
+        return self._run(data, None)
+
+    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
+        if not self.restrictable:
+            return super().on_graphs(data, graphs)
+        if not self.training:
+            return copy.copy(data)
+        return self._run(copy.copy(data), graphs)
+
+    def _run(self, data: Data, graphs: Tensor | None) -> Data:
         if self._is_identity():
             return data
         x, real, edge_index, batch, num_graphs = _graph_tensors(data)
         edge_attr = data.edge_attr if "edge_attr" in data else None
-        aug = self._augment(x, edge_index, batch, edge_attr, num_graphs, data)
+        aug = self._augment(x, edge_index, batch, edge_attr, num_graphs, data, graphs)
         return _write_back(data, aug, real, type(self).__name__)
 
 
@@ -415,6 +443,8 @@ class DropNodes(_GraphAugment):
         3
     """
 
+    restrictable = True
+
     def __init__(
         self,
         p: float = 0.2,
@@ -439,6 +469,7 @@ class DropNodes(_GraphAugment):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         return F.drop_nodes(
             x,
@@ -450,6 +481,7 @@ class DropNodes(_GraphAugment):
             generator=self.generator,
             num_graphs=num_graphs,
             graphcl_reference=self.graphcl_reference,
+            graphs=graphs,
         )
 
     def _params(self) -> dict[str, Any]:
@@ -470,6 +502,8 @@ class PerturbEdges(_GraphAugment):
             only) (default: :obj:`False`).
         generator (torch.Generator, optional): source of randomness.
     """
+
+    restrictable = True
 
     def __init__(
         self,
@@ -499,6 +533,7 @@ class PerturbEdges(_GraphAugment):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         return F.perturb_edges(
             x,
@@ -512,6 +547,7 @@ class PerturbEdges(_GraphAugment):
             generator=self.generator,
             num_graphs=num_graphs,
             graphcl_reference=self.graphcl_reference,
+            graphs=graphs,
         )
 
     def _params(self) -> dict[str, Any]:
@@ -554,6 +590,7 @@ class DropEdges(_GraphAugment):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         return F.drop_edges(
             x,
@@ -586,6 +623,8 @@ class RandomWalkSubgraph(_GraphAugment):
             (default: :obj:`False`).
         generator (torch.Generator, optional): source of randomness.
     """
+
+    restrictable = True
 
     def __init__(
         self,
@@ -621,6 +660,7 @@ class RandomWalkSubgraph(_GraphAugment):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         return F.random_walk_subgraph(
             x,
@@ -634,6 +674,7 @@ class RandomWalkSubgraph(_GraphAugment):
             generator=self.generator,
             num_graphs=num_graphs,
             graphcl_reference=self.graphcl_reference,
+            graphs=graphs,
         )
 
     def _params(self) -> dict[str, Any]:
@@ -683,6 +724,14 @@ class MaskFeatures(AugmentTransform):
         self.generator = generator
 
     def forward(self, data: Data) -> Data:
+        return self._run(data, None)
+
+    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
+        if not self.training:
+            return copy.copy(data)
+        return self._run(copy.copy(data), graphs)
+
+    def _run(self, data: Data, graphs: Tensor | None) -> Data:
         if self.p == 0.0:
             return data
         if "x" not in data or data.x is None:
@@ -700,6 +749,7 @@ class MaskFeatures(AugmentTransform):
             generator=self.generator,
             num_graphs=num_graphs,
             graphcl_reference=self.graphcl_reference,
+            graphs=graphs,
         ).x
         return data
 
@@ -767,6 +817,7 @@ class AdaptiveDropEdges(_GraphAugment):
         edge_attr: Tensor | None,
         num_graphs: int | None,
         data: Data,
+        graphs: Tensor | None = None,
     ) -> Augmented:
         return A.adaptive_drop_edges(
             x,
@@ -929,6 +980,9 @@ class Identity(AugmentTransform):
     def forward(self, data: Any) -> Any:
         return data
 
+    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
+        return copy.copy(data)
+
 
 class Compose(AugmentTransform):
     r"""Applies transforms one after another; :meth:`train` / :meth:`eval`
@@ -963,6 +1017,14 @@ class Compose(AugmentTransform):
             data = transform(data)
         return data
 
+    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
+        for transform in self.transforms:
+            if not isinstance(transform, AugmentTransform):
+                raise ValueError(f"Compose holds {type(transform).__name__}, which cannot be applied to some "
+                                 "graphs of a batch only")
+            data = transform.on_graphs(data, graphs)
+        return data
+
     def __repr__(self) -> str:
         inner = ",\n".join(f"  {t!r}" for t in self.transforms)
         return f"{self.__class__.__name__}([\n{inner}\n])"
@@ -973,18 +1035,29 @@ class RandomChoice(AugmentTransform):
     call (in the drawn order), like GraphCL's ``random2``/``random3``/``random4``
     augmentation pools.
 
-    Applied to a collated batch the draw is shared by all graphs of that call;
-    as a dataset ``transform=`` every graph draws its own.
+    Applied to a collated batch the draw is shared by all graphs of that call
+    (``per_graph=False``), or every graph of the batch draws its own
+    (``per_graph=True``, as GraphCL's code draws per graph in its dataset):
+    then each drawn position ``j < k`` applies, transform by transform, to the
+    graphs that drew it there (:meth:`AugmentTransform.on_graphs`), so one pass
+    per transform serves the batch. As a dataset ``transform=`` every graph
+    draws its own either way.
 
     Args:
         transforms (Sequence[Callable]): the pool.
         k (int): how many distinct transforms to apply (default: :obj:`1`).
         generator (torch.Generator, optional): source of randomness for the
             draw.
+        per_graph (bool): one draw per graph of a batch instead of one per call;
+            the pool must hold gcl augmentations that can be restricted to some
+            graphs (:class:`DropNodes`, :class:`PerturbEdges`,
+            :class:`RandomWalkSubgraph`, :class:`MaskFeatures`,
+            :class:`Identity`, a :class:`Compose` of them) (default: :obj:`False`).
     """
 
     def __init__(
-        self, transforms: Sequence[Transform], k: int = 1, generator: torch.Generator | None = None
+        self, transforms: Sequence[Transform], k: int = 1, generator: torch.Generator | None = None,
+        per_graph: bool = False,
     ) -> None:
         super().__init__()
         self.transforms = list(transforms)
@@ -992,8 +1065,12 @@ class RandomChoice(AugmentTransform):
             raise ValueError("transforms must not be empty (got [])")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(self.transforms):
             raise ValueError(f"k must be an integer in [1, {len(self.transforms)}] (got {k!r})")
+        if per_graph:
+            for transform in self.transforms:
+                _check_restrictable(transform)
         self.k = k
         self.generator = generator
+        self.per_graph = bool(per_graph)
 
     def train(self, mode: bool = True) -> RandomChoice:
         super().train(mode)
@@ -1004,14 +1081,43 @@ class RandomChoice(AugmentTransform):
     def forward(self, data: Any) -> Any:
         # drawn where the generator lives: a CUDA generator cannot draw CPU numbers
         device = self.generator.device if self.generator is not None else None
+        if self.per_graph:
+            return self._per_graph(data, device)
         order = torch.randperm(len(self.transforms), generator=self.generator, device=device)[: self.k]
         for index in order.tolist():
             data = self.transforms[index](data)
         return data
 
+    def _per_graph(self, data: Any, device: torch.device | None) -> Any:
+        batch, num_graphs = _graph_index(data)
+        if num_graphs is None:  # a Data with a batch vector
+            num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1
+        # every graph's own k distinct transforms, in its drawn order
+        draws = torch.rand(num_graphs, len(self.transforms), generator=self.generator, device=device)
+        order = draws.argsort(dim=1)[:, : self.k].cpu()
+        for position in range(self.k):
+            for index, transform in enumerate(self.transforms):
+                chosen = order[:, position] == index
+                if bool(chosen.any()):
+                    data = cast(AugmentTransform, transform).on_graphs(data, chosen)  # checked in __init__
+        return data
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(t) for t in self.transforms)
-        return f"{self.__class__.__name__}([{inner}], k={self.k})"
+        per_graph = ", per_graph=True" if self.per_graph else ""
+        return f"{self.__class__.__name__}([{inner}], k={self.k}{per_graph})"
+
+
+def _check_restrictable(transform: Any) -> None:
+    if isinstance(transform, Compose):
+        for child in transform.transforms:
+            _check_restrictable(child)
+        return
+    restrictable = isinstance(transform, (Identity, MaskFeatures)) or getattr(transform, "restrictable", False)
+    if not restrictable:
+        raise ValueError(f"per_graph=True draws every graph's own transform, and {type(transform).__name__} "
+                         "cannot be applied to some graphs of a batch only; per-graph pools take DropNodes, "
+                         "PerturbEdges, RandomWalkSubgraph, MaskFeatures, Identity and Compose of them")
 
 
 class MultiView(AugmentTransform):

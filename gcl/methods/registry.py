@@ -32,24 +32,30 @@ RANDOM_POOLS = {
 }
 
 
-def make_augmentation(name: str, ratio: float = 0.2, *, reference: bool = False) -> Callable[[Any], Any]:
+def make_augmentation(name: str, ratio: float = 0.2, *, reference: bool = False,
+                      per_graph: bool = False) -> Callable[[Any], Any]:
     r"""A GraphCL augmentation by name.
 
     Args:
         name (str): ``"identity"``, ``"drop_nodes"``, ``"subgraph"``,
             ``"perturb_edges"``, ``"mask_features"``, or a random pool
             ``"random2"`` / ``"random3"`` / ``"random4"`` (one of 2/3/4
-            augmentations drawn per batch; GraphCL's code draws one per graph).
+            augmentations drawn per batch, or per graph with ``per_graph``).
         ratio (float): Augmentation strength: the fraction of nodes dropped,
             edges perturbed or node features masked; subgraphs keep
             ``1 - ratio`` of the nodes. (default: :obj:`0.2`)
         reference (bool): Reproduce the GraphCL reference code's deviations
             from the paper (see :mod:`gcl.augment`). (default: :obj:`False`)
+        per_graph (bool): A random pool draws every graph's augmentation, as
+            GraphCL's code does (:class:`~gcl.augment.RandomChoice` with
+            ``per_graph=True``), instead of one for the whole batch.
+            (default: :obj:`False`)
     """
     if name == "identity" or ratio == 0.0:
         return A.Identity()
     if name in RANDOM_POOLS:
-        return A.RandomChoice([make_augmentation(n, ratio, reference=reference) for n in RANDOM_POOLS[name]])
+        return A.RandomChoice([make_augmentation(n, ratio, reference=reference) for n in RANDOM_POOLS[name]],
+                              per_graph=per_graph)
     if name == "drop_nodes":
         return A.DropNodes(p=ratio, graphcl_reference=reference)
     if name == "subgraph":
@@ -106,8 +112,12 @@ def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_laye
 def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str | None = None,
                   augmentations: tuple[str, str] | list[str] = ("random4", "random4"), aug_ratio: float = 0.2,
                   temperature: float = 0.2, graphcl_reference: bool = False, joint_views: bool = False,
-                  **encoder_options: Any) -> GraphCL:
+                  pool_per_graph: bool = False, **encoder_options: Any) -> GraphCL:
     r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2).
+
+    ``pool_per_graph=True`` makes the random pools (``random2`` ... ``random4``) draw every graph's
+    augmentation, as GraphCL's code does, instead of one per batch (one pass per augmentation of
+    the pool and view instead of one per view).
 
     The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``). Given
     the same ``hidden_channels``, ``num_layers`` and encoder options (the two builders' defaults differ),
@@ -126,7 +136,8 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
             "e.g. OGB atom features); choose views without it, such as ('identity', 'random3'), and pass "
             "ogb_mol=True for OGB molecules"
         )
-    aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference) for name in augmentations)
+    aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference, per_graph=pool_per_graph)
+                  for name in augmentations)
     return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature),
                    joint_views=joint_views)
 

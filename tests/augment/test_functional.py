@@ -1060,3 +1060,68 @@ def test_copies_of_an_edge_share_their_decision() -> None:
             torch.zeros(4, 1), edge_index, p=0.5, mode="remove", force_undirected=False, generator=gen(seed)
         )
         assert bool(out.edge_mask[0]) == bool(out.edge_mask[1])
+
+
+# --------------------------------------------------------------------------- graphs=: a choice of graphs
+def _per_graph_edges(edge_index: torch.Tensor, batch: torch.Tensor, ptr: torch.Tensor, g: int) -> set:
+    mask = batch[edge_index[0]] == g
+    return {(int(u) - int(ptr[g]), int(v) - int(ptr[g])) for u, v in edge_index[:, mask].t()}
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+@pytest.mark.parametrize("kind", ["drop_nodes", "drop_nodes_bernoulli", "subgraph", "perturb_edges",
+                                  "perturb_edges_bernoulli", "perturb_edges_add", "mask_features", "mask_dims"])
+def test_graphs_not_chosen_pass_unchanged_and_the_chosen_as_usual(kind, numpy_on_cpu, monkeypatch, proteins) -> None:
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    batch = Batch.from_data_list(list(proteins[:64]))
+    sizes = torch.bincount(batch.batch)
+    chosen = torch.arange(64) % 3 == 0
+    x, edge_index, graph = batch.x, batch.edge_index, batch.batch
+    calls = {
+        "drop_nodes": lambda **kw: F.drop_nodes(x, edge_index, graph, p=0.3, **kw),
+        "drop_nodes_bernoulli": lambda **kw: F.drop_nodes(x, edge_index, graph, p=0.3, mode="bernoulli", **kw),
+        "subgraph": lambda **kw: F.random_walk_subgraph(x, edge_index, graph, ratio=0.6, **kw),
+        "perturb_edges": lambda **kw: F.perturb_edges(x, edge_index, graph, p=0.3, **kw),
+        "perturb_edges_bernoulli": lambda **kw: F.perturb_edges(x, edge_index, graph, p=0.3,
+                                                                sampling="bernoulli", **kw),
+        "perturb_edges_add": lambda **kw: F.perturb_edges(x, edge_index, graph, p=0.3, mode="add", **kw),
+        "mask_features": lambda **kw: F.mask_features(x, 0.3, batch=graph, fill="zero", **kw),
+        "mask_dims": lambda **kw: F.mask_features(x, 0.5, mode="dim", per_graph=True, batch=graph, fill="zero",
+                                                  **kw),
+    }
+    for seed in range(3):
+        out = calls[kind](graphs=chosen, generator=gen(seed))
+        if kind.startswith("mask"):
+            rows_chosen = chosen[graph]
+            assert torch.equal(out.x[~rows_chosen], x[~rows_chosen])  # the others: untouched
+            assert not torch.equal(out.x[rows_chosen], x[rows_chosen])
+            if kind == "mask_features":
+                masked = torch.bincount(graph[out.mask], minlength=64)
+                expected = torch.tensor([round(0.3 * int(n)) for n in sizes]) * chosen
+                assert torch.equal(masked, expected)
+            continue
+        if kind.startswith(("drop_nodes", "subgraph")):
+            kept = torch.bincount(out.batch, minlength=64)
+            assert torch.equal(kept[~chosen], sizes[~chosen])
+            if kind != "drop_nodes_bernoulli":
+                expected = (sizes - torch.tensor([min(round(0.3 * int(n)), int(n) - 1) for n in sizes])
+                            if kind == "drop_nodes" else torch.tensor([max(1, round(0.6 * int(n))) for n in sizes]))
+                assert torch.equal(kept[chosen], expected[chosen])
+            else:
+                assert int(kept[chosen].sum()) < int(sizes[chosen].sum())
+            continue
+        out_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(graph, minlength=64).cumsum(0)])
+        changed = [_per_graph_edges(out.edge_index, graph, out_ptr, g) != _per_graph_edges(
+            edge_index, graph, batch.ptr, g) for g in range(64)]
+        assert not any(c for c, pick in zip(changed, chosen.tolist(), strict=True) if not pick)
+        assert sum(changed) >= int(chosen.sum()) - 2  # (a graph may lose and regain the same edges)
+
+
+def test_graphs_must_name_every_graph_of_the_batch(proteins) -> None:
+    batch = Batch.from_data_list(list(proteins[:4]))
+    with pytest.raises(ValueError, match=r"graphs must be a bool tensor with one entry per graph \(4\)"):
+        F.drop_nodes(batch.x, batch.edge_index, batch.batch, graphs=torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"torch.int64 of shape \(4,\)"):
+        F.random_walk_subgraph(batch.x, batch.edge_index, batch.batch, graphs=torch.ones(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="needs per_graph=True"):
+        F.mask_features(batch.x, 0.3, mode="dim", batch=batch.batch, graphs=torch.ones(4, dtype=torch.bool))

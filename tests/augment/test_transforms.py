@@ -289,6 +289,39 @@ def test_zero_probability_transforms_return_same_tensors(mutag) -> None:
         assert out.x is data.x and out.edge_index is data.edge_index
 
 
+def test_random_choice_per_graph_draws_every_graphs_own(proteins) -> None:
+    batch = Batch.from_data_list(list(proteins[:128]))
+    sizes = torch.bincount(batch.batch)
+    # dropping half the nodes, or masking every feature row with zeros: one or the other per graph
+    pool = [aug.DropNodes(0.5), aug.MaskFeatures(1.0, fill="zero")]
+    choice = aug.RandomChoice(pool, per_graph=True, generator=gen(0))
+    torch.manual_seed(7)  # the pool's own draws
+    out = choice(batch)
+    kept = torch.bincount(out.batch, minlength=128)
+    dropped = kept < sizes
+    masked_graphs = torch.tensor([bool((out.x[out.batch == g] == 0).all()) for g in range(128)])
+    assert torch.equal(dropped | masked_graphs, torch.ones(128, dtype=torch.bool))  # each graph got one
+    assert not bool((dropped & masked_graphs)[sizes > 1].any())  # and only one
+    assert 40 < int(dropped.sum()) < 88  # about half each
+    # the same generator seed draws the same choices; k = len(pool) applies both to every graph
+    torch.manual_seed(7)
+    again = aug.RandomChoice(pool, per_graph=True, generator=gen(0))(batch)
+    assert torch.equal(again.batch, out.batch) and torch.equal(again.x, out.x)
+    both = aug.RandomChoice(pool, k=2, per_graph=True, generator=gen(1))(batch)
+    assert bool((both.x == 0).all()) and both.num_nodes < batch.num_nodes
+    # in evaluation mode the pool is the identity
+    idle = aug.RandomChoice(pool, per_graph=True).eval()(batch)
+    assert torch.equal(idle.x, batch.x) and torch.equal(idle.edge_index, batch.edge_index)
+
+
+def test_random_choice_per_graph_refuses_what_cannot_be_restricted() -> None:
+    with pytest.raises(ValueError, match="DropEdges cannot be applied to some graphs of a batch only"):
+        aug.RandomChoice([aug.DropNodes(), aug.DropEdges()], per_graph=True)
+    with pytest.raises(ValueError, match="function cannot be applied"):
+        aug.RandomChoice([aug.Compose([aug.DropNodes(), lambda data: data])], per_graph=True)
+    assert "per_graph=True" in repr(aug.RandomChoice([aug.Identity(), aug.DropNodes()], per_graph=True))
+
+
 def test_random_choice_draws_k_distinct() -> None:
     calls: list[int] = []
 

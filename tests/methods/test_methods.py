@@ -72,12 +72,13 @@ def _mutag_as_one_graph(mutag: Any) -> Data:
     [
         ("graphcl", {}, GraphCL),
         ("graphcl", {"augmentations": ("identity", "random4"), "graphcl_reference": True}, GraphCL),
+        ("graphcl", {"pool_per_graph": True}, GraphCL),
         ("lcgnn", {"hidden_channels": 32, "num_layers": 3, "memory_size": 128}, LCGNN),
         ("lcgnn", {"encoder": "hgpsl", "hidden_channels": 32, "num_layers": 3, "memory_size": 128}, LCGNN),
         ("supervised", {"hidden_channels": 32, "num_layers": 3}, torch.nn.Module),
         ("adaptive-bt", {}, GraphLevelBarlowTwins),
     ],
-    ids=["graphcl", "graphcl-reference", "lcgnn-gin", "lcgnn-hgpsl", "supervised", "adaptive-bt"],
+    ids=["graphcl", "graphcl-reference", "graphcl-pool-per-graph", "lcgnn-gin", "lcgnn-hgpsl", "supervised", "adaptive-bt"],
 )
 def test_graph_methods_loss_decreases_on_mutag(name: str, options: dict[str, Any], cls: type, mutag: Any) -> None:
     seed_everything(0)

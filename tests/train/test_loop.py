@@ -225,6 +225,18 @@ def test_view_workers_give_the_same_run_whatever_their_number(mutag: Any) -> Non
     assert [r["loss"] for r in other_seed.history] != [r["loss"] for r in one.history]
 
 
+def test_view_workers_draw_per_graph_pools(mutag: Any) -> None:
+    def random4(per_graph: bool) -> nn.Module:
+        seed_everything(3)
+        return build_method("graphcl", mutag, pool_per_graph=per_graph)
+
+    one = fit(random4(True), mutag, _config(view_workers=1, epochs=2))
+    two = fit(random4(True), mutag, _config(view_workers=2, epochs=2))
+    assert [r["loss"] for r in one.history] == [r["loss"] for r in two.history]
+    per_batch = fit(random4(False), mutag, _config(view_workers=1, epochs=2))
+    assert [r["loss"] for r in per_batch.history] != [r["loss"] for r in one.history]
+
+
 @pytest.mark.parametrize("builder", [_lcgnn, _supervised], ids=["lcgnn", "supervised"])
 def test_view_workers_deliver_the_batches_of_the_training_process(builder: Any, mutag: Any) -> None:
     # no augmentation: the workers only collate, so the run is the one without them
