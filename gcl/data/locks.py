@@ -32,7 +32,7 @@ def _lock(handle: IO[bytes], wait: bool) -> bool:
 
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
+    except OSError:  # held elsewhere (without waiting), or a file system without locks
         return False
     return True
 
@@ -44,11 +44,7 @@ def try_lock(path: str | os.PathLike[str]) -> IO[bytes] | None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+b")
-    try:
-        locked = _lock(handle, wait=False)
-    except OSError:
-        locked = False
-    if not locked:
+    if not _lock(handle, wait=False):
         handle.close()
         return None
     return handle
@@ -66,5 +62,6 @@ def held_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
+        # a file system without locks (some network mounts) runs the block unlocked, as before locks
         _lock(handle, wait=True)
         yield
