@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,13 @@ def test_train_names_bad_paths_devices_and_settings_before_training(
     assert f"--config {tmp_path}: is a folder, not YAML file" in capsys.readouterr().err
     assert main([*run, "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml: no such YAML file" in capsys.readouterr().err
+    read, write = os.pipe()  # a config given as a pipe (--config <(...)) is read as a file
+    os.write(write, b"train: {epochs: 1}\n")
+    os.close(write)
+    try:
+        assert main([*run, "--config", f"/dev/fd/{read}"]) == 0
+    finally:
+        os.close(read)
     assert main([*run, "--device", "gpu"]) == 2
     assert "unknown device 'gpu'" in capsys.readouterr().err
     if not torch.cuda.is_available():

@@ -1113,6 +1113,9 @@ def _check_restrictable(transform: Any) -> None:
         for child in transform.transforms:
             _check_restrictable(child)
         return
+    if isinstance(transform, MaskFeatures) and transform.mode == "dim" and not transform.per_graph:
+        raise ValueError("per_graph=True draws every graph's own transform, and MaskFeatures(mode='dim') masks "
+                         "the same columns of every graph; give it per_graph=True (one column mask per graph)")
     restrictable = isinstance(transform, (Identity, MaskFeatures)) or getattr(transform, "restrictable", False)
     if not restrictable:
         raise ValueError(f"per_graph=True draws every graph's own transform, and {type(transform).__name__} "

@@ -251,7 +251,7 @@ def load_dataset(
     if max_degree is not None and (isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral)
                                    or max_degree < 0):
         raise ValueError(f"max_degree must be a non-negative integer or None (got {max_degree!r})")
-    if root is not None and not Path(root).is_dir():
+    if root is not None and not Path(root).expanduser().is_dir():
         raise DatasetNotFoundError(f"root {root} is not a folder: pass the folder that holds "
                                    f"{spec.family}/{spec.folder}/ (or leave root out to search $GCL_DATA, the "
                                    "shipped datasets/ and the cache)")

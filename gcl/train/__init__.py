@@ -19,7 +19,7 @@ from gcl.train.loop import Trainer, TrainingDiverged, TrainResult, fit, loss_of
 from gcl.train.seed import seed_everything
 
 # load_dataset options that change how the data is held, not what it is
-_STORAGE_ONLY = frozenset({"mmap", "root"})
+_STORAGE_ONLY = frozenset({"mmap", "root", "download"})
 
 __all__ = [
     "TrainConfig",
@@ -71,7 +71,9 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     train_data: Dataset | Data = data
     if LEVEL.get(method.lower()) == "node" and isinstance(data, Dataset):
         train_data = data[0]
-    name = dataset if isinstance(dataset, str) else getattr(data, "name", type(data).__name__)
+    # the registry's name where gcl loaded the data (aliases and OGB's ogbg_molhiv spelling agree)
+    spec = getattr(data, "spec", None)
+    name = getattr(spec, "name", None) or getattr(data, "name", None) or type(data).__name__
     key = {"method": method.lower(), "method_options": dict(method_options or {}), "dataset": str(name).lower(),
            "dataset_options": dict(dataset_options or {}), **(run_key or {})}
     key["dataset_options"] = {k: v for k, v in dict(key["dataset_options"]).items() if k not in _STORAGE_ONLY}

@@ -67,7 +67,7 @@ def add_parser(sub: Any) -> None:
 def _load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    if not path.is_file():
+    if path.is_dir() or not path.exists():  # (pipes and /dev/fd/N are read as files)
         raise FileNotFoundError(f"--config {path}: {'is a folder, not' if path.is_dir() else 'no such'} YAML file")
     from gcl.train.config import read_yaml
 
@@ -185,7 +185,7 @@ def _train(args: argparse.Namespace) -> int:
         (args.out / "result.json").unlink(missing_ok=True)  # the earlier run's, not this one's
     result = run(args.method, dataset, config=config, method_options=content.get("method", {}),
                  out_dir=args.out, resume=not args.restart,
-                 run_key={"dataset": args.dataset.lower(), "dataset_options": _dataset_options(args, content)})
+                 run_key={"dataset_options": _dataset_options(args, content)})
     if not main:
         return 0  # rank 0 reports, evaluates and writes the results
     last = result.history[-1]

@@ -74,9 +74,21 @@ _RESUME_FREE = frozenset({"epochs", "progress", "device", "view_timeout", "check
 
 
 def _plain(value: Any) -> Any:
-    r"""``value`` as JSON would hold it (tuples as lists, keys sorted, other objects by ``repr``), so
-    that a run key compares equal however its options were written (YAML lists, Python tuples)."""
-    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+    r"""``value`` as JSON would hold it (tuples as lists, keys sorted, other objects by
+    :func:`_described`), so that a run key compares equal however its options were written
+    (YAML lists, Python tuples) and in whichever process."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_described))
+
+
+def _described(value: Any) -> str:
+    r"""``repr(value)``, or where that names a memory address (functions, objects without a
+    ``__repr__`` of their own) the qualified name of the function, class or type, which stays
+    the same from one process to the next."""
+    text = repr(value)
+    if " at 0x" not in text:
+        return text
+    named = value if hasattr(value, "__qualname__") else type(value)
+    return f"{getattr(named, '__module__', '')}.{named.__qualname__}"
 
 
 def _num_examples(data: Any) -> int | None:

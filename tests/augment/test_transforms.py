@@ -317,6 +317,9 @@ def test_random_choice_per_graph_draws_every_graphs_own(proteins) -> None:
 def test_random_choice_per_graph_refuses_what_cannot_be_restricted() -> None:
     with pytest.raises(ValueError, match="DropEdges cannot be applied to some graphs of a batch only"):
         aug.RandomChoice([aug.DropNodes(), aug.DropEdges()], per_graph=True)
+    with pytest.raises(ValueError, match=r"MaskFeatures\(mode='dim'\) masks the same columns of every graph"):
+        aug.RandomChoice([aug.DropNodes(), aug.MaskFeatures(mode="dim")], per_graph=True)
+    aug.RandomChoice([aug.DropNodes(), aug.MaskFeatures(mode="dim", per_graph=True)], per_graph=True)
     with pytest.raises(ValueError, match="function cannot be applied"):
         aug.RandomChoice([aug.Compose([aug.DropNodes(), lambda data: data])], per_graph=True)
     assert "per_graph=True" in repr(aug.RandomChoice([aug.Identity(), aug.DropNodes()], per_graph=True))

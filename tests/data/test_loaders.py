@@ -381,6 +381,12 @@ def test_loading_options_are_checked_on_every_dataset(tmp_path: Path) -> None:
         load_dataset("MUTAG", root=tmp_path / "missing")
 
 
+def test_a_root_under_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy_tu("MUTAG", tmp_path / "data")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_dataset("MUTAG", root="~/data").source == (tmp_path / "data" / "TU" / "MUTAG").resolve()
+
+
 def test_check_loaded_names_feature_rows_that_do_not_fit() -> None:
     import copy
 

@@ -183,6 +183,23 @@ def test_resume_accepts_options_written_otherwise(mutag: Any, tmp_path: Path) ->
                    progress=False).history) == 2
 
 
+def test_a_run_key_names_functions_by_what_they_are_not_where(mutag: Any, tmp_path: Path) -> None:
+    # a function's repr holds its address, which another process does not share
+    def make_transform() -> Any:
+        def keep(data: Any) -> Any:
+            return data
+
+        return keep
+
+    first, second = make_transform(), make_transform()
+    assert repr(first) != repr(second)
+    fit(_graphcl(mutag), mutag, _config(epochs=1), out_dir=tmp_path, run_key={"transform": first})
+    resumed = fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path, run_key={"transform": second})
+    assert len(resumed.history) == 2
+    with pytest.raises(ValueError, match=r"another run \(transform '.*make_transform.<locals>.keep' -> 'other'\)"):
+        fit(_graphcl(mutag), mutag, _config(epochs=3), out_dir=tmp_path, run_key={"transform": "other"})
+
+
 def _one_graph() -> Any:
     from torch_geometric.data import Data
     from torch_geometric.utils import erdos_renyi_graph, to_undirected
