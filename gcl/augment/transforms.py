@@ -337,6 +337,9 @@ class AugmentTransform(BaseTransform):
     def forward(self, data: Any) -> Any:  # pragma: no cover - overridden
         return data
 
+    #: Whether :meth:`on_graphs` can restrict this augmentation to some graphs of a batch.
+    restrictable = False
+
     def on_graphs(self, data: Any, graphs: Tensor) -> Any:
         r"""This augmentation applied to the graphs of a batch where ``graphs``
         (bool, one entry per graph) is :obj:`True`, the others left unchanged:
@@ -347,9 +350,16 @@ class AugmentTransform(BaseTransform):
         Raises:
             ValueError: For augmentations that cannot be restricted to some graphs.
         """
-        raise ValueError(f"{type(self).__name__} cannot be applied to some graphs of a batch only "
-                         "(per-graph pools take DropNodes, PerturbEdges, RandomWalkSubgraph, MaskFeatures, "
-                         "Identity and Compose of them)")
+        if not self.restrictable:
+            raise ValueError(f"{type(self).__name__} cannot be applied to some graphs of a batch only "
+                             f"(per-graph pools take {_RESTRICTABLE})")
+        if not self.training:
+            return copy.copy(data)
+        return self._run(copy.copy(data), graphs)
+
+    def _run(self, data: Any, graphs: Tensor | None) -> Any:
+        r"""The augmentation of ``data``, restricted to ``graphs`` unless :obj:`None`."""
+        raise NotImplementedError
 
     def _params(self) -> dict[str, Any]:
         return {}
@@ -382,10 +392,8 @@ def _same_setting(value: Any, default: Any) -> bool:
 
 
 class _GraphAugment(AugmentTransform):
-    r"""A transform that applies one graph function and writes its result back."""
-
-    #: Whether :meth:`on_graphs` works: the function takes ``graphs=``.
-    restrictable = False
+    r"""A transform that applies one graph function and writes its result back
+    (restrictable where the function takes ``graphs=``)."""
 
     def _augment(
         self,
@@ -404,13 +412,6 @@ class _GraphAugment(AugmentTransform):
 
     def forward(self, data: Data) -> Data:
         return self._run(data, None)
-
-    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
-        if not self.restrictable:
-            return super().on_graphs(data, graphs)
-        if not self.training:
-            return copy.copy(data)
-        return self._run(copy.copy(data), graphs)
 
     def _run(self, data: Data, graphs: Tensor | None) -> Data:
         if self._is_identity():
@@ -723,13 +724,10 @@ class MaskFeatures(AugmentTransform):
         self.graphcl_reference = graphcl_reference
         self.generator = generator
 
+    restrictable = True
+
     def forward(self, data: Data) -> Data:
         return self._run(data, None)
-
-    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
-        if not self.training:
-            return copy.copy(data)
-        return self._run(copy.copy(data), graphs)
 
     def _run(self, data: Data, graphs: Tensor | None) -> Data:
         if self.p == 0.0:
@@ -977,11 +975,13 @@ def _set_training(transform: Any, mode: bool) -> None:
 class Identity(AugmentTransform):
     r"""Returns its input (as a shallow copy)."""
 
+    restrictable = True
+
     def forward(self, data: Any) -> Any:
         return data
 
-    def on_graphs(self, data: Any, graphs: Tensor) -> Any:
-        return copy.copy(data)
+    def _run(self, data: Any, graphs: Tensor | None) -> Any:
+        return data
 
 
 class Compose(AugmentTransform):
@@ -1116,11 +1116,13 @@ def _check_restrictable(transform: Any) -> None:
     if isinstance(transform, MaskFeatures) and transform.mode == "dim" and not transform.per_graph:
         raise ValueError("per_graph=True draws every graph's own transform, and MaskFeatures(mode='dim') masks "
                          "the same columns of every graph; give it per_graph=True (one column mask per graph)")
-    restrictable = isinstance(transform, (Identity, MaskFeatures)) or getattr(transform, "restrictable", False)
-    if not restrictable:
+    if not getattr(transform, "restrictable", False):
         raise ValueError(f"per_graph=True draws every graph's own transform, and {type(transform).__name__} "
-                         "cannot be applied to some graphs of a batch only; per-graph pools take DropNodes, "
-                         "PerturbEdges, RandomWalkSubgraph, MaskFeatures, Identity and Compose of them")
+                         f"cannot be applied to some graphs of a batch only; per-graph pools take {_RESTRICTABLE}")
+
+
+#: The augmentations that :meth:`AugmentTransform.on_graphs` restricts to some graphs.
+_RESTRICTABLE = "DropNodes, PerturbEdges, RandomWalkSubgraph, MaskFeatures, Identity and Compose of them"
 
 
 class MultiView(AugmentTransform):

@@ -205,9 +205,12 @@ class TableConfig:
 
     def variant(self, entry: DatasetEntry, spec: MethodSpec) -> str:
         r"""Short fingerprint of :meth:`settings`; scores of other settings never mix with these.
-        How the data is held (``dataset: {mmap: true}``) changes no score and is left out."""
+        How the data is held or found (``dataset: {mmap: true}``, ``root``, ``download``) changes no
+        score and is left out."""
+        from gcl.data.loaders import STORAGE_OPTIONS
+
         settings = self.settings(entry, spec)
-        settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in _STORAGE_ONLY}
+        settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in STORAGE_OPTIONS}
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -249,7 +252,6 @@ class TableConfig:
 
 
 # load_dataset options that change how the data is held, not what it is
-_STORAGE_ONLY = ("mmap",)
 
 
 def _load_options() -> tuple[str, ...]:

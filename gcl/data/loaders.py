@@ -183,6 +183,11 @@ def _construct(spec: DatasetSpec, root: Path, use_node_attr: bool, transform: Ca
     raise ValueError(f"Unsupported dataset family {spec.family!r}")
 
 
+#: :func:`load_dataset` options that change how the data is held or found, not what it is: runs and
+#: benchmark scores that differ only in them are the same (resumes, result fingerprints).
+STORAGE_OPTIONS = frozenset({"mmap", "root", "download"})
+
+
 def load_dataset(
     name: str,
     root: str | os.PathLike[str] | None = None,

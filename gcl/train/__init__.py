@@ -18,9 +18,6 @@ from gcl.train.config import TrainConfig
 from gcl.train.loop import Trainer, TrainingDiverged, TrainResult, fit, loss_of
 from gcl.train.seed import seed_everything
 
-# load_dataset options that change how the data is held, not what it is
-_STORAGE_ONLY = frozenset({"mmap", "root", "download"})
-
 __all__ = [
     "TrainConfig",
     "TrainResult",
@@ -58,6 +55,7 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
         **train_overrides: Override fields of ``config`` (``epochs=5`` ...).
     """
     from gcl.data import load_dataset
+    from gcl.data.loaders import STORAGE_OPTIONS
     from gcl.methods import LEVEL, build_method
     from gcl.methods.registry import check_level
     from gcl.train.seed import seed_everything
@@ -75,6 +73,6 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     spec = getattr(data, "spec", None)
     name = getattr(spec, "name", None) or getattr(data, "name", None) or type(data).__name__
     key = {"method": method.lower(), "method_options": dict(method_options or {}), "dataset": str(name).lower(),
-           "dataset_options": dict(dataset_options or {}), **(run_key or {})}
-    key["dataset_options"] = {k: v for k, v in dict(key["dataset_options"]).items() if k not in _STORAGE_ONLY}
+           "dataset_options": dataset_options or {}, **(run_key or {})}
+    key["dataset_options"] = {k: v for k, v in key["dataset_options"].items() if k not in STORAGE_OPTIONS}
     return fit(built, train_data, base, out_dir=out_dir, run_key=key, **train_overrides)

@@ -472,8 +472,7 @@ class Trainer:
             global_step = state["global_step"]
             history, best_val, bad_epochs = state["history"], state["best_val"], state["bad_epochs"]
             # a run that stopped early is finished: fit again returns it instead of training on
-            finished = bool(state.get("stopped_early")) or (
-                config.patience is not None and self.validate is not None and bad_epochs >= config.patience)
+            finished = bool(state.get("stopped_early")) or self._out_of_patience(bad_epochs)
             generator.set_state(state["epoch_generator_state"])
             saved_world = int(state.get("world_size", 1))
             per_rank = state.get("rng_per_rank") or [state["rng"]]
@@ -583,8 +582,7 @@ class Trainer:
                     else:
                         bad_epochs += 1
                 history.append(record)
-                stopped_early = (config.patience is not None and self.validate is not None
-                                 and bad_epochs >= config.patience)
+                stopped_early = self._out_of_patience(bad_epochs)
                 if checkpoint_path is not None:
                     self._checkpoint(checkpoint_path, partial(self._state,
                         optimizer, scheduler, epoch + 1, 0, global_step, generator.get_state(),
@@ -606,6 +604,11 @@ class Trainer:
             self.method.load_state_dict(best["method"])
         self.method.eval()
         return TrainResult(self.method, history, best_val, stopped_early, checkpoint_path)
+
+    def _out_of_patience(self, bad_epochs: int) -> bool:
+        r"""Whether early stopping ends the run after ``bad_epochs`` epochs without a better
+        validation score (``patience`` comes with ``validate``: checked in ``__init__``)."""
+        return self.config.patience is not None and bad_epochs >= self.config.patience
 
     def _step(self, optimizer: torch.optim.Optimizer, batch: Any, epoch: int, global_step: int,
               views: tuple[Any, ...] | None = None) -> float:
