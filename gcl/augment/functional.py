@@ -644,7 +644,11 @@ def perturb_edges(
         graphs (Tensor, optional): bool ``[num_graphs]``: augment only these
             graphs of the batch and pass the others unchanged, as a per-graph
             draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
-            with ``per_graph=True``) (default: :obj:`None`, every graph).
+            with ``per_graph=True``). It switches on the per-graph bookkeeping,
+            which draws from node-pair hashes: in ``sampling="bernoulli"`` an
+            all-:obj:`True` ``graphs`` removes other (identically distributed)
+            edges than :obj:`None` under the same seed (default: :obj:`None`,
+            every graph).
 
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`

@@ -265,7 +265,9 @@ class MemoryBank(nn.Module):
         Args:
             indices (torch.Tensor): :obj:`[B]` slot ids in ``[0, num_items)``.
             features (torch.Tensor): :obj:`[B, dim]`, stored detached.
-            labels (torch.Tensor, optional): :obj:`[B]` integer labels.
+            labels (torch.Tensor, optional): :obj:`[B]` integer labels. When
+                omitted the slots keep the labels they had (an item's label does
+                not change between epochs; ``-1`` for a slot never labelled).
         """
         check_embeddings("features", features)
         check_feature_dim("features", features, self.dim, "the bank")
@@ -300,7 +302,9 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
     .. math::
         \theta_{\text{target}} \leftarrow m\,\theta_{\text{target}} + (1 - m)\,\theta_{\text{online}}.
 
-    Buffers (e.g. batch-norm running statistics) are copied from ``online``.
+    Buffers (e.g. batch-norm running statistics) are copied from ``online``. The
+    target may live on another device or in another floating dtype than ``online``
+    (a key encoder kept off the accelerator): values are converted to the target's.
 
     Args:
         online (torch.nn.Module): The trained network.
@@ -322,7 +326,7 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
                 f"parameter {name!r} has shape {tuple(source.shape)} online and {tuple(param.shape)} in target"
             )
         targets.append(param)
-        sources.append(source.detach().to(param.dtype))
+        sources.append(source.detach().to(device=param.device, dtype=param.dtype))
     online_buffers = dict(online.named_buffers())
     target_buffers: list[Tensor] = []
     buffer_sources: list[Tensor] = []
@@ -330,7 +334,7 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
         if name not in online_buffers:
             raise ValueError(f"target buffer {name!r} has no counterpart in online")
         target_buffers.append(buffer)
-        buffer_sources.append(online_buffers[name])
+        buffer_sources.append(online_buffers[name].to(buffer.device))
     with torch.no_grad():
         # One multi-tensor kernel per group instead of two ops per parameter:
         # theta_t + (1 - m) (theta_o - theta_t) = m theta_t + (1 - m) theta_o.

@@ -95,6 +95,33 @@ def test_pair_losses_refuse_an_empty_batch(loss: Callable[[torch.Tensor], Any]) 
         loss(torch.randn(0, 4))
 
 
+@pytest.mark.parametrize("loss", [
+    lambda a: L.InfoNCE()(a, a),
+    lambda a: L.BarlowTwinsLoss()(a, a),
+    lambda a: L.NPairLoss()(a, a),
+    lambda a: L.DebiasedContrastiveLoss()(a, a),
+    lambda a: L.SupConLoss()(torch.stack([a, a], 1), torch.zeros(0, dtype=torch.long)),
+])
+def test_losses_with_in_batch_negatives_refuse_an_empty_batch(loss: Callable[[torch.Tensor], Any]) -> None:
+    with pytest.raises(ValueError, match=r"batch|length 0|pairs \(got shape \(0, 4\)\)"):
+        loss(torch.randn(0, 4))
+
+
+@pytest.mark.parametrize("loss", [
+    lambda a, q, y: L.InfoNCE()(a, a, negatives=q),
+    lambda a, q, y: L.MoCHiLoss()(a, a, q),
+    lambda a, q, y: L.LabelContrastiveLoss()(a, torch.zeros(0, dtype=torch.long), q, y),
+])
+def test_losses_with_outside_negatives_give_zero_on_an_empty_batch(loss: Callable[..., torch.Tensor]) -> None:
+    """A rank without anchors under DDP still joins the gradient all-reduce."""
+    anchors = torch.randn(0, 4, requires_grad=True)
+    queue = torch.nn.functional.normalize(torch.randn(16, 4), dim=1)
+    value = loss(anchors, queue, torch.randint(0, 2, (16,)))
+    assert value.item() == 0.0 and value.requires_grad
+    value.backward()
+    assert anchors.grad is not None and anchors.grad.shape == (0, 4)
+
+
 def test_contrastive_loss_refuses_labels_other_than_0_and_1() -> None:
     x1, x2, _ = _pair(6)
     with pytest.raises(ValueError, match=r"0 \(dissimilar\) and 1 \(similar\).*-1"):

@@ -209,3 +209,20 @@ def test_bank_contents_are_copies_that_later_updates_leave_alone() -> None:
     before = everything.clone()
     bank.update(torch.tensor([1, 3]), torch.randn(2, 3))
     assert torch.equal(everything, before)
+
+
+def test_update_momentum_moves_online_values_to_the_target() -> None:
+    """A key encoder kept on another device or in another dtype: values follow the target."""
+    online = _net()
+    online.train()
+    online(torch.randn(8, 3))
+    target = _net().to(torch.float64)
+    before = {k: v.clone() for k, v in target.named_parameters()}
+    update_momentum(online, target, momentum=0.5)
+    for name, param in target.named_parameters():
+        assert param.dtype == torch.float64
+        expected = 0.5 * before[name] + 0.5 * dict(online.named_parameters())[name].detach().double()
+        torch.testing.assert_close(param.detach(), expected)
+    on_meta = _net().to("meta")  # another device than the online network's
+    update_momentum(online, on_meta, momentum=0.5)
+    assert all(t.device.type == "meta" for t in [*on_meta.parameters(), *on_meta.buffers()])
