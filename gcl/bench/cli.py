@@ -80,9 +80,10 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.quick:
         config = config.reduced()
-    # --datasets / --methods narrow what runs; the report always covers the whole table,
-    # so rows not run yet stay visible.
-    full = config.restricted(None, args.seeds)
+    # --datasets / --methods / fewer --seeds narrow what runs; the report always covers the whole
+    # table (and every seed it names), so rows and seeds not run yet stay visible.
+    full = config.restricted(None, None if args.seeds is None else max(args.seeds, config.seeds))
+    _warn_unmatched_paper_rows(full)
     try:
         config = config.restricted(datasets, args.seeds, methods)
     except ValueError as error:
@@ -125,6 +126,19 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     if not args.report_only and summary.failed:
         return 1
     return 0
+
+
+def _warn_unmatched_paper_rows(config: Any) -> None:
+    from gcl.bench.config import benchmarks_dir
+    from gcl.bench.papers import load_paper_results, unmatched_paper_rows
+
+    path = benchmarks_dir() / "papers" / config.paper
+    if config.is_quick or not config.paper or not path.is_file():
+        return
+    for row in unmatched_paper_rows(load_paper_results(path), [d.label for d in config.datasets],
+                                    [m.label for m in config.methods]):
+        print(f"warning: {path.name}: published row {row.dataset} / {row.method} matches no dataset and "
+              f"method label of table {config.table!r}; it is left out of the report", file=sys.stderr)
 
 
 def _command(args: argparse.Namespace) -> str:

@@ -32,6 +32,10 @@ EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scal
                    "supervised-kfold": ("n_splits", "val_size", *_SELECTION),
                    "supervised-random": ("num_runs", "ratios", *_SELECTION),
                    "ogb": _SELECTION}
+# TrainConfig fields that change no score: the bar, how often to checkpoint (a resumed run is
+# exact), DDP's unused-parameter search, how long to wait for a view worker, and the seed (every
+# task trains with its own)
+BOOKKEEPING_TRAIN = frozenset({"progress", "checkpoint_every", "find_unused_parameters", "view_timeout", "seed"})
 _TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
              "train", "paper", "quick", "description", "notes")
 
@@ -101,6 +105,8 @@ class TableConfig:
         description (str): Protocol text for the report.
         notes (str): Markdown appended to the report (investigations, reductions).
         source (Path, optional): The YAML file it came from.
+        is_quick (bool): This is the ``quick:`` version (:meth:`reduced`); its report compares
+            nothing with the paper. (default: :obj:`False`)
     """
 
     table: str
@@ -118,6 +124,7 @@ class TableConfig:
     description: str = ""
     notes: str = ""
     source: Path | None = None
+    is_quick: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -138,14 +145,32 @@ class TableConfig:
                              f"{' or '.join(METRICS[self.protocol])} (got metric {self.metric!r})")
         for where, evaluation in (("evaluation", self.evaluation), ("quick.evaluation", self.quick.get("evaluation", {}))):
             check_keys(f"table {self.table!r}, {where} ({self.protocol})", evaluation, EVALUATION_KEYS[self.protocol])
-        evaluation = {**self.evaluation, **self.quick.get("evaluation", {})}
-        val_size = evaluation.get("val_size", 0.1)
-        ratios = evaluation.get("ratios", (0.8, 0.1, 0.1))
-        if (self.protocol == "supervised-kfold" and not 0 < float(val_size) < 1) or (
-                self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
-            raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
-                             f"(got val_size {val_size!r}, ratios {ratios!r})")
+        # the full run's evaluation and the quick run's (which overrides some of it)
+        for evaluation in (self.evaluation, {**self.evaluation, **self.quick.get("evaluation", {})}):
+            val_size = evaluation.get("val_size", 0.1)
+            ratios = evaluation.get("ratios", (0.8, 0.1, 0.1))
+            if (self.protocol == "supervised-kfold" and not 0 < float(val_size) < 1) or (
+                    self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
+                raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
+                                 f"(got val_size {val_size!r}, ratios {ratios!r})")
+        if self.protocol == "ogb" or self.metric == "rocauc":
+            self._check_ogb_rows()
         self._check_training()
+
+    def _check_ogb_rows(self) -> None:
+        r"""The ``ogb`` protocol and ROC-AUC score one binary task of an OGB graph data set (its
+        official split, its evaluator): every row must name one."""
+        from gcl.eval import OGBGraphEvaluator
+
+        for entry in self.datasets:
+            what = f"the {self.protocol} protocol" if self.protocol == "ogb" else "metric rocauc"
+            if not entry.name.lower().replace("_", "-").startswith("ogbg-"):
+                raise ValueError(f"table {self.table!r}, {entry.label}: {what} needs an OGB graph data set "
+                                 f"(ogbg-...; got {entry.name!r}); TU data sets are scored by accuracy")
+            tasks = OGBGraphEvaluator(entry.name).num_tasks
+            if tasks != 1:
+                raise ValueError(f"table {self.table!r}, {entry.label}: {entry.name} has {tasks} tasks; the "
+                                 "supervised protocols train and score one binary task")
 
     def _check_training(self) -> None:
         r"""Every row's training settings are :class:`gcl.train.TrainConfig` fields of valid values."""
@@ -206,11 +231,18 @@ class TableConfig:
     def variant(self, entry: DatasetEntry, spec: MethodSpec) -> str:
         r"""Short fingerprint of :meth:`settings`; scores of other settings never mix with these.
         How the data is held or found (``dataset: {mmap: true}``, ``root``, ``download``) changes no
-        score and is left out."""
+        score and is left out, as are the training settings that only keep books
+        (:data:`BOOKKEEPING_TRAIN`: ``progress``, ``checkpoint_every``, ...; ``seed`` is the task's).
+        Settings count as written: ``1.0`` and ``1``, or a default written out (``epochs: 20``) and
+        left out, give different fingerprints (and so rows that run again)."""
         from gcl.data.loaders import STORAGE_OPTIONS
 
         settings = self.settings(entry, spec)
         settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in STORAGE_OPTIONS}
+        settings["train"] = {k: v for k, v in settings["train"].items() if k not in BOOKKEEPING_TRAIN}
+        if settings["pretrain"]:
+            settings["pretrain"] = {**settings["pretrain"], "train": {
+                k: v for k, v in settings["pretrain"].get("train", {}).items() if k not in BOOKKEEPING_TRAIN}}
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -239,6 +271,7 @@ class TableConfig:
             evaluation={**self.evaluation, **quick.get("evaluation", {})},
             train={**self.train, **train_override}, paper=self.paper, quick={}, description=self.description,
             notes="Reduced smoke-test run (`--quick`); not comparable with the paper.", source=self.source,
+            is_quick=True,
         )
 
     def restricted(self, datasets: list[str] | None = None, seeds: int | None = None,
@@ -380,3 +413,4 @@ def find_config(table: str, root: str | os.PathLike[str] | None = None) -> Path:
         known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
         raise ValueError(f"no configuration for table {table!r} in {folder}; known tables: {known}")
     return path
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +82,12 @@ def load_paper_results(path: str | os.PathLike[str]) -> list[PaperResult]:
 def paper_lookup(results: list[PaperResult]) -> dict[tuple[str, str], PaperResult]:
     r"""Index published numbers by ``(dataset, method)``, dataset names compared case-insensitively."""
     return {(r.dataset.lower(), r.method): r for r in results}
+
+
+def unmatched_paper_rows(results: Sequence[PaperResult], datasets: Sequence[str],
+                         methods: Sequence[str]) -> list[PaperResult]:
+    r"""The published rows that no ``(dataset, method)`` pair of a table's labels matches (a
+    misspelt name), compared as :func:`paper_lookup` does; their numbers would be left out of the
+    report."""
+    pairs = {(d.lower(), m) for d in datasets for m in methods}
+    return [r for r in results if (r.dataset.lower(), r.method) not in pairs]

@@ -131,11 +131,13 @@ def predict(method: nn.Module, data: Any, batch_size: int = 256) -> tuple[np.nda
     method.eval()
     device = next(method.parameters()).device
     labels, logits = [], []
-    for batch in ordered_batches(data, batch_size):
-        batch = batch.to(device)
-        logits.append(method.predict(batch).float().cpu())  # type: ignore[operator]
-        labels.append(batch.y.view(int(batch.num_graphs), -1)[:, 0].cpu())
-    method.train(was_training)
+    try:
+        for batch in ordered_batches(data, batch_size):
+            batch = batch.to(device)
+            logits.append(method.predict(batch).float().cpu())  # type: ignore[operator]
+            labels.append(batch.y.view(int(batch.num_graphs), -1)[:, 0].cpu())
+    finally:
+        method.train(was_training)
     return torch.cat(labels).numpy(), torch.cat(logits).numpy()
 
 
@@ -228,12 +230,17 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
     assert chosen is not None
     point, result = chosen
     test = score(*predict(result.method, test_part))
-    best_epoch = max(range(len(result.history)), key=lambda i: result.history[i].get("val", -1.0)) + 1
+    best_epoch = max(range(len(result.history)), key=lambda i: _comparable(result.history[i].get("val"))) + 1
     extra: dict[str, Any] = {"epochs_trained": len(result.history), "best_epoch": best_epoch,
                              "stopped_early": result.stopped_early}
     if len(points) > 1:
         extra.update(selected=point, validation_by_point=validation_by_point)
     return test, float(result.best_val if result.best_val is not None else float("nan")), extra
+
+
+def _comparable(value: float | None) -> float:
+    r"""A validation score as the loop ranks it: a missing or NaN score never wins."""
+    return float("-inf") if value is None or math.isnan(value) else float(value)
 
 
 def grid_points(grid: Any) -> list[dict[str, Any]]:

@@ -77,6 +77,12 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
     means of the folds (the spread the GraphCL paper reports), with ``aggregate: folds`` over all
     folds or runs. Only seeds with every fold stored count.
     """
+    wrong_metric = [p for p in paper if p.metric != config.metric]
+    if wrong_metric:
+        raise ValueError(
+            f"table {config.table!r} reports {config.metric}, but its published numbers for "
+            f"{', '.join(f'{p.dataset} / {p.method}' for p in wrong_metric)} are {wrong_metric[0].metric} "
+            f"(metric column of {config.paper}); a comparison needs the same metric")
     lookup = paper_lookup(list(paper))
     num_folds = folds_of(config)[0]
     rows = []
@@ -101,7 +107,7 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
                 status = "not run yet"
             difference = None if mean is None or paper_mean is None else mean - paper_mean
             within = None
-            if difference is not None and paper_std is not None:
+            if difference is not None and paper_std is not None and not config.is_quick:
                 within = abs(difference) <= paper_std
             rows.append(ReportRow(entry.label, spec.label, status, done, config.seeds, num_folds, mean, std,
                                   paper_mean, paper_std, difference, within, wall, entry.note))
@@ -132,6 +138,9 @@ def protocol_text(config: TableConfig) -> str:
     parts = [text, f"Reported: {spread} (population std, percent); seeds 0..{config.seeds - 1}."]
     if config.description:
         parts.append(config.description)
+    if config.is_quick:
+        parts.append(f"This reduced run (`--quick`) overrides the above with the training settings {config.train} "
+                     f"and the evaluation settings {config.evaluation}.")
     return " ".join(parts)
 
 
@@ -142,7 +151,8 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
     out = Path(path)
     lines = [f"# {config.title}", ""]
     lines.append(f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from the results store by "
-                 f"`gcl reproduce {config.table}` (configuration `benchmarks/configs/{config.table}.yaml`).")
+                 f"`gcl reproduce {config.table}{' --quick' if config.is_quick else ''}` "
+                 f"(configuration `benchmarks/configs/{config.table}.yaml`).")
     lines += ["", "## Protocol", "", protocol_text(config), ""]
     lines += ["## Results", "",
               f"Metric: {config.metric}, percent. Δ = ours − paper; \"within\" compares |Δ| with the paper's std.",

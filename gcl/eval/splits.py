@@ -161,8 +161,10 @@ def _check_stratified_draw(labels: np.ndarray, val_size: float, fold: int, n_spl
     if counts[smallest] < 2:
         raise ValueError(
             f"class {smallest!r} has {counts[smallest]} member in the training part of fold {fold} "
-            f"(class counts {counts}); a stratified validation part needs 2: lower n_splits (now {n_splits}) "
-            "or set val_size=0")
+            f"(class counts {counts}); a stratified validation part needs 2 in every fold's training part: "
+            f"give the class more members or leave it out, use fewer folds (n_splits={n_splits}; at least 2) "
+            "while the class has enough members for them, or, where the protocol allows it, draw no "
+            "validation part (val_size=0 in stratified_kfold_indices)")
     num_val = math.ceil(val_size * labels.shape[0])
     num_classes = len(counts)
     if num_val < num_classes or labels.shape[0] - num_val < num_classes:

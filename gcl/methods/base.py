@@ -120,20 +120,25 @@ def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 
     """
     was_training = method.training
     method.eval()
+    try:
+        return _embed_all(method, data, batch_size, device)
+    finally:
+        method.train(was_training)  # also when embedding fails
+
+
+def _embed_all(method: nn.Module, data: Any, batch_size: int,
+               device: torch.device | str | None) -> tuple[np.ndarray, np.ndarray]:
     if device is None:
         device = next(method.parameters()).device
+    embed: Any = method.embed
     if isinstance(data, Data) and not isinstance(data, Batch):
-        embed: Any = method.embed
         out = embed(moved_to(data, device))
         y = data.y if data.y is not None else torch.full((out.size(0),), -1)  # unlabelled nodes: -1
-        method.train(was_training)
         return out.cpu().numpy(), y.view(-1).cpu().numpy()
     features, labels = [], []
-    embed = method.embed
     for batch in ordered_batches(data, batch_size):
         batch = moved_to(batch, device)
         features.append(embed(batch).cpu())
         y = batch.y if batch.y is not None else torch.full((batch.num_graphs,), -1)
         labels.append(y.view(batch.num_graphs, -1)[:, 0].cpu())
-    method.train(was_training)
     return torch.cat(features).numpy(), torch.cat(labels).numpy()

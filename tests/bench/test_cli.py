@@ -25,6 +25,10 @@ def test_reproduce_quick_on_mutag(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert runs[0]["command"].startswith("gcl reproduce graphcl-tu --quick")
     text = (out / "graphcl-tu.md").read_text()
     assert "| MUTAG | graphcl |" in text and "(quick)" in text and "86.80 ± 1.34" in text
+    # a smoke test is named as such and judged against nothing
+    assert "`gcl reproduce graphcl-tu --quick`" in text and "overrides the above" in text
+    row = next(line for line in text.splitlines() if line.startswith("| MUTAG | graphcl |"))
+    assert row.split(" | ")[5] == "–"
     assert (out / "graphcl-tu.csv").is_file() and (out / "graphcl-tu.png").is_file()
     # A second run finds everything stored and trains nothing.
     assert main(args) == 0
@@ -65,6 +69,28 @@ def test_bench_config_file_report_only(tmp_path: Path) -> None:
     assert main(["bench", str(config), "--report-only", "--store", str(tmp_path / "r.sqlite"),
                  "--out", str(tmp_path)]) == 0
     assert "not run yet" in (tmp_path / "mini.md").read_text()
+    # fewer --seeds than the table names run fewer, but the report still counts all of them
+    config.write_text("table: mini\nprotocol: svc\nseeds: 3\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
+    assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path)]) == 0
+    assert "| 0/3 |" in (tmp_path / "mini.md").read_text()
+
+
+def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "configs" / "mini.yaml").write_text(
+        "table: mini\nprotocol: svc\npaper: mini.csv\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
+    (tmp_path / "papers" / "mini.csv").write_text(
+        "dataset,method,mean,std,metric,citation,source,notes\n"
+        "MUTAG,graphcl,86.80,1.34,accuracy,c,s,\nMUTAG,GraphCL,86.80,1.34,accuracy,c,s,\n")
+    monkeypatch.setenv("GCL_BENCHMARKS", str(tmp_path))
+    assert main(["reproduce", "mini", "--report-only", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "published row MUTAG / GraphCL matches no dataset and method label" in err
+    assert "MUTAG / graphcl" not in err
 
 
 def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

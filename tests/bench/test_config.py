@@ -44,6 +44,11 @@ def test_variant_tracks_settings() -> None:
     mapped = parse_config(_content(datasets={"MUTAG": {"dataset": {"mmap": True}}}))
     assert mapped.variant(mapped.dataset_entry("MUTAG"), mapped.method("graphcl")) == \
         a.variant(entry, a.method("graphcl"))
+    # Nor do the training settings that only keep books (the seed is each task's own).
+    for bookkeeping in ({"progress": False}, {"checkpoint_every": 5}, {"seed": 3}, {"view_timeout": 60.0}):
+        kept = parse_config(_content(methods={"graphcl": {"options": {"temperature": 0.2},
+                                                          "train": {"epochs": 20, **bookkeeping}}}))
+        assert kept.variant(entry, kept.method("graphcl")) == a.variant(entry, a.method("graphcl")), bookkeeping
     # More seeds add work but do not change the settings of a score.
     assert a.variant(entry, a.method("graphcl")) == parse_config(_content(seeds=9)).variant(
         entry, a.method("graphcl"))
@@ -128,6 +133,14 @@ def test_reduced_and_restricted() -> None:
                                             "pretrain": {"method": "graphcl", "train": {"patience": 2}}}},
       "metric": "rocauc", "datasets": ["ogbg-molbace"], "quick": {}},
      r"/ ft, pretrain.train: patience needs validation scores"),
+    # ROC-AUC and the ogb protocol score one binary task of an OGB data set, nothing else
+    ({"protocol": "supervised-kfold", "metric": "rocauc", "quick": {}},
+     r"MUTAG: metric rocauc needs an OGB graph data set \(ogbg-...; got 'MUTAG'\)"),
+    ({"protocol": "ogb", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-moltox21"], "quick": {}},
+     "ogbg-moltox21 has 12 tasks; the supervised protocols train and score one binary task"),
+    # the quick run's evaluation must not hide a full run without a validation part
+    ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0.0}, "quick": {"evaluation": {"val_size": 0.1}}},
+     "early stopping needs a validation part"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

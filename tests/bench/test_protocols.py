@@ -170,3 +170,22 @@ def test_task_clock_adds_earlier_attempts_up_to_their_last_checkpoint(tmp_path: 
     assert TaskClock(folder).kept == pytest.approx(60.0)
     ledger.write_text("{not json")  # an unreadable ledger counts from now
     assert TaskClock(folder).kept == 0.0
+
+
+def test_best_epoch_skips_nan_validation_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop never keeps an epoch whose validation score is NaN; the record's best epoch agrees."""
+    import gcl.train
+    from gcl.train import TrainResult
+
+    def fake_fit(method: Any, data: Any, config: Any, **kwargs: Any) -> TrainResult:
+        history = [{"epoch": float(e), "loss": 1.0, "val": v} for e, v in ((1, float("nan")), (2, 0.6), (3, 0.7))]
+        return TrainResult(method, history, 0.7, False, None)
+
+    monkeypatch.setattr(gcl.train, "fit", fake_fit)
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 1, "evaluation": {"n_splits": 2, "val_size": 0.1},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 3, "batch_size": 64}, "datasets": ["MUTAG"],
+    })
+    record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
+    assert record.extra["best_epoch"] == 3

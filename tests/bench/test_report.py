@@ -110,3 +110,18 @@ def test_nothing_to_plot(tmp_path: Path) -> None:
     write_csv(rows, tmp_path / "x.csv")
     write_markdown(config, rows, tmp_path / "x.md")
     assert "not run yet" in (tmp_path / "x.md").read_text()
+
+
+def test_published_numbers_of_another_metric_are_refused(tmp_path: Path) -> None:
+    config = _config()
+    rocauc = [PaperResult("MUTAG", "graphcl", 86.80, 1.34, metric="rocauc", citation="c", source="s")]
+    with ResultsStore(tmp_path / "r.sqlite") as store, pytest.raises(
+            ValueError, match=r"reports accuracy, but its published numbers for MUTAG / graphcl are rocauc"):
+        build_rows(config, store, rocauc)
+
+
+def test_unmatched_paper_rows() -> None:
+    from gcl.bench.papers import unmatched_paper_rows
+
+    misspelt = PaperResult("mutag", "GraphCL", 1.0, 0.1)
+    assert unmatched_paper_rows([*PAPER, misspelt], ["MUTAG", "NCI1"], ["graphcl"]) == [misspelt]

@@ -92,6 +92,19 @@ def test_graph_methods_loss_decreases_on_mutag(name: str, options: dict[str, Any
     assert features.shape[0] == 188 and labels.shape == (188,)
 
 
+def test_embed_dataset_restores_the_mode_when_embedding_fails(mutag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    method = build_method("graphcl", mutag)
+    method.train()
+
+    def broken(batch: Any) -> torch.Tensor:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(method, "embed", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        embed_dataset(method, mutag)
+    assert method.training and all(m.training for m in method.modules())
+
+
 @pytest.mark.parametrize(("name", "cls"), [("gbt", GraphBarlowTwins), ("adaptive-gbt", GraphBarlowTwins),
                                            ("grace", GRACE), ("gca", GRACE)])
 def test_node_methods_loss_decreases(name: str, cls: type, mutag: Any) -> None:
