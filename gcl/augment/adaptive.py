@@ -156,7 +156,8 @@ def edge_drop_probabilities(
         batch (Tensor, optional): graph index of every node ``[N]``.
         p (float): overall drop rate :math:`p_e` in :math:`[0, 1]` (default: :obj:`0.3`).
         threshold (float): cut-off :math:`p_\tau` in :math:`[0, 1]` (default: :obj:`0.7`).
-        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``); with ``node_centrality`` given, what it holds.
         node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
         aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
@@ -385,7 +386,8 @@ def adaptive_mask_features(
         batch (Tensor, optional): graph index of every node ``[N]``.
         p, threshold, dense, per_graph, log_offset: see
             :func:`feature_mask_probabilities`.
-        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
         generator (torch.Generator, optional): source of randomness.

@@ -773,7 +773,8 @@ class AdaptiveDropEdges(_GraphAugment):
     Args:
         p (float): overall drop rate (default: :obj:`0.3`).
         threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
-        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
         log_offset (float): :math:`\log(\varphi + \text{offset})` (default: :obj:`0.0`).
@@ -846,7 +847,8 @@ class AdaptiveMaskFeatures(AugmentTransform):
     Args:
         p (float): overall masking rate (default: :obj:`0.3`).
         threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
-        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         dense (bool): weight by :math:`|x_{ui}|` (default: :obj:`False`).
         per_graph (bool): one mask per graph (default: :obj:`True`).
@@ -911,7 +913,8 @@ class AddCentrality(BaseTransform):
     Deterministic: :meth:`eval` does not apply to it.
 
     Args:
-        kind (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        kind (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         key (str, optional): attribute name (default: the standard name).
         **kwargs: passed to the centrality function (e.g. ``damping``, ``tol``).
@@ -1204,7 +1207,8 @@ def gca_augmentation(
     Args:
         edge_p (float): overall edge drop rate (default: :obj:`0.3`).
         feature_p (float): overall feature masking rate (default: :obj:`0.1`).
-        centrality (str): ``'degree'``, ``'pagerank'`` or ``'eigenvector'``
+        centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
+            ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
         generator (torch.Generator, optional): source of randomness.

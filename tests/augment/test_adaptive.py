@@ -102,6 +102,29 @@ def test_edge_probabilities_with_pagerank_and_stored_centrality() -> None:
     assert computed[8:].tolist() == pytest.approx([0.4, 0.4])
 
 
+def test_edge_probabilities_with_gca_pagerank() -> None:
+    """centrality='pagerank-gca': GCA's own PageRank steps, then Eq. (4) on the log-scores of edge targets."""
+    graphs = [(5, [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (1, 4), (4, 1)]), (4, [(0, 1), (1, 2), (2, 3)])]
+    batch = to_batch(graphs)
+    computed = A.edge_drop_probabilities(
+        batch.edge_index, batch.num_nodes, batch.batch, p=0.4, centrality="pagerank-gca"
+    )
+    for g, (start, stop) in enumerate([(0, 8), (8, 11)]):
+        n, edges = graphs[g]
+        x = torch.ones(n, dtype=torch.float64)  # 10 steps of x <- 0.15 x + 0.85 P^T x, from ones
+        out_degree = [sum(1 for u, _ in edges if u == v) for v in range(n)]
+        for _ in range(10):
+            spread = torch.zeros(n, dtype=torch.float64)
+            for u, v in edges:
+                spread[v] += x[u] / out_degree[u]
+            x = 0.15 * x + 0.85 * spread
+        expected = naive_gca([math.log(x[v]) for _, v in edges], 0.4, 0.7)
+        assert computed[start:stop].tolist() == pytest.approx(expected, rel=1e-5)
+    networkx_rank = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=0.4,
+                                              centrality="pagerank")
+    assert not torch.allclose(computed, networkx_rank)
+
+
 def test_eigenvector_zero_centrality_gets_threshold() -> None:
     # Directed: node 0 has no predecessors, so its eigenvector centrality is 0.
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 1]])

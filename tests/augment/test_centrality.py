@@ -62,6 +62,45 @@ def test_pagerank_matches_networkx_per_graph(graphs) -> None:
         assert abs(float(values.sum()) - 1.0) < 1e-5
 
 
+def _gca_pagerank_dense(n: int, edges: list[tuple[int, int]], damping: float = 0.85,
+                        steps: int = 10) -> torch.Tensor:
+    """GCA's truncated PageRank written out with a dense transition matrix, one graph alone."""
+    adjacency = torch.zeros(n, n, dtype=torch.float64)
+    for u, v in edges:
+        adjacency[u, v] += 1.0  # parallel edges count with their multiplicity
+    out_degree = adjacency.sum(1, keepdim=True)
+    transition = torch.where(out_degree > 0, adjacency / out_degree.clamp_min(1), torch.zeros_like(adjacency))
+    x = torch.ones(n, dtype=torch.float64)
+    for _ in range(steps):
+        x = (1 - damping) * x + damping * transition.T @ x
+    return x
+
+
+@SETTINGS
+@given(graphs=graph_lists(max_graphs=5, max_nodes=10, undirected=None, self_loops=True))
+def test_truncated_pagerank_matches_gca_steps_per_graph(graphs) -> None:
+    batch = to_batch(graphs)
+    ours = C.truncated_pagerank(batch.edge_index, batch.num_nodes, batch.batch)
+    dispatched = C.node_centrality("pagerank-gca", batch.edge_index, batch.num_nodes, batch.batch)
+    assert torch.equal(ours, dispatched)
+    for values, (n, edges) in zip(per_graph(batch, ours), graphs):
+        assert torch.allclose(values.double(), _gca_pagerank_dense(n, edges), rtol=1e-6, atol=1e-12)
+
+
+def test_truncated_pagerank_is_not_networkx_pagerank() -> None:
+    """A star: no teleport and no convergence test give the leaves (1 - a) + a / 4 after one step."""
+    edges = torch.tensor([[0, 0, 0, 0, 1, 2, 3, 4], [1, 2, 3, 4, 0, 0, 0, 0]])
+    one_step = C.truncated_pagerank(edges, 5, iterations=1)
+    assert torch.allclose(one_step, torch.tensor([0.15 + 0.85 * 4, *[0.15 + 0.85 / 4] * 4]))
+    assert torch.equal(C.truncated_pagerank(edges, 5, iterations=0), torch.ones(5))
+    ranked = C.truncated_pagerank(edges, 5)
+    assert not torch.allclose(ranked / ranked.sum(), C.pagerank(edges, 5), rtol=1e-2)
+    with pytest.raises(ValueError, match="iterations must be a non-negative integer"):
+        C.truncated_pagerank(edges, 5, iterations=-1)
+    with pytest.raises(ValueError, match=r"damping must be in \[0, 1\]"):
+        C.truncated_pagerank(edges, 5, damping=2.0)
+
+
 @SETTINGS
 @given(graphs=graph_lists(max_graphs=5, max_nodes=10, undirected=None, self_loops=True))
 def test_eigenvector_centrality_matches_networkx_power_iteration(graphs) -> None:
