@@ -46,8 +46,10 @@ from gcl.losses._checks import (
 from gcl.losses.distributed import (
     all_reduce_sum,
     gather_no_grad,
+    gather_with_grad,
     gather_with_offset,
     global_mean,
+    is_distributed,
 )
 
 __all__ = [
@@ -160,7 +162,10 @@ def _check_same_precision(name_a: str, a: Tensor, name_b: str, b: Tensor) -> Non
 
 
 def _check_nonempty(loss: str, embeddings: Tensor) -> None:
-    if embeddings.size(0) == 0:
+    # Under torch.distributed a rank may hold no pairs of a step while the others do: it
+    # still joins the collectives of global_mean (a rank raising alone would leave the
+    # others waiting in them), and contributes nothing to the global mean.
+    if embeddings.size(0) == 0 and not is_distributed():
         raise ValueError(f"{loss} needs at least one pair (got an empty batch of shape {tuple(embeddings.shape)})")
 
 
@@ -240,6 +245,7 @@ def info_nce_loss(
     cross_view_negatives: bool = True,
     exclude_positive_from_denominator: bool = False,
     normalize: bool = True,
+    gather_negatives: bool = False,
 ) -> Tensor:
     r"""InfoNCE / NT-Xent loss between two views, see :class:`gcl.losses.InfoNCE`.
 
@@ -259,12 +265,19 @@ def info_nce_loss(
             softmax normaliser (GraphCL's formulation). (default: :obj:`False`)
         normalize (bool, optional): L2-normalise embeddings, i.e. cosine similarity.
             (default: :obj:`True`)
+        gather_negatives (bool, optional): ``negatives`` belong to this rank's batch (hard
+            negatives, such as supervised SimCSE's contradictions): under
+            :mod:`torch.distributed` gather them from every rank with gradient, like the
+            in-batch candidates. Leave :obj:`False` for a memory queue, which every rank
+            already holds whole. (default: :obj:`False`)
     """
     check_positive("temperature", temperature)
     _check_pair(z1, z2)
     _check_negatives(negatives, z1, "z1")
     a1, a2 = _prepare(z1, normalize), _prepare(z2, normalize)
     extra = None if negatives is None else _prepare(negatives, normalize).to(a1.dtype)
+    if extra is not None and gather_negatives:
+        extra = gather_with_grad(extra)
     need_batch = intra_view_negatives or cross_view_negatives
     if need_batch:
         both, offset = gather_with_offset(torch.stack([a1, a2], dim=1))

@@ -53,6 +53,10 @@ class InfoNCE(nn.Module):
             products. (default: :obj:`True`)
         cross_view_negatives (bool, optional): Use the other samples of the other view
             as negatives. (default: :obj:`True`)
+        gather_negatives (bool, optional): The ``negatives`` passed to :meth:`forward`
+            come from this rank's batch (hard negatives): under :mod:`torch.distributed`
+            gather them from all ranks with gradient. :obj:`False` for a memory queue,
+            which every rank holds whole. (default: :obj:`False`)
 
     Shapes:
         - **input:** ``z1`` :math:`(N, d)`, ``z2`` :math:`(N, d)`, ``negatives``
@@ -73,6 +77,7 @@ class InfoNCE(nn.Module):
         exclude_positive_from_denominator: bool = False,
         normalize: bool = True,
         cross_view_negatives: bool = True,
+        gather_negatives: bool = False,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
@@ -82,6 +87,7 @@ class InfoNCE(nn.Module):
         self.exclude_positive_from_denominator = exclude_positive_from_denominator
         self.normalize = normalize
         self.cross_view_negatives = cross_view_negatives
+        self.gather_negatives = gather_negatives
 
     @classmethod
     def simclr(cls, temperature: float = 0.5) -> InfoNCE:
@@ -120,6 +126,7 @@ class InfoNCE(nn.Module):
             cross_view_negatives=self.cross_view_negatives,
             exclude_positive_from_denominator=self.exclude_positive_from_denominator,
             normalize=self.normalize,
+            gather_negatives=self.gather_negatives,
         )
 
     def extra_repr(self) -> str:
@@ -129,6 +136,7 @@ class InfoNCE(nn.Module):
             f"cross_view_negatives={self.cross_view_negatives}, "
             f"exclude_positive_from_denominator={self.exclude_positive_from_denominator}, "
             f"normalize={self.normalize}"
+            + (", gather_negatives=True" if self.gather_negatives else "")
         )
 
 

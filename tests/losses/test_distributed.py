@@ -41,7 +41,7 @@ from gcl.losses import (
 
 WORLD = 2
 BATCH = 12
-SPLITS = ((6, 6), (5, 7))
+SPLITS = ((6, 6), (5, 7), (0, 12))  # a rank may hold nothing of a step
 
 Case = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
@@ -55,6 +55,9 @@ CASES: dict[str, Case] = {
     "infonce": lambda z1, z2, y, p: InfoNCE(0.5)(z1, z2),
     "infonce_graphcl": lambda z1, z2, y, p: InfoNCE.graphcl(0.2)(z1, z2),
     "infonce_queue": lambda z1, z2, y, p: InfoNCE(0.3)(z1, z2, _keys()[0]),
+    # hard negatives of each rank's own rows (supervised SimCSE's contradictions)
+    "infonce_hard_negatives": lambda z1, z2, y, p: InfoNCE(
+        0.05, symmetric=False, intra_view_negatives=False, gather_negatives=True)(z1, z2, z1 - 2 * z2),
     "barlow_original": lambda z1, z2, y, p: BarlowTwinsLoss.original()(z1, z2),
     "barlow_graph": lambda z1, z2, y, p: BarlowTwinsLoss.graph_barlow_twins()(z1, z2),
     "supcon": lambda z1, z2, y, p: SupConLoss(0.1)(torch.stack([z1, z2], dim=1), y),

@@ -75,8 +75,9 @@ class SupervisedSimCSE(nn.Module):
         + e^{\mathrm{sim}(h_i, h_j^-)/\tau}\big)}.
 
     This is :class:`gcl.losses.InfoNCE` (``symmetric=False,
-    intra_view_negatives=False``) with the contradiction embeddings passed as its
-    shared ``negatives``.
+    intra_view_negatives=False, gather_negatives=True``) with the contradiction
+    embeddings passed as its shared ``negatives``: under :mod:`torch.distributed` every
+    anchor sees the contradictions of the global batch, as the reference code gathers them.
 
     Args:
         encoder (nn.Module): Sentences to embeddings.
@@ -87,7 +88,8 @@ class SupervisedSimCSE(nn.Module):
     def __init__(self, encoder: nn.Module, temperature: float = 0.05, loss: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.loss = loss if loss is not None else simcse_loss(temperature)
+        self.loss = loss if loss is not None else InfoNCE(
+            temperature=temperature, symmetric=False, intra_view_negatives=False, gather_negatives=True)
 
     def forward(
         self,

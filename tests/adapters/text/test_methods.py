@@ -48,6 +48,9 @@ def test_text_methods_reuse_infonce_unchanged() -> None:
     assert type(SimCSE(encoder).loss) is gcl.losses.InfoNCE
     assert type(SupervisedSimCSE(encoder).loss) is gcl.losses.InfoNCE
     assert type(CLIP().loss) is gcl.losses.InfoNCE
+    # the contradictions are rows of each rank's batch: gathered from every rank under DDP
+    # (tests/losses/test_distributed.py compares that with one process on the global batch)
+    assert SupervisedSimCSE(encoder).loss.gather_negatives and not SimCSE(encoder).loss.gather_negatives
 
 
 def test_simcse_matches_the_paper_formula() -> None:
