@@ -33,6 +33,7 @@ from gcl.losses import (
     SupConLoss,
     estimate_concentration,
     imix_mix,
+    is_distributed,
     kmeans,
     update_momentum,
 )
@@ -593,7 +594,10 @@ class PCL(_MomentumMethod):
     @torch.no_grad()
     def update_prototypes(self, images: Tensor, batch_size: int = 512) -> None:
         r"""E-step: clusters the momentum features of all ``num_items`` training images
-        (un-augmented, in eval mode) and stores prototypes and concentrations.
+        (un-augmented, in eval mode) and stores prototypes and concentrations. Under
+        :mod:`torch.distributed` every rank holds the same features, but their k-means
+        draws differ (each rank's random stream is its own): rank 0's clustering is
+        broadcast, as PCL's code does, so that every replica uses the same prototypes.
 
         Args:
             images (torch.Tensor): The whole training set, :obj:`[num_items, C, H, W]`,
@@ -621,6 +625,10 @@ class PCL(_MomentumMethod):
             self.assignments[m].copy_(result.assignments)
             getattr(self, f"prototypes_{m}").copy_(centroids)
             getattr(self, f"concentrations_{m}").copy_(phi)
+            if is_distributed():
+                for buffer in (self.assignments[m], getattr(self, f"prototypes_{m}"),
+                               getattr(self, f"concentrations_{m}")):
+                    torch.distributed.broadcast(buffer, src=0)
 
     def forward(self, images: Tensor | Batch, indices: Tensor | None = None) -> Tensor:
         images, indices = unpack(images, indices)
