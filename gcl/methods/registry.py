@@ -112,12 +112,16 @@ def graph_encoder(kind: str, in_channels: int, *, hidden_channels: int, num_laye
 def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3, readout: str | None = None,
                   augmentations: tuple[str, str] | list[str] = ("random4", "random4"), aug_ratio: float = 0.2,
                   temperature: float = 0.2, graphcl_reference: bool = False, joint_views: bool = False,
-                  pool_per_graph: bool = False, **encoder_options: Any) -> GraphCL:
+                  pool_per_graph: bool = False, init: str = "default", **encoder_options: Any) -> GraphCL:
     r"""GraphCL with a GIN encoder (GraphCL defaults: 3 × 32, sum readout, τ = 0.2, ratio 0.2).
 
     ``pool_per_graph=True`` makes the random pools (``random2`` ... ``random4``) draw every graph's
     augmentation, as GraphCL's code does, instead of one per batch (one pass per augmentation of
     the pool and view instead of one per view).
+
+    ``init="xavier"`` initialises every linear layer of the encoder and projection head with
+    Xavier-uniform weights and zero biases, as GraphCL's (and InfoGraph's) code does;
+    ``"default"`` keeps PyTorch's per-layer initialisation.
 
     The remaining options go to :class:`gcl.nn.GIN` (e.g. ``layout="ogb"``, ``ogb_mol=True``). Given
     the same ``hidden_channels``, ``num_layers`` and encoder options (the two builders' defaults differ),
@@ -138,8 +142,27 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
         )
     aug1, aug2 = (make_augmentation(name, aug_ratio, reference=graphcl_reference, per_graph=pool_per_graph)
                   for name in augmentations)
-    return GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature),
-                   joint_views=joint_views)
+    method = GraphCL(encoder, aug1, aug2, ProjectionHead(dim, dim, dim), InfoNCE.graphcl(temperature),
+                     joint_views=joint_views)
+    if init == "xavier":
+        xavier_linear_init(method)
+    elif init != "default":
+        raise ValueError(f"init must be 'default' or 'xavier' (got {init!r})")
+    return method
+
+
+def xavier_linear_init(module: nn.Module) -> nn.Module:
+    r"""Xavier-uniform weights and zero biases in every :class:`torch.nn.Linear` of ``module``
+    (PyG's :class:`~torch_geometric.nn.dense.linear.Linear` included), the initialisation of
+    GraphCL's and InfoGraph's code; other layers (batch norm) keep theirs. Returns ``module``."""
+    from torch_geometric.nn.dense.linear import Linear as PyGLinear
+
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, PyGLinear)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
 
 
 def _floating_features(data: Dataset | Data) -> bool:

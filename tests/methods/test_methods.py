@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
@@ -173,6 +175,26 @@ def test_featureless_dataset_trains_with_fallback_features() -> None:
     method = build_method("graphcl", imdb)
     values = _steps(method, _first_batches(imdb, 64, 1), 3)
     assert all(torch.isfinite(torch.tensor(values)))
+
+
+def test_graphcl_xavier_init_as_the_reference_code(mutag: Any) -> None:
+    """init='xavier': every linear layer Xavier-uniform with zero bias; batch norm untouched."""
+    seed_everything(0)
+    method = build_method("graphcl", mutag, init="xavier")
+    linears = [m for m in method.modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Linear"]
+    assert len(linears) == 8  # two per GIN layer, two in the head
+    for layer in linears:
+        fan_out, fan_in = layer.weight.shape
+        assert float(layer.weight.detach().abs().max()) <= math.sqrt(6.0 / (fan_in + fan_out))
+        assert layer.bias is not None and not layer.bias.any()
+    norms = [m for m in method.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert norms and all(bool((m.weight == 1).all()) and not m.bias.any() for m in norms)
+    seed_everything(0)
+    default = build_method("graphcl", mutag)
+    assert any(layer.bias is not None and layer.bias.any() for layer in default.modules()
+               if isinstance(layer, nn.Linear) or type(layer).__name__ == "Linear")
+    with pytest.raises(ValueError, match="init must be 'default' or 'xavier'"):
+        build_method("graphcl", mutag, init="kaiming")
 
 
 def test_graphcl_on_categorical_features_rejects_masking_views() -> None:
