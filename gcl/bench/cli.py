@@ -83,7 +83,11 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     # --datasets / --methods / fewer --seeds narrow what runs; the report always covers the whole
     # table (and every seed it names), so rows and seeds not run yet stay visible.
     full = config.restricted(None, None if args.seeds is None else max(args.seeds, config.seeds))
-    _warn_unmatched_paper_rows(full)
+    try:
+        _check_paper_rows(full)
+    except ValueError as error:  # before anything runs: the report would refuse them at the end
+        print(error, file=sys.stderr)
+        return 2
     try:
         config = config.restricted(datasets, args.seeds, methods)
     except ValueError as error:
@@ -128,15 +132,20 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_unmatched_paper_rows(config: Any) -> None:
+def _check_paper_rows(config: Any) -> None:
+    r"""Refuses a published-numbers CSV the report would refuse (malformed, another metric), and
+    warns about rows that match no dataset and method label of the full table."""
     from gcl.bench.config import benchmarks_dir
-    from gcl.bench.papers import load_paper_results, unmatched_paper_rows
+    from gcl.bench.papers import check_paper_metric, load_paper_results, unmatched_paper_rows
 
     path = benchmarks_dir() / "papers" / config.paper
-    if config.is_quick or not config.paper or not path.is_file():
+    if not config.paper or not path.is_file():
         return
-    for row in unmatched_paper_rows(load_paper_results(path), [d.label for d in config.datasets],
-                                    [m.label for m in config.methods]):
+    paper = load_paper_results(path)
+    check_paper_metric(config, paper)
+    if config.is_quick:
+        return
+    for row in unmatched_paper_rows(paper, [d.label for d in config.datasets], [m.label for m in config.methods]):
         print(f"warning: {path.name}: published row {row.dataset} / {row.method} matches no dataset and "
               f"method label of table {config.table!r}; it is left out of the report", file=sys.stderr)
 

@@ -105,8 +105,9 @@ class TableConfig:
         description (str): Protocol text for the report.
         notes (str): Markdown appended to the report (investigations, reductions).
         source (Path, optional): The YAML file it came from.
-        is_quick (bool): This is the ``quick:`` version (:meth:`reduced`); its report compares
-            nothing with the paper. (default: :obj:`False`)
+        is_quick (bool): This is the ``quick:`` version (:meth:`reduced`); its report prints the
+            difference from the paper for reference but judges no row against the paper's std.
+            (default: :obj:`False`)
     """
 
     table: str
@@ -158,19 +159,27 @@ class TableConfig:
         self._check_training()
 
     def _check_ogb_rows(self) -> None:
-        r"""The ``ogb`` protocol and ROC-AUC score one binary task of an OGB graph data set (its
-        official split, its evaluator): every row must name one."""
+        r"""The ``ogb`` protocol trains and scores one classification task of an OGB graph data set
+        (its official split), and ROC-AUC needs OGB's evaluator of a binary task: every row must name
+        such a set."""
         from gcl.eval import OGBGraphEvaluator
 
         for entry in self.datasets:
             what = f"the {self.protocol} protocol" if self.protocol == "ogb" else "metric rocauc"
+            where = f"table {self.table!r}, {entry.label}"
             if not entry.name.lower().replace("_", "-").startswith("ogbg-"):
-                raise ValueError(f"table {self.table!r}, {entry.label}: {what} needs an OGB graph data set "
+                raise ValueError(f"{where}: {what} needs an OGB graph data set "
                                  f"(ogbg-...; got {entry.name!r}); TU data sets are scored by accuracy")
-            tasks = OGBGraphEvaluator(entry.name).num_tasks
-            if tasks != 1:
-                raise ValueError(f"table {self.table!r}, {entry.label}: {entry.name} has {tasks} tasks; the "
-                                 "supervised protocols train and score one binary task")
+            evaluator = OGBGraphEvaluator(entry.name)
+            if evaluator.num_tasks != 1:
+                raise ValueError(f"{where}: {entry.name} has {evaluator.num_tasks} tasks; the supervised "
+                                 "protocols train and score one classification task")
+            if self.metric == "rocauc" and evaluator.metric != "rocauc":
+                raise ValueError(f"{where}: {entry.name} is scored by {evaluator.metric} (OGB's evaluator), "
+                                 "not by the rocauc of a binary task")
+            if evaluator.metric not in ("rocauc", "acc"):
+                raise ValueError(f"{where}: {entry.name} is a regression task ({evaluator.metric}); "
+                                 "the supervised protocols train classifiers")
 
     def _check_training(self) -> None:
         r"""Every row's training settings are :class:`gcl.train.TrainConfig` fields of valid values."""
@@ -240,9 +249,9 @@ class TableConfig:
         settings = self.settings(entry, spec)
         settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in STORAGE_OPTIONS}
         settings["train"] = {k: v for k, v in settings["train"].items() if k not in BOOKKEEPING_TRAIN}
-        if settings["pretrain"]:
+        if settings["pretrain"] and "train" in settings["pretrain"]:
             settings["pretrain"] = {**settings["pretrain"], "train": {
-                k: v for k, v in settings["pretrain"].get("train", {}).items() if k not in BOOKKEEPING_TRAIN}}
+                k: v for k, v in settings["pretrain"]["train"].items() if k not in BOOKKEEPING_TRAIN}}
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 

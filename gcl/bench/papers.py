@@ -14,6 +14,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gcl.bench.config import TableConfig
 
 COLUMNS = ("dataset", "method", "mean", "std", "metric", "citation", "source", "notes")
 
@@ -60,17 +64,22 @@ def load_paper_results(path: str | os.PathLike[str]) -> list[PaperResult]:
     r"""Reads a published-numbers CSV.
 
     Raises:
-        ValueError: A column is missing or a number is malformed (the message names the line).
+        ValueError: A column is missing, a row has more or fewer fields than the header, or a
+            number is malformed (the message names the line).
     """
     file = Path(path)
     with file.open(newline="") as handle:
-        reader = csv.DictReader(line for line in handle if not line.startswith("#"))
+        numbered = [(number, line) for number, line in enumerate(handle, start=1) if not line.startswith("#")]
+        reader = csv.DictReader(line for _, line in numbered)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{file}: missing column(s) {missing}; expected {list(COLUMNS)}")
         out = []
-        for index, row in enumerate(reader, start=2):
-            where = f"{file}:{index}"
+        for row in reader:
+            where = f"{file}:{numbered[reader.line_num - 1][0]}"
+            if None in row or any(value is None for value in row.values()):
+                raise ValueError(f"{where}: a row needs the {len(reader.fieldnames or [])} fields of the header "
+                                 f"{list(reader.fieldnames or [])} (quote values that hold commas)")
             out.append(PaperResult(
                 dataset=row["dataset"].strip(), method=row["method"].strip(),
                 mean=_number(row["mean"], where), std=_number(row["std"], where),
@@ -91,3 +100,14 @@ def unmatched_paper_rows(results: Sequence[PaperResult], datasets: Sequence[str]
     report."""
     pairs = {(d.lower(), m) for d in datasets for m in methods}
     return [r for r in results if (r.dataset.lower(), r.method) not in pairs]
+
+
+def check_paper_metric(config: TableConfig, results: Sequence[PaperResult]) -> None:
+    r"""Raises :class:`ValueError` unless every published row is in the table's metric (a report
+    compares like with like)."""
+    wrong = [r for r in results if r.metric != config.metric]
+    if wrong:
+        raise ValueError(
+            f"table {config.table!r} reports {config.metric}, but its published numbers for "
+            f"{', '.join(f'{r.dataset} / {r.method}' for r in wrong)} are {wrong[0].metric} "
+            f"(metric column of {config.paper}); a comparison needs the same metric")

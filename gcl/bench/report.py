@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gcl.bench.config import DatasetEntry, TableConfig
-from gcl.bench.papers import PaperResult, load_paper_results, paper_lookup
+from gcl.bench.papers import PaperResult, check_paper_metric, load_paper_results, paper_lookup
 from gcl.bench.protocols import folds_of
 from gcl.bench.store import Record, ResultsStore
 
@@ -77,12 +77,7 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
     means of the folds (the spread the GraphCL paper reports), with ``aggregate: folds`` over all
     folds or runs. Only seeds with every fold stored count.
     """
-    wrong_metric = [p for p in paper if p.metric != config.metric]
-    if wrong_metric:
-        raise ValueError(
-            f"table {config.table!r} reports {config.metric}, but its published numbers for "
-            f"{', '.join(f'{p.dataset} / {p.method}' for p in wrong_metric)} are {wrong_metric[0].metric} "
-            f"(metric column of {config.paper}); a comparison needs the same metric")
+    check_paper_metric(config, paper)
     lookup = paper_lookup(list(paper))
     num_folds = folds_of(config)[0]
     rows = []

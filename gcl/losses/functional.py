@@ -49,7 +49,7 @@ from gcl.losses.distributed import (
     gather_with_grad,
     gather_with_offset,
     global_mean,
-    is_distributed,
+    world_size,
 )
 
 __all__ = [
@@ -165,7 +165,7 @@ def _check_nonempty(loss: str, embeddings: Tensor) -> None:
     # Under torch.distributed a rank may hold no pairs of a step while the others do: it
     # still joins the collectives of global_mean (a rank raising alone would leave the
     # others waiting in them), and contributes nothing to the global mean.
-    if embeddings.size(0) == 0 and not is_distributed():
+    if embeddings.size(0) == 0 and world_size() == 1:
         raise ValueError(f"{loss} needs at least one pair (got an empty batch of shape {tuple(embeddings.shape)})")
 
 

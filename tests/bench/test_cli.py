@@ -91,6 +91,14 @@ def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "published row MUTAG / GraphCL matches no dataset and method label" in err
     assert "MUTAG / graphcl" not in err
+    # a CSV the report would refuse stops the command before anything runs
+    for rows, message in (("MUTAG,graphcl,86.8,1.34\n", "a row needs the 8 fields"),
+                          ("MUTAG,graphcl,86.8,1.34,rocauc,c,s,\n", "reports accuracy, but its published numbers")):
+        (tmp_path / "papers" / "mini.csv").write_text("dataset,method,mean,std,metric,citation,source,notes\n" + rows)
+        assert main(["reproduce", "mini", "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err
+    with ResultsStore(tmp_path / "r.sqlite") as db:
+        assert db.records("mini") == []
 
 
 def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

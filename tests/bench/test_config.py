@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +139,11 @@ def test_reduced_and_restricted() -> None:
     ({"protocol": "supervised-kfold", "metric": "rocauc", "quick": {}},
      r"MUTAG: metric rocauc needs an OGB graph data set \(ogbg-...; got 'MUTAG'\)"),
     ({"protocol": "ogb", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-moltox21"], "quick": {}},
-     "ogbg-moltox21 has 12 tasks; the supervised protocols train and score one binary task"),
+     "ogbg-moltox21 has 12 tasks; the supervised protocols train and score one classification task"),
+    ({"protocol": "ogb", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-molesol"], "quick": {}},
+     r"ogbg-molesol is a regression task \(rmse\)"),
+    ({"protocol": "ogb", "metric": "rocauc", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-ppa"],
+      "quick": {}}, r"ogbg-ppa is scored by acc \(OGB's evaluator\), not by the rocauc of a binary task"),
     # the quick run's evaluation must not hide a full run without a validation part
     ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0.0}, "quick": {"evaluation": {"val_size": 0.1}}},
      "early stopping needs a validation part"),
@@ -186,6 +192,24 @@ def test_paper_csv_errors(tmp_path: Path) -> None:
     bad.write_text("dataset,method,mean,std,metric,citation,source,notes\nMUTAG,x,abc,,accuracy,c,s,\n")
     with pytest.raises(ValueError, match="expected a number"):
         load_paper_results(bad)
+    # a row short of fields (an unquoted comma elsewhere makes one too long), named by its line in the file
+    bad.write_text("# comment\ndataset,method,mean,std,metric,citation,source,notes\nMUTAG,x,1,1,accuracy,c,s,\n"
+                   "MUTAG,graphcl,86.8,1.34\n")
+    with pytest.raises(ValueError, match=r"p.csv:4: a row needs the 8 fields of the header"):
+        load_paper_results(bad)
+    bad.write_text("dataset,method,mean,std,metric,citation,source,notes\nMUTAG,x,1,1,accuracy,You, et al.,s,\n")
+    with pytest.raises(ValueError, match=r"p.csv:2: a row needs the 8 fields"):
+        load_paper_results(bad)
+
+
+def test_fingerprint_of_settings_without_bookkeeping_is_the_plain_hash() -> None:
+    """Records already stored keep their fingerprint: settings with nothing left out hash as written,
+    a pre-training section without training settings included."""
+    config = parse_config(_content(protocol="supervised-kfold", quick={}, datasets=["MUTAG"],
+                                   methods={"ft": {"method": "supervised", "pretrain": {"method": "graphcl"}}}))
+    entry, spec = config.dataset_entry("MUTAG"), config.method("ft")
+    plain = json.dumps(config.settings(entry, spec), sort_keys=True, default=str)
+    assert config.variant(entry, spec) == hashlib.sha1(plain.encode()).hexdigest()[:12]
 
 
 def test_every_node_table_setting_builds_its_method_and_training() -> None:
