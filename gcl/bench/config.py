@@ -248,10 +248,9 @@ class TableConfig:
 
         settings = self.settings(entry, spec)
         settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in STORAGE_OPTIONS}
-        settings["train"] = {k: v for k, v in settings["train"].items() if k not in BOOKKEEPING_TRAIN}
+        settings["train"] = _scoring(settings["train"])
         if settings["pretrain"] and "train" in settings["pretrain"]:
-            settings["pretrain"] = {**settings["pretrain"], "train": {
-                k: v for k, v in settings["pretrain"]["train"].items() if k not in BOOKKEEPING_TRAIN}}
+            settings["pretrain"] = {**settings["pretrain"], "train": _scoring(settings["pretrain"]["train"])}
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -293,7 +292,9 @@ class TableConfig:
                               "seeds": self.seeds if seeds is None else int(seeds)})
 
 
-# load_dataset options that change how the data is held, not what it is
+def _scoring(train: dict[str, Any]) -> dict[str, Any]:
+    r"""``train`` without its :data:`BOOKKEEPING_TRAIN` settings."""
+    return {k: v for k, v in train.items() if k not in BOOKKEEPING_TRAIN}
 
 
 def _load_options() -> tuple[str, ...]:
@@ -422,4 +423,3 @@ def find_config(table: str, root: str | os.PathLike[str] | None = None) -> Path:
         known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
         raise ValueError(f"no configuration for table {table!r} in {folder}; known tables: {known}")
     return path
-

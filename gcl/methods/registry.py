@@ -127,6 +127,8 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
     the same ``hidden_channels``, ``num_layers`` and encoder options (the two builders' defaults differ),
     :func:`build_supervised` builds the same encoder, so the pre-trained state loads into it for fine-tuning.
     """
+    if init not in ("default", "xavier"):
+        raise ValueError(f"init must be 'default' or 'xavier' (got {init!r})")
     in_channels, _ = _info(data)
     encoder = GIN(in_channels, hidden_channels, num_layers, readout=readout, **encoder_options)
     dim = int(encoder.out_channels)
@@ -146,8 +148,6 @@ def build_graphcl(data: Dataset, *, hidden_channels: int = 32, num_layers: int =
                      joint_views=joint_views)
     if init == "xavier":
         xavier_linear_init(method)
-    elif init != "default":
-        raise ValueError(f"init must be 'default' or 'xavier' (got {init!r})")
     return method
 
 

@@ -622,12 +622,10 @@ class PCL(_MomentumMethod):
                 clip_quantiles=(0.1, 0.9),
                 temperature=self.concentration_temperature,
             )
-            self.assignments[m].copy_(result.assignments)
-            getattr(self, f"prototypes_{m}").copy_(centroids)
-            getattr(self, f"concentrations_{m}").copy_(phi)
-            if is_distributed():
-                for buffer in (self.assignments[m], getattr(self, f"prototypes_{m}"),
-                               getattr(self, f"concentrations_{m}")):
+            buffers = (self.assignments[m], getattr(self, f"prototypes_{m}"), getattr(self, f"concentrations_{m}"))
+            for buffer, value in zip(buffers, (result.assignments, centroids, phi)):
+                buffer.copy_(value)
+                if is_distributed():
                     torch.distributed.broadcast(buffer, src=0)
 
     def forward(self, images: Tensor | Batch, indices: Tensor | None = None) -> Tensor:

@@ -16,10 +16,13 @@ from gcl.losses import InfoNCE
 __all__ = ["CLIP", "SimCSE", "SupervisedSimCSE", "simcse_loss"]
 
 
-def simcse_loss(temperature: float = 0.05) -> InfoNCE:
+def simcse_loss(temperature: float = 0.05, hard_negatives: bool = False) -> InfoNCE:
     r"""SimCSE's objective as :class:`gcl.losses.InfoNCE`: one direction, the other
-    sentences' second embeddings (and any ``negatives``) as negatives, cosine similarity."""
-    return InfoNCE(temperature=temperature, symmetric=False, intra_view_negatives=False)
+    sentences' second embeddings (and any ``negatives``) as negatives, cosine similarity.
+    ``hard_negatives=True`` (supervised SimCSE): the ``negatives`` are rows of each rank's batch,
+    gathered from all ranks under :mod:`torch.distributed` (``gather_negatives``)."""
+    return InfoNCE(temperature=temperature, symmetric=False, intra_view_negatives=False,
+                   gather_negatives=hard_negatives)
 
 
 class SimCSE(nn.Module):
@@ -88,8 +91,7 @@ class SupervisedSimCSE(nn.Module):
     def __init__(self, encoder: nn.Module, temperature: float = 0.05, loss: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.loss = loss if loss is not None else InfoNCE(
-            temperature=temperature, symmetric=False, intra_view_negatives=False, gather_negatives=True)
+        self.loss = loss if loss is not None else simcse_loss(temperature, hard_negatives=True)
 
     def forward(
         self,
