@@ -31,6 +31,17 @@ def test_learning_rate_curve_on_mutag(tmp_path: Path, monkeypatch: pytest.Monkey
     assert text.count("3: ") == 2  # three epochs recorded for each rate
 
 
+def test_gca_pagerank_on_mutag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load("gca_pagerank")
+    row = module.compare("MUTAG")
+    assert row["edges"] == 7442  # every edge of the 188 graphs
+    assert 0 < row["pagerank max"] <= 0.7 and 0 <= row["pagerank mean"] <= row["pagerank max"]
+    out = tmp_path / "pr.md"
+    monkeypatch.setattr(sys, "argv", ["gca_pagerank.py", "--datasets", "MUTAG", "--markdown", str(out)])
+    module.main()
+    assert "| MUTAG | 7442 |" in out.read_text()
+
+
 def test_learning_rate_curve_summary() -> None:
     module = load("learning_rate_curve")
     rows = [{"epoch": 1, "val_loss": 0.7, "val_acc": 0.5, "train_acc": 0.5},
