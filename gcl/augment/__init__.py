@@ -25,6 +25,7 @@ from gcl.augment.centrality import (
     eigenvector_centrality,
     node_centrality,
     pagerank,
+    truncated_pagerank,
 )
 from gcl.augment.functional import (
     Augmented,
@@ -84,4 +85,5 @@ __all__ = [
     "pagerank",
     "perturb_edges",
     "random_walk_subgraph",
+    "truncated_pagerank",
 ]

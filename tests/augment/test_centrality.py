@@ -303,3 +303,12 @@ def test_pagerank_dangling_mass_folded_or_summed(sinks: int) -> None:
     for values, g in zip(per_graph(batch, ours), to_networkx_graphs(graphs, directed=True)):
         expected = as_tensor(nx.pagerank(g), g.number_of_nodes())
         assert torch.allclose(values.double(), expected, rtol=1e-4, atol=0)
+
+
+def test_package_exports_every_centrality() -> None:
+    import gcl.augment as A
+    from gcl.augment import adaptive, functional, transforms
+
+    for module in (C, adaptive, functional, transforms):
+        for name in module.__all__:
+            assert name in A.__all__ and getattr(A, name) is getattr(module, name), (module.__name__, name)
