@@ -185,6 +185,9 @@ def _construct(spec: DatasetSpec, root: Path, use_node_attr: bool, transform: Ca
 
 #: :func:`load_dataset` options that change how the data is held or found, not what it is: runs and
 #: benchmark scores that differ only in them are the same (resumes, result fingerprints).
+#: Written into a processed cache once a load of it has passed :func:`check_loaded`.
+CHECKED_MARKER = ".gcl-checked"
+
 STORAGE_OPTIONS = frozenset({"mmap", "root", "download"})
 
 
@@ -267,6 +270,11 @@ def load_dataset(
             missing = missing_files(spec, folder)
             if (folder / "raw").is_dir() and missing:
                 raise DatasetNotFoundError(f"{folder} holds {spec.name} without {', '.join(missing)}.")
+            misplaced = [f for f in missing if (folder / Path(f).name).is_file()]
+            if misplaced:
+                raise DatasetNotFoundError(f"{folder} holds {', '.join(Path(f).name for f in misplaced)} "
+                                           f"directly; {spec.name}'s files belong in {folder / 'raw'}/ "
+                                           f"({', '.join(spec.files)}).")
     found = locate(spec, roots)
     mapped_file: Path | None = None
     if found is None:
@@ -297,7 +305,10 @@ def load_dataset(
                 return mapped
         # one process builds the processed cache while the others wait, then read it
         with held_lock(mirror_root / ".build.lock"):
-            built = not processed.exists()
+            # checked until a load has passed the checks: PyG creates processed/ before it processes, so
+            # an interrupted processing leaves the folder without a complete, checked cache
+            checked = processed / CHECKED_MARKER
+            built = not checked.is_file()
 
             def construct() -> InMemoryDataset:
                 if spec.family == "TU" and built:
@@ -328,6 +339,7 @@ def load_dataset(
                 except CorruptDatasetError:
                     shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
                     raise
+                checked.touch()
 
     if len(dataset) == 0:
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")

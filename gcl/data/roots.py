@@ -148,7 +148,8 @@ def unpack(spec: DatasetSpec, archive: Path) -> Path:
     others find the folder complete.
     """
     stat = archive.stat()
-    target_root = cache_dir() / "unpacked" / f"{_key(archive)}-{stat.st_size}"
+    # size and modification time: an archive replaced by another of the same size is unpacked again
+    target_root = cache_dir() / "unpacked" / f"{_key(archive)}-{stat.st_size}-{stat.st_mtime_ns}"
     folder = target_root / spec.folder
     if _complete(spec, folder):
         return folder

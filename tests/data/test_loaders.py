@@ -166,6 +166,52 @@ def test_nan_node_attributes_are_refused(tmp_path: Path) -> None:
         load_dataset("MUTAG", root=tmp_path, use_node_attr=True)
 
 
+def test_an_interrupted_first_processing_is_checked_when_done_again(tmp_path: Path) -> None:
+    from gcl.data.roots import mirror
+
+    folder = copy_tu("MUTAG", tmp_path)
+    rows = ["0.5, 1.0"] * 3371
+    rows[10] = "nan, 1.0"
+    (folder / "raw" / "MUTAG_node_attributes.txt").write_text("\n".join(rows) + "\n")
+    # what a processing killed before writing its cache leaves: PyG creates processed/ first
+    cache_root = mirror(get_spec("MUTAG"), folder.resolve(), "attr1")
+    (cache_root / "MUTAG" / "processed").mkdir(parents=True)
+    with pytest.raises(CorruptDatasetError, match="node features contain NaN or inf"):
+        load_dataset("MUTAG", root=tmp_path, use_node_attr=True)
+
+
+def _pack_mutag(archive: Path, labels: list[str]) -> None:
+    source = REPO_DATASETS / "TU" / "MUTAG" / "raw"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+        for path in sorted(source.iterdir()):
+            payload = "\n".join(labels).encode() if path.name == "MUTAG_graph_labels.txt" else path.read_bytes()
+            info = tarfile.TarInfo(f"MUTAG/raw/{path.name}")
+            info.size = len(payload)  # mtime 0: the same bytes for the same contents
+            tar.addfile(info, io.BytesIO(payload))
+    archive.write_bytes(buffer.getvalue())
+
+
+def test_a_replaced_archive_of_the_same_size_is_unpacked_again(tmp_path: Path) -> None:
+    labels = (REPO_DATASETS / "TU" / "MUTAG" / "raw" / "MUTAG_graph_labels.txt").read_text().split("\n")
+    archive = tmp_path / "root" / "TU" / "MUTAG" / "MUTAG.tar.xz"
+    archive.parent.mkdir(parents=True)
+    _pack_mutag(archive, labels)
+    size = archive.stat().st_size
+    assert load_dataset("MUTAG", root=tmp_path / "root").y[:3].tolist() == [1, 0, 0]
+    # a corrected release of the same size: the first few labels flipped
+    for flipped in range(1, 50):
+        edited = ["1" if line.strip() == "-1" else "-1" for line in labels[:flipped]] + labels[flipped:]
+        _pack_mutag(tmp_path / "candidate.tar.xz", edited)
+        if (tmp_path / "candidate.tar.xz").stat().st_size == size:
+            break
+    else:
+        pytest.fail("no edit of the labels keeps the archive's size")
+    (tmp_path / "candidate.tar.xz").replace(archive)
+    expected = [1 - label for label in [1, 0, 0][:flipped]] + [1, 0, 0][flipped:]
+    assert load_dataset("MUTAG", root=tmp_path / "root").y[:3].tolist() == expected
+
+
 def test_edited_raw_files_are_read_again(tmp_path: Path) -> None:
     # the processed cache follows the raw files, not only their folder
     folder = copy_tu("MUTAG", tmp_path)
@@ -180,6 +226,15 @@ def test_an_incomplete_copy_in_the_given_root_is_an_error(tmp_path: Path) -> Non
     folder = copy_tu("MUTAG", tmp_path)
     (folder / "raw" / "MUTAG_node_labels.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"holds MUTAG without raw/MUTAG_node_labels\.txt"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_files_outside_raw_in_the_given_root_are_an_error(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    for path in (folder / "raw").iterdir():
+        path.rename(folder / path.name)
+    (folder / "raw").rmdir()
+    with pytest.raises(DatasetNotFoundError, match=r"holds .*MUTAG_A\.txt.* directly; MUTAG's files belong in"):
         load_dataset("MUTAG", root=tmp_path)
 
 
