@@ -67,9 +67,10 @@ def _centrality(
             )
         phi = given
     elif kind == "degree":
-        # GCA uses the raw degree; per-graph statistics make the scale irrelevant
-        # unless log_offset != 0, where the raw degree matches GCA's code.
-        phi = degree_centrality(edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs)
+        # GCA uses the raw degree, a stored self loop counted once; per-graph statistics make
+        # the scale irrelevant unless log_offset != 0, where the raw degree matches GCA's code.
+        phi = degree_centrality(edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs,
+                                self_loop_weight=1)
     else:
         phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
     if kind == "eigenvector":
@@ -293,8 +294,9 @@ def adaptive_drop_edges(
 
     As in GCA, the two directions of an undirected edge are decided
     independently by default. ``force_undirected=True`` takes one decision per
-    node pair, which needs a symmetric score (``aggr='mean'``, the paper's
-    choice for undirected graphs).
+    node pair, which needs a symmetric score (``aggr='mean'``, GCA's code's
+    choice for undirected graphs: the mean of the two log-centralities, where
+    the paper writes the log of their mean).
 
     Args:
         x (Tensor): node features ``[N, F]`` (only its size is used).

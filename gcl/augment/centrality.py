@@ -95,6 +95,7 @@ def degree_centrality(
     *,
     normalized: bool = True,
     num_graphs: int | None = None,
+    self_loop_weight: int = 2,
 ) -> Tensor:
     r"""Degree centrality of every node within its own graph, as
     :func:`networkx.degree_centrality`:
@@ -104,7 +105,8 @@ def degree_centrality(
 
     where :math:`\deg(v)` counts the edges stored with target :math:`v` (for an
     undirected graph stored in both directions, its degree) and a self loop
-    counts twice, as in networkx. Graphs with a single node get :math:`1`.
+    counts twice, as in networkx (``self_loop_weight``). Graphs with a single
+    node get :math:`1`.
 
     Args:
         edge_index (Tensor): integer edge indices ``[2, E]``.
@@ -113,6 +115,9 @@ def degree_centrality(
         normalized (bool): divide by :math:`n_g - 1` (default: :obj:`True`);
             otherwise the raw degree is returned.
         num_graphs (int, optional): number of graphs.
+        self_loop_weight (int): how many times a stored self loop counts:
+            ``2`` (default, networkx's) or ``1`` (GCA's code, whose degree
+            counts the stored edges ``(u, v)`` by ``v``).
 
     Shapes:
         - **output:** :math:`[N]` in the default floating dtype.
@@ -122,11 +127,13 @@ def degree_centrality(
         >>> degree_centrality(edge_index, 3)
         tensor([0.5000, 1.0000, 0.5000])
     """
+    if self_loop_weight not in (1, 2) or isinstance(self_loop_weight, bool):
+        raise ValueError(f"self_loop_weight must be 1 or 2 (got {self_loop_weight!r})")
     edge_index = _check_inputs(edge_index, num_nodes, batch, num_graphs)
     row, col = edge_index[0], edge_index[1]
     degree = torch.bincount(col, minlength=num_nodes)
-    loops = row == col
-    degree = degree + torch.bincount(col[loops], minlength=num_nodes)
+    if self_loop_weight == 2:
+        degree = degree + torch.bincount(col[row == col], minlength=num_nodes)
     dtype = torch.get_default_dtype()
     degree_f = degree.to(dtype)
     if not normalized:

@@ -936,12 +936,12 @@ class AddCentrality(BaseTransform):
     @classmethod
     def adaptive(cls, kind: CentralityKind = "degree") -> AddCentrality:
         r"""The centrality exactly as the adaptive augmentations compute it
-        when none is stored: the raw degree (GCA's) rather than the degree
-        normalised by :math:`n_g - 1`. The adaptive augmentations use a stored
+        when none is stored: the raw degree (GCA's, a self loop counted once)
+        rather than the degree normalised by :math:`n_g - 1`. The adaptive augmentations use a stored
         value as given, and its scale matters with ``log_offset != 0`` or
         ``per_graph=False``; with this transform first they give what they
         give without it."""
-        return cls(kind, normalized=False) if kind == "degree" else cls(kind)
+        return cls(kind, normalized=False, self_loop_weight=1) if kind == "degree" else cls(kind)
 
     def forward(self, data: Data) -> Data:
         x, _, edge_index, batch, num_graphs = _graph_tensors(data)

@@ -12,6 +12,7 @@ from torch_geometric.data import Batch
 
 from gcl.augment import adaptive as A
 from gcl.augment import centrality as C
+from gcl.augment import transforms as T
 
 from .graphs import gen, graph_lists, is_symmetric, to_batch
 
@@ -123,6 +124,21 @@ def test_edge_probabilities_with_gca_pagerank() -> None:
     networkx_rank = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=0.4,
                                               centrality="pagerank")
     assert not torch.allclose(computed, networkx_rank)
+
+
+def test_degree_scores_count_a_self_loop_once_as_gca() -> None:
+    """GCA's degree is torch_geometric.utils.degree(to_undirected(edge_index)[1]): a stored (v, v) counts once."""
+    path = [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]
+    batch = to_batch([(4, path + [(v, v) for v in range(4)])])
+    computed = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=0.4, threshold=0.9)
+    degree = [2, 3, 3, 2]  # neighbours plus the loop, each stored edge once
+    expected = naive_gca([math.log(degree[int(v)]) for v in batch.edge_index[1]], 0.4, 0.9)
+    assert computed.tolist() == pytest.approx(expected, rel=1e-6)
+    stored = T.AddCentrality.adaptive("degree")(batch)
+    assert stored.degree_centrality.tolist() == [2.0, 3.0, 3.0, 2.0]
+    assert C.degree_centrality(batch.edge_index, 4).tolist() == pytest.approx([1.0, 4 / 3, 4 / 3, 1.0])  # networkx's
+    with pytest.raises(ValueError, match="self_loop_weight must be 1 or 2"):
+        C.degree_centrality(batch.edge_index, 4, self_loop_weight=0)
 
 
 def test_eigenvector_zero_centrality_gets_threshold() -> None:
