@@ -139,8 +139,20 @@ class TrainConfig:
             raise ValueError(f"epochs must be at least 1 (got {self.epochs})")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {self.batch_size})")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive (got {self.lr})")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be a positive number (got {self.lr})")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be non-negative (got {self.weight_decay})")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            # a negative bound would reverse every gradient (torch scales by bound / norm)
+            raise ValueError(f"grad_clip must be positive or None (got {self.grad_clip})")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1 or None (got {self.patience})")
+        if self.step_size < 1:
+            raise ValueError(f"step_size must be at least 1 (got {self.step_size})")
+        for flag in ("drop_last", "progress", "sync_batchnorm", "find_unused_parameters"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false (got {getattr(self, flag)!r})")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adam', 'adamw' or 'sgd' (got {self.optimizer!r})")
         if self.scheduler not in (None, "cosine", "step"):

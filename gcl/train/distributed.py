@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -202,6 +203,11 @@ def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], n
         result = function(*args)
         if local_rank == 0:
             torch.save({"result": result}, result_file)
+    except Exception as exc:
+        # the exception itself for launch() to raise (torch.multiprocessing passes on only its text)
+        with contextlib.suppress(Exception):
+            torch.save({"error": exc}, f"{result_file}.error{local_rank}")
+        raise
     finally:
         shutdown_distributed()
 
@@ -217,7 +223,9 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
     before ``function`` runs, so the function sees an initialised group. With
     ``nproc=1`` the function runs in this process without a process group. When
     ``OMP_NUM_THREADS`` is unset, each process uses ``cpu_count // nproc`` threads.
-    An exception in any process is re-raised here.
+    An exception in any process is raised here: the worker's own exception (its
+    traceback as the cause) where it can be pickled, otherwise
+    :class:`torch.multiprocessing.ProcessRaisedException`.
 
     Args:
         function (callable): Importable (module-level) function; it and ``args``
@@ -250,6 +258,22 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
 
     with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:
         result_file = str(Path(tmp) / "result.pt")
-        mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend, device,
-                                         result_file), nprocs=nproc, join=True, start_method=start_method)
+        try:
+            mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend,
+                                             device, result_file), nprocs=nproc, join=True,
+                               start_method=start_method)
+        except mp.ProcessRaisedException as exc:
+            error = _saved_error(f"{result_file}.error{exc.error_index}")
+            if error is None:
+                raise
+            raise error from exc  # the worker's own exception, its traceback in the cause
         return torch.load(result_file, weights_only=False)["result"]
+
+
+def _saved_error(path: str) -> BaseException | None:
+    r"""The exception a worker saved at ``path``, if it could be saved and read back."""
+    try:
+        error = torch.load(path, weights_only=False)["error"]
+    except Exception:
+        return None
+    return error if isinstance(error, BaseException) else None

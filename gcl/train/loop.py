@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pickle
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -83,12 +84,22 @@ def _plain(value: Any) -> Any:
 def _described(value: Any) -> str:
     r"""``repr(value)``, or where that names a memory address (functions, objects without a
     ``__repr__`` of their own) the qualified name of the function, class or type, which stays
-    the same from one process to the next."""
+    the same from one process to the next. A :func:`functools.partial` is its function and
+    arguments, each described so; in other reprs only the addresses are left out."""
+    if isinstance(value, functools.partial):
+        parts = [_described(value.func), *(_described(a) for a in value.args),
+                 *(f"{k}={_described(v)}" for k, v in sorted(value.keywords.items()))]
+        return f"functools.partial({', '.join(parts)})"
     text = repr(value)
     if " at 0x" not in text:
         return text
-    named = value if hasattr(value, "__qualname__") else type(value)
-    return f"{getattr(named, '__module__', '')}.{named.__qualname__}"
+    if hasattr(value, "__qualname__") or text == object.__repr__(value):  # a name and an address
+        named = value if hasattr(value, "__qualname__") else type(value)
+        return f"{getattr(named, '__module__', '')}.{named.__qualname__}"
+    return _ADDRESS.sub("", text)
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _num_examples(data: Any) -> int | None:
@@ -158,8 +169,12 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 class Trainer:
@@ -359,6 +374,11 @@ class Trainer:
                              f"already trained{hint}")
         if state["epoch"] > self.config.epochs:
             raise ValueError(f"{path} has {state['epoch']} epochs done, more than epochs={self.config.epochs}{hint}")
+        if state["epoch"] == self.config.epochs and state.get("step_in_epoch"):
+            # its weights hold steps of epoch epochs + 1, which this run would return as its result
+            raise ValueError(f"{path} was written {state['step_in_epoch']} steps into epoch {state['epoch'] + 1}, "
+                             f"past epochs={self.config.epochs}: train at least {state['epoch'] + 1} epochs to "
+                             f"resume it{hint}")
 
     def _collective_device(self) -> torch.device:
         r"""Where tensors of a collective live: the training device for NCCL, the CPU for gloo."""
@@ -416,6 +436,7 @@ class Trainer:
                 "pass each rank its own iterable of subgraph batches instead")
         self.method.to(self.device)
         self._sampler = None
+        self.__dict__.pop("_best_state", None)  # an earlier fit's best weights are not this run's
         self._forward: nn.Module = self.method
         is_main = rank == 0
         if _distributed():
@@ -552,6 +573,10 @@ class Trainer:
                             optimizer, scheduler, epoch, step_in_epoch, global_step,
                             epoch_generator_state, history, best_val, bad_epochs),
                             {"losses": list(losses), "seen": seen, "seconds": time.perf_counter() - started})
+                if step_in_epoch == 0:
+                    raise ValueError(f"epoch {epoch + 1} has no batches: the data is empty, or an iterator that "
+                                     "an earlier epoch used up (pass a list, a dataset or a loader, which every "
+                                     "epoch iterates again)")
                 if scheduler is not None:
                     scheduler.step()
                 seconds = time.perf_counter() - started

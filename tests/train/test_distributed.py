@@ -331,6 +331,33 @@ def test_launch_functions_without_process_group(monkeypatch: pytest.MonkeyPatch)
         launch(sorted, 0)
 
 
+def _refuse_on_rank_one(message: str) -> int:
+    if dist.get_rank() == 1:
+        raise ValueError(message)
+    return 0
+
+
+def _unpicklable_error() -> int:
+    class Local(Exception):
+        pass
+
+    raise Local("a class defined in the worker")
+
+
+def test_launch_raises_the_workers_own_exception() -> None:
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    import torch.multiprocessing as mp
+
+    start = "spawn" if torch.cuda.is_initialized() else "fork"
+    with pytest.raises(ValueError, match="batch_size 3 is not divisible") as info:
+        launch(_refuse_on_rank_one, WORLD, args=("batch_size 3 is not divisible",), backend="gloo", device="cpu",
+               start_method=start)
+    assert isinstance(info.value.__cause__, mp.ProcessRaisedException)  # with the worker's traceback
+    with pytest.raises(mp.ProcessRaisedException, match="a class defined in the worker"):
+        launch(_unpicklable_error, WORLD, backend="gloo", device="cpu", start_method=start)
+
+
 def test_cli_nproc_trains_in_two_processes(spawned: dict[str, Any]) -> None:
     cli = spawned["cli"]
     assert cli["nproc"] == WORLD and cli["device"] == "cpu" and cli["backend"] is None

@@ -407,10 +407,13 @@ def test_run_two_lines(mutag: Any) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("epochs", 0, "epochs must be at least 1"), ("lr", -1.0, "lr must be positive"),
+    [("epochs", 0, "epochs must be at least 1"), ("lr", -1.0, "lr must be a positive number"),
      ("optimizer", "lbfgs", "optimizer must be"), ("scheduler", "linear", "scheduler must be"),
      ("lr", "1e-3", r"lr must be a number \(got '1e-3'; YAML reads"), ("epochs", 2.5, "epochs must be an integer"),
-     ("patience", True, "patience must be an integer")],
+     ("patience", True, "patience must be an integer"), ("lr", float("nan"), "lr must be a positive number"),
+     ("grad_clip", -1.0, r"grad_clip must be positive or None \(got -1.0\)"), ("grad_clip", 0.0, "grad_clip"),
+     ("weight_decay", -0.5, "weight_decay must be non-negative"), ("patience", 0, "patience must be at least 1"),
+     ("step_size", 0, "step_size must be at least 1"), ("drop_last", "no", "drop_last must be true or false")],
 )
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -492,3 +495,80 @@ def test_an_unreadable_checkpoint_is_named_with_the_way_out(mutag: Any, tmp_path
         fit(method, mutag, TrainConfig(epochs=1, progress=False), out_dir=tmp_path)
     result = Trainer(method, TrainConfig(epochs=1, progress=False), out_dir=tmp_path).fit(mutag, resume=False)
     assert len(result.history) == 1
+
+
+def test_resuming_a_checkpoint_past_the_asked_epochs_is_refused(mutag: Any, tmp_path: Path) -> None:
+    # 5 steps per epoch: the checkpoint at step 6 holds one step of epoch 2
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl(mutag), 8), _config(checkpoint_every=2), out_dir=tmp_path).fit(mutag)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert (saved["epoch"], saved["step_in_epoch"]) == (1, 1)
+    with pytest.raises(ValueError, match=r"1 steps into epoch 2, past epochs=1: train at least 2 epochs"):
+        Trainer(CrashAt(_graphcl(mutag), 10_000), _config(epochs=1, checkpoint_every=2),
+                out_dir=tmp_path).fit(mutag)
+    resumed = Trainer(CrashAt(_graphcl(mutag), 10_000), _config(epochs=2, checkpoint_every=2),
+                      out_dir=tmp_path).fit(mutag)
+    assert len(resumed.history) == 2
+
+
+def test_an_epoch_without_batches_is_an_error(mutag: Any) -> None:
+    from torch_geometric.loader import DataLoader
+
+    batches = list(DataLoader(mutag[:64], batch_size=32))
+    with pytest.raises(ValueError, match=r"epoch 2 has no batches: .* an iterator that an earlier epoch used up"):
+        fit(_graphcl(mutag), iter(batches), _config(epochs=2))
+    with pytest.raises(ValueError, match="epoch 1 has no batches"):
+        fit(_graphcl(mutag), [], _config(epochs=1))
+    assert len(fit(_graphcl(mutag), batches, _config(epochs=2)).history) == 2  # a list is iterated again
+
+
+def test_a_run_key_tells_partials_apart(mutag: Any, tmp_path: Path) -> None:
+    import functools
+
+    from gcl.train.loop import _described
+
+    def scale(data: Any, factor: float) -> Any:
+        return data
+
+    def shift(data: Any, factor: float) -> Any:
+        return data
+
+    assert _described(functools.partial(scale, factor=0.1)) == _described(functools.partial(scale, factor=0.1))
+    assert _described(functools.partial(scale, factor=0.1)) != _described(functools.partial(scale, factor=5.0))
+    assert _described(functools.partial(scale, factor=0.1)) != _described(functools.partial(shift, factor=0.1))
+    assert " at 0x" not in _described([scale, object()])
+    fit(_graphcl(mutag), mutag, _config(epochs=1), out_dir=tmp_path,
+        run_key={"transform": functools.partial(scale, factor=0.1)})
+    with pytest.raises(ValueError, match=r"another run \(transform 'functools.partial\(.*scale, factor=0.1\)' -> "
+                                         r"'functools.partial\(.*shift, factor=0.1\)'\)"):
+        fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path,
+            run_key={"transform": functools.partial(shift, factor=0.1)})
+
+
+def test_a_second_fit_does_not_restore_the_first_fits_best_state(mutag: Any) -> None:
+    scores = iter([0.9, float("nan")])
+    seen: list[dict[str, Tensor]] = []
+
+    def validate(method: nn.Module) -> float:
+        seen.append(_state(method))
+        return next(scores)
+
+    trainer = Trainer(_graphcl(mutag), _config(epochs=1), validate=validate)
+    trainer.fit(mutag)
+    second = trainer.fit(mutag)  # no better score: the run's own last weights
+    assert second.best_val is None
+    for key, value in _state(second.method).items():
+        assert torch.equal(value, seen[1][key]), key
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.train.loop import _atomic_save
+
+    def full_disk(obj: Any, path: Any) -> None:
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _atomic_save({"a": 1}, tmp_path / "checkpoint.pt")
+    assert list(tmp_path.iterdir()) == []
