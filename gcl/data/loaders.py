@@ -183,11 +183,11 @@ def _construct(spec: DatasetSpec, root: Path, use_node_attr: bool, transform: Ca
     raise ValueError(f"Unsupported dataset family {spec.family!r}")
 
 
-#: :func:`load_dataset` options that change how the data is held or found, not what it is: runs and
-#: benchmark scores that differ only in them are the same (resumes, result fingerprints).
 #: Written into a processed cache once a load of it has passed :func:`check_loaded`.
 CHECKED_MARKER = ".gcl-checked"
 
+#: :func:`load_dataset` options that change how the data is held or found, not what it is: runs and
+#: benchmark scores that differ only in them are the same (resumes, result fingerprints).
 STORAGE_OPTIONS = frozenset({"mmap", "root", "download"})
 
 
@@ -287,12 +287,22 @@ def load_dataset(
             mapped = _open_mapped(mapped_file, transform, download_root / spec.folder, spec)
             if mapped is not None:
                 return mapped
-        try:
-            with held_lock(download_root / f".{spec.folder}.lock"):
-                dataset = _construct(spec, download_root, use_node_attr, transform)
-        except Exception as exc:  # any network or parse failure means "not available"
-            raise _not_found(spec, roots, f"download failed: {exc}") from exc
         source = download_root / spec.folder
+        with held_lock(download_root / f".{spec.folder}.lock"):
+            try:
+                dataset = _construct(spec, download_root, use_node_attr, transform)
+            except Exception as exc:  # any network or parse failure means "not available"
+                raise _not_found(spec, roots, f"download failed: {exc}") from exc
+            downloaded = Path(dataset.processed_dir)
+            # one processed cache serves both use_node_attr settings here (a local copy has one each)
+            marker = downloaded / f"{CHECKED_MARKER}-attr{int(use_node_attr)}"
+            if not marker.is_file():  # the checks of a local copy's first load
+                try:
+                    check_loaded(dataset, spec.name, source)
+                except CorruptDatasetError:
+                    shutil.rmtree(downloaded, ignore_errors=True)  # the next load checks again
+                    raise
+                marker.touch()
     else:
         source = unpack(spec, found.archive) if found.archive is not None else found.folder
         tag = f"attr{int(use_node_attr)}"
@@ -339,7 +349,8 @@ def load_dataset(
                 except CorruptDatasetError:
                     shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
                     raise
-                checked.touch()
+                if processed.is_dir():
+                    checked.touch()
 
     if len(dataset) == 0:
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")

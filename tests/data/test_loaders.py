@@ -180,6 +180,33 @@ def test_an_interrupted_first_processing_is_checked_when_done_again(tmp_path: Pa
         load_dataset("MUTAG", root=tmp_path, use_node_attr=True)
 
 
+def test_a_downloaded_dataset_is_checked_like_a_local_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.data.loaders as loaders
+
+    published = copy_tu("MUTAG", tmp_path / "server")
+    rows = ["0.5, 1.0"] * 3371
+    rows[10] = "nan, 1.0"
+    (published / "raw" / "MUTAG_node_attributes.txt").write_text("\n".join(rows) + "\n")
+    construct = loaders._construct
+
+    def download(spec: Any, root: Path, use_node_attr: bool, transform: Any) -> Any:
+        # what PyG's download step leaves before it processes: the raw files under root/NAME/raw
+        if not (root / "MUTAG" / "raw").is_dir():
+            shutil.copytree(published / "raw", root / "MUTAG" / "raw")
+        return construct(spec, root, use_node_attr, transform)
+
+    monkeypatch.setattr(loaders, "_construct", download)
+    monkeypatch.setattr(loaders, "locate", lambda spec, roots: None)  # no local copy anywhere
+    monkeypatch.setattr(loaders, "cache_dir", lambda: tmp_path / "cache")
+    with pytest.raises(CorruptDatasetError, match="node features contain NaN or inf"):
+        load_dataset("MUTAG", download=True, use_node_attr=True)
+    with pytest.raises(CorruptDatasetError, match="node features contain NaN or inf"):  # checked again
+        load_dataset("MUTAG", download=True, use_node_attr=True)
+    assert len(load_dataset("MUTAG", download=True)) == 188  # without the attributes: checked once, then read
+    with pytest.raises(CorruptDatasetError, match="node features contain NaN or inf"):  # the same cache
+        load_dataset("MUTAG", download=True, use_node_attr=True)
+
+
 def _pack_mutag(archive: Path, labels: list[str]) -> None:
     source = REPO_DATASETS / "TU" / "MUTAG" / "raw"
     buffer = io.BytesIO()
