@@ -460,7 +460,11 @@ class ViewPrefetcher:
         if used == 0:
             return torch.empty(0, dtype=torch.uint8, device=self.device)
         shared = torch.frombuffer(region, dtype=torch.uint8, count=used)
-        return shared.clone() if self.device.type == "cpu" else shared.to(self.device)
+        try:
+            return shared.clone() if self.device.type == "cpu" else shared.to(self.device)
+        finally:
+            # a failed copy's traceback keeps this frame: without the view, the slot can close
+            del shared
 
     def close(self) -> None:
         r"""Stop the workers and release the shared slots."""
@@ -490,12 +494,18 @@ class ViewPrefetcher:
                     pass
         for process, _ in alive.values():
             process.terminate()
-            process.join(timeout=5)
+            process.join(timeout=1)
+            if process.is_alive():  # SIGTERM ignored or blocked
+                process.kill()
+                process.join()
         for conn in self._conns:
             conn.close()
         for regions in self._regions:
             for region in regions:
-                region.close()
+                try:
+                    region.close()
+                except BufferError:  # a view still exported: the mapping goes with its last view
+                    pass
         self._regions, self._conns, self._processes, self._pending = [], [], [], []
 
     def __enter__(self) -> ViewPrefetcher:

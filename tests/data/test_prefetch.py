@@ -212,6 +212,30 @@ def test_a_worker_that_hangs_is_stopped_after_the_timeout(mutag: Any) -> None:
     assert not prefetcher.started and not process.is_alive()
 
 
+def test_a_worker_that_ignores_sigterm_is_killed(mutag: Any) -> None:
+    def deaf(batch: Any) -> Any:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(60)
+        return batch
+
+    loader = CollatedLoader(mutag, 8)
+    prefetcher = ViewPrefetcher(loader.collate, [deaf], timeout=0.5)
+    process = prefetcher.start()._processes[0]
+    with pytest.raises(RuntimeError, match=r"view worker 0 sent nothing for 0.5 s"):
+        list(prefetcher.epoch([torch.arange(8)], [0]))
+    assert not process.is_alive() and process.exitcode == -signal.SIGKILL
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a device that cannot be reached")
+def test_a_failed_copy_to_the_device_is_the_error_raised(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 8)
+    prefetcher = ViewPrefetcher(loader.collate, [A.DropEdges(0.2)], device="cuda")  # no CUDA here
+    with pytest.raises((RuntimeError, AssertionError)) as info:
+        list(prefetcher.epoch([torch.arange(8)], [0]))
+    assert not isinstance(info.value, BufferError)
+    prefetcher.close()  # and the slots close
+
+
 def test_a_slow_step_within_the_timeout_is_delivered(mutag: Any) -> None:
     def slow(batch: Any) -> Any:
         time.sleep(0.2)
