@@ -102,6 +102,18 @@ def _described(value: Any) -> str:
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
+def _merged_progress(progress: list[Any], rank: int) -> dict[str, Any] | None:
+    r"""This rank's share of the steps before a mid-epoch checkpoint written with another
+    world size: every rank takes the global losses of those steps (the mean over the saved
+    ranks), so that the epoch's loss, the mean over ranks of the rank means, covers them; rank
+    0 counts their graphs, which are summed over ranks. ``None`` when the checkpoint lacks them."""
+    if not progress or any(p is None for p in progress) or len({len(p["losses"]) for p in progress}) != 1:
+        return None
+    losses = [sum(values) / len(values) for values in zip(*(p["losses"] for p in progress))]
+    return {"losses": losses, "seen": sum(int(p["seen"]) for p in progress) if rank == 0 else 0,
+            "seconds": max(float(p["seconds"]) for p in progress)}
+
+
 def _num_examples(data: Any) -> int | None:
     r"""Graphs in a dataset, nodes of one graph, batches of a sized iterable (``None``: unsized)."""
     if isinstance(data, Data):
@@ -504,6 +516,8 @@ class Trainer:
                 restored_progress = progress_per_rank[rank]
             else:  # a rank the saved run did not have: a fresh stream of its own
                 torch.manual_seed(_rank_seed(config.seed, rank, global_step))
+                if skip_steps:
+                    restored_progress = _merged_progress(progress_per_rank, rank)
             if skip_steps and saved_world != world and min(saved_world, world) == 1:
                 warnings.warn(
                     f"resuming mid-epoch with world size {world} from a checkpoint written with world size "

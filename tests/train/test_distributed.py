@@ -99,6 +99,26 @@ class Recorder(nn.Module):
         return self.weight * batch.x.sum() / batch.x.size(0)
 
 
+class Crash(Exception):
+    pass
+
+
+class StepRecorder(Recorder):
+    """A :class:`Recorder` that keeps its step losses and raises at step ``crash_at`` (a kill)."""
+
+    def __init__(self, crash_at: int | None = None) -> None:
+        super().__init__()
+        self.crash_at = crash_at
+        self.losses: list[float] = []
+
+    def forward(self, batch: Any) -> Tensor:
+        if self.crash_at is not None and len(self.losses) + 1 == self.crash_at:
+            raise Crash
+        loss = super().forward(batch)
+        self.losses.append(float(loss))
+        return loss
+
+
 class ViewRecorder(Recorder):
     """A :class:`Recorder` that takes its (empty) views from background workers."""
 
@@ -126,6 +146,10 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     fit(copy.deepcopy(methods["lcgnn-bank"]), batches, _config(epochs=1), out_dir=Path(out) / "from-two")
     fit(copy.deepcopy(methods["graphcl"]), batches, _config(epochs=1), out_dir=Path(out) / f"rank{rank}")
     resumed = Trainer(copy.deepcopy(methods["graphcl"]), _config(), out_dir=resume_from_single).fit(batches)
+    try:  # a checkpoint inside an epoch, written by two ranks, resumed by one process in the test
+        fit(StepRecorder(crash_at=STEPS), batches, _config(epochs=1, checkpoint_every=1), out_dir=Path(out) / "mid-two")
+    except Crash:
+        pass
     results["resumed-from-single/state"] = _state(resumed.method)
     # a real dataset: the DistributedSampler splits each global batch and reshuffles per epoch
     recorder = Recorder()
@@ -261,6 +285,22 @@ def test_resume_two_processes_checkpoint_in_one(spawned: dict[str, Any], single:
         _global_batches(spawned["dataset"]))
     assert len(resumed.history) == EPOCHS
     _assert_close(_state(resumed.method), _state(single["lcgnn-bank"].method))
+
+
+def test_resume_inside_an_epoch_with_another_world_size_logs_the_whole_epoch(spawned: dict[str, Any]) -> None:
+    folder = spawned["tmp"] / "mid-two"
+    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=False)
+    assert checkpoint["world_size"] == WORLD and checkpoint["step_in_epoch"] == STEPS - 1
+    saved = [rank["losses"] for rank in checkpoint["progress_per_rank"]]
+    before = [sum(values) / WORLD for values in zip(*saved)]  # the global losses of the saved steps
+    recorder = StepRecorder()
+    with pytest.warns(UserWarning, match="resuming mid-epoch with world size 1"):
+        resumed = Trainer(recorder, _config(epochs=1, checkpoint_every=1), out_dir=folder).fit(
+            _global_batches(spawned["dataset"]))
+    assert len(recorder.losses) == 1
+    record = resumed.history[0]
+    assert record["loss"] == pytest.approx(sum(before + recorder.losses) / STEPS)
+    assert record["graphs_per_second"] * record["seconds"] == pytest.approx(STEPS * GLOBAL_BATCH)
 
 
 def test_only_rank_zero_writes_checkpoints(spawned: dict[str, Any]) -> None:
