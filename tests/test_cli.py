@@ -76,6 +76,11 @@ def test_train_config_typos_exit_2_naming_the_key(tmp_path: Path, capsys: pytest
     config.write_text("dataset: {node_feature: constant}\n")
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
     assert "unknown dataset setting 'node_feature' (did you mean 'node_features'?)" in capsys.readouterr().err
+    config.write_text("method: {hidden_chanels: 8}\n")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert "graphcl does not take ['hidden_chanels'] ('hidden_chanels': did you mean 'hidden_channels'?)" in err
+    assert "graph(s)" not in out  # refused before the dataset loads
 
 
 def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ documents are never trained on). The loss is gcl.losses.InfoNCE; training uses g
 positive pair (in place of NLI entailments; no hard negatives), other pairs as negatives.
 
     HF_HUB_OFFLINE=1 python docs/examples/text_simcse.py
-    HF_HUB_OFFLINE=1 python docs/examples/text_simcse.py --model path/to/any/hf/encoder --steps 40
+    HF_HUB_OFFLINE=1 python docs/examples/text_simcse.py --model path/to/any/hf/encoder --epochs 4
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@ r"""The benchmark harness: paper-table configurations → runs → results store
 
 >>> from gcl.bench import ResultsStore, load_config, run_table, write_report
 >>> config = load_config("benchmarks/configs/graphcl-tu.yaml").restricted(["MUTAG"], seeds=1)
->>> with ResultsStore("results.sqlite") as store:
-...     run_table(config, store)
-...     write_report(config, store, "benchmarks/results", papers_dir="benchmarks/papers")
+>>> with ResultsStore("my-results/results.sqlite") as store:  # doctest: +SKIP
+...     summary = run_table(config, store)
+...     written = write_report(config, store, "my-results", papers_dir="benchmarks/papers")
 
-The command line does the same: ``gcl reproduce graphcl-tu --datasets MUTAG --seeds 1``.
+This reports the restricted configuration only (MUTAG, one seed). The command line
+``gcl reproduce graphcl-tu --datasets MUTAG --seeds 1`` runs the same tasks and
+reports every row of the table (the rows it did not run say so) in
+``benchmarks/results/``.
 """
 
 from gcl.bench.config import (

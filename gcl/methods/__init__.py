@@ -9,7 +9,14 @@ from gcl.methods.base import LossParts, embed_dataset, encode_graphs, encode_vie
 from gcl.methods.grace import GRACE
 from gcl.methods.graphcl import GraphCL
 from gcl.methods.lcgnn import LCGNN
-from gcl.methods.registry import BUILDERS, LEVEL, SUPERVISED, build_method, make_augmentation
+from gcl.methods.registry import (
+    BUILDERS,
+    LEVEL,
+    SUPERVISED,
+    build_method,
+    check_method_options,
+    make_augmentation,
+)
 from gcl.methods.supervised import SupervisedClassifier
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "LossParts",
     "SupervisedClassifier",
     "build_method",
+    "check_method_options",
     "embed_dataset",
     "encode_graphs",
     "encode_views",

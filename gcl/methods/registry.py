@@ -7,6 +7,7 @@ parts (see each method's docstring).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -339,6 +340,20 @@ def build_method(name: str, data: Dataset | Data, **hyperparameters: Any) -> nn.
     Raises:
         ValueError: Unknown method or hyper-parameter (the message lists the accepted ones).
     """
+    check_method_options(name, hyperparameters)
+    key = name.lower()
+    if key in SUPERVISED:
+        _check_labels(key, data)
+    return BUILDERS[key](data, **hyperparameters)
+
+
+def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
+    r"""Checks a method's name and hyper-parameter names without building it (no data needed).
+
+    Raises:
+        ValueError: Unknown method, or hyper-parameters it does not take, each with the
+            closest accepted name, and the accepted ones.
+    """
     key = name.lower()
     if key not in BUILDERS:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(BUILDERS)}")
@@ -356,12 +371,12 @@ def build_method(name: str, data: Dataset | Data, **hyperparameters: Any) -> nn.
             str(hyperparameters.get("encoder", "gin")), GIN)
         accepted |= set(inspect.signature(encoder).parameters) - {
             "self", "in_channels", "hidden_channels", "num_layers"}
-    unknown = set(hyperparameters) - accepted
+    unknown = sorted(str(k) for k in set(hyperparameters) - accepted)
     if unknown:
-        raise ValueError(f"{name} does not take {sorted(unknown)}; it accepts {sorted(accepted)}")
-    if key in SUPERVISED:
-        _check_labels(key, data)
-    return builder(data, **hyperparameters)
+        hints = [f"{k!r}: did you mean {close[0]!r}?" for k in unknown
+                 if (close := difflib.get_close_matches(k, sorted(accepted), 1))]
+        suggested = f" ({'; '.join(hints)})" if hints else ""
+        raise ValueError(f"{name} does not take {unknown}{suggested}; it accepts {sorted(accepted)}")
 
 
 def check_level(name: str, data: Dataset | Data) -> None:

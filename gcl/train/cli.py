@@ -141,6 +141,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a file; give a folder for the checkpoints and result.json")
     content, config = _settings(args)
     config.resolve_device()  # an unknown or missing device is named before anything runs
+    from gcl.methods import check_method_options
+
+    check_method_options(args.method, content.get("method", {}))  # a typo, before the dataset loads
     if args.nproc > 1:
         if "WORLD_SIZE" in os.environ:
             raise SystemExit("--nproc starts its own processes; under torchrun leave it out")
