@@ -208,20 +208,26 @@ class MappedDataset(InMemoryDataset):
             setattr(self, key, value)
 
     def _fingerprint(self) -> tuple[Any, ...]:
-        r"""The objects of the storage (held, so that their identities stay theirs)."""
+        r"""The objects of the storage (held, so that their identities stay theirs) and the
+        version counters of its tensors (which in-place writes advance)."""
         slices = self.slices
+        tensors = [*self._data._store.values(), *(slices.values() if slices is not None else ())]
         return (self._data, dict(self._data._store.items()), self.slices,
-                dict(slices.items()) if slices is not None else None)
+                dict(slices.items()) if slices is not None else None,
+                tuple(t._version for t in tensors if isinstance(t, torch.Tensor)))
 
     def _unchanged(self) -> bool:
         r"""Whether the storage is still the mapped file's: the same objects (an attribute added
-        by ``attach_index``, a replaced tensor or a swapped storage are other objects)."""
+        by ``attach_index``, a replaced tensor or a swapped storage are other objects), none of
+        them written in place (the mapping is copy-on-write: such writes never reach the file)."""
         if self._mapped is None:
             return False
 
         def same(old: Any, new: Any) -> bool:
             if isinstance(old, dict) and isinstance(new, dict):
                 return old.keys() == new.keys() and all(old[key] is new[key] for key in old)
+            if isinstance(old, tuple) and isinstance(new, tuple):  # the version counters
+                return old == new
             return old is new
 
         return all(same(old, new) for old, new in zip(self._mapped, self._fingerprint()))

@@ -208,3 +208,7 @@ def test_pickling_keeps_what_was_added_to_the_storage(tmp_path: Path) -> None:
     replaced._data.x = replaced._data.x * 2  # a replaced tensor
     assert torch.equal(pickle.loads(pickle.dumps(replaced))._data.x, replaced._data.x)
     assert len(pickle.dumps(MappedDataset(mapped.path))) < 10_000  # unchanged: the path only
+    edited = MappedDataset(mapped.path)
+    edited._data.x.mul_(3)  # written in place: copy-on-write pages that never reach the file
+    assert torch.equal(pickle.loads(pickle.dumps(edited))._data.x, edited._data.x)
+    assert torch.equal(MappedDataset(mapped.path)._data.x, mapped._data.x)  # the file is as it was
