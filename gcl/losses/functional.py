@@ -286,7 +286,7 @@ def info_nce_loss(
     else:
         g1 = g2 = a1
         offset, total = 0, a1.size(0)
-    num_negatives = (total - 1) * (int(cross_view_negatives) + int(intra_view_negatives))
+    num_negatives = max(total - 1, 0) * (int(cross_view_negatives) + int(intra_view_negatives))
     num_negatives += 0 if extra is None else extra.size(0)
     if num_negatives < 1:
         raise ValueError(
@@ -481,7 +481,22 @@ def _default_eps(normalization: str) -> float:
     return 1e-5 if normalization == "batchnorm" else 1e-15
 
 
+def _reference_row(z: Tensor) -> Tensor:
+    r"""One value per column that every rank agrees on and that is a value of the column
+    (the largest of the ranks' first rows): shifting by it makes a column that is constant
+    over the global batch exactly zero, where its computed mean would leave rounding."""
+    with torch.no_grad():
+        if z.size(0):
+            ref = z[0].clone()
+        else:  # a rank without rows takes part in the reduction
+            ref = torch.full(z.shape[1:], float("-inf"), dtype=z.dtype, device=z.device)
+        if world_size() > 1:
+            torch.distributed.all_reduce(ref, op=torch.distributed.ReduceOp.MAX)
+    return ref
+
+
 def _standardise(z: Tensor, count: int, normalization: str, eps: float) -> Tensor:
+    z = z - _reference_row(z)  # no change to the result but rounding: a constant column becomes 0
     mean = all_reduce_sum(z.sum(dim=0)) / count
     centred = z - mean
     squares = all_reduce_sum(centred.pow(2).sum(dim=0))

@@ -163,4 +163,10 @@ def test_a_dimension_constant_over_the_batch_gets_finite_gradients(make: Any) ->
     loss = make()(layer(x1), layer(x2))
     loss.backward()
     assert torch.isfinite(loss)
+    # the dead unit is uncorrelated (C_ii = 0, not the ±1 that rounding in its mean would
+    # give after standardisation) and its weights get no gradient
+    loss_fn = make()
+    c = cross_correlation(layer(x1), layer(x2), normalization=loss_fn.normalization, eps=loss_fn.eps)
+    assert c[2, 2] == 0.0
+    assert torch.equal(layer.weight.grad[2], torch.zeros(5))
     assert torch.isfinite(layer.weight.grad).all() and torch.isfinite(layer.bias.grad).all()

@@ -112,11 +112,13 @@ def test_losses_with_in_batch_negatives_refuse_an_empty_batch(loss: Callable[[to
     lambda a, q, y: L.MoCHiLoss()(a, a, q),
     lambda a, q, y: L.LabelContrastiveLoss()(a, torch.zeros(0, dtype=torch.long), q, y),
 ])
-def test_losses_with_outside_negatives_give_zero_on_an_empty_batch(loss: Callable[..., torch.Tensor]) -> None:
+@pytest.mark.parametrize("queue_size", [1, 16])
+def test_losses_with_outside_negatives_give_zero_on_an_empty_batch(loss: Callable[..., torch.Tensor],
+                                                                   queue_size: int) -> None:
     """A rank without anchors under DDP still joins the gradient all-reduce."""
     anchors = torch.randn(0, 4, requires_grad=True)
-    queue = torch.nn.functional.normalize(torch.randn(16, 4), dim=1)
-    value = loss(anchors, queue, torch.randint(0, 2, (16,)))
+    queue = torch.nn.functional.normalize(torch.randn(queue_size, 4), dim=1)
+    value = loss(anchors, queue, torch.randint(0, 2, (queue_size,)))
     assert value.item() == 0.0 and value.requires_grad
     value.backward()
     assert anchors.grad is not None and anchors.grad.shape == (0, 4)
