@@ -24,7 +24,9 @@ class MoCHiLoss(nn.Module):
         + \sum_{n \in Q} e^{q^\top n/\tau} + \sum_{h \in H(q)} e^{q^\top h/\tau}}.
 
     The synthetic points carry no gradient. Queries, keys and negatives are
-    L2-normalised (``normalize=True``). This is :class:`~gcl.losses.InfoNCE` in its
+    L2-normalised (``normalize=True``); the synthetic points are always
+    normalised, as in the paper, so ``normalize=False`` is for inputs that are
+    unit vectors already. This is :class:`~gcl.losses.InfoNCE` in its
     :meth:`~gcl.losses.InfoNCE.moco` form plus the extra negatives.
 
     Args:
