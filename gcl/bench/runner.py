@@ -147,10 +147,29 @@ def claim_task(folder: str | os.PathLike[str]) -> IO[bytes] | None:
     returned file is closed or the process ends, however it ends, so a killed
     run never leaves a task locked. Two runs of the same table on the same
     store thereby never train the same task (and its checkpoints) at once.
+    A run that stores a task removes its folder, lock file included, while
+    another run may be taking that lock: a lock taken on a file no longer at
+    its path is dropped and taken again on the new one.
     """
     from gcl.data.locks import try_lock
 
-    return try_lock(Path(folder) / ".lock")
+    path = Path(folder) / ".lock"
+    for _ in range(1000):
+        try:
+            handle = try_lock(path)
+        except (FileNotFoundError, FileExistsError):
+            continue  # the folder went away between creating it and opening the file
+        if handle is None:
+            return None
+        try:
+            at_path = os.stat(path)
+        except FileNotFoundError:
+            at_path = None
+        locked = os.fstat(handle.fileno())
+        if at_path is not None and (at_path.st_ino, at_path.st_dev) == (locked.st_ino, locked.st_dev):
+            return handle
+        handle.close()  # the file was removed with its folder after this run opened it
+    raise RuntimeError(f"cannot take the lock {path}: its folder keeps being removed")
 
 
 def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.PathLike[str] | None = None,
@@ -211,6 +230,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
     for task in tasks:
         if store.done(config.table, task.variant, task.entry.label, task.spec.label, task.seed, task.folds):
             summary.skipped.append(task.id)
+            if task_dir(config, task, ctx).exists():  # a run killed between storing and cleaning up
+                clean_task(config, task, ctx)
         else:
             todo.append(task)
     run_id = store.start_run(config.table, ",".join(sorted({t.variant for t in tasks})),
@@ -231,7 +252,7 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
             summary.busy.append(task.id)
             return False
         if store.done(config.table, task.variant, task.entry.label, task.spec.label, task.seed, task.folds):
-            clean_task(config, task, ctx)  # the folder the lock just made
+            clean_task(config, task, ctx)  # what a run killed after storing it left
             handle.close()
             summary.skipped.append(task.id)
             if bar is not None:

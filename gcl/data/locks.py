@@ -28,13 +28,24 @@ def _lock(handle: IO[bytes], wait: bool) -> bool:
                 if not wait:
                     return False
                 time.sleep(0.1)
+    import errno
     import fcntl
 
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except OSError:  # held elsewhere (without waiting), or a file system without locks
-        return False
+    except OSError as error:
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False  # held elsewhere
+        # a file system without locks (some network mounts): run unlocked, as before locks
+        _warn_unlocked(handle, error)
     return True
+
+
+def _warn_unlocked(handle: IO[bytes], error: OSError) -> None:
+    import warnings
+
+    warnings.warn(f"cannot lock {handle.name} ({error.strerror}): going on without the lock; processes sharing "
+                  "this folder are not kept apart", stacklevel=3)
 
 
 def try_lock(path: str | os.PathLike[str]) -> IO[bytes] | None:
@@ -62,6 +73,5 @@ def held_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
-        # a file system without locks (some network mounts) runs the block unlocked, as before locks
-        _lock(handle, wait=True)
+        _lock(handle, wait=True)  # a file system without locks runs the block unlocked, with a warning
         yield

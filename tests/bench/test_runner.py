@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gcl.bench.config import TableConfig
-from gcl.bench.protocols import Context, Task, make_tasks, task_dir
+from gcl.bench.protocols import Context, Task, clean_task, make_tasks, task_dir
 from gcl.bench.runner import TaskFailed, claim_task, run_table
 from gcl.bench.store import Record, ResultsStore
 
@@ -79,6 +79,33 @@ def test_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
                             available=lambda e: True, work_dir=tmp_path)
     assert len(summary.ran) == 12 and len(summary.failed) == 12
     assert all("broken data" in message for message in summary.failed.values())
+
+
+def test_a_lock_on_a_removed_task_folder_is_taken_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a run that stored the task removes its folder, lock file included, while another run may
+    # have opened that file: a lock on it would no longer keep anyone out
+    import gcl.data.locks as locks
+
+    config = _fake.config(seeds=1)
+    task, ctx = make_tasks(config)[0], Context(tmp_path)
+    folder = task_dir(config, task, ctx)
+    opened: list[Any] = []
+    original = locks.try_lock
+
+    def open_then_lose_the_folder(path: Any) -> Any:
+        handle = original(path)
+        if not opened:  # the first time: the other run cleans up right after this one opened the file
+            opened.append(handle)
+            clean_task(config, task, ctx)
+        return handle
+
+    monkeypatch.setattr(locks, "try_lock", open_then_lose_the_folder)
+    handle = claim_task(folder)
+    assert handle is not None and handle is not opened[0]
+    assert os.fstat(handle.fileno()).st_ino == os.stat(folder / ".lock").st_ino
+    monkeypatch.setattr(locks, "try_lock", original)
+    assert claim_task(folder) is None  # the lock at the path is held
+    handle.close()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

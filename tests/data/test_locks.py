@@ -30,3 +30,21 @@ def test_held_lock_waits_for_another_process_and_try_lock_does_not(tmp_path: Pat
     assert handle is not None
     handle.close()
     assert waited > 0.2
+
+
+def test_a_file_system_without_locks_runs_unlocked_with_a_warning(tmp_path: Path, monkeypatch: Any) -> None:
+    import errno
+    import fcntl
+
+    import pytest
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match=r"cannot lock .*No locks available.*without the lock"):
+        handle = try_lock(tmp_path / "task.lock")
+    assert handle is not None  # not taken for "held by another process"
+    handle.close()
+    with pytest.warns(UserWarning, match="without the lock"), held_lock(tmp_path / "build.lock"):
+        pass
