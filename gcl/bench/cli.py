@@ -107,7 +107,18 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     else:
         out_dir = benchmarks_dir() / "results"
     command = _command(args)
-    with ResultsStore(store_path) as store:
+    opened: str | Path = store_path
+    if args.report_only and str(store_path) != ":memory:" and not Path(store_path).expanduser().is_file():
+        opened = ":memory:"  # nothing to read, and nothing to create
+    with ResultsStore(opened) as store:
+        if args.report_only and not store.records(config.table) and (out_dir / f"{config.table}.md").exists():
+            found = (f"there is no results store at {store_path}" if opened != store_path
+                     else f"the store {store_path} holds no records of {config.table}")
+            report = out_dir / f"{config.table}.md"
+            print(f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "
+                  "Pass the store the table was run with (--store PATH or $GCL_RESULTS; the committed tables' is "
+                  "benchmarks/results/results.sqlite), or another --out.", file=sys.stderr)
+            return 2
         if not args.report_only:
             print(f"{config.title}: {len(config.datasets)} dataset(s), {len(config.methods)} method(s), "
                   f"{config.seeds} seed(s); store {store_path}")

@@ -72,8 +72,23 @@ def test_bench_config_file_report_only(tmp_path: Path) -> None:
     # fewer --seeds than the table names run fewer, but the report still counts all of them
     config.write_text("table: mini\nprotocol: svc\nseeds: 3\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
     assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(tmp_path / "r.sqlite"),
-                 "--out", str(tmp_path)]) == 0
-    assert "| 0/3 |" in (tmp_path / "mini.md").read_text()
+                 "--out", str(tmp_path / "other")]) == 0
+    assert "| 0/3 |" in (tmp_path / "other" / "mini.md").read_text()
+    assert not (tmp_path / "r.sqlite").exists()  # reading a store that is not there creates none
+
+
+def test_report_only_does_not_blank_a_report_from_a_store_without_its_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "mini.yaml"
+    config.write_text("table: mini\nprotocol: svc\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
+    (tmp_path / "mini.md").write_text("the committed report\n")
+    for store in (tmp_path / "typo" / "r.sqlite", tmp_path / "other.sqlite"):
+        if store.name == "other.sqlite":
+            ResultsStore(store).close()  # a store of other tables
+        assert main(["bench", str(config), "--report-only", "--store", str(store), "--out", str(tmp_path)]) == 2
+        assert "the report would replace" in capsys.readouterr().err
+    assert (tmp_path / "mini.md").read_text() == "the committed report\n"
+    assert not (tmp_path / "typo").exists()
 
 
 def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
