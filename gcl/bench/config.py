@@ -36,6 +36,8 @@ EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scal
 # exact), DDP's unused-parameter search, how long to wait for a view worker, and the seed (every
 # task trains with its own)
 BOOKKEEPING_TRAIN = frozenset({"progress", "checkpoint_every", "find_unused_parameters", "view_timeout", "seed"})
+# evaluation counts and their least valid values (folds need two parts)
+_COUNT_KEYS = {"n_splits": 2, "inner_splits": 2, "num_splits": 1, "num_runs": 1}
 _TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
              "train", "paper", "quick", "description", "notes")
 
@@ -148,6 +150,11 @@ class TableConfig:
             check_keys(f"table {self.table!r}, {where} ({self.protocol})", evaluation, EVALUATION_KEYS[self.protocol])
         # the full run's evaluation and the quick run's (which overrides some of it)
         for evaluation in (self.evaluation, {**self.evaluation, **self.quick.get("evaluation", {})}):
+            for key, least in _COUNT_KEYS.items():
+                value = evaluation.get(key, least)
+                if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                    raise ValueError(f"table {self.table!r}, evaluation: {key} must be an integer of at least "
+                                     f"{least} (got {value!r})")
             val_size = evaluation.get("val_size", 0.1)
             ratios = evaluation.get("ratios", (0.8, 0.1, 0.1))
             if (self.protocol == "supervised-kfold" and not 0 < float(val_size) < 1) or (
@@ -182,13 +189,29 @@ class TableConfig:
                                  "the supervised protocols train classifiers")
 
     def _check_training(self) -> None:
-        r"""Every row's training settings are :class:`gcl.train.TrainConfig` fields of valid values."""
+        r"""Every row names a known data set and method with options it takes, and its training
+        settings are :class:`gcl.train.TrainConfig` fields of valid values."""
+        from gcl.data import get_spec
+        from gcl.methods import check_method_options
         from gcl.train import TrainConfig
 
         fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
         for entry in self.datasets:
+            try:
+                get_spec(entry.name)
+            except ValueError as exc:
+                raise ValueError(f"table {self.table!r}, {entry.label}: {exc}") from None
             for spec in self.methods:
                 settings = self.settings(entry, spec)
+                methods = [("", settings["method"], settings["options"])]
+                if settings["pretrain"]:
+                    pre = settings["pretrain"]
+                    methods.append(("pretrain, ", pre.get("method"), pre.get("options", {})))
+                for part, name, options in methods:
+                    try:
+                        check_method_options(str(name), options)
+                    except ValueError as exc:
+                        raise ValueError(f"table {self.table!r}, {entry.label} / {spec.label}, {part}{exc}") from None
                 sections = [("train", settings["train"])]
                 if settings["pretrain"]:
                     sections.append(("pretrain.train", {**settings["pretrain"].get("train", {})}))

@@ -145,9 +145,14 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
     r"""Writes the Markdown report."""
     out = Path(path)
     lines = [f"# {config.title}", ""]
+    quick = " --quick" if config.is_quick else ""
+    source = config.source
+    if source is None or (source.parent.name == "configs" and source.stem == config.table):  # a shipped table
+        command, configuration = f"gcl reproduce {config.table}{quick}", f"benchmarks/configs/{config.table}.yaml"
+    else:  # a configuration file of the user's own
+        command, configuration = f"gcl bench {source}{quick}", str(source)
     lines.append(f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from the results store by "
-                 f"`gcl reproduce {config.table}{' --quick' if config.is_quick else ''}` "
-                 f"(configuration `benchmarks/configs/{config.table}.yaml`).")
+                 f"`{command}` (configuration `{configuration}`).")
     lines += ["", "## Protocol", "", protocol_text(config), ""]
     lines += ["## Results", "",
               f"Metric: {config.metric}, percent. Δ = ours − paper; \"within\" compares |Δ| with the paper's std.",
@@ -176,8 +181,8 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
         lines += ["## Notes and investigation", "", config.notes, ""]
     if paper:
         lines += ["## Published numbers", ""]
-        for source in sorted({(p.citation, p.source) for p in paper}):
-            lines.append(f"- {source[0]}, {source[1]}")
+        for citation, where in sorted({(p.citation, p.source) for p in paper}):
+            lines.append(f"- {citation}, {where}")
         extra = sorted({p.notes for p in paper if p.notes})
         for note in extra:
             lines.append(f"  - {note}")

@@ -234,8 +234,9 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
                 clean_task(config, task, ctx)
         else:
             todo.append(task)
+    # a run with nothing to do writes no records: it is not one of the commands behind them
     run_id = store.start_run(config.table, ",".join(sorted({t.variant for t in tasks})),
-                             command if command is not None else " ".join(sys.argv), versions(devices))
+                             command if command is not None else " ".join(sys.argv), versions(devices)) if todo else None
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
@@ -266,13 +267,17 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         if handle is not None:
             handle.close()
 
-    def finished(task: Task, records: list[Record]) -> None:
-        store.add(records)
+    def finished(task: Task, records: list[Record]) -> Exception | None:
+        try:
+            store.add(records)
+        except ValueError as error:  # records the store refuses (a NaN score): this task's failure
+            return error
         clean_task(config, task, ctx)
         release(task)
         summary.ran.append(task.id)
         if bar is not None:
             bar.update(1)
+        return None
 
     def failed(task: Task, error: BaseException, message: str) -> None:
         release(task)
@@ -295,7 +300,11 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
                     if stop_on_error:
                         raise TaskFailed(task.id, error) from error
                     continue
-                finished(task, records)
+                refused = finished(task, records)
+                if refused is not None:
+                    failed(task, refused, f"{type(refused).__name__}: {refused}")
+                    if stop_on_error:
+                        raise TaskFailed(task.id, refused) from refused
         else:
             # Process each dataset once here: workers that all found no processed cache
             # would each write it at the same time.
@@ -311,7 +320,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
             handle.close()
         if bar is not None:
             bar.close()
-    store.finish_run(run_id)
+    if run_id is not None:
+        store.finish_run(run_id)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -386,7 +396,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, work_dir: Path, devices: list[str],
                   threads: int | None, jobs: int, stop_on_error: bool, claim: Callable[[Task], bool],
-                  finished: Callable[[Task, list[Record]], None],
+                  finished: Callable[[Task, list[Record]], Exception | None],
                   failed: Callable[[Task, BaseException, str], None]) -> None:
     import multiprocessing
     import signal
@@ -426,8 +436,8 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                 task = pending.pop(future)
                 error = future.exception()
                 if error is None:
-                    finished(task, future.result())
-                else:
+                    error = finished(task, future.result())
+                if error is not None:
                     errors.append((task, error))
             for task, error in errors:
                 if isinstance(error, BrokenProcessPool):

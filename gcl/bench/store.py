@@ -200,7 +200,10 @@ class ResultsStore:
     # -- reading ------------------------------------------------------------
     def done(self, table: str, variant: str, dataset: str, method: str, seed: int,
              folds: Sequence[int]) -> bool:
-        r"""Whether every fold in ``folds`` of this seed is stored."""
+        r"""Whether every fold in ``folds`` of this seed is stored (``False`` for no folds: a
+        task without folds has stored nothing)."""
+        if not folds:
+            return False
         stored = {
             int(row[0]) for row in self._conn.execute(
                 "SELECT fold FROM records WHERE table_name=? AND variant=? AND dataset=? AND method=? AND seed=?",

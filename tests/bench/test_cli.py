@@ -69,6 +69,7 @@ def test_bench_config_file_report_only(tmp_path: Path) -> None:
     assert main(["bench", str(config), "--report-only", "--store", str(tmp_path / "r.sqlite"),
                  "--out", str(tmp_path)]) == 0
     assert "not run yet" in (tmp_path / "mini.md").read_text()
+    assert f"by `gcl bench {config}` (configuration `{config}`)" in (tmp_path / "mini.md").read_text()
     # fewer --seeds than the table names run fewer, but the report still counts all of them
     config.write_text("table: mini\nprotocol: svc\nseeds: 3\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
     assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(tmp_path / "r.sqlite"),

@@ -147,6 +147,17 @@ def test_reduced_and_restricted() -> None:
     # the quick run's evaluation must not hide a full run without a validation part
     ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0.0}, "quick": {"evaluation": {"val_size": 0.1}}},
      "early stopping needs a validation part"),
+    # evaluation counts, data set names and method options are checked before anything runs
+    ({"evaluation": {"n_splits": 0}}, r"evaluation: n_splits must be an integer of at least 2 \(got 0\)"),
+    ({"evaluation": {"n_splits": "ten"}}, r"n_splits must be an integer of at least 2 \(got 'ten'\)"),
+    ({"quick": {"evaluation": {"inner_splits": 1}}}, "inner_splits must be an integer of at least 2"),
+    ({"datasets": {"NOPE": {"name": "NOT_A_DATASET"}}}, r"table 't', NOPE: .*NOT_A_DATASET"),
+    ({"methods": {"g": {"method": "graphcll"}}}, r"MUTAG / g, unknown method 'graphcll'"),
+    ({"methods": {"graphcl": {"options": {"bogus_option": 1}}}},
+     r"MUTAG / graphcl, graphcl does not take \['bogus_option'\]"),
+    ({"methods": {"graphcl": {"options": {"hidden_chanels": 8}}}}, "did you mean 'hidden_channels'"),
+    ({"methods": {"ft": {"method": "supervised", "pretrain": {"method": "graphcl", "options": {"tau": 0.2}}}}},
+     r"MUTAG / ft, pretrain, graphcl does not take \['tau'\]"),
 ])
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):

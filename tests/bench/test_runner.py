@@ -81,6 +81,26 @@ def test_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
     assert all("broken data" in message for message in summary.failed.values())
 
 
+def test_a_run_with_nothing_to_do_is_not_listed_among_the_runs(tmp_path: Path) -> None:
+    config = _fake.config(seeds=1)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for _ in range(2):  # the second finds every task stored
+            run_table(config, store, progress=False, executor=_fake.executor, available=lambda e: True,
+                      work_dir=tmp_path, command="gcl bench fake.yaml")
+        assert len(store.runs("fake")) == 1 and store.runs("fake")[0]["finished"] is not None
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_score_the_store_refuses_fails_its_task_only(tmp_path: Path, jobs: int) -> None:
+    config = _fake.config(seeds=1)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(config, store, progress=False, executor=_fake.nan_executor, available=lambda e: True,
+                            work_dir=tmp_path, jobs=jobs)
+        assert sorted(summary.failed) == ["MUTAG/a/seed0/fold0", "MUTAG/a/seed0/fold1"]
+        assert all("must be finite" in message for message in summary.failed.values())
+        assert len(summary.ran) == 6 and len(store.records("fake")) == 6  # the other tasks ran and were stored
+
+
 def test_a_lock_on_a_removed_task_folder_is_taken_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a run that stored the task removes its folder, lock file included, while another run may
     # have opened that file: a lock on it would no longer keep anyone out
