@@ -102,7 +102,8 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
                 status = "not run yet"
             difference = None if mean is None or paper_mean is None else mean - paper_mean
             within = None
-            if difference is not None and paper_std is not None and not config.is_quick:
+            # a verdict for complete rows only: the seeds done so far are a sample of the row's
+            if difference is not None and paper_std is not None and not config.is_quick and status == "done":
                 within = abs(difference) <= paper_std
             rows.append(ReportRow(entry.label, spec.label, status, done, config.seeds, num_folds, mean, std,
                                   paper_mean, paper_std, difference, within, wall, entry.note))

@@ -59,6 +59,7 @@ def test_aggregate_over_folds_and_partial(tmp_path: Path) -> None:
     assert mutag.mean == pytest.approx(statistics.fmean(folds))
     assert mutag.std == pytest.approx(statistics.pstdev(folds))
     assert mutag.status == "partial (2/4 seeds)"
+    assert mutag.difference is not None and mutag.within_paper_std is None  # no verdict on a sample of seeds
 
 
 def test_seeds_beyond_the_table_do_not_count(tmp_path: Path) -> None:
