@@ -99,6 +99,15 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
         except ValueError as error:
             print(error, file=sys.stderr)
             return 2
+        if datasets:  # asked for by name: not found is an error, not a row to leave for later
+            from gcl.data import search_roots
+
+            missing = [entry.label for entry in config.datasets if not dataset_available(entry)]
+            if missing:
+                print(f"--datasets: {', '.join(missing)} not found under the data roots "
+                      f"({', '.join(str(r) for r in search_roots())}); set GCL_DATA to the folder that holds "
+                      "them (see `gcl datasets --all`)", file=sys.stderr)
+                return 2
     store_path = args.store if args.store is not None else default_store_path()
     if args.out is not None:
         out_dir = args.out

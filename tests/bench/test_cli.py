@@ -166,3 +166,15 @@ def test_reproduce_leaves_tasks_another_run_holds(tmp_path: Path, capsys: pytest
     out = capsys.readouterr().out
     assert "ran 0 task(s)" in out and f"left to another run working on them: {task.id}" in out
     handle.close()
+
+
+def test_a_dataset_asked_for_by_name_that_is_not_found_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.bench.runner as runner
+
+    monkeypatch.setattr(runner, "dataset_available", lambda entry: entry.name != "NCI1")  # as without GCL_DATA
+    store = tmp_path / "r.sqlite"
+    assert main(["reproduce", "graphcl-tu", "--datasets", "NCI1", "--store", str(store),
+                 "--out", str(tmp_path)]) == 2
+    assert "--datasets: NCI1 not found under the data roots" in capsys.readouterr().err
+    assert not store.exists()
