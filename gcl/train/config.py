@@ -79,6 +79,11 @@ class TrainConfig:
             improvement before stopping (needs a validation function).
         drop_last (bool): Drop the last incomplete batch (contrastive methods
             need at least two graphs per batch). (default: :obj:`True`)
+        shuffle (str): ``"epoch"``: a new order of the graphs every epoch;
+            ``"once"``: one order drawn from ``seed`` at the start, so every
+            epoch has the same batches (what a PyG ``DataLoader`` without
+            ``shuffle`` over a dataset shuffled once gives, as in GraphCL's
+            reference code); one process only. (default: :obj:`"epoch"`)
         progress (bool): Show a progress bar. (default: :obj:`True`)
         sync_batchnorm (bool): Under :mod:`torch.distributed`, convert batch
             norms to :class:`torch.nn.SyncBatchNorm` so statistics cover the
@@ -117,6 +122,7 @@ class TrainConfig:
     grad_clip: float | None = None
     patience: int | None = None
     drop_last: bool = True
+    shuffle: str = "epoch"
     progress: bool = True
     sync_batchnorm: bool = False
     find_unused_parameters: bool = False
@@ -150,6 +156,8 @@ class TrainConfig:
             raise ValueError(f"patience must be at least 1 or None (got {self.patience})")
         if self.step_size < 1:
             raise ValueError(f"step_size must be at least 1 (got {self.step_size})")
+        if self.shuffle not in ("epoch", "once"):
+            raise ValueError(f"shuffle must be 'epoch' or 'once' (got {self.shuffle!r})")
         for flag in ("drop_last", "progress", "sync_batchnorm", "find_unused_parameters"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false (got {getattr(self, flag)!r})")

@@ -273,15 +273,23 @@ class Trainer:
                                  "without that transform (keep MultiView for pipelines of your own)")
             drop_last = self.config.drop_last and len(data) > self.config.batch_size
             batch_size = self.config.batch_size
-            sampler: DistributedSampler[Any] | None = None
-            if _distributed():
+            sampler: DistributedSampler[Any] | list[int] | None = None
+            if self.config.shuffle == "once":
+                if _distributed():
+                    raise ValueError("shuffle='once' runs in one process; under torch.distributed the "
+                                     "DistributedSampler reshuffles every epoch")
+                # one order for every epoch, drawn before any epoch's random state is saved, so that a
+                # resumed run draws it again
+                sampler = torch.randperm(len(data), generator=generator).tolist()
+            elif _distributed():
                 # batch_size is the global batch: each of the W ranks takes batch_size / W graphs
                 world = dist.get_world_size()
                 if batch_size % world:
                     raise ValueError(f"batch_size {batch_size} is not divisible by the world size {world}")
                 batch_size //= world
-                sampler = self._sampler = DistributedSampler(data, shuffle=True, seed=self.config.seed,
-                                                             drop_last=drop_last)
+                distributed = self._sampler = DistributedSampler(data, shuffle=True, seed=self.config.seed,
+                                                                 drop_last=drop_last)
+                sampler = distributed
             if isinstance(data, InMemoryDataset) and data.transform is None:
                 # slices the collated storage instead of re-collating Data objects every step
                 return CollatedLoader(data, batch_size, shuffle=sampler is None, drop_last=drop_last,
