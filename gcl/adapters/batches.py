@@ -150,13 +150,15 @@ def encode_in_parts(encode: Callable[[Tensor], Tensor], inputs: Tensor, splits: 
 @contextlib.contextmanager
 def evaluation_mode(module: torch.nn.Module) -> Iterator[None]:
     r"""``module`` in evaluation mode for the block (running batch-norm statistics, no
-    dropout, no update of either), then back in the mode it had."""
-    was_training = module.training
+    dropout, no update of either), then every submodule back in the mode it had (a layer
+    frozen in evaluation mode inside a training model stays frozen)."""
+    modes = [(sub, sub.training) for sub in module.modules()]
     module.eval()
     try:
         yield
     finally:
-        module.train(was_training)
+        for sub, training in modes:
+            sub.training = training
 
 
 @contextlib.contextmanager

@@ -43,3 +43,13 @@ def test_linear_probe_separable_and_split_is_stratified() -> None:
     assert linear_probe(features[train], labels[train], features[test], labels[test]) == 1.0
     noise = torch.randn(120, 5, generator=generator)
     assert linear_probe(noise[train], labels[train], noise[test], labels[test]) < 0.7
+
+
+def test_evaluation_mode_puts_every_submodule_back_in_its_own_mode() -> None:
+    from gcl.adapters.batches import evaluation_mode
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.5))
+    model[1].eval()  # a layer frozen by the user inside a training model
+    with evaluation_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert model.training and model[0].training and not model[1].training and model[2].training

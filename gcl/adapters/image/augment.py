@@ -224,7 +224,11 @@ class ImageAugment(nn.Module):
         seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
         devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            # only the generators fork_rng restores (torch.manual_seed would reseed every GPU)
+            torch.default_generator.manual_seed(seed)
+            if devices:
+                with torch.cuda.device(images.device):
+                    torch.cuda.manual_seed(seed)
             return self.pipeline(images).clamp(0.0, 1.0)
 
     def extra_repr(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -567,7 +568,8 @@ class PCL(_MomentumMethod):
         # The reference code rescales the concentrations so that their mean equals
         # the instance temperature.
         temperature = getattr(self.loss, "temperature", 0.2)
-        self.concentration_temperature = float(temperature) if isinstance(temperature, float) else 0.2
+        is_number = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+        self.concentration_temperature = float(temperature) if is_number else 0.2
         dim = self.queue.dim
         self.register_buffer("assignments", torch.full((len(clusters), num_items), -1, dtype=torch.long))
         for m, k in enumerate(clusters):

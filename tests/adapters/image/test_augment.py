@@ -36,6 +36,14 @@ def test_augment_shapes_range_and_seeded_reproducibility() -> None:
     assert torch.equal(state, torch.get_rng_state())  # the global RNG is untouched
 
 
+def test_seeded_augment_leaves_the_gpus_random_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fork_rng restores only the devices it was given: seeding every GPU would leak out of it
+    reseeded: list[int] = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", reseeded.append)
+    ImageAugment(16, in_channels=3)(torch.rand(2, 3, 20, 20), torch.Generator().manual_seed(1))
+    assert reseeded == []
+
+
 def test_augment_is_differentiable_and_grayscale_safe() -> None:
     augment = ImageAugment.digits()
     images = torch.rand(4, 1, 8, 8, requires_grad=True)

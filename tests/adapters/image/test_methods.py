@@ -117,6 +117,13 @@ def test_adversarial_view_is_an_fgsm_step_that_raises_the_loss(digits: tuple[Ten
         AdversarialSimCLR(SmallResNet(1, 8), identity, epsilon=-1.0)
 
 
+def test_pcl_rescales_concentrations_to_any_real_loss_temperature() -> None:
+    for temperature in (1, 1.0, 0.5):
+        method = PCL(SmallResNet(1, 8), identity, num_items=10, num_clusters=[2], queue_size=16,
+                     loss=gcl.losses.ProtoNCELoss(temperature=temperature))
+        assert method.concentration_temperature == float(temperature)
+
+
 def test_pcl_e_step_then_prototype_term(digits: tuple[Tensor, Tensor]) -> None:
     torch.manual_seed(0)
     images = digits[0][:40]

@@ -35,6 +35,16 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SentenceEncoder:
     return SentenceEncoder(transformers.BertModel(config), tokenizer, pooling="mean", max_length=16)
 
 
+def test_embed_leaves_the_models_own_mode(tiny: SentenceEncoder) -> None:
+    tiny.train()
+    tiny.model.eval()  # as Hugging Face's from_pretrained returns it, inside a training module
+    tiny.embed(SENTENCES[:2])
+    assert tiny.training and not tiny.model.training  # embed() does not switch its dropout on
+    tiny.train()
+    tiny.embed(SENTENCES[:2])
+    assert tiny.model.training
+
+
 def test_mean_and_cls_pooling_against_hidden_states(tiny: SentenceEncoder) -> None:
     tiny.eval()
     batch = [*SENTENCES[:3], "cat"]

@@ -74,6 +74,14 @@ def test_supervised_simcse_uses_contradictions_as_hard_negatives() -> None:
         method(premises, entailments[:3])
 
 
+def test_clip_losses_of_two_forwards_backpropagate_together() -> None:
+    torch.manual_seed(0)
+    method = CLIP(temperature=0.1)
+    loss = method(torch.randn(4, 8), torch.randn(4, 8)) + method(torch.randn(4, 8), torch.randn(4, 8))
+    loss.backward()  # the scale was clamped in place by the second forward, under the first's graph
+    assert method.log_logit_scale.grad is not None
+
+
 def test_clip_matches_the_symmetric_cross_entropy_and_learns_its_scale() -> None:
     generator = torch.Generator().manual_seed(1)
     a, b = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
