@@ -36,7 +36,9 @@ class LCGNN(nn.Module):
         \qquad \theta_k \leftarrow m\,\theta_k + (1-m)\,\theta_q
 
     (the ratio of sums of the authors' code, :class:`~gcl.losses.LabelContrastiveLoss`),
-    averaged over the queries.
+    averaged over the queries. The memory is written only in training mode; in evaluation
+    mode (a validation loss) it is read, with the batch's current keys as candidates, so
+    held-out graphs and their labels never enter it.
 
     Args:
         encoder (nn.Module): Query graph encoder returning an ``EncoderOutput``.
@@ -106,10 +108,16 @@ class LCGNN(nn.Module):
             index = getattr(batch, "idx", None)
             if index is None:
                 raise ValueError("a MemoryBank needs batch.idx (graph indices); use gcl.data.attach_index(dataset)")
-            self.memory.update(index.view(-1), keys, labels)
             assert self.memory.labels is not None
-            filled = self.memory.labels >= 0  # slots not written yet hold random vectors
-            memory_keys, memory_labels = self.memory.get()[filled], self.memory.labels[filled]
+            if self.training:
+                self.memory.update(index.view(-1), keys, labels)
+                filled = self.memory.labels >= 0  # slots not written yet hold random vectors
+                memory_keys, memory_labels = self.memory.get()[filled], self.memory.labels[filled]
+            else:  # read only (a validation loss must not put held-out graphs into the memory)
+                filled = self.memory.labels >= 0
+                filled[index.view(-1)] = False  # the batch's own slots: its current keys instead
+                memory_keys = torch.cat([keys, self.memory.get()[filled]])
+                memory_labels = torch.cat([labels, self.memory.labels[filled]])
         else:
             stored_keys, stored_labels = self.memory.get()
             if stored_labels is None:
@@ -118,7 +126,8 @@ class LCGNN(nn.Module):
             # so each rank's queries see the global batch (as one process would)
             memory_keys = torch.cat([gather_no_grad(keys), stored_keys])
             memory_labels = torch.cat([gather_no_grad(labels), stored_labels])
-            self.memory.enqueue(keys, labels)
+            if self.training:  # in evaluation mode the memory is read, never written
+                self.memory.enqueue(keys, labels)
         contrastive = self.loss(query, labels, memory_keys, memory_labels)
         loss = classification + self.contrastive_weight * contrastive
         return LossParts(loss, {"classification": classification.detach(), "contrastive": contrastive.detach()})

@@ -53,12 +53,15 @@ class HGPSL(nn.Module):
         \mathbf{h}_G = \sum_{l=1}^{L} \mathrm{ReLU}\big(\mathbf{s}^{(l)}\big).
 
     The first layer is a standard GCN layer (self-loops, symmetric
-    normalisation). Later layers run on the learned, directed graphs, which
-    already hold self-loops; they normalise the learned weights as
-    :math:`w_{ij} / \sqrt{d_i d_j}` with out-degrees :math:`d` and add no loops,
-    as the authors' code does. Graphs smaller than the ratio allows keep at
-    least one node per level; graphs without edges keep working (each kept
-    node then only sees itself).
+    normalisation). Later layers run on the pooled graphs and add no loops,
+    as the authors' code does: with structure learning these are the learned,
+    directed graphs, which hold self-loops, and the learned weights are
+    normalised as :math:`w_{ij} / \sqrt{d_i d_j}` with out-degrees :math:`d`;
+    without it (``structure_learning=False``) they are the induced subgraphs,
+    without self-loops, so a kept node without kept neighbours gets only the
+    layer's bias there. Graphs smaller than the ratio allows keep at least one
+    node per level; graphs without edges keep working (with structure learning
+    each kept node then sees itself).
 
     For supervised training, put :class:`~gcl.nn.Classifier` with
     ``Classifier(2 * h, [h, h // 2], num_classes, dropout=0.5)`` on top — the

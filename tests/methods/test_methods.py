@@ -151,6 +151,24 @@ def test_lcgnn_memory_bank_uses_graph_indices(mutag: Any) -> None:
         method(plain)
 
 
+@pytest.mark.parametrize("memory", ["queue", "bank"])
+def test_lcgnn_in_evaluation_mode_reads_its_memory_without_writing(memory: str) -> None:
+    dataset = attach_index(load_dataset("MUTAG"))
+    method = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory=memory, memory_size=64)
+    batches = list(DataLoader(dataset[:96], batch_size=32))
+    method(batches[0])  # training: written
+    stored = {k: v.clone() for k, v in method.memory.state_dict().items()}
+    method.eval()
+    with torch.no_grad():
+        value = method(batches[1]).loss  # a validation loss over held-out graphs
+    assert torch.isfinite(value)
+    for key, before in stored.items():
+        assert torch.equal(method.memory.state_dict()[key], before), key
+    method.train()
+    method(batches[2])
+    assert any(not torch.equal(method.memory.state_dict()[k], v) for k, v in stored.items())
+
+
 def test_contrastive_batch_of_one_is_rejected(mutag: Any) -> None:
     method = build_method("graphcl", mutag)
     with pytest.raises(ValueError, match="at least 2 graphs per batch"):
