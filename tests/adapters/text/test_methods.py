@@ -70,6 +70,8 @@ def test_supervised_simcse_uses_contradictions_as_hard_negatives() -> None:
     expected = naive_simcse(h, hp, hn, 0.05)
     assert float(method(premises, entailments, contradictions).detach()) == pytest.approx(expected, rel=1e-4)
     assert float(method(premises, entailments).detach()) == pytest.approx(naive_simcse(h, hp, None, 0.05), rel=1e-4)
+    assert float(method(premises, entailments, []).detach()) == pytest.approx(naive_simcse(h, hp, None, 0.05),
+                                                                              rel=1e-4)
     with pytest.raises(ValueError, match="pair up"):
         method(premises, entailments[:3])
 
