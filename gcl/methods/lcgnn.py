@@ -144,4 +144,5 @@ class LCGNN(nn.Module):
 
     def embed(self, batch: Any) -> Tensor:
         r"""Graph embeddings of the query encoder."""
+        check_features(batch)
         return encode_graphs(self.encoder, batch).graph.detach()

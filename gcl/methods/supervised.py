@@ -48,4 +48,5 @@ class SupervisedClassifier(nn.Module):
 
     def embed(self, batch: Any) -> Tensor:
         r"""Graph embeddings of the encoder."""
+        check_features(batch)
         return encode_graphs(self.encoder, batch).graph.detach()

@@ -492,10 +492,12 @@ def test_non_finite_input_features_are_named_as_input() -> None:
     dataset = load_dataset("MUTAG")
     batch = next(iter(CollatedLoader(dataset, batch_size=16)))
     batch.x[3, 0] = float("nan")
-    for name in ("graphcl", "supervised"):
+    for name in ("graphcl", "supervised", "lcgnn"):
         method = build_method(name, dataset, hidden_channels=16, num_layers=2)
         with pytest.raises(ValueError, match="node features contain NaN or inf values"):
             method(batch)
+        with pytest.raises(ValueError, match="node features contain NaN or inf values"):
+            method.embed(batch)  # embeddings for an evaluator as well
     losses.set_finite_check(False)  # the switch of the losses' value checks turns this one off too
     try:
         build_method("supervised", dataset, hidden_channels=16, num_layers=2)(batch)
