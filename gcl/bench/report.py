@@ -92,6 +92,8 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
             published = lookup.get((entry.label.lower(), spec.label))
             paper_mean = published.mean if published else None
             paper_std = published.std if published else None
+            failures = [f for f in store.failures(config.table, config.variant(entry, spec), dataset=entry.label,
+                                                  method=spec.label) if 0 <= f["seed"] < config.seeds]
             if done == config.seeds:
                 status = "done"
             elif done or records:
@@ -100,6 +102,9 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
                 status = "data not available"
             else:
                 status = "not run yet"
+            if failures and done < config.seeds:  # said until the tasks succeed, with the reasons below
+                status = f"{status}; {len(failures)} task(s) failed" if status != "not run yet" else \
+                    f"failed ({len(failures)} task(s))"
             difference = None if mean is None or paper_mean is None else mean - paper_mean
             within = None
             # a verdict for complete rows only: the seeds done so far are a sample of the row's
@@ -142,8 +147,9 @@ def protocol_text(config: TableConfig) -> str:
 
 def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.PathLike[str], *,
                    paper: Sequence[PaperResult] = (), runs: Sequence[dict[str, object]] = (),
-                   chart: str | None = None) -> Path:
-    r"""Writes the Markdown report."""
+                   chart: str | None = None, failures: Sequence[dict[str, object]] = ()) -> Path:
+    r"""Writes the Markdown report (``failures``: the failed tasks not stored since, from
+    :meth:`~gcl.bench.ResultsStore.failures`)."""
     out = Path(path)
     lines = [f"# {config.title}", ""]
     quick = " --quick" if config.is_quick else ""
@@ -177,6 +183,12 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
             if dataset not in seen:
                 lines.append(f"- **{dataset}**: {note}")
                 seen.add(dataset)
+        lines.append("")
+    if failures:
+        lines += ["## Failed tasks", "",
+                  "Tasks whose last attempt failed (run the command again to retry them; the reasons as "
+                  "the run reported them):", ""]
+        lines += [f"- `{f['task']}`: {str(f['message']).splitlines()[0] if f['message'] else ''}" for f in failures]
         lines.append("")
     if config.notes:
         lines += ["## Notes and investigation", "", config.notes, ""]
@@ -304,6 +316,7 @@ def write_report(config: TableConfig, store: ResultsStore, out_dir: str | os.Pat
         written["png"] = png
     variants = {config.variant(e, m) for e in config.datasets for m in config.methods}
     runs = [r for r in store.runs(config.table) if variants & set(str(r["variant"]).split(","))]
+    failures = [f for v in sorted(variants) for f in store.failures(config.table, v) if 0 <= f["seed"] < config.seeds]
     written["md"] = write_markdown(config, rows, folder / f"{config.table}.md", paper=paper, runs=runs,
-                                   chart=png.name if png is not None else None)
+                                   chart=png.name if png is not None else None, failures=failures)
     return written

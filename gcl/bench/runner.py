@@ -282,6 +282,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
     def failed(task: Task, error: BaseException, message: str) -> None:
         release(task)
         summary.failed[task.id] = f"{type(error).__name__}: {error}"
+        store.add_failure(config.table, task.variant, task.id, task.entry.label, task.spec.label, task.seed,
+                          summary.failed[task.id])
         (bar.write if bar is not None else print)(f"[{task.id}] failed: {message}")
 
     try:

@@ -40,6 +40,17 @@ CREATE TABLE IF NOT EXISTS records (
     created      REAL    NOT NULL,
     PRIMARY KEY (table_name, variant, dataset, method, seed, fold)
 );
+CREATE TABLE IF NOT EXISTS failures (
+    table_name TEXT    NOT NULL,
+    variant    TEXT    NOT NULL,
+    task       TEXT    NOT NULL,
+    dataset    TEXT    NOT NULL,
+    method     TEXT    NOT NULL,
+    seed       INTEGER NOT NULL,
+    message    TEXT    NOT NULL,
+    created    REAL    NOT NULL,
+    PRIMARY KEY (table_name, variant, task)
+);
 CREATE TABLE IF NOT EXISTS runs (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     table_name TEXT NOT NULL,
@@ -182,7 +193,31 @@ class ResultsStore:
         with self._write() as conn:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            return conn.total_changes - before
+            added = conn.total_changes - before
+            # a task that succeeds after failing is no longer a failure
+            conn.executemany("DELETE FROM failures WHERE table_name = ? AND variant = ? AND task = ?",
+                             sorted({(r.table, r.variant, r.task) for r in records}))
+            return added
+
+    def add_failure(self, table: str, variant: str, task: str, dataset: str, method: str, seed: int,
+                    message: str) -> None:
+        r"""Records that a task failed (the latest message per task), so that reports can say so
+        until the task succeeds (:meth:`add` removes it then)."""
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?)",
+                         (table, variant, task, dataset, method, int(seed), message, time.time()))
+
+    def failures(self, table: str, variant: str | None = None, *, dataset: str | None = None,
+                 method: str | None = None) -> list[dict[str, Any]]:
+        r"""Failed tasks of a table not stored since (task, dataset, method, seed, message)."""
+        query = "SELECT task, dataset, method, seed, message FROM failures WHERE table_name = ?"
+        args: list[Any] = [table]
+        for column, value in (("variant", variant), ("dataset", dataset), ("method", method)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                args.append(value)
+        return [{"task": row[0], "dataset": row[1], "method": row[2], "seed": int(row[3]), "message": row[4]}
+                for row in self._conn.execute(query + " ORDER BY task", args)]
 
     def start_run(self, table: str, variant: str, command: str, versions: dict[str, str]) -> int:
         r"""Registers a run (command line and library versions); returns its id."""

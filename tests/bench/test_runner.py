@@ -90,6 +90,24 @@ def test_a_run_with_nothing_to_do_is_not_listed_among_the_runs(tmp_path: Path) -
         assert len(store.runs("fake")) == 1 and store.runs("fake")[0]["finished"] is not None
 
 
+def test_failed_tasks_are_reported_until_they_succeed(tmp_path: Path) -> None:
+    from gcl.bench.report import write_report
+
+    config = _fake.config(seeds=1)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_table(config, store, progress=False, executor=_fake.nan_executor, available=lambda e: True,
+                  work_dir=tmp_path)
+        assert [f["task"] for f in store.failures("fake")] == ["MUTAG/a/seed0/fold0", "MUTAG/a/seed0/fold1"]
+        text = write_report(config, store, tmp_path / "out")["md"].read_text()
+        assert "| MUTAG | a |" in text and "failed (2 task(s))" in text
+        assert "## Failed tasks" in text and "`MUTAG/a/seed0/fold0`: ValueError: score of" in text
+        run_table(config, store, progress=False, executor=_fake.executor, available=lambda e: True,
+                  work_dir=tmp_path)  # the retry succeeds
+        assert store.failures("fake") == []
+        text = write_report(config, store, tmp_path / "out")["md"].read_text()
+    assert "task(s) failed" not in text and "failed (" not in text and "Failed tasks" not in text
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_score_the_store_refuses_fails_its_task_only(tmp_path: Path, jobs: int) -> None:
     config = _fake.config(seeds=1)
