@@ -323,12 +323,14 @@ def load_dataset(
             def construct() -> InMemoryDataset:
                 if spec.family == "TU" and built:
                     check_tu_raw(source, spec.name)
+                # whether PyG processes the raw files now (no cache file yet) or reads a cache
+                processing = not processed.is_dir() or not any(processed.iterdir())
                 try:
                     return _construct(spec, mirror_root, use_node_attr, transform)
                 except (CorruptDatasetError, DatasetNotFoundError):
                     raise
                 except Exception as exc:
-                    if built:
+                    if processing:
                         raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: "
                                                   f"{type(exc).__name__}: {exc}") from exc
                     # the processed cache is unreadable (a processing interrupted while writing it):

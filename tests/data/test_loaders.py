@@ -127,6 +127,17 @@ def test_an_unreadable_processed_cache_is_processed_again(tmp_path: Path) -> Non
     load_dataset("MUTAG", root=tmp_path)  # and the next load reads the new cache
 
 
+def test_a_cache_left_half_written_by_a_killed_first_processing_is_processed_again(tmp_path: Path) -> None:
+    copy_tu("MUTAG", tmp_path)
+    first = load_dataset("MUTAG", root=tmp_path)
+    cache = Path(first.processed_paths[0])
+    (cache.parent / ".gcl-checked").unlink()  # killed before its first load finished its checks
+    cache.write_bytes(cache.read_bytes()[:100])  # ... while writing the cache
+    with pytest.warns(UserWarning, match="could not be read .* processing the raw files again"):
+        again = load_dataset("MUTAG", root=tmp_path)
+    assert torch.equal(again._data.x, first._data.x) and (cache.parent / ".gcl-checked").is_file()
+
+
 def test_out_of_range_edge_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     with (folder / "raw" / "MUTAG_A.txt").open("a") as handle:
