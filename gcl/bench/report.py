@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gcl.bench.config import DatasetEntry, TableConfig
+from gcl.bench.config import DatasetEntry, TableConfig, benchmarks_dir
 from gcl.bench.papers import PaperResult, check_paper_metric, load_paper_results, paper_lookup
 from gcl.bench.protocols import folds_of
 from gcl.bench.store import Record, ResultsStore
@@ -154,7 +154,8 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
     lines = [f"# {config.title}", ""]
     quick = " --quick" if config.is_quick else ""
     source = config.source
-    if source is None or (source.parent.name == "configs" and source.stem == config.table):  # a shipped table
+    shipped = benchmarks_dir() / "configs" / f"{config.table}.yaml"
+    if source is None or source.resolve() == shipped.resolve():  # a table of benchmarks/configs
         command, configuration = f"gcl reproduce {config.table}{quick}", f"benchmarks/configs/{config.table}.yaml"
     else:  # a configuration file of the user's own
         command, configuration = f"gcl bench {source}{quick}", str(source)

@@ -214,7 +214,8 @@ class MappedDataset(InMemoryDataset):
         tensors = [*self._data._store.values(), *(slices.values() if slices is not None else ())]
         return (self._data, dict(self._data._store.items()), self.slices,
                 dict(slices.items()) if slices is not None else None,
-                tuple(t._version for t in tensors if isinstance(t, torch.Tensor)))
+                # (tensors made under torch.inference_mode keep no counter: their writes go unseen)
+                tuple(None if t.is_inference() else t._version for t in tensors if isinstance(t, torch.Tensor)))
 
     def _unchanged(self) -> bool:
         r"""Whether the storage is still the mapped file's: the same objects (an attribute added

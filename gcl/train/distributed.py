@@ -223,8 +223,9 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
     before ``function`` runs, so the function sees an initialised group. With
     ``nproc=1`` the function runs in this process without a process group. When
     ``OMP_NUM_THREADS`` is unset, each process uses ``cpu_count // nproc`` threads.
-    An exception in any process is raised here: the worker's own exception (its
-    traceback as the cause) where it can be pickled, otherwise
+    An exception in any process is raised here: the first exception a worker
+    raised (its traceback as the cause; the others' collectives fail after it)
+    where it can be pickled, otherwise
     :class:`torch.multiprocessing.ProcessRaisedException`.
 
     Args:
@@ -263,7 +264,10 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
                                              device, result_file), nprocs=nproc, join=True,
                                start_method=start_method)
         except mp.ProcessRaisedException as exc:
-            error = _saved_error(f"{result_file}.error{exc.error_index}")
+            # the first exception a worker saved: a rank that fails makes the others fail in their
+            # next collective, and the process torch reports may be one of those
+            saved = sorted(Path(tmp).glob("result.pt.error*"), key=lambda p: p.stat().st_mtime_ns)
+            error = next((e for e in map(_saved_error, map(str, saved)) if e is not None), None)
             if error is None:
                 raise
             raise error from exc  # the worker's own exception, its traceback in the cause

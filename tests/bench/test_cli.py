@@ -70,6 +70,12 @@ def test_bench_config_file_report_only(tmp_path: Path) -> None:
                  "--out", str(tmp_path)]) == 0
     assert "not run yet" in (tmp_path / "mini.md").read_text()
     assert f"by `gcl bench {config}` (configuration `{config}`)" in (tmp_path / "mini.md").read_text()
+    own = tmp_path / "configs" / "mini.yaml"  # a folder named configs of one's own is not benchmarks/configs
+    own.parent.mkdir()
+    own.write_text(config.read_text())
+    assert main(["bench", str(own), "--report-only", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path / "own")]) == 0
+    assert f"by `gcl bench {own}`" in (tmp_path / "own" / "mini.md").read_text()
     # fewer --seeds than the table names run fewer, but the report still counts all of them
     config.write_text("table: mini\nprotocol: svc\nseeds: 3\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
     assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(tmp_path / "r.sqlite"),

@@ -52,6 +52,14 @@ def test_epoch_bench_times_views_drawn_by_a_worker_against_the_limit() -> None:
     assert len(rows) == 1 and "1 background process" in rows[0]
 
 
+def test_micro_bench_loop_costs_on_proteins() -> None:
+    from gcl.data import load_dataset
+
+    costs = load("micro_bench").loop_costs(load_dataset("PROTEINS"), repeats=3)  # 8 batches of 128
+    assert set(costs) == {"fit() set-up and epoch end", "loop per step", "loop per step, loading included"}
+    assert costs["loop per step, loading included"] > 0
+
+
 def test_table_epoch_probe_on_mutag() -> None:
     module = load("table_epoch_probe")
     result = module.main(["lcgnn-tu", "MUTAG", "1", "cpu"])

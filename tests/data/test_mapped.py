@@ -212,3 +212,6 @@ def test_pickling_keeps_what_was_added_to_the_storage(tmp_path: Path) -> None:
     edited._data.x.mul_(3)  # written in place: copy-on-write pages that never reach the file
     assert torch.equal(pickle.loads(pickle.dumps(edited))._data.x, edited._data.x)
     assert torch.equal(MappedDataset(mapped.path)._data.x, mapped._data.x)  # the file is as it was
+    with torch.inference_mode():  # evaluation scripts map datasets there too
+        inferred = MappedDataset(mapped.path)
+        assert len(pickle.dumps(inferred)) < 10_000 and len(load_dataset("MUTAG", mmap=True)) == 188

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -377,6 +378,14 @@ def _refuse_on_rank_one(message: str) -> int:
     return 0
 
 
+def _fail_while_the_other_waits() -> int:
+    if dist.get_rank() == 1:
+        time.sleep(0.2)
+        raise KeyError("the root cause")
+    dist.barrier()  # fails once rank 1 is gone: a consequence, not the cause
+    return 0
+
+
 def _unpicklable_error() -> int:
     class Local(Exception):
         pass
@@ -396,6 +405,9 @@ def test_launch_raises_the_workers_own_exception() -> None:
     assert isinstance(info.value.__cause__, mp.ProcessRaisedException)  # with the worker's traceback
     with pytest.raises(mp.ProcessRaisedException, match="a class defined in the worker"):
         launch(_unpicklable_error, WORLD, backend="gloo", device="cpu", start_method=start)
+    for _ in range(3):  # whichever process torch notices first
+        with pytest.raises(KeyError, match="the root cause"):
+            launch(_fail_while_the_other_waits, WORLD, backend="gloo", device="cpu", start_method=start)
 
 
 def test_cli_nproc_trains_in_two_processes(spawned: dict[str, Any]) -> None:

@@ -105,9 +105,9 @@ class SupervisedSimCSE(nn.Module):
             raise ValueError(
                 f"premises and entailments must pair up (got {len(anchors)} and {len(positives)})"
             )
-        # no contradictions: None or an empty list
-        hard = [] if contradictions is None or len(contradictions) == 0 else check_sentences(
-            contradictions, "contradictions")
+        # no contradictions: None or an empty list (a string, empty or not, is refused as not a list)
+        empty = isinstance(contradictions, list | tuple) and len(contradictions) == 0
+        hard = [] if contradictions is None or empty else check_sentences(contradictions, "contradictions")
         if hard and len(hard) != len(anchors):
             raise ValueError(
                 f"contradictions must have one per premise (got {len(hard)} for {len(anchors)})"
