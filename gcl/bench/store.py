@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def _selection(select: str, table: str, variant: str | None, dataset: str | None,
+               method: str | None) -> tuple[str, list[Any]]:
+    r"""``select`` restricted to a table and, where given, a variant, dataset and method."""
+    query, args = f"{select} WHERE table_name = ?", [table]
+    for column, value in (("variant", variant), ("dataset", dataset), ("method", method)):
+        if value is not None:
+            query += f" AND {column} = ?"
+            args.append(value)
+    return query, args
+
+
 @dataclass(frozen=True)
 class Record:
     r"""The score of one fold (or split, or run) of one seed.
@@ -210,12 +221,8 @@ class ResultsStore:
     def failures(self, table: str, variant: str | None = None, *, dataset: str | None = None,
                  method: str | None = None) -> list[dict[str, Any]]:
         r"""Failed tasks of a table not stored since (task, dataset, method, seed, message)."""
-        query = "SELECT task, dataset, method, seed, message FROM failures WHERE table_name = ?"
-        args: list[Any] = [table]
-        for column, value in (("variant", variant), ("dataset", dataset), ("method", method)):
-            if value is not None:
-                query += f" AND {column} = ?"
-                args.append(value)
+        query, args = _selection("SELECT task, dataset, method, seed, message FROM failures", table, variant,
+                                 dataset, method)
         return [{"task": row[0], "dataset": row[1], "method": row[2], "seed": int(row[3]), "message": row[4]}
                 for row in self._conn.execute(query + " ORDER BY task", args)]
 
@@ -250,12 +257,7 @@ class ResultsStore:
                 method: str | None = None) -> list[Record]:
         r"""Stored records of a table, optionally of one variant, dataset or method,
         ordered by dataset, method, seed and fold."""
-        query = "SELECT * FROM records WHERE table_name = ?"
-        args: list[Any] = [table]
-        for column, value in (("variant", variant), ("dataset", dataset), ("method", method)):
-            if value is not None:
-                query += f" AND {column} = ?"
-                args.append(value)
+        query, args = _selection("SELECT * FROM records", table, variant, dataset, method)
         query += " ORDER BY dataset, method, seed, fold"
         out = []
         for row in self._conn.execute(query, args):
