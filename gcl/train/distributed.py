@@ -27,6 +27,7 @@ import contextlib
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -206,7 +207,8 @@ def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], n
     except Exception as exc:
         # the exception itself for launch() to raise (torch.multiprocessing passes on only its text)
         with contextlib.suppress(Exception):
-            torch.save({"error": exc}, f"{result_file}.error{local_rank}")
+            # when it was raised (system-wide clock): file times are too coarse to order the ranks
+            torch.save({"error": exc, "raised": time.time_ns()}, f"{result_file}.error{local_rank}")
         raise
     finally:
         shutdown_distributed()
@@ -266,18 +268,19 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
         except mp.ProcessRaisedException as exc:
             # the first exception a worker saved: a rank that fails makes the others fail in their
             # next collective, and the process torch reports may be one of those
-            saved = sorted(Path(tmp).glob("result.pt.error*"), key=lambda p: p.stat().st_mtime_ns)
-            error = next((e for e in map(_saved_error, map(str, saved)) if e is not None), None)
-            if error is None:
+            saved = [e for e in map(_saved_error, map(str, Path(tmp).glob("result.pt.error*"))) if e is not None]
+            if not saved:
                 raise
-            raise error from exc  # the worker's own exception, its traceback in the cause
+            raise min(saved, key=lambda item: item[0])[1] from exc  # the worker's own exception, its traceback in the cause
         return torch.load(result_file, weights_only=False)["result"]
 
 
-def _saved_error(path: str) -> BaseException | None:
-    r"""The exception a worker saved at ``path``, if it could be saved and read back."""
+def _saved_error(path: str) -> tuple[int, BaseException] | None:
+    r"""When the exception a worker saved at ``path`` was raised, and the exception, if it could
+    be saved and read back."""
     try:
-        error = torch.load(path, weights_only=False)["error"]
+        saved = torch.load(path, weights_only=False)
     except Exception:
         return None
-    return error if isinstance(error, BaseException) else None
+    error = saved.get("error") if isinstance(saved, dict) else None
+    return (int(saved.get("raised", 0)), error) if isinstance(error, BaseException) else None
