@@ -2,6 +2,7 @@ r"""The one training loop used by every method, benchmark and example."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -379,8 +380,11 @@ class Trainer:
         if saved_examples is not None and self._num_examples is not None and saved_examples != self._num_examples:
             raise ValueError(f"{path} was written for data of {saved_examples} examples; this data has "
                              f"{self._num_examples}{hint}")
-        saved = state.get("config") or {}
+        saved = dict(state.get("config") or {})
         current = {k: v for k, v in vars(self.config).items() if k != "extra"}
+        if saved:  # settings added to TrainConfig after the checkpoint was written had their defaults
+            saved.update({f.name: f.default for f in dataclasses.fields(TrainConfig)
+                          if f.name in current and f.name not in saved and f.default is not dataclasses.MISSING})
         changed = sorted(k for k in saved if k in current and k not in _RESUME_FREE and saved[k] != current[k])
         if bool(saved.get("view_workers")) != bool(current["view_workers"]):
             changed.append("view_workers")  # any number of workers draws the same views, none draws others

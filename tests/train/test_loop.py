@@ -613,3 +613,13 @@ def test_shuffle_once_keeps_the_batches_of_every_epoch(tmp_path: Path) -> None:
     assert resumed.method.seen == once.seen[8:]
     with pytest.raises(ValueError, match="shuffle must be 'epoch' or 'once'"):
         TrainConfig(shuffle="never")
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_only_with_its_default(mutag: Any, tmp_path: Path) -> None:
+    fit(_graphcl(mutag), mutag, _config(epochs=1), out_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    del state["config"]["shuffle"]  # written before TrainConfig had it
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"other settings \(shuffle 'epoch' -> 'once'\)"):
+        fit(_graphcl(mutag), mutag, _config(epochs=2, shuffle="once"), out_dir=tmp_path)
+    assert len(fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path).history) == 2
