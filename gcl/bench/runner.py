@@ -267,17 +267,13 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         if handle is not None:
             handle.close()
 
-    def finished(task: Task, records: list[Record]) -> Exception | None:
-        try:
-            store.add(records)
-        except ValueError as error:  # records the store refuses (a NaN score): this task's failure
-            return error
+    def finished(task: Task, records: list[Record]) -> None:
+        store.add(records)  # ValueError for records it refuses (a NaN score): the task's failure
         clean_task(config, task, ctx)
         release(task)
         summary.ran.append(task.id)
         if bar is not None:
             bar.update(1)
-        return None
 
     def failed(task: Task, error: BaseException, message: str) -> None:
         release(task)
@@ -294,19 +290,13 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
                 if bar is not None:
                     bar.set_postfix_str(task.id)
                 try:
-                    records = executor(config, task, ctx)
+                    finished(task, executor(config, task, ctx))
                 except KeyboardInterrupt:
                     raise
                 except Exception as error:
                     failed(task, error, traceback.format_exc(limit=3))
                     if stop_on_error:
                         raise TaskFailed(task.id, error) from error
-                    continue
-                refused = finished(task, records)
-                if refused is not None:
-                    failed(task, refused, f"{type(refused).__name__}: {refused}")
-                    if stop_on_error:
-                        raise TaskFailed(task.id, refused) from refused
         else:
             # Process each dataset once here: workers that all found no processed cache
             # would each write it at the same time.
@@ -398,7 +388,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, work_dir: Path, devices: list[str],
                   threads: int | None, jobs: int, stop_on_error: bool, claim: Callable[[Task], bool],
-                  finished: Callable[[Task, list[Record]], Exception | None],
+                  finished: Callable[[Task, list[Record]], None],
                   failed: Callable[[Task, BaseException, str], None]) -> None:
     import multiprocessing
     import signal
@@ -438,7 +428,10 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                 task = pending.pop(future)
                 error = future.exception()
                 if error is None:
-                    error = finished(task, future.result())
+                    try:
+                        finished(task, future.result())
+                    except ValueError as refused:  # records the store refuses: the task's failure
+                        error = refused
                 if error is not None:
                     errors.append((task, error))
             for task, error in errors:

@@ -186,6 +186,20 @@ def _construct(spec: DatasetSpec, root: Path, use_node_attr: bool, transform: Ca
 #: Written into a processed cache once a load of it has passed :func:`check_loaded`.
 CHECKED_MARKER = ".gcl-checked"
 
+def _check_once(dataset: InMemoryDataset, name: str, source: Path, marker: Path) -> None:
+    r""":func:`check_loaded` until a load of the processed cache ``marker.parent`` has passed it
+    (then ``marker`` is written); a cache that fails is removed, so that the next load checks again."""
+    if marker.is_file():
+        return
+    try:
+        check_loaded(dataset, name, source)
+    except CorruptDatasetError:
+        shutil.rmtree(marker.parent, ignore_errors=True)
+        raise
+    if marker.parent.is_dir():
+        marker.touch()
+
+
 #: :func:`load_dataset` options that change how the data is held or found, not what it is: runs and
 #: benchmark scores that differ only in them are the same (resumes, result fingerprints).
 STORAGE_OPTIONS = frozenset({"mmap", "root", "download"})
@@ -293,16 +307,9 @@ def load_dataset(
                 dataset = _construct(spec, download_root, use_node_attr, transform)
             except Exception as exc:  # any network or parse failure means "not available"
                 raise _not_found(spec, roots, f"download failed: {exc}") from exc
-            downloaded = Path(dataset.processed_dir)
             # one processed cache serves both use_node_attr settings here (a local copy has one each)
-            marker = downloaded / f"{CHECKED_MARKER}-attr{int(use_node_attr)}"
-            if not marker.is_file():  # the checks of a local copy's first load
-                try:
-                    check_loaded(dataset, spec.name, source)
-                except CorruptDatasetError:
-                    shutil.rmtree(downloaded, ignore_errors=True)  # the next load checks again
-                    raise
-                marker.touch()
+            _check_once(dataset, spec.name, source,
+                        Path(dataset.processed_dir) / f"{CHECKED_MARKER}-attr{int(use_node_attr)}")
     else:
         source = unpack(spec, found.archive) if found.archive is not None else found.folder
         tag = f"attr{int(use_node_attr)}"
@@ -318,10 +325,9 @@ def load_dataset(
             # checked until a load has passed the checks: PyG creates processed/ before it processes, so
             # an interrupted processing leaves the folder without a complete, checked cache
             checked = processed / CHECKED_MARKER
-            built = not checked.is_file()
 
             def construct() -> InMemoryDataset:
-                if spec.family == "TU" and built:
+                if spec.family == "TU" and not checked.is_file():
                     check_tu_raw(source, spec.name)
                 # whether PyG processes the raw files now (no cache file yet) or reads a cache
                 processing = not processed.is_dir() or not any(processed.iterdir())
@@ -342,17 +348,9 @@ def load_dataset(
 
             try:
                 dataset = construct()
-            except _Rebuild:
-                built = True
+            except _Rebuild:  # (which removed the cache and its marker: checked as new)
                 dataset = construct()
-            if built:
-                try:
-                    check_loaded(dataset, spec.name, source)
-                except CorruptDatasetError:
-                    shutil.rmtree(processed, ignore_errors=True)  # the next load checks again
-                    raise
-                if processed.is_dir():
-                    checked.touch()
+            _check_once(dataset, spec.name, source, checked)
 
     if len(dataset) == 0:
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")

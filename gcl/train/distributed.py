@@ -271,7 +271,8 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
             saved = [e for e in map(_saved_error, map(str, Path(tmp).glob("result.pt.error*"))) if e is not None]
             if not saved:
                 raise
-            raise min(saved, key=lambda item: item[0])[1] from exc  # the worker's own exception, its traceback in the cause
+            first = min(saved, key=lambda item: item[0])[1]
+            raise first from exc  # the worker's own exception, its traceback in the cause
         return torch.load(result_file, weights_only=False)["result"]
 
 

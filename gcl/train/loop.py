@@ -288,9 +288,8 @@ class Trainer:
                 if batch_size % world:
                     raise ValueError(f"batch_size {batch_size} is not divisible by the world size {world}")
                 batch_size //= world
-                distributed = self._sampler = DistributedSampler(data, shuffle=True, seed=self.config.seed,
-                                                                 drop_last=drop_last)
-                sampler = distributed
+                self._sampler = DistributedSampler(data, shuffle=True, seed=self.config.seed, drop_last=drop_last)
+                sampler = self._sampler
             if isinstance(data, InMemoryDataset) and data.transform is None:
                 # slices the collated storage instead of re-collating Data objects every step
                 return CollatedLoader(data, batch_size, shuffle=sampler is None, drop_last=drop_last,

@@ -40,6 +40,8 @@ from gcl.train.distributed import (
     main_process_first,
 )
 
+from .recorders import Recorder
+
 WORLD = 2
 GLOBAL_BATCH = 16
 STEPS = 3  # global batches per epoch
@@ -85,19 +87,6 @@ def _rank_batches(dataset: Any, rank: int) -> list[Batch]:
 
 def _state(module: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-class Recorder(nn.Module):
-    """Records which graphs each step trains on; the loss is a simple function of them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(()))
-        self.seen: list[list[int]] = []
-
-    def forward(self, batch: Any) -> Tensor:
-        self.seen.append(batch.idx.tolist())
-        return self.weight * batch.x.sum() / batch.x.size(0)
 
 
 class Crash(Exception):

@@ -12,6 +12,8 @@ from torch import Tensor, nn
 from gcl.methods import build_method
 from gcl.train import TrainConfig, Trainer, TrainingDiverged, fit, run, seed_everything
 
+from .recorders import Recorder
+
 
 def _config(**overrides: Any) -> TrainConfig:
     # on the CPU: the tests compare numbers across runs, which CUDA kernels need not reproduce
@@ -574,40 +576,27 @@ def test_a_failed_checkpoint_write_leaves_no_partial_file(tmp_path: Path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-class _Seen(nn.Module):
-    """Records the graphs of every step; the loss is a simple function of them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(()))
-        self.seen: list[list[int]] = []
-
-    def forward(self, batch: Any) -> Tensor:
-        self.seen.append(batch.idx.tolist())
-        return self.weight * batch.x.sum() / batch.x.size(0)
-
-
 def test_shuffle_once_keeps_the_batches_of_every_epoch(tmp_path: Path) -> None:
     from gcl.data import attach_index, load_dataset
 
     data = attach_index(load_dataset("MUTAG"))
-    once = _Seen()
+    once = Recorder()
     fit(once, data, _config(epochs=3, shuffle="once", drop_last=False))
     epochs = [once.seen[i:i + 6] for i in range(0, 18, 6)]  # 188 graphs, batches of 32: 6 per epoch
     assert epochs[0] == epochs[1] == epochs[2]
     assert sorted(i for batch in epochs[0] for i in batch) == list(range(188))  # every graph, one order
     assert epochs[0][0] != list(range(32))  # shuffled, once
-    again = _Seen()
+    again = Recorder()
     fit(again, data, _config(epochs=1, shuffle="once", drop_last=False))
     assert again.seen == epochs[0]  # the order comes from the seed
-    reshuffled = _Seen()
+    reshuffled = Recorder()
     fit(reshuffled, data, _config(epochs=2, drop_last=False))
     assert reshuffled.seen[:6] != reshuffled.seen[6:]
     # a resumed run draws the same order
     with pytest.raises(Crash):
-        Trainer(CrashAt(_Seen(), 9), _config(epochs=3, shuffle="once", drop_last=False, checkpoint_every=2),
+        Trainer(CrashAt(Recorder(), 9), _config(epochs=3, shuffle="once", drop_last=False, checkpoint_every=2),
                 out_dir=tmp_path).fit(data)
-    resumed = CrashAt(_Seen(), 10_000)
+    resumed = CrashAt(Recorder(), 10_000)
     Trainer(resumed, _config(epochs=3, shuffle="once", drop_last=False, checkpoint_every=2),
             out_dir=tmp_path).fit(data)
     assert resumed.method.seen == once.seen[8:]
