@@ -49,10 +49,12 @@ class SentenceEncoder(nn.Module):
 
     .. math::
         h = \frac{\sum_t m_t\, H_t}{\sum_t m_t} \quad (\text{mean}), \qquad
-        h = H_{\texttt{[CLS]}} \quad (\text{cls}),
+        h = H_{t_0} \quad (\text{cls}),
 
-    with :math:`H` the last hidden states and :math:`m` the attention mask. Dropout is
-    active in training mode, which is SimCSE's only augmentation.
+    with :math:`H` the last hidden states, :math:`m` the attention mask and :math:`t_0` the
+    first position with :math:`m_t = 1` (the ``[CLS]`` token of a BERT-style tokenizer, also
+    when the tokenizer pads on the left). Dropout is active in training mode, which is
+    SimCSE's only augmentation.
 
     Args:
         model (nn.Module): A transformer returning ``last_hidden_state`` (e.g. a
@@ -126,7 +128,9 @@ class SentenceEncoder(nn.Module):
         tokens = self.tokenize(sentences)
         hidden = self.model(**tokens).last_hidden_state
         if self.pooling == "cls":
-            return hidden[:, 0]
+            # the first token that is not padding: position 0 unless the tokenizer pads on the left
+            first = tokens["attention_mask"].to(torch.int32).argmax(dim=1)
+            return hidden[torch.arange(hidden.size(0), device=hidden.device), first]
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 

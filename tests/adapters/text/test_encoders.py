@@ -58,6 +58,20 @@ def test_mean_and_cls_pooling_against_hidden_states(tiny: SentenceEncoder) -> No
     assert tiny.out_channels == 16
 
 
+def test_cls_pooling_takes_the_cls_token_of_a_left_padding_tokenizer(tiny: SentenceEncoder) -> None:
+    tiny.eval()
+    left = transformers.BertTokenizerFast(vocab_file=tiny.tokenizer.vocab_file, padding_side="left")
+    encoder = SentenceEncoder(tiny.model, left, pooling="cls").eval()
+    batch = [SENTENCES[0], "cat"]
+    tokens = encoder.tokenize(batch)
+    assert int(tokens["attention_mask"][1, 0]) == 0  # the short sentence starts with padding
+    first = tokens["attention_mask"].argmax(dim=1)
+    cls_id = left.convert_tokens_to_ids("[CLS]")
+    assert tokens["input_ids"][torch.arange(2), first].tolist() == [cls_id, cls_id]
+    hidden = tiny.model(**tokens).last_hidden_state
+    assert torch.allclose(encoder(batch), hidden[torch.arange(2), first], atol=1e-6)
+
+
 def test_encoder_validation(tiny: SentenceEncoder) -> None:
     with pytest.raises(ValueError, match="empty batch"):
         tiny([])
