@@ -7,10 +7,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data, Dataset
 
 from gcl.data.loader import moved_to, ordered_batches
+from gcl.losses.distributed import all_reduce_sum, world_size
 
 Augmentation = Callable[[Any], Any]
 
@@ -79,11 +81,21 @@ def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
 
 
 def check_contrastive_batch(batch: Any) -> None:
-    r"""Contrastive losses need at least two graphs: one positive and one negative."""
+    r"""Contrastive losses need at least two graphs: one positive and one negative.
+
+    Under :mod:`torch.distributed` the graphs of every rank count (the losses
+    contrast the global batch), so every rank raises or none does; a rank may
+    then hold a single graph.
+    """
     num_graphs = int(getattr(batch, "num_graphs", 1))
+    if world_size() > 1:
+        # (a batch whose views were drawn by workers carries no node tensors to take a device from)
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        num_graphs = int(all_reduce_sum(torch.tensor(float(num_graphs), device=device)))
     if num_graphs < 2:
+        where = " over all processes" if world_size() > 1 else ""
         raise ValueError(
-            f"contrastive methods need at least 2 graphs per batch (got {num_graphs}); "
+            f"contrastive methods need at least 2 graphs per batch{where} (got {num_graphs}); "
             "increase the batch size or keep drop_last=True"
         )
 

@@ -14,6 +14,7 @@ from gcl.losses import (
     MemoryBank,
     MemoryQueue,
     gather_no_grad,
+    global_mean,
     update_momentum,
 )
 from gcl.methods.base import Augmentation, LossParts, check_features, encode_graphs
@@ -94,7 +95,8 @@ class LCGNN(nn.Module):
             raise ValueError(f"LCGNN takes {len(self.view_augmentations())} precomputed views (got {len(views)})")
         labels = self._labels(batch)
         hidden = encode_graphs(self.encoder, batch).graph
-        classification = F.cross_entropy(self.classifier(hidden), labels)
+        # the mean over the graphs of every rank: ranks may hold different numbers of graphs
+        classification = global_mean(F.cross_entropy(self.classifier(hidden), labels, reduction="none"))
         query = F.normalize(self.head(hidden), dim=-1)
         with torch.no_grad():
             if views:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gcl.losses import global_mean
 from gcl.methods.base import check_features, encode_graphs
 
 
@@ -39,7 +40,9 @@ class SupervisedClassifier(nn.Module):
         if getattr(batch, "y", None) is None:
             raise ValueError("supervised training needs labels (batch.y is None)")
         labels = batch.y.view(int(batch.num_graphs), -1)[:, 0].long()
-        return F.cross_entropy(self.classifier(encode_graphs(self.encoder, batch).graph), labels)
+        logits = self.classifier(encode_graphs(self.encoder, batch).graph)
+        # the mean over the graphs of every rank: ranks may hold different numbers of graphs
+        return global_mean(F.cross_entropy(logits, labels, reduction="none"))
 
     @torch.no_grad()
     def predict(self, batch: Any) -> Tensor:

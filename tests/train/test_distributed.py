@@ -71,7 +71,9 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     # exactly-zero gradient that Adam turns float32 rounding noise into ±lr steps; and fewer
     # dimensions (8) than graphs per batch (16) keep the standardised batch well conditioned.
     barlow = GraphLevelBarlowTwins(encoder, Identity(), Identity(), nn.Linear(32, 8, bias=False))
-    return {"graphcl": graphcl, "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow}
+    supervised = build_method("supervised", dataset, dropout=0.0, **small)
+    return {"graphcl": graphcl, "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow,
+            "supervised": supervised}
 
 
 def _global_batches(dataset: Any) -> list[Batch]:
@@ -82,6 +84,18 @@ def _global_batches(dataset: Any) -> list[Batch]:
 def _rank_batches(dataset: Any, rank: int) -> list[Batch]:
     half = GLOBAL_BATCH // WORLD
     return [Batch.from_data_list([dataset[s * GLOBAL_BATCH + rank * half + i] for i in range(half)])
+            for s in range(STEPS)]
+
+
+#: Graphs of every global batch on rank 0 when the ranks hold different numbers (rank 1: the rest).
+UNEVEN_FIRST = 1
+#: The methods trained on those uneven splits too.
+UNEVEN = ("graphcl", "lcgnn-queue", "lcgnn-bank", "supervised")
+
+
+def _uneven_rank_batches(dataset: Any, rank: int) -> list[Batch]:
+    start, stop = (0, UNEVEN_FIRST) if rank == 0 else (UNEVEN_FIRST, GLOBAL_BATCH)
+    return [Batch.from_data_list([dataset[s * GLOBAL_BATCH + i] for i in range(start, stop)])
             for s in range(STEPS)]
 
 
@@ -132,6 +146,10 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
         trained = fit(copy.deepcopy(method), batches, _config())
         results[f"{name}/state"] = _state(trained.method)
         results[f"{name}/history"] = trained.history
+    # ranks holding different numbers of graphs: one graph on rank 0, the rest on rank 1
+    uneven = _uneven_rank_batches(dataset, rank)
+    for name in UNEVEN:
+        results[f"{name}/uneven-state"] = _state(fit(copy.deepcopy(methods[name]), uneven, _config()).method)
     # checkpoints written by two ranks, resumed by one process in the test (and the reverse)
     fit(copy.deepcopy(methods["lcgnn-bank"]), batches, _config(epochs=1), out_dir=Path(out) / "from-two")
     fit(copy.deepcopy(methods["graphcl"]), batches, _config(epochs=1), out_dir=Path(out) / f"rank{rank}")
@@ -245,6 +263,7 @@ def test_workers_join_through_env(spawned: dict[str, Any]) -> None:
     "lcgnn-queue",
     "lcgnn-bank",
     "barlow",
+    "supervised",
 ])
 def test_two_processes_match_one_process(spawned: dict[str, Any], single: dict[str, Any], name: str) -> None:
     expected = _state(single[name].method)
@@ -253,6 +272,16 @@ def test_two_processes_match_one_process(spawned: dict[str, Any], single: dict[s
     # sanity: training moved the parameters, so equality is not trivial
     initial = _state(spawned["methods"][name])
     assert any(not torch.allclose(initial[k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize("name", UNEVEN)
+def test_ranks_holding_different_numbers_of_graphs_match_one_process(
+        spawned: dict[str, Any], single: dict[str, Any], name: str) -> None:
+    # the classification terms average over the global batch, and a contrastive method takes
+    # a rank with a single graph (the global batch has 16)
+    expected = _state(single[name].method)
+    for rank_result in spawned["ranks"]:
+        _assert_close(rank_result[f"{name}/uneven-state"], expected)
 
 
 @pytest.mark.parametrize("name", ["graphcl", "lcgnn-bank", "barlow"])
