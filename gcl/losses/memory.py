@@ -185,7 +185,8 @@ class MemoryBank(nn.Module):
     Slots start as random unit vectors with label ``-1``. Under
     :mod:`torch.distributed`, :meth:`update` gathers indices, features and labels from
     all ranks so that every replica applies every write. When an index appears more
-    than once in one update, one of the writes wins.
+    than once in one update (after that gathering: in rank order), its last occurrence is
+    written, on every device alike.
 
     Args:
         num_items (int): Number of slots (training items).
@@ -281,10 +282,18 @@ class MemoryBank(nn.Module):
         device, source = self.bank.device, features.device
         indices = gather_no_grad(indices.to(source)).to(device).long()
         features = gather_no_grad(features).to(device=device, dtype=self.bank.dtype)
+        if labels is not None:
+            labels = gather_no_grad(labels.to(source)).to(device).long()
+        # A slot named twice (a DistributedSampler repeats graphs to even out the ranks) takes
+        # its last occurrence in rank order: index_copy_ leaves the winner of duplicates
+        # undefined on GPUs, where the ranks' banks could then drift apart.
+        last = _last_occurrences(indices)
+        if last is not None:
+            indices, features = indices[last], features[last]
+            labels = None if labels is None else labels[last]
         mixed = self.momentum * self.bank[indices] + (1.0 - self.momentum) * features
         self.bank.index_copy_(0, indices, F.normalize(mixed, dim=1))
         if labels is not None and self.labels is not None:
-            labels = gather_no_grad(labels.to(source)).to(device).long()
             self.labels.index_copy_(0, indices, labels)
 
     def extra_repr(self) -> str:
@@ -292,6 +301,17 @@ class MemoryBank(nn.Module):
             f"num_items={self.num_items}, dim={self.dim}, momentum={self.momentum}, "
             f"store_labels={self.store_labels}"
         )
+
+
+def _last_occurrences(indices: Tensor) -> Tensor | None:
+    r"""Positions of the last occurrence of every distinct value of ``indices`` (in the order
+    of their values), or ``None`` when no value repeats."""
+    distinct, inverse = torch.unique(indices, return_inverse=True)
+    if distinct.numel() == indices.numel():
+        return None
+    positions = torch.arange(indices.numel(), device=indices.device)
+    last = torch.full_like(distinct, -1)
+    return last.scatter_reduce_(0, inverse, positions, reduce="amax")
 
 
 @torch.no_grad()

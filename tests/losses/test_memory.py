@@ -118,6 +118,29 @@ def test_bank_momentum_update_matches_formula() -> None:
     torch.testing.assert_close(bank.get(index), after[index])
 
 
+def test_bank_slot_named_twice_takes_its_last_occurrence(monkeypatch: pytest.MonkeyPatch) -> None:
+    bank = MemoryBank(num_items=4, dim=3, momentum=0.5, generator=torch.Generator().manual_seed(0))
+    before = bank.get().clone()
+    written: list[list[int]] = []
+    index_copy = torch.Tensor.index_copy_
+
+    def recording(self: torch.Tensor, dim: int, index: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        written.append(index.tolist())
+        return index_copy(self, dim, index, source)
+
+    # a device decides the winner of duplicate indices in index_copy_ as it likes: none may reach it
+    monkeypatch.setattr(torch.Tensor, "index_copy_", recording)
+    new = torch.randn(4, 3)
+    bank.update(torch.tensor([2, 0, 2, 3]), new, labels=torch.tensor([5, 6, 7, 8]))
+    assert written and all(len(set(index)) == len(index) for index in written)
+    after = bank.get()
+    for slot, row in ((0, 1), (2, 2), (3, 3)):
+        mixed = 0.5 * before[slot] + 0.5 * new[row]
+        torch.testing.assert_close(after[slot], mixed / mixed.norm())
+    assert torch.equal(after[1], before[1])
+    assert bank.labels is not None and bank.labels.tolist() == [6, -1, 7, 8]
+
+
 def test_bank_zero_momentum_overwrites_and_state_dict_round_trips() -> None:
     bank = MemoryBank(5, 2, momentum=0.0)
     new = torch.randn(5, 2)
