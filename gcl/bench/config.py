@@ -28,7 +28,7 @@ METRICS = {"svc": ("accuracy",), "node-linear": ("accuracy", "macro_f1", "micro_
            "ogb": ("accuracy", "rocauc")}
 _SELECTION = ("selection", "grid")
 EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scale"),
-                   "node-linear": ("num_splits", "C_grid", "max_iter", "scale", "normalize"),
+                   "node-linear": ("num_splits", "splits", "C_grid", "max_iter", "scale", "normalize"),
                    "supervised-kfold": ("n_splits", "val_size", *_SELECTION),
                    "supervised-random": ("num_runs", "ratios", *_SELECTION),
                    "ogb": _SELECTION}
@@ -38,6 +38,8 @@ EVALUATION_KEYS = {"svc": ("n_splits", "C_grid", "inner_splits", "kernel", "scal
 BOOKKEEPING_TRAIN = frozenset({"progress", "checkpoint_every", "find_unused_parameters", "view_timeout", "seed"})
 # evaluation counts and their least valid values (folds need two parts)
 _COUNT_KEYS = {"n_splits": 2, "inner_splits": 2, "num_splits": 1, "num_runs": 1}
+# node-linear's splits: random 10/10/80 ones drawn per seed, or those the data set ships (WikiCS)
+SPLITS = ("random", "public")
 _TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
              "train", "paper", "quick", "description", "notes")
 
@@ -74,6 +76,8 @@ class DatasetEntry:
         train (dict): Training overrides for every method on this dataset.
         methods (dict): Per-method overrides ``{label: {"options": ..., "train": ...}}``.
         note (str): A documented reduction or remark printed beside the row.
+        evaluation (dict): Evaluation settings of this row over the table's, except the
+            counts of folds, splits and runs, which are the table's (``splits: public``).
     """
 
     label: str
@@ -82,6 +86,7 @@ class DatasetEntry:
     train: dict[str, Any] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str = ""
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,17 @@ class TableConfig:
                              f"{' or '.join(METRICS[self.protocol])} (got metric {self.metric!r})")
         for where, evaluation in (("evaluation", self.evaluation), ("quick.evaluation", self.quick.get("evaluation", {}))):
             check_keys(f"table {self.table!r}, {where} ({self.protocol})", evaluation, EVALUATION_KEYS[self.protocol])
-        # the full run's evaluation and the quick run's (which overrides some of it)
-        for evaluation in (self.evaluation, {**self.evaluation, **self.quick.get("evaluation", {})}):
+        row_keys = tuple(k for k in EVALUATION_KEYS[self.protocol] if k not in _COUNT_KEYS)
+        for entry in self.datasets:
+            check_keys(f"table {self.table!r}, datasets.{entry.label}.evaluation ({self.protocol}; the counts "
+                       "are the table's)", entry.evaluation, row_keys)
+            splits = {**self.evaluation, **entry.evaluation}.get("splits", "random")
+            if splits not in SPLITS:
+                raise ValueError(f"table {self.table!r}, {entry.label}: evaluation splits must be one of "
+                                 f"{SPLITS} (got {splits!r})")
+        # the full run's evaluation, the quick run's (which overrides some of it) and every row's
+        for evaluation in (self.evaluation, {**self.evaluation, **self.quick.get("evaluation", {})},
+                           *({**self.evaluation, **entry.evaluation} for entry in self.datasets)):
             for key, least in _COUNT_KEYS.items():
                 value = evaluation.get(key, least)
                 if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -187,6 +201,9 @@ class TableConfig:
             if evaluator.metric not in ("rocauc", "acc"):
                 raise ValueError(f"{where}: {entry.name} is a regression task ({evaluator.metric}); "
                                  "the supervised protocols train classifiers")
+            if self.protocol == "ogb" and self.metric == "accuracy" and evaluator.metric != "acc":
+                raise ValueError(f"{where}: the ogb protocol scores with OGB's evaluator, which scores "
+                                 f"{entry.name} by {evaluator.metric}; set metric: {evaluator.metric}")
 
     def _check_training(self) -> None:
         r"""Every row names a known data set and method with options it takes, and its training
@@ -257,7 +274,7 @@ class TableConfig:
             "train": train,
             "pretrain": spec.pretrain,
             "dataset": {"name": entry.name, **entry.dataset, **override.get("dataset", {})},
-            "evaluation": self.evaluation,
+            "evaluation": {**self.evaluation, **entry.evaluation},
         }
 
     def variant(self, entry: DatasetEntry, spec: MethodSpec) -> str:
@@ -289,7 +306,7 @@ class TableConfig:
         datasets = [
             DatasetEntry(d.label, d.name, d.dataset, {**d.train, **train_override},
                          {k: {**v, "train": {**v.get("train", {}), **train_override}} for k, v in d.methods.items()},
-                         d.note)
+                         d.note, d.evaluation)
             for d in datasets
         ]
         return TableConfig(
@@ -384,7 +401,8 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
     load_options = _load_options()
     for label, raw in _mapping(raw_datasets, "datasets").items():
         raw = _mapping(raw, f"datasets.{label}")
-        check_keys(f"table {name!r}, datasets.{label}", raw, ("name", "dataset", "train", "methods", "note"))
+        check_keys(f"table {name!r}, datasets.{label}", raw, ("name", "dataset", "train", "methods", "note",
+                                                               "evaluation"))
         check_keys(f"table {name!r}, datasets.{label}.dataset", _mapping(raw.get("dataset"), "dataset"),
                    load_options)
         for method, override in _mapping(raw.get("methods"), f"datasets.{label}.methods").items():
@@ -395,7 +413,8 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
         datasets.append(DatasetEntry(
             label=str(label), name=str(raw.get("name", label)), dataset=_mapping(raw.get("dataset"), "dataset"),
             train=_mapping(raw.get("train"), "train"), methods=_mapping(raw.get("methods"), "methods"),
-            note=str(raw.get("note", "")).strip()))
+            note=str(raw.get("note", "")).strip(),
+            evaluation=_mapping(raw.get("evaluation"), f"datasets.{label}.evaluation")))
     config = TableConfig(
         table=name, title=str(content.get("title", name)), protocol=str(content["protocol"]),
         methods=methods, datasets=datasets, seeds=int(content.get("seeds", 5)),

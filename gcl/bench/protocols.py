@@ -37,7 +37,7 @@ from gcl.bench.config import EVALUATION_KEYS, DatasetEntry, MethodSpec, TableCon
 from gcl.bench.store import Record
 
 _SVC_KEYS = EVALUATION_KEYS["svc"]  # SVCEvaluator's arguments
-_PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k != "num_splits")  # LinearProbe's
+_PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k not in ("num_splits", "splits"))  # LinearProbe's
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,7 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
                       task_seconds=clock.seconds(), params=params, extra=extra)
 
     records: list[Record] = []
+    evaluation_settings = settings["evaluation"]  # the table's, with the row's own on top
     if config.protocol in ("svc", "node-linear"):
         from gcl.methods import build_method, embed_dataset
         from gcl.train import fit, seed_everything
@@ -296,13 +297,21 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
         if config.protocol == "svc":
             from gcl.eval import SVCEvaluator
 
-            svc_options = {k: config.evaluation[k] for k in _SVC_KEYS if k in config.evaluation}
+            svc_options = {k: evaluation_settings[k] for k in _SVC_KEYS if k in evaluation_settings}
             evaluation = SVCEvaluator(random_state=task.seed, **svc_options).evaluate(features, labels)
         else:
-            from gcl.eval import LinearProbe, random_splits
+            from gcl.eval import LinearProbe, public_splits, random_splits
 
-            splits = random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed)
-            probe_options = {k: config.evaluation[k] for k in _PROBE_KEYS if k in config.evaluation}
+            if evaluation_settings.get("splits", "random") == "public":
+                # the splits the data set ships (WikiCS: 20 training/validation masks, one test mask)
+                splits = public_splits(target)
+                if len(splits) < len(task.folds):
+                    raise ValueError(f"{task.entry.label}: the data set ships {len(splits)} public split(s), the "
+                                     f"table's evaluation asks for num_splits: {len(task.folds)}")
+                splits = splits[: len(task.folds)]
+            else:
+                splits = random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed)
+            probe_options = {k: evaluation_settings[k] for k in _PROBE_KEYS if k in evaluation_settings}
             evaluation = LinearProbe(random_state=task.seed, metric=config.metric,
                                      **probe_options).evaluate(features, labels, splits)
         val_scores: list[float | None] = list(evaluation.val_scores) or [None] * len(evaluation.fold_scores)
@@ -315,10 +324,10 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
         if config.protocol == "supervised-kfold":
             labels = data.y.view(len(data), -1)[:, 0]
             splits = stratified_kfold_indices(labels, n_splits=num_folds,
-                                              val_size=float(config.evaluation.get("val_size", 0.1)),
+                                              val_size=float(evaluation_settings.get("val_size", 0.1)),
                                               random_state=task.seed)
         else:
-            ratios = tuple(config.evaluation.get("ratios", (0.8, 0.1, 0.1)))
+            ratios = tuple(evaluation_settings.get("ratios", (0.8, 0.1, 0.1)))
             splits = random_split_indices(len(data), ratios, num_runs=num_folds, random_state=task.seed)
         for fold in task.folds:
             test, val, extra = _supervised_fold(config, task, settings, data, splits[fold],

@@ -144,6 +144,16 @@ def test_reduced_and_restricted() -> None:
      r"ogbg-molesol is a regression task \(rmse\)"),
     ({"protocol": "ogb", "metric": "rocauc", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-ppa"],
       "quick": {}}, r"ogbg-ppa is scored by acc \(OGB's evaluator\), not by the rocauc of a binary task"),
+    ({"protocol": "ogb", "metric": "accuracy", "methods": {"gin": {"method": "supervised"}},
+      "datasets": ["ogbg-molhiv"], "quick": {}},
+     r"OGB's evaluator, which scores ogbg-molhiv by rocauc; set metric: rocauc"),
+    # a row's own evaluation settings: known keys of the protocol, counts only for the whole table
+    ({"protocol": "node-linear", "datasets": {"MUTAG": {"evaluation": {"splits": "official"}}}, "quick": {}},
+     r"MUTAG: evaluation splits must be one of \('random', 'public'\) \(got 'official'\)"),
+    ({"protocol": "node-linear", "datasets": {"MUTAG": {"evaluation": {"num_splits": 3}}}, "quick": {}},
+     r"datasets.MUTAG.evaluation \(node-linear; the counts are the table's\): unknown setting 'num_splits'"),
+    ({"protocol": "supervised-kfold", "datasets": {"MUTAG": {"evaluation": {"val_size": 0}}}},
+     "early stopping needs a validation part"),
     # the quick run's evaluation must not hide a full run without a validation part
     ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0.0}, "quick": {"evaluation": {"val_size": 0.1}}},
      "early stopping needs a validation part"),

@@ -189,3 +189,69 @@ def test_best_epoch_skips_nan_validation_scores(tmp_path: Path, monkeypatch: pyt
     })
     record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
     assert record.extra["best_epoch"] == 3
+
+
+def _node_table(num_splits: int, row_evaluation: dict[str, Any] | None) -> Any:
+    return parse_config({
+        "table": "t", "protocol": "node-linear", "seeds": 1, "evaluation": {"num_splits": num_splits},
+        "methods": {"grace": {"method": "grace", "options": {"hidden_channels": 8, "projection_channels": 8},
+                              "train": {"epochs": 1}}},
+        "datasets": {"Cora": {} if row_evaluation is None else {"evaluation": row_evaluation}},
+    })
+
+
+def _graph_with_public_splits(num_nodes: int = 60, num_splits: int = 3) -> Any:
+    from torch_geometric.data import Data
+
+    generator = torch.Generator().manual_seed(0)
+    edge_index = torch.randint(num_nodes, (2, 4 * num_nodes), generator=generator)
+    y = torch.arange(num_nodes) % 3
+    train = torch.zeros(num_nodes, num_splits, dtype=torch.bool)
+    val = torch.zeros(num_nodes, num_splits, dtype=torch.bool)
+    for split in range(num_splits):  # WikiCS' layout: per-split training/validation masks, one test mask
+        train[split * 6:split * 6 + 12, split] = True
+        val[40 - split * 3:46 - split * 3, split] = True
+    test = torch.zeros(num_nodes, dtype=torch.bool)
+    test[48:] = True
+    return Data(x=torch.randn(num_nodes, 5, generator=generator), edge_index=edge_index, y=y,
+                train_mask=train, val_mask=val, test_mask=test)
+
+
+@pytest.mark.parametrize("row_evaluation", [None, {"splits": "public"}])
+def test_node_linear_takes_the_data_sets_public_splits_where_the_row_asks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row_evaluation: dict[str, Any] | None) -> None:
+    from gcl.eval import LinearProbe, masks_to_splits
+
+    graph = _graph_with_public_splits()
+    seen: list[Any] = []
+    evaluate = LinearProbe.evaluate
+
+    def recording(self: Any, features: Any, labels: Any, splits: Any) -> Any:
+        seen.append(splits)
+        return evaluate(self, features, labels, splits)
+
+    monkeypatch.setattr(LinearProbe, "evaluate", recording)
+    torch.set_num_threads(1)
+    config = _node_table(2, row_evaluation)
+    task = make_tasks(config)[0]
+    ctx = Context(tmp_path)
+    ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [graph]
+    records = run_task(config, task, ctx)
+    assert len(records) == 2 and len(seen) == 1
+    public = masks_to_splits(graph.train_mask, graph.val_mask, graph.test_mask)[:2]
+    same = [all(np.array_equal(getattr(got, part), getattr(want, part)) for part in ("train", "val", "test"))
+            for got, want in zip(seen[0], public)]
+    assert same == ([True, True] if row_evaluation else [False, False])  # else random 10/10/80 splits
+    if row_evaluation is None:
+        assert [len(split.test) for split in seen[0]] == [48, 48]
+
+
+def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path) -> None:
+    config = _node_table(4, {"splits": "public"})
+    task = make_tasks(config)[0]
+    ctx = Context(tmp_path)
+    ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [
+        _graph_with_public_splits(num_splits=3)]
+    with pytest.raises(ValueError, match=r"Cora: the data set ships 3 public split\(s\), the table's evaluation "
+                                         r"asks for num_splits: 4"):
+        run_task(config, task, ctx)
