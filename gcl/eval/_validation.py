@@ -8,11 +8,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
 
 def to_numpy(value: Any) -> np.ndarray:
-    r"""Returns :obj:`value` as a numpy array; torch tensors are detached and moved to the CPU."""
+    r"""Returns :obj:`value` as a numpy array; torch tensors are detached and moved to the CPU,
+    floating-point types NumPy lacks (``bfloat16``, float8) as ``float32``."""
     if isinstance(value, Tensor):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.dtype not in _NUMPY_FLOATS:
+            value = value.float()
+        return value.numpy()
     return np.asarray(value)
 
 

@@ -71,7 +71,8 @@ class SVCEvaluator(BaseEstimator):
         scale (bool, optional): Standardise features inside every fit (the scaler is fitted on
             training rows only). The reference does not. (default: :obj:`False`)
         random_state (int, optional): Seed of the outer and inner fold shuffles; :obj:`None`
-            reproduces the reference's unseeded folds. (default: :obj:`0`)
+            leaves both unseeded (the reference's outer folds are shuffled unseeded; its inner
+            folds, ``GridSearchCV(cv=5)``, are not shuffled at all). (default: :obj:`0`)
         n_jobs (int, optional): Parallel jobs of each grid search. (default: :obj:`None`)
 
     Shapes:

@@ -113,6 +113,16 @@ def test_deterministic_and_tensor_input(
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(other.splits_, fitted.splits_))
 
 
+def test_half_precision_embeddings_of_autocast_models(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = mutag_histograms
+    scaled = X / X.max()  # within bfloat16's few significant digits either way
+    expected = SVCEvaluator(C_grid=GRID, n_splits=3, random_state=0).fit(
+        torch.as_tensor(scaled).to(torch.bfloat16).float(), y).fold_scores_
+    got = SVCEvaluator(C_grid=GRID, n_splits=3, random_state=0).fit(
+        torch.as_tensor(scaled).to(torch.bfloat16), torch.as_tensor(y)).fold_scores_
+    assert np.array_equal(got, expected)
+
+
 def test_sklearn_conventions(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = mutag_histograms
     evaluator = SVCEvaluator(C_grid=GRID, n_splits=3, inner_splits=2, scale=True, kernel="linear")
