@@ -81,6 +81,12 @@ def test_train_config_typos_exit_2_naming_the_key(tmp_path: Path, capsys: pytest
     out, err = capsys.readouterr()
     assert "graphcl does not take ['hidden_chanels'] ('hidden_chanels': did you mean 'hidden_channels'?)" in err
     assert "graph(s)" not in out  # refused before the dataset loads
+    config.write_text("trian: {epochs: 1}\n")  # a misspelt section, not dropped
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+    assert "unknown section 'trian' (did you mean 'train'?)" in capsys.readouterr().err
+    config.write_text("dataset: {transform: normalize}\n")  # Python code, not a setting
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+    assert "unknown dataset setting 'transform'" in capsys.readouterr().err
 
 
 def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,7 +163,27 @@ def test_train_names_bad_paths_devices_and_settings_before_training(
     config.write_text("train: {patience: 5}\n")
     assert main([*run, "--config", str(config)]) == 2
     assert "'patience' (early stopping) needs validation scores" in capsys.readouterr().err
+    for flags, message in ((["--nproc", "0"], "--nproc must be at least 1 (got 0)"),
+                           (["--threads", "0"], "--threads must be at least 1 (got 0)")):
+        assert main([*run, *flags]) == 2
+        assert message in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*run, "--backend", "nccl", "--nproc", "2", "--device", "cpu"]) == 2
+        assert "--backend nccl runs on CUDA devices (the device is cpu)" in capsys.readouterr().err
     assert not list(tmp_path.glob("*/checkpoint.pt"))
+
+
+def test_train_takes_empty_config_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("method:\ntrain:\n  epochs: 1\ndataset:\n")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet", "--eval", "none"]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out
+
+
+def test_train_under_torchrun_refuses_nproc(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--nproc", "2"]) == 2
+    assert "--nproc starts its own processes; under torchrun leave it out" in capsys.readouterr().err
 
 
 def test_train_with_view_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for <table>.md/.csv/.png (default: benchmarks/results)")
     parser.add_argument("--device", default="cpu",
-                        help="cpu, cuda, cuda:N, or a comma-separated list that the --jobs workers take in turn "
-                             "(default: cpu)")
+                        help="auto (a GPU where there is one), cpu, cuda, cuda:N, or a comma-separated list "
+                             "that the --jobs workers take in turn (default: cpu)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes running tasks at once, each with --threads threads "
                              "(default: 1)")
@@ -76,8 +76,13 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.bench.store import ResultsStore
     from gcl.data import cache_dir
 
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    datasets = None if args.datasets is None else [d.strip() for d in args.datasets.split(",") if d.strip()]
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
+    for flag, names in (("--datasets", datasets), ("--methods", methods)):
+        if names == []:  # (an empty shell variable) would otherwise run the whole table
+            print(f"{flag} names no {flag[2:-1]} (got {getattr(args, flag[2:])!r}); leave it out to run "
+                  f"every {flag[2:-1]} of the table", file=sys.stderr)
+            return 2
     if args.quick:
         config = config.reduced()
     # --datasets / --methods / fewer --seeds narrow what runs; the report always covers the whole

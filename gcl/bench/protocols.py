@@ -389,5 +389,12 @@ def task_dir(config: TableConfig, task: Task, ctx: Context) -> Path:
 
 
 def clean_task(config: TableConfig, task: Task, ctx: Context) -> None:
-    r"""Removes a task's checkpoints (call once its records are stored)."""
-    shutil.rmtree(task_dir(config, task, ctx), ignore_errors=True)
+    r"""Removes a task's checkpoints (call once its records are stored), and its settings' and
+    table's folders once empty."""
+    folder = task_dir(config, task, ctx)
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):
+        try:
+            parent.rmdir()  # only when empty: another task (or run) may still work in it
+        except OSError:
+            break

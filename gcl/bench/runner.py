@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -105,17 +107,21 @@ def default_store_path() -> Path:
 
 def parse_devices(device: str) -> list[str]:
     r"""The devices of ``--device``: one name, or a comma-separated list that parallel
-    workers take in turn (e.g. ``"cuda:0,cuda:1"``).
+    workers take in turn (e.g. ``"cuda:0,cuda:1"``); ``auto`` is ``cuda`` where a GPU
+    is available, else ``cpu``.
 
     Example:
         >>> parse_devices("cuda:0, cuda:1")
         ['cuda:0', 'cuda:1']
     """
+    import torch
+
     from gcl.train.distributed import checked_device
 
     names = [d.strip() for d in str(device).split(",") if d.strip()]
     if not names:
         raise ValueError(f"device must name at least one device (got {device!r})")
+    names = [("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name for name in names]
     for name in names:
         checked_device(name)
     return names
@@ -220,7 +226,13 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
         torch.set_num_threads(threads)
     started = time.perf_counter()
     summary = RunSummary()
-    scratch = Path(work_dir) if work_dir is not None else Path(store.path).expanduser().parent / "work"
+    in_memory = work_dir is None and store.path == ":memory:"
+    if work_dir is not None:
+        scratch = Path(work_dir)
+    elif in_memory:  # no folder to put it next to: a temporary one, removed at the end
+        scratch = Path(tempfile.mkdtemp(prefix="gcl-bench-work-"))
+    else:
+        scratch = Path(store.path).expanduser().parent / "work"
     ctx = Context(scratch, device=devices[0])
     for entry in config.datasets:
         if not available(entry):
@@ -312,6 +324,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
             handle.close()
         if bar is not None:
             bar.close()
+        if in_memory:
+            shutil.rmtree(scratch, ignore_errors=True)
     if run_id is not None:
         store.finish_run(run_id)
     summary.seconds = time.perf_counter() - started

@@ -69,16 +69,24 @@ def _load_config(path: Path | None) -> dict[str, Any]:
         return {}
     if path.is_dir() or not path.exists():  # (pipes and /dev/fd/N are read as files)
         raise FileNotFoundError(f"--config {path}: {'is a folder, not' if path.is_dir() else 'no such'} YAML file")
-    from gcl.train.config import read_yaml
+    from gcl.train.config import check_keys, read_yaml
 
     content = read_yaml(path) or {}
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a mapping with 'method', 'dataset' and 'train' sections")
-    for section in ("method", "dataset", "train"):
-        if not isinstance(content.get(section, {}), dict):
+    check_keys(str(path), content, _SECTIONS, what="section")
+    for section in _SECTIONS:
+        if content.get(section) is None:  # an empty section (`train:` and nothing under it)
+            content[section] = {}
+        if not isinstance(content[section], dict):
             raise ValueError(f"{path}: the {section!r} section must be a mapping "
                              f"(got {type(content[section]).__name__})")
     return content
+
+
+_SECTIONS = ("method", "dataset", "train")
+#: load_dataset arguments a config cannot give: the name is --dataset, a transform is Python code
+_NOT_DATASET_SETTINGS = {"name", "transform"}
 
 
 def _refuse_unknown(path: Path | None, section: str, values: Any, known: set[str]) -> None:
@@ -98,7 +106,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     known = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
     _refuse_unknown(args.config, "train", train_values, known)
     _refuse_unknown(args.config, "dataset", content.get("dataset", {}),
-                    set(inspect.signature(load_dataset).parameters) - {"name"})
+                    set(inspect.signature(load_dataset).parameters) - _NOT_DATASET_SETTINGS)
     for key in ("epochs", "batch_size", "lr", "seed", "device", "view_workers", "view_timeout"):
         value = getattr(args, key)
         if value is not None:
@@ -136,17 +144,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gcl.train.distributed import init_distributed, launch, shutdown_distributed
 
     if args.nproc < 1:
-        raise SystemExit(f"--nproc must be at least 1 (got {args.nproc})")
+        raise ValueError(f"--nproc must be at least 1 (got {args.nproc})")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1 (got {args.threads})")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder for the checkpoints and result.json")
     content, config = _settings(args)
-    config.resolve_device()  # an unknown or missing device is named before anything runs
+    device = config.resolve_device()  # an unknown or missing device is named before anything runs
+    if args.backend == "nccl" and device.type != "cuda":
+        raise ValueError(f"--backend nccl runs on CUDA devices (the device is {device}); leave --backend out "
+                         "or use gloo on the CPU")
     from gcl.methods import check_method_options
 
     check_method_options(args.method, content.get("method", {}))  # a typo, before the dataset loads
     if args.nproc > 1:
         if "WORLD_SIZE" in os.environ:
-            raise SystemExit("--nproc starts its own processes; under torchrun leave it out")
+            raise ValueError("--nproc starts its own processes; under torchrun leave it out")
         from gcl.data import load_dataset
 
         # processed caches are written once here, before the workers read them

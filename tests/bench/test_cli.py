@@ -142,6 +142,10 @@ def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["--jobs", "0"], "jobs must be a positive integer"),
     (["--threads", "0"], "threads must be a positive integer"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    # an empty shell variable would otherwise run the whole table
+    (["--datasets", ""], "--datasets names no dataset (got '')"),
+    (["--datasets", " , "], "--datasets names no dataset"),
+    (["--methods", ","], "--methods names no method"),
     pytest.param(["--device", "cuda:7"], "CUDA is not available",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
 ])
@@ -150,6 +154,22 @@ def test_bad_run_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], fla
     assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(store), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_auto_device_and_an_in_memory_store_leave_no_folder_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "graphcl-tu", "--quick", "--device", "auto", "--store", ":memory:",
+                 "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "ran 1 task(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no ./work of task checkpoints
+
+
+def test_finished_tasks_leave_no_empty_folders(tmp_path: Path) -> None:
+    store = tmp_path / "r.sqlite"
+    assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(store), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    assert not (tmp_path / "work" / "graphcl-tu").exists()
 
 
 def test_report_only_ignores_run_options(tmp_path: Path) -> None:
