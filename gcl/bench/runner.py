@@ -345,35 +345,10 @@ def _datasets_of(config: TableConfig, tasks: list[Task]) -> list[dict[str, Any]]
     return list(seen.values())
 
 
-def _exit_with_parent(parent: int) -> None:
-    r"""Ends this worker when the process that started it ends, however it ends
-    (a SIGKILL or the out-of-memory killer included): orphaned workers would go
-    on training tasks whose records nobody stores."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent ended before the call
-                os._exit(1)
-            return
-        except (OSError, AttributeError):
-            pass
-
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="gcl-parent-watch", daemon=True).start()
-
-
 def _start_worker(work_dir: Path, devices: list[str], counter: Any, threads: int | None, parent: int) -> None:
-    _exit_with_parent(parent)
+    from gcl.train.distributed import exit_with_parent
+
+    exit_with_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -411,7 +386,7 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
     from concurrent.futures.process import BrokenProcessPool
 
     # SIGTERM / SIGHUP become an exception, so the workers are stopped below (and by
-    # _exit_with_parent when this process is killed outright).
+    # exit_with_parent when this process is killed outright).
     handlers: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):

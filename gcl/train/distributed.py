@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -188,8 +189,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def exit_with_parent(parent: int) -> None:
+    r"""Ends this worker process when ``parent``, the process that started it, ends,
+    however it ends (a SIGTERM, a SIGKILL or the out-of-memory killer included): an
+    orphaned worker would go on training, or wait in a collective, for nobody."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent ended before the call
+                os._exit(1)
+            return
+        except (OSError, AttributeError):
+            pass
+
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gcl-parent-watch", daemon=True).start()
+
+
 def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], nproc: int, port: int,
-           backend: str | None, device: str, result_file: str) -> None:
+           backend: str | None, device: str, result_file: str, parent: int) -> None:
+    exit_with_parent(parent)
     # the variables torchrun would set, so that the worker joins through env:// like under torchrun
     os.environ.update({
         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
@@ -263,7 +292,7 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
         result_file = str(Path(tmp) / "result.pt")
         try:
             mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend,
-                                             device, result_file), nprocs=nproc, join=True,
+                                             device, result_file, os.getpid()), nprocs=nproc, join=True,
                                start_method=start_method)
         except mp.ProcessRaisedException as exc:
             # the first exception a worker saved: a rank that fails makes the others fail in their
