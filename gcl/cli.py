@@ -86,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return func(args)
+    except KeyboardInterrupt:  # Ctrl-C: what was done is kept (checkpoints, stored records)
+        print(f"gcl {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     except TaskFailed as exc:  # a task's failure, already reported with its traceback
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -118,7 +118,7 @@ def test_train_refuses_to_resume_another_method_or_options(tmp_path: Path, capsy
 
 
 def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to_resume(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from gcl.train.loop import Trainer
 
     out = ["--dataset", "MUTAG", "--quiet", "--eval", "none", "--out", str(tmp_path)]
@@ -129,8 +129,8 @@ def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Trainer, "_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", "--restart", *out])
+    assert main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", "--restart", *out]) == 130
+    assert "gcl train: interrupted; run the same command again to resume" in capsys.readouterr().err
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "result.json").exists()
 
 
