@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch, Data, HeteroData
 from torch_geometric.transforms import BaseTransform
 
 from gcl.augment import adaptive as A
@@ -71,7 +71,9 @@ def _graph_tensors(data: Data) -> tuple[Tensor, bool, Tensor, Tensor | None, int
     """
     edge_index = data.edge_index
     if edge_index is None:
-        raise ValueError(f"{type(data).__name__} has no edge_index")
+        sparse = " (its edges are in a sparse adj_t, e.g. after T.ToSparseTensor(): augment before that)" \
+            if "adj_t" in data else ""
+        raise ValueError(f"{type(data).__name__} has no edge_index{sparse}")
     batch, num_graphs = _graph_index(data)
     x = data.x if "x" in data else None
     if x is None:
@@ -313,6 +315,12 @@ def _group_edges_by_graph(edge_graph: Tensor, num_added: int, num_graphs: int) -
     return order
 
 
+def _check_homogeneous(transform: Any, data: Any) -> None:
+    if isinstance(data, HeteroData):
+        raise TypeError(f"{type(transform).__name__} augments homogeneous graphs (Data, Batch), not HeteroData; "
+                        "apply it per node / edge type, or to data.to_homogeneous()")
+
+
 # --------------------------------------------------------------------------- base classes
 class AugmentTransform(BaseTransform):
     r"""Base class of the stochastic transforms: a PyG
@@ -332,6 +340,7 @@ class AugmentTransform(BaseTransform):
     def __call__(self, data: Any) -> Any:
         if not self.training:
             return copy.copy(data)
+        _check_homogeneous(self, data)
         return super().__call__(data)
 
     def forward(self, data: Any) -> Any:  # pragma: no cover - overridden
@@ -944,6 +953,7 @@ class AddCentrality(BaseTransform):
         return cls(kind, normalized=False, self_loop_weight=1) if kind == "degree" else cls(kind)
 
     def forward(self, data: Data) -> Data:
+        _check_homogeneous(self, data)
         x, _, edge_index, batch, num_graphs = _graph_tensors(data)
         data[self.key] = node_centrality(
             self.kind,
@@ -1013,6 +1023,7 @@ class Compose(AugmentTransform):
 
     def __call__(self, data: Any) -> Any:
         # in evaluation mode too: the children decide (see the class docstring)
+        _check_homogeneous(self, data)
         return self.forward(copy.copy(data))
 
     def forward(self, data: Any) -> Any:
@@ -1182,6 +1193,7 @@ class MultiView(AugmentTransform):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         # in evaluation mode the children are too (train/eval propagate), and decide
+        _check_homogeneous(self, data)
         return tuple(transform(data) for transform in self.transforms)
 
     def forward(self, data: Any) -> tuple[Any, ...]:

@@ -270,6 +270,9 @@ def load_dataset(
     """
     spec = get_spec(name)
     resolve_mode(node_features, spec.name)  # a misspelt mode is named even where graphs have features
+    if node_features != "auto" and not spec.featureless:
+        warnings.warn(f"{spec.name} has node features: node_features={node_features!r} (a fallback for "
+                      "featureless graphs) is ignored", stacklevel=2)
     if max_degree is not None and (isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral)
                                    or max_degree < 0):
         raise ValueError(f"max_degree must be a non-negative integer or None (got {max_degree!r})")

@@ -469,3 +469,19 @@ def test_repr() -> None:
     assert "force_undirected=True" in repr(aug.PerturbEdges(0.2, force_undirected=True))
     assert "per_graph=True" in repr(aug.MaskFeatures(0.2, mode="dim", per_graph=True))
     assert "generator" not in repr(aug.DropNodes(0.2, generator=gen(0)))
+
+
+def test_graphs_that_are_not_homogeneous_edge_lists_are_refused_saying_so() -> None:
+    from torch_geometric.data import HeteroData
+    from torch_geometric.transforms import ToSparseTensor
+
+    g = torch.Generator().manual_seed(0)
+    hetero = HeteroData()
+    hetero["paper"].x = torch.randn(4, 3)
+    hetero["paper", "cites", "paper"].edge_index = torch.tensor([[0, 1], [1, 2]])
+    for transform in [*every_transform(g), aug.MultiView(aug.DropEdges(0.3, generator=g)), aug.AddCentrality()]:
+        with pytest.raises(TypeError, match=r"augments homogeneous graphs .* not HeteroData"):
+            transform(hetero)
+    sparse = ToSparseTensor()(Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1], [1, 2]])))
+    with pytest.raises(ValueError, match=r"Data has no edge_index \(its edges are in a sparse adj_t"):
+        aug.DropNodes(0.5, generator=g)(sparse)

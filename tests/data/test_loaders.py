@@ -360,7 +360,8 @@ def test_feature_mode_conventions() -> None:
 
 
 def test_graphs_with_features_are_left_alone() -> None:
-    ds = load_dataset("MUTAG", node_features="constant")
+    with pytest.warns(UserWarning, match=r"MUTAG has node features: node_features='constant' \(a fallback"):
+        ds = load_dataset("MUTAG", node_features="constant")
     assert ds.num_features == 7 and not hasattr(ds, "node_feature_fallback")
 
 
