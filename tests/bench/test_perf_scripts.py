@@ -99,3 +99,29 @@ def test_shared_memory_report() -> None:
     assert "| COLLAB | 1024 | 2 | in memory | 3 | 3072 | 1024 | 3072 | – | 2.5000 | 9.0 |" in text
     assert "| COLLAB | 1024 | 2 | memory-mapped (`--mmap`) | 3 | 2048 | 1024 | 3072 | 1024 (1.00×) |" in text
     assert "| COLLAB | 0.600 [0.500–0.700] | 0.600 [0.600–0.600] | 1.00 |" in text
+
+
+def test_report_update_replaces_only_the_sections_given() -> None:
+    report = load("report")
+    old = ["# Speed and memory", "", "intro", "", "## Pre-training epoch time", "old epoch", "",
+           "## Peak memory of pre-training", "memory of another run", "", "## Reading the numbers", "old notes"]
+    new = ["# Speed and memory", "", "new intro", "", "## Pre-training epoch time", "new epoch", "",
+           "## Reading the numbers", "new notes", "", "## Micro-benchmarks", "micro"]
+    assert report.updated(old, new) == [
+        "# Speed and memory", "", "intro", "", "## Pre-training epoch time", "new epoch", "",
+        "## Peak memory of pre-training", "memory of another run", "", "## Reading the numbers", "new notes", "",
+        "## Micro-benchmarks", "micro"]
+
+
+def test_like_for_like_node_dropping_keeps_the_nodes_as_pygcl() -> None:
+    from torch_geometric.data import Batch
+
+    from gcl.data import load_dataset
+
+    batch = Batch.from_data_list(list(load_dataset("MUTAG")[:16]))
+    torch.manual_seed(0)
+    view = load("epoch_bench").IsolateNodes(0.3)(batch)
+    assert view.num_nodes == batch.num_nodes and torch.equal(view.x, batch.x)  # PyGCL keeps x whole
+    kept = view.edge_index.size(1)
+    assert 0 < kept < batch.edge_index.size(1) and view.edge_attr.size(0) == kept
+    assert batch.edge_index.size(1) == batch.edge_attr.size(0)  # the input is left alone
