@@ -192,6 +192,7 @@ def drop_nodes(
     num_graphs: int | None = None,
     graphcl_reference: bool = False,
     graphs: Tensor | None = None,
+    isolate: bool = False,
 ) -> Augmented:
     r"""Node dropping from `"Graph Contrastive Learning with Augmentations"
     <https://arxiv.org/abs/2010.13902>`_ (GraphCL).
@@ -211,6 +212,11 @@ def drop_nodes(
     kept (a uniformly chosen one when Bernoulli sampling emptied a graph), so
     no graph disappears from the batch, even at ``p=1``.
 
+    With ``isolate=True`` the dropped nodes lose their edges but stay, with
+    their features, as isolated nodes (PyGCL's ``NodeDropping``): the node set
+    and its order do not change, as node-level contrast between two views
+    (GRACE-style) needs; ``node_mask`` is then :obj:`None`.
+
     Args:
         x (Tensor): node features ``[N, F]``; ``N`` is the node count.
         edge_index (Tensor): integer edge indices ``[2, E]``.
@@ -229,13 +235,15 @@ def drop_nodes(
             graphs of the batch and pass the others unchanged, as a per-graph
             draw from a pool of augmentations needs (:class:`~gcl.augment.RandomChoice`
             with ``per_graph=True``) (default: :obj:`None`, every graph).
+        isolate (bool): keep the dropped nodes, without their edges
+            (default: :obj:`False`, remove them).
 
     Shapes:
         - **input:** ``x`` :math:`[N, F]`, ``edge_index`` :math:`[2, E]`,
           ``batch`` :math:`[N]`
-        - **output:** :class:`Augmented` with ``x`` :math:`[N', F]`,
-          ``edge_index`` :math:`[2, E']`, ``node_mask`` :math:`[N]`,
-          ``edge_mask`` :math:`[E]`
+        - **output:** :class:`Augmented` with ``x`` :math:`[N', F]`
+          (:math:`N' = N` with ``isolate``), ``edge_index`` :math:`[2, E']`,
+          ``node_mask`` :math:`[N]`, ``edge_mask`` :math:`[E]`
 
     Example:
         >>> x = torch.randn(4, 3)
@@ -248,7 +256,7 @@ def drop_nodes(
     check_choice("mode", mode, ("fraction", "bernoulli"))
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0 or num_nodes == 0:
-        return _identity(x, edge_index, batch, edge_attr, node_mask=True)
+        return _identity(x, edge_index, batch, edge_attr, node_mask=not isolate)
     device = x.device
     sizes = graph_sizes(batch, num_nodes, num_graphs, device)
     graph = node_graph(batch, num_nodes, device)
@@ -265,6 +273,11 @@ def drop_nodes(
         if chosen is not None:
             keep |= ~chosen.index_select(0, graph)
         keep = _keep_at_least_one(keep, graph, sizes, generator)
+    if isolate:
+        edge_mask = keep.index_select(0, edge_index[0]) & keep.index_select(0, edge_index[1])
+        kept = mask_indices(edge_mask)
+        return Augmented(x, edge_index.index_select(1, kept), batch,
+                         None if edge_attr is None else edge_attr.index_select(0, kept), None, edge_mask)
     return apply_node_mask(x, edge_index, batch, edge_attr, keep)
 
 

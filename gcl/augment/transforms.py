@@ -445,12 +445,17 @@ class DropNodes(_GraphAugment):
         graphcl_reference (bool): GraphCL code's :math:`\lfloor p\, n_g\rfloor`
             (default: :obj:`False`).
         generator (torch.Generator, optional): source of randomness.
+        isolate (bool): keep the dropped nodes as isolated nodes (their edges
+            removed), so that the node set does not change (node-level
+            contrast; PyGCL's ``NodeDropping``) (default: :obj:`False`).
 
     Example:
         >>> from torch_geometric.data import Data
         >>> data = Data(x=torch.randn(5, 2), edge_index=torch.tensor([[0, 1], [1, 0]]))
         >>> DropNodes(p=0.4)(data).num_nodes
         3
+        >>> DropNodes(p=0.4, isolate=True)(data).num_nodes
+        5
     """
 
     restrictable = True
@@ -461,12 +466,14 @@ class DropNodes(_GraphAugment):
         mode: Literal["fraction", "bernoulli"] = "fraction",
         graphcl_reference: bool = False,
         generator: torch.Generator | None = None,
+        isolate: bool = False,
     ) -> None:
         super().__init__()
         self.p = check_probability("p", p)
         self.mode = check_choice("mode", mode, ("fraction", "bernoulli"))
         self.graphcl_reference = graphcl_reference
         self.generator = generator
+        self.isolate = bool(isolate)
 
     def _is_identity(self) -> bool:
         return self.p == 0.0
@@ -492,6 +499,7 @@ class DropNodes(_GraphAugment):
             num_graphs=num_graphs,
             graphcl_reference=self.graphcl_reference,
             graphs=graphs,
+            isolate=self.isolate,
         )
 
     def _params(self) -> dict[str, Any]:

@@ -122,6 +122,32 @@ def test_drop_nodes_single_graph_without_batch() -> None:
     assert torch.equal(out.x, x[out.node_mask])
 
 
+@SETTINGS
+@given(graphs=graph_lists(), p=st.floats(0.0, 1.0), seed=st.integers(0, 1000),
+       mode=st.sampled_from(["fraction", "bernoulli"]))
+def test_drop_nodes_isolate_keeps_the_nodes_and_drops_the_same_edges(graphs, p, seed, mode) -> None:
+    batch = to_batch(graphs)
+    args = (batch.x, batch.edge_index, batch.batch)
+    removed = F.drop_nodes(*args, p=p, mode=mode, edge_attr=batch.edge_attr, generator=gen(seed))
+    isolated = F.drop_nodes(*args, p=p, mode=mode, edge_attr=batch.edge_attr, generator=gen(seed), isolate=True)
+    # the same draw: the nodes removed there are isolated here, with their features and order
+    assert isolated.node_mask is None
+    assert isolated.x is batch.x and isolated.batch is batch.batch
+    assert torch.equal(isolated.edge_mask, removed.edge_mask)
+    assert torch.equal(isolated.edge_index, batch.edge_index[:, removed.edge_mask])
+    assert torch.equal(isolated.edge_attr, batch.edge_attr[removed.edge_mask])
+    dropped = ~removed.node_mask
+    touched = torch.zeros_like(dropped)
+    touched[isolated.edge_index.view(-1)] = True
+    assert not bool((touched & dropped).any())  # a dropped node keeps no edge
+
+
+def test_drop_nodes_isolate_at_p_zero_reports_no_node_mask() -> None:
+    batch = to_batch([(3, [(0, 1), (1, 2)])])
+    out = F.drop_nodes(batch.x, batch.edge_index, batch.batch, p=0.0, isolate=True)
+    assert out.node_mask is None and bool(out.edge_mask.all()) and out.x is batch.x
+
+
 # --------------------------------------------------------------------------- perturb_edges
 def _canonical(edges: list[tuple[int, int]]) -> set[tuple[int, int]]:
     return {(min(u, v), max(u, v)) for u, v in edges}

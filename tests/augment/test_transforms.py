@@ -485,3 +485,24 @@ def test_graphs_that_are_not_homogeneous_edge_lists_are_refused_saying_so() -> N
     sparse = ToSparseTensor()(Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1], [1, 2]])))
     with pytest.raises(ValueError, match=r"Data has no edge_index \(its edges are in a sparse adj_t"):
         aug.DropNodes(0.5, generator=g)(sparse)
+
+
+def test_drop_nodes_isolate_keeps_the_batch_layout() -> None:
+    from gcl.data import load_dataset
+
+    batch = Batch.from_data_list(list(load_dataset("MUTAG")[:8]))
+    before = snapshot(batch)
+    view = aug.DropNodes(0.3, isolate=True, generator=torch.Generator().manual_seed(0))(batch)
+    assert view.num_nodes == batch.num_nodes and torch.equal(view.x, batch.x) and view.num_graphs == 8
+    assert 0 < view.edge_index.size(1) < batch.edge_index.size(1)
+    graphs = view.to_data_list()  # the slices follow the edges each graph kept
+    assert [g.num_nodes for g in graphs] == [g.num_nodes for g in batch.to_data_list()]
+    assert sum(g.edge_index.size(1) for g in graphs) == view.edge_index.size(1)
+    assert all(g.edge_attr.size(0) == g.edge_index.size(1) for g in graphs)
+    assert all(torch.equal(value, before[key]) for key, value in snapshot(batch).items())
+    # restricted to some graphs by a per-graph pool: the others keep every edge
+    pool = aug.RandomChoice([aug.DropNodes(0.9, isolate=True), aug.Identity()], per_graph=True,
+                            generator=torch.Generator().manual_seed(1))
+    drawn = pool(batch).to_data_list()
+    kept_all = [d.edge_index.size(1) == g.edge_index.size(1) for d, g in zip(drawn, batch.to_data_list())]
+    assert any(kept_all) and not all(kept_all)
