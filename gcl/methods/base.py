@@ -8,11 +8,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data, Dataset
 
 from gcl.data.loader import moved_to, ordered_batches
-from gcl.losses.distributed import all_reduce_sum, world_size
+from gcl.losses.distributed import all_reduce_sum, global_mean, world_size
 
 Augmentation = Callable[[Any], Any]
 
@@ -78,6 +79,15 @@ def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
         kwargs["edge_attr"] = torch.cat(attrs)
     out = encoder(torch.cat(xs), torch.cat(edges, dim=1), torch.cat(batches), **kwargs)
     return list(out.graph.split(counts))
+
+
+def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    r"""Cross-entropy averaged over the graphs of every rank under :mod:`torch.distributed`
+    (ranks may hold different numbers of graphs; DDP's average of the ranks' means is then not
+    the global mean); in one process exactly :func:`torch.nn.functional.cross_entropy`."""
+    if world_size() > 1:
+        return global_mean(F.cross_entropy(logits, labels, reduction="none"))
+    return F.cross_entropy(logits, labels)
 
 
 def check_contrastive_batch(batch: Any) -> None:

@@ -14,10 +14,9 @@ from gcl.losses import (
     MemoryBank,
     MemoryQueue,
     gather_no_grad,
-    global_mean,
     update_momentum,
 )
-from gcl.methods.base import Augmentation, LossParts, check_features, encode_graphs
+from gcl.methods.base import Augmentation, LossParts, check_features, cross_entropy, encode_graphs
 from gcl.nn import momentum_copy
 
 
@@ -95,8 +94,7 @@ class LCGNN(nn.Module):
             raise ValueError(f"LCGNN takes {len(self.view_augmentations())} precomputed views (got {len(views)})")
         labels = self._labels(batch)
         hidden = encode_graphs(self.encoder, batch).graph
-        # the mean over the graphs of every rank: ranks may hold different numbers of graphs
-        classification = global_mean(F.cross_entropy(self.classifier(hidden), labels, reduction="none"))
+        classification = cross_entropy(self.classifier(hidden), labels)  # over every rank's graphs
         query = F.normalize(self.head(hidden), dim=-1)
         with torch.no_grad():
             if views:

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gcl.losses import global_mean
-from gcl.methods.base import check_features, encode_graphs
+from gcl.methods.base import check_features, cross_entropy, encode_graphs
 
 
 class SupervisedClassifier(nn.Module):
@@ -40,9 +38,8 @@ class SupervisedClassifier(nn.Module):
         if getattr(batch, "y", None) is None:
             raise ValueError("supervised training needs labels (batch.y is None)")
         labels = batch.y.view(int(batch.num_graphs), -1)[:, 0].long()
-        logits = self.classifier(encode_graphs(self.encoder, batch).graph)
-        # the mean over the graphs of every rank: ranks may hold different numbers of graphs
-        return global_mean(F.cross_entropy(logits, labels, reduction="none"))
+        # averaged over every rank's graphs
+        return cross_entropy(self.classifier(encode_graphs(self.encoder, batch).graph), labels)
 
     @torch.no_grad()
     def predict(self, batch: Any) -> Tensor:
