@@ -74,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args: argparse.Namespace) -> str:
+    r"""What an interrupted command kept: checkpoints in ``--out`` (``gcl train``), records in a
+    results store on disk (``gcl bench`` / ``gcl reproduce``)."""
+    if args.command == "train" and getattr(args, "out", None) is None:
+        return "nothing was kept (without --out there are no checkpoints to resume from)"
+    if args.command in ("bench", "reproduce") and str(getattr(args, "store", None)) == ":memory:":
+        return "nothing was kept (the results store was in memory)"
+    if args.command in ("train", "bench", "reproduce"):
+        return "run the same command again to resume"
+    return "nothing to resume"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     r"""Run the ``gcl`` command line; returns the process exit code."""
     parser = build_parser()
@@ -86,8 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return func(args)
-    except KeyboardInterrupt:  # Ctrl-C: what was done is kept (checkpoints, stored records)
-        print(f"gcl {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: what was done is kept where there is somewhere to keep it
+        print(f"gcl {args.command}: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
     except TaskFailed as exc:  # a task's failure, already reported with its traceback
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)

@@ -131,6 +131,8 @@ def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to
     monkeypatch.setattr(Trainer, "_step", interrupted)
     assert main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", "--restart", *out]) == 130
     assert "gcl train: interrupted; run the same command again to resume" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--epochs", "1"]) == 130  # no --out
+    assert "gcl train: interrupted; nothing was kept (without --out" in capsys.readouterr().err
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "result.json").exists()
 
 

@@ -107,7 +107,9 @@ class Clock:
 
 class IsolateNodes(AugmentTransform):
     r"""PyGCL's ``NodeDropping`` for the like-for-like pool: every node is dropped with
-    probability ``p`` and loses its edges, but stays in the graph (PyGCL keeps ``x`` whole)."""
+    probability ``p`` and loses its edges, but stays in the graph (PyGCL keeps ``x`` whole).
+    The library's ``DropNodes(p, mode="bernoulli", isolate=True)`` does the same, plus its
+    rule that every graph keeps a node; the committed tables were measured with this class."""
 
     def __init__(self, p: float) -> None:
         super().__init__()

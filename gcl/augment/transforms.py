@@ -1031,7 +1031,8 @@ class Compose(AugmentTransform):
 
     def __call__(self, data: Any) -> Any:
         # in evaluation mode too: the children decide (see the class docstring)
-        _check_homogeneous(self, data)
+        if self.training:
+            _check_homogeneous(self, data)
         return self.forward(copy.copy(data))
 
     def forward(self, data: Any) -> Any:
@@ -1201,7 +1202,8 @@ class MultiView(AugmentTransform):
 
     def __call__(self, data: Any) -> tuple[Any, ...]:
         # in evaluation mode the children are too (train/eval propagate), and decide
-        _check_homogeneous(self, data)
+        if self.training:
+            _check_homogeneous(self, data)
         return tuple(transform(data) for transform in self.transforms)
 
     def forward(self, data: Any) -> tuple[Any, ...]:

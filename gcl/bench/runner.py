@@ -229,8 +229,8 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
     in_memory = work_dir is None and store.path == ":memory:"
     if work_dir is not None:
         scratch = Path(work_dir)
-    elif in_memory:  # no folder to put it next to: a temporary one, removed at the end
-        scratch = Path(tempfile.mkdtemp(prefix="gcl-bench-work-"))
+    elif in_memory:  # no folder to put it next to: a temporary one (created by the first task), removed at the end
+        scratch = Path(tempfile.gettempdir()) / f"gcl-bench-work-{os.getpid()}-{time.time_ns()}"
     else:
         scratch = Path(store.path).expanduser().parent / "work"
     ctx = Context(scratch, device=devices[0])

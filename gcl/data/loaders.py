@@ -270,9 +270,6 @@ def load_dataset(
     """
     spec = get_spec(name)
     resolve_mode(node_features, spec.name)  # a misspelt mode is named even where graphs have features
-    if node_features != "auto" and not spec.featureless:
-        warnings.warn(f"{spec.name} has node features: node_features={node_features!r} (a fallback for "
-                      "featureless graphs) is ignored", stacklevel=2)
     if max_degree is not None and (isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral)
                                    or max_degree < 0):
         raise ValueError(f"max_degree must be a non-negative integer or None (got {max_degree!r})")
@@ -303,7 +300,7 @@ def load_dataset(
                                        normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, download_root / spec.folder, spec)
             if mapped is not None:
-                return mapped
+                return _fallback_used(mapped, node_features)
         source = download_root / spec.folder
         with held_lock(download_root / f".{spec.folder}.lock"):
             try:
@@ -322,7 +319,7 @@ def load_dataset(
             mapped_file = _mapped_file(processed, node_features, max_degree, normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, source, spec)
             if mapped is not None:
-                return mapped
+                return _fallback_used(mapped, node_features)
         # one process builds the processed cache while the others wait, then read it
         with held_lock(mirror_root / ".build.lock"):
             # checked until a load has passed the checks: PyG creates processed/ before it processes, so
@@ -372,7 +369,17 @@ def load_dataset(
         save_mapped(dataset, mapped_file)
         mapped = _open_mapped(mapped_file, transform, source, spec)
         assert mapped is not None
-        return mapped
+        return _fallback_used(mapped, node_features)
+    return _fallback_used(dataset, node_features)
+
+
+def _fallback_used(dataset: Any, node_features: str) -> Any:
+    r"""``dataset``, with a warning when ``node_features`` was asked for but the graphs have
+    features of their own (so no fallback was added)."""
+    if node_features != "auto" and getattr(dataset, "node_feature_fallback", None) is None:
+        name = getattr(getattr(dataset, "spec", None), "name", "the dataset")
+        warnings.warn(f"{name} has node features: node_features={node_features!r} (a fallback for "
+                      "featureless graphs) is ignored", stacklevel=3)
     return dataset
 
 

@@ -90,7 +90,7 @@ def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
-def check_contrastive_batch(batch: Any) -> None:
+def check_contrastive_batch(batch: Any, device: torch.device | None = None) -> None:
     r"""Contrastive losses need at least two graphs: one positive and one negative.
 
     Under :mod:`torch.distributed` the graphs of every rank count (the losses
@@ -99,8 +99,12 @@ def check_contrastive_batch(batch: Any) -> None:
     """
     num_graphs = int(getattr(batch, "num_graphs", 1))
     if world_size() > 1:
-        # (a batch whose views were drawn by workers carries no node tensors to take a device from)
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        # NCCL reduces on the model's GPU (``device``; a batch whose views were drawn by workers
+        # carries no node tensors to take it from), gloo on the CPU
+        if dist.get_backend() != "nccl":
+            device = torch.device("cpu")
+        elif device is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         num_graphs = int(all_reduce_sum(torch.tensor(float(num_graphs), device=device)))
     if num_graphs < 2:
         where = " over all processes" if world_size() > 1 else ""

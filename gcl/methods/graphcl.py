@@ -77,7 +77,7 @@ class GraphCL(nn.Module):
         if views is not None and len(views) != 2:
             raise ValueError(f"{type(self).__name__} contrasts two views (got {len(views)})")
         check_features(batch if views is None else views[0])
-        check_contrastive_batch(batch)
+        check_contrastive_batch(batch, next(self.encoder.parameters()).device)
         if self.joint_views:
             pair = views if views is not None else (self.augment1(batch), self.augment2(batch))
             graphs = encode_views(self.encoder, pair)

@@ -217,8 +217,9 @@ def exit_with_parent(parent: int) -> None:
 
 
 def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], nproc: int, port: int,
-           backend: str | None, device: str, result_file: str, parent: int) -> None:
-    exit_with_parent(parent)
+           backend: str | None, device: str, result_file: str, parent: int | None) -> None:
+    # (a forkserver's workers are its children, and it ends with the launcher: watch it)
+    exit_with_parent(os.getppid() if parent is None else parent)
     # the variables torchrun would set, so that the worker joins through env:// like under torchrun
     os.environ.update({
         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
@@ -292,7 +293,9 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
         result_file = str(Path(tmp) / "result.pt")
         try:
             mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend,
-                                             device, result_file, os.getpid()), nprocs=nproc, join=True,
+                                             device, result_file,
+                                             None if start_method == "forkserver" else os.getpid()),
+                               nprocs=nproc, join=True,
                                start_method=start_method)
         except mp.ProcessRaisedException as exc:
             # the first exception a worker saved: a rank that fails makes the others fail in their

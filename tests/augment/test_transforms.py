@@ -479,9 +479,14 @@ def test_graphs_that_are_not_homogeneous_edge_lists_are_refused_saying_so() -> N
     hetero = HeteroData()
     hetero["paper"].x = torch.randn(4, 3)
     hetero["paper", "cites", "paper"].edge_index = torch.tensor([[0, 1], [1, 2]])
-    for transform in [*every_transform(g), aug.MultiView(aug.DropEdges(0.3, generator=g)), aug.AddCentrality()]:
+    for transform in [*every_transform(g), aug.MultiView(aug.DropEdges(0.3, generator=g))]:
         with pytest.raises(TypeError, match=r"augments homogeneous graphs .* not HeteroData"):
             transform(hetero)
+        if not any(isinstance(t, aug.AddCentrality) for t in getattr(transform, "transforms", [])):
+            transform.eval()(hetero)  # in evaluation mode an augmentation passes its input through
+        transform.train()  # (AddCentrality is no augmentation: it computes in either mode)
+    with pytest.raises(TypeError, match=r"AddCentrality augments homogeneous graphs"):
+        aug.AddCentrality()(hetero)
     sparse = ToSparseTensor()(Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1], [1, 2]])))
     with pytest.raises(ValueError, match=r"Data has no edge_index \(its edges are in a sparse adj_t"):
         aug.DropNodes(0.5, generator=g)(sparse)

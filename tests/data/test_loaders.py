@@ -363,6 +363,9 @@ def test_graphs_with_features_are_left_alone() -> None:
     with pytest.warns(UserWarning, match=r"MUTAG has node features: node_features='constant' \(a fallback"):
         ds = load_dataset("MUTAG", node_features="constant")
     assert ds.num_features == 7 and not hasattr(ds, "node_feature_fallback")
+    for _ in range(2):  # a memory-mapped copy, written then read from the cache
+        with pytest.warns(UserWarning, match="MUTAG has node features"):
+            assert load_dataset("MUTAG", node_features="constant", mmap=True).num_features == 7
 
 
 def test_ogb_molecules_from_benchmark_root(shared_data: Path, load_shared: Any) -> None:

@@ -392,6 +392,17 @@ def test_launch_functions_without_process_group(monkeypatch: pytest.MonkeyPatch)
         launch(sorted, 0)
 
 
+def _rank_and_world() -> tuple[int, int]:
+    return dist.get_rank(), dist.get_world_size()
+
+
+def test_launch_with_a_forkserver() -> None:
+    # the workers are the forkserver's children, not the launcher's: they must not take that for its death
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    assert launch(_rank_and_world, WORLD, backend="gloo", device="cpu", start_method="forkserver") == (0, WORLD)
+
+
 def _refuse_on_rank_one(message: str) -> int:
     if dist.get_rank() == 1:
         raise ValueError(message)
