@@ -72,7 +72,30 @@ def versions(devices: list[str] | None = None) -> dict[str, str]:
         "cpu_count": str(os.cpu_count()),
         "threads": str(torch.get_num_threads()),
         "device": ", ".join(_device_name(d) for d in (devices or ["cpu"])),
+        "commit": source_commit(),
     }
+
+
+def source_commit() -> str:
+    r"""The git commit of the gcl source that runs (``+changes`` when its files differ from
+    it), or ``"unknown"`` where gcl does not run from a git checkout (an installed wheel): the
+    settings' fingerprint of a score does not cover the code, so the report names it."""
+    import subprocess
+
+    package = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() / "gcl" != package:  # e.g. a wheel inside some other repository
+            return "unknown"
+        head = git("rev-parse", "--short=12", "HEAD")
+        return (head + ("+changes" if git("status", "--porcelain", "--", str(package)) else "")) or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _device_name(device: str) -> str:

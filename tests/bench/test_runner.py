@@ -331,3 +331,20 @@ def test_workers_end_with_the_main_process(tmp_path: Path, signum: int) -> None:
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_versions_name_the_source_commit(tmp_path: Path) -> None:
+    import subprocess
+
+    from gcl.bench.runner import source_commit, versions
+
+    commit = versions()["commit"]
+    assert commit == source_commit()
+    repo = Path(__file__).resolve().parents[2]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout")
+    dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "gcl"], capture_output=True,
+                                text=True, check=False).stdout.strip())
+    assert commit == head + ("+changes" if dirty else "")
