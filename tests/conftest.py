@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +79,19 @@ def load_shared(shared_data: Path):  # type: ignore[no-untyped-def]
 
     return load
 
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has ended: only its exit status is left
+
+
+@pytest.fixture
+def alive() -> Callable[[int], bool]:
+    """Whether a process runs (Linux ``/proc``): for tests of processes left behind."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc")
+    return _alive

@@ -4,6 +4,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -304,17 +305,9 @@ def test_parallel_keyboard_interrupt_stops_the_run(tmp_path: Path) -> None:
                   available=lambda e: True, work_dir=tmp_path, jobs=2)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-def test_workers_end_with_the_main_process(tmp_path: Path, signum: int) -> None:
+def test_workers_end_with_the_main_process(tmp_path: Path, signum: int,
+                                           alive: Callable[[int], bool]) -> None:
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     proc = mp.get_context("fork").Process(target=_fake.run_slow, args=(str(tmp_path / "r.sqlite"), str(pid_dir)))
@@ -323,14 +316,14 @@ def test_workers_end_with_the_main_process(tmp_path: Path, signum: int) -> None:
     while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     workers = [int(p.name) for p in pid_dir.iterdir()]
-    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    assert len(workers) == 2 and all(alive(pid) for pid in workers)
     os.kill(proc.pid, signum)
     proc.join(30)
     assert proc.exitcode == (128 + signum if signum == signal.SIGTERM else -signum)
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)
 
 
 def test_versions_name_the_source_commit(tmp_path: Path) -> None:

@@ -436,17 +436,9 @@ def _launch_and_wait(folder: str) -> None:
     launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum: int) -> None:
+def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum: int,
+                                                         alive: Callable[[int], bool]) -> None:
     if not dist.is_available() or torch.cuda.is_initialized():
         pytest.skip("needs torch.distributed and a process that may fork")
     import multiprocessing
@@ -457,13 +449,13 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     while len(list(tmp_path.iterdir())) < WORLD and time.monotonic() < deadline:
         time.sleep(0.1)
     workers = [int(p.name) for p in tmp_path.iterdir()]
-    assert len(workers) == WORLD and all(_alive(pid) for pid in workers)
+    assert len(workers) == WORLD and all(alive(pid) for pid in workers)
     os.kill(launcher.pid, signum)  # as `kill` or the out-of-memory killer would end `gcl train --nproc 2`
     launcher.join(30)
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers)  # none left waiting in a collective for nobody
+    assert not any(alive(pid) for pid in workers)  # none left waiting in a collective for nobody
 
 
 def test_launch_raises_the_workers_own_exception() -> None:
