@@ -49,6 +49,21 @@ def test_aggregate_over_seeds(tmp_path: Path) -> None:
     assert rdt.status == "data not available"
 
 
+@pytest.mark.parametrize("paper_mean, within", [(80.5, True), (81.0, True), (79.0, True), (81.5, False),
+                                                (78.25, False)])
+def test_within_paper_std_verdict(tmp_path: Path, paper_mean: float, within: bool) -> None:
+    # every seed scores 80 %: |Δ| = 0.5 and 1.0 (the boundary counts as within) against a std of 1.0
+    config = _config("seeds")
+    paper = [PaperResult("MUTAG", "graphcl", paper_mean, 1.0, citation="c", source="s")]
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, {seed: [0.80, 0.80] for seed in range(3)})
+        mutag = build_rows(config, store, paper)[0]
+    assert mutag.mean == 80.0 and mutag.within_paper_std is within
+    write_markdown(config, [mutag], tmp_path / "x.md")
+    row = next(line for line in (tmp_path / "x.md").read_text().splitlines() if line.startswith("| MUTAG |"))
+    assert f"| {'yes' if within else 'no'} |" in row
+
+
 def test_aggregate_over_folds_and_partial(tmp_path: Path) -> None:
     config = _config("folds", seeds=4)
     partial = {0: SCORES[0], 1: SCORES[1], 2: SCORES[2][:1]}  # seed 2 lacks a fold: not counted

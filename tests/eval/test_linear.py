@@ -52,6 +52,33 @@ def test_test_labels_cannot_influence_the_choice(cora: Any, cora_public: LinearP
     assert scrambled.fold_scores_[0] < cora_public.fold_scores_[0] - 0.2
 
 
+def test_choice_is_made_on_validation_rows_on_shipped_data(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    # The Cora tests above skip where the benchmark data is absent (CI): the same checks on MUTAG,
+    # with a split where validation and test disagree on the best C, so that choosing on test fails.
+    from gcl.eval import random_splits
+
+    X, y = mutag_histograms[0].astype(np.float64), mutag_histograms[1]
+    grid = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+    for seed in range(20):
+        split = random_splits(len(y), train=0.5, val=0.25, num_splits=1, random_state=seed)[0]
+        models = [LogisticRegression(C=C, max_iter=1000).fit(X[split.train], y[split.train]) for C in grid]
+        val_accuracy = [float((m.predict(X[split.val]) == y[split.val]).mean()) for m in models]
+        test_accuracy = [float((m.predict(X[split.test]) == y[split.test]).mean()) for m in models]
+        if int(np.argmax(val_accuracy)) != int(np.argmax(test_accuracy)):
+            break
+    else:
+        pytest.fail("no split where validation and test choose different C")
+    best = int(np.argmax(val_accuracy))
+    probe = LinearProbe(C_grid=grid).fit(X, y, [split])
+    assert probe.best_params_ == [{"C": grid[best]}]
+    assert probe.val_scores_[0] == pytest.approx(val_accuracy[best])
+    assert probe.fold_scores_[0] == pytest.approx(test_accuracy[best])
+    scrambled = y.copy()
+    scrambled[split.test] = np.random.default_rng(0).permutation(y[split.test])
+    again = LinearProbe(C_grid=grid).fit(X, scrambled, [split])
+    assert again.best_params_ == probe.best_params_ and np.array_equal(again.val_scores_, probe.val_scores_)
+
+
 def test_random_node_splits_mean_and_std(cora: Any) -> None:
     splits = random_splits(cora.num_nodes, train=0.1, val=0.1, num_splits=2, random_state=0)
     probe = LinearProbe(C_grid=(0.1, 1.0))

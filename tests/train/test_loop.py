@@ -360,8 +360,13 @@ def test_early_stopping_restores_best(mutag: Any, tmp_path: Path) -> None:
                  validate=lambda method: next(scores))
     assert result.stopped_early and len(result.history) == 4
     assert result.best_val == 0.7
-    assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 2
-
+    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert best["epoch"] == 2
+    # the returned method holds epoch 2's state, not the last epoch's (the checkpoint's)
+    last = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["method"]
+    state = result.method.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in best["method"].items())
+    assert not all(torch.equal(state[key], value) for key, value in last.items())
 
 
 def test_a_run_that_stopped_early_is_finished(mutag: Any, tmp_path: Path) -> None:
