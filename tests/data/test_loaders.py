@@ -376,6 +376,15 @@ def test_ogb_molecules_from_benchmark_root(shared_data: Path, load_shared: Any) 
     assert not (shared_data / "OGB" / "ogbg_molbace" / "processed").exists()
 
 
+def test_ogb_molecules_shipped_without_a_cache_beside_them() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "datasets" / "OGB" / "ogbg_molbace"
+    before = sorted(p.relative_to(shipped) for p in shipped.rglob("*"))
+    ds = load_dataset("ogbg-molbace", root=shipped.parents[1])
+    assert len(ds) == 1513 and ds.num_features == 9 and Path(ds.source) == shipped
+    assert [len(v) for v in ds.get_idx_split().values()] == [1210, 151, 152]
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*")) == before  # processed/ went to the cache
+
+
 def test_cora_from_benchmark_root(load_shared: Any) -> None:
     ds = load_shared("Cora")
     assert ds[0].num_nodes == 2708 and ds.num_features == 1433 and int(ds[0].train_mask.sum()) == 140

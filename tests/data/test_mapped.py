@@ -152,8 +152,8 @@ def test_training_on_a_mapped_dataset_matches_in_memory(tmp_path: Path) -> None:
     assert losses[0] == losses[1]
 
 
-def test_ogb_split_is_kept(load_shared: Any) -> None:
-    dataset = load_shared("ogbg-molbace", mmap=True)
+def test_ogb_split_is_kept() -> None:
+    dataset = load_dataset("ogbg-molbace", mmap=True)
     assert isinstance(dataset, MappedDataset)
     assert [len(v) for v in dataset.get_idx_split().values()] == [1210, 151, 152]
 

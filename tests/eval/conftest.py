@@ -35,7 +35,8 @@ def cora(load_shared: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def molbace(load_shared: Any) -> Any:
-    """ogbg-molbace with its official scaffold split."""
+def molbace() -> Any:
+    """ogbg-molbace with its official scaffold split (shipped in datasets/)."""
+    from gcl.data import load_dataset
 
-    return load_shared("ogbg-molbace")
+    return load_dataset("ogbg-molbace")

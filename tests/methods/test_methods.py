@@ -276,8 +276,8 @@ def test_supervised_ogb_layout_is_the_leaderboard_model(mutag: Any) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_supervised_ogb_layout_trains_on_molbace(load_shared: Any) -> None:
-    dataset = load_shared("ogbg-molbace")
+def test_supervised_ogb_layout_trains_on_molbace() -> None:
+    dataset = load_dataset("ogbg-molbace")
     seed_everything(0)
     method = build_method("supervised", dataset, hidden_channels=32, num_layers=3, ogb_mol=True, layout="ogb",
                           readout="mean")
@@ -307,11 +307,11 @@ def test_graphcl_ogb_encoder_loads_into_the_supervised_model(mutag: Any) -> None
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_ogb_molhiv_table_builds_the_leaderboard_gin_and_transfers_weights(load_shared: Any) -> None:
+def test_ogb_molhiv_table_builds_the_leaderboard_gin_and_transfers_weights() -> None:
     from gcl.bench.config import find_config, load_config
 
     config = load_config(find_config("ogb-molhiv"))
-    dataset = load_shared("ogbg-molbace")  # same features as molhiv, smaller
+    dataset = load_dataset("ogbg-molbace")  # same features as molhiv, smaller
     for spec in config.methods:
         method = build_method(spec.method, dataset, **spec.options)
         assert method.encoder.layout == "ogb" and method.encoder.out_channels == 300

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
+from gcl.data import load_dataset
 from gcl.nn import GIN, EncoderOutput
 
 
@@ -165,9 +164,8 @@ def test_gradients_reach_every_parameter(mutag_batch) -> None:  # type: ignore[n
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_ogb_molecules(load_shared: Any) -> None:
-
-    dataset = load_shared("ogbg-molbace")
+def test_ogb_molecules() -> None:
+    dataset = load_dataset("ogbg-molbace")
     data = next(iter(DataLoader(dataset[:16], batch_size=16)))
     model = GIN(dataset.num_features, 16, 2, ogb_mol=True)
     assert dataset.num_features == 9 and "ogb_mol=True" in repr(model)
@@ -360,9 +358,8 @@ def test_ogb_layout_matches_the_leaderboard_reference(mutag_batch, readout: str,
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_ogb_layout_with_ogb_molecules_matches_the_leaderboard_reference(load_shared: Any) -> None:
-
-    dataset = load_shared("ogbg-molbace")
+def test_ogb_layout_with_ogb_molecules_matches_the_leaderboard_reference() -> None:
+    dataset = load_dataset("ogbg-molbace")
     data = next(iter(DataLoader(dataset[:48], batch_size=48)))
     model = GIN(9, 24, 3, dropout=0.5, ogb_mol=True, layout="ogb")
     assert "layout='ogb'" in repr(model) and "out_channels=24" in repr(model)
