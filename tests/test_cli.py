@@ -22,7 +22,7 @@ def test_datasets_lists_the_shipped_sets(capsys: pytest.CaptureFixture[str], mon
     monkeypatch.delenv("GCL_DATA", raising=False)
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    for name in ("MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY", "ogbg-molbace"):
+    for name in ("MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY", "ogbg-molbace", "Cora"):
         assert name in out
     assert "PROTEINS.tar.xz" in out
 

@@ -437,11 +437,11 @@ def test_normalize_features_matches_pygs_transform_graph_by_graph() -> None:
         assert torch.allclose(dataset[index].x, NormalizeFeatures()(graph).x)
 
 
-def test_normalize_features_on_a_node_level_set(load_shared: Any) -> None:
+def test_normalize_features_on_a_node_level_set() -> None:
     from torch_geometric.transforms import NormalizeFeatures
 
-    plain = load_shared("Cora")
-    normalized = load_shared("Cora", normalize_features=True)
+    plain = load_dataset("Cora")
+    normalized = load_dataset("Cora", normalize_features=True)
     assert torch.allclose(normalized[0].x, NormalizeFeatures()(plain[0]).x)
     assert torch.allclose(normalized[0].x.sum(1), torch.ones(plain[0].num_nodes))
 

@@ -180,9 +180,9 @@ def test_single_graph_datasets(tmp_path: Path) -> None:
     assert torch.equal(pickle.loads(pickle.dumps(mapped))[0].train_mask, dataset[0].train_mask)
 
 
-def test_cora_maps(load_shared: Any) -> None:
-    mapped = load_shared("Cora", mmap=True, normalize_features=True)
-    plain = load_shared("Cora", normalize_features=True)
+def test_cora_maps() -> None:
+    mapped = load_dataset("Cora", mmap=True, normalize_features=True)
+    plain = load_dataset("Cora", normalize_features=True)
     assert isinstance(mapped, MappedDataset) and mapped.num_classes == plain.num_classes == 7
     assert all(torch.equal(mapped[0][k], plain[0][k]) for k in plain[0].keys())
 

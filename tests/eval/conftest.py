@@ -28,10 +28,11 @@ def mutag_histograms(mutag: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def cora(load_shared: Any) -> Any:
-    """Cora with its public Planetoid split (140/500/1000 nodes)."""
+def cora() -> Any:
+    """Cora with its public Planetoid split (140/500/1000 nodes; shipped in datasets/)."""
+    from gcl.data import load_dataset
 
-    return load_shared("Cora")[0]
+    return load_dataset("Cora")[0]
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 from torch import Tensor
@@ -87,9 +85,10 @@ def test_structure_of_paper_layouts() -> None:
     assert "plain_last=True" in repr(gbt)
 
 
-def test_cora_shapes_and_gradients(load_shared: Any) -> None:
+def test_cora_shapes_and_gradients() -> None:
+    from gcl.data import load_dataset
 
-    data = load_shared("Cora")[0]
+    data = load_dataset("Cora")[0]
     model = GCN(data.num_features, 64, out_channels=32, dropout=0.2)
     out = model(data.x, data.edge_index)
     assert out.shape == (data.num_nodes, 32)
