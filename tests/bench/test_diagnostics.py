@@ -3,7 +3,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -54,13 +53,14 @@ def test_learning_rate_curve_summary() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_gin_layout_molhiv_uses_the_library_gin(load_shared: Any) -> None:
+def test_gin_layout_molhiv_uses_the_library_gin() -> None:
     from torch_geometric.loader import DataLoader
 
+    from gcl.data import load_dataset
     from gcl.nn import GIN
 
     module = load("gin_layout_molhiv")
-    dataset = load_shared("ogbg-molbace")  # molhiv's features, a fraction of its size
+    dataset = load_dataset("ogbg-molbace")  # molhiv's features, a fraction of its size (shipped)
     batch = next(iter(DataLoader(dataset[:8], batch_size=8)))
     for layout, width in [("ogb", 300), ("gcl", 1500)]:
         model = module.Supervised(dataset, layout)
