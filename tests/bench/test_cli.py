@@ -204,3 +204,17 @@ def test_a_dataset_asked_for_by_name_that_is_not_found_is_an_error(tmp_path: Pat
                  "--out", str(tmp_path)]) == 2
     assert "--datasets: NCI1 not found under the data roots" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_reproduce_node_table_quick_on_the_shipped_cora(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    store, out = tmp_path / "r.sqlite", tmp_path / "out"
+    assert main(["reproduce", "node-gca", "--quick", "--store", str(store), "--out", str(out), "--no-progress"]) == 0
+    assert "ran 1 task(s)" in capsys.readouterr().out
+    with ResultsStore(store) as db:
+        records = db.records("node-gca")
+    assert [r.fold for r in records] == [0, 1]  # the quick section's two random splits
+    assert all(r.dataset == "Cora" and r.method == "grace" and 0.0 <= r.score <= 1.0 for r in records)
+    text = (out / "node-gca.md").read_text()
+    assert "| Cora | grace |" in text and "83.30 ± 0.40" in text and "(quick)" in text
