@@ -218,3 +218,26 @@ def test_reproduce_node_table_quick_on_the_shipped_cora(tmp_path: Path, capsys: 
     assert all(r.dataset == "Cora" and r.method == "grace" and 0.0 <= r.score <= 1.0 for r in records)
     text = (out / "node-gca.md").read_text()
     assert "| Cora | grace |" in text and "83.30 ± 0.40" in text and "(quick)" in text
+
+
+def test_ogb_protocol_end_to_end_on_the_shipped_molbace(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the ogb protocol (official split, OGB's evaluator, early stopping on validation ROC-AUC, pre-training then
+    # fine-tuning) at toy size on the shipped ogbg-molbace
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    gin = "{encoder: gin, hidden_channels: 16, num_layers: 2, ogb_mol: true, layout: ogb, readout: mean}"
+    config = tmp_path / "bace.yaml"
+    config.write_text(
+        "table: bace\nprotocol: ogb\naggregate: folds\nmetric: rocauc\nseeds: 1\n"
+        f"methods:\n  supervised: {{method: supervised, options: {gin}}}\n"
+        f"  finetune:\n    method: supervised\n    options: {gin}\n"
+        "    pretrain: {method: graphcl, options: {hidden_channels: 16, num_layers: 2, ogb_mol: true, layout: ogb,"
+        " readout: mean, augmentations: [identity, drop_nodes]}, train: {epochs: 1, batch_size: 256}}\n"
+        "train: {epochs: 2, batch_size: 128, lr: 0.001, patience: 2}\ndatasets: [ogbg-molbace]\n")
+    store = tmp_path / "r.sqlite"
+    assert main(["bench", str(config), "--store", str(store), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "ran 2 task(s)" in capsys.readouterr().out
+    with ResultsStore(store) as db:
+        records = db.records("bace")
+    assert sorted(r.method for r in records) == ["finetune", "supervised"]
+    assert all(0.0 <= r.score <= 1.0 and r.val_score is not None and r.metric == "rocauc" for r in records)
