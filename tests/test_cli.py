@@ -212,3 +212,18 @@ def test_node_level_methods_load_row_normalised_features_by_default() -> None:
     assert options("grace", {}) == {"normalize_features": True}
     assert options("gbt", {"dataset": {"normalize_features": False}}) == {"normalize_features": False}
     assert options("graphcl", {"dataset": {"node_features": "constant"}}) == {"node_features": "constant"}
+
+
+def test_train_starts_node_level_methods_from_their_papers_settings() -> None:
+    from gcl.bench.config import find_config, load_config
+    from gcl.cli import build_parser
+    from gcl.train.cli import METHOD_DEFAULTS, _settings
+
+    # the node table's Cora settings are the papers' (GRACE, GCA, Graph Barlow Twins): the same here
+    table = load_config(find_config("node-gca"))
+    for label in ("grace", "gca", "gbt", "adaptive-gbt"):
+        assert METHOD_DEFAULTS[label] == table.method(label).train, label
+    _, config = _settings(build_parser().parse_args(["train", "gbt", "--dataset", "Cora"]))
+    assert (config.epochs, config.lr, config.weight_decay, config.optimizer) == (300, 0.0005, 0.00001, "adamw")
+    _, config = _settings(build_parser().parse_args(["train", "grace", "--dataset", "Cora", "--epochs", "3"]))
+    assert (config.epochs, config.lr) == (3, 0.0005)  # a flag still wins

@@ -85,6 +85,16 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 
 
 _SECTIONS = ("method", "dataset", "train")
+#: Training settings of a method's paper that ``gcl train`` starts from (the config and the flags
+#: override them): GraphCL's unsupervised TU setting, GRACE's / GCA's and Graph Barlow Twins' Cora
+#: settings (as ``benchmarks/configs/node-gca.yaml`` runs them); other methods take TrainConfig's.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "graphcl": {"epochs": 20, "batch_size": 128, "lr": 0.01},
+    "grace": {"epochs": 200, "lr": 0.0005, "weight_decay": 0.00001},
+    "gca": {"epochs": 200, "lr": 0.0005, "weight_decay": 0.00001},
+    "gbt": {"epochs": 300, "lr": 0.0005, "weight_decay": 0.00001, "optimizer": "adamw"},
+    "adaptive-gbt": {"epochs": 300, "lr": 0.0005, "weight_decay": 0.00001, "optimizer": "adamw"},
+}
 #: load_dataset arguments a config cannot give: the name is --dataset, a transform is Python code
 _NOT_DATASET_SETTINGS = {"name", "transform"}
 
@@ -120,8 +130,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
                          "trains on the whole dataset without a validation part; leave it out (early stopping "
                          "is part of the benchmark's supervised protocols, gcl reproduce, and of "
                          "gcl.train.fit(..., validate=...))")
-    method_defaults = {"graphcl": {"epochs": 20, "batch_size": 128, "lr": 0.01}}
-    for key, value in method_defaults.get(args.method, {}).items():
+    for key, value in METHOD_DEFAULTS.get(args.method, {}).items():
         train_values.setdefault(key, value)
     return content, TrainConfig.from_dict(train_values)
 
