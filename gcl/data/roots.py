@@ -11,8 +11,9 @@ Search order for raw files (first match wins):
 A root holds families in the layout ``<root>/TU/NAME/raw/``,
 ``<root>/OGB/ogbg_NAME/``, ``<root>/Planetoid/NAME/raw/``, ``<root>/Amazon/NAME/raw``,
 ``<root>/Coauthor/NAME/raw``, ``<root>/WikiCS/raw``; a root may also point
-directly at a family folder (``<root>/NAME/raw/``). A TU dataset may be shipped
-packed as ``<root>/TU/NAME/NAME.tar.xz``; it is unpacked once into the cache.
+directly at a family folder (``<root>/NAME/raw/``). A dataset may be shipped
+packed as ``<folder>/NAME.tar.xz`` holding ``NAME/raw/...`` (``<root>/TU/NAME/NAME.tar.xz``,
+``<root>/Planetoid/Cora/Cora.tar.xz``); it is unpacked once into the cache.
 
 Raw roots are treated as read-only: processed caches and unpacked archives
 always go to the user cache directory, never next to the raw files.

@@ -53,8 +53,8 @@ def test_test_labels_cannot_influence_the_choice(cora: Any, cora_public: LinearP
 
 
 def test_choice_is_made_on_validation_rows_on_shipped_data(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
-    # The Cora tests above skip where the benchmark data is absent (CI): the same checks on MUTAG,
-    # with a split where validation and test disagree on the best C, so that choosing on test fails.
+    # The same checks on MUTAG, with a split where validation and test disagree on the best C (on
+    # Cora's public split they may agree), so that choosing on test fails.
     from gcl.eval import random_splits
 
     X, y = mutag_histograms[0].astype(np.float64), mutag_histograms[1]

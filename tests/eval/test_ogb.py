@@ -142,9 +142,9 @@ def test_probe_rejects_bad_input(molbace: Any) -> None:
 
 
 def test_probe_selects_C_on_validation_only_on_shipped_data(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
-    # The molbace tests above skip where the benchmark data is absent (CI): the same selection on
-    # MUTAG's binary labels, scored by OGB's evaluator of a binary ROC-AUC task, with a split where
-    # validation and test disagree on the best C, so that choosing on test fails.
+    # The same selection on MUTAG's binary labels, scored by OGB's evaluator of a binary ROC-AUC task,
+    # with a split where validation and test disagree on the best C (on molbace's official split
+    # they may agree), so that choosing on test fails.
     from gcl.eval import random_splits
 
     X, y = mutag_histograms[0].astype(np.float64), mutag_histograms[1].astype(np.int64)
