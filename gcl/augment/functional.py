@@ -119,12 +119,8 @@ def apply_node_mask(
 ) -> Augmented:
     r"""Removes the nodes with ``keep == False`` and their edges, relabelling
     the remaining nodes ``0..N'-1`` in their original order."""
-    row, col = edge_index[0], edge_index[1]
-    edge_mask = keep.index_select(0, row) & keep.index_select(0, col)
+    edge_mask, edge_index_kept = _edges_between(keep, edge_index)
     new_id = torch.cumsum(keep, 0) - 1
-    # One nonzero per mask, then gathers: boolean indexing repeats the nonzero for
-    # every tensor it selects from.
-    edge_index_kept = mask_indices(edge_mask)
     node_index_kept = mask_indices(keep)
     out_edge_index = new_id.index_select(0, edge_index.index_select(1, edge_index_kept).view(-1)).view(2, -1)
     return Augmented(
@@ -135,6 +131,13 @@ def apply_node_mask(
         node_mask=keep,
         edge_mask=edge_mask,
     )
+
+
+def _edges_between(keep: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The mask of the edges whose two ends are kept, and their positions. One nonzero per
+    mask, then gathers: boolean indexing repeats the nonzero for every tensor it selects from."""
+    edge_mask = keep.index_select(0, edge_index[0]) & keep.index_select(0, edge_index[1])
+    return edge_mask, mask_indices(edge_mask)
 
 
 def _selected(graphs: Tensor, num_graphs: int, device: torch.device) -> Tensor:
@@ -274,8 +277,7 @@ def drop_nodes(
             keep |= ~chosen.index_select(0, graph)
         keep = _keep_at_least_one(keep, graph, sizes, generator)
     if isolate:
-        edge_mask = keep.index_select(0, edge_index[0]) & keep.index_select(0, edge_index[1])
-        kept = mask_indices(edge_mask)
+        edge_mask, kept = _edges_between(keep, edge_index)
         return Augmented(x, edge_index.index_select(1, kept), batch,
                          None if edge_attr is None else edge_attr.index_select(0, kept), None, edge_mask)
     return apply_node_mask(x, edge_index, batch, edge_attr, keep)

@@ -459,7 +459,7 @@ class Trainer:
                 "pass each rank its own iterable of subgraph batches instead")
         self.method.to(self.device)
         self._sampler = None
-        self.__dict__.pop("_best_state", None)  # an earlier fit's best weights are not this run's
+        self._best_state: dict[str, Tensor] | None = None  # an earlier fit's best weights are not this run's
         self._forward: nn.Module = self.method
         is_main = rank == 0
         if _distributed():
@@ -644,7 +644,7 @@ class Trainer:
                 bar.close()
             if prefetcher is not None:
                 prefetcher.close()
-        if self.validate is not None and hasattr(self, "_best_state"):
+        if self.validate is not None and self._best_state is not None:
             if world > 1:  # rank 0's best state (its batch-norm statistics) on every rank
                 for tensor in self._best_state.values():
                     self._broadcast_tensor(tensor)

@@ -190,10 +190,9 @@ class CLIP(nn.Module):
         r"""Clamps the parameter :math:`t` itself, as CLIP's code does after each step: a clamp
         of :math:`e^{t}` in the graph would pass no gradient once :math:`t` exceeded the bound,
         and the temperature would stay there."""
-        bound = math.log(self.max_logit_scale)
-        if float(self.log_logit_scale.detach()) > bound:  # in place only when needed: an earlier
-            with torch.no_grad():                           # forward's graph may still hold t
-                self.log_logit_scale.clamp_(max=bound)
+        # on ``.data``, as CLIP's code: no read back to the host to test the bound, and no version
+        # change that an earlier forward's graph, still holding t, would refuse at backward
+        self.log_logit_scale.data.clamp_(max=math.log(self.max_logit_scale))
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         za, zb = self.projection_a(a), self.projection_b(b)
