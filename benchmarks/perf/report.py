@@ -342,6 +342,8 @@ def main() -> None:
              "every number below comes from the command shown with it.", ""]
     if args.epoch is None and args.gpu_epoch is None:
         parser.error("give --epoch, --gpu-epoch or both")
+    if args.update and not Path(args.out).is_file():
+        parser.error(f"--update replaces sections of an existing report; there is no {args.out}")
     if args.epoch:
         lines += epoch_section(json.loads(Path(args.epoch).read_text()))
     if args.gpu_epoch:

@@ -257,6 +257,8 @@ def drop_nodes(
     """
     check_probability("p", p)
     check_choice("mode", mode, ("fraction", "bernoulli"))
+    if not isinstance(isolate, bool):
+        raise ValueError(f"isolate must be True or False (got {isolate!r})")
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0 or num_nodes == 0:
         return _identity(x, edge_index, batch, edge_attr, node_mask=not isolate)

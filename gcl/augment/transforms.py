@@ -473,7 +473,9 @@ class DropNodes(_GraphAugment):
         self.mode = check_choice("mode", mode, ("fraction", "bernoulli"))
         self.graphcl_reference = graphcl_reference
         self.generator = generator
-        self.isolate = bool(isolate)
+        if not isinstance(isolate, bool):
+            raise ValueError(f"isolate must be True or False (got {isolate!r})")
+        self.isolate = isolate
 
     def _is_identity(self) -> bool:
         return self.p == 0.0

@@ -146,6 +146,8 @@ def test_drop_nodes_isolate_at_p_zero_reports_no_node_mask() -> None:
     batch = to_batch([(3, [(0, 1), (1, 2)])])
     out = F.drop_nodes(batch.x, batch.edge_index, batch.batch, p=0.0, isolate=True)
     assert out.node_mask is None and bool(out.edge_mask.all()) and out.x is batch.x
+    with pytest.raises(ValueError, match=r"isolate must be True or False \(got 'yes'\)"):
+        F.drop_nodes(batch.x, batch.edge_index, batch.batch, p=0.5, isolate="yes")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- perturb_edges

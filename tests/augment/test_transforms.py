@@ -505,6 +505,8 @@ def test_drop_nodes_isolate_keeps_the_batch_layout() -> None:
     assert sum(g.edge_index.size(1) for g in graphs) == view.edge_index.size(1)
     assert all(g.edge_attr.size(0) == g.edge_index.size(1) for g in graphs)
     assert all(torch.equal(value, before[key]) for key, value in snapshot(batch).items())
+    with pytest.raises(ValueError, match=r"isolate must be True or False \(got 1\)"):
+        aug.DropNodes(0.3, isolate=1)  # type: ignore[arg-type]
     # restricted to some graphs by a per-graph pool: the others keep every edge
     pool = aug.RandomChoice([aug.DropNodes(0.9, isolate=True), aug.Identity()], per_graph=True,
                             generator=torch.Generator().manual_seed(1))

@@ -113,6 +113,15 @@ def test_report_update_replaces_only_the_sections_given() -> None:
         "## Micro-benchmarks", "micro"]
 
 
+def test_report_update_needs_an_existing_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["report.py", "--update", "--epoch", str(tmp_path / "e.json"),
+                                      "--out", str(tmp_path / "missing.md")])
+    with pytest.raises(SystemExit):
+        load("report").main()
+    assert "--update replaces sections of an existing report; there is no" in capsys.readouterr().err
+
+
 def test_like_for_like_node_dropping_keeps_the_nodes_as_pygcl() -> None:
     from torch_geometric.data import Batch
 
