@@ -14,9 +14,10 @@ the dataset itself, i.e. with :class:`gcl.data.CollatedLoader`):
 * ``graphcl-pool3``: GraphCL with the augmentation pool PyGCL is run with
   (Bernoulli node dropping, edge removal, feature-dimension masking, all 0.2) and
   a symmetric InfoNCE as PyGCL's ``DualBranchContrast``: the like-for-like row.
-  Its node dropping is PyGCL's (:class:`IsolateNodes`: a dropped node loses its
-  edges and stays), so that both encoders see the same number of nodes; gcl's own
-  ``DropNodes`` removes the nodes, as GraphCL does, which leaves the encoder less work.
+  Its node dropping is PyGCL's (``DropNodes(0.2, mode="bernoulli", isolate=True)``:
+  a dropped node loses its edges and stays), so that both encoders see the same
+  number of nodes; gcl's default ``DropNodes`` removes the nodes, as GraphCL does,
+  which leaves the encoder less work.
 * ``graphcl-joint``, ``graphcl-pool3-joint``: the same two with ``joint_views=True``
   (one encoder and head pass over both views together; batch norm then spans both).
 * ``graphcl-workers``, ``graphcl-pool3-workers``: the first two with
@@ -66,8 +67,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from gcl.augment import AugmentTransform
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, SHARED_DATA, environment, median, use_shared_data, write_json
 
@@ -105,26 +104,6 @@ class Clock:
         self.cpu = time.process_time() - self._cpu
 
 
-class IsolateNodes(AugmentTransform):
-    r"""PyGCL's ``NodeDropping`` for the like-for-like pool: every node is dropped with
-    probability ``p`` and loses its edges, but stays in the graph (PyGCL keeps ``x`` whole).
-    The library's ``DropNodes(p, mode="bernoulli", isolate=True)`` does the same, plus its
-    rule that every graph keeps a node; the committed tables were measured with this class."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, data: Any) -> Any:
-        edge_index = data.edge_index
-        keep = torch.rand(data.num_nodes, device=edge_index.device) >= self.p
-        kept = keep[edge_index[0]] & keep[edge_index[1]]
-        data.edge_index = edge_index[:, kept]
-        if getattr(data, "edge_attr", None) is not None:
-            data.edge_attr = data.edge_attr[kept]
-        return data
-
-
 class Capture:
     r"""Wraps an augmentation and keeps every view it produces (references only)."""
 
@@ -149,7 +128,7 @@ def build_variants(dataset: Any, seed: int) -> dict[str, nn.Module]:
     variants: dict[str, nn.Module] = {"graphcl": build_method("graphcl", dataset)}
 
     def pool3() -> Any:
-        return A.RandomChoice([IsolateNodes(0.2), A.DropEdges(0.2),
+        return A.RandomChoice([A.DropNodes(0.2, mode="bernoulli", isolate=True), A.DropEdges(0.2),
                                A.MaskFeatures(0.2, mode="dim", fill="zero")])
 
     encoder = GIN(dataset.num_features, 32, 3)

@@ -6,8 +6,9 @@ single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved
 * each GraphCL augmentation of :func:`gcl.methods.make_augmentation` and the
   three views PyGCL's pool is compared with;
 * the GIN 3 × 32 forward + backward: two passes (one per view) against one pass
-  over both views concatenated into one batch, and ``edge_index`` against a
-  sparse CSR ``adj_t`` (plus the cost of building it);
+  over both views concatenated into one batch, and the library's neighbourhood
+  sum (sparse products, :mod:`gcl.nn.aggregate`) against PyG's message passing
+  on ``edge_index``; the sum alone, and the cost of building its matrices;
 * one Adam step over GraphCL's parameters: torch's default (a loop over the
   parameters) against the fused kernel that :meth:`gcl.train.TrainConfig.make_optimizer` uses;
 * the training loop's own cost: :func:`gcl.train.fit` with no batches (set-up and
@@ -72,37 +73,57 @@ def augmentations(batch: Any, repeats: int) -> dict[str, float]:
 
 
 def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
-    from torch_geometric.utils import to_torch_csr_tensor
+    from torch_geometric.utils import scatter
 
     from gcl.nn import GIN
+    from gcl.nn import gin as gin_module
+    from gcl.nn.aggregate import Adjacency, gin_aggregate
 
     torch.manual_seed(0)
     encoder = GIN(dataset.num_features, 32, 3)
     nodes = int(batch.num_nodes)
     graphs = int(batch.num_graphs)
-
-    def csr() -> Any:
-        return to_torch_csr_tensor(batch.edge_index.flip(0), size=(nodes, nodes))
-
-    adjacency = csr()
     both_x = torch.cat([batch.x, batch.x])
     both_edges = torch.cat([batch.edge_index, batch.edge_index + nodes], dim=1)
     both_batch = torch.cat([batch.batch, batch.batch + graphs])
+    sparse = gin_module.supports_sparse_aggregation
 
-    def step(x: Any, edges: Any, index: Any, count: int) -> None:
-        encoder.zero_grad(set_to_none=True)
-        encoder(x, edges, index, num_graphs=count).graph.sum().backward()
+    def step(x: Any, edges: Any, index: Any, count: int, message_passing: bool = False) -> None:
+        # message passing: PyG's GINConv on edge_index (gcl's GIN for other dtypes; PyGCL's GIN)
+        gin_module.supports_sparse_aggregation = (lambda _: False) if message_passing else sparse
+        try:
+            encoder.zero_grad(set_to_none=True)
+            encoder(x, edges, index, num_graphs=count).graph.sum().backward()
+        finally:
+            gin_module.supports_sparse_aggregation = sparse
 
     def two_passes() -> None:
         step(batch.x, batch.edge_index, batch.batch, graphs)
         step(batch.x, batch.edge_index, batch.batch, graphs)
 
+    # The neighbourhood sum alone, 32 channels, forward + backward (GIN's second and third layers)
+    hidden = torch.randn(nodes, 32)
+    upstream = torch.randn(nodes, 32)
+    adjacency = Adjacency(batch.edge_index, nodes)
+
+    def sum_by_messages() -> None:
+        x = hidden.clone().requires_grad_()
+        messages = x.index_select(0, batch.edge_index[0])
+        (x + scatter(messages, batch.edge_index[1], dim=0, dim_size=nodes, reduce="sum")).backward(upstream)
+
+    def sum_by_products() -> None:
+        x = hidden.clone().requires_grad_()
+        gin_aggregate(x, adjacency).backward(upstream)
+
     return timed({
-        "two passes (edge_index)": two_passes,
-        "one pass over both views (edge_index)": lambda: step(both_x, both_edges, both_batch, 2 * graphs),
-        "one view, edge_index": lambda: step(batch.x, batch.edge_index, batch.batch, graphs),
-        "one view, CSR adj_t": lambda: step(batch.x, adjacency, batch.batch, graphs),
-        "building the CSR adj_t": csr,
+        "two passes": two_passes,
+        "one pass over both views": lambda: step(both_x, both_edges, both_batch, 2 * graphs),
+        "one view": lambda: step(batch.x, batch.edge_index, batch.batch, graphs),
+        "one view, message passing": lambda: step(batch.x, batch.edge_index, batch.batch, graphs, True),
+        "neighbourhood sum (32 channels), message passing": sum_by_messages,
+        "neighbourhood sum (32 channels), sparse products": sum_by_products,
+        "building the Adjacency (forward matrix)": lambda: Adjacency(batch.edge_index, nodes),
+        "building the Adjacency (both matrices)": lambda: Adjacency(batch.edge_index, nodes).sources,
     }, repeats)
 
 

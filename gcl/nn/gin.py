@@ -2,8 +2,8 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,6 @@ from torch_geometric.nn import (
     global_max_pool,
     global_mean_pool,
 )
-from torch_geometric.utils import to_torch_csr_tensor
 
 from gcl.nn._utils import (
     EncoderOutput,
@@ -25,6 +24,7 @@ from gcl.nn._utils import (
     check_positive,
     resolve_batch,
 )
+from gcl.nn.aggregate import Adjacency, gin_aggregate, supports_sparse_aggregation
 
 __all__ = ["GIN"]
 
@@ -68,21 +68,10 @@ def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int]:
     return AtomEncoder, BondEncoder, len(get_atom_feature_dims())
 
 
-SPARSE_AGGREGATION_MIN_CHANNELS = 64
-
-
-def _adjacency_t(edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    r"""The transposed adjacency (row = target) as a sparse CSR tensor of ``dtype``;
-    repeated edges add up, as messages along ``edge_index`` do."""
-    if edge_index.numel():
-        low, high = int(edge_index.min()), int(edge_index.max())  # CSR building checks nothing
-        if low < 0 or high >= num_nodes:
-            raise IndexError(f"Found indices in 'edge_index' outside [0, {num_nodes - 1}] "
-                             f"(got {low if low < 0 else high}): every edge must join two of the {num_nodes} nodes")
-    ones = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return to_torch_csr_tensor(edge_index.flip(0), ones, size=(num_nodes, num_nodes))
+def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
+    r"""What ``GINConv.forward`` computes, with the neighbourhood sum of :func:`gin_aggregate`."""
+    gin = cast(GINConv, conv)
+    return cast(Tensor, gin.nn(gin_aggregate(x, adjacency, gin.eps)))
 
 
 def _is_index_pairs(edge_index: Tensor) -> bool:
@@ -332,22 +321,20 @@ class GIN(nn.Module):
             x = self.atom_encoder(x)
 
         states = []
-        adjacency: Tensor | None = None
+        adjacency: Adjacency | None = None
+        if (self.edge_dim is None and self.bond_encoders is None and _is_index_pairs(edge_index)
+                and supports_sparse_aggregation(x)):
+            # Sum neighbours through the sparse adjacency, built once for every layer:
+            # no [E, F] message tensor, and a backward pass that is one sparse product
+            # (see gcl.nn.aggregate and benchmarks/results/perf.md).
+            adjacency = Adjacency(edge_index, x.size(0), x.dtype)
         for layer, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if self.bond_encoders is not None:
                 x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
             elif self.edge_dim is not None:
                 x = conv(x, edge_index, edge_attr)
             elif adjacency is not None:
-                x = conv(x, adjacency)  # built for a wide layer before: reuse it
-            elif x.size(1) > SPARSE_AGGREGATION_MIN_CHANNELS and _is_index_pairs(edge_index):
-                # Wide inputs (one-hot degrees of social graphs: 492 on COLLAB): a
-                # message per edge would materialise an [E, F] tensor; summing
-                # neighbours through a sparse adjacency gives the same result
-                # without it, and the later layers reuse it (see
-                # benchmarks/results/perf.md for COLLAB's time and memory).
-                adjacency = _adjacency_t(edge_index, x.size(0), x.dtype)
-                x = conv(x, adjacency)
+                x = _gin_layer(conv, x, adjacency)
             else:
                 x = conv(x, edge_index)
             if self.layout == "ogb":

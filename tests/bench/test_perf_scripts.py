@@ -125,12 +125,18 @@ def test_report_update_needs_an_existing_report(tmp_path: Path, monkeypatch: pyt
 def test_like_for_like_node_dropping_keeps_the_nodes_as_pygcl() -> None:
     from torch_geometric.data import Batch
 
+    from gcl.augment import DropNodes, RandomChoice
     from gcl.data import load_dataset
 
     batch = Batch.from_data_list(list(load_dataset("MUTAG")[:16]))
+    module = load("epoch_bench")
+    variants = module.build_variants(load_dataset("MUTAG"), seed=0)
+    pool = variants["graphcl-pool3"].augment1
+    assert isinstance(pool, RandomChoice)
+    dropping = [t for t in pool.transforms if isinstance(t, DropNodes)]
+    assert len(dropping) == 1 and dropping[0].isolate and dropping[0].mode == "bernoulli"
     torch.manual_seed(0)
-    view = load("epoch_bench").IsolateNodes(0.3)(batch)
+    view = dropping[0](batch)
     assert view.num_nodes == batch.num_nodes and torch.equal(view.x, batch.x)  # PyGCL keeps x whole
     kept = view.edge_index.size(1)
     assert 0 < kept < batch.edge_index.size(1) and view.edge_attr.size(0) == kept
-    assert batch.edge_index.size(1) == batch.edge_attr.size(0)  # the input is left alone

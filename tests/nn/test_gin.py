@@ -199,51 +199,90 @@ def test_rejects_bad_hyperparameters() -> None:
     )
 
 
-def test_wide_inputs_aggregate_through_a_sparse_adjacency_with_the_same_result() -> None:
-    from torch_geometric.loader import DataLoader
-
-    from gcl.data import load_dataset
+def _message_passing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make GIN sum neighbours with PyG's message passing (its path for other dtypes/devices)."""
     from gcl.nn import gin as gin_module
 
-    dataset = load_dataset("IMDB-BINARY", node_features="degree")
-    assert dataset.num_features > gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
+    monkeypatch.setattr(gin_module, "supports_sparse_aggregation", lambda x: False)
+
+
+@pytest.mark.parametrize(("name", "layout"), [("MUTAG", "graphcl"), ("IMDB-BINARY", "graphcl"), ("MUTAG", "ogb")])
+def test_sparse_aggregation_gives_what_message_passing_gives(
+    name: str, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same embeddings and same gradients (learnable eps included, layout="ogb") as PyG's GINConv on
+    edge_index, in training mode, on shipped batches: MUTAG (7 features) and IMDB-BINARY with one-hot
+    degrees (136 features, where a message per edge would be an [E, 136] tensor)."""
+    dataset = load_dataset(name, node_features="degree" if name == "IMDB-BINARY" else "auto")
     batch = next(iter(DataLoader(dataset, batch_size=64)))
     torch.manual_seed(0)
-    model = GIN(dataset.num_features, 32, 3).eval()
-    sparse = model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs)
-    threshold = gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
-    gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = 10**9
-    try:
-        dense = model(batch.x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs)
-    finally:
-        gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = threshold
-    torch.testing.assert_close(sparse.graph, dense.graph, rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
-    # A caller's own sparse adjacency is used as given, for wide inputs too.
-    adjacency = gin_module._adjacency_t(batch.edge_index, batch.num_nodes)
-    given = model(batch.x, adjacency, batch.batch, num_graphs=batch.num_graphs)
-    torch.testing.assert_close(given.graph, dense.graph, rtol=1e-5, atol=1e-4)
+    model = GIN(dataset.num_features, 32, 3, layout=layout)
+    with torch.no_grad():  # non-zero eps, so its scaling is exercised
+        for conv in model.convs:
+            conv.eps.fill_(0.25)
+
+    def run() -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        model.zero_grad()
+        x = batch.x.clone().requires_grad_()
+        out = model(x, batch.edge_index, batch.batch, num_graphs=batch.num_graphs)
+        weights = torch.linspace(-1, 1, out.graph.numel()).view_as(out.graph)
+        ((out.graph * weights).sum() + out.node.square().mean()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        grads["x"] = x.grad.clone()
+        return out.graph.detach(), out.node.detach(), grads
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    sparse = run()
+    model.load_state_dict(state)  # batch norm's running statistics moved
+    with monkeypatch.context() as patch:
+        _message_passing(patch)
+        reference = run()
+    torch.testing.assert_close(sparse[0], reference[0], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(sparse[1], reference[1], rtol=1e-5, atol=1e-5)
+    assert sparse[2].keys() == reference[2].keys()
+    if layout == "ogb":
+        assert "convs.0.eps" in sparse[2]
+    for key, expected in reference[2].items():  # sums in another order: compare relative to the whole
+        error = (sparse[2][key] - expected).norm() / expected.norm().clamp_min(1e-12)
+        assert error < 1e-5, (key, float(error))
 
 
-def test_wide_inputs_count_repeated_edges_and_keep_the_dtype() -> None:
-    from gcl.nn import gin as gin_module
-
-    # (1, 0) and (5, 4) are stored twice: message passing sums both copies, so must the CSR path.
+def test_sparse_aggregation_counts_repeated_edges_and_keeps_the_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (1, 0) and (5, 4) are stored twice and (2, 2) is a self loop: message passing sums every copy, so
+    # must the sparse path; node 6 is isolated and the edges are neither sorted nor symmetric.
     edge_index = torch.tensor([[3, 0, 1, 1, 2, 2, 0, 4, 5, 5], [0, 1, 0, 0, 1, 2, 3, 5, 4, 4]])
     batch = torch.tensor([0, 0, 0, 1, 1, 1, 2])
     torch.manual_seed(0)
     model = GIN(100, 16, 3).eval()
     x = torch.randn(7, 100)
     sparse = model(x, edge_index, batch, num_graphs=3)
-    threshold = gin_module.SPARSE_AGGREGATION_MIN_CHANNELS
-    gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = 10**9
-    try:
+    with monkeypatch.context() as patch:
+        _message_passing(patch)
         dense = model(x, edge_index, batch, num_graphs=3)
-    finally:
-        gin_module.SPARSE_AGGREGATION_MIN_CHANNELS = threshold
     torch.testing.assert_close(sparse.node, dense.node, rtol=1e-5, atol=1e-5)
     double = model.double()(x.double(), edge_index, batch, num_graphs=3)
     assert double.node.dtype == torch.float64
+    torch.testing.assert_close(double.node.float(), dense.node, rtol=1e-4, atol=1e-4)
+
+
+def test_other_dtypes_and_given_sparse_adjacencies_use_message_passing(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    from gcl.nn.aggregate import supports_sparse_aggregation
+
+    data = mutag_batch
+    torch.manual_seed(0)
+    model = GIN(7, 32, 3).eval()
+    expected = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    # A caller's own sparse transposed adjacency is used as given.
+    adjacency = to_torch_csr_tensor(data.edge_index.flip(0), size=(data.num_nodes, data.num_nodes))
+    given = model(data.x, adjacency, data.batch, num_graphs=data.num_graphs).graph
+    torch.testing.assert_close(given, expected, rtol=1e-5, atol=1e-4)
+    # bfloat16 goes through PyG's message passing and still encodes.
+    assert not supports_sparse_aggregation(data.x.bfloat16())
+    low = model.bfloat16()(data.x.bfloat16(), data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), expected, rtol=0.1, atol=0.5)
 
 
 # -- the OGB leaderboard layout ----------------------------------------------------------

@@ -1,0 +1,111 @@
+"""gcl.nn.aggregate: GIN's neighbourhood sum through sparse CSR products."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from torch_geometric.loader import DataLoader
+from torch_geometric.utils import scatter
+
+from gcl.data import load_dataset
+from gcl.nn.aggregate import Adjacency, gin_aggregate, supports_sparse_aggregation
+
+
+def reference(x: Tensor, edge_index: Tensor, eps: Tensor | float) -> Tensor:
+    """(1 + eps) x_i + sum of x_j over the edges (j, i), by message passing."""
+    messages = x.index_select(0, edge_index[0])
+    return (1 + eps) * x + scatter(messages, edge_index[1], dim=0, dim_size=x.size(0), reduce="sum")
+
+
+def directed_graph(seed: int, num_nodes: int = 12, num_edges: int = 40) -> Tensor:
+    """Random directed edges in random order, with repeats and self loops likely."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, num_nodes - 2, (2, num_edges), generator=generator)  # last two nodes isolated
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradients_on_directed_graphs_with_repeats_match_finite_differences(seed: int) -> None:
+    """Asymmetric adjacency: a backward pass through the wrong orientation would pass on undirected
+    graphs and fail here."""
+    edge_index = directed_graph(seed)
+    adjacency = Adjacency(edge_index, 12, torch.float64)
+    x = torch.randn(12, 3, dtype=torch.float64, requires_grad=True)
+    eps = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, eps: gin_aggregate(x, adjacency, eps), (x, eps))
+    out = gin_aggregate(x, adjacency, eps)
+    torch.testing.assert_close(out, reference(x, edge_index, eps))
+    weights = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weights).sum(), (x, eps))
+    expected = torch.autograd.grad((reference(x, edge_index, eps) * weights).sum(), (x, eps))
+    torch.testing.assert_close(grads, expected)
+
+
+def test_same_sums_in_the_same_order_on_a_shipped_batch() -> None:
+    """Each target sums its sources in edge order, as scattering does: bit-identical in float32."""
+    batch = next(iter(DataLoader(load_dataset("MUTAG"), batch_size=64, shuffle=True,
+                                 generator=torch.Generator().manual_seed(0))))
+    x = torch.randn(batch.num_nodes, 32)
+    adjacency = Adjacency(batch.edge_index, batch.num_nodes)
+    assert torch.equal(gin_aggregate(x, adjacency), reference(x, batch.edge_index, 0.0))
+    shuffled = batch.edge_index[:, torch.randperm(batch.num_edges, generator=torch.Generator().manual_seed(1))]
+    torch.testing.assert_close(gin_aggregate(x, Adjacency(shuffled, batch.num_nodes)),
+                               reference(x, batch.edge_index, 0.0))
+
+
+def test_the_transposed_matrix_is_built_only_when_a_gradient_needs_it() -> None:
+    edge_index = directed_graph(0)
+    adjacency = Adjacency(edge_index, 12)
+    gin_aggregate(torch.randn(12, 4), adjacency).sum()  # inputs without grad: no backward pass
+    assert adjacency._sources is None
+    x = torch.randn(12, 4, requires_grad=True)
+    gin_aggregate(x, adjacency).sum().backward()
+    assert adjacency._sources is not None
+    torch.testing.assert_close(adjacency.sources.to_dense(), adjacency.targets.to_dense().t())
+
+
+def test_fixed_eps_gets_no_gradient_and_learnable_eps_does() -> None:
+    edge_index = directed_graph(3)
+    adjacency = Adjacency(edge_index, 12)
+    x = torch.randn(12, 4, requires_grad=True)
+    fixed = torch.zeros(1)
+    gin_aggregate(x, adjacency, fixed).sum().backward()
+    assert fixed.grad is None and x.grad is not None
+    learnable = torch.zeros(1, requires_grad=True)
+    gin_aggregate(x.detach(), adjacency, learnable).sum().backward()
+    assert learnable.grad is not None and learnable.grad.shape == (1,)
+    torch.testing.assert_close(learnable.grad, x.detach().sum().view(1))
+
+
+def test_no_edges_isolated_nodes_and_no_nodes() -> None:
+    x = torch.randn(5, 3, requires_grad=True)
+    out = gin_aggregate(x, Adjacency(torch.empty(2, 0, dtype=torch.long), 5), 0.5)
+    torch.testing.assert_close(out, 1.5 * x)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((5, 3), 1.5))
+    empty = gin_aggregate(torch.empty(0, 3), Adjacency(torch.empty(2, 0, dtype=torch.long), 0))
+    assert empty.shape == (0, 3)
+
+
+def test_bad_input_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(IndexError, match=r"outside \[0, 3\] \(got 4\)"):
+        Adjacency(torch.tensor([[0, 1], [1, 4]]), 4)
+    with pytest.raises(IndexError, match=r"got -1"):
+        Adjacency(torch.tensor([[0, -1], [1, 2]]), 3)
+    with pytest.raises(ValueError, match=r"shape \[2, num_edges\]"):
+        Adjacency(torch.tensor([[0, 1], [1, 2], [2, 0]]), 3)
+    with pytest.raises(ValueError, match="integer node indices"):
+        Adjacency(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), 2)
+    adjacency = Adjacency(torch.tensor([[0, 1], [1, 0]]), 2)
+    with pytest.raises(ValueError, match=r"\[2, num_features\] matrix"):
+        gin_aggregate(torch.randn(3, 4), adjacency)
+    with pytest.raises(ValueError, match=r"built for torch\.float32"):
+        gin_aggregate(torch.randn(2, 4, dtype=torch.float64), adjacency)
+
+
+def test_supported_inputs() -> None:
+    assert supports_sparse_aggregation(torch.randn(2, 2))
+    assert supports_sparse_aggregation(torch.randn(2, 2, dtype=torch.float64))
+    assert not supports_sparse_aggregation(torch.randn(2, 2, dtype=torch.bfloat16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not supports_sparse_aggregation(torch.randn(2, 2))
