@@ -53,6 +53,21 @@ def test_same_sums_in_the_same_order_on_a_shipped_batch() -> None:
                                reference(x, batch.edge_index, 0.0))
 
 
+def test_large_graphs_sort_the_same_way() -> None:
+    """Above 2^16 nodes the targets are sorted by torch.sort instead of NumPy's 16-bit radix sort."""
+    generator = torch.Generator().manual_seed(0)
+    for num_nodes in (300, 70_000):
+        edge_index = torch.randint(0, num_nodes, (2, 5_000), generator=generator)
+        edge_index[:, :100] = edge_index[:, 100:200]  # repeated edges: their order within a row matters
+        x = torch.randn(num_nodes, 2, generator=generator, dtype=torch.float64)
+        adjacency = Adjacency(edge_index, num_nodes, torch.float64)
+        crow, col = adjacency.targets.crow_indices(), adjacency.targets.col_indices()
+        order = torch.sort(edge_index[1], stable=True)[1]
+        assert torch.equal(col.long(), edge_index[0, order])
+        assert torch.equal(crow.long()[1:], torch.bincount(edge_index[1], minlength=num_nodes).cumsum(0))
+        torch.testing.assert_close(gin_aggregate(x, adjacency), reference(x, edge_index, 0.0))
+
+
 def test_the_transposed_matrix_is_built_only_when_a_gradient_needs_it() -> None:
     edge_index = directed_graph(0)
     adjacency = Adjacency(edge_index, 12)
