@@ -2,8 +2,8 @@ r"""Peak memory (RSS) of GraphCL pre-training on the largest datasets available.
 
 Each dataset is measured in a fresh process (peak RSS is per process): the
 resident size after importing torch, PyG and gcl (the baseline), the peak after
-:func:`gcl.data.load_dataset` (from the processed cache, or processing the raw
-files when ``--cold``), and the peak at the end of one GraphCL epoch (GIN 3 × 32,
+:func:`gcl.data.load_dataset` (from the processed cache, which a process before it
+fills if it is empty, or processing the raw files when ``--cold``), and the peak at the end of one GraphCL epoch (GIN 3 × 32,
 batch 128, random4 views, through :func:`gcl.train.fit`). They are compared with
 
 * the dataset's in-memory size: the bytes of every tensor of the collated
@@ -18,11 +18,13 @@ OGB molecules carry integer atom features: their GraphCL uses the OGB atom and
 bond encoders (``ogb_mol=True``) and the structural views (node dropping,
 subgraph), as feature masking needs float features.
 
-``--adjacency csr`` measures a proposed change, not the library as it is: the
-encoder receives the views' adjacency as a sparse CSR matrix (``adj_t``, what
-PyG's ``GINConv`` aggregates with one sparse-dense product) instead of
-``edge_index``, for which ``GINConv`` materialises one ``[E, F_in]`` message
-tensor per layer. The result is the same; only memory differs.
+``--adjacency csr`` hands the encoder the views' adjacency as the caller's own
+sparse CSR matrix (``adj_t``), which the GIN passes to PyG's ``GINConv`` (one
+sparse-dense product, PyTorch's own backward) instead of building its
+:class:`gcl.nn.aggregate.Adjacency` from ``edge_index``. It was measured when
+the GIN still aggregated by message passing, which materialises one
+``[E, F_in]`` message tensor per layer; the result is the same, only time and
+memory differ.
 
 Usage::
 
@@ -126,7 +128,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="process the raw files in an empty cache (measures the one-off processing peak)")
     parser.add_argument("--adjacency", choices=("edge_index", "csr"), default="edge_index",
-                        help="csr: measure the proposed sparse-adjacency encoding (see above)")
+                        help="csr: the caller's own CSR adjacency instead of edge_index (see above)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -141,6 +143,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="gcl-cold-cache-") as cold_cache:
             if args.cold:
                 env["GCL_CACHE"] = cold_cache
+            else:  # the measured load reads the processed cache: fill it first if it is empty
+                warm = [sys.executable, "-c", f"from gcl.data import load_dataset; load_dataset({name!r})"]
+                subprocess.run(warm, capture_output=True, env=env, check=False)
             command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
                        "--adjacency", args.adjacency]
             completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -213,8 +213,8 @@ def memory_section(runs: list[dict[str, Any]]) -> list[str]:
 def _memory_table(results: dict[str, Any]) -> list[str]:
     env = results["environment"]
     csr = results.get("adjacency") == "csr"
-    title = ("**Proposed change, measured**: the encoder aggregates over a sparse CSR adjacency instead of "
-             "`edge_index` (`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
+    title = ("**The caller's own sparse CSR adjacency** handed to the encoder instead of `edge_index` "
+             "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
     out = [f"{title}. Command: `{env['command']}` ({env['date']}).", "",
            "| dataset | graphs | nodes | edges | features | dataset (MB) | model (MB) | baseline (MB) | "
            "peak after load (MB) | peak (MB) | (peak − baseline) / (dataset + model) | peak / (dataset + model) "
