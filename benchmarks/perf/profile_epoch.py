@@ -39,7 +39,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, median, use_shared_data, write_json
-from epoch_bench import build_variants, gcl_epoch, limit_epoch
+from epoch_bench import build_variants, capture_epoch, epoch_config, limit_epoch, timed_epoch
 
 STAGES = ("load", "augment", "encoder forward", "head + loss forward", "backward", "optimiser")
 
@@ -133,12 +133,14 @@ def breakdown(method: nn.Module, dataset: Any, rounds: int, device: str = "cpu")
     per_round: dict[str, list[float]] = defaultdict(list)
     for round_index in range(rounds + 1):
         timer = StageTimer()
+        config = epoch_config(round_index, device)
         undo = instrument(method, timer)
         try:
-            clock, captured = gcl_epoch(method, dataset, seed=round_index, device=device)
+            clock = timed_epoch(method, dataset, config)
         finally:
             for handle in reversed(undo):
                 handle()
+        captured = capture_epoch(method, dataset, config)  # untimed: the same epoch's views again
         # the encoder's own forward and backward: the limit run on the same views
         limit = limit_epoch(method, captured, device)
         if round_index == 0:
@@ -160,7 +162,7 @@ def top_operators(method: nn.Module, dataset: Any, epochs: int, rows: int,
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for seed in range(epochs):
-            gcl_epoch(method, dataset, seed=seed, device=device)
+            timed_epoch(method, dataset, epoch_config(seed, device))
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     return [{"name": e.key, "self_ms_per_epoch": e.self_cpu_time_total / 1e3 / epochs,

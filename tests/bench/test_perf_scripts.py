@@ -52,6 +52,39 @@ def test_epoch_bench_times_views_drawn_by_a_worker_against_the_limit() -> None:
     assert len(rows) == 1 and "1 background process" in rows[0]
 
 
+@pytest.mark.parametrize("variant", ["graphcl", "graphcl-pool3", "lcgnn", "graphcl-pool3-workers"])
+def test_the_limit_runs_on_the_views_of_the_timed_epoch(variant: str) -> None:
+    """The views are captured by a second run of the epoch (holding them while timing would slow the
+    timed epoch): it must draw what the timed run drew, which the encoder's inputs show."""
+    import torch
+
+    from gcl.data import load_dataset
+
+    bench = load("epoch_bench")
+    dataset = load_dataset("PROTEINS")[:300]  # two steps of 128
+    method = bench.build_variants(dataset, seed=0)[variant]
+    config = bench.epoch_config(seed=3, view_workers=1 if variant.endswith("workers") else 0)
+    seen: list[tuple[float, int, int]] = []
+
+    def fingerprint(module, args, kwargs):  # type: ignore[no-untyped-def]
+        x, edge_index = args[:2]
+        seen.append((float(x.double().sum()), int(edge_index.sum()), int(edge_index.size(1))))
+
+    handle = method.encoder.register_forward_pre_hook(fingerprint, with_kwargs=True)
+    try:
+        bench.timed_epoch(method, dataset, config)
+    finally:
+        handle.remove()
+    captured = bench.capture_epoch(method, dataset, config)
+    assert len(captured) == 2  # the timed epoch's two steps
+    again: list[tuple[float, int, int]] = []
+    for item in captured:
+        for view in item if isinstance(item, tuple) else (item,):
+            again.append((float(view.x.double().sum()), int(view.edge_index.sum()), int(view.edge_index.size(1))))
+    assert seen[-len(again):] == again  # (with workers, the last epoch of the two)
+    assert torch.is_tensor(captured[0][0].x if isinstance(captured[0], tuple) else captured[0].x)
+
+
 def test_micro_bench_loop_costs_on_proteins() -> None:
     from gcl.data import load_dataset
 
