@@ -171,8 +171,8 @@ def gcl_epoch(method: Any, dataset: Any, seed: int, device: str = "cpu",
     What the model saw is captured by a second, untimed run of the same epoch
     (same seed, so the same batches and views): holding every view while the
     timed epoch runs would keep its memory from being reused, so that every step
-    allocates fresh pages (about 5 % of a PROTEINS or NCI1 epoch), which
-    training itself does not pay."""
+    allocates fresh pages, which training itself does not pay (see the notes in
+    ``benchmarks/results/perf.md``)."""
     config = epoch_config(seed, device, view_workers)
     clock = timed_epoch(method, dataset, config)
     return clock, capture_epoch(method, dataset, config)

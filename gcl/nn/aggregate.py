@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 __all__ = ["Adjacency", "gin_aggregate", "supports_sparse_aggregation"]
 
@@ -43,6 +42,11 @@ def _stable_order(keys: Tensor, num_nodes: int) -> Tensor:
     return torch.sort(keys, stable=True)[1]
 
 
+def _crow_of_sorted(rows: Tensor, num_nodes: int) -> Tensor:
+    r"""CSR row pointers of sorted row indices, computed on their device without a host sync."""
+    return torch._convert_indices_from_coo_to_csr(rows, num_nodes, out_int32=rows.dtype == torch.int32)
+
+
 def _csr(rows: Tensor, cols: Tensor, num_nodes: int, values: Tensor) -> Tensor:
     r"""The ``[num_nodes, num_nodes]`` CSR matrix with ``values`` at ``(rows, cols)``;
     repeated pairs stay separate entries (they add up in a product) and entries of
@@ -51,10 +55,15 @@ def _csr(rows: Tensor, cols: Tensor, num_nodes: int, values: Tensor) -> Tensor:
     # the order scattering messages along edge_index does. Collated batches usually
     # come sorted by source (the backward matrix): checking costs less than sorting,
     # but reading the answer would synchronise a GPU, which sorts anyway.
-    if rows.numel() > 1 and (rows.is_cuda or not bool((rows[1:] >= rows[:-1]).all())):
-        cols = cols[_stable_order(rows, num_nodes)]  # (counting rows needs no order)
-    crow = torch.zeros(num_nodes + 1, dtype=rows.dtype, device=rows.device)
-    torch.cumsum(torch.bincount(rows, minlength=num_nodes), 0, out=crow[1:])
+    if rows.is_cuda:
+        rows, order = torch.sort(rows, stable=True)
+        cols = cols[order]
+        crow = _crow_of_sorted(rows, num_nodes)  # (torch.bincount would synchronise)
+    else:
+        if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
+            cols = cols[_stable_order(rows, num_nodes)]  # (counting the rows needs no order)
+        crow = torch.zeros(num_nodes + 1, dtype=rows.dtype)
+        torch.cumsum(torch.bincount(rows, minlength=num_nodes), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(crow, cols, values, (num_nodes, num_nodes), check_invariants=False)
@@ -109,7 +118,9 @@ class Adjacency:
                                      f"{num_nodes} nodes")
         index_dtype = torch.int32 if max(num_nodes, num_edges) < _INT32_LIMIT else torch.int64
         self.num_nodes = num_nodes
-        self._edge_index = edge_index.to(index_dtype)
+        # a private, contiguous copy: the CSR kernels read the index arrays as dense, and the
+        # transposed matrix is built during backward, after the caller may have changed theirs
+        self._edge_index = edge_index.to(dtype=index_dtype, memory_format=torch.contiguous_format, copy=True)
         self._values = torch.ones(num_edges, dtype=dtype, device=edge_index.device)
         self.targets = _csr(self._edge_index[1], self._edge_index[0], num_nodes, self._values)
         self._sources: Tensor | None = None
@@ -123,23 +134,26 @@ class Adjacency:
 
 
 class _GINAggregate(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, eps: Tensor, adjacency: Adjacency) -> Tensor:
-        scale = 1 + eps
-        ctx.adjacency = adjacency
-        ctx.save_for_backward(x if eps.requires_grad else None, scale)
-        return (x * scale).addmm_(adjacency.targets, x)  # in place on the fresh product: one copy less
+    r"""``(1 + eps) x + M x`` with ``M`` the adjacency's targets matrix, or its sources matrix
+    when ``transposed``; the backward pass is the same function on the other matrix, so
+    it is differentiable again (double backward, gradient penalties)."""
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        x, scale = ctx.saved_tensors
+    def forward(ctx: Any, x: Tensor, eps: Tensor, adjacency: Adjacency, transposed: bool) -> Tensor:
+        ctx.adjacency, ctx.transposed = adjacency, transposed
+        ctx.save_for_backward(x if eps.requires_grad else None, eps)
+        matrix = adjacency.sources if transposed else adjacency.targets
+        return (x * (1 + eps)).addmm_(matrix, x)  # in place on the fresh product: one copy less
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        x, eps = ctx.saved_tensors
         grad_x = grad_eps = None
         if ctx.needs_input_grad[0]:
-            grad_x = (grad * scale).addmm_(ctx.adjacency.sources, grad)
+            grad_x = _GINAggregate.apply(grad, eps, ctx.adjacency, not ctx.transposed)
         if ctx.needs_input_grad[1]:
-            grad_eps = (grad * x).sum().reshape(scale.shape)
-        return grad_x, grad_eps, None
+            grad_eps = (grad * x).sum().reshape(eps.shape)
+        return grad_x, grad_eps, None, None
 
 
 def supports_sparse_aggregation(x: Tensor) -> bool:
@@ -173,4 +187,4 @@ def gin_aggregate(x: Tensor, adjacency: Adjacency, eps: Tensor | float = 0.0) ->
         raise ValueError(f"x is {x.dtype} but the adjacency was built for {adjacency._values.dtype}")
     if not isinstance(eps, Tensor):
         eps = x.new_tensor(float(eps))
-    return _GINAggregate.apply(x, eps.to(x.dtype), adjacency)
+    return _GINAggregate.apply(x, eps.to(x.dtype), adjacency, False)

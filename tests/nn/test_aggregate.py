@@ -53,12 +53,53 @@ def test_same_sums_in_the_same_order_on_a_shipped_batch() -> None:
                                reference(x, batch.edge_index, 0.0))
 
 
+@pytest.mark.parametrize("order", ["source", "target"])
+def test_transposed_and_int32_edge_indices(order: str) -> None:
+    """edge_index as the transposed view of [E, 2] pairs (what a caller gets from pairs.t()) and in int32:
+    the kernels read index arrays as dense, so a strided view must not reach them, and a caller that
+    changes its int32 indices after the forward pass must not change the gradient."""
+    edge_index = directed_graph(4)
+    key = edge_index[0] if order == "source" else edge_index[1]
+    edge_index = edge_index[:, torch.sort(key, stable=True)[1]]
+    pairs = edge_index.t().contiguous()
+    x = torch.randn(12, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(12, 3, dtype=torch.float64)
+    expected = torch.autograd.grad((reference(x, edge_index, 0.5) * weights).sum(), x)[0]
+    for given in (pairs.t(), pairs.t().int()):
+        assert not pairs.t().is_contiguous()
+        out = gin_aggregate(x, Adjacency(given, 12, torch.float64), 0.5)
+        torch.testing.assert_close(out, reference(x, edge_index, 0.5))
+        torch.testing.assert_close(torch.autograd.grad((out * weights).sum(), x)[0], expected)
+    mine = edge_index.int()
+    out = gin_aggregate(x, Adjacency(mine, 12, torch.float64), 0.5)
+    mine.fill_(0)  # the caller reuses its tensor before the backward pass
+    torch.testing.assert_close(torch.autograd.grad((out * weights).sum(), x)[0], expected)
+
+
+def test_second_derivatives() -> None:
+    """The backward pass is differentiable again (gradient penalties, double backward)."""
+    edge_index = directed_graph(5)
+    adjacency = Adjacency(edge_index, 12, torch.float64)
+    x = torch.randn(12, 3, dtype=torch.float64, requires_grad=True)
+    eps = torch.tensor([0.2], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, eps: gin_aggregate(x, adjacency, eps), (x, eps))
+
+    def penalty(aggregate):  # type: ignore[no-untyped-def]
+        out = aggregate(x, eps).tanh().sum()
+        (grad,) = torch.autograd.grad(out, x, create_graph=True)
+        return torch.autograd.grad(grad.square().sum(), (x, eps))
+
+    ours = penalty(lambda x, eps: gin_aggregate(x, adjacency, eps))
+    torch.testing.assert_close(ours, penalty(lambda x, eps: reference(x, edge_index, eps)))
+
+
 def test_large_graphs_sort_the_same_way() -> None:
     """Above 2^16 nodes the targets are sorted by torch.sort instead of NumPy's 16-bit radix sort."""
     generator = torch.Generator().manual_seed(0)
-    for num_nodes in (300, 70_000):
+    for num_nodes in (300, 40_000, 65_536, 70_000):  # NumPy's 16-bit keys up to 65,536 nodes, then torch.sort
         edge_index = torch.randint(0, num_nodes, (2, 5_000), generator=generator)
         edge_index[:, :100] = edge_index[:, 100:200]  # repeated edges: their order within a row matters
+        edge_index[1, 200:210] = num_nodes - 1  # the largest key, with ties
         x = torch.randn(num_nodes, 2, generator=generator, dtype=torch.float64)
         adjacency = Adjacency(edge_index, num_nodes, torch.float64)
         crow, col = adjacency.targets.crow_indices(), adjacency.targets.col_indices()
@@ -66,6 +107,18 @@ def test_large_graphs_sort_the_same_way() -> None:
         assert torch.equal(col.long(), edge_index[0, order])
         assert torch.equal(crow.long()[1:], torch.bincount(edge_index[1], minlength=num_nodes).cumsum(0))
         torch.testing.assert_close(gin_aggregate(x, adjacency), reference(x, edge_index, 0.0))
+
+
+def test_row_pointers_of_sorted_rows_on_the_device_path() -> None:
+    """GPUs build the row pointers from sorted rows (torch.bincount would synchronise); same pointers."""
+    from gcl.nn.aggregate import _crow_of_sorted
+
+    rows = torch.sort(torch.randint(0, 50, (400,), generator=torch.Generator().manual_seed(0)))[0]
+    for dtype in (torch.int32, torch.int64):
+        crow = _crow_of_sorted(rows.to(dtype), 60)
+        assert crow.dtype == dtype
+        assert torch.equal(crow.long(), torch.cat([torch.zeros(1, dtype=torch.long),
+                                                   torch.bincount(rows, minlength=60).cumsum(0)]))
 
 
 def test_the_transposed_matrix_is_built_only_when_a_gradient_needs_it() -> None:

@@ -445,13 +445,59 @@ def test_rejects_an_unknown_layout() -> None:
         GIN(7, layout="leaderboard")
 
 
-@pytest.mark.parametrize("channels", [8, 100])  # message passing, and the CSR path of wide inputs
-def test_out_of_range_edges_are_refused_on_both_paths(channels: int) -> None:
-    encoder = GIN(channels, 32, 3).eval()
-    x = torch.randn(3, channels)
-    for bad in (3, 1000, -1):
-        with pytest.raises(IndexError):
-            encoder(x, torch.tensor([[0, 1, bad], [1, 0, 0]]))
+@pytest.mark.parametrize("path", ["sparse", "message passing"])
+def test_out_of_range_edges_are_refused_on_both_paths(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "message passing":
+        _message_passing(monkeypatch)
+    for channels in (8, 100):
+        encoder = GIN(channels, 32, 3).eval()
+        x = torch.randn(3, channels)
+        for bad in (3, 1000, -1):
+            with pytest.raises(IndexError):
+                encoder(x, torch.tensor([[0, 1, bad], [1, 0, 0]]))
+
+
+def test_hooks_and_explainer_masks_see_the_convolutions(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    """The sparse sum bypasses GINConv.forward: a watched convolution runs by message passing, so
+    forward hooks fire and PyG's explainer edge masks apply."""
+    data = mutag_batch
+    torch.manual_seed(0)
+    model = GIN(7, 32, 3).eval()
+    plain = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    calls: list[int] = []
+    handle = model.convs[1].register_forward_hook(lambda module, args, out: calls.append(1))
+    hooked = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    handle.remove()
+    assert calls == [1]
+    torch.testing.assert_close(hooked, plain, rtol=1e-5, atol=1e-4)
+    from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
+
+    mask = torch.zeros(data.num_edges)  # every edge masked out: no neighbours
+    set_masks(model, mask, data.edge_index, apply_sigmoid=False)
+    try:
+        masked = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    finally:
+        clear_masks(model)
+    no_edges = model(data.x, torch.empty(2, 0, dtype=torch.long), data.batch, num_graphs=data.num_graphs).graph
+    torch.testing.assert_close(masked, no_edges, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("edge_dim", [None, 4])
+def test_int32_edge_indices_give_the_int64_gradients(edge_dim: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyG's GIN(E)Conv back-propagates wrongly through int32 indices; the GIN hands it int64."""
+    generator = torch.Generator().manual_seed(0)
+    edge_index = torch.randint(0, 10, (2, 40), generator=generator)
+    edge_attr = torch.randn(40, 4, generator=generator) if edge_dim else None
+    torch.manual_seed(0)
+    model = GIN(6, 16, 2, edge_dim=edge_dim)
+    with monkeypatch.context() as patch:
+        _message_passing(patch)
+        grads = []
+        for index in (edge_index, edge_index.int()):
+            x = torch.randn(10, 6, generator=torch.Generator().manual_seed(1), requires_grad=True)
+            model(x, index, edge_attr=edge_attr).node.sum().backward()
+            grads.append(x.grad)
+    torch.testing.assert_close(grads[1], grads[0])
 
 
 def test_integer_features_are_refused() -> None:
