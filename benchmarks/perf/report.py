@@ -134,7 +134,7 @@ def epoch_section(results: dict[str, Any]) -> list[str]:
         "### Overhead over the model-compute limit",
         "",
         "The limit is the forward + backward time of the method's own GIN on exactly the two augmented batches of "
-        "each step of the epoch just timed (captured while it ran). Overhead = (epoch − limit) / limit: loading, "
+        "each step of the epoch just timed (captured by an untimed second run of the same epoch: same seed, same views). Overhead = (epoch − limit) / limit: loading, "
         "augmentation, projection head, loss, optimiser and loop bookkeeping. LCGNN's limit is its query encoder's "
         "forward + backward plus the key encoder's forward on the batches of the epoch; its last column compares "
         "it with the GraphCL (random4) limit of the same dataset.",

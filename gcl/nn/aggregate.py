@@ -12,8 +12,8 @@ layer sum :math:`(1 + \epsilon)\,\mathbf{h}_i + \sum_{j \in \mathcal{N}(i)}
 :func:`gin_aggregate` computes it in one call each way.
 
 On one CPU core the sum at GIN's 32 channels, forward and backward, took
-0.65 ms against 1.87 ms by gather and scatter on a 128-graph PROTEINS batch, and
-3.6 ms against 91 ms on a COLLAB batch (``benchmarks/results/perf.md``,
+0.56 ms against 1.65 ms by gather and scatter on a 128-graph PROTEINS batch, and
+3.7 ms against 87 ms on a COLLAB batch (``benchmarks/results/perf.md``,
 micro-benchmarks). The sums are taken in the same order (edge order within each
 target), so the result is the same.
 """
@@ -37,7 +37,7 @@ def _stable_order(keys: Tensor, num_nodes: int) -> Tensor:
     r"""The permutation that sorts ``keys`` (node indices below ``num_nodes``), ties in order."""
     if keys.device.type == "cpu" and num_nodes <= _UINT16_KEYS:
         # NumPy sorts 16-bit keys by radix, in linear time: 4x faster than torch.sort on a
-        # 128-graph PROTEINS batch, 2.6x on COLLAB (benchmarks/results/perf.md, micro-benchmarks)
+        # 128-graph PROTEINS batch, 2.3x on COLLAB (benchmarks/results/perf.md, micro-benchmarks)
         return torch.from_numpy(np.argsort(keys.numpy().astype(np.uint16), kind="stable"))
     return torch.sort(keys, stable=True)[1]
 
