@@ -214,7 +214,7 @@ def capture_epoch(method: Any, dataset: Any, config: Any) -> list[Any]:
             fit(method, dataset, config)
         finally:
             handle.remove()
-        return captured[len(captured) // config.epochs * (config.epochs - 1):]
+        return captured[-(len(captured) // config.epochs):]  # the last epoch's steps
     if hasattr(method, "augment1"):
         first, second = Capture(method.augment1), Capture(method.augment2)
         method.augment1, method.augment2 = first, second

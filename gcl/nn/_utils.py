@@ -78,11 +78,17 @@ def check_inputs(x: Tensor, edge_index: Any, in_channels: int | None = None) -> 
     if in_channels is not None and x.size(1) != in_channels:
         raise ValueError(f"node features have {x.size(1)} columns; this encoder was built for {in_channels}")
     if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            hint = " (transposed: pass edge_index.t())" if edge_index.dim() == 2 and edge_index.size(1) == 2 else ""
-            raise ValueError(f"edge_index must have shape [2, num_edges] (got {tuple(edge_index.shape)}){hint}")
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
+        check_index_pairs(edge_index)
+
+
+def check_index_pairs(edge_index: Tensor) -> None:
+    r"""Refuses an ``edge_index`` that is not an integer ``[2, E]`` array (the transposed
+    ``[E, 2]`` layout with a hint). Shape and type only, no device synchronisation."""
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        hint = " (transposed: pass edge_index.t())" if edge_index.dim() == 2 and edge_index.size(1) == 2 else ""
+        raise ValueError(f"edge_index must have shape [2, num_edges] (got {tuple(edge_index.shape)}){hint}")
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
 
 
 def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tuple[Tensor, int]:

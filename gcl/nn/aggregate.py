@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcl.nn._utils import check_index_pairs
+
 __all__ = ["Adjacency", "gin_aggregate", "supports_sparse_aggregation"]
 
 _INT32_LIMIT = 2**31 - 1
@@ -101,10 +103,7 @@ class Adjacency:
     """
 
     def __init__(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> None:
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            raise ValueError(f"edge_index must have shape [2, num_edges] (got {tuple(edge_index.shape)})")
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
+        check_index_pairs(edge_index)
         num_edges = edge_index.size(1)
         if num_edges:
             if edge_index.is_cuda:

@@ -340,7 +340,7 @@ class GIN(nn.Module):
 
         states = []
         adjacency: Adjacency | None = None
-        if (self.edge_dim is None and self.bond_encoders is None and _is_index_pairs(edge_index)
+        if (not self.uses_edge_attr and _is_index_pairs(edge_index)
                 and supports_sparse_aggregation(x) and not any(map(_observed, self.convs))):
             # Sum neighbours through the sparse adjacency, built once for every layer:
             # no [E, F] message tensor, and a backward pass that is one sparse product
