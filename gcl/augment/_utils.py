@@ -157,6 +157,32 @@ def exclusive_cumsum(counts: Tensor) -> Tensor:
     return torch.cumsum(counts, 0) - counts
 
 
+def pointer(index: Tensor, size: int) -> Tensor:
+    r"""The cumulative counts ``[0, c_0, c_0 + c_1, ...]`` of the values
+    ``0 .. size - 1`` in ``index`` (integers in that range), ``[size + 1]``
+    int64: for a grouped ``index`` (a collated batch's ``batch``), group ``g``
+    holds the positions ``ptr[g]:ptr[g + 1]``. On the CPU a binary search per
+    group when ``index`` is sorted, else NumPy's histogram."""
+    if on_host(index):
+        values = index.numpy()
+        if values.size < 2 or bool((values[1:] >= values[:-1]).all()):
+            return torch.from_numpy(values.searchsorted(np.arange(size + 1)).astype(np.int64, copy=False))
+        counts = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(values, minlength=size), out=counts[1:])
+        return torch.from_numpy(counts)
+    ptr = torch.zeros(size + 1, dtype=torch.long, device=index.device)
+    torch.cumsum(torch.bincount(index, minlength=size), 0, out=ptr[1:])
+    return ptr
+
+
+def count_true(mask: Tensor) -> int:
+    r"""The number of ``True`` entries of a bool tensor (on the CPU with NumPy,
+    which costs less per call)."""
+    if on_host(mask):
+        return int(np.count_nonzero(mask.numpy()))
+    return int(mask.sum())
+
+
 def count_per_graph(graph: Tensor, mask: Tensor | None, num_graphs: int) -> Tensor:
     r"""How many items (optionally only those with ``mask``) each graph holds."""
     if mask is None:

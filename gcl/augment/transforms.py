@@ -32,9 +32,11 @@ from gcl.augment import functional as F
 from gcl.augment._utils import (
     check_choice,
     check_probability,
+    count_true,
     exclusive_cumsum,
     is_sorted,
     on_host,
+    pointer,
     stable_argsort,
     take_edges,
 )
@@ -95,7 +97,7 @@ def _graph_index(data: Data) -> tuple[Tensor | None, int | None]:
     return batch, (1 if batch is None else None)
 
 
-def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
+def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], list[str]]:
     r"""Names of the node-level and edge-level attributes besides the core ones.
 
     For a batch the collation slices decide (robust when sizes coincide); for a
@@ -105,21 +107,21 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
     ``face``: node indices, see :func:`_node_index_keys`) are neither, and so is
     an attribute ``key`` beside a ``key_index`` (the labels of node pairs, as
     PyG's ``RandomLinkSplit`` writes ``edge_label`` beside ``edge_label_index``),
-    whatever their sizes.
+    whatever their sizes. ``present`` lists the attributes of ``data``
+    (``data.keys()``, read once by the caller).
     """
     slices: dict[str, Tensor] | None = getattr(data, "_slice_dict", None)
     node_slices = None if slices is None else slices.get("x")
     edge_slices = None if slices is None else slices.get("edge_index")
-    num_edges = data.edge_index.size(1)
     node_keys: list[str] = []
     edge_keys: list[str] = []
-    for key in data.keys():
+    for key in present:
         if key in _CORE_KEYS:
             continue
         value = data[key]
         if not isinstance(value, Tensor) or value.dim() == 0:
             continue
-        if data.__cat_dim__(key, value) not in (0, -value.dim()) or f"{key}_index" in data:
+        if f"{key}_index" in present or data.__cat_dim__(key, value) not in (0, -value.dim()):
             continue
         if slices is not None and key in slices:
             node_like = node_slices is not None and torch.equal(slices[key], node_slices)
@@ -133,7 +135,7 @@ def _attribute_levels(data: Data) -> tuple[list[str], list[str]]:
                 edge_like = False
         else:
             node_like = data.is_node_attr(key)
-            edge_like = data.is_edge_attr(key) and (num_edges != 1 or "edge" in key)
+            edge_like = data.is_edge_attr(key) and (data.edge_index.size(1) != 1 or "edge" in key)
         if node_like and edge_like:
             node_like, edge_like = "edge" not in key, "edge" in key
         if node_like:
@@ -147,28 +149,32 @@ def _one_per_graph(slices: Tensor) -> bool:
     return bool(torch.equal(slices, torch.arange(slices.numel(), device=slices.device)))
 
 
-def _node_index_keys(data: Data, exclude: list[str], num_nodes: int) -> list[str]:
-    r"""Attributes that hold node indices besides ``edge_index``: in a batch those whose
-    collation increments are the node counts, otherwise (and where the counts cannot tell,
-    as in a batch of one graph) those PyG shifts by the node count when it collates
-    (integer ``*index*`` attributes and ``face``); in both cases only if every value is a
-    node of the graph (a sentinel such as -1, or another kind of index, is left as it is)."""
+def _node_index_keys(data: Data, candidates: Sequence[str], num_nodes: int) -> list[str]:
+    r"""Attributes among ``candidates`` that hold node indices besides ``edge_index``: in a
+    batch those whose collation increments are the node counts, otherwise (and where the
+    counts cannot tell, as in a batch of one graph) those PyG shifts by the node count when it
+    collates (integer ``*index*`` attributes and ``face``); in both cases only if every value
+    is a node of the graph (a sentinel such as -1, or another kind of index, is left as it is)."""
     incs: dict[str, Any] = getattr(data, "_inc_dict", None) or {}
     slices: dict[str, Any] = getattr(data, "_slice_dict", None) or {}
-    offsets = slices["x"][:-1] if "x" in slices else None
-    informative = offsets is not None and bool((offsets[1:] > 0).any())
+    node_slices = slices.get("x")
+    # The node counts tell the increments apart when a graph before the last has nodes (the
+    # slices are cumulative: when the second-to-last offset is positive).
+    offsets = None
+    if node_slices is not None and node_slices.numel() > 2 and int(node_slices[-2]) > 0:
+        offsets = node_slices[:-1]
     keys = []
-    for key in data.keys():
+    for key in candidates:
         value = data[key]
-        if key in _CORE_KEYS or key in exclude or not isinstance(value, Tensor) or value.is_floating_point():
-            continue
-        if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_nodes):
+        if not isinstance(value, Tensor) or value.is_floating_point():
             continue
         inc = incs.get(key)
-        if informative and offsets is not None and isinstance(inc, Tensor) and inc.numel() == offsets.numel():
-            if bool(torch.equal(inc.to(offsets.device), offsets)):
-                keys.append(key)
-        elif "index" in key or key == "face":
+        if offsets is not None and isinstance(inc, Tensor) and inc.numel() == offsets.numel():
+            if not bool(torch.equal(inc.to(offsets.device), offsets)):
+                continue
+        elif not ("index" in key or key == "face"):
+            continue
+        if value.numel() == 0 or (int(value.min()) >= 0 and int(value.max()) < num_nodes):
             keys.append(key)
     return keys
 
@@ -187,28 +193,32 @@ def _relabel_node_indices(data: Data, keys: list[str], node_mask: Tensor, transf
 
 def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "the augmentation") -> Data:
     r"""Stores an :class:`Augmented` result in ``data`` (a shallow copy)."""
-    node_keys, edge_keys = _attribute_levels(data)
+    present = data.keys()
+    node_keys, edge_keys = _attribute_levels(data, present)
     old_num_edges = data.edge_index.size(1)
     if x_is_real:
         data.x = aug.x
     data.edge_index = aug.edge_index
-    if "edge_attr" in data and data.edge_attr is not None:
+    if "edge_attr" in present and data.edge_attr is not None:
         data.edge_attr = aug.edge_attr
     nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
     index_keys: list[str] = []
     if nodes_changed and aug.node_mask is not None:
-        index_keys = _node_index_keys(data, [*node_keys, *edge_keys], aug.node_mask.numel())
-        _relabel_node_indices(data, index_keys, aug.node_mask, transform)
+        levelled = {*_CORE_KEYS, *node_keys, *edge_keys}
+        index_keys = _node_index_keys(data, [key for key in present if key not in levelled],
+                                      aug.node_mask.numel())
+        if index_keys:
+            _relabel_node_indices(data, index_keys, aug.node_mask, transform)
         for key in node_keys:
             data[key] = data[key][aug.node_mask]
-        if "batch" in data and data.batch is not None and aug.batch is not None:
+        if "batch" in present and aug.batch is not None and data.batch is not None:
             data.batch = aug.batch
         if "num_nodes" in data._store or (not x_is_real and not isinstance(data, Batch)):
             # without x the count would otherwise be guessed from the edges left
             data.num_nodes = aug.x.size(0)
     num_added = 0
     if aug.edge_mask is not None:
-        num_kept = int(aug.edge_mask.sum())
+        num_kept = count_true(aug.edge_mask)
         num_added = aug.edge_index.size(1) - num_kept
         if num_kept != old_num_edges or num_added:
             for key in edge_keys:
@@ -218,22 +228,23 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
                     value = torch.cat([value, zeros], dim=0)
                 data[key] = value
     if isinstance(data, Batch):
-        _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed, index_keys)
+        _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed, index_keys, present)
     return data
 
 
 def _refresh_batch(
     data: Batch, node_keys: list[str], edge_keys: list[str], num_added: int, nodes_changed: bool,
-    index_keys: Sequence[str] = (),
+    index_keys: Sequence[str] = (), present: Sequence[str] | None = None,
 ) -> None:
     r"""Recomputes ``ptr`` and the collation slices of a batch; edges are
-    regrouped by graph when new edges were appended."""
+    regrouped by graph when new edges were appended. ``present``: the
+    attributes of ``data`` before the augmentation (``data.keys()``)."""
+    if present is None:
+        present = data.keys()
     num_graphs = data.num_graphs
     batch = data.batch
-    device = batch.device
-    if nodes_changed or "ptr" not in data or data.ptr is None:
-        ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
-        torch.cumsum(torch.bincount(batch, minlength=num_graphs), 0, out=ptr[1:])
+    if nodes_changed or "ptr" not in present or data.ptr is None:
+        ptr = pointer(batch, num_graphs)
     else:
         ptr = data.ptr
     edge_index = data.edge_index
@@ -242,20 +253,19 @@ def _refresh_batch(
         order = _group_edges_by_graph(edge_graph, num_added, num_graphs)
         data.edge_index = take_edges(edge_index, order)
         for key in [*edge_keys, "edge_attr"]:
-            if key in data and data[key] is not None:
+            if key in present and data[key] is not None:
                 data[key] = data[key].index_select(0, order)
     if nodes_changed and getattr(data._store, "_num_nodes", None) is not None:
         # graphs without x: PyG splits the batch by these counts (to_data_list)
         data._store._num_nodes = (ptr[1:] - ptr[:-1]).tolist()
-    edge_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
     # Counting needs no particular order: the edges' graphs before regrouping do.
-    torch.cumsum(torch.bincount(edge_graph, minlength=num_graphs), 0, out=edge_ptr[1:])
+    edge_ptr = pointer(edge_graph, num_graphs)
     data.ptr = ptr
     slices = getattr(data, "_slice_dict", None)
-    _refresh_follow_batch(data, ("x", *node_keys), batch, ptr, slices)
-    if any(f"{key}_batch" in data or f"{key}_ptr" in data for key in ("edge_attr", *edge_keys)):
+    _refresh_follow_batch(data, ("x", *node_keys), batch, ptr, slices, present)
+    if any(f"{key}_batch" in present or f"{key}_ptr" in present for key in ("edge_attr", *edge_keys)):
         _refresh_follow_batch(data, ("edge_attr", *edge_keys), batch.index_select(0, data.edge_index[0]), edge_ptr,
-                              slices)
+                              slices, present)
     if slices is None:
         return
     # New dicts: the shallow copy shares the old ones with the input batch.
@@ -275,17 +285,17 @@ def _refresh_batch(
 
 
 def _refresh_follow_batch(data: Batch, keys: Sequence[str], graph: Tensor, ptr: Tensor,
-                          slices: dict[str, Tensor] | None) -> None:
+                          slices: dict[str, Tensor] | None, present: Sequence[str]) -> None:
     r"""The ``key_batch`` / ``key_ptr`` vectors PyG's loaders add for ``follow_batch=[key]``
     (they are not collated attributes, so no slices of theirs) rebuilt from the graph of
     every row of ``key`` and the rows' pointer."""
     collated = slices or {}
     for key in keys:
-        if key not in data:
+        if key not in present:
             continue
-        if f"{key}_batch" in data and f"{key}_batch" not in collated:
+        if f"{key}_batch" in present and f"{key}_batch" not in collated:
             data[f"{key}_batch"] = graph
-        if f"{key}_ptr" in data and f"{key}_ptr" not in collated:
+        if f"{key}_ptr" in present and f"{key}_ptr" not in collated:
             data[f"{key}_ptr"] = ptr
 
 

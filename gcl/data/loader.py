@@ -18,6 +18,7 @@ import functools
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data, InMemoryDataset
@@ -62,6 +63,10 @@ def filled(empty: Data, attrs: dict[str, Any]) -> Any:
     for key, value in attrs.items():
         empty[key] = value
     return empty
+
+
+#: Integer dtypes whose shifted attributes :meth:`CollatedLoader.collate` gathers in NumPy.
+_HOST_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:
@@ -197,6 +202,12 @@ class CollatedLoader(_IndexedBatches):
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
             self._cat_dims[key] = dim + self._store[key].dim() if dim < 0 else dim
+        # The index arithmetic of collate in NumPy (fewer and cheaper calls on arrays of a batch's
+        # size), and the shifted attributes (edge_index) gathered there too: NumPy's take along
+        # the edge axis is about 3x faster than index_select on dim 1.
+        self._host_slices = {key: self._slices[key].numpy() for key in self._keys
+                             if self._slices[key].device.type == "cpu"}
+        self._host_node_ptr = self._node_ptr.numpy() if self._node_ptr.device.type == "cpu" else None
 
     @staticmethod
     def _single_graph_slices(store: Data) -> dict[str, Tensor]:
@@ -212,6 +223,54 @@ class CollatedLoader(_IndexedBatches):
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""
+        if self._host_node_ptr is None or len(self._host_slices) < len(self._keys) or graphs.device.type != "cpu":
+            return self._collate_torch(graphs)
+        index = graphs.numpy()
+        node_ptr = self._host_node_ptr
+        num_nodes = node_ptr[index + 1] - node_ptr[index]
+        new_ptr = np.zeros(index.size + 1, dtype=np.int64)
+        np.cumsum(num_nodes, out=new_ptr[1:])
+        offsets = torch.from_numpy(new_ptr[:-1])
+        attrs: dict[str, Any] = {}
+        # PyG's per-graph bookkeeping (Batch.to_data_list / get_example / index_select read it)
+        slice_dict: dict[str, Tensor] = {}
+        inc_dict: dict[str, Tensor | None] = {}
+        no_increment = torch.zeros(index.size, dtype=torch.long)
+        for key in self._keys:
+            value, slices, dim = self._store[key], self._host_slices[key], self._cat_dims[key]
+            start = slices[index]
+            lengths = slices[index + 1] - start
+            key_ptr = np.zeros(index.size + 1, dtype=np.int64)
+            np.cumsum(lengths, out=key_ptr[1:])
+            # arange(start, start + length) for every graph, concatenated
+            positions = np.arange(key_ptr[-1], dtype=np.int64)
+            positions += np.repeat(start - key_ptr[:-1], lengths)
+            if key in self._incremented:
+                if value.dtype in _HOST_INDEX_DTYPES:
+                    gathered_np = np.take(value.numpy(), positions, axis=dim)
+                    shape = [1] * gathered_np.ndim
+                    shape[dim] = -1
+                    gathered_np += np.repeat(new_ptr[:-1], lengths).reshape(shape).astype(gathered_np.dtype)
+                    gathered = torch.from_numpy(gathered_np)
+                else:
+                    shape = [1] * value.dim()
+                    shape[dim] = -1
+                    gathered = value.index_select(dim, torch.from_numpy(positions)) + torch.from_numpy(
+                        np.repeat(new_ptr[:-1], lengths)).view(shape).to(value.dtype)
+                inc_dict[key] = offsets
+            else:
+                gathered = value.index_select(dim, torch.from_numpy(positions))
+                inc_dict[key] = no_increment
+            attrs[key] = gathered
+            slice_dict[key] = torch.from_numpy(key_ptr)
+        self._gather_lists(graphs, attrs, slice_dict, inc_dict)
+        batch = new_batch(self._data_class, **attrs)
+        batch.batch = torch.from_numpy(np.repeat(np.arange(index.size, dtype=np.int64), num_nodes))
+        return self._finish(batch, torch.from_numpy(new_ptr), index.size, slice_dict, inc_dict,
+                            torch.from_numpy(num_nodes), "x" in attrs)
+
+    def _collate_torch(self, graphs: Tensor) -> Batch:
+        r""":meth:`collate` in torch operations (storage off the CPU)."""
         num_nodes = self._node_ptr[graphs + 1] - self._node_ptr[graphs]
         new_ptr = torch.cat([num_nodes.new_zeros(1), num_nodes.cumsum(0)])
         total_nodes = int(new_ptr[-1])
@@ -231,26 +290,36 @@ class CollatedLoader(_IndexedBatches):
                 shift = torch.repeat_interleave(new_ptr[:-1], lengths, output_size=total)
                 shape = [1] * gathered.dim()
                 shape[dim] = -1
-                gathered = gathered + shift.view(shape)
+                gathered = gathered + shift.view(shape).to(gathered.dtype)  # in the stored dtype, as PyG
                 inc_dict[key] = new_ptr[:-1]
             else:
                 inc_dict[key] = no_increment
             attrs[key] = gathered
             slice_dict[key] = key_ptr
+        self._gather_lists(graphs, attrs, slice_dict, inc_dict)
+        batch = new_batch(self._data_class, **attrs)
+        batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
+        return self._finish(batch, new_ptr, len(graphs), slice_dict, inc_dict, num_nodes, "x" in attrs)
+
+    def _gather_lists(self, graphs: Tensor, attrs: dict[str, Any], slice_dict: dict[str, Tensor],
+                      inc_dict: dict[str, Tensor | None]) -> None:
+        r"""The per-graph values PyG keeps in lists, item by item."""
         for key in self._list_keys:
             value, slices = self._store[key], self._slices[key]
             ranges = zip(slices[graphs].tolist(), slices[graphs + 1].tolist(), strict=True)
             attrs[key] = [item for start, stop in ranges for item in value[start:stop]]
             slice_dict[key] = torch.arange(len(graphs) + 1)
             inc_dict[key] = None  # as PyG's collate records a list
-        batch = new_batch(self._data_class, **attrs)
-        batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
-        batch.ptr = new_ptr
-        batch._num_graphs = len(graphs)
+
+    def _finish(self, batch: Batch, ptr: Tensor, num_graphs: int, slice_dict: dict[str, Tensor],
+                inc_dict: dict[str, Tensor | None], num_nodes: Tensor, has_x: bool) -> Batch:
+        r"""``batch`` with its pointer and PyG's bookkeeping."""
+        batch.ptr = ptr
+        batch._num_graphs = num_graphs
         batch._slice_dict = slice_dict
         batch._inc_dict = inc_dict
-        if "num_nodes" in self._store or "x" not in attrs:
-            batch.num_nodes = total_nodes
+        if "num_nodes" in self._store or not has_x:
+            batch.num_nodes = int(ptr[-1])
             batch._store._num_nodes = num_nodes.tolist()  # per graph, as PyG's collate keeps them
         return batch
 

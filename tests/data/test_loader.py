@@ -223,3 +223,23 @@ def test_a_dataset_of_one_graph_without_slices() -> None:
     theirs = next(iter(DataLoader(dataset, batch_size=4)))
     assert ours.num_graphs == 1
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs.keys() if isinstance(theirs[k], torch.Tensor))
+
+
+@pytest.mark.parametrize("name", ["MUTAG", "IMDB-BINARY"])
+def test_the_torch_collation_gives_the_same_batches(name: str) -> None:
+    # storage off the CPU collates with torch operations instead of NumPy: same batches
+    dataset = load_dataset(name)
+    loader = CollatedLoader(dataset, batch_size=37, shuffle=True, generator=torch.Generator().manual_seed(0))
+    for positions in loader.batch_indices():
+        _assert_same(loader._collate_torch(positions), loader.collate(positions))
+
+
+def test_int32_indices_are_shifted_in_their_dtype() -> None:
+    path = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]], dtype=torch.int32)
+    graphs = [Data(x=torch.ones(3, 2), edge_index=path, y=torch.tensor([i])) for i in range(4)]
+    loader = CollatedLoader(_Graphs(graphs), batch_size=4)
+    batch = next(iter(loader))
+    _assert_same(Batch.from_data_list(graphs), batch)
+    assert torch.equal(batch.edge_index, torch.cat([path + 3 * i for i in range(4)], 1))
+    assert batch.edge_index.dtype == torch.int32  # as PyG keeps it
+    assert loader._collate_torch(torch.arange(4)).edge_index.dtype == torch.int32
