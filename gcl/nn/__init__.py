@@ -3,7 +3,9 @@ r"""Encoders, pooling, projection heads and momentum copies.
 - :class:`GIN` — the graph encoder of InfoGraph/GraphCL (and OGB molecules); its
   neighbourhood sum is :func:`gcl.nn.aggregate.gin_aggregate` (sparse products over an
   :class:`gcl.nn.aggregate.Adjacency`, usable in other models).
-- :class:`GCN` — the node encoder of GRACE, GCA and Graph Barlow Twins.
+- :class:`GCN` — the node encoder of GRACE, GCA and Graph Barlow Twins; its
+  normalised sum is :func:`gcl.nn.aggregate.neighbour_sum` over a weighted
+  :class:`gcl.nn.aggregate.Adjacency`.
 - :class:`HGPSL` with :class:`HGPSLPool` and :func:`sparsemax` — hierarchical
   pooling with structure learning.
 - :class:`ProjectionHead`, :class:`Classifier` — MLP heads.

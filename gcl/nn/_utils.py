@@ -113,3 +113,24 @@ def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tu
         raise ValueError(f"batch holds graph index {int(batch.max())}, but num_graphs is {num_graphs}; "
                          "pass data.num_graphs of the same batch (or leave num_graphs out)")
     return batch, num_graphs
+
+
+def observed(conv: nn.Module) -> bool:
+    r"""Whether something watches ``conv`` run (module or message-passing hooks, PyG's
+    explainer masks): the sparse sum bypasses its ``forward``, so those need message passing."""
+    if getattr(conv, "explain", False) or getattr(conv, "_edge_mask", None) is not None:
+        return True
+    if any(hooks for name, hooks in vars(conv).items()
+           if name.endswith("hooks") and ("forward" in name or "backward" in name) and isinstance(hooks, dict)):
+        return True
+    from torch.nn.modules import module as torch_module
+
+    return any(getattr(torch_module, name, None) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+        "_global_backward_pre_hooks", "_global_forward_hooks_always_called"))
+
+
+def is_index_pairs(edge_index: Tensor) -> bool:
+    r"""Whether ``edge_index`` is a dense ``[2, E]`` index tensor (not an
+    adjacency already in a sparse layout, which PyG's convolutions also take)."""
+    return isinstance(edge_index, Tensor) and edge_index.layout == torch.strided

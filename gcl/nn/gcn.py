@@ -2,17 +2,23 @@ r"""The GCN node encoder of node-level contrastive methods (GRACE, GCA, G-BT).""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from gcl.nn._utils import (
     check_dropout,
     check_float_features,
     check_inputs,
     check_positive,
+    is_index_pairs,
     make_activation,
+    observed,
 )
+from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
 
 __all__ = ["GCN"]
 
@@ -59,6 +65,13 @@ class GCN(nn.Module):
             dropout out of the last layer. (default: :obj:`False`)
         batch_norm_momentum (float, optional): Momentum of the batch-norm
             running statistics. (default: :obj:`0.1`)
+
+    The layers are PyG ``GCNConv`` modules; their normalised neighbourhood sum
+    runs as one sparse product each way over an adjacency built once per
+    forward pass (:func:`gcl.nn.aggregate.neighbour_sum`) instead of message
+    passing, except for edge weights that require grad, half precision,
+    autocast, a sparse adjacency in place of ``edge_index``, and convolutions
+    with hooks or PyG explainer masks, which run PyG's own ``forward``.
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})`, edge indices
@@ -136,8 +149,16 @@ class GCN(nn.Module):
         """
         check_inputs(x, edge_index, self.in_channels)
         check_float_features(x)
+        adjacency: Adjacency | None = None
+        if (is_index_pairs(edge_index) and supports_sparse_aggregation(x)
+                and (edge_weight is None or not edge_weight.requires_grad)
+                and all(map(_plain, self.convs)) and not any(map(observed, self.convs))):
+            # The normalised adjacency (self-loops, symmetric degree normalisation) once for
+            # every layer, as a sparse matrix: no [E, F] message tensor, forward or backward.
+            looped, weights = gcn_norm(edge_index.long(), edge_weight, x.size(0), dtype=x.dtype)
+            adjacency = Adjacency(looped, x.size(0), x.dtype, edge_weight=weights)
         for layer, conv in enumerate(self.convs):
-            x = conv(x, edge_index, edge_weight)
+            x = conv(x, edge_index, edge_weight) if adjacency is None else _gcn_layer(conv, x, adjacency)
             if layer < len(self.acts):
                 x = self.acts[layer](self.norms[layer](x))
                 x = F.dropout(x, p=self.dropout, training=self.training)
@@ -150,3 +171,17 @@ class GCN(nn.Module):
             f"activation={self.activation!r}, batch_norm={self.batch_norm}, "
             f"plain_last={self.plain_last})"
         )
+
+
+def _plain(conv: nn.Module) -> bool:
+    r"""Whether ``conv`` is a ``GCNConv`` as :class:`GCN` builds it (normalised, with
+    self-loops, no cache), whose ``forward`` :func:`_gcn_layer` computes."""
+    return (isinstance(conv, GCNConv) and conv.normalize and conv.add_self_loops and not conv.improved
+            and not conv.cached and conv.flow == "source_to_target")
+
+
+def _gcn_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
+    r"""What ``GCNConv.forward`` computes, with its sum over the normalised adjacency."""
+    gcn = cast(GCNConv, conv)
+    out = neighbour_sum(gcn.lin(x), adjacency)
+    return out if gcn.bias is None else out + gcn.bias

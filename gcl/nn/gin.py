@@ -22,6 +22,8 @@ from gcl.nn._utils import (
     check_float_features,
     check_inputs,
     check_positive,
+    is_index_pairs,
+    observed,
     resolve_batch,
 )
 from gcl.nn.aggregate import Adjacency, gin_aggregate, supports_sparse_aggregation
@@ -72,27 +74,6 @@ def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
     r"""What ``GINConv.forward`` computes, with the neighbourhood sum of :func:`gin_aggregate`."""
     gin = cast(GINConv, conv)
     return cast(Tensor, gin.nn(gin_aggregate(x, adjacency, gin.eps)))
-
-
-def _observed(conv: nn.Module) -> bool:
-    r"""Whether something watches ``conv`` run (module or message-passing hooks, PyG's
-    explainer masks): the sparse sum bypasses its ``forward``, so those need message passing."""
-    if getattr(conv, "explain", False) or getattr(conv, "_edge_mask", None) is not None:
-        return True
-    if any(hooks for name, hooks in vars(conv).items()
-           if name.endswith("hooks") and ("forward" in name or "backward" in name) and isinstance(hooks, dict)):
-        return True
-    from torch.nn.modules import module as torch_module
-
-    return any(getattr(torch_module, name, None) for name in (
-        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-        "_global_backward_pre_hooks", "_global_forward_hooks_always_called"))
-
-
-def _is_index_pairs(edge_index: Tensor) -> bool:
-    r"""Whether ``edge_index`` is a dense ``[2, E]`` index tensor (not an
-    adjacency already in a sparse layout, which PyG's convolutions also take)."""
-    return isinstance(edge_index, Tensor) and edge_index.layout == torch.strided
 
 
 class GIN(nn.Module):
@@ -334,14 +315,14 @@ class GIN(nn.Module):
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         if self.atom_encoder is not None:
             x = self.atom_encoder(x)
-        if _is_index_pairs(edge_index) and edge_index.dtype != torch.long:
+        if is_index_pairs(edge_index) and edge_index.dtype != torch.long:
             # PyG's GIN(E)Conv back-propagates wrongly through int32 indices (torch_geometric 2.8)
             edge_index = edge_index.long()
 
         states = []
         adjacency: Adjacency | None = None
-        if (not self.uses_edge_attr and _is_index_pairs(edge_index)
-                and supports_sparse_aggregation(x) and not any(map(_observed, self.convs))):
+        if (not self.uses_edge_attr and is_index_pairs(edge_index)
+                and supports_sparse_aggregation(x) and not any(map(observed, self.convs))):
             # Sum neighbours through the sparse adjacency, built once for every layer:
             # no [E, F] message tensor, and a backward pass that is one sparse product
             # (see gcl.nn.aggregate and benchmarks/results/perf.md).

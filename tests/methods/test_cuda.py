@@ -12,7 +12,7 @@ from torch_geometric.loader import DataLoader
 
 from gcl import losses
 from gcl.methods import build_method, embed_dataset
-from gcl.nn import GIN, HGPSL
+from gcl.nn import GCN, GIN, HGPSL
 from gcl.train import fit, seed_everything
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -92,6 +92,28 @@ def test_gin_on_cuda_equals_cpu(in_channels: int, mutag: Any) -> None:
     on_cpu = _encoder_gradients(encoder, batch, "cpu")
     encoder.cpu().load_state_dict(state)
     for a, b in zip(_encoder_gradients(encoder, batch, "cuda"), on_cpu, strict=True):
+        assert (a - b).norm() <= 1e-4 * b.norm().clamp_min(1.0)
+
+
+def test_gcn_on_cuda_equals_cpu(mutag: Any) -> None:
+    """The GCN's weighted sparse products on cuSPARSE, forward and backward, with edge weights."""
+    graph = next(iter(DataLoader(mutag, batch_size=64)))
+    weight = torch.rand(graph.num_edges, generator=torch.Generator().manual_seed(0))
+    seed_everything(0)
+    encoder = GCN(graph.num_features, 32, num_layers=2, batch_norm=True)
+
+    def run(device: str) -> list[torch.Tensor]:
+        model = encoder.to(device).train()
+        model.zero_grad()
+        x = graph.x.to(device).requires_grad_()
+        out = model(x, graph.edge_index.to(device), weight.to(device))
+        (out * torch.linspace(-1, 1, out.numel(), device=device).view_as(out)).sum().backward()
+        return [out.detach().cpu(), x.grad.cpu()] + [p.grad.cpu() for p in model.parameters()]
+
+    state = {k: v.clone() for k, v in encoder.state_dict().items()}
+    on_cpu = run("cpu")
+    encoder.load_state_dict(state)
+    for a, b in zip(run("cuda"), on_cpu, strict=True):
         assert (a - b).norm() <= 1e-4 * b.norm().clamp_min(1.0)
 
 

@@ -9,7 +9,7 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.utils import scatter
 
 from gcl.data import load_dataset
-from gcl.nn.aggregate import Adjacency, gin_aggregate, supports_sparse_aggregation
+from gcl.nn.aggregate import Adjacency, gin_aggregate, neighbour_sum, supports_sparse_aggregation
 
 
 def reference(x: Tensor, edge_index: Tensor, eps: Tensor | float) -> Tensor:
@@ -177,3 +177,45 @@ def test_supported_inputs() -> None:
     assert not supports_sparse_aggregation(torch.randn(2, 2, dtype=torch.bfloat16))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not supports_sparse_aggregation(torch.randn(2, 2))
+
+
+def weighted_reference(x: Tensor, edge_index: Tensor, weight: Tensor) -> Tensor:
+    """sum of w_ji x_j over the edges (j, i), by message passing."""
+    messages = weight.view(-1, 1) * x.index_select(0, edge_index[0])
+    return scatter(messages, edge_index[1], dim=0, dim_size=x.size(0), reduce="sum")
+
+
+@pytest.mark.parametrize("num_nodes", [12, 70_000])  # NumPy's radix sort, then torch.sort
+def test_weighted_sums_and_gradients_on_directed_graphs(num_nodes: int) -> None:
+    """Edges in random order: sorting them into rows must carry each edge's weight along,
+    for the targets matrix (forward) and the sources matrix (backward)."""
+    generator = torch.Generator().manual_seed(num_nodes)
+    edge_index = torch.randint(0, num_nodes - 2, (2, 60), generator=generator)
+    edge_index[:, :10] = edge_index[:, 10:20]  # repeated edges with other weights
+    weight = torch.rand(60, generator=generator, dtype=torch.float64) + 0.5
+    adjacency = Adjacency(edge_index, num_nodes, torch.float64, edge_weight=weight)
+    x = torch.randn(num_nodes, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    out = neighbour_sum(x, adjacency)
+    torch.testing.assert_close(out, weighted_reference(x, edge_index, weight))
+    probe = torch.randn_like(out)
+    (grad,) = torch.autograd.grad((out * probe).sum(), x, create_graph=True)
+    (expected,) = torch.autograd.grad((weighted_reference(x, edge_index, weight) * probe).sum(), x)
+    torch.testing.assert_close(grad, expected)
+    if num_nodes < 100:
+        assert torch.autograd.gradcheck(lambda x: neighbour_sum(x, adjacency), (x,))
+        assert torch.autograd.gradgradcheck(lambda x: neighbour_sum(x, adjacency), (x,))
+
+
+def test_edge_weights_are_checked_and_copied() -> None:
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    with pytest.raises(ValueError, match="one weight per edge"):
+        Adjacency(edge_index, 3, edge_weight=torch.ones(2))
+    with pytest.raises(ValueError, match="requires grad"):
+        Adjacency(edge_index, 3, edge_weight=torch.ones(3, requires_grad=True))
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    adjacency = Adjacency(edge_index, 3, edge_weight=weight)
+    weight.zero_()  # the caller's tensor changes after the build
+    x = torch.tensor([[1.0], [10.0], [100.0]])
+    assert neighbour_sum(x, adjacency).flatten().tolist() == [300.0, 1.0, 20.0]
+    with pytest.raises(ValueError, match="built for"):
+        neighbour_sum(x.double(), adjacency)

@@ -119,3 +119,47 @@ def test_rejects_bad_hyperparameters() -> None:
         GCN(3, 8, batch_norm_momentum=2.0)
     with pytest.raises(ValueError, match="hidden_channels"):
         GCN(3, 0)
+
+
+def _outputs(model: GCN, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> list[Tensor]:
+    model.zero_grad()
+    out = model(x, edge_index, edge_weight)
+    out.pow(2).sum().backward()
+    return [out.detach(), *(p.grad.clone() for p in model.parameters() if p.grad is not None)]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_sparse_sum_computes_what_message_passing_does(mutag_graph, weighted, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """gcn_norm's weights and self-loops on a directed graph with repeated edges and self loops,
+    int32 indices: the same outputs and gradients as PyG's GCNConv.forward."""
+    import gcl.nn.gcn as gcn_module
+
+    generator = torch.Generator().manual_seed(0)
+    edge_index = mutag_graph.edge_index[:, torch.randperm(mutag_graph.num_edges, generator=generator)[:300]]
+    edge_index = torch.cat([edge_index, edge_index[:, :20], torch.arange(5).repeat(2, 1)], dim=1)
+    weight = torch.rand(edge_index.size(1), generator=generator, dtype=torch.float64) if weighted else None
+    x = mutag_graph.x.double()
+    model = GCN(x.size(1), 16, num_layers=3, batch_norm=True).double()
+    for indices in (edge_index, edge_index.int()):
+        sparse = _outputs(model, x, indices, weight)
+        monkeypatch.setattr(gcn_module, "supports_sparse_aggregation", lambda x: False)
+        passing = _outputs(model, x, indices, weight)
+        monkeypatch.undo()
+        assert len(sparse) == len(passing)
+        for a, b in zip(sparse, passing, strict=True):
+            torch.testing.assert_close(a, b)
+
+
+def test_weights_that_need_gradients_and_watched_layers_use_message_passing(mutag_graph) -> None:  # type: ignore[no-untyped-def]
+    x, edge_index = mutag_graph.x, mutag_graph.edge_index
+    model = GCN(x.size(1), 8)
+    weight = torch.rand(edge_index.size(1), requires_grad=True)
+    model(x, edge_index, weight).sum().backward()
+    assert weight.grad is not None and bool(weight.grad.abs().sum() > 0)
+    seen = []
+    handle = model.convs[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    try:
+        model(x, edge_index)
+    finally:
+        handle.remove()
+    assert seen == [(x.size(0), 8)]
