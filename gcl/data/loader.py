@@ -65,8 +65,10 @@ def filled(empty: Data, attrs: dict[str, Any]) -> Any:
     return empty
 
 
-#: Integer dtypes whose shifted attributes :meth:`CollatedLoader.collate` gathers in NumPy.
-_HOST_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+#: Index dtypes that :meth:`CollatedLoader.collate` keeps when it shifts an attribute by the node
+#: counts (``int32`` as PyG's collate keeps it); narrower integers become ``int64``, whose range
+#: every batch fits (PyG's collate would wrap them around past 127 or 255 nodes).
+_KEPT_INDEX_DTYPES = (torch.int64, torch.int32)
 
 
 def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:
@@ -246,7 +248,7 @@ class CollatedLoader(_IndexedBatches):
             positions = np.arange(key_ptr[-1], dtype=np.int64)
             positions += np.repeat(start - key_ptr[:-1], lengths)
             if key in self._incremented:
-                if value.dtype in _HOST_INDEX_DTYPES:
+                if value.dtype in _KEPT_INDEX_DTYPES:
                     gathered_np = np.take(value.numpy(), positions, axis=dim)
                     shape = [1] * gathered_np.ndim
                     shape[dim] = -1
@@ -256,7 +258,7 @@ class CollatedLoader(_IndexedBatches):
                     shape = [1] * value.dim()
                     shape[dim] = -1
                     gathered = value.index_select(dim, torch.from_numpy(positions)) + torch.from_numpy(
-                        np.repeat(new_ptr[:-1], lengths)).view(shape).to(value.dtype)
+                        np.repeat(new_ptr[:-1], lengths)).view(shape)
                 inc_dict[key] = offsets
             else:
                 gathered = value.index_select(dim, torch.from_numpy(positions))
@@ -290,7 +292,9 @@ class CollatedLoader(_IndexedBatches):
                 shift = torch.repeat_interleave(new_ptr[:-1], lengths, output_size=total)
                 shape = [1] * gathered.dim()
                 shape[dim] = -1
-                gathered = gathered + shift.view(shape).to(gathered.dtype)  # in the stored dtype, as PyG
+                if gathered.dtype in _KEPT_INDEX_DTYPES:
+                    shift = shift.to(gathered.dtype)
+                gathered = gathered + shift.view(shape)
                 inc_dict[key] = new_ptr[:-1]
             else:
                 inc_dict[key] = no_increment

@@ -243,3 +243,15 @@ def test_int32_indices_are_shifted_in_their_dtype() -> None:
     assert torch.equal(batch.edge_index, torch.cat([path + 3 * i for i in range(4)], 1))
     assert batch.edge_index.dtype == torch.int32  # as PyG keeps it
     assert loader._collate_torch(torch.arange(4)).edge_index.dtype == torch.int32
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16])
+def test_narrow_indices_are_widened_not_wrapped(dtype: torch.dtype) -> None:
+    # 100 nodes per graph: the third graph's indices pass 255
+    edges = torch.tensor([[0, 99], [99, 0]], dtype=dtype)
+    graphs = [Data(x=torch.zeros(100, 1), edge_index=edges) for _ in range(3)]
+    loader = CollatedLoader(_Graphs(graphs), batch_size=3)
+    expected = torch.tensor([[0, 99, 100, 199, 200, 299], [99, 0, 199, 100, 299, 200]])
+    for batch in (next(iter(loader)), loader._collate_torch(torch.arange(3))):
+        assert batch.edge_index.dtype == torch.int64
+        assert torch.equal(batch.edge_index, expected)
