@@ -201,8 +201,13 @@ def _nce_per_anchor(
     own = offset + torch.arange(n, device=anchors.device)
 
     def masked_at_own(block: Tensor) -> Tensor:
-        columns = torch.arange(block.size(1), device=anchors.device)
-        return block.masked_fill(columns[None, :] == own[:, None], float("-inf"))
+        # column offset + i of row i: a diagonal of the (fresh) block, filled in place
+        # instead of comparing and masking all N x N entries
+        torch.diagonal(block, offset=offset).fill_(float("-inf"))
+        return block
+
+    def scaled(products: Tensor) -> Tensor:
+        return products.div_(temperature)  # in place on the fresh product: one N x N buffer less
 
     # Column ``own[i]`` of the cross-view block is the positive. Unless the positive
     # leaves the denominator, the block stays whole and that column is the target: the
@@ -211,12 +216,12 @@ def _nce_per_anchor(
     in_place = candidates is not None and not exclude_positive
     blocks: list[Tensor] = []
     if candidates is not None:
-        cross = anchors @ candidates.T / temperature
+        cross = scaled(anchors @ candidates.T)
         blocks.append(cross if in_place else masked_at_own(cross))
     if same_view is not None:
-        blocks.append(masked_at_own(anchors @ same_view.T / temperature))
+        blocks.append(masked_at_own(scaled(anchors @ same_view.T)))
     if negatives is not None:
-        blocks.append(anchors @ negatives.T / temperature)
+        blocks.append(scaled(anchors @ negatives.T))
     if anchor_negatives is not None:
         blocks.append(torch.einsum("nd,nkd->nk", anchors, anchor_negatives) / temperature)
     logits = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
