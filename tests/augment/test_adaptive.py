@@ -347,3 +347,57 @@ def test_grace_views_drop_each_stored_edge_independently(mutag) -> None:  # type
     pairs_with_one_direction = sum((v, u) not in kept for u, v in kept)
     # independent decisions keep one direction only of about half the kept edges' pairs
     assert 0.35 < pairs_with_one_direction / len(kept) < 0.65
+
+
+def _same(first, second) -> bool:  # type: ignore[no-untyped-def]
+    return all((a is None and b is None) or (a.dtype == b.dtype and torch.equal(a, b))
+               for a, b in zip(first, second, strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 12), min_size=1, max_size=6),
+    grouped=st.booleans(),
+    flat=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_normalized_weights_numpy_path_gives_the_torch_result(sizes, grouped, flat, seed) -> None:  # type: ignore[no-untyped-def]
+    from gcl.augment import _utils
+
+    generator = gen(seed)
+    group = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))  # empty groups too
+    if not grouped:
+        group = group[torch.randperm(group.numel(), generator=generator)]
+    scores = torch.randn(group.numel(), generator=generator, dtype=torch.float64)
+    if flat:
+        scores.fill_(0.5)
+    scores[torch.rand(group.numel(), generator=generator) < 0.25] = float("-inf")  # zero centrality
+    fast = A._normalized_weights(scores, group, len(sizes))
+    _utils.NUMPY_ON_CPU = False
+    try:
+        reference = A._normalized_weights(scores, group, len(sizes))
+    finally:
+        _utils.NUMPY_ON_CPU = True
+    assert fast.dtype == reference.dtype and torch.equal(fast, reference)
+
+
+@pytest.mark.parametrize("centrality", ["degree", "pagerank", "eigenvector"])
+def test_adaptive_views_numpy_path_gives_the_torch_result(centrality, proteins, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gcl.augment import _utils
+
+    batch = Batch.from_data_list(list(proteins[:64]))
+    edge_index = batch.edge_index[:, torch.randperm(batch.num_edges, generator=gen(0))]  # not grouped
+
+    def run() -> list:  # type: ignore[type-arg]
+        outputs = []
+        for edges in (batch.edge_index, edge_index):
+            for aggr in ("target", "mean"):
+                outputs += list(A.adaptive_drop_edges(batch.x, edges, batch.batch, centrality=centrality,
+                                                      aggr=aggr, generator=gen(1)))
+            outputs += list(A.adaptive_mask_features(batch.x, edges, batch.batch, centrality=centrality,
+                                                     generator=gen(2)))
+        return outputs
+
+    fast = run()
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", False)
+    assert _same(fast, run())
