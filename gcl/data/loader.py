@@ -71,12 +71,6 @@ def filled(empty: Data, attrs: dict[str, Any]) -> Any:
 _KEPT_INDEX_DTYPES = (torch.int64, torch.int32)
 
 
-def _ranges(starts: Tensor, lengths: Tensor, total: int) -> Tensor:
-    r"""Concatenate ``arange(start, start + length)`` for every pair, vectorised."""
-    offsets = torch.repeat_interleave(starts - torch.cumsum(lengths, 0) + lengths, lengths, output_size=total)
-    return torch.arange(total) + offsets
-
-
 class _IndexedBatches:
     r"""What :class:`CollatedLoader` and :class:`DatasetBatches` share: the
     order of an epoch (shuffle, sampler, ``drop_last``) as index tensors, one
@@ -204,12 +198,10 @@ class CollatedLoader(_IndexedBatches):
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
             self._cat_dims[key] = dim + self._store[key].dim() if dim < 0 else dim
-        # The index arithmetic of collate in NumPy (fewer and cheaper calls on arrays of a batch's
-        # size), and the shifted attributes (edge_index) gathered there too: NumPy's take along
-        # the edge axis is about 3x faster than index_select on dim 1.
-        self._host_slices = {key: self._slices[key].numpy() for key in self._keys
-                             if self._slices[key].device.type == "cpu"}
-        self._host_node_ptr = self._node_ptr.numpy() if self._node_ptr.device.type == "cpu" else None
+        # The index arithmetic of collate runs in NumPy (fewer and cheaper calls on arrays of a
+        # batch's size) on the slices, which PyG keeps on the CPU.
+        self._host_slices = {key: self._slices[key].cpu().numpy() for key in self._keys}
+        self._host_node_ptr = self._node_ptr.cpu().numpy()
 
     @staticmethod
     def _single_graph_slices(store: Data) -> dict[str, Tensor]:
@@ -223,11 +215,14 @@ class CollatedLoader(_IndexedBatches):
                 slices[key] = torch.tensor([0, size])
         return slices
 
+    #: Gather the attributes shifted by the node counts (``edge_index``) of CPU storage with NumPy's
+    #: ``take`` along the edge axis, about 3x faster than ``index_select`` on dim 1; ``False``: with
+    #: torch, as storage on other devices and narrow index types are (the tests compare the two).
+    numpy_gather = True
+
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""
-        if self._host_node_ptr is None or len(self._host_slices) < len(self._keys) or graphs.device.type != "cpu":
-            return self._collate_torch(graphs)
-        index = graphs.numpy()
+        index = graphs.cpu().numpy()
         node_ptr = self._host_node_ptr
         num_nodes = node_ptr[index + 1] - node_ptr[index]
         new_ptr = np.zeros(index.size + 1, dtype=np.int64)
@@ -247,83 +242,39 @@ class CollatedLoader(_IndexedBatches):
             # arange(start, start + length) for every graph, concatenated
             positions = np.arange(key_ptr[-1], dtype=np.int64)
             positions += np.repeat(start - key_ptr[:-1], lengths)
-            if key in self._incremented:
-                if value.dtype in _KEPT_INDEX_DTYPES:
+            inc_dict[key] = no_increment
+            if key not in self._incremented:
+                gathered = value.index_select(dim, torch.from_numpy(positions).to(value.device))
+            else:
+                inc_dict[key] = offsets
+                shape = [1] * value.dim()
+                shape[dim] = -1
+                shift = np.repeat(new_ptr[:-1], lengths).reshape(shape)
+                if self.numpy_gather and value.device.type == "cpu" and value.dtype in _KEPT_INDEX_DTYPES:
                     gathered_np = np.take(value.numpy(), positions, axis=dim)
-                    shape = [1] * gathered_np.ndim
-                    shape[dim] = -1
-                    gathered_np += np.repeat(new_ptr[:-1], lengths).reshape(shape).astype(gathered_np.dtype)
+                    gathered_np += shift.astype(gathered_np.dtype)
                     gathered = torch.from_numpy(gathered_np)
                 else:
-                    shape = [1] * value.dim()
-                    shape[dim] = -1
-                    gathered = value.index_select(dim, torch.from_numpy(positions)) + torch.from_numpy(
-                        np.repeat(new_ptr[:-1], lengths)).view(shape)
-                inc_dict[key] = offsets
-            else:
-                gathered = value.index_select(dim, torch.from_numpy(positions))
-                inc_dict[key] = no_increment
+                    shift_tensor = torch.from_numpy(shift).to(value.device)
+                    if value.dtype in _KEPT_INDEX_DTYPES:
+                        shift_tensor = shift_tensor.to(value.dtype)
+                    gathered = value.index_select(dim, torch.from_numpy(positions).to(value.device)) + shift_tensor
             attrs[key] = gathered
             slice_dict[key] = torch.from_numpy(key_ptr)
-        self._gather_lists(graphs, attrs, slice_dict, inc_dict)
+        for key in self._list_keys:
+            values, bounds = self._store[key], self._slices[key].cpu().numpy()
+            ranges = zip(bounds[index].tolist(), bounds[index + 1].tolist(), strict=True)
+            attrs[key] = [item for start, stop in ranges for item in values[start:stop]]
+            slice_dict[key] = torch.arange(index.size + 1)
+            inc_dict[key] = None  # as PyG's collate records a list
         batch = new_batch(self._data_class, **attrs)
         batch.batch = torch.from_numpy(np.repeat(np.arange(index.size, dtype=np.int64), num_nodes))
-        return self._finish(batch, torch.from_numpy(new_ptr), index.size, slice_dict, inc_dict,
-                            torch.from_numpy(num_nodes), "x" in attrs)
-
-    def _collate_torch(self, graphs: Tensor) -> Batch:
-        r""":meth:`collate` in torch operations (storage off the CPU)."""
-        num_nodes = self._node_ptr[graphs + 1] - self._node_ptr[graphs]
-        new_ptr = torch.cat([num_nodes.new_zeros(1), num_nodes.cumsum(0)])
-        total_nodes = int(new_ptr[-1])
-        attrs: dict[str, Any] = {}
-        # PyG's per-graph bookkeeping (Batch.to_data_list / get_example / index_select read it)
-        slice_dict: dict[str, Tensor] = {}
-        inc_dict: dict[str, Tensor | None] = {}
-        no_increment = torch.zeros(len(graphs), dtype=torch.long)
-        for key in self._keys:
-            value, slices, dim = self._store[key], self._slices[key], self._cat_dims[key]
-            start = slices[graphs]
-            lengths = slices[graphs + 1] - start
-            key_ptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
-            total = int(key_ptr[-1])
-            gathered = value.index_select(dim, _ranges(start, lengths, total))
-            if key in self._incremented:
-                shift = torch.repeat_interleave(new_ptr[:-1], lengths, output_size=total)
-                shape = [1] * gathered.dim()
-                shape[dim] = -1
-                if gathered.dtype in _KEPT_INDEX_DTYPES:
-                    shift = shift.to(gathered.dtype)
-                gathered = gathered + shift.view(shape)
-                inc_dict[key] = new_ptr[:-1]
-            else:
-                inc_dict[key] = no_increment
-            attrs[key] = gathered
-            slice_dict[key] = key_ptr
-        self._gather_lists(graphs, attrs, slice_dict, inc_dict)
-        batch = new_batch(self._data_class, **attrs)
-        batch.batch = torch.repeat_interleave(torch.arange(len(graphs)), num_nodes, output_size=total_nodes)
-        return self._finish(batch, new_ptr, len(graphs), slice_dict, inc_dict, num_nodes, "x" in attrs)
-
-    def _gather_lists(self, graphs: Tensor, attrs: dict[str, Any], slice_dict: dict[str, Tensor],
-                      inc_dict: dict[str, Tensor | None]) -> None:
-        r"""The per-graph values PyG keeps in lists, item by item."""
-        for key in self._list_keys:
-            value, slices = self._store[key], self._slices[key]
-            ranges = zip(slices[graphs].tolist(), slices[graphs + 1].tolist(), strict=True)
-            attrs[key] = [item for start, stop in ranges for item in value[start:stop]]
-            slice_dict[key] = torch.arange(len(graphs) + 1)
-            inc_dict[key] = None  # as PyG's collate records a list
-
-    def _finish(self, batch: Batch, ptr: Tensor, num_graphs: int, slice_dict: dict[str, Tensor],
-                inc_dict: dict[str, Tensor | None], num_nodes: Tensor, has_x: bool) -> Batch:
-        r"""``batch`` with its pointer and PyG's bookkeeping."""
-        batch.ptr = ptr
-        batch._num_graphs = num_graphs
+        batch.ptr = torch.from_numpy(new_ptr)
+        batch._num_graphs = index.size
         batch._slice_dict = slice_dict
         batch._inc_dict = inc_dict
-        if "num_nodes" in self._store or not has_x:
-            batch.num_nodes = int(ptr[-1])
+        if "num_nodes" in self._store or "x" not in attrs:
+            batch.num_nodes = int(new_ptr[-1])
             batch._store._num_nodes = num_nodes.tolist()  # per graph, as PyG's collate keeps them
         return batch
 

@@ -225,13 +225,22 @@ def test_a_dataset_of_one_graph_without_slices() -> None:
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs.keys() if isinstance(theirs[k], torch.Tensor))
 
 
+def _torch_collation(loader: CollatedLoader, positions: torch.Tensor) -> Batch:
+    """The batch as storage off the CPU gathers it (torch instead of NumPy's take)."""
+    loader.numpy_gather = False
+    try:
+        return loader.collate(positions)
+    finally:
+        del loader.numpy_gather
+
+
 @pytest.mark.parametrize("name", ["MUTAG", "IMDB-BINARY"])
 def test_the_torch_collation_gives_the_same_batches(name: str) -> None:
     # storage off the CPU collates with torch operations instead of NumPy: same batches
     dataset = load_dataset(name)
     loader = CollatedLoader(dataset, batch_size=37, shuffle=True, generator=torch.Generator().manual_seed(0))
     for positions in loader.batch_indices():
-        _assert_same(loader._collate_torch(positions), loader.collate(positions))
+        _assert_same(_torch_collation(loader, positions), loader.collate(positions))
 
 
 def test_int32_indices_are_shifted_in_their_dtype() -> None:
@@ -242,7 +251,7 @@ def test_int32_indices_are_shifted_in_their_dtype() -> None:
     _assert_same(Batch.from_data_list(graphs), batch)
     assert torch.equal(batch.edge_index, torch.cat([path + 3 * i for i in range(4)], 1))
     assert batch.edge_index.dtype == torch.int32  # as PyG keeps it
-    assert loader._collate_torch(torch.arange(4)).edge_index.dtype == torch.int32
+    assert _torch_collation(loader, torch.arange(4)).edge_index.dtype == torch.int32
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16])
@@ -252,6 +261,6 @@ def test_narrow_indices_are_widened_not_wrapped(dtype: torch.dtype) -> None:
     graphs = [Data(x=torch.zeros(100, 1), edge_index=edges) for _ in range(3)]
     loader = CollatedLoader(_Graphs(graphs), batch_size=3)
     expected = torch.tensor([[0, 99, 100, 199, 200, 299], [99, 0, 199, 100, 299, 200]])
-    for batch in (next(iter(loader)), loader._collate_torch(torch.arange(3))):
+    for batch in (next(iter(loader)), _torch_collation(loader, torch.arange(3))):
         assert batch.edge_index.dtype == torch.int64
         assert torch.equal(batch.edge_index, expected)
