@@ -77,7 +77,7 @@ def check_inputs(x: Tensor, edge_index: Any, in_channels: int | None = None) -> 
                          "give one feature per node as x.view(-1, 1)")
     if in_channels is not None and x.size(1) != in_channels:
         raise ValueError(f"node features have {x.size(1)} columns; this encoder was built for {in_channels}")
-    if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+    if is_index_pairs(edge_index):
         check_index_pairs(edge_index)
 
 
