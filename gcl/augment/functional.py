@@ -52,6 +52,7 @@ from gcl.augment._utils import (
     salted_hash_host,
     select_edges,
     smallest_per_group_host,
+    take_edges,
     to_uniform,
     unordered_pair_hash,
     unordered_pair_hash_host,
@@ -119,32 +120,20 @@ def apply_node_mask(
 ) -> Augmented:
     r"""Removes the nodes with ``keep == False`` and their edges, relabelling
     the remaining nodes ``0..N'-1`` in their original order."""
+    edge_mask, kept = _edges_between(keep, edge_index)
+    nodes = mask_indices(keep)
     if on_host(keep) and on_host(edge_index):
-        # NumPy: one gather for both ends, fewer and cheaper calls than the torch path
-        keep_np, edges = keep.numpy(), edge_index.numpy()
-        ends = keep_np.take(edges)
-        edge_mask_np = ends[0] & ends[1]
-        kept_np = np.flatnonzero(edge_mask_np)
-        new_id_np = np.cumsum(keep_np, dtype=np.int64)
-        new_id_np -= 1
-        nodes, kept = torch.from_numpy(np.flatnonzero(keep_np)), torch.from_numpy(kept_np)
-        return Augmented(
-            x=x.index_select(0, nodes),
-            edge_index=torch.from_numpy(new_id_np.take(edges.take(kept_np, axis=1))),
-            batch=None if batch is None else batch.index_select(0, nodes),
-            edge_attr=None if edge_attr is None else edge_attr.index_select(0, kept),
-            node_mask=keep,
-            edge_mask=torch.from_numpy(edge_mask_np),
-        )
-    edge_mask, edge_index_kept = _edges_between(keep, edge_index)
-    new_id = torch.cumsum(keep, 0) - 1
-    node_index_kept = mask_indices(keep)
-    out_edge_index = new_id.index_select(0, edge_index.index_select(1, edge_index_kept).view(-1)).view(2, -1)
+        new_id = np.cumsum(keep.numpy(), dtype=np.int64)
+        new_id -= 1
+        out_edge_index = torch.from_numpy(new_id.take(take_edges(edge_index, kept).numpy()))
+    else:
+        new_id_t = torch.cumsum(keep, 0) - 1
+        out_edge_index = new_id_t.index_select(0, edge_index.index_select(1, kept).view(-1)).view(2, -1)
     return Augmented(
-        x=x.index_select(0, node_index_kept),
+        x=x.index_select(0, nodes),
         edge_index=out_edge_index,
-        batch=None if batch is None else batch.index_select(0, node_index_kept),
-        edge_attr=None if edge_attr is None else edge_attr.index_select(0, edge_index_kept),
+        batch=None if batch is None else batch.index_select(0, nodes),
+        edge_attr=None if edge_attr is None else edge_attr.index_select(0, kept),
         node_mask=keep,
         edge_mask=edge_mask,
     )
@@ -152,7 +141,12 @@ def apply_node_mask(
 
 def _edges_between(keep: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
     r"""The mask of the edges whose two ends are kept, and their positions. One nonzero per
-    mask, then gathers: boolean indexing repeats the nonzero for every tensor it selects from."""
+    mask, then gathers: boolean indexing repeats the nonzero for every tensor it selects from
+    (on the CPU one NumPy gather for both ends)."""
+    if on_host(keep) and on_host(edge_index):
+        ends = keep.numpy().take(edge_index.numpy())
+        edge_mask = ends[0] & ends[1]
+        return torch.from_numpy(edge_mask), torch.from_numpy(np.flatnonzero(edge_mask))
     edge_mask = keep.index_select(0, edge_index[0]) & keep.index_select(0, edge_index[1])
     return edge_mask, mask_indices(edge_mask)
 
