@@ -218,7 +218,7 @@ class CollatedLoader(_IndexedBatches):
     #: Gather the attributes shifted by the node counts (``edge_index``) of CPU storage with NumPy's
     #: ``take`` along the edge axis, about 3x faster than ``index_select`` on dim 1; ``False``: with
     #: torch, as storage on other devices and narrow index types are (the tests compare the two).
-    numpy_gather = True
+    _numpy_gather = True
 
     def collate(self, graphs: Tensor) -> Batch:
         r"""The batch of the graphs at storage positions ``graphs`` (in that order)."""
@@ -250,7 +250,7 @@ class CollatedLoader(_IndexedBatches):
                 shape = [1] * value.dim()
                 shape[dim] = -1
                 shift = np.repeat(new_ptr[:-1], lengths).reshape(shape)
-                if self.numpy_gather and value.device.type == "cpu" and value.dtype in _KEPT_INDEX_DTYPES:
+                if self._numpy_gather and value.device.type == "cpu" and value.dtype in _KEPT_INDEX_DTYPES:
                     gathered_np = np.take(value.numpy(), positions, axis=dim)
                     gathered_np += shift.astype(gathered_np.dtype)
                     gathered = torch.from_numpy(gathered_np)

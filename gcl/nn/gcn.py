@@ -149,6 +149,10 @@ class GCN(nn.Module):
         """
         check_inputs(x, edge_index, self.in_channels)
         check_float_features(x)
+        if edge_weight is not None and is_index_pairs(edge_index) and (
+                edge_weight.dim() != 1 or edge_weight.numel() != edge_index.size(1)):
+            raise ValueError(f"edge_weight must hold one weight per edge ({edge_index.size(1)}) "
+                             f"(got shape {tuple(edge_weight.shape)})")
         adjacency: Adjacency | None = None
         if (is_index_pairs(edge_index) and supports_sparse_aggregation(x)
                 and (edge_weight is None or not edge_weight.requires_grad)

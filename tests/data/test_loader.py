@@ -227,11 +227,11 @@ def test_a_dataset_of_one_graph_without_slices() -> None:
 
 def _torch_collation(loader: CollatedLoader, positions: torch.Tensor) -> Batch:
     """The batch as storage off the CPU gathers it (torch instead of NumPy's take)."""
-    loader.numpy_gather = False
+    loader._numpy_gather = False
     try:
         return loader.collate(positions)
     finally:
-        del loader.numpy_gather
+        del loader._numpy_gather
 
 
 @pytest.mark.parametrize("name", ["MUTAG", "IMDB-BINARY"])

@@ -219,3 +219,5 @@ def test_edge_weights_are_checked_and_copied() -> None:
     assert neighbour_sum(x, adjacency).flatten().tolist() == [300.0, 1.0, 20.0]
     with pytest.raises(ValueError, match="built for"):
         neighbour_sum(x.double(), adjacency)
+    with pytest.raises(ValueError, match="matrix for this adjacency"):
+        neighbour_sum(torch.ones(4, 1), adjacency)

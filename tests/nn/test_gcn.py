@@ -163,3 +163,11 @@ def test_weights_that_need_gradients_and_watched_layers_use_message_passing(muta
     finally:
         handle.remove()
     assert seen == [(x.size(0), 8)]
+
+
+def test_edge_weights_of_the_wrong_shape_are_refused(mutag_graph) -> None:  # type: ignore[no-untyped-def]
+    x, edge_index = mutag_graph.x, mutag_graph.edge_index
+    model = GCN(x.size(1), 8)
+    for weight in (torch.ones(edge_index.size(1) - 1), torch.ones(edge_index.size(1), 2)):
+        with pytest.raises(ValueError, match="one weight per edge"):
+            model(x, edge_index, weight)
