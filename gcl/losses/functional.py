@@ -1135,13 +1135,17 @@ class MixedBatch(NamedTuple):
     r"""The mixing coefficient :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)`."""
 
 
-def _sample_gamma(shape: float, generator: torch.Generator | None) -> float:
-    r"""One draw from :math:`\Gamma(\text{shape}, 1)` (Marsaglia-Tsang), from the torch RNG."""
+def _sample_gamma(shape: float, generator: torch.Generator | None) -> tuple[float, float]:
+    r"""One draw from :math:`\Gamma(\text{shape}, 1)` (Marsaglia-Tsang), from the torch RNG,
+    as a value :math:`g` and the logarithm :math:`b` of its boost: the draw is
+    :math:`g e^{b}`. Shapes below 1 draw from :math:`\Gamma(\text{shape} + 1)` and boost by
+    :math:`u^{1/\text{shape}}`, which underflows to 0 for a small shape, so it is kept as a
+    logarithm (:math:`b = 0` for shapes of 1 and more)."""
     device = generator.device if generator is not None else torch.device("cpu")
-    boost = 1.0
+    log_boost = 0.0
     if shape < 1.0:
         u = float(torch.rand((), generator=generator, device=device, dtype=torch.float64))
-        boost = u ** (1.0 / shape)
+        log_boost = math.log(u) / shape if u > 0 else -math.inf
         shape += 1.0
     d = shape - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
@@ -1157,13 +1161,22 @@ def _sample_gamma(shape: float, generator: torch.Generator | None) -> float:
         ) < 0.5 * x * x + d - d * safe_v + d * torch.log(safe_v)
         if bool(accept.any()):
             first = int(accept.nonzero()[0, 0])
-            return d * float(v[first]) * boost
+            return d * float(v[first]), log_boost
 
 
 def _sample_beta(alpha: float, generator: torch.Generator | None) -> float:
-    x = _sample_gamma(alpha, generator)
-    y = _sample_gamma(alpha, generator)
-    return x / (x + y) if x + y > 0 else 0.5
+    r"""One draw from :math:`\mathrm{Beta}(\alpha, \alpha)` as :math:`X / (X + Y)` of two
+    Gamma draws; with :math:`\alpha < 1` from their logarithms, where the draws themselves
+    underflow (a tiny :math:`\alpha` puts nearly all the mass next to 0 and 1)."""
+    x, boost_x = _sample_gamma(alpha, generator)
+    y, boost_y = _sample_gamma(alpha, generator)
+    if alpha >= 1.0:  # no boost: the plain ratio
+        return x / (x + y)
+    log_x, log_y = math.log(x) + boost_x, math.log(y) + boost_y
+    if log_x == log_y:  # equal draws, or both boosts -inf (u = 0, probability 2^-106)
+        return 0.5
+    difference = log_y - log_x
+    return 1.0 / (1.0 + math.exp(difference)) if difference < 700.0 else 0.0
 
 
 def imix_mix(x: Tensor, alpha: float = 1.0, generator: torch.Generator | None = None) -> MixedBatch:

@@ -171,7 +171,8 @@ class MemoryQueue(nn.Module):
         return QueueContents(keys.detach(), None if labels is None else labels.detach())
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, dim={self.dim}, store_labels={self.store_labels}"
+        dtype = "" if self.queue.dtype == torch.float32 else f", dtype={self.queue.dtype}"
+        return f"size={self.size}, dim={self.dim}, store_labels={self.store_labels}{dtype}"
 
 
 class MemoryBank(nn.Module):

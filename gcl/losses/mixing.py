@@ -89,7 +89,7 @@ class MoCHiLoss(nn.Module):
         return (
             f"temperature={self.temperature}, num_hardest={self.num_hardest}, "
             f"num_synthetic_negatives={self.num_synthetic_negatives}, "
-            f"num_synthetic_query_mix={self.num_synthetic_query_mix}"
+            f"num_synthetic_query_mix={self.num_synthetic_query_mix}, normalize={self.normalize}"
         )
 
 

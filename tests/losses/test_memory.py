@@ -95,6 +95,7 @@ def test_queue_bad_inputs() -> None:
         half.enqueue(torch.tensor([[1.0, 7.0e4]]))
     half.enqueue(torch.tensor([[1.0, 6.0e4]]))
     assert len(half) == 1
+    assert "dtype=torch.float16" in repr(half) and "dtype" not in repr(MemoryQueue(4, 2))
 
 
 # --------------------------------------------------------------------------- MemoryBank

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -111,6 +112,7 @@ def test_mochi_bad_inputs() -> None:
     q, bank = torch.randn(4, 6), torch.randn(10, 6)
     with pytest.raises(ValueError, match=r"num_hardest must be an integer >= 1 \(got 0\)"):
         MoCHiLoss(num_hardest=0)
+    assert "normalize=False" in repr(MoCHiLoss(normalize=False))
     with pytest.raises(ValueError, match="num_synthetic_negatives"):
         mochi_mix(q, bank, 4, -1, 0)
     with pytest.raises(ValueError, match="feature size 6"):
@@ -136,13 +138,27 @@ def test_imix_mix_is_a_convex_mix_with_a_permutation() -> None:
     assert torch.equal(again.permutation, mixed.permutation)
 
 
-@pytest.mark.parametrize("alpha", [0.3, 1.0, 2.5])
+@pytest.mark.parametrize("alpha", [0.05, 0.3, 1.0, 2.5])
 def test_imix_coefficient_follows_beta_distribution(alpha: float) -> None:
     scipy_stats = pytest.importorskip("scipy.stats")
     g = torch.Generator().manual_seed(123)
     draws = [imix_mix(torch.zeros(2, 1), alpha, g).coefficient for _ in range(400)]
     result = scipy_stats.kstest(draws, scipy_stats.beta(alpha, alpha).cdf)
     assert result.pvalue > 0.01
+
+
+def test_imix_coefficient_with_a_tiny_alpha_sits_next_to_0_and_1() -> None:
+    # Beta(0.001, 0.001) puts all but 0.45 % of its mass within 0.01 of 0 or 1, half on each
+    # side. Its Gamma draws underflow to 0 unless taken in logarithms, which made 23 % of the
+    # coefficients exactly 0.5. (A KS test cannot tell: draws within 1e-16 of 1 round to 1.)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(7)
+    draws = np.array([imix_mix(torch.zeros(2, 1), 0.001, g).coefficient for _ in range(2000)])
+    beta = scipy_stats.beta(0.001, 0.001)
+    middle = float(beta.cdf(0.99) - beta.cdf(0.01))
+    inside = int(((draws > 0.01) & (draws < 0.99)).sum())
+    assert scipy_stats.binomtest(inside, draws.size, middle).pvalue > 0.01
+    assert scipy_stats.binomtest(int((draws < 0.5).sum()), draws.size, 0.5).pvalue > 0.01
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
