@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -159,10 +160,12 @@ def k_hop_edges(
     :math:`k` edges, i.e. the sparsity pattern of
     :math:`\mathbf{A} + \mathbf{A}^2 + \dots + \mathbf{A}^k`.
 
-    Walks of even length make every non-isolated node its own neighbour. Each
-    extra hop joins the current pairs with the edge list in compressed-row
-    form, so neither torch-sparse nor a dense :math:`N \times N` matrix is
-    needed.
+    Walks of even length make every non-isolated node its own neighbour. On
+    the CPU the pattern comes from SciPy's sparse products (compiled code, no
+    sort per hop); elsewhere each extra hop joins the current pairs with the
+    edge list in compressed-row form on the device. Neither needs torch-sparse
+    or a dense :math:`N \times N` matrix, and both give the same pairs in the
+    same order.
 
     Args:
         edge_index (Tensor): Edge indices :obj:`[2, E]`.
@@ -176,6 +179,48 @@ def k_hop_edges(
         Tensor: Coalesced edge indices (sorted by row, then column).
     """
     check_positive("num_hops", num_hops)
+    if edge_index.device.type == "cpu":
+        mask = None if source_mask is None else source_mask.numpy()
+        rows, cols = _k_hop_pattern(edge_index.numpy(), num_nodes, num_hops, mask)
+        return torch.from_numpy(np.stack([rows, cols])).to(edge_index.dtype)
+    return _k_hop_edges_torch(edge_index, num_nodes, num_hops, source_mask)
+
+
+def _k_hop_pattern(
+    edge_index: np.ndarray, num_nodes: int, num_hops: int, source_mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rows and columns of :func:`k_hop_edges`' pairs, sorted by row and then
+    column, from SciPy's sparse products of the 0/1 adjacency."""
+    from scipy.sparse import csr_matrix
+
+    row, col = edge_index.astype(np.int64, copy=False)
+    shape = (num_nodes, num_nodes)
+    # int32 counts cannot overflow: every product's entries are reset to 1 before the next
+    adjacency = csr_matrix((np.ones(row.size, dtype=np.int32), (row, col)), shape=shape)
+    adjacency.sum_duplicates()
+    adjacency.data[:] = 1
+    start = adjacency
+    if source_mask is not None:
+        chosen = source_mask[row]
+        start = csr_matrix((np.ones(int(chosen.sum()), dtype=np.int32), (row[chosen], col[chosen])), shape=shape)
+        start.sum_duplicates()
+        start.data[:] = 1
+    reach, frontier = start, start
+    for _ in range(num_hops - 1):
+        if frontier.nnz == 0:
+            break
+        frontier = frontier @ adjacency  # counts of walks, all positive: no entry cancels out
+        frontier.data[:] = 1
+        reach = reach + frontier
+    reach.sum_duplicates()  # sorted columns within every row, as coalesce orders them
+    rows = np.repeat(np.arange(num_nodes, dtype=np.int64), np.diff(reach.indptr))
+    return rows, reach.indices.astype(np.int64)
+
+
+def _k_hop_edges_torch(
+    edge_index: Tensor, num_nodes: int, num_hops: int, source_mask: Tensor | None
+) -> Tensor:
+    r""":func:`k_hop_edges` with tensor operations on the edges' device."""
     adj = coalesce(edge_index, num_nodes=num_nodes)
     start = adj if source_mask is None else adj[:, source_mask[adj[0]]]
     if num_hops == 1 or start.size(1) == 0:
@@ -210,6 +255,74 @@ def full_graph_edges(batch: Tensor, num_graphs: int) -> Tensor:
     row = torch.repeat_interleave(torch.arange(batch.numel(), device=batch.device), row_len)
     col = ptr[batch[row]] + _segment_arange(row_len)
     return torch.stack([row, col])
+
+
+def _neighbourhood_candidates(
+    edge_index: Tensor, edge_weight: Tensor, perm: Tensor, num_nodes: int, num_hops: int
+) -> tuple[Tensor, Tensor]:
+    r"""The candidate pairs of :class:`HGPSLPool` with ``sample_neighbor=True`` and
+    their prior weights: pairs of kept nodes joined by a walk of at most
+    ``num_hops`` edges that starts at a kept node, relabelled to positions in
+    ``perm``, then a self-pair for every kept node; the prior of a pair is the
+    summed weight of its input edges (zero for pairs without one).
+
+    Pairs are ordered as the step-by-step construction orders them (coalesced
+    in the input labels, then the self-pairs in ``perm`` order). On the CPU the
+    pairs and the place of every input edge among them are found in NumPy and
+    SciPy; the prior is then gathered from ``edge_weight`` by tensor operations,
+    so that its gradient reaches the weights."""
+    if edge_index.device.type != "cpu":
+        return _neighbourhood_candidates_torch(edge_index, edge_weight, perm, num_nodes, num_hops)
+    kept_np = np.zeros(num_nodes, dtype=bool)
+    kept_np[perm.numpy()] = True
+    edges = edge_index.numpy().astype(np.int64, copy=False)
+    rows, cols = _k_hop_pattern(edges, num_nodes, num_hops, kept_np)
+    inside = kept_np[cols]  # every row is a kept node already
+    rows, cols = rows[inside], cols[inside]
+    position = np.full(num_nodes, -1, dtype=np.int64)
+    num_kept = perm.numel()
+    position[perm.numpy()] = np.arange(num_kept)
+    loop = rows == cols
+    num_pairs = int(loop.size - loop.sum())
+    candidates = np.empty((2, num_pairs + num_kept), dtype=np.int64)
+    candidates[0, :num_pairs] = position[rows[~loop]]
+    candidates[1, :num_pairs] = position[cols[~loop]]
+    candidates[:, num_pairs:] = np.arange(num_kept)
+    # Every input edge between kept nodes is a one-edge walk from a kept node, hence one of
+    # the pairs: its slot is found by binary search on the pairs' (sorted) row-major keys.
+    src, dst = edges
+    between = np.flatnonzero(kept_np[src] & kept_np[dst])
+    src, dst = src[between], dst[between]
+    found = np.searchsorted(rows * num_nodes + cols, src * num_nodes + dst)
+    loops_before = np.cumsum(loop) - loop
+    slot = np.where(src == dst, num_pairs + position[src], found - loops_before[found])
+    prior = edge_weight.new_zeros(num_pairs + num_kept).index_add(
+        0, torch.from_numpy(slot), edge_weight.index_select(0, torch.from_numpy(between))
+    )
+    return torch.from_numpy(candidates), prior
+
+
+def _neighbourhood_candidates_torch(
+    edge_index: Tensor, edge_weight: Tensor, perm: Tensor, num_nodes: int, num_hops: int
+) -> tuple[Tensor, Tensor]:
+    r""":func:`_neighbourhood_candidates` with tensor operations on the edges' device."""
+    kept = torch.zeros(num_nodes, dtype=torch.bool, device=edge_index.device)
+    kept[perm] = True
+    # Walks may pass through dropped nodes but must start at a kept one.
+    candidates = _k_hop_edges_torch(edge_index, num_nodes, num_hops, kept)
+    pattern_weight = edge_weight.new_zeros(candidates.size(1))
+    candidates, prior = coalesce(
+        torch.cat([candidates, edge_index], dim=1),
+        torch.cat([pattern_weight, edge_weight]),
+        num_nodes,
+        reduce="sum",
+    )
+    candidates, prior = filter_edges(candidates, prior, perm, num_nodes)
+    candidates, prior = add_remaining_self_loops(
+        candidates, prior, fill_value=0.0, num_nodes=perm.numel()
+    )
+    assert prior is not None
+    return candidates, prior
 
 
 class HGPSLPool(nn.Module):
@@ -350,20 +463,8 @@ class HGPSLPool(nn.Module):
         if edge_weight is None:
             edge_weight = torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device)
         if self.sample_neighbor:
-            kept = torch.zeros(num_nodes, dtype=torch.bool, device=x.device)
-            kept[perm] = True
-            # Walks may pass through dropped nodes but must start at a kept one.
-            candidates = k_hop_edges(edge_index, num_nodes, self.num_hops, source_mask=kept)
-            pattern_weight = torch.zeros(candidates.size(1), dtype=x.dtype, device=x.device)
-            candidates, prior = coalesce(
-                torch.cat([candidates, edge_index], dim=1),
-                torch.cat([pattern_weight, edge_weight]),
-                num_nodes,
-                reduce="sum",
-            )
-            candidates, prior = filter_edges(candidates, prior, perm, num_nodes)
-            candidates, prior = add_remaining_self_loops(
-                candidates, prior, fill_value=0.0, num_nodes=perm.numel()
+            candidates, prior = _neighbourhood_candidates(
+                edge_index, edge_weight, perm, num_nodes, self.num_hops
             )
         else:
             induced, induced_weight = filter_edges(edge_index, edge_weight, perm, num_nodes)

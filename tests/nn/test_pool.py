@@ -14,6 +14,9 @@ from torch_geometric.loader import DataLoader
 
 from gcl.nn import HGPSLPool, sparsemax
 from gcl.nn.pool import (
+    _k_hop_edges_torch,
+    _neighbourhood_candidates,
+    _neighbourhood_candidates_torch,
     filter_edges,
     full_graph_edges,
     k_hop_edges,
@@ -119,6 +122,61 @@ def test_k_hop_edges_matches_matrix_powers(num_hops: int) -> None:
     sources = torch.rand(25) < 0.5
     got = k_hop_edges(edge_index, 25, num_hops, source_mask=sources)
     assert {tuple(pair) for pair in got.t().tolist()} == {e for e in expected if sources[e[0]]}
+
+
+def _random_edges(seed: int, num_nodes: int, num_edges: int) -> torch.Tensor:
+    """Directed edges with repeats and self-loops, in no order."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, max(num_nodes, 1), (2, num_edges), generator=generator)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_k_hop_edges_same_pairs_and_order_on_both_paths(seed: int) -> None:
+    # The CPU's SciPy products and the device's step-by-step joins (run here on the CPU).
+    num_nodes = [0, 1, 30, 60, 45, 200][seed]
+    num_edges = 0 if num_nodes == 0 else [0, 3, 40, 150, 90, 600][seed]
+    edge_index = _random_edges(seed, num_nodes, num_edges)
+    sources = torch.rand(num_nodes, generator=torch.Generator().manual_seed(seed)) < 0.6
+    for num_hops in (1, 2, 4):
+        for mask in (None, sources):
+            expected = _k_hop_edges_torch(edge_index, num_nodes, num_hops, mask)
+            got = k_hop_edges(edge_index, num_nodes, num_hops, source_mask=mask)
+            assert torch.equal(got, expected)
+            assert got.dtype == edge_index.dtype
+    narrow = k_hop_edges(edge_index.int(), num_nodes, 2)
+    assert narrow.dtype == torch.int32
+    assert torch.equal(narrow.long(), k_hop_edges(edge_index, num_nodes, 2))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_neighbourhood_candidates_same_on_both_paths(seed: int) -> None:
+    # Pairs, their order, the prior weights and the prior's gradient: the host path finds the
+    # structure in NumPy/SciPy, the device path coalesces tensors (run here on the CPU).
+    num_nodes = [1, 2, 30, 60, 45, 200][seed]
+    num_edges = [0, 2, 40, 150, 90, 600][seed]
+    edge_index = _random_edges(seed, num_nodes, num_edges)
+    if seed % 2:  # without repeated edges, as pooled graphs are: equal to the last bit
+        edge_index = torch.unique(edge_index, dim=1)
+        edge_index = edge_index[:, torch.randperm(edge_index.size(1), generator=torch.Generator().manual_seed(seed))]
+    generator = torch.Generator().manual_seed(seed + 100)
+    perm = torch.randperm(num_nodes, generator=generator)[: max(1, (2 * num_nodes) // 3)]
+    for num_hops in (1, 2, 4):
+        weights = []
+        results = []
+        for build in (_neighbourhood_candidates, _neighbourhood_candidates_torch):
+            weight = (torch.rand(edge_index.size(1), dtype=torch.float64,
+                                 generator=torch.Generator().manual_seed(seed)) + 0.1).requires_grad_()
+            candidates, prior = build(edge_index, weight, perm, num_nodes, num_hops)
+            (prior * torch.arange(prior.numel(), dtype=prior.dtype)).sum().backward()
+            weights.append(weight.grad)
+            results.append((candidates, prior.detach()))
+        (got, got_prior), (expected, expected_prior) = results
+        assert torch.equal(got, expected)
+        if seed % 2:
+            assert torch.equal(got_prior, expected_prior)
+        else:  # repeated edges: their weights are summed, possibly in another order
+            torch.testing.assert_close(got_prior, expected_prior, rtol=1e-12, atol=1e-12)
+        assert torch.equal(weights[0], weights[1])
 
 
 def test_full_graph_edges_matches_loop() -> None:
