@@ -9,6 +9,7 @@ avoids Python loops over graphs. Functions are private; the public API lives in
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import TypeVar
 
@@ -34,12 +35,28 @@ def on_host(tensor: Tensor) -> bool:
 
 # --------------------------------------------------------------------------- validation
 def check_probability(name: str, value: float) -> float:
-    r"""Raises :class:`ValueError` unless ``value`` is a number in :math:`[0, 1]`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    r"""Raises :class:`ValueError` unless ``value`` is a number in :math:`[0, 1]`
+    (a Python or NumPy real number, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number in [0, 1] (got {value!r})")
     if not 0.0 <= float(value) <= 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1] (got {value})")
     return float(value)
+
+
+def check_real(name: str, value: float, minimum: float | None = None) -> float:
+    r"""``value`` as a float; raises :class:`ValueError` unless it is a finite real
+    number (Python or NumPy, not a bool), at least ``minimum`` when given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number (got {value!r})")
+    if minimum is not None and float(value) < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g} (got {value})")
+    return float(value)
+
+
+def is_integer(value: object) -> bool:
+    r"""Whether ``value`` is a Python or NumPy integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 ChoiceT = TypeVar("ChoiceT", bound=str)

@@ -24,6 +24,7 @@ from gcl.augment._utils import (
     check_choice,
     check_graph,
     check_probability,
+    check_real,
     draw_seed,
     graph_sizes,
     log_or_neg_inf,
@@ -206,8 +207,7 @@ def edge_drop_probabilities(
     check_probability("p", p)
     check_probability("threshold", threshold)
     check_choice("aggr", aggr, ("target", "source", "mean"))
-    if log_offset < 0:
-        raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+    log_offset = check_real("log_offset", log_offset, minimum=0.0)
     x_stub = torch.empty((num_nodes, 0), device=edge_index.device)
     edge_index, _ = check_graph(x_stub, edge_index, batch, None, num_graphs)
     phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality)
@@ -270,8 +270,7 @@ def feature_mask_probabilities(
     """
     check_probability("p", p)
     check_probability("threshold", threshold)
-    if log_offset < 0:
-        raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+    log_offset = check_real("log_offset", log_offset, minimum=0.0)
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise ValueError(
             f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"

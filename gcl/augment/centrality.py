@@ -10,7 +10,8 @@ tensor operations.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ from gcl.augment._utils import (
     check_probability,
     edges_by_source,
     graph_sizes,
+    is_integer,
     is_sorted,
     mask_indices,
     node_graph,
@@ -64,7 +66,7 @@ def _check_inputs(
 def _check_iteration(tol: float, max_iter: int) -> None:
     if not tol > 0:
         raise ValueError(f"tol must be > 0 (got {tol})")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not is_integer(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer (got {max_iter!r})")
 
 
@@ -682,7 +684,7 @@ def node_centrality(
     :func:`eigenvector_centrality` or :func:`truncated_pagerank` by name
     (``'degree'``, ``'pagerank'``, ``'eigenvector'``, ``'pagerank-gca'``);
     ``kwargs`` go to that function."""
-    check_choice("kind", kind, tuple(CENTRALITY_KEYS))
+    check_centrality_options(kind, kwargs)
     if kind == "degree":
         return degree_centrality(edge_index, num_nodes, batch, num_graphs=num_graphs, **kwargs)  # type: ignore[arg-type]
     if kind == "pagerank":
@@ -690,6 +692,22 @@ def node_centrality(
     if kind == "pagerank-gca":
         return truncated_pagerank(edge_index, num_nodes, batch, num_graphs=num_graphs, **kwargs)  # type: ignore[arg-type]
     return eigenvector_centrality(edge_index, num_nodes, batch, num_graphs=num_graphs, **kwargs)  # type: ignore[arg-type]
+
+
+def check_centrality_options(kind: str, options: Mapping[str, object]) -> None:
+    r"""Raises :class:`ValueError` unless ``kind`` names a centrality and every key of
+    ``options`` is a keyword option of its function (as :func:`node_centrality` passes them)."""
+    check_choice("kind", kind, tuple(CENTRALITY_KEYS))
+    functions: dict[str, Callable[..., Tensor]] = {
+        "degree": degree_centrality, "pagerank": pagerank, "pagerank-gca": truncated_pagerank,
+        "eigenvector": eigenvector_centrality}
+    function = functions[kind]
+    allowed = {name for name, parameter in inspect.signature(function).parameters.items()
+               if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "num_graphs"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"the {kind!r} centrality ({function.__name__}) has no option {', '.join(unknown)}; "
+                         f"its options: {', '.join(sorted(allowed))}")
 
 
 def edge_centrality(

@@ -28,6 +28,7 @@ from gcl.augment._utils import (
     check_choice,
     check_graph,
     check_probability,
+    check_real,
     count_per_graph,
     counter_hash,
     counter_hash_host,
@@ -35,6 +36,7 @@ from gcl.augment._utils import (
     edges_by_source,
     exclusive_cumsum,
     graph_sizes,
+    is_integer,
     is_sorted,
     is_undirected_by_code,
     is_undirected_by_unit_code,
@@ -1189,8 +1191,8 @@ def mask_features(
         )
     if fill != "zero" and not x.is_floating_point():
         raise ValueError(f"fill={fill!r} needs floating-point features (got dtype {x.dtype})")
-    if noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0 (got {noise_std})")
+    check_real("noise_mean", noise_mean)
+    check_real("noise_std", noise_std, minimum=0.0)
     num_nodes, num_features = x.shape
     check_batch(batch, num_nodes, num_graphs)
     device = x.device
@@ -1356,8 +1358,8 @@ def random_walk_subgraph(
     check_probability("ratio", ratio)
     if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
         raise ValueError(f"expansion must be in (0, 1] (got {expansion})")
-    if walk_length is not None and (isinstance(walk_length, bool) or int(walk_length) < 0):
-        raise ValueError(f"walk_length must be a non-negative integer or None (got {walk_length})")
+    if walk_length is not None and (not is_integer(walk_length) or walk_length < 0):
+        raise ValueError(f"walk_length must be a non-negative integer or None (got {walk_length!r})")
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if num_nodes == 0 or (ratio == 1.0 and not graphcl_reference):
         return _identity(x, edge_index, batch, edge_attr, node_mask=True)

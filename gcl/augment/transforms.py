@@ -32,15 +32,22 @@ from gcl.augment import functional as F
 from gcl.augment._utils import (
     check_choice,
     check_probability,
+    check_real,
     count_true,
     exclusive_cumsum,
+    is_integer,
     is_sorted,
     on_host,
     pointer,
     stable_argsort,
     take_edges,
 )
-from gcl.augment.centrality import CENTRALITY_KEYS, CentralityKind, node_centrality
+from gcl.augment.centrality import (
+    CENTRALITY_KEYS,
+    CentralityKind,
+    check_centrality_options,
+    node_centrality,
+)
 from gcl.augment.functional import Augmented
 
 __all__ = [
@@ -669,9 +676,9 @@ class RandomWalkSubgraph(_GraphAugment):
         self.ratio = check_probability("ratio", ratio)
         if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
             raise ValueError(f"expansion must be in (0, 1] (got {expansion})")
-        if walk_length is not None and (isinstance(walk_length, bool) or walk_length < 0):
+        if walk_length is not None and (not is_integer(walk_length) or walk_length < 0):
             raise ValueError(
-                f"walk_length must be a non-negative integer or None (got {walk_length})"
+                f"walk_length must be a non-negative integer or None (got {walk_length!r})"
             )
         self.walk_length = walk_length
         self.expansion = float(expansion)
@@ -745,8 +752,8 @@ class MaskFeatures(AugmentTransform):
         self.p = check_probability("p", p)
         self.mode = check_choice("mode", mode, ("node", "dim"))
         self.fill = check_choice("fill", fill, ("normal", "zero", "mean"))
-        if noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0 (got {noise_std})")
+        check_real("noise_mean", noise_mean)
+        check_real("noise_std", noise_std, minimum=0.0)
         self.per_graph = per_graph
         self.noise_mean = noise_mean
         self.noise_std = noise_std
@@ -826,8 +833,7 @@ class AdaptiveDropEdges(_GraphAugment):
         self.threshold = check_probability("threshold", threshold)
         self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
         self.aggr = check_choice("aggr", aggr, ("target", "source", "mean"))
-        if log_offset < 0:
-            raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+        check_real("log_offset", log_offset, minimum=0.0)
         if force_undirected and aggr != "mean":
             raise ValueError(f"force_undirected=True needs aggr='mean' (got aggr={aggr!r})")
         self.log_offset = log_offset
@@ -899,8 +905,7 @@ class AdaptiveMaskFeatures(AugmentTransform):
         self.p = check_probability("p", p)
         self.threshold = check_probability("threshold", threshold)
         self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
-        if log_offset < 0:
-            raise ValueError(f"log_offset must be >= 0 (got {log_offset})")
+        check_real("log_offset", log_offset, minimum=0.0)
         self.dense = dense
         self.per_graph = per_graph
         self.log_offset = log_offset
@@ -958,7 +963,8 @@ class AddCentrality(BaseTransform):
     def __init__(
         self, kind: CentralityKind = "degree", key: str | None = None, **kwargs: Any
     ) -> None:
-        self.kind = check_choice("kind", kind, tuple(CENTRALITY_KEYS))
+        check_centrality_options(kind, kwargs)
+        self.kind = kind
         self.key = key or CENTRALITY_KEYS[kind]
         self.kwargs = kwargs
 
@@ -993,7 +999,9 @@ class AddCentrality(BaseTransform):
         return data
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(kind={self.kind!r})"
+        key = "" if self.key == CENTRALITY_KEYS[self.kind] else f", key={self.key!r}"
+        options = "".join(f", {name}={value!r}" for name, value in self.kwargs.items())
+        return f"{self.__class__.__name__}(kind={self.kind!r}{key}{options})"
 
 
 # --------------------------------------------------------------------------- composition
@@ -1098,12 +1106,12 @@ class RandomChoice(AugmentTransform):
         self.transforms = list(transforms)
         if not self.transforms:
             raise ValueError("transforms must not be empty (got [])")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(self.transforms):
+        if not is_integer(k) or not 1 <= k <= len(self.transforms):
             raise ValueError(f"k must be an integer in [1, {len(self.transforms)}] (got {k!r})")
         if per_graph:
             for transform in self.transforms:
                 _check_restrictable(transform)
-        self.k = k
+        self.k = int(k)
         self.generator = generator
         self.per_graph = bool(per_graph)
 
@@ -1201,9 +1209,9 @@ class MultiView(AugmentTransform):
                 )
         else:
             count = 2 if num_views is None else num_views
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            if not is_integer(count) or count < 1:
                 raise ValueError(f"num_views must be a positive integer (got {num_views!r})")
-            self.transforms = [transforms] * count
+            self.transforms = [transforms] * int(count)
         self.num_views = len(self.transforms)
 
     def train(self, mode: bool = True) -> MultiView:

@@ -270,6 +270,8 @@ def test_zero_rate_is_identity_and_bad_arguments() -> None:
         A.edge_drop_probabilities(edge_index, 3, node_centrality=torch.ones(2))
     with pytest.raises(ValueError, match="log_offset must be >= 0"):
         A.feature_mask_probabilities(x, torch.ones(3), log_offset=-1.0)
+    with pytest.raises(ValueError, match=r"log_offset must be a finite number \(got nan\)"):
+        A.edge_drop_probabilities(edge_index, 3, log_offset=float("nan"))  # was: every edge at the cap
 
 
 def test_dense_feature_weights_of_bool_and_integer_features() -> None:

@@ -861,6 +861,10 @@ def test_bad_choices_and_ratios() -> None:
         F.mask_features(x, 3)
     with pytest.raises(ValueError, match="batch must have one entry"):
         F.mask_features(x, 0.5, batch=torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"walk_length must be a non-negative integer or None \(got -0.5\)"):
+        F.random_walk_subgraph(x, e, walk_length=-0.5)  # was truncated to 0 hops
+    with pytest.raises(ValueError, match=r"noise_mean must be a finite number \(got nan\)"):
+        F.mask_features(x, 0.5, noise_mean=float("nan"))
 
 
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
@@ -10,8 +11,9 @@ from torch_geometric.loader import DataLoader
 import gcl.augment as aug
 from gcl.augment import _utils
 from gcl.augment import adaptive as A
+from gcl.augment import centrality as C
 
-from .graphs import gen, is_symmetric
+from .graphs import gen, is_symmetric, to_batch
 
 
 def every_transform(g: torch.Generator) -> list[aug.AugmentTransform]:
@@ -453,6 +455,14 @@ def test_featureless_graph_structure_transforms() -> None:
             lambda: aug.MultiView(aug.Identity(), num_views=0),
             r"num_views must be a positive integer",
         ),
+        # NaN passed comparisons such as `log_offset < 0` and then dropped every edge at the cap
+        (lambda: aug.AdaptiveDropEdges(log_offset=float("nan")), r"log_offset must be a finite number"),
+        (lambda: aug.AdaptiveMaskFeatures(log_offset=-1.0), r"log_offset must be >= 0 \(got -1.0\)"),
+        (lambda: aug.MaskFeatures(noise_std=float("nan")), r"noise_std must be a finite number"),
+        (lambda: aug.MaskFeatures(noise_mean=float("inf")), r"noise_mean must be a finite number"),
+        (lambda: aug.RandomWalkSubgraph(walk_length=1.5), r"walk_length must be a non-negative integer"),
+        (lambda: aug.AddCentrality("degree", damping=0.5), r"has no option damping; its options: "
+                                                           r"normalized, self_loop_weight"),
     ],
 )
 def test_bad_hyper_parameters_raise_in_init(factory, message) -> None:
@@ -469,6 +479,25 @@ def test_repr() -> None:
     assert "force_undirected=True" in repr(aug.PerturbEdges(0.2, force_undirected=True))
     assert "per_graph=True" in repr(aug.MaskFeatures(0.2, mode="dim", per_graph=True))
     assert "generator" not in repr(aug.DropNodes(0.2, generator=gen(0)))
+    # the raw degree of the adaptive augmentations is not the normalised one
+    assert repr(aug.AddCentrality.adaptive("degree")) == (
+        "AddCentrality(kind='degree', normalized=False, self_loop_weight=1)")
+    assert repr(aug.AddCentrality("pagerank", key="pr")) == "AddCentrality(kind='pagerank', key='pr')"
+
+
+def test_numpy_numbers_are_taken_for_hyper_parameters() -> None:
+    # settings that come from NumPy (sweeps, configuration arrays) are numbers like any other
+    batch = to_batch([(5, [(0, 1), (1, 0), (1, 2), (2, 1)]), (4, [(0, 1), (1, 0)])])
+    for transform in [aug.DropNodes(np.float32(0.2), generator=gen(0)),
+                      aug.RandomChoice([aug.DropNodes(0.2), aug.DropEdges(0.2)], k=np.int64(1), generator=gen(0)),
+                      aug.MultiView(aug.DropEdges(np.float32(0.5)), num_views=np.int64(2)),
+                      aug.RandomWalkSubgraph(0.5, walk_length=np.int64(2), generator=gen(0)),
+                      aug.AdaptiveDropEdges(0.3, log_offset=np.float32(1.0), generator=gen(0))]:
+        transform(batch)
+    assert aug.RandomChoice([aug.Identity()], k=np.int64(1)).k == 1
+    assert C.pagerank(batch.edge_index, batch.num_nodes, batch.batch, max_iter=np.int64(50)).shape == (9,)
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\] \(got True\)"):
+        aug.DropNodes(True)
 
 
 def test_graphs_that_are_not_homogeneous_edge_lists_are_refused_saying_so() -> None:
