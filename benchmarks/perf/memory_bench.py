@@ -14,6 +14,15 @@ batch 128, random4 views, through :func:`gcl.train.fit`). They are compared with
 sum is reported too. The baseline is the interpreter with torch and PyG loaded,
 a constant that does not grow with the data.
 
+Where the rest goes: the tensors autograd keeps for the backward of a step
+(the activations of both views, counted once per storage through
+:func:`torch.autograd.graph.saved_tensors_hooks`) are recorded for the step that
+keeps the most. ``--mmap-threshold BYTES`` runs the measured process with glibc's
+``MALLOC_MMAP_THRESHOLD_`` set, so that blocks of that size and larger are mapped
+and handed back to the system when freed instead of staying in the heap: the
+difference to a run without it is memory the allocator holds, not memory the
+training needs.
+
 OGB molecules carry integer atom features: their GraphCL uses the OGB atom and
 bond encoders (``ogb_mol=True``) and the structural views (node dropping,
 subgraph), as feature masking needs float features.
@@ -96,6 +105,25 @@ def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
     else:
         method = build_method("graphcl", dataset)
     config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
+    saved: dict[int, int] = {}
+    most_saved = [0, 0]  # bytes, nodes of that step's batch
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = max(saved.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    def counted(forward: Any) -> Any:
+        def run(batch: Any, *args: Any, **kwargs: Any) -> Any:
+            saved.clear()
+            with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+                out = forward(batch, *args, **kwargs)
+            if sum(saved.values()) > most_saved[0]:
+                most_saved[:] = [sum(saved.values()), int(batch.num_nodes)]
+            return out
+        return run
+
+    method.forward = counted(method.forward)
     result = fit(method, dataset, config)
     parameters = sum(p.numel() * p.element_size() for p in method.parameters())
     buffers = sum(b.numel() * b.element_size() for b in method.buffers())
@@ -118,6 +146,9 @@ def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
         "ratio_above_baseline": (peak - baseline) / budget,
         "ratio_raw": peak / budget,
         "epoch_seconds": result.history[0]["seconds"],
+        "saved_for_backward_bytes": most_saved[0],
+        "saved_for_backward_batch_nodes": most_saved[1],
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
     }
 
 
@@ -129,6 +160,8 @@ def main() -> None:
                         help="process the raw files in an empty cache (measures the one-off processing peak)")
     parser.add_argument("--adjacency", choices=("edge_index", "csr"), default="edge_index",
                         help="csr: the caller's own CSR adjacency instead of edge_index (see above)")
+    parser.add_argument("--mmap-threshold", type=int, default=None,
+                        help="run the measured process with MALLOC_MMAP_THRESHOLD_ set to this many bytes")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -137,7 +170,8 @@ def main() -> None:
         print(json.dumps(measure(args.child, args.threads, args.adjacency)))
         return
     results: dict[str, Any] = {"environment": environment(args.threads), "cold": args.cold,
-                               "adjacency": args.adjacency, "datasets": []}
+                               "adjacency": args.adjacency, "mmap_threshold": args.mmap_threshold,
+                               "datasets": []}
     for name in args.datasets:
         env = dict(os.environ)
         with tempfile.TemporaryDirectory(prefix="gcl-cold-cache-") as cold_cache:
@@ -148,6 +182,8 @@ def main() -> None:
                 subprocess.run(warm, capture_output=True, env=env, check=False)
             command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
                        "--adjacency", args.adjacency]
+            if args.mmap_threshold is not None:  # read by glibc at the measured process's start
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
             completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
         if completed.returncode != 0 or not lines:

@@ -215,11 +215,15 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     csr = results.get("adjacency") == "csr"
     title = ("**The caller's own sparse CSR adjacency** handed to the encoder instead of `edge_index` "
              "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
+    if results.get("mmap_threshold") is not None:
+        title += (f", **glibc mapping blocks of {results['mmap_threshold']:,} bytes and more** "
+                  f"(`MALLOC_MMAP_THRESHOLD_={results['mmap_threshold']}`: freed large blocks go back to the "
+                  "system instead of staying in the heap)")
     out = [f"{title}. Command: `{env['command']}` ({env['date']}).", "",
            "| dataset | graphs | nodes | edges | features | dataset (MB) | model (MB) | baseline (MB) | "
            "peak after load (MB) | peak (MB) | (peak − baseline) / (dataset + model) | peak / (dataset + model) "
-           f"| ≤ {MEMORY_GOAL:.0f}× | epoch (s) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
+           f"| ≤ {MEMORY_GOAL:.0f}× | saved for backward, largest step (MB) | epoch (s) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|"]
     for data in results["datasets"]:
         if "error" in data:
             out.append(f"| {data['dataset']} | failed: {data['error']} |")
@@ -229,8 +233,16 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
             f"| {mb(data['dataset_bytes'])} | {data['model_bytes'] / 2**20:.2f} | {mb(data['baseline_rss'])} | "
             f"{mb(data['after_load_peak_rss'])} | {mb(data['peak_rss'])} | {data['ratio_above_baseline']:.2f}× | "
             f"{data['ratio_raw']:.2f}× | {check(data['ratio_above_baseline'] <= MEMORY_GOAL)} | "
-            f"{data['epoch_seconds']:.1f} |")
+            f"{_saved(data)} | {data['epoch_seconds']:.1f} |")
     return out
+
+
+def _saved(data: dict[str, Any]) -> str:
+    r"""The activations kept for the backward of the step that keeps the most (runs before
+    this column existed have none)."""
+    if "saved_for_backward_bytes" not in data:
+        return "–"
+    return f"{mb(data['saved_for_backward_bytes'])} ({data['saved_for_backward_batch_nodes']:,} nodes)"
 
 
 def micro_section(results: dict[str, Any]) -> list[str]:
