@@ -173,3 +173,29 @@ def test_like_for_like_node_dropping_keeps_the_nodes_as_pygcl() -> None:
     assert view.num_nodes == batch.num_nodes and torch.equal(view.x, batch.x)  # PyGCL keeps x whole
     kept = view.edge_index.size(1)
     assert 0 < kept < batch.edge_index.size(1) and view.edge_attr.size(0) == kept
+
+
+def test_augment_bench_takes_ratios_within_rounds() -> None:
+    bench = load("augment_bench")
+    # a slow round for both sides does not move the ratio; the median of the per-round ratios is reported
+    assert bench.per_round_ratio([10.0, 30.0, 12.0], [1.0, 2.0, 1.0]) == (12.0, 10.0, 15.0)
+    calls: list[str] = []
+    rounds = bench.interleaved({"ours": (lambda: calls.append("ours"), 3), "loop": (lambda: calls.append("loop"), 1)},
+                               rounds=2)
+    assert {name: len(values) for name, values in rounds.items()} == {"ours": 2, "loop": 2}
+    assert calls == ["ours", "loop"] + (["ours"] * 3 + ["loop"]) * 2  # a warm-up, then interleaved rounds
+
+
+def test_memory_report_shows_what_the_largest_step_keeps() -> None:
+    report = load("report")
+    env = {"command": "python memory_bench.py", "date": "2026-01-01"}
+    row = {"dataset": "REDDIT-BINARY", "graphs": 2000, "nodes": 859254, "edges": 1991016, "features": 1,
+           "dataset_bytes": 34 << 20, "model_bytes": 1 << 18, "baseline_rss": 370 << 20,
+           "after_load_rss": 407 << 20, "after_load_peak_rss": 407 << 20, "peak_rss": 808 << 20,
+           "ratio_above_baseline": 12.89, "ratio_raw": 23.77, "epoch_seconds": 5.6}
+    older = "\n".join(report.memory_section([{"environment": env, "datasets": [row]}]))
+    assert "| 12.89× | 23.77× | **no** | – | 5.6 |" in older  # runs from before the column
+    measured = {**row, "saved_for_backward_bytes": 118 << 20, "saved_for_backward_batch_nodes": 59629}
+    text = "\n".join(report.memory_section([{"environment": env, "mmap_threshold": 131072, "datasets": [measured]}]))
+    assert "| **no** | 118 (59,629 nodes) | 5.6 |" in text
+    assert "`MALLOC_MMAP_THRESHOLD_=131072`" in text
