@@ -51,15 +51,17 @@ def _crow_of_sorted(rows: Tensor, num_nodes: int) -> Tensor:
     return torch._convert_indices_from_coo_to_csr(rows, num_nodes, out_int32=rows.dtype == torch.int32)
 
 
-def _csr(rows: Tensor, cols: Tensor, num_nodes: int, values: Tensor, weighted: bool) -> Tensor:
+def _csr(rows: Tensor, cols: Tensor, num_nodes: int, values: Tensor, weighted: bool) -> tuple[Tensor, Tensor | None]:
     r"""The ``[num_nodes, num_nodes]`` CSR matrix with ``values`` at ``(rows, cols)``;
     repeated pairs stay separate entries (they add up in a product) and entries of
     one row keep their order in ``rows``. Unless ``weighted``, the values are all
-    equal and keep their order when the entries are sorted."""
+    equal and keep their order when the entries are sorted. Also returns the
+    permutation that put the entries into row order (``None`` when they were in it)."""
     # A stable sort keeps each row's entries in edge order, so products sum them in
     # the order scattering messages along edge_index does. Collated batches usually
     # come sorted by source (the backward matrix): checking costs less than sorting,
     # but reading the answer would synchronise a GPU, which sorts anyway.
+    order: Tensor | None = None
     if rows.is_cuda:
         rows, order = torch.sort(rows, stable=True)
         cols = cols[order]
@@ -76,7 +78,7 @@ def _csr(rows: Tensor, cols: Tensor, num_nodes: int, values: Tensor, weighted: b
         torch.cumsum(torch.bincount(rows, minlength=num_nodes), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(crow, cols, values, (num_nodes, num_nodes), check_invariants=False)
+        return torch.sparse_csr_tensor(crow, cols, values, (num_nodes, num_nodes), check_invariants=False), order
 
 
 class Adjacency:
@@ -95,15 +97,17 @@ class Adjacency:
         num_nodes (int): Number of nodes :math:`N`.
         dtype (torch.dtype, optional): Dtype of the features it will multiply.
             (default: :obj:`torch.float32`)
-        edge_weight (Tensor, optional): A weight per edge ``[E]`` (constants:
-            weights that need a gradient, such as learnt attention, go through
-            message passing). (default: :obj:`None`, every edge weighs 1)
+        edge_weight (Tensor, optional): A weight per edge ``[E]``. Weights that
+            require grad (learnt attention, pooled graphs' learnt edges) get their
+            gradient from :func:`neighbour_sum`: one dot product per edge
+            (:func:`torch.sparse.sampled_addmm`), no :math:`[E, F]` tensor.
+            (default: :obj:`None`, every edge weighs 1)
 
     Raises:
         IndexError: If an index lies outside :math:`[0, N)` (checked on the CPU;
             on a GPU the check runs on the device and fails the next
             synchronising call, as an out-of-range gather would).
-        ValueError: If ``edge_weight`` is not one number per edge, or requires grad.
+        ValueError: If ``edge_weight`` is not one number per edge.
 
     Example:
         >>> import torch
@@ -114,6 +118,8 @@ class Adjacency:
         [11.0, 111.0, 110.0]
     """
 
+    weight: Tensor | None
+
     def __init__(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype = torch.float32,
                  edge_weight: Tensor | None = None) -> None:
         check_index_pairs(edge_index)
@@ -122,9 +128,6 @@ class Adjacency:
             if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
                 raise ValueError(f"edge_weight must hold one weight per edge ({num_edges}) "
                                  f"(got shape {tuple(edge_weight.shape)})")
-            if edge_weight.requires_grad:
-                raise ValueError("edge_weight requires grad, which the sparse sum does not pass on; "
-                                 "sum such weights by message passing")
         if num_edges:
             if edge_index.is_cuda:
                 # the CSR kernels check nothing; an out-of-range index must not read past memory
@@ -141,20 +144,37 @@ class Adjacency:
         # transposed matrix is built during backward, after the caller may have changed theirs
         self._edge_index = edge_index.to(dtype=index_dtype, memory_format=torch.contiguous_format, copy=True)
         self._weighted = edge_weight is not None
+        #: the caller's weights when they require grad: :func:`neighbour_sum` passes them on
+        self.weight = edge_weight if edge_weight is not None and edge_weight.requires_grad else None
         if edge_weight is None:
             self._values = torch.ones(num_edges, dtype=dtype, device=edge_index.device)
-        else:
-            self._values = edge_weight.to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
-        self.targets = _csr(self._edge_index[1], self._edge_index[0], num_nodes, self._values, self._weighted)
+        else:  # the kernels' own copy, without the autograd graph
+            self._values = edge_weight.detach().to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+        self.targets, self._target_order = _csr(self._edge_index[1], self._edge_index[0], num_nodes,
+                                                self._values, self._weighted)
         self._sources: Tensor | None = None
 
     @property
     def sources(self) -> Tensor:
         r"""The transposed matrix (row :math:`j` holds the targets of the edges out of :math:`j`)."""
         if self._sources is None:
-            self._sources = _csr(self._edge_index[0], self._edge_index[1], self.num_nodes, self._values,
-                                 self._weighted)
+            self._sources, _ = _csr(self._edge_index[0], self._edge_index[1], self.num_nodes, self._values,
+                                    self._weighted)
         return self._sources
+
+    def edge_dot_products(self, grad: Tensor, x: Tensor) -> Tensor:
+        r"""``grad[i] · x[j]`` for every edge :math:`(j, i)`, in edge order: the gradient
+        of :math:`\sum_{(j, i)} w_{ji} \mathbf{x}_j` with respect to the weights."""
+        crow, col = self.targets.crow_indices(), self.targets.col_indices()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+            # zeros, not the weights: with beta = 0 the values still enter as 0 * value
+            pattern = torch.sparse_csr_tensor(crow, col, torch.zeros_like(self._values),
+                                              (self.num_nodes, self.num_nodes), check_invariants=False)
+            per_entry = torch.sparse.sampled_addmm(pattern, grad, x.T, beta=0.0).values()
+        if self._target_order is None:
+            return per_entry
+        return torch.empty_like(per_entry).index_copy_(0, self._target_order, per_entry)
 
 
 class _GINAggregate(torch.autograd.Function):
@@ -194,6 +214,34 @@ class _NeighbourSum(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return None, None, None
         return _NeighbourSum.apply(grad, ctx.adjacency, not ctx.transposed), None, None
+
+
+class _WeightedNeighbourSum(torch.autograd.Function):
+    r"""``M x`` with ``M`` the adjacency's targets matrix, whose weights require grad: the
+    backward pass gives ``x`` the product with the sources matrix and every weight its
+    edge's dot product. Under ``create_graph=True`` the same gradients come from
+    differentiable gathers and scatters instead, so that they can be differentiated again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, adjacency: Adjacency) -> Tensor:
+        ctx.adjacency = adjacency
+        ctx.save_for_backward(x, weight)
+        return torch.mm(adjacency.targets, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        x, weight = ctx.saved_tensors
+        adjacency: Adjacency = ctx.adjacency
+        if torch.is_grad_enabled():  # create_graph=True: gradients that have gradients themselves
+            source, target = adjacency._edge_index.long()
+            incoming = grad.index_select(0, target)
+            spread = torch.zeros_like(x).index_add(0, source, incoming * weight.to(x.dtype)[:, None])
+            return spread, (incoming * x.index_select(0, source)).sum(1).to(weight.dtype), None
+        grad_x = torch.mm(adjacency.sources, grad) if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = adjacency.edge_dot_products(grad.contiguous(), x).to(weight.dtype)
+        return grad_x, grad_weight, None
 
 
 def supports_sparse_aggregation(x: Tensor) -> bool:
@@ -242,6 +290,14 @@ def neighbour_sum(x: Tensor, adjacency: Adjacency) -> Tensor:
     sums once its edges carry the normalised weights and self-loops of
     :func:`torch_geometric.nn.conv.gcn_conv.gcn_norm`.
 
+    When the adjacency's weights require grad, they receive it (the dot product
+    of each edge's target gradient with its source's features, computed per edge
+    by :func:`torch.sparse.sampled_addmm`). Under ``create_graph=True`` (second
+    derivatives) those gradients come from gathers and scatters along the edges
+    instead, which autograd can differentiate again. With constant weights the
+    backward pass is the same sum over the transposed adjacency, differentiable to
+    any order.
+
     Args:
         x (Tensor): Node features :math:`(N, F)`, ``float32`` or ``float64``.
         adjacency (Adjacency): The graph, built with :math:`N` nodes and ``x``'s dtype.
@@ -258,4 +314,6 @@ def neighbour_sum(x: Tensor, adjacency: Adjacency) -> Tensor:
         [10.0, 100.5, 20.0]
     """
     _check_features(x, adjacency)
+    if adjacency.weight is not None and torch.is_grad_enabled():
+        return cast(Tensor, _WeightedNeighbourSum.apply(x, adjacency.weight, adjacency))
     return cast(Tensor, _NeighbourSum.apply(x, adjacency, False))

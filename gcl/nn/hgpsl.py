@@ -3,10 +3,13 @@ pooling."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import GCNConv, global_mean_pool
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
 from gcl.nn._utils import (
@@ -15,8 +18,11 @@ from gcl.nn._utils import (
     check_float_features,
     check_inputs,
     check_positive,
+    is_index_pairs,
+    observed,
     resolve_batch,
 )
+from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
 from gcl.nn.pool import HGPSLPool
 
 __all__ = ["HGPSL"]
@@ -34,6 +40,25 @@ def _source_degree_norm(
     deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
     inv_sqrt = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
     return inv_sqrt[src] * edge_weight * inv_sqrt[dst]
+
+
+def _convolve(conv: nn.Module, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+    r"""``conv(x, edge_index, edge_weight)``, with the neighbourhood sum as one sparse product
+    each way (:func:`gcl.nn.aggregate.neighbour_sum`; learnt weights get their gradient
+    per edge) instead of message passing, whose :math:`[E, F]` message tensors dominate the
+    encoder's time on the dense learnt graphs. PyG's own ``forward`` runs where that sum
+    does not apply: half precision, autocast, a sparse adjacency, hooks or explainer masks,
+    or settings the encoder does not use."""
+    gcn = conv
+    if not (isinstance(gcn, GCNConv) and is_index_pairs(edge_index) and supports_sparse_aggregation(x)
+            and not gcn.improved and not gcn.cached and gcn.flow == "source_to_target"
+            and (gcn.add_self_loops or not gcn.normalize) and not observed(gcn)):
+        return cast(Tensor, conv(x, edge_index, edge_weight))
+    num_nodes = x.size(0)
+    if gcn.normalize:  # the first layer: self-loops and symmetric normalisation, as GCNConv adds them
+        edge_index, edge_weight = gcn_norm(edge_index.long(), edge_weight, num_nodes, dtype=x.dtype)
+    out = neighbour_sum(gcn.lin(x), Adjacency(edge_index, num_nodes, x.dtype, edge_weight=edge_weight))
+    return out if gcn.bias is None else out + gcn.bias
 
 
 class HGPSL(nn.Module):
@@ -62,6 +87,14 @@ class HGPSL(nn.Module):
     layer's bias there. Graphs smaller than the ratio allows keep at least one
     node per level; graphs without edges keep working (with structure learning
     each kept node then sees itself).
+
+    The convolutions and the pooling's node scores sum over neighbours by
+    sparse products (:func:`gcl.nn.aggregate.neighbour_sum`; the learnt edge
+    weights get their gradient per edge) rather than by message passing, whose
+    :math:`[E, F]` message tensors dominate the time on the dense learnt graphs;
+    the candidate pairs of ``sample_neighbor`` come from SciPy's sparse products
+    on the CPU. Half precision, autocast and convolutions with hooks run PyG's
+    message passing.
 
     For supervised training, put :class:`~gcl.nn.Classifier` with
     ``Classifier(2 * h, [h, h // 2], num_classes, dropout=0.5)`` on top — the
@@ -174,10 +207,13 @@ class HGPSL(nn.Module):
             module.reset_parameters()
 
     def _readout(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-        return torch.cat(
-            [global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)],
-            dim=-1,
-        )
+        # Every level is read out after a pooling, whose nodes come grouped by graph in graph
+        # order (topk_per_graph): the maximum runs over contiguous segments, one pass each way
+        # instead of a scatter and, backward, a comparison and gather of the whole [N, F] input.
+        counts = scatter(torch.ones_like(batch), batch, 0, num_graphs, reduce="sum")
+        top = torch.segment_reduce(x, "max", lengths=counts, unsafe=True)
+        top = torch.where(counts[:, None] > 0, top, torch.zeros_like(top))  # (an empty graph reads 0)
+        return torch.cat([top, global_mean_pool(x, batch, num_graphs)], dim=-1)
 
     def forward(
         self,
@@ -201,7 +237,7 @@ class HGPSL(nn.Module):
         check_inputs(x, edge_index, self.in_channels)
         check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
-        x = F.relu(self.convs[0](x, edge_index))
+        x = F.relu(_convolve(self.convs[0], x, edge_index, None))
         x = F.dropout(x, p=self.dropout, training=self.training)
         node = x
         edge_weight: Tensor | None = None
@@ -212,7 +248,7 @@ class HGPSL(nn.Module):
             )
             graph = graph + F.relu(self._readout(x, batch, num_graphs))
             norm = _source_degree_norm(edge_index, edge_weight, x.size(0), x.dtype)
-            x = F.relu(conv(x, edge_index, norm))
+            x = F.relu(_convolve(conv, x, edge_index, norm))
             x = F.dropout(x, p=self.dropout, training=self.training)
         graph = graph + F.relu(self._readout(x, batch, num_graphs))
         return EncoderOutput(graph=graph, node=node)

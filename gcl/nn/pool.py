@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import add_remaining_self_loops, coalesce, cumsum, scatter, softmax
 
 from gcl.nn._utils import check_positive, resolve_batch
+from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
 from gcl.nn.sparsemax import sparsemax
 
 __all__ = [
@@ -94,7 +95,10 @@ def node_information_score(
         deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
         inv_sqrt = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
         norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
-    neighbourhood = scatter(norm.unsqueeze(-1) * x[src], dst, 0, num_nodes, reduce="sum")
+    if supports_sparse_aggregation(x):  # one sparse product, no [E, F] message tensor
+        neighbourhood = neighbour_sum(x, Adjacency(edge_index, num_nodes, x.dtype, edge_weight=norm))
+    else:
+        neighbourhood = scatter(norm.unsqueeze(-1) * x[src], dst, 0, num_nodes, reduce="sum")
     return (x - neighbourhood).abs().sum(dim=-1)
 
 
@@ -453,7 +457,8 @@ class HGPSLPool(nn.Module):
         """
         num_nodes = x.size(0)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
-        score = node_information_score(x, edge_index, edge_weight, self.score_normalization)
+        with torch.no_grad():  # the score only ranks the nodes: no gradient flows through it
+            score = node_information_score(x, edge_index, edge_weight, self.score_normalization)
         perm = topk_per_graph(score, self.ratio, batch, num_graphs)
         x_pool, batch_pool = x[perm], batch[perm]
         if self.att is None:

@@ -11,9 +11,20 @@ from torch_geometric.utils import cumsum, scatter
 __all__ = ["sparsemax"]
 
 
-def _sort_by_segment(src: Tensor, index: Tensor) -> Tensor:
-    # Two stable sorts give the order "by segment, then by value descending"
-    # without a combined key that could overflow or lose float precision.
+def _sort_by_segment(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
+    r"""The order "by segment, then by value descending", ties in input order."""
+    if src.dtype == torch.float32 and num_segments < 2**30:
+        # One sort of an exact 64-bit key: the segment in the high half, the value's bits in
+        # the low half, mapped so that integer order is float order (negative floats' bits
+        # flipped). A float64 key would lose the low bits of values next to large segment numbers.
+        # -0.0 and every NaN made +0.0 and one positive NaN first: the comparison sort
+        # treats them as equal (ties keep their input order), their bits differ
+        value = src.detach()
+        value = torch.where(torch.isnan(value), torch.full_like(value, float("nan")), value + 0.0)
+        bits = value.view(torch.int32).to(torch.int64)
+        monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # increases with the value
+        return torch.argsort(index.to(torch.int64) * 2**32 - monotone, stable=True)
+    # Otherwise two stable sorts, which need no combined key.
     order = torch.argsort(src, descending=True, stable=True)
     return order[torch.argsort(index[order], stable=True)]
 
@@ -73,7 +84,7 @@ def sparsemax(src: Tensor, index: Tensor, num_segments: int | None = None) -> Te
         num_segments = int(index.max()) + 1
 
     with torch.no_grad():
-        order = _sort_by_segment(src, index)
+        order = _sort_by_segment(src, index, num_segments)
         seg = index[order]
         # Shifting by the segment maximum and accumulating in float64 keeps the
         # global running sum (minus each segment's offset) accurate even when

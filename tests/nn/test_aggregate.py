@@ -206,12 +206,52 @@ def test_weighted_sums_and_gradients_on_directed_graphs(num_nodes: int) -> None:
         assert torch.autograd.gradgradcheck(lambda x: neighbour_sum(x, adjacency), (x,))
 
 
+@pytest.mark.parametrize("num_nodes", [12, 70_000])  # NumPy's radix sort, then torch.sort
+def test_weights_that_require_grad_get_the_gradient_of_message_passing(num_nodes: int) -> None:
+    """Learnt weights (HGP-SL's pooled graphs): each edge's gradient is grad[target] . x[source],
+    returned in edge order although the sum runs over the edges sorted by target."""
+    generator = torch.Generator().manual_seed(num_nodes + 1)
+    edge_index = torch.randint(0, num_nodes - 2, (2, 60), generator=generator)
+    edge_index[:, :10] = edge_index[:, 10:20]  # repeated edges with other weights
+    weight = (torch.rand(60, generator=generator, dtype=torch.float64) + 0.5).requires_grad_()
+    x = torch.randn(num_nodes, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    out = neighbour_sum(x, Adjacency(edge_index, num_nodes, torch.float64, edge_weight=weight))
+    expected = weighted_reference(x, edge_index, weight)
+    torch.testing.assert_close(out, expected)
+    probe = torch.randn_like(out)
+    got = torch.autograd.grad((out * probe).sum(), (x, weight))
+    wanted = torch.autograd.grad((expected * probe).sum(), (x, weight))
+    for a, b in zip(got, wanted, strict=True):
+        torch.testing.assert_close(a, b)
+    if num_nodes < 100:
+        assert torch.autograd.gradcheck(
+            lambda x, w: neighbour_sum(x, Adjacency(edge_index, num_nodes, torch.float64, edge_weight=w)),
+            (x, weight))
+        # second derivatives (create_graph=True) through the differentiable gathers and scatters
+        assert torch.autograd.gradgradcheck(
+            lambda x, w: neighbour_sum(x, Adjacency(edge_index, num_nodes, torch.float64, edge_weight=w)),
+            (x, weight))
+
+
+def test_float32_weights_of_a_float64_sum_and_graphs_without_edges() -> None:
+    edge_index = torch.tensor([[0, 2, 1], [1, 1, 0]])
+    weight = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    neighbour_sum(x, Adjacency(edge_index, 3, torch.float64, edge_weight=weight)).sum().backward()
+    assert weight.grad is not None and weight.grad.dtype == torch.float32
+    torch.testing.assert_close(weight.grad, x.detach().sum(1)[edge_index[0]].float())
+    empty = torch.zeros(0, requires_grad=True)
+    out = neighbour_sum(x, Adjacency(torch.zeros(2, 0, dtype=torch.long), 3, torch.float64, edge_weight=empty))
+    out.sum().backward()
+    assert out.abs().sum() == 0 and empty.grad is not None and empty.grad.shape == (0,)
+    with torch.no_grad():  # no graph to build: the constant-weight product
+        assert neighbour_sum(x, Adjacency(edge_index, 3, torch.float64, edge_weight=weight)).shape == (3, 2)
+
+
 def test_edge_weights_are_checked_and_copied() -> None:
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
     with pytest.raises(ValueError, match="one weight per edge"):
         Adjacency(edge_index, 3, edge_weight=torch.ones(2))
-    with pytest.raises(ValueError, match="requires grad"):
-        Adjacency(edge_index, 3, edge_weight=torch.ones(3, requires_grad=True))
     weight = torch.tensor([1.0, 2.0, 3.0])
     adjacency = Adjacency(edge_index, 3, edge_weight=weight)
     weight.zero_()  # the caller's tensor changes after the build

@@ -152,6 +152,46 @@ def test_permutation_invariance(mutag_batch, sample: bool, sparse: bool) -> None
     assert torch.allclose(out.node[perm], shuffled.node, atol=1e-8)
 
 
+@pytest.mark.parametrize(("sample", "sparse", "learn"), MODES)
+def test_sparse_sums_give_what_message_passing_gives(proteins_batch, monkeypatch, sample: bool, sparse: bool,  # type: ignore[no-untyped-def]
+                                                     learn: bool) -> None:
+    """The convolutions and node scores sum over neighbours by sparse products (learnt edge
+    weights get their gradient per edge) and the readout's maximum runs over contiguous
+    segments; PyG's message passing and global_max_pool give the same outputs and gradients."""
+    from torch_geometric.nn import global_max_pool
+
+    import gcl.nn.hgpsl as hgpsl_module
+    import gcl.nn.pool as pool_module
+
+    data = proteins_batch
+    torch.manual_seed(3)
+    model = HGPSL(3, 16, num_layers=3, sample_neighbor=sample, sparse_attention=sparse,
+                  structure_learning=learn).double()
+    x = data.x.double()
+
+    def run() -> tuple[Tensor, ...]:
+        model.zero_grad()
+        out = model(x, data.edge_index, data.batch, data.num_graphs)
+        (out.graph.pow(2).sum() + out.node.sum()).backward()
+        return (out.graph.detach(), out.node.detach(),
+                *(p.grad.clone() for p in model.parameters() if p.grad is not None))
+
+    fast = run()
+    monkeypatch.setattr(hgpsl_module, "supports_sparse_aggregation", lambda x: False)
+    monkeypatch.setattr(pool_module, "supports_sparse_aggregation", lambda x: False)
+
+    def readout(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:  # type: ignore[no-untyped-def]
+        from torch_geometric.nn import global_mean_pool
+
+        return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
+
+    monkeypatch.setattr(HGPSL, "_readout", readout)
+    slow = run()
+    assert len(fast) == len(slow) and len(fast) > 2
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
 def test_determinism_given_seed(mutag_batch) -> None:  # type: ignore[no-untyped-def]
     data = mutag_batch
     outputs = []

@@ -121,3 +121,25 @@ def test_large_scores_keep_summing_to_one() -> None:
     for base in (1e4, 1e5, 1e6):
         out = sparsemax(torch.tensor([0.0, 0.25, -0.25]) + base, torch.zeros(3, dtype=torch.long))
         assert abs(float(out.sum()) - 1.0) < 1e-6
+
+
+def test_one_key_sort_orders_as_two_stable_sorts() -> None:
+    """float32 scores sort once on a 64-bit key (segment, then the value's bits): the same
+    order as sorting by value and then stably by segment, including ties, -0.0 next to 0.0,
+    infinities and NaNs of either sign."""
+    from gcl.nn.sparsemax import _sort_by_segment
+
+    generator = torch.Generator().manual_seed(0)
+    src = torch.randn(5000, generator=generator).round(decimals=1)  # many ties, and -0.0
+    src[::97] = float("inf")
+    src[::89] = float("-inf")
+    src[::83] = float("nan")
+    src[::79] = -float("nan")
+    src[::71] = -0.0
+    index = torch.randint(0, 300, (5000,), generator=generator)
+    expected = torch.argsort(src, descending=True, stable=True)
+    expected = expected[torch.argsort(index[expected], stable=True)]
+    assert torch.equal(_sort_by_segment(src, index, 300), expected)
+    # float64 and very many segments take the two sorts
+    assert torch.equal(_sort_by_segment(src.double(), index, 300), expected)
+    assert torch.equal(_sort_by_segment(src, index, 2**30), expected)
