@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -87,6 +88,55 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")  # a zombie has ended: only its exit status is left
+
+
+def _fresh_resource_tracker_lock() -> None:
+    r"""In a forked child: a new lock for multiprocessing's resource tracker. The child
+    inherits the lock as it was at the fork; when another thread of the test process held
+    it then (a process pool's manager thread shutting down after an earlier test), the
+    child's first semaphore or pool waits for it forever."""
+    import threading
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    lock = getattr(tracker, "_lock", None)
+    if lock is not None:
+        tracker._lock = threading.RLock() if "RLock" in type(lock).__name__ else threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_resource_tracker_lock)
+
+
+class _TrackedFork:
+    r"""The ``fork`` multiprocessing context, remembering the processes it starts."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._context = multiprocessing.get_context("fork")
+        self.started: list[Any] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:
+        process = self._context.Process(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+@pytest.fixture
+def fork_context() -> Iterator[_TrackedFork]:
+    """multiprocessing's ``fork`` context whose processes are killed if they outlive the test:
+    a child that hangs fails its test instead of keeping pytest from exiting (which joins
+    every child it has)."""
+    tracked = _TrackedFork()
+    yield tracked
+    for process in tracked.started:
+        if process.pid is not None and process.is_alive():
+            process.kill()
+            process.join(10)
 
 
 @pytest.fixture

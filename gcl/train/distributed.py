@@ -292,11 +292,19 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
     with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:
         result_file = str(Path(tmp) / "result.pt")
         try:
-            mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(), backend,
-                                             device, result_file,
-                                             None if start_method == "forkserver" else os.getpid()),
-                               nprocs=nproc, join=True,
-                               start_method=start_method)
+            context = mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(),
+                                                       backend, device, result_file,
+                                                       None if start_method == "forkserver" else os.getpid()),
+                                         nprocs=nproc, join=False, start_method=start_method)
+            try:
+                while not context.join():
+                    pass
+            except BaseException:
+                # Ctrl-C, SIGTERM turned into an exception, or a failed rank: no worker may outlive
+                # this call (the interpreter's exit would wait for it, and one blocked in a
+                # collective, or still training, never ends)
+                _end_workers(context.processes)
+                raise
         except mp.ProcessRaisedException as exc:
             # the first exception a worker saved: a rank that fails makes the others fail in their
             # next collective, and the process torch reports may be one of those
@@ -306,6 +314,27 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
             first = min(saved, key=lambda item: item[0])[1]
             raise first from exc  # the worker's own exception, its traceback in the cause
         return torch.load(result_file, weights_only=False)["result"]
+
+
+#: Seconds an interrupted launch gives its workers to end on their own (they received the same
+#: Ctrl-C when it came from a terminal), then to end after SIGTERM, before SIGKILL.
+WORKER_GRACE_SECONDS = 10.0
+
+
+def _end_workers(processes: Sequence[Any], grace: float | None = None) -> None:
+    r"""Ends every worker still running: time to finish on its own, then SIGTERM, then SIGKILL.
+    Rank 0 writes checkpoints atomically, so no kill leaves a partial one."""
+    grace = WORKER_GRACE_SECONDS if grace is None else grace
+    for signal_step in (None, "terminate", "kill"):
+        running = [process for process in processes if process.is_alive()]
+        if not running:
+            return
+        for process in running:
+            if signal_step is not None:
+                getattr(process, signal_step)()
+        deadline = time.monotonic() + grace
+        for process in running:
+            process.join(max(0.0, deadline - time.monotonic()))
 
 
 def _saved_error(path: str) -> tuple[int, BaseException] | None:

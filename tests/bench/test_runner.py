@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 import time
@@ -166,10 +165,11 @@ def test_a_task_another_run_holds_is_left_to_it(tmp_path: Path, jobs: int) -> No
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_two_runs_at_once_train_each_task_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+def test_two_runs_at_once_train_each_task_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int,
+                                               fork_context: Any) -> None:
     log = tmp_path / "log.txt"
     monkeypatch.setenv("GCL_TEST_LOG", str(log))
-    context = mp.get_context("fork")
+    context = fork_context
     runs = [context.Process(target=_fake.run_logging, args=(str(tmp_path / "r.sqlite"), str(log), jobs))
             for _ in range(2)]
     for run in runs:
@@ -192,12 +192,12 @@ def test_unavailable_dataset_is_skipped(tmp_path: Path) -> None:
     assert summary.unavailable == ["PROTEINS"] and len(summary.ran) == 12
 
 
-def test_resume_after_kill(tmp_path: Path) -> None:
+def test_resume_after_kill(tmp_path: Path, fork_context: Any) -> None:
     store_path = tmp_path / "r.sqlite"
     log = tmp_path / "log.txt"
     # A forked child runs the table and SIGKILLs itself at the 8th task: no
     # finally-blocks, no clean shutdown of the database connection.
-    proc = mp.get_context("fork").Process(target=_fake.run_and_die, args=(str(store_path), 7, str(log)))
+    proc = fork_context.Process(target=_fake.run_and_die, args=(str(store_path), 7, str(log)))
     proc.start()
     proc.join(120)
     assert proc.exitcode == -9
@@ -307,10 +307,10 @@ def test_parallel_keyboard_interrupt_stops_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_end_with_the_main_process(tmp_path: Path, signum: int,
-                                           alive: Callable[[int], bool]) -> None:
+                                           alive: Callable[[int], bool], fork_context: Any) -> None:
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
-    proc = mp.get_context("fork").Process(target=_fake.run_slow, args=(str(tmp_path / "r.sqlite"), str(pid_dir)))
+    proc = fork_context.Process(target=_fake.run_slow, args=(str(tmp_path / "r.sqlite"), str(pid_dir)))
     proc.start()
     deadline = time.monotonic() + 60
     while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
@@ -345,3 +345,26 @@ def test_versions_name_the_source_commit(tmp_path: Path) -> None:
     dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "gcl"], capture_output=True,
                                 text=True, check=False).stdout.strip())
     assert commit == head + ("+changes" if dirty else "")
+
+
+def _spawn_value(done: Any) -> None:
+    import multiprocessing
+
+    multiprocessing.get_context("spawn").Value("i", 0)  # registers a semaphore with the resource tracker
+    done.set()
+
+
+def test_a_child_forked_while_the_resource_tracker_is_busy_still_registers(fork_context: Any) -> None:
+    """The forked tests above start process pools in the child. A child forked while another
+    thread held the resource tracker's lock (a pool's manager thread shutting down after an
+    earlier test) used to wait for that lock forever, and pytest then hung at exit joining it;
+    the test suite's fork hook gives every child a fresh lock."""
+    from multiprocessing import resource_tracker
+
+    done = fork_context.Event()
+    with resource_tracker._resource_tracker._lock:  # busy at the fork
+        child = fork_context.Process(target=_spawn_value, args=(done,))
+        child.start()
+    assert done.wait(60)
+    child.join(30)
+    assert child.exitcode == 0

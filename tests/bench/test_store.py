@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,10 +69,10 @@ def _writer(path: str, start: int, count: int) -> None:
             store.add([Record("t", "v", "D", "m", 0, i, i / 1000.0)])
 
 
-def test_two_concurrent_writers(tmp_path: Path) -> None:
+def test_two_concurrent_writers(tmp_path: Path, fork_context: Any) -> None:
     path = str(tmp_path / "r.sqlite")
     ResultsStore(path).close()
-    ctx = mp.get_context("fork")
+    ctx = fork_context
     # Overlapping ranges: both processes write folds 60..99.
     procs = [ctx.Process(target=_writer, args=(path, 0, 100)), ctx.Process(target=_writer, args=(path, 60, 100))]
     for p in procs:

@@ -524,13 +524,12 @@ def _load_in_turn(name: str, start: Any, results: Any) -> None:
 
 @pytest.mark.parametrize("round_", range(2))
 def test_processes_loading_into_an_empty_cache_at_once_all_succeed(
-        round_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        round_: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork_context: Any) -> None:
     # PROTEINS is shipped packed: the processes race to unpack it, then to build its processed cache
-    import multiprocessing
 
     monkeypatch.delenv("GCL_DATA", raising=False)
     monkeypatch.setenv("GCL_CACHE", str(tmp_path / "cache"))
-    context = multiprocessing.get_context("fork")
+    context = fork_context
     start, results = context.Barrier(3), context.Queue()
     workers = [context.Process(target=_load_in_turn, args=("PROTEINS", start, results)) for _ in range(3)]
     for worker in workers:

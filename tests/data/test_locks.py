@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ def _hold(path: Path, entered: Any, seconds: float) -> None:
         time.sleep(seconds)
 
 
-def test_held_lock_waits_for_another_process_and_try_lock_does_not(tmp_path: Path) -> None:
+def test_held_lock_waits_for_another_process_and_try_lock_does_not(tmp_path: Path, fork_context: Any) -> None:
     path = tmp_path / "nested" / ".build.lock"  # its folder is created
-    context = multiprocessing.get_context("fork")
+    context = fork_context
     entered = context.Event()
     holder = context.Process(target=_hold, args=(path, entered, 0.6))
     holder.start()
