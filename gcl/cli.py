@@ -81,6 +81,9 @@ def _resume_hint(args: argparse.Namespace) -> str:
         return "nothing was kept (without --out there are no checkpoints to resume from)"
     if args.command in ("bench", "reproduce") and str(getattr(args, "store", None)) == ":memory:":
         return "nothing was kept (the results store was in memory)"
+    if args.command == "train" and getattr(args, "restart", False):
+        # the same command would start over again and drop what this run kept
+        return "run the same command without --restart to resume"
     if args.command in ("train", "bench", "reproduce"):
         return "run the same command again to resume"
     return "nothing to resume"

@@ -130,6 +130,9 @@ def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to
 
     monkeypatch.setattr(Trainer, "_step", interrupted)
     assert main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", "--restart", *out]) == 130
+    # the same command again would start over once more: the hint drops --restart
+    assert "gcl train: interrupted; run the same command without --restart to resume" in capsys.readouterr().err
+    assert main(["train", "graphcl", "--epochs", "1", "--lr", "0.5", *out]) == 130
     assert "gcl train: interrupted; run the same command again to resume" in capsys.readouterr().err
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--epochs", "1"]) == 130  # no --out
     assert "gcl train: interrupted; nothing was kept (without --out" in capsys.readouterr().err
