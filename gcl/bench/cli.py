@@ -114,6 +114,14 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
                       "them (see `gcl datasets --all`)", file=sys.stderr)
                 return 2
     store_path = args.store if args.store is not None else default_store_path()
+    if str(store_path) != ":memory:" and Path(store_path).expanduser().is_dir():
+        print(f"--store {store_path} is a folder: give the path of a results database file (created if missing)",
+              file=sys.stderr)
+        return 2
+    if args.out is not None and Path(args.out).expanduser().exists() and not Path(args.out).expanduser().is_dir():
+        # refused now, not after the whole table has run
+        print(f"--out {args.out} is a file: give a folder for {config.table}.md / .csv / .png", file=sys.stderr)
+        return 2
     if args.out is not None:
         out_dir = args.out
     elif args.quick:
@@ -163,8 +171,13 @@ def _check_paper_rows(config: Any) -> None:
     from gcl.bench.config import benchmarks_dir
     from gcl.bench.papers import check_paper_metric, load_paper_results, unmatched_paper_rows
 
+    if not config.paper:
+        return
     path = benchmarks_dir() / "papers" / config.paper
-    if not config.paper or not path.is_file():
+    if not path.is_file():
+        print(f"warning: paper: {config.paper} is not in {path.parent} (where published numbers are read "
+              "from; $GCL_BENCHMARKS/papers for tables of your own): the report's paper column stays empty",
+              file=sys.stderr)
         return
     paper = load_paper_results(path)
     check_paper_metric(config, paper)

@@ -145,15 +145,24 @@ class ResultsStore:
         # isolation_level=None: transactions are opened explicitly, so a write
         # takes the lock up front (BEGIN IMMEDIATE) instead of upgrading later,
         # which is what makes two concurrent writers wait rather than fail.
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self._write() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:  # a folder, a path without permission
+            raise ValueError(f"results store {self.path}: cannot be opened as a SQLite database ({exc}); "
+                             "give the path of a database file (created if missing)") from None
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except sqlite3.DatabaseError as exc:  # another kind of file (sqlite3.OperationalError is one too)
+            self._conn.close()
+            raise ValueError(f"results store {self.path}: not a results database ({exc}); give the path of "
+                             "a database file that gcl created, or of a new one") from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -123,6 +123,40 @@ def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pyte
         assert db.records("mini") == []
 
 
+def test_a_paper_file_that_is_not_there_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "mini.yaml").write_text(
+        "table: mini\nprotocol: svc\npaper: mini.csv\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
+    (tmp_path / "mini.csv").write_text("dataset,method,mean,std,metric,citation,source,notes\n")  # beside, not in papers/
+    monkeypatch.setenv("GCL_BENCHMARKS", str(tmp_path))
+    assert main(["reproduce", "mini", "--report-only", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path)]) == 0
+    assert f"warning: paper: mini.csv is not in {tmp_path / 'papers'}" in capsys.readouterr().err
+
+
+def test_a_store_that_is_no_database_and_an_out_that_is_a_file_are_refused_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_database = tmp_path / "notes.sqlite"
+    not_a_database.write_text("hello\n")
+    for store, message in ((tmp_path, f"--store {tmp_path} is a folder"),
+                           (not_a_database, f"results store {not_a_database}: not a results database")):
+        for extra in ([], ["--report-only"]):
+            assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(store), "--out", str(tmp_path),
+                         *extra]) == 2
+            assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"cannot be opened as a SQLite database"):
+        ResultsStore(tmp_path)  # the library's own error, for callers of the API
+    assert not_a_database.read_text() == "hello\n"  # left as it was
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    started = time.monotonic()
+    assert main(["reproduce", "graphcl-tu", "--quick", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(taken)]) == 2
+    assert f"--out {taken} is a file" in capsys.readouterr().err
+    assert not (tmp_path / "r.sqlite").exists() and time.monotonic() - started < 30  # before anything ran
+
+
 def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # two workers train the quick LCGNN table's folds (one task per fold) and store what one process would
     sequential, parallel = tmp_path / "one.sqlite", tmp_path / "two.sqlite"
