@@ -13,6 +13,12 @@ single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved
   batch norm), forward + backward: the GCN's normalised sum as sparse
   products over an adjacency built once per pass (:func:`gcl.nn.aggregate.neighbour_sum`)
   against PyG's ``GCNConv`` message passing;
+* the HGP-SL encoder and classifier of the HGP-SL table on one 512-graph NCI1
+  batch (128 channels, three convolutions, pooling ratio 0.8, 4-hop candidates,
+  sparsemax), forward + backward: the library's sums (sparse products, the
+  learnt edge weights' gradient per edge; SciPy's k-hop candidates; the readout's
+  maximum over segments) against message passing, the tensor construction of the
+  candidates and PyG's scatter maximum (sparsemax's sort is the library's in both);
 * one Adam step over GraphCL's parameters: torch's default (a loop over the
   parameters) against the fused kernel that :meth:`gcl.train.TrainConfig.make_optimizer` uses;
 * the training loop's own cost: :func:`gcl.train.fit` with no batches (set-up and
@@ -157,6 +163,46 @@ def node_encoders(repeats: int) -> dict[str, float]:
     return timed({"sparse products": lambda: step(False), "message passing (GCNConv)": lambda: step(True)}, repeats)
 
 
+def hgpsl_steps(repeats: int, name: str = "NCI1") -> tuple[dict[str, Any], dict[str, float]]:
+    from torch_geometric.nn import global_max_pool, global_mean_pool
+
+    from gcl.data import CollatedLoader, load_dataset
+    from gcl.methods import build_method
+    from gcl.nn import HGPSL
+    from gcl.nn import hgpsl as hgpsl_module
+    from gcl.nn import pool as pool_module
+
+    dataset = load_dataset(name, use_node_attr=True)
+    batch = next(iter(CollatedLoader(dataset, 512, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    torch.manual_seed(0)
+    method = build_method("supervised", dataset, encoder="hgpsl", hidden_channels=128, num_layers=3,
+                          pooling_ratio=0.8, dropout=0.0, score_normalization="sym", num_hops=4,
+                          classifier_channels=[128, 64])
+    library = (hgpsl_module.supports_sparse_aggregation, pool_module.supports_sparse_aggregation,
+               pool_module._neighbourhood_candidates, HGPSL._readout)
+
+    def scatter_readout(self: Any, x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+        return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
+
+    def step(message_passing: bool) -> None:
+        if message_passing:
+            hgpsl_module.supports_sparse_aggregation = pool_module.supports_sparse_aggregation = lambda _: False
+            pool_module._neighbourhood_candidates = pool_module._neighbourhood_candidates_torch
+            HGPSL._readout = scatter_readout  # type: ignore[method-assign]
+        try:
+            method.zero_grad(set_to_none=True)
+            loss = method(batch)
+            (loss if isinstance(loss, torch.Tensor) else loss.loss).backward()
+        finally:
+            (hgpsl_module.supports_sparse_aggregation, pool_module.supports_sparse_aggregation,
+             pool_module._neighbourhood_candidates, HGPSL._readout) = library  # type: ignore[method-assign]
+
+    info = {"dataset": name, "graphs": int(batch.num_graphs), "nodes": int(batch.num_nodes),
+            "edges": int(batch.edge_index.size(1))}
+    return info, timed({"library": lambda: step(False),
+                        "message passing, tensor candidates, scatter maximum": lambda: step(True)}, repeats)
+
+
 def optimisers(dataset: Any, repeats: int) -> dict[str, float]:
     from gcl.methods import build_method
 
@@ -216,6 +262,7 @@ def main() -> None:
     results["augmentations"] = augmentations(batch, args.repeats)
     results["encoder"] = encoders(dataset, batch, args.repeats)
     results["node_encoder"] = node_encoders(max(args.repeats // 3, 5))
+    results["hgpsl_batch"], results["hgpsl"] = hgpsl_steps(max(args.repeats // 3, 5))
     results["optimiser"] = optimisers(dataset, args.repeats * 5)
     results["loop"] = loop_costs(dataset, args.repeats)
     if args.wide:

@@ -265,6 +265,11 @@ def micro_section(results: dict[str, Any]) -> list[str]:
         out += ["", "| GCN on Cora (Graph Barlow Twins' encoder, 1433 → 512 → 256), forward + backward | ms |",
                 "|---|---:|"]
         out += [f"| {name} | {1e3 * value:.1f} |" for name, value in results["node_encoder"].items()]
+    if "hgpsl" in results:
+        info = results["hgpsl_batch"]
+        out += ["", f"| HGP-SL table's encoder and classifier on one {info['graphs']}-graph {info['dataset']} batch "
+                f"({info['nodes']:,} nodes, {info['edges']:,} edges), forward + backward | ms |", "|---|---:|"]
+        out += [f"| {name} | {1e3 * value:.1f} |" for name, value in results["hgpsl"].items()]
     out += ["", "| optimiser step over GraphCL's parameters | ms |", "|---|---:|"]
     out += [f"| {name} | {1e3 * value:.3f} |" for name, value in results["optimiser"].items()]
     if "loop" in results:

@@ -93,6 +93,16 @@ def test_micro_bench_loop_costs_on_proteins() -> None:
     assert costs["loop per step, loading included"] > 0
 
 
+def test_micro_bench_hgpsl_step_restores_the_library_paths() -> None:
+    from gcl.nn import HGPSL
+    from gcl.nn import pool as pool_module
+
+    before = (pool_module.supports_sparse_aggregation, pool_module._neighbourhood_candidates, HGPSL._readout)
+    info, times = load("micro_bench").hgpsl_steps(repeats=1, name="PROTEINS")  # shipped
+    assert info["graphs"] == 512 and set(times) == {"library", "message passing, tensor candidates, scatter maximum"}
+    assert (pool_module.supports_sparse_aggregation, pool_module._neighbourhood_candidates, HGPSL._readout) == before
+
+
 def test_table_epoch_probe_on_mutag() -> None:
     module = load("table_epoch_probe")
     result = module.main(["lcgnn-tu", "MUTAG", "1", "cpu"])
