@@ -69,9 +69,10 @@ class GCN(nn.Module):
     The layers are PyG ``GCNConv`` modules; their normalised neighbourhood sum
     runs as one sparse product each way over an adjacency built once per
     forward pass (:func:`gcl.nn.aggregate.neighbour_sum`) instead of message
-    passing, except for edge weights that require grad, half precision,
-    autocast, a sparse adjacency in place of ``edge_index``, and convolutions
-    with hooks or PyG explainer masks, which run PyG's own ``forward``.
+    passing (edge weights that require grad get their gradient per edge), except
+    for half precision, autocast, a sparse adjacency in place of ``edge_index``,
+    and convolutions with hooks or PyG explainer masks, which run PyG's own
+    ``forward``.
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})`, edge indices
@@ -155,7 +156,6 @@ class GCN(nn.Module):
                              f"(got shape {tuple(edge_weight.shape)})")
         adjacency: Adjacency | None = None
         if (is_index_pairs(edge_index) and supports_sparse_aggregation(x)
-                and (edge_weight is None or not edge_weight.requires_grad)
                 and all(map(_plain, self.convs)) and not any(map(observed, self.convs))):
             # The normalised adjacency (self-loops, symmetric degree normalisation) once for
             # every layer, as a sparse matrix: no [E, F] message tensor, forward or backward.

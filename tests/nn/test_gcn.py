@@ -150,12 +150,26 @@ def test_the_sparse_sum_computes_what_message_passing_does(mutag_graph, weighted
             torch.testing.assert_close(a, b)
 
 
-def test_weights_that_need_gradients_and_watched_layers_use_message_passing(mutag_graph) -> None:  # type: ignore[no-untyped-def]
+def test_weights_that_need_gradients_get_those_of_message_passing(mutag_graph, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gcl.nn.gcn as gcn_module
+
+    x, edge_index = mutag_graph.x.double(), mutag_graph.edge_index
+    model = GCN(x.size(1), 8, num_layers=2).double()
+    grads = []
+    for sparse in (True, False):
+        if not sparse:
+            monkeypatch.setattr(gcn_module, "supports_sparse_aggregation", lambda x: False)
+        weight = torch.rand(edge_index.size(1), dtype=torch.float64,
+                            generator=torch.Generator().manual_seed(1)).requires_grad_()
+        model(x, edge_index, weight).pow(2).sum().backward()
+        grads.append(weight.grad)
+    assert bool(grads[0].abs().sum() > 0)
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_watched_layers_use_message_passing(mutag_graph) -> None:  # type: ignore[no-untyped-def]
     x, edge_index = mutag_graph.x, mutag_graph.edge_index
     model = GCN(x.size(1), 8)
-    weight = torch.rand(edge_index.size(1), requires_grad=True)
-    model(x, edge_index, weight).sum().backward()
-    assert weight.grad is not None and bool(weight.grad.abs().sum() > 0)
     seen = []
     handle = model.convs[0].register_forward_hook(lambda module, args, out: seen.append(out.shape))
     try:
