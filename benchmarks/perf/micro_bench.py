@@ -181,7 +181,8 @@ def hgpsl_steps(repeats: int, name: str = "NCI1") -> tuple[dict[str, Any], dict[
     library = (hgpsl_module.supports_sparse_aggregation, pool_module.supports_sparse_aggregation,
                pool_module._neighbourhood_candidates, HGPSL._readout)
 
-    def scatter_readout(self: Any, x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    def scatter_readout(self: Any, x: torch.Tensor, batch: torch.Tensor, num_graphs: int,
+                        grouped: bool = True) -> torch.Tensor:
         return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
 
     def step(message_passing: bool) -> None:

@@ -8,7 +8,7 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, global_mean_pool
+from torch_geometric.nn import GCNConv, global_max_pool, global_mean_pool
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
@@ -206,13 +206,17 @@ class HGPSL(nn.Module):
         for module in [*self.convs, *self.pools]:
             module.reset_parameters()
 
-    def _readout(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-        # Every level is read out after a pooling, whose nodes come grouped by graph in graph
-        # order (topk_per_graph): the maximum runs over contiguous segments, one pass each way
-        # instead of a scatter and, backward, a comparison and gather of the whole [N, F] input.
-        counts = scatter(torch.ones_like(batch), batch, 0, num_graphs, reduce="sum")
-        top = torch.segment_reduce(x, "max", lengths=counts, unsafe=True)
-        top = torch.where(counts[:, None] > 0, top, torch.zeros_like(top))  # (an empty graph reads 0)
+    def _readout(self, x: Tensor, batch: Tensor, num_graphs: int, grouped: bool = True) -> Tensor:
+        r"""Max and mean of every graph's nodes. ``grouped``: the nodes come grouped by graph in
+        graph order, as a pooling (:func:`~gcl.nn.pool.topk_per_graph`) leaves them; the maximum
+        then runs over contiguous segments, one pass each way instead of a scatter and, backward,
+        a comparison and gather of the whole ``[N, F]`` input."""
+        if not grouped:
+            top = global_max_pool(x, batch, num_graphs)
+        else:
+            counts = scatter(torch.ones_like(batch), batch, 0, num_graphs, reduce="sum")
+            top = torch.segment_reduce(x, "max", lengths=counts, unsafe=True)
+            top = torch.where(counts[:, None] > 0, top, torch.zeros_like(top))  # (an empty graph reads 0)
         return torch.cat([top, global_mean_pool(x, batch, num_graphs)], dim=-1)
 
     def forward(
@@ -250,7 +254,8 @@ class HGPSL(nn.Module):
             norm = _source_degree_norm(edge_index, edge_weight, x.size(0), x.dtype)
             x = F.relu(_convolve(conv, x, edge_index, norm))
             x = F.dropout(x, p=self.dropout, training=self.training)
-        graph = graph + F.relu(self._readout(x, batch, num_graphs))
+        # without a pooling (one layer) the caller's batch vector, which need not be grouped
+        graph = graph + F.relu(self._readout(x, batch, num_graphs, grouped=len(self.pools) > 0))
         return EncoderOutput(graph=graph, node=node)
 
     def __repr__(self) -> str:

@@ -180,7 +180,7 @@ def test_sparse_sums_give_what_message_passing_gives(proteins_batch, monkeypatch
     monkeypatch.setattr(hgpsl_module, "supports_sparse_aggregation", lambda x: False)
     monkeypatch.setattr(pool_module, "supports_sparse_aggregation", lambda x: False)
 
-    def readout(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:  # type: ignore[no-untyped-def]
+    def readout(self, x: Tensor, batch: Tensor, num_graphs: int, grouped: bool = True) -> Tensor:  # type: ignore[no-untyped-def]
         from torch_geometric.nn import global_mean_pool
 
         return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
@@ -216,6 +216,12 @@ def test_single_layer_has_no_pooling(mutag_batch) -> None:  # type: ignore[no-un
         dim=1,
     )
     assert torch.allclose(out.graph, expected, atol=1e-6)
+    # the caller's batch vector need not be grouped by graph: the nodes in another order
+    order = torch.randperm(data.num_nodes, generator=torch.Generator().manual_seed(0))
+    position = torch.empty_like(order)
+    position[order] = torch.arange(data.num_nodes)
+    shuffled = model(data.x[order], position[data.edge_index], data.batch[order], data.num_graphs)
+    assert torch.allclose(shuffled.graph, expected, atol=1e-6)
 
 
 def test_rejects_bad_hyperparameters() -> None:
