@@ -219,6 +219,9 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
         method = build_method(settings["method"], data, **settings["options"])
         if encoder_state is not None:
             method.get_submodule("encoder").load_state_dict(encoder_state)
+            sync = getattr(method, "sync_key_encoder", None)
+            if callable(sync):  # a momentum (key) encoder starts as the loaded one, not the random one
+                sync()
         name = "train" if not point else "train-" + "-".join(f"{k}={v}" for k, v in sorted(point.items()))
         result = fit(method, train_part, _train_config({**settings["train"], **point}, train_seed, ctx.device),
                      out_dir=out_dir / name, validate=validate)

@@ -31,13 +31,23 @@ class LossParts(NamedTuple):
     parts: dict[str, Tensor]
 
 
+def graph_count(batch: Any) -> int:
+    r"""The number of graphs in ``batch``: a collated batch's ``num_graphs``; a single
+    :class:`~torch_geometric.data.Data` is one graph (or as many as its ``batch`` vector names)."""
+    count = getattr(batch, "num_graphs", None)
+    if count is not None:
+        return int(count)
+    vector = getattr(batch, "batch", None)
+    return int(vector.max()) + 1 if isinstance(vector, Tensor) and vector.numel() else 1
+
+
 def encode_graphs(encoder: nn.Module, batch: Any) -> Any:
-    r"""Run a graph encoder on a (possibly augmented) batch.
+    r"""Run a graph encoder on a (possibly augmented) batch, or on one graph.
 
     Passes ``num_graphs`` so that a graph whose nodes were all dropped still
     gets an embedding row, and ``edge_attr`` when the encoder takes edge features.
     """
-    kwargs: dict[str, Any] = {"num_graphs": int(batch.num_graphs)}
+    kwargs: dict[str, Any] = {"num_graphs": graph_count(batch)}
     if getattr(encoder, "uses_edge_attr", False):
         kwargs["edge_attr"] = batch.edge_attr
     return encoder(batch.x, batch.edge_index, batch.batch, **kwargs)
@@ -135,10 +145,12 @@ def check_features(batch: Any) -> None:
 @torch.no_grad()
 def embed_dataset(method: nn.Module, data: Dataset | Data, *, batch_size: int = 256,
                   device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Embed every graph (or node, for a single :class:`Data`) with ``method.embed``.
+    r"""Embed every graph (or every node, for a node-level method) with ``method.embed``.
 
-    The method is put in eval mode, so augmentations are off and batch norm uses
-    running statistics.
+    The method is put in eval mode, so batch norm uses running statistics;
+    ``embed`` itself draws no augmentation. The labels are one per embedded row:
+    per graph, or per node when the method embeds nodes (a single
+    :class:`Data`, or a dataset of graphs such as Cora loaded as a dataset).
 
     Returns:
         tuple[np.ndarray, np.ndarray]: Embeddings :obj:`[num_items, d]` and labels
@@ -164,7 +176,25 @@ def _embed_all(method: nn.Module, data: Any, batch_size: int,
     features, labels = [], []
     for batch in ordered_batches(data, batch_size):
         batch = moved_to(batch, device)
-        features.append(embed(batch).cpu())
-        y = batch.y if batch.y is not None else torch.full((batch.num_graphs,), -1)
-        labels.append(y.view(batch.num_graphs, -1)[:, 0].cpu())
+        out = embed(batch).cpu()
+        features.append(out)
+        labels.append(_labels_of_rows(batch, out.size(0)))
     return torch.cat(features).numpy(), torch.cat(labels).numpy()
+
+
+def _labels_of_rows(batch: Any, rows: int) -> Tensor:
+    r"""The label of every embedded row: one per graph (a graph-level method's embeddings) or
+    one per node (a node-level method on a dataset of graphs, e.g. Cora as a one-graph
+    dataset); ``-1`` where there is none."""
+    y = batch.y
+    if rows == batch.num_graphs:
+        return torch.full((rows,), -1) if y is None else y.view(batch.num_graphs, -1)[:, 0].cpu()
+    if rows == batch.num_nodes:
+        if y is None:
+            return torch.full((rows,), -1)
+        if y.numel() == rows:
+            return y.view(-1).cpu()
+        raise ValueError(f"the method embeds nodes ({rows} rows for a batch of {batch.num_graphs} graphs), "
+                         f"but the labels are not one per node (y has {y.numel()} values)")
+    raise ValueError(f"embed returned {rows} rows for a batch of {batch.num_graphs} graphs and "
+                     f"{batch.num_nodes} nodes: neither one per graph nor one per node")

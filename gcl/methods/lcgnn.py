@@ -16,7 +16,14 @@ from gcl.losses import (
     gather_no_grad,
     update_momentum,
 )
-from gcl.methods.base import Augmentation, LossParts, check_features, cross_entropy, encode_graphs
+from gcl.methods.base import (
+    Augmentation,
+    LossParts,
+    check_features,
+    cross_entropy,
+    encode_graphs,
+    graph_count,
+)
 from gcl.nn import momentum_copy
 
 
@@ -79,7 +86,17 @@ class LCGNN(nn.Module):
         y = getattr(batch, "y", None)
         if y is None:
             raise ValueError("LCGNN is supervised: the batch has no labels (batch.y is None)")
-        return y.view(int(batch.num_graphs), -1)[:, 0].long()
+        return y.view(graph_count(batch), -1)[:, 0].long()
+
+    @torch.no_grad()
+    def sync_key_encoder(self) -> None:
+        r"""Make the key encoder and head exact copies of the query encoder and head (parameters
+        and buffers), as MoCo starts them. They are copied when the method is built; call this
+        after loading other weights into :attr:`encoder` or :attr:`head` (pre-trained weights:
+        the benchmark harness does), or the keys and the memory come from the random start
+        for thousands of steps (:math:`m^{1000} \approx 0.37` at :math:`m = 0.999`)."""
+        self.key_encoder.load_state_dict(self.encoder.state_dict())
+        self.key_head.load_state_dict(self.head.state_dict())
 
     def view_augmentations(self) -> tuple[Augmentation, ...]:
         r"""The key view's augmentation (none without ``key_augment``), for

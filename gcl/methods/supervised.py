@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gcl.methods.base import check_features, cross_entropy, encode_graphs
+from gcl.methods.base import check_features, cross_entropy, encode_graphs, graph_count
 
 
 class SupervisedClassifier(nn.Module):
@@ -37,7 +37,7 @@ class SupervisedClassifier(nn.Module):
         check_features(batch)
         if getattr(batch, "y", None) is None:
             raise ValueError("supervised training needs labels (batch.y is None)")
-        labels = batch.y.view(int(batch.num_graphs), -1)[:, 0].long()
+        labels = batch.y.view(graph_count(batch), -1)[:, 0].long()
         # averaged over every rank's graphs
         return cross_entropy(self.classifier(encode_graphs(self.encoder, batch).graph), labels)
 

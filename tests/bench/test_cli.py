@@ -275,3 +275,29 @@ def test_ogb_protocol_end_to_end_on_the_shipped_molbace(tmp_path: Path, capsys: 
         records = db.records("bace")
     assert sorted(r.method for r in records) == ["finetune", "supervised"]
     assert all(0.0 <= r.score <= 1.0 and r.val_score is not None and r.metric == "rocauc" for r in records)
+
+
+def test_a_pretrained_lcgnn_starts_its_key_encoder_from_the_pretrained_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.train
+    from gcl.methods import LCGNN
+
+    seen: list[bool] = []
+    real_fit = gcl.train.fit
+
+    def fit(method, data, config=None, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(method, LCGNN):  # the fine-tuning run, after the pre-trained weights were loaded
+            seen.append(all(torch.equal(method.key_encoder.state_dict()[k], v)
+                            for k, v in method.encoder.state_dict().items()))
+        return real_fit(method, data, config, **kwargs)
+
+    monkeypatch.setattr(gcl.train, "fit", fit)
+    config = tmp_path / "lc.yaml"
+    config.write_text(
+        "table: lc\nprotocol: supervised-random\naggregate: folds\nmetric: accuracy\nseeds: 1\n"
+        "methods:\n  lcgnn:\n    method: lcgnn\n    options: {hidden_channels: 16, num_layers: 2, memory_size: 64}\n"
+        "    pretrain: {method: graphcl, options: {hidden_channels: 16, num_layers: 2}, train: {epochs: 1}}\n"
+        "train: {epochs: 1, batch_size: 64}\nevaluation: {num_runs: 1, ratios: [0.8, 0.1, 0.1]}\ndatasets: [MUTAG]\n")
+    assert main(["bench", str(config), "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    assert seen == [True]

@@ -136,6 +136,31 @@ def test_lcgnn_reports_loss_parts_and_fills_memory(mutag: Any) -> None:
     assert keys.shape == (64, 128) and labels.shape == (64,)
 
 
+def test_lcgnn_key_encoder_follows_weights_loaded_into_the_encoder(mutag: Any) -> None:
+    """Pre-trained weights loaded into the query encoder reach the key encoder (MoCo starts
+    the key as a copy); otherwise keys come from the random start for thousands of steps."""
+    method = build_method("lcgnn", mutag, hidden_channels=16, num_layers=2, memory_size=100)
+    other = build_method("graphcl", mutag, hidden_channels=16, num_layers=2)
+    method.encoder.load_state_dict(other.encoder.state_dict())
+    assert not all(torch.equal(method.key_encoder.state_dict()[k], v) for k, v in method.encoder.state_dict().items())
+    method.sync_key_encoder()
+    for key, value in method.encoder.state_dict().items():
+        assert torch.equal(method.key_encoder.state_dict()[key], value), key
+    assert all(torch.equal(a, b) for a, b in zip(method.key_head.parameters(), method.head.parameters(), strict=True))
+    assert not any(p.requires_grad for p in method.key_encoder.parameters())
+
+
+def test_graph_methods_embed_one_graph_and_node_methods_a_one_graph_dataset(mutag: Any) -> None:
+    for name in ("graphcl", "lcgnn", "supervised"):
+        method = build_method(name, mutag, hidden_channels=16, num_layers=2)
+        features, labels = embed_dataset(method, mutag[0])  # a single Data: one graph
+        assert features.shape[0] == 1 and labels.tolist() == [int(mutag[0].y)]
+    cora = load_dataset("Cora")
+    features, labels = embed_dataset(build_method("grace", cora), cora)  # the dataset, not cora[0]
+    assert features.shape[0] == labels.shape[0] == cora[0].num_nodes
+    assert (labels == cora[0].y.numpy()).all()
+
+
 def test_lcgnn_memory_bank_uses_graph_indices(mutag: Any) -> None:
     dataset = attach_index(load_dataset("MUTAG"))
     method = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory="bank")
