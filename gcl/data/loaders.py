@@ -127,23 +127,38 @@ def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
         row = int((~torch.isfinite(x)).any(dim=-1).nonzero()[0]) if x.dim() > 1 else int(
             (~torch.isfinite(x)).nonzero()[0])
         raise CorruptDatasetError(f"{name} from {source}: node features contain NaN or inf (first at row {row}).")
-    if x is None or "x" not in slices or "edge_index" not in slices or store.edge_index is None:
+    if "edge_index" not in slices or store.edge_index is None:
         return
-    x_slices, e_slices = slices["x"], slices["edge_index"]
-    if int(x_slices[-1]) != x.size(0):
-        raise CorruptDatasetError(f"{name} from {source}: {x.size(0)} feature rows for "
-                                  f"{int(x_slices[-1])} nodes (a node-feature file of the wrong length?).")
-    num_graphs = x_slices.numel() - 1
-    if store.edge_index.numel() and num_graphs > 0:
+    e_slices = slices["edge_index"]
+    if x is not None and "x" in slices:
+        x_slices = slices["x"]
+        if int(x_slices[-1]) != x.size(0):
+            raise CorruptDatasetError(f"{name} from {source}: {x.size(0)} feature rows for "
+                                      f"{int(x_slices[-1])} nodes (a node-feature file of the wrong length?).")
+        sizes, rows = x_slices.diff(), "feature rows"
+    elif x is None and isinstance(getattr(store, "_num_nodes", None), list):
+        # featureless graphs (IMDB, COLLAB, REDDIT): PyG keeps each graph's node count
+        sizes, rows = torch.tensor(store._num_nodes, dtype=torch.long), "nodes"
+    else:
+        return
+    num_graphs = sizes.numel()
+    if store.edge_index.numel() and num_graphs > 0 and e_slices.numel() == num_graphs + 1:
         edge_graph = torch.repeat_interleave(torch.arange(num_graphs), e_slices.diff())
         highest = torch.full((num_graphs,), -1, dtype=torch.long).scatter_reduce(
             0, edge_graph, store.edge_index.max(dim=0).values, reduce="amax")
-        bad = (highest >= x_slices.diff()).nonzero()
+        lowest = torch.zeros(num_graphs, dtype=torch.long).scatter_reduce(
+            0, edge_graph, store.edge_index.min(dim=0).values, reduce="amin")
+        bad = ((highest >= sizes) | (lowest < 0)).nonzero()
         if bad.numel():
             graph = int(bad[0])
+            if int(lowest[graph]) < 0:  # an edge into an earlier graph of the raw files
+                raise CorruptDatasetError(
+                    f"{name} from {source}: graph {graph} has an edge to a node of an earlier graph "
+                    f"({int(lowest[graph])} nodes before its first) (an edge file that joins two graphs?).")
             raise CorruptDatasetError(
                 f"{name} from {source}: graph {graph} has edges up to node {int(highest[graph])} but "
-                f"{int(x_slices.diff()[graph])} feature rows (a node-feature file of the wrong length?).")
+                f"{int(sizes[graph])} {rows} (a node-feature file of the wrong length, or an edge file that "
+                "joins two graphs?).")
 
 
 def _offline() -> bool:

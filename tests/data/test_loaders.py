@@ -146,6 +146,32 @@ def test_out_of_range_edge_is_named(tmp_path: Path) -> None:
         load_dataset("MUTAG", root=tmp_path)
 
 
+def test_an_edge_between_two_graphs_is_named(tmp_path: Path) -> None:
+    # MUTAG_A.txt line 40 is an edge of graph 2 (nodes 18..30); pointing it at node 3 of graph 1
+    # gave graph 2 a negative local index, which the largest-index check did not see
+    folder = copy_tu("MUTAG", tmp_path)
+    a_file = folder / "raw" / "MUTAG_A.txt"
+    lines = a_file.read_text().splitlines()
+    lines[39] = "18, 3"
+    a_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"graph 1 has an edge to a node of an earlier graph"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_edges_past_a_featureless_graph_are_named(tmp_path: Path) -> None:
+    # IMDB-BINARY has no node features: the check reads the graphs' node counts instead
+    import tarfile
+
+    with tarfile.open(REPO_DATASETS / "TU" / "IMDB-BINARY" / "IMDB-BINARY.tar.xz") as archive:  # shipped packed
+        archive.extractall(tmp_path / "TU", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    a_file = tmp_path / "TU" / "IMDB-BINARY" / "raw" / "IMDB-BINARY_A.txt"
+    lines = a_file.read_text().splitlines()
+    lines[0] = "1, 40"  # graph 0 has 20 nodes
+    a_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"graph 0 has edges up to node 39 but 20 nodes"):
+        load_dataset("IMDB-BINARY", root=tmp_path)
+
+
 def test_zero_node_index_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     a_file = folder / "raw" / "MUTAG_A.txt"
