@@ -197,6 +197,8 @@ class CollatedLoader(_IndexedBatches):
         self._cat_dims = {}
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
+            if dim is None:  # stacked along a new first dimension, one row per graph (PyG stores them so)
+                dim = 0
             self._cat_dims[key] = dim + self._store[key].dim() if dim < 0 else dim
         # The index arithmetic of collate runs in NumPy (fewer and cheaper calls on arrays of a
         # batch's size) on the slices, which PyG keeps on the CPU.

@@ -399,7 +399,9 @@ class ViewPrefetcher:
         try:
             message = self._conns[worker].recv_bytes()
         except (EOFError, OSError):
-            code = self._processes[worker].exitcode
+            process = self._processes[worker]
+            process.join(timeout=5.0)  # its end closed the pipe: reap it, so that its exit code is known
+            code = process.exitcode
             self.close()
             raise RuntimeError(f"view worker {worker} stopped unexpectedly (exit code {code})") from None
         self._pending[worker] -= 1

@@ -100,6 +100,26 @@ def test_per_graph_values_in_lists_are_batched_as_pyg_does() -> None:
         _assert_same(expected, got)
 
 
+class _StackedFoo(Data):
+    """PyG's advanced mini-batching: ``foo`` is stacked along a new first dimension."""
+
+    def __cat_dim__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return None if key == "foo" else super().__cat_dim__(key, value, *args, **kwargs)
+
+
+def test_attributes_stacked_along_a_new_dimension_are_batched_as_pyg_does() -> None:
+    generator = torch.Generator().manual_seed(0)
+    graphs = [_StackedFoo(x=torch.randn(n, 2, generator=generator), edge_index=torch.tensor([[0], [n - 1]]),
+                          foo=torch.randn(4, generator=generator)) for n in (2, 3, 4, 5, 3)]
+    dataset = _Graphs(graphs)
+    batches = list(CollatedLoader(dataset, batch_size=2))  # used to fail: '<' between None and int
+    for expected, got in zip(DataLoader(dataset, batch_size=2), batches, strict=True):
+        assert got.foo.shape == expected.foo.shape and got.foo.dim() == 2
+        _assert_same(expected, got)
+    shuffled = next(iter(CollatedLoader(dataset, batch_size=3, sampler=[4, 0, 2])))
+    assert torch.equal(shuffled.foo, torch.stack([graphs[i].foo for i in (4, 0, 2)]))
+
+
 def test_moved_to_leaves_the_callers_object_alone(mutag: Any) -> None:
     from gcl.data import moved_to
 
