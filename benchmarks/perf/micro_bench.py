@@ -16,9 +16,9 @@ single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved
 * the HGP-SL encoder and classifier of the HGP-SL table on one 512-graph NCI1
   batch (128 channels, three convolutions, pooling ratio 0.8, 4-hop candidates,
   sparsemax), forward + backward: the library's sums (sparse products, the
-  learnt edge weights' gradient per edge; SciPy's k-hop candidates; the readout's
-  maximum over segments) against message passing, the tensor construction of the
-  candidates and PyG's scatter maximum (sparsemax's sort is the library's in both);
+  learnt edge weights' gradient per edge; SciPy's k-hop candidates) against
+  message passing and the tensor construction of the candidates (sparsemax's
+  sort is the library's in both);
 * one Adam step over GraphCL's parameters: torch's default (a loop over the
   parameters) against the fused kernel that :meth:`gcl.train.TrainConfig.make_optimizer` uses;
 * the training loop's own cost: :func:`gcl.train.fit` with no batches (set-up and
@@ -164,11 +164,8 @@ def node_encoders(repeats: int) -> dict[str, float]:
 
 
 def hgpsl_steps(repeats: int, name: str = "NCI1") -> tuple[dict[str, Any], dict[str, float]]:
-    from torch_geometric.nn import global_max_pool, global_mean_pool
-
     from gcl.data import CollatedLoader, load_dataset
     from gcl.methods import build_method
-    from gcl.nn import HGPSL
     from gcl.nn import hgpsl as hgpsl_module
     from gcl.nn import pool as pool_module
 
@@ -179,29 +176,24 @@ def hgpsl_steps(repeats: int, name: str = "NCI1") -> tuple[dict[str, Any], dict[
                           pooling_ratio=0.8, dropout=0.0, score_normalization="sym", num_hops=4,
                           classifier_channels=[128, 64])
     library = (hgpsl_module.supports_sparse_aggregation, pool_module.supports_sparse_aggregation,
-               pool_module._neighbourhood_candidates, HGPSL._readout)
-
-    def scatter_readout(self: Any, x: torch.Tensor, batch: torch.Tensor, num_graphs: int,
-                        grouped: bool = True) -> torch.Tensor:
-        return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
+               pool_module._neighbourhood_candidates)
 
     def step(message_passing: bool) -> None:
         if message_passing:
             hgpsl_module.supports_sparse_aggregation = pool_module.supports_sparse_aggregation = lambda _: False
             pool_module._neighbourhood_candidates = pool_module._neighbourhood_candidates_torch
-            HGPSL._readout = scatter_readout  # type: ignore[method-assign]
         try:
             method.zero_grad(set_to_none=True)
             loss = method(batch)
             (loss if isinstance(loss, torch.Tensor) else loss.loss).backward()
         finally:
             (hgpsl_module.supports_sparse_aggregation, pool_module.supports_sparse_aggregation,
-             pool_module._neighbourhood_candidates, HGPSL._readout) = library  # type: ignore[method-assign]
+             pool_module._neighbourhood_candidates) = library
 
     info = {"dataset": name, "graphs": int(batch.num_graphs), "nodes": int(batch.num_nodes),
             "edges": int(batch.edge_index.size(1))}
     return info, timed({"library": lambda: step(False),
-                        "message passing, tensor candidates, scatter maximum": lambda: step(True)}, repeats)
+                        "message passing, tensor candidates": lambda: step(True)}, repeats)
 
 
 def optimisers(dataset: Any, repeats: int) -> dict[str, float]:

@@ -206,18 +206,12 @@ class HGPSL(nn.Module):
         for module in [*self.convs, *self.pools]:
             module.reset_parameters()
 
-    def _readout(self, x: Tensor, batch: Tensor, num_graphs: int, grouped: bool = True) -> Tensor:
-        r"""Max and mean of every graph's nodes. ``grouped``: the nodes come grouped by graph in
-        graph order, as a pooling (:func:`~gcl.nn.pool.topk_per_graph`) leaves them; the maximum
-        then runs over contiguous segments, one pass each way instead of a scatter and, backward,
-        a comparison and gather of the whole ``[N, F]`` input."""
-        if not grouped:
-            top = global_max_pool(x, batch, num_graphs)
-        else:
-            counts = scatter(torch.ones_like(batch), batch, 0, num_graphs, reduce="sum")
-            top = torch.segment_reduce(x, "max", lengths=counts, unsafe=True)
-            top = torch.where(counts[:, None] > 0, top, torch.zeros_like(top))  # (an empty graph reads 0)
-        return torch.cat([top, global_mean_pool(x, batch, num_graphs)], dim=-1)
+    def _readout(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        # (torch.segment_reduce's maximum would be faster over the pooled, grouped nodes, but its
+        # backward gives every tied maximum the whole gradient, where scatter splits it: ties are
+        # common here, structurally equivalent nodes embed alike, and the doubled gradients cost
+        # the HGP-SL table's PROTEINS row three points)
+        return torch.cat([global_max_pool(x, batch, num_graphs), global_mean_pool(x, batch, num_graphs)], dim=-1)
 
     def forward(
         self,
@@ -254,8 +248,7 @@ class HGPSL(nn.Module):
             norm = _source_degree_norm(edge_index, edge_weight, x.size(0), x.dtype)
             x = F.relu(_convolve(conv, x, edge_index, norm))
             x = F.dropout(x, p=self.dropout, training=self.training)
-        # without a pooling (one layer) the caller's batch vector, which need not be grouped
-        graph = graph + F.relu(self._readout(x, batch, num_graphs, grouped=len(self.pools) > 0))
+        graph = graph + F.relu(self._readout(x, batch, num_graphs))
         return EncoderOutput(graph=graph, node=node)
 
     def __repr__(self) -> str:
