@@ -27,6 +27,13 @@ from gcl.data.roots import REPO_DATASETS
 SHIPPED = {"MUTAG": (188, 7, 2), "PTC_MR": (344, 18, 2), "PROTEINS": (1113, 3, 2), "IMDB-BINARY": (1000, None, 2)}
 
 
+def edit_line(path: Path, index: int, text: str) -> None:
+    """Replace line ``index`` (from 0) of a raw text file."""
+    lines = path.read_text().splitlines()
+    lines[index] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
 def copy_tu(name: str, root: Path) -> Path:
     """Copy a shipped raw TU dataset (plain or packed) into ``root/TU/name``."""
     src = REPO_DATASETS / "TU" / name
@@ -107,10 +114,7 @@ def test_gcl_offline_env_disables_download(tmp_path: Path, monkeypatch: pytest.M
 
 def test_corrupt_raw_file_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
-    a_file = folder / "raw" / "MUTAG_A.txt"
-    lines = a_file.read_text().splitlines()
-    lines[4] = "2, banana"
-    a_file.write_text("\n".join(lines) + "\n")
+    edit_line(folder / "raw" / "MUTAG_A.txt", 4, "2, banana")
     with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 5"):
         load_dataset("MUTAG", root=tmp_path)
 
@@ -150,10 +154,7 @@ def test_an_edge_between_two_graphs_is_named(tmp_path: Path) -> None:
     # MUTAG_A.txt line 40 is an edge of graph 2 (nodes 18..30); pointing it at node 3 of graph 1
     # gave graph 2 a negative local index, which the largest-index check did not see
     folder = copy_tu("MUTAG", tmp_path)
-    a_file = folder / "raw" / "MUTAG_A.txt"
-    lines = a_file.read_text().splitlines()
-    lines[39] = "18, 3"
-    a_file.write_text("\n".join(lines) + "\n")
+    edit_line(folder / "raw" / "MUTAG_A.txt", 39, "18, 3")
     with pytest.raises(CorruptDatasetError, match=r"graph 1 has an edge to a node of an earlier graph"):
         load_dataset("MUTAG", root=tmp_path)
 
@@ -164,20 +165,14 @@ def test_edges_past_a_featureless_graph_are_named(tmp_path: Path) -> None:
 
     with tarfile.open(REPO_DATASETS / "TU" / "IMDB-BINARY" / "IMDB-BINARY.tar.xz") as archive:  # shipped packed
         archive.extractall(tmp_path / "TU", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    a_file = tmp_path / "TU" / "IMDB-BINARY" / "raw" / "IMDB-BINARY_A.txt"
-    lines = a_file.read_text().splitlines()
-    lines[0] = "1, 40"  # graph 0 has 20 nodes
-    a_file.write_text("\n".join(lines) + "\n")
+    edit_line(tmp_path / "TU" / "IMDB-BINARY" / "raw" / "IMDB-BINARY_A.txt", 0, "1, 40")  # graph 0 has 20 nodes
     with pytest.raises(CorruptDatasetError, match=r"graph 0 has edges up to node 39 but 20 nodes"):
         load_dataset("IMDB-BINARY", root=tmp_path)
 
 
 def test_zero_node_index_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
-    a_file = folder / "raw" / "MUTAG_A.txt"
-    lines = a_file.read_text().splitlines()
-    lines[2] = "0, 2"
-    a_file.write_text("\n".join(lines) + "\n")
+    edit_line(folder / "raw" / "MUTAG_A.txt", 2, "0, 2")
     with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 3: node 0 is outside 1\.\.3371"):
         load_dataset("MUTAG", root=tmp_path)
 
