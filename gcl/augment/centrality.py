@@ -10,6 +10,7 @@ tensor operations.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -698,16 +699,26 @@ def check_centrality_options(kind: str, options: Mapping[str, object]) -> None:
     r"""Raises :class:`ValueError` unless ``kind`` names a centrality and every key of
     ``options`` is a keyword option of its function (as :func:`node_centrality` passes them)."""
     check_choice("kind", kind, tuple(CENTRALITY_KEYS))
+    if not options:
+        return
+    name, allowed = _centrality_options(kind)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"the {kind!r} centrality ({name}) has no option {', '.join(unknown)}; "
+                         f"its options: {', '.join(sorted(allowed))}")
+
+
+@functools.cache
+def _centrality_options(kind: str) -> tuple[str, frozenset[str]]:
+    r"""The name of ``kind``'s function and its keyword options (read once: the adaptive views
+    check them on every call)."""
     functions: dict[str, Callable[..., Tensor]] = {
         "degree": degree_centrality, "pagerank": pagerank, "pagerank-gca": truncated_pagerank,
         "eigenvector": eigenvector_centrality}
     function = functions[kind]
-    allowed = {name for name, parameter in inspect.signature(function).parameters.items()
-               if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "num_graphs"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(f"the {kind!r} centrality ({function.__name__}) has no option {', '.join(unknown)}; "
-                         f"its options: {', '.join(sorted(allowed))}")
+    return function.__name__, frozenset(
+        name for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "num_graphs")
 
 
 def edge_centrality(

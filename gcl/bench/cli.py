@@ -118,7 +118,7 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
         print(f"--store {store_path} is a folder: give the path of a results database file (created if missing)",
               file=sys.stderr)
         return 2
-    if args.out is not None and Path(args.out).expanduser().exists() and not Path(args.out).expanduser().is_dir():
+    if args.out is not None and Path(args.out).expanduser().is_file():
         # refused now, not after the whole table has run
         print(f"--out {args.out} is a file: give a folder for {config.table}.md / .csv / .png", file=sys.stderr)
         return 2

@@ -22,7 +22,8 @@ from gcl.nn._utils import (
     observed,
     resolve_batch,
 )
-from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
+from gcl.nn.aggregate import Adjacency, supports_sparse_aggregation
+from gcl.nn.gcn import _gcn_layer
 from gcl.nn.pool import HGPSLPool
 
 __all__ = ["HGPSL"]
@@ -49,16 +50,14 @@ def _convolve(conv: nn.Module, x: Tensor, edge_index: Tensor, edge_weight: Tenso
     encoder's time on the dense learnt graphs. PyG's own ``forward`` runs where that sum
     does not apply: half precision, autocast, a sparse adjacency, hooks or explainer masks,
     or settings the encoder does not use."""
-    gcn = conv
-    if not (isinstance(gcn, GCNConv) and is_index_pairs(edge_index) and supports_sparse_aggregation(x)
-            and not gcn.improved and not gcn.cached and gcn.flow == "source_to_target"
-            and (gcn.add_self_loops or not gcn.normalize) and not observed(gcn)):
+    if not (isinstance(conv, GCNConv) and is_index_pairs(edge_index) and supports_sparse_aggregation(x)
+            and not conv.improved and not conv.cached and conv.flow == "source_to_target"
+            and (conv.add_self_loops or not conv.normalize) and not observed(conv)):
         return cast(Tensor, conv(x, edge_index, edge_weight))
     num_nodes = x.size(0)
-    if gcn.normalize:  # the first layer: self-loops and symmetric normalisation, as GCNConv adds them
+    if conv.normalize:  # the first layer: self-loops and symmetric normalisation, as GCNConv adds them
         edge_index, edge_weight = gcn_norm(edge_index.long(), edge_weight, num_nodes, dtype=x.dtype)
-    out = neighbour_sum(gcn.lin(x), Adjacency(edge_index, num_nodes, x.dtype, edge_weight=edge_weight))
-    return out if gcn.bias is None else out + gcn.bias
+    return _gcn_layer(conv, x, Adjacency(edge_index, num_nodes, x.dtype, edge_weight=edge_weight))
 
 
 class HGPSL(nn.Module):
