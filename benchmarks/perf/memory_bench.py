@@ -82,7 +82,7 @@ def use_csr_adjacency() -> None:
     graphcl_module.encode_graphs = encode_with_csr
 
 
-def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
+def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False) -> dict[str, Any]:
     r"""Runs inside the child process."""
     import torch
 
@@ -101,12 +101,14 @@ def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
     data_bytes = tensor_bytes(dataset._data) + tensor_bytes(dataset.slices)
     torch.manual_seed(0)
     if name.lower().startswith("ogbg-mol"):
-        method = build_method("graphcl", dataset, ogb_mol=True, augmentations=("drop_nodes", "subgraph"))
+        method = build_method("graphcl", dataset, ogb_mol=True, augmentations=("drop_nodes", "subgraph"),
+                              checkpoint=checkpoint)
     else:
-        method = build_method("graphcl", dataset)
+        method = build_method("graphcl", dataset, checkpoint=checkpoint)
     config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
     saved: dict[int, int] = {}
     most_saved = [0, 0]  # bytes, nodes of that step's batch
+    largest: list[Any] = []  # the epoch's batch with the most nodes
 
     def keep(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
@@ -120,19 +122,23 @@ def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
                 out = forward(batch, *args, **kwargs)
             if sum(saved.values()) > most_saved[0]:
                 most_saved[:] = [sum(saved.values()), int(batch.num_nodes)]
+            if not largest or batch.num_nodes > largest[0].num_nodes:
+                largest[:] = [batch]
             return out
         return run
 
     method.forward = counted(method.forward)
     result = fit(method, dataset, config)
+    peak = peak_rss_bytes()
     parameters = sum(p.numel() * p.element_size() for p in method.parameters())
     buffers = sum(b.numel() * b.element_size() for b in method.buffers())
     model_bytes = 3 * parameters + buffers  # Adam keeps two moments per parameter
-    peak = peak_rss_bytes()
+    step_peak = tensor_peak_of_step(method, largest[0]) if largest else None
     budget = data_bytes + model_bytes
     return {
         "dataset": name,
         "adjacency": adjacency,
+        "checkpoint": checkpoint,
         "graphs": len(dataset),
         "nodes": int(dataset._data.num_nodes),
         "edges": int(dataset._data.edge_index.size(1)),
@@ -148,8 +154,34 @@ def measure(name: str, threads: int, adjacency: str) -> dict[str, Any]:
         "epoch_seconds": result.history[0]["seconds"],
         "saved_for_backward_bytes": most_saved[0],
         "saved_for_backward_batch_nodes": most_saved[1],
+        "step_tensor_peak_bytes": step_peak,
+        "step_tensor_peak_batch_nodes": int(largest[0].num_nodes) if largest else None,
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
     }
+
+
+def tensor_peak_of_step(method: Any, batch: Any) -> int:
+    r"""Peak bytes of the tensors a training step allocates on top of what was alive before it:
+    one forward and backward pass of ``method`` on ``batch`` (fresh views), read from the
+    allocation and free events of :mod:`torch.profiler` (tensors only: NumPy's buffers and the
+    allocator's own retention are not counted). Runs after the epoch's peak RSS was read."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from gcl.train import loss_of
+
+    method.train()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        loss_of(method(batch)).backward()
+    method.zero_grad(set_to_none=True)
+    # every allocation and free in time order (the aggregated FunctionEvents merge them)
+    assert prof.profiler is not None and prof.profiler.kineto_results is not None
+    events = sorted((event.start_ns(), event.nbytes())
+                    for event in prof.profiler.kineto_results.events() if event.name() == "[memory]")
+    current = highest = 0
+    for _, change in events:
+        current += change
+        highest = max(highest, current)
+    return highest
 
 
 def main() -> None:
@@ -162,15 +194,18 @@ def main() -> None:
                         help="csr: the caller's own CSR adjacency instead of edge_index (see above)")
     parser.add_argument("--mmap-threshold", type=int, default=None,
                         help="run the measured process with MALLOC_MMAP_THRESHOLD_ set to this many bytes")
+    parser.add_argument("--checkpoint", action="store_true",
+                        help="GIN with activation checkpointing (GIN(checkpoint=True))")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     use_shared_data()
     if args.child is not None:
-        print(json.dumps(measure(args.child, args.threads, args.adjacency)))
+        print(json.dumps(measure(args.child, args.threads, args.adjacency, args.checkpoint)))
         return
     results: dict[str, Any] = {"environment": environment(args.threads), "cold": args.cold,
                                "adjacency": args.adjacency, "mmap_threshold": args.mmap_threshold,
+                               "checkpoint": args.checkpoint,
                                "datasets": []}
     for name in args.datasets:
         env = dict(os.environ)
@@ -181,7 +216,7 @@ def main() -> None:
                 warm = [sys.executable, "-c", f"from gcl.data import load_dataset; load_dataset({name!r})"]
                 subprocess.run(warm, capture_output=True, env=env, check=False)
             command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
-                       "--adjacency", args.adjacency]
+                       "--adjacency", args.adjacency, *(["--checkpoint"] if args.checkpoint else [])]
             if args.mmap_threshold is not None:  # read by glibc at the measured process's start
                 env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
             completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

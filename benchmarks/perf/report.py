@@ -203,8 +203,12 @@ def memory_section(runs: list[dict[str, Any]]) -> list[str]:
            "views; for OGB molecules the OGB atom/bond encoders and node-dropping/subgraph views), train one epoch "
            "(batch 128) with `gcl.train.fit`; peak RSS from `getrusage`. Dataset size = bytes of every tensor of "
            "the collated storage and its slice pointers; model = parameters, buffers and Adam's two moments. "
-           "Baseline = RSS after importing torch, PyG and gcl, before loading. The last column is the epoch's "
-           "wall-clock time (one run, loaded machine: indicative only)."]
+           "Baseline = RSS after importing torch, PyG and gcl, before loading. Saved for backward: the tensors "
+           "autograd keeps for the backward of the step that keeps the most (each storage once). Tensor peak of "
+           "a step: after the epoch, one more forward and backward pass on the epoch's largest batch (fresh "
+           "views), the most tensor bytes alive at once on top of what was alive before it, from "
+           "`torch.profiler`'s allocation events (NumPy's buffers and memory the allocator keeps are not "
+           "counted). The last column is the epoch's wall-clock time (one run, loaded machine: indicative only)."]
     for results in runs:
         out += ["", *_memory_table(results)]
     return out
@@ -215,6 +219,10 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     csr = results.get("adjacency") == "csr"
     title = ("**The caller's own sparse CSR adjacency** handed to the encoder instead of `edge_index` "
              "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
+    if results.get("checkpoint"):
+        title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(checkpoint=True)`: each layer keeps "
+                  "only its input and runs again in the backward pass; the saved-for-backward column counts those "
+                  "inputs)")
     if results.get("mmap_threshold") is not None:
         title += (f", **glibc mapping blocks of {results['mmap_threshold']:,} bytes and more** "
                   f"(`MALLOC_MMAP_THRESHOLD_={results['mmap_threshold']}`: freed large blocks go back to the "
@@ -222,8 +230,9 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     out = [f"{title}. Command: `{env['command']}` ({env['date']}).", "",
            "| dataset | graphs | nodes | edges | features | dataset (MB) | model (MB) | baseline (MB) | "
            "peak after load (MB) | peak (MB) | (peak − baseline) / (dataset + model) | peak / (dataset + model) "
-           f"| ≤ {MEMORY_GOAL:.0f}× | saved for backward, largest step (MB) | epoch (s) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|"]
+           f"| ≤ {MEMORY_GOAL:.0f}× | saved for backward, largest step (MB) | tensor peak of a step, largest batch (MB) "
+           "| epoch (s) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|"]
     for data in results["datasets"]:
         if "error" in data:
             out.append(f"| {data['dataset']} | failed: {data['error']} |")
@@ -233,7 +242,7 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
             f"| {mb(data['dataset_bytes'])} | {data['model_bytes'] / 2**20:.2f} | {mb(data['baseline_rss'])} | "
             f"{mb(data['after_load_peak_rss'])} | {mb(data['peak_rss'])} | {data['ratio_above_baseline']:.2f}× | "
             f"{data['ratio_raw']:.2f}× | {check(data['ratio_above_baseline'] <= MEMORY_GOAL)} | "
-            f"{_saved(data)} | {data['epoch_seconds']:.1f} |")
+            f"{_saved(data)} | {_step_peak(data)} | {data['epoch_seconds']:.1f} |")
     return out
 
 
@@ -243,6 +252,14 @@ def _saved(data: dict[str, Any]) -> str:
     if "saved_for_backward_bytes" not in data:
         return "–"
     return f"{mb(data['saved_for_backward_bytes'])} ({data['saved_for_backward_batch_nodes']:,} nodes)"
+
+
+def _step_peak(data: dict[str, Any]) -> str:
+    r"""The tensors one step on the epoch's largest batch allocates at their peak (runs before
+    this column existed have none)."""
+    if data.get("step_tensor_peak_bytes") is None:
+        return "–"
+    return f"{mb(data['step_tensor_peak_bytes'])} ({data['step_tensor_peak_batch_nodes']:,} nodes)"
 
 
 def micro_section(results: dict[str, Any]) -> list[str]:

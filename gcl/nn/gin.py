@@ -2,12 +2,14 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as recompute_in_backward
 from torch_geometric.nn import (
     GINConv,
     GINEConv,
@@ -74,6 +76,29 @@ def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
     r"""What ``GINConv.forward`` computes, with the neighbourhood sum of :func:`gin_aggregate`."""
     gin = cast(GINConv, conv)
     return cast(Tensor, gin.nn(gin_aggregate(x, adjacency, gin.eps)))
+
+
+@contextmanager
+def _scratch_running_statistics(modules: list[nn.Module]) -> Iterator[None]:
+    r"""Batch norms of ``modules`` update copies of their running statistics, dropped on exit, so
+    that running a layer again in the backward pass leaves the statistics as its forward left them.
+
+    (Their buffers are swapped rather than left alone: the recomputation must save as many tensors
+    for the backward as the forward did.)
+    """
+    norms = [norm for module in modules for norm in module.modules()
+             if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.track_running_stats]
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    kept = [{name: getattr(norm, name) for name in names} for norm in norms]
+    for norm, buffers in zip(norms, kept):
+        for name, buffer in buffers.items():
+            setattr(norm, name, None if buffer is None else buffer.clone())
+    try:
+        yield
+    finally:
+        for norm, buffers in zip(norms, kept):
+            for name, buffer in buffers.items():
+                setattr(norm, name, buffer)
 
 
 class GIN(nn.Module):
@@ -152,6 +177,14 @@ class GIN(nn.Module):
         layout (str, optional): ``"graphcl"`` (the InfoGraph/GraphCL layer
             order and concatenated readout) or ``"ogb"`` (the OGB
             leaderboard's). (default: :obj:`"graphcl"`)
+        checkpoint (bool, optional): Activation checkpointing: when gradients
+            are recorded, each layer keeps only its input for the backward pass
+            and runs again there (same dropout masks; batch-norm running
+            statistics updated once). Saves the memory of the layers'
+            intermediate activations (the edge messages too with edge
+            features) for about one more forward pass of compute; outputs and
+            gradients are unchanged. Forward hooks on the layers run twice.
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -186,6 +219,7 @@ class GIN(nn.Module):
         ogb_mol: bool = False,
         train_eps: bool | None = None,
         layout: str = "graphcl",
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -217,6 +251,7 @@ class GIN(nn.Module):
         self.ogb_mol = ogb_mol
         self.train_eps = train_eps
         self.layout = layout
+        self.checkpoint = bool(checkpoint)
 
         self.atom_encoder: nn.Module | None = None
         self.bond_encoders: nn.ModuleList | None = None
@@ -327,22 +362,12 @@ class GIN(nn.Module):
             # no [E, F] message tensor, and a backward pass that is one sparse product
             # (see gcl.nn.aggregate and benchmarks/results/perf.md).
             adjacency = Adjacency(edge_index, x.size(0), x.dtype)
-        for layer, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            if self.bond_encoders is not None:
-                x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
-            elif self.edge_dim is not None:
-                x = conv(x, edge_index, edge_attr)
-            elif adjacency is not None:
-                x = _gin_layer(conv, x, adjacency)
+        recompute = self.checkpoint and torch.is_grad_enabled()
+        for layer in range(self.num_layers):
+            if recompute:
+                x = self._recomputed_layer(layer, x, edge_index, edge_attr, adjacency)
             else:
-                x = conv(x, edge_index)
-            if self.layout == "ogb":
-                x = norm(x)
-                if layer < self.num_layers - 1:
-                    x = F.relu(x)
-            else:
-                x = norm(F.relu(x))
-            x = F.dropout(x, p=self.dropout, training=self.training)
+                x = self._layer(layer, x, edge_index, edge_attr, adjacency)
             states.append(x)
 
         if self.layout == "ogb":
@@ -354,6 +379,43 @@ class GIN(nn.Module):
         graph = READOUTS[self.readout](node, batch, num_graphs)
         return EncoderOutput(graph=graph, node=node)
 
+    def _layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
+               adjacency: Adjacency | None) -> Tensor:
+        r"""Layer ``layer`` on node states ``x``: convolution, normalisation, activation, dropout."""
+        conv, norm = self.convs[layer], self.norms[layer]
+        if self.bond_encoders is not None:
+            x = conv(x, edge_index, self.bond_encoders[layer](edge_attr))
+        elif self.edge_dim is not None:
+            x = conv(x, edge_index, edge_attr)
+        elif adjacency is not None:
+            x = _gin_layer(conv, x, adjacency)
+        else:
+            x = conv(x, edge_index)
+        if self.layout == "ogb":
+            x = norm(x)
+            if layer < self.num_layers - 1:
+                x = F.relu(x)
+        else:
+            x = norm(F.relu(x))
+        return F.dropout(x, p=self.dropout, training=self.training)
+
+    def _recomputed_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
+                          adjacency: Adjacency | None) -> Tensor:
+        r""":meth:`_layer` under activation checkpointing: only its input is kept for the backward
+        pass, which runs the layer again (same dropout masks, running statistics updated once)."""
+        modules: list[nn.Module] = [self.convs[layer], self.norms[layer]]
+        if self.bond_encoders is not None:
+            modules.append(self.bond_encoders[layer])
+        calls = 0
+
+        def run(x: Tensor, edge_attr: Tensor | None) -> Tensor:
+            nonlocal calls
+            calls += 1
+            with _scratch_running_statistics(modules) if calls > 1 else nullcontext():
+                return self._layer(layer, x, edge_index, edge_attr, adjacency)
+
+        return cast(Tensor, recompute_in_backward(run, x, edge_attr, use_reentrant=False))
+
     def __repr__(self) -> str:
         extra = ""
         if self.edge_dim is not None:
@@ -362,6 +424,8 @@ class GIN(nn.Module):
             extra += ", ogb_mol=True"
         if self.layout != "graphcl":
             extra += f", layout={self.layout!r}"
+        if self.checkpoint:
+            extra += ", checkpoint=True"
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, readout={self.readout!r}, "

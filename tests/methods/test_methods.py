@@ -21,6 +21,7 @@ from gcl.methods import (
     build_method,
     embed_dataset,
 )
+from gcl.nn import GIN
 from gcl.train import loss_of, seed_everything
 
 
@@ -540,3 +541,24 @@ def test_supervised_encoders_default_to_their_papers_sizes(name: str) -> None:
     assert (hgpsl.encoder.hidden_channels, hgpsl.encoder.num_layers) == (128, 3)
     assert len(hgpsl.encoder.pools) == 2
     assert build_method(name, data, encoder="hgpsl", hidden_channels=32).encoder.num_layers == 3
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("graphcl", {}),
+    ("lcgnn", {"hidden_channels": 32, "num_layers": 3, "memory_size": 128}),
+    ("supervised", {"hidden_channels": 32, "num_layers": 3}),
+])
+def test_activation_checkpointing_trains_to_the_same_parameters(name: str, options: dict[str, Any],
+                                                                mutag: Any) -> None:
+    batches = _first_batches(mutag)
+    states = []
+    for checkpoint in (False, True):
+        seed_everything(0)
+        method = build_method(name, mutag, checkpoint=checkpoint, **options)
+        encoders = [module for module in method.modules() if isinstance(module, GIN)]
+        assert encoders and all(encoder.checkpoint is checkpoint for encoder in encoders)
+        losses_seen = _steps(method, batches, 4)
+        states.append((losses_seen, method.state_dict()))
+    assert states[0][0] == states[1][0]
+    assert states[0][1].keys() == states[1][1].keys()
+    assert all(torch.equal(states[0][1][key], states[1][1][key]) for key in states[0][1])

@@ -533,3 +533,93 @@ def test_malformed_inputs_are_refused_by_every_encoder(channels: int) -> None:
         assert encoder(x, edge_index, batch, num_graphs=4).graph.shape[0] == 4  # a trailing empty graph keeps a row
     with pytest.raises(ValueError, match="node features must be floating point"):
         GCN(channels, 16)(torch.randint(0, 5, (6, channels)), edge_index)
+
+
+def _step(model: GIN, data: Data, seed: int) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor]:
+    r"""One forward and backward pass in training mode: graph embeddings, gradients, buffers after
+    the step, and the next number the global generator draws."""
+    model.train()
+    model.zero_grad()
+    torch.manual_seed(seed)
+    out = model(data.x, data.edge_index, data.batch, edge_attr=data.get("edge_attr"),
+                num_graphs=data.num_graphs)
+    (out.graph.square().sum() + out.node.sin().sum()).backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    return out.graph.detach(), grads, [b.clone() for b in model.buffers()], torch.rand(1)
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+@pytest.mark.parametrize("options", [
+    {},
+    {"dropout": 0.3},
+    {"layout": "ogb", "dropout": 0.5},
+    {"edge_dim": 4, "dropout": 0.3},
+    {"ogb_mol": True, "dropout": 0.5},
+    {"ogb_mol": True, "layout": "ogb", "dropout": 0.5, "batch_norm": False},
+])
+def test_activation_checkpointing_changes_no_number(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    if options.get("ogb_mol"):
+        data = next(iter(DataLoader(load_dataset("ogbg-molbace"), batch_size=32)))
+    elif "edge_dim" in options:
+        data = data.clone()
+        data.edge_attr = torch.randn(data.num_edges, 4)
+    torch.manual_seed(0)
+    plain = GIN(data.num_features, 16, 3, **options)
+    recomputed = GIN(data.num_features, 16, 3, checkpoint=True, **options)
+    recomputed.load_state_dict(plain.state_dict())
+    for seed in (1, 2):  # the second step starts from running statistics the first one updated
+        expected, got = _step(plain, data, seed), _step(recomputed, data, seed)
+        assert torch.equal(got[0], expected[0])
+        assert len(got[1]) == len(expected[1]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(got[1], expected[1]))
+        # running statistics updated once per forward, not again by the recomputation
+        assert all(torch.equal(a, b) for a, b in zip(got[2], expected[2]))
+        assert torch.equal(got[3], expected[3])  # the recomputation leaves the generator alone
+
+
+def _saved_bytes(model: GIN, data: Data) -> int:
+    r"""Bytes of the tensors the forward pass hands autograd to keep (storages counted once)."""
+    storages: dict[int, int] = {}
+
+    def keep(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+    out.graph.sum().backward()
+    return sum(storages.values())
+
+
+def test_activation_checkpointing_keeps_less_for_the_backward(proteins) -> None:  # type: ignore[no-untyped-def]
+    data = next(iter(DataLoader(proteins, batch_size=128)))
+    torch.manual_seed(0)
+    plain = GIN(proteins.num_features, 32, 3)
+    recomputed = GIN(proteins.num_features, 32, 3, checkpoint=True)
+    width = data.num_nodes * 32 * 4  # bytes of one layer's node states
+    # without: every layer's MLP input, hidden and output activations and batch-norm input
+    assert _saved_bytes(plain, data) > 6 * width
+    # with: the layers' inputs only (the features and the states of the first two layers)
+    assert _saved_bytes(recomputed, data) < 2.5 * width
+
+
+def test_activation_checkpointing_only_when_recording_gradients(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    torch.manual_seed(0)
+    model = GIN(data.num_features, 16, 3, checkpoint=True, dropout=0.5)
+    assert "checkpoint=True" in repr(model)
+    calls = []
+    model.convs[0].register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():  # nothing to recompute: each layer runs once
+        model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+    assert len(calls) == 1
+    model.eval()  # gradients in evaluation mode (e.g. attributions): recomputed, running statistics used
+    out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+    out.graph.sum().backward()
+    assert len(calls) == 3
+    plain = GIN(data.num_features, 16, 3, dropout=0.5).eval()
+    plain.load_state_dict(model.state_dict())
+    assert torch.equal(plain(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph,
+                       out.graph.detach())

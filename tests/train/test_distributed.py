@@ -65,6 +65,8 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     seed_everything(11)
     small = {"hidden_channels": 16, "num_layers": 2, "batch_norm": False}
     graphcl = build_method("graphcl", dataset, augmentations=("identity", "identity"), **small)
+    seed_everything(11)
+    recomputed = build_method("graphcl", dataset, augmentations=("identity", "identity"), checkpoint=True, **small)
     lcgnn_options = {**small, "dropout": 0.0, "momentum": 0.9, "projection_channels": 8}
     lcgnn_queue = build_method("lcgnn", dataset, memory="queue", memory_size=40, **lcgnn_options)
     lcgnn_bank = build_method("lcgnn", dataset, memory="bank", **lcgnn_options)
@@ -74,7 +76,7 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     # dimensions (8) than graphs per batch (16) keep the standardised batch well conditioned.
     barlow = GraphLevelBarlowTwins(encoder, Identity(), Identity(), nn.Linear(32, 8, bias=False))
     supervised = build_method("supervised", dataset, dropout=0.0, **small)
-    return {"graphcl": graphcl, "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow,
+    return {"graphcl": graphcl, "graphcl-checkpoint": recomputed, "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow,
             "supervised": supervised}
 
 
@@ -262,6 +264,7 @@ def test_workers_join_through_env(spawned: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", [
     "graphcl",
+    "graphcl-checkpoint",  # activation checkpointing under DDP: layers recomputed in the backward pass
     "lcgnn-queue",
     "lcgnn-bank",
     "barlow",
