@@ -102,9 +102,9 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False) -
     torch.manual_seed(0)
     if name.lower().startswith("ogbg-mol"):
         method = build_method("graphcl", dataset, ogb_mol=True, augmentations=("drop_nodes", "subgraph"),
-                              checkpoint=checkpoint)
+                              activation_checkpointing=checkpoint)
     else:
-        method = build_method("graphcl", dataset, checkpoint=checkpoint)
+        method = build_method("graphcl", dataset, activation_checkpointing=checkpoint)
     config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
     saved: dict[int, int] = {}
     most_saved = [0, 0]  # bytes, nodes of that step's batch
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--mmap-threshold", type=int, default=None,
                         help="run the measured process with MALLOC_MMAP_THRESHOLD_ set to this many bytes")
     parser.add_argument("--checkpoint", action="store_true",
-                        help="GIN with activation checkpointing (GIN(checkpoint=True))")
+                        help="GIN with activation checkpointing (GIN(activation_checkpointing=True))")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

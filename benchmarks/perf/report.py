@@ -220,7 +220,7 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     title = ("**The caller's own sparse CSR adjacency** handed to the encoder instead of `edge_index` "
              "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
     if results.get("checkpoint"):
-        title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(checkpoint=True)`: each layer keeps "
+        title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(activation_checkpointing=True)`: each layer keeps "
                   "only its input and runs again in the backward pass; the saved-for-backward column counts those "
                   "inputs)")
     if results.get("mmap_threshold") is not None:

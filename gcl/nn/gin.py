@@ -177,7 +177,7 @@ class GIN(nn.Module):
         layout (str, optional): ``"graphcl"`` (the InfoGraph/GraphCL layer
             order and concatenated readout) or ``"ogb"`` (the OGB
             leaderboard's). (default: :obj:`"graphcl"`)
-        checkpoint (bool, optional): Activation checkpointing: when gradients
+        activation_checkpointing (bool, optional): When gradients
             are recorded, each layer keeps only its input for the backward pass
             and runs again there (same dropout masks; batch-norm running
             statistics updated once). Saves the memory of the layers'
@@ -219,7 +219,7 @@ class GIN(nn.Module):
         ogb_mol: bool = False,
         train_eps: bool | None = None,
         layout: str = "graphcl",
-        checkpoint: bool = False,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -251,7 +251,7 @@ class GIN(nn.Module):
         self.ogb_mol = ogb_mol
         self.train_eps = train_eps
         self.layout = layout
-        self.checkpoint = bool(checkpoint)
+        self.activation_checkpointing = bool(activation_checkpointing)
 
         self.atom_encoder: nn.Module | None = None
         self.bond_encoders: nn.ModuleList | None = None
@@ -362,7 +362,7 @@ class GIN(nn.Module):
             # no [E, F] message tensor, and a backward pass that is one sparse product
             # (see gcl.nn.aggregate and benchmarks/results/perf.md).
             adjacency = Adjacency(edge_index, x.size(0), x.dtype)
-        recompute = self.checkpoint and torch.is_grad_enabled()
+        recompute = self.activation_checkpointing and torch.is_grad_enabled()
         for layer in range(self.num_layers):
             if recompute:
                 x = self._recomputed_layer(layer, x, edge_index, edge_attr, adjacency)
@@ -424,8 +424,8 @@ class GIN(nn.Module):
             extra += ", ogb_mol=True"
         if self.layout != "graphcl":
             extra += f", layout={self.layout!r}"
-        if self.checkpoint:
-            extra += ", checkpoint=True"
+        if self.activation_checkpointing:
+            extra += ", activation_checkpointing=True"
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, readout={self.readout!r}, "

@@ -86,7 +86,7 @@ def test_gin_on_cuda_equals_cpu(in_channels: int, checkpoint: bool, mutag: Any) 
     batch = next(iter(DataLoader(mutag, batch_size=64)))
     batch.x = torch.randn(batch.num_nodes, in_channels) if in_channels != 7 else batch.x
     seed_everything(0)
-    encoder = GIN(in_channels, 32, num_layers=3, checkpoint=checkpoint)
+    encoder = GIN(in_channels, 32, num_layers=3, activation_checkpointing=checkpoint)
     cpu = _encoder_outputs(encoder, batch, "cpu")
     assert torch.allclose(_encoder_outputs(encoder, batch, "cuda"), cpu, rtol=1e-4, atol=1e-4)
     state = {k: v.clone() for k, v in encoder.cpu().state_dict().items()}

@@ -554,9 +554,9 @@ def test_activation_checkpointing_trains_to_the_same_parameters(name: str, optio
     states = []
     for checkpoint in (False, True):
         seed_everything(0)
-        method = build_method(name, mutag, checkpoint=checkpoint, **options)
+        method = build_method(name, mutag, activation_checkpointing=checkpoint, **options)
         encoders = [module for module in method.modules() if isinstance(module, GIN)]
-        assert encoders and all(encoder.checkpoint is checkpoint for encoder in encoders)
+        assert encoders and all(encoder.activation_checkpointing is checkpoint for encoder in encoders)
         losses_seen = _steps(method, batches, 4)
         states.append((losses_seen, method.state_dict()))
     assert states[0][0] == states[1][0]

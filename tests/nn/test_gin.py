@@ -566,7 +566,7 @@ def test_activation_checkpointing_changes_no_number(mutag_batch, options: dict) 
         data.edge_attr = torch.randn(data.num_edges, 4)
     torch.manual_seed(0)
     plain = GIN(data.num_features, 16, 3, **options)
-    recomputed = GIN(data.num_features, 16, 3, checkpoint=True, **options)
+    recomputed = GIN(data.num_features, 16, 3, activation_checkpointing=True, **options)
     recomputed.load_state_dict(plain.state_dict())
     for seed in (1, 2):  # the second step starts from running statistics the first one updated
         expected, got = _step(plain, data, seed), _step(recomputed, data, seed)
@@ -597,7 +597,7 @@ def test_activation_checkpointing_keeps_less_for_the_backward(proteins) -> None:
     data = next(iter(DataLoader(proteins, batch_size=128)))
     torch.manual_seed(0)
     plain = GIN(proteins.num_features, 32, 3)
-    recomputed = GIN(proteins.num_features, 32, 3, checkpoint=True)
+    recomputed = GIN(proteins.num_features, 32, 3, activation_checkpointing=True)
     width = data.num_nodes * 32 * 4  # bytes of one layer's node states
     # without: every layer's MLP input, hidden and output activations and batch-norm input
     assert _saved_bytes(plain, data) > 6 * width
@@ -608,8 +608,8 @@ def test_activation_checkpointing_keeps_less_for_the_backward(proteins) -> None:
 def test_activation_checkpointing_only_when_recording_gradients(mutag_batch) -> None:  # type: ignore[no-untyped-def]
     data = mutag_batch
     torch.manual_seed(0)
-    model = GIN(data.num_features, 16, 3, checkpoint=True, dropout=0.5)
-    assert "checkpoint=True" in repr(model)
+    model = GIN(data.num_features, 16, 3, activation_checkpointing=True, dropout=0.5)
+    assert "activation_checkpointing=True" in repr(model)
     calls = []
     model.convs[0].register_forward_hook(lambda *_: calls.append(1))
     with torch.no_grad():  # nothing to recompute: each layer runs once

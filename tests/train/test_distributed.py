@@ -66,7 +66,8 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     small = {"hidden_channels": 16, "num_layers": 2, "batch_norm": False}
     graphcl = build_method("graphcl", dataset, augmentations=("identity", "identity"), **small)
     seed_everything(11)
-    recomputed = build_method("graphcl", dataset, augmentations=("identity", "identity"), checkpoint=True, **small)
+    recomputed = build_method("graphcl", dataset, augmentations=("identity", "identity"),
+                              activation_checkpointing=True, **small)
     lcgnn_options = {**small, "dropout": 0.0, "momentum": 0.9, "projection_channels": 8}
     lcgnn_queue = build_method("lcgnn", dataset, memory="queue", memory_size=40, **lcgnn_options)
     lcgnn_bank = build_method("lcgnn", dataset, memory="bank", **lcgnn_options)
