@@ -4,7 +4,7 @@ Each dataset is measured in a fresh process (peak RSS is per process): the
 resident size after importing torch, PyG and gcl (the baseline), the peak after
 :func:`gcl.data.load_dataset` (from the processed cache, which a process before it
 fills if it is empty, or processing the raw files when ``--cold``), and the peak at the end of one GraphCL epoch (GIN 3 × 32,
-batch 128, random4 views, through :func:`gcl.train.fit`). They are compared with
+batch 128 or ``--batch-size``, random4 views, through :func:`gcl.train.fit`). They are compared with
 
 * the dataset's in-memory size: the bytes of every tensor of the collated
   storage (``dataset._data``) and of its slice pointers;
@@ -21,7 +21,11 @@ keeps the most. ``--mmap-threshold BYTES`` runs the measured process with glibc'
 ``MALLOC_MMAP_THRESHOLD_`` set, so that blocks of that size and larger are mapped
 and handed back to the system when freed instead of staying in the heap: the
 difference to a run without it is memory the allocator holds, not memory the
-training needs.
+training needs. After the epoch, one more step on the epoch's largest batch
+measures the most tensor bytes alive at once during a step (``torch.profiler``'s
+allocation events), what the step itself needs without the allocator's retention.
+``--checkpoint`` trains the GIN with activation checkpointing
+(``activation_checkpointing=True``).
 
 OGB molecules carry integer atom features: their GraphCL uses the OGB atom and
 bond encoders (``ogb_mol=True``) and the structural views (node dropping,
@@ -82,7 +86,8 @@ def use_csr_adjacency() -> None:
     graphcl_module.encode_graphs = encode_with_csr
 
 
-def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False) -> dict[str, Any]:
+def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False,
+            batch_size: int = 128) -> dict[str, Any]:
     r"""Runs inside the child process."""
     import torch
 
@@ -105,7 +110,7 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False) -
                               activation_checkpointing=checkpoint)
     else:
         method = build_method("graphcl", dataset, activation_checkpointing=checkpoint)
-    config = TrainConfig(epochs=1, batch_size=128, progress=False, device="cpu")
+    config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu")
     saved: dict[int, int] = {}
     most_saved = [0, 0]  # bytes, nodes of that step's batch
     largest: list[Any] = []  # the epoch's batch with the most nodes
@@ -139,6 +144,7 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False) -
         "dataset": name,
         "adjacency": adjacency,
         "checkpoint": checkpoint,
+        "batch_size": batch_size,
         "graphs": len(dataset),
         "nodes": int(dataset._data.num_nodes),
         "edges": int(dataset._data.edge_index.size(1)),
@@ -196,16 +202,17 @@ def main() -> None:
                         help="run the measured process with MALLOC_MMAP_THRESHOLD_ set to this many bytes")
     parser.add_argument("--checkpoint", action="store_true",
                         help="GIN with activation checkpointing (GIN(activation_checkpointing=True))")
+    parser.add_argument("--batch-size", type=int, default=128, help="graphs per step (default: 128)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     use_shared_data()
     if args.child is not None:
-        print(json.dumps(measure(args.child, args.threads, args.adjacency, args.checkpoint)))
+        print(json.dumps(measure(args.child, args.threads, args.adjacency, args.checkpoint, args.batch_size)))
         return
     results: dict[str, Any] = {"environment": environment(args.threads), "cold": args.cold,
                                "adjacency": args.adjacency, "mmap_threshold": args.mmap_threshold,
-                               "checkpoint": args.checkpoint,
+                               "checkpoint": args.checkpoint, "batch_size": args.batch_size,
                                "datasets": []}
     for name in args.datasets:
         env = dict(os.environ)
@@ -216,7 +223,8 @@ def main() -> None:
                 warm = [sys.executable, "-c", f"from gcl.data import load_dataset; load_dataset({name!r})"]
                 subprocess.run(warm, capture_output=True, env=env, check=False)
             command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
-                       "--adjacency", args.adjacency, *(["--checkpoint"] if args.checkpoint else [])]
+                       "--adjacency", args.adjacency, "--batch-size", str(args.batch_size),
+                       *(["--checkpoint"] if args.checkpoint else [])]
             if args.mmap_threshold is not None:  # read by glibc at the measured process's start
                 env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
             completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -201,7 +201,7 @@ def memory_section(runs: list[dict[str, Any]]) -> list[str]:
     out = ["## Peak memory of pre-training", "",
            "One fresh process per dataset: load (from the processed cache), build GraphCL (GIN 3 × 32, random4 "
            "views; for OGB molecules the OGB atom/bond encoders and node-dropping/subgraph views), train one epoch "
-           "(batch 128) with `gcl.train.fit`; peak RSS from `getrusage`. Dataset size = bytes of every tensor of "
+           "(batch 128 unless said) with `gcl.train.fit`; peak RSS from `getrusage`. Dataset size = bytes of every tensor of "
            "the collated storage and its slice pointers; model = parameters, buffers and Adam's two moments. "
            "Baseline = RSS after importing torch, PyG and gcl, before loading. Saved for backward: the tensors "
            "autograd keeps for the backward of the step that keeps the most (each storage once). Tensor peak of "
@@ -223,6 +223,8 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(activation_checkpointing=True)`: each layer keeps "
                   "only its input and runs again in the backward pass; the saved-for-backward column counts those "
                   "inputs)")
+    if results.get("batch_size", 128) != 128:
+        title += f", **batches of {results['batch_size']} graphs** (`--batch-size`; 128 elsewhere)"
     if results.get("mmap_threshold") is not None:
         title += (f", **glibc mapping blocks of {results['mmap_threshold']:,} bytes and more** "
                   f"(`MALLOC_MMAP_THRESHOLD_={results['mmap_threshold']}`: freed large blocks go back to the "
