@@ -177,6 +177,16 @@ def _check_negatives(negatives: Tensor | None, reference: Tensor, name: str) -> 
     _check_same_precision(name, reference, "negatives", negatives)
 
 
+def _cross_block(anchors: Tensor, candidates: Tensor, temperature: float, offset: int,
+                 exclude_positive: bool) -> Tensor:
+    r"""Logits of the anchors against the other view's candidates, ``anchors @ candidates.T / τ``;
+    with ``exclude_positive`` the positive (column ``offset + i`` of row ``i``) is ``-inf``."""
+    block = (anchors @ candidates.T).div_(temperature)  # in place on the fresh product
+    if exclude_positive:
+        torch.diagonal(block, offset=offset).fill_(float("-inf"))
+    return block
+
+
 def _nce_per_anchor(
     anchors: Tensor,
     positives: Tensor,
@@ -188,6 +198,8 @@ def _nce_per_anchor(
     negatives: Tensor | None = None,
     anchor_negatives: Tensor | None = None,
     exclude_positive: bool = False,
+    cross_block: Tensor | None = None,
+    transposed: bool = False,
 ) -> Tensor:
     r"""Per-anchor InfoNCE for one direction.
 
@@ -195,10 +207,14 @@ def _nce_per_anchor(
     view; row ``offset + i`` is the positive) adds cross-view in-batch negatives,
     ``same_view`` (global first view; row ``offset + i`` is the anchor itself) adds
     intra-view negatives, ``negatives`` :obj:`[K, d]` are shared and
-    ``anchor_negatives`` :obj:`[n, S, d]` are per anchor.
+    ``anchor_negatives`` :obj:`[n, S, d]` are per anchor. ``cross_block``, when given,
+    is the cross-view block already computed (:func:`_cross_block`); ``transposed``: it
+    is the other direction's (``candidates`` against these anchors, one process,
+    ``offset`` 0), read column by column.
+
+    The loss is the log-sum-exp of every block's row (combined) minus the positive's
+    logit: the cross-entropy of the concatenated logits, without concatenating them.
     """
-    n = anchors.size(0)
-    own = offset + torch.arange(n, device=anchors.device)
 
     def masked_at_own(block: Tensor) -> Tensor:
         # column offset + i of row i: a diagonal of the (fresh) block, filled in place
@@ -209,30 +225,33 @@ def _nce_per_anchor(
     def scaled(products: Tensor) -> Tensor:
         return products.div_(temperature)  # in place on the fresh product: one N x N buffer less
 
-    # Column ``own[i]`` of the cross-view block is the positive. Unless the positive
-    # leaves the denominator, the block stays whole and that column is the target: the
-    # same softmax as a separate positive column plus the masked block, with fewer
-    # operations forward and backward.
-    in_place = candidates is not None and not exclude_positive
-    blocks: list[Tensor] = []
+    parts: list[Tensor] = []  # per anchor: the log-sum-exp of each block of the denominator
+    positive: Tensor | None = None
     if candidates is not None:
-        cross = scaled(anchors @ candidates.T)
-        blocks.append(cross if in_place else masked_at_own(cross))
+        cross = (_cross_block(anchors, candidates, temperature, offset, exclude_positive)
+                 if cross_block is None else cross_block)
+        if (not transposed and not exclude_positive and same_view is None and negatives is None
+                and anchor_negatives is None):
+            # the block is all the logits and its column offset + i the target (GraphCL's case)
+            own = offset + torch.arange(anchors.size(0), device=anchors.device)
+            return F.cross_entropy(cross, own, reduction="none")
+        # with ``transposed`` the anchors run along the block's columns
+        parts.append(torch.logsumexp(cross, dim=0 if transposed else 1))
+        if not exclude_positive:
+            # the positive's logit is in the block (column offset + i of row i)
+            positive = torch.diagonal(cross, offset=offset)
     if same_view is not None:
-        blocks.append(masked_at_own(scaled(anchors @ same_view.T)))
+        parts.append(torch.logsumexp(masked_at_own(scaled(anchors @ same_view.T)), dim=1))
     if negatives is not None:
-        blocks.append(scaled(anchors @ negatives.T))
+        parts.append(torch.logsumexp(scaled(anchors @ negatives.T), dim=1))
     if anchor_negatives is not None:
-        blocks.append(torch.einsum("nd,nkd->nk", anchors, anchor_negatives) / temperature)
-    logits = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)
-    if in_place:
-        return F.cross_entropy(logits, own, reduction="none")
-    positive = (anchors * positives).sum(dim=-1) / temperature
-    if exclude_positive:
-        return torch.logsumexp(logits, dim=1) - positive
-    logits = torch.cat([positive[:, None], logits], dim=1)
-    target = torch.zeros(n, dtype=torch.long, device=anchors.device)
-    return F.cross_entropy(logits, target, reduction="none")
+        parts.append(torch.logsumexp(torch.einsum("nd,nkd->nk", anchors, anchor_negatives) / temperature, dim=1))
+    if positive is None:
+        positive = (anchors * positives).sum(dim=-1) / temperature
+        if not exclude_positive:
+            parts.append(positive)
+    denominator = parts[0] if len(parts) == 1 else torch.logsumexp(torch.stack(parts), dim=0)
+    return denominator - positive
 
 
 # --------------------------------------------------------------------------- InfoNCE
@@ -302,7 +321,8 @@ def info_nce_loss(
         )
 
     def direction(
-        anchors: Tensor, positives: Tensor, own_view: Tensor, other_view: Tensor
+        anchors: Tensor, positives: Tensor, own_view: Tensor, other_view: Tensor,
+        cross: Tensor | None = None, transposed: bool = False,
     ) -> Tensor:
         per_anchor = _nce_per_anchor(
             anchors,
@@ -313,12 +333,21 @@ def info_nce_loss(
             offset=offset,
             negatives=extra,
             exclude_positive=exclude_positive_from_denominator,
+            cross_block=cross,
+            transposed=transposed,
         )
         return global_mean(per_anchor)
 
-    loss = direction(a1, a2, g1, g2)
+    cross = None
+    if symmetric and cross_view_negatives and world_size() == 1:
+        # One process holds the whole batch: the second direction's cross-view block is the
+        # transpose of the first's (z2 @ z1.T = (z1 @ z2.T).T), read column by column: one
+        # N x N product less forward and two less backward. With several processes each
+        # holds other rows of it.
+        cross = _cross_block(a1, g2, temperature, offset, exclude_positive_from_denominator)
+    loss = direction(a1, a2, g1, g2, cross)
     if symmetric:
-        loss = 0.5 * (loss + direction(a2, a1, g2, g1))
+        loss = 0.5 * (loss + direction(a2, a1, g2, g1, cross, transposed=cross is not None))
     return loss
 
 

@@ -207,3 +207,49 @@ def test_finite_check_sees_inf_and_accepts_a_sum_that_overflows() -> None:
 def test_repr_lists_settings() -> None:
     assert "temperature=0.2" in repr(InfoNCE.graphcl())
     assert "exclude_positive_from_denominator=True" in repr(InfoNCE.graphcl())
+
+
+def _explicit_info_nce(z1: torch.Tensor, z2: torch.Tensor, negatives: torch.Tensor | None, temperature: float,
+                       symmetric: bool, intra: bool, cross: bool, exclude: bool) -> torch.Tensor:
+    """Every direction written out: the concatenated logits of each anchor and a cross-entropy."""
+    a1, a2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    extra = None if negatives is None else F.normalize(negatives, dim=1)
+    eye = torch.eye(a1.size(0), dtype=torch.bool)
+
+    def direction(anchors: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        positive = (anchors * other).sum(1, keepdim=True) / temperature
+        columns = []
+        if not exclude:
+            columns.append(positive)
+        if cross:
+            columns.append((anchors @ other.T / temperature).masked_fill(eye, -math.inf))
+        if intra:
+            columns.append((anchors @ anchors.T / temperature).masked_fill(eye, -math.inf))
+        if extra is not None:
+            columns.append(anchors @ extra.T / temperature)
+        return (torch.logsumexp(torch.cat(columns, dim=1), dim=1) - positive[:, 0]).mean()
+
+    loss = direction(a1, a2)
+    return 0.5 * (loss + direction(a2, a1)) if symmetric else loss
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize(("intra", "cross"), [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("exclude", [False, True])
+@pytest.mark.parametrize("queue", [False, True])
+def test_every_option_matches_the_concatenated_logits(symmetric: bool, intra: bool, cross: bool, exclude: bool,
+                                                      queue: bool) -> None:
+    # the symmetric loss reads the second direction's cross-view block off the first's transpose
+    torch.manual_seed(3)
+    z1, z2 = (z.requires_grad_() for z in _views(n=7, d=4))
+    negatives = torch.randn(5, 4, dtype=torch.float64, requires_grad=True) if queue else None
+    loss = functional.info_nce_loss(z1, z2, negatives, temperature=0.3, symmetric=symmetric,
+                                    intra_view_negatives=intra, cross_view_negatives=cross,
+                                    exclude_positive_from_denominator=exclude)
+    inputs = [z1, z2] + ([negatives] if negatives is not None else [])
+    got = torch.autograd.grad(loss, inputs)
+    expected_loss = _explicit_info_nce(z1, z2, negatives, 0.3, symmetric, intra, cross, exclude)
+    expected = torch.autograd.grad(expected_loss, inputs)
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-12, atol=1e-12)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
