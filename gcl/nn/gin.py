@@ -3,7 +3,7 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import cast
 
 import torch
@@ -60,22 +60,46 @@ def _ogb_mlp(in_channels: int, hidden_channels: int, batch_norm: bool) -> nn.Seq
     )
 
 
-def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int]:
+def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int, int]:
+    r"""OGB's atom and bond encoders and the numbers of atom and bond features they read."""
     try:
         from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
-        from ogb.utils.features import get_atom_feature_dims
+        from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
     except ImportError as err:  # pragma: no cover - ogb is a declared dependency
         raise ImportError(
             "GIN(ogb_mol=True) needs the 'ogb' package for its atom and bond "
             "encoders; install it with 'pip install ogb'"
         ) from err
-    return AtomEncoder, BondEncoder, len(get_atom_feature_dims())
+    return AtomEncoder, BondEncoder, len(get_atom_feature_dims()), len(get_bond_feature_dims())
+
+
+def _check_edge_features(edge_attr: Tensor, edge_index: Tensor, width: int) -> None:
+    r"""Refuses edge features that are not one ``width``-column row per edge (OGB's encoders and
+    GINE's projection would otherwise drop missing columns or broadcast a single row)."""
+    if edge_attr.dim() != 2 or edge_attr.size(1) != width:
+        raise ValueError(f"edge features must be a [num_edges, {width}] matrix for this GIN "
+                         f"(got shape {tuple(edge_attr.shape)})")
+    if is_index_pairs(edge_index) and edge_attr.size(0) != edge_index.size(1):
+        raise ValueError(f"edge features have {edge_attr.size(0)} rows for {edge_index.size(1)} edges")
 
 
 def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
     r"""What ``GINConv.forward`` computes, with the neighbourhood sum of :func:`gin_aggregate`."""
     gin = cast(GINConv, conv)
     return cast(Tensor, gin.nn(gin_aggregate(x, adjacency, gin.eps)))
+
+
+@contextmanager
+def _modes_of(modes: dict[nn.Module, bool]) -> Iterator[None]:
+    r"""Modules in the training / evaluation modes ``modes`` gives them, back to their own on exit."""
+    current = {module: module.training for module in modes}
+    for module, training in modes.items():
+        module.training = training
+    try:
+        yield
+    finally:
+        for module, training in current.items():
+            module.training = training
 
 
 @contextmanager
@@ -253,17 +277,19 @@ class GIN(nn.Module):
         self.layout = layout
         self.activation_checkpointing = bool(activation_checkpointing)
 
+        self._edge_width = edge_dim  # columns of edge_attr (OGB's bond features with ogb_mol)
         self.atom_encoder: nn.Module | None = None
         self.bond_encoders: nn.ModuleList | None = None
         first_channels = in_channels
         if ogb_mol:
-            atom_encoder_cls, bond_encoder_cls, num_atom_features = _ogb_encoders()
+            atom_encoder_cls, bond_encoder_cls, num_atom_features, num_bond_features = _ogb_encoders()
             if in_channels != num_atom_features:
                 raise ValueError(
                     f"ogb_mol=True expects in_channels={num_atom_features} OGB atom "
                     f"features (got {in_channels})"
                 )
             self.atom_encoder = atom_encoder_cls(hidden_channels)
+            self._edge_width = num_bond_features
             self.bond_encoders = nn.ModuleList(
                 bond_encoder_cls(hidden_channels) for _ in range(num_layers)
             )
@@ -344,7 +370,9 @@ class GIN(nn.Module):
         """
         if self.uses_edge_attr and edge_attr is None:
             raise ValueError("this GIN uses edge features, but edge_attr is None")
-        check_inputs(x, edge_index, self.in_channels if self.atom_encoder is None else None)
+        check_inputs(x, edge_index, self.in_channels)
+        if self._edge_width is not None:
+            _check_edge_features(cast(Tensor, edge_attr), edge_index, self._edge_width)
         if self.atom_encoder is None:
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
@@ -406,15 +434,20 @@ class GIN(nn.Module):
         modules: list[nn.Module] = [self.convs[layer], self.norms[layer]]
         if self.bond_encoders is not None:
             modules.append(self.bond_encoders[layer])
+        # the modes of the forward pass, restored for the recomputation should they change before it
+        modes = {module: module.training for module in [self, *(m for part in modules for m in part.modules())]}
         calls = 0
 
-        def run(x: Tensor, edge_attr: Tensor | None) -> Tensor:
+        def run(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
             nonlocal calls
             calls += 1
-            with _scratch_running_statistics(modules) if calls > 1 else nullcontext():
+            if calls == 1:
+                return self._layer(layer, x, edge_index, edge_attr, adjacency)
+            with _modes_of(modes), _scratch_running_statistics(modules):
                 return self._layer(layer, x, edge_index, edge_attr, adjacency)
 
-        return cast(Tensor, recompute_in_backward(run, x, edge_attr, use_reentrant=False))
+        # edge_index passes as an argument: the recomputation then refuses one changed in place
+        return cast(Tensor, recompute_in_backward(run, x, edge_index, edge_attr, use_reentrant=False))
 
     def __repr__(self) -> str:
         extra = ""

@@ -601,8 +601,9 @@ def test_activation_checkpointing_keeps_less_for_the_backward(proteins) -> None:
     width = data.num_nodes * 32 * 4  # bytes of one layer's node states
     # without: every layer's MLP input, hidden and output activations and batch-norm input
     assert _saved_bytes(plain, data) > 6 * width
-    # with: the layers' inputs only (the features and the states of the first two layers)
-    assert _saved_bytes(recomputed, data) < 2.5 * width
+    # with: the layers' inputs only (the features, the states of the first two layers, the edges)
+    edges = data.edge_index.numel() * data.edge_index.element_size()
+    assert _saved_bytes(recomputed, data) < 2.5 * width + edges
 
 
 def test_activation_checkpointing_only_when_recording_gradients(mutag_batch) -> None:  # type: ignore[no-untyped-def]
@@ -623,3 +624,52 @@ def test_activation_checkpointing_only_when_recording_gradients(mutag_batch) -> 
     plain.load_state_dict(model.state_dict())
     assert torch.equal(plain(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph,
                        out.graph.detach())
+
+
+@pytest.mark.parametrize("options", [{"dropout": 0.5}, {"dropout": 0.0}, {"layout": "ogb", "dropout": 0.5}])
+def test_activation_checkpointing_recomputes_in_the_forward_passes_mode(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
+    # e.g. a validation callback switching to evaluation mode between the loss and its backward pass
+    data = mutag_batch
+    torch.manual_seed(0)
+    plain = GIN(data.num_features, 16, 3, **options)
+    recomputed = GIN(data.num_features, 16, 3, activation_checkpointing=True, **options)
+    recomputed.load_state_dict(plain.state_dict())
+    grads = []
+    for model in (plain, recomputed):
+        model.train()
+        torch.manual_seed(1)
+        out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+        model.eval()
+        out.graph.square().sum().backward()
+        assert not model.training and not any(m.training for m in model.modules())  # left as the caller set it
+        grads.append([p.grad for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    assert all(torch.equal(a, b) for a, b in zip(plain.buffers(), recomputed.buffers()))
+
+
+def test_activation_checkpointing_refuses_edges_changed_before_the_backward_pass(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch.clone()
+    data.edge_attr = torch.randn(data.num_edges, 4)  # GINE: message passing reads edge_index again
+    model = GIN(data.num_features, 16, 2, edge_dim=4, activation_checkpointing=True)
+    edge_index = data.edge_index.clone()
+    out = model(data.x, edge_index, data.batch, edge_attr=data.edge_attr, num_graphs=data.num_graphs)
+    edge_index[0] = edge_index[0].flip(0)  # in place, as the plain GIN's autograd would refuse too
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.graph.sum().backward()
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_edge_features_of_the_wrong_shape_are_refused(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features, 16, 2, edge_dim=2)
+    for bad in (torch.randn(1, 2), torch.randn(2), torch.randn(data.num_edges, 3)):
+        with pytest.raises(ValueError, match="edge features"):
+            model(data.x, data.edge_index, data.batch, edge_attr=bad)
+    molecules = next(iter(DataLoader(load_dataset("ogbg-molbace")[:4], batch_size=4)))
+    ogb = GIN(9, 16, 2, ogb_mol=True)
+    with pytest.raises(ValueError, match="node features have 2 columns"):  # missing atom features
+        ogb(molecules.x[:, :2], molecules.edge_index, molecules.batch, edge_attr=molecules.edge_attr)
+    for bad in (molecules.edge_attr[:, :1], molecules.edge_attr[:1]):  # missing bond features, one row
+        with pytest.raises(ValueError, match="edge features"):
+            ogb(molecules.x, molecules.edge_index, molecules.batch, edge_attr=bad)
+    ogb(molecules.x, molecules.edge_index, molecules.batch, edge_attr=molecules.edge_attr)
