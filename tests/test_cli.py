@@ -148,6 +148,9 @@ def test_train_names_bad_paths_devices_and_settings_before_training(
     taken.write_text("")
     assert main([*run, "--out", str(taken)]) == 2
     assert f"--out {taken} is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # an unset "$RUN_DIR" would write into this folder
+        main([*run, "--out", ""])
+    assert exit_info.value.code == 2 and "argument --out: empty path" in capsys.readouterr().err
     assert main([*run, "--config", str(tmp_path)]) == 2
     assert f"--config {tmp_path}: is a folder, not YAML file" in capsys.readouterr().err
     assert main([*run, "--config", str(tmp_path / "missing.yaml")]) == 2

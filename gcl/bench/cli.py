@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gcl.train.cli import non_empty_path
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", default=None,
@@ -20,7 +22,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "its report goes to the cache, not to benchmarks/results")
     parser.add_argument("--store", type=Path, default=None,
                         help="results database (default: $GCL_RESULTS or <cache>/bench/results.sqlite)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=non_empty_path, default=None,
                         help="folder for <table>.md/.csv/.png (default: benchmarks/results)")
     parser.add_argument("--device", default="cpu",
                         help="auto (a GPU where there is one), cpu, cuda, cuda:N, or a comma-separated list "

@@ -10,7 +10,7 @@ can use it as well as graph code. Each loss is an :class:`torch.nn.Module` whose
 from __future__ import annotations
 
 from gcl.losses import functional
-from gcl.losses._checks import set_finite_check
+from gcl.losses._checks import NonFiniteError, set_finite_check
 from gcl.losses.barlow_twins import BarlowTwinsLoss
 from gcl.losses.cluster import KMeansResult, estimate_concentration, kmeans
 from gcl.losses.debiased import DebiasedContrastiveLoss, HardNegativeLoss
@@ -51,6 +51,7 @@ __all__ = [
     "NCELoss",
     "NPairLoss",
     "NTXentLoss",
+    "NonFiniteError",
     "ProtoNCELoss",
     "QueueContents",
     "SupConLoss",

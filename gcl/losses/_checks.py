@@ -77,11 +77,16 @@ def all_finite(tensor: Tensor) -> bool:
     return bool(torch.isfinite(tensor).all())
 
 
+class NonFiniteError(ValueError):
+    r"""A loss's input holds NaN or inf values (during training: the model diverged, or its
+    inputs hold them)."""
+
+
 def check_finite(name: str, tensor: Tensor) -> None:
     if not _finite_check_enabled or torch.compiler.is_compiling():
         return
     if not all_finite(tensor):
-        raise ValueError(
+        raise NonFiniteError(
             f"{name} contains NaN or inf values (shape {tuple(tensor.shape)}, dtype {tensor.dtype})"
         )
 

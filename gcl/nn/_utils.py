@@ -2,6 +2,7 @@ r"""Small helpers shared by the encoders and heads of :mod:`gcl.nn`."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import torch
@@ -50,13 +51,13 @@ def make_activation(name: str) -> nn.Module:
 
 
 def check_positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer (got {value})")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (got {value!r})")
 
 
 def check_dropout(value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"dropout must be in [0, 1) (got {value})")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout must be in [0, 1) (got {value!r})")
 
 
 def check_float_features(x: Tensor) -> None:

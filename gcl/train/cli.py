@@ -18,6 +18,14 @@ from typing import Any
 import torch.distributed as dist
 
 
+def non_empty_path(value: str) -> Path:
+    r"""An argparse type: a path, refusing an empty string (which ``Path`` reads as the current
+    folder, e.g. from an unset shell variable)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty path (an unset variable?); give a folder, '.' for this one")
+    return Path(value)
+
+
 def add_parser(sub: Any) -> None:
     from gcl.methods import BUILDERS
 
@@ -30,7 +38,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--dataset", default="MUTAG", help="dataset name (default: MUTAG)")
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML file with 'method:', 'dataset:' and 'train:' sections")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=non_empty_path, default=None,
                         help="folder for checkpoints and results; a run with the same folder resumes")
     parser.add_argument("--restart", action="store_true",
                         help="start over in --out instead of resuming its checkpoint (which is replaced)")

@@ -137,8 +137,11 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, kind):
                 hint = ""
-                if isinstance(value, str):
-                    hint = "; YAML reads a number such as 1e-3 (no dot) as text: write 1.0e-3"
+                if isinstance(value, str) and kind is numbers.Integral:
+                    hint = "; write a plain integer such as 100"
+                elif isinstance(value, str):
+                    hint = ("; YAML reads a number such as 1e-3 (no dot, or no sign in the exponent) as text: "
+                            "write 1.0e-3 or 1.0e+2")
                 raise ValueError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'} "
                                  f"(got {value!r}{hint})")
         if self.epochs < 1:
@@ -156,6 +159,13 @@ class TrainConfig:
             raise ValueError(f"patience must be at least 1 or None (got {self.patience})")
         if self.step_size < 1:
             raise ValueError(f"step_size must be at least 1 (got {self.step_size})")
+        if not math.isfinite(self.gamma) or self.gamma <= 0:
+            # a negative factor would flip the learning rate's sign every step_size epochs
+            raise ValueError(f"gamma must be a positive number (got {self.gamma})")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1) (got {self.momentum})")
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
         if self.shuffle not in ("epoch", "once"):
             raise ValueError(f"shuffle must be 'epoch' or 'once' (got {self.shuffle!r})")
         for flag in ("drop_last", "progress", "sync_batchnorm", "find_unused_parameters"):

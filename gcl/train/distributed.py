@@ -80,7 +80,7 @@ def checked_device(device: str | torch.device) -> torch.device:
     """
     try:
         resolved = torch.device(device)
-    except RuntimeError as error:
+    except (RuntimeError, TypeError) as error:
         raise ValueError(f"unknown device {str(device)!r}: expected auto, cpu, cuda or cuda:N ({error})") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():

@@ -28,6 +28,7 @@ from torch_geometric.loader import DataLoader
 
 from gcl.data.loader import CollatedLoader, DatasetBatches, moved_to
 from gcl.data.prefetch import ViewPrefetcher
+from gcl.losses import NonFiniteError
 from gcl.train.config import TrainConfig, trainable_parameters
 from gcl.train.seed import seed_everything
 
@@ -36,7 +37,11 @@ BEST_NAME = "best.pt"
 
 
 class TrainingDiverged(RuntimeError):
-    r"""The loss became NaN or infinite; the last good checkpoint is kept."""
+    r"""The loss, or the embeddings reaching it, became NaN or infinite; the last good checkpoint
+    is kept."""
+
+
+_DIVERGED_ADVICE = "Lower the learning rate or check the inputs for NaN/inf."
 
 
 class TrainResult(NamedTuple):
@@ -663,14 +668,15 @@ class Trainer:
     def _step(self, optimizer: torch.optim.Optimizer, batch: Any, epoch: int, global_step: int,
               views: tuple[Any, ...] | None = None) -> float:
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_of(self._forward(batch) if views is None else self._forward(batch, views=views))
+        try:
+            loss = loss_of(self._forward(batch) if views is None else self._forward(batch, views=views))
+        except NonFiniteError as error:  # the embeddings reaching the loss already hold NaN/inf
+            raise TrainingDiverged(f"{error} at epoch {epoch + 1}, step {global_step + 1}; "
+                                   f"stopping{self._last_checkpoint()}. {_DIVERGED_ADVICE}") from error
         value = float(loss.detach())
         if not math.isfinite(value):
-            where = f" (last good checkpoint: {self.out_dir / CHECKPOINT_NAME})" if self.out_dir else ""
-            raise TrainingDiverged(
-                f"loss became {value} at epoch {epoch + 1}, step {global_step + 1}; stopping{where}. "
-                "Lower the learning rate or check the inputs for NaN/inf."
-            )
+            raise TrainingDiverged(f"loss became {value} at epoch {epoch + 1}, step {global_step + 1}; "
+                                   f"stopping{self._last_checkpoint()}. {_DIVERGED_ADVICE}")
         loss.backward()
         if self.config.grad_clip is not None:
             nn.utils.clip_grad_norm_(trainable_parameters(self.method), self.config.grad_clip)
@@ -679,6 +685,13 @@ class Trainer:
         if callable(after_step):
             after_step()
         return value
+
+    def _last_checkpoint(self) -> str:
+        r"""Where a diverged run can resume from, for its error message."""
+        if self.out_dir is None:
+            return ""
+        path = self.out_dir / CHECKPOINT_NAME
+        return f" (last good checkpoint: {path})" if path.exists() else " (no checkpoint was written yet)"
 
     def _steps_per_epoch(self, loader: Iterable[Any]) -> int | None:
         try:

@@ -155,6 +155,9 @@ def test_a_store_that_is_no_database_and_an_out_that_is_a_file_are_refused_first
                  "--out", str(taken)]) == 2
     assert f"--out {taken} is a file" in capsys.readouterr().err
     assert not (tmp_path / "r.sqlite").exists() and time.monotonic() - started < 30  # before anything ran
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "graphcl-tu", "--quick", "--store", str(tmp_path / "r.sqlite"), "--out", " "])
+    assert exit_info.value.code == 2 and "argument --out: empty path" in capsys.readouterr().err
 
 
 def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -562,3 +562,11 @@ def test_activation_checkpointing_trains_to_the_same_parameters(name: str, optio
     assert states[0][0] == states[1][0]
     assert states[0][1].keys() == states[1][1].keys()
     assert all(torch.equal(states[0][1][key], states[1][1][key]) for key in states[0][1])
+
+
+@pytest.mark.parametrize(("option", "value"), [("hidden_channels", "32"), ("num_layers", 2.5),
+                                                ("num_layers", True), ("dropout", "0.5")])
+def test_option_values_of_the_wrong_type_are_named(option: str, value: Any, mutag: Any) -> None:
+    # e.g. `hidden_channels: "32"` in a config file: a ValueError naming it, not a TypeError deep inside
+    with pytest.raises(ValueError, match=f"{option} must be"):
+        build_method("supervised", mutag, **{option: value})

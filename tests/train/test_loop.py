@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from gcl.losses import InfoNCE
 from gcl.methods import build_method
 from gcl.train import TrainConfig, Trainer, TrainingDiverged, fit, run, seed_everything
 
@@ -354,6 +355,26 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(mutag: Any, tmp_path: Pat
     assert all(torch.isfinite(v).all() for v in saved["method"].values() if v.is_floating_point())
 
 
+def test_non_finite_embeddings_stop_as_a_diverged_run(mutag: Any, tmp_path: Path) -> None:
+    # the loss's input check sees the NaN before the loss does: still a diverged run, not bad data
+    class NaNEmbeddingsAfter(nn.Module):
+        def __init__(self, at: int) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(4))
+            self.at, self.calls, self.loss = at, 0, InfoNCE()
+
+        def forward(self, batch: Any) -> Tensor:
+            self.calls += 1
+            z = torch.randn(8, 4) * self.weight
+            return self.loss(z * float("nan") if self.calls >= self.at else z, z + 0.1)
+
+    with pytest.raises(TrainingDiverged, match=r"z1 contains NaN.* at epoch 1, step 2; stopping "
+                                               r"\(no checkpoint was written yet\)\. Lower the learning rate"):
+        Trainer(NaNEmbeddingsAfter(2), _config(), out_dir=tmp_path).fit(mutag)
+    with pytest.raises(TrainingDiverged, match=r"at epoch 2, step 4; stopping \(last good checkpoint: "):
+        Trainer(NaNEmbeddingsAfter(4), _config(batch_size=64), out_dir=tmp_path / "later").fit(mutag)
+
+
 def test_early_stopping_restores_best(mutag: Any, tmp_path: Path) -> None:
     scores = iter([0.5, 0.7, 0.6, 0.4, 0.3, 0.2])
     result = fit(_graphcl(mutag), mutag, _config(epochs=6, patience=2), out_dir=tmp_path,
@@ -420,7 +441,12 @@ def test_run_two_lines(mutag: Any) -> None:
      ("patience", True, "patience must be an integer"), ("lr", float("nan"), "lr must be a positive number"),
      ("grad_clip", -1.0, r"grad_clip must be positive or None \(got -1.0\)"), ("grad_clip", 0.0, "grad_clip"),
      ("weight_decay", -0.5, "weight_decay must be non-negative"), ("patience", 0, "patience must be at least 1"),
-     ("step_size", 0, "step_size must be at least 1"), ("drop_last", "no", "drop_last must be true or false")],
+     ("step_size", 0, "step_size must be at least 1"), ("drop_last", "no", "drop_last must be true or false"),
+     ("epochs", "1e2", r"epochs must be an integer \(got '1e2'; write a plain integer"),
+     ("lr", "1.0e2", r"write 1.0e-3 or 1.0e\+2"),
+     ("gamma", -1.0, r"gamma must be a positive number \(got -1.0\)"), ("gamma", float("nan"), "gamma"),
+     ("momentum", 1.0, r"momentum must be in \[0, 1\)"), ("momentum", float("nan"), "momentum"),
+     ("device", None, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")],
 )
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
