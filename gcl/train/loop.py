@@ -172,7 +172,9 @@ def _view_seed(seed: int, rank: int, step: int) -> int:
 
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    # Only a process that has used CUDA has CUDA random state to keep: reading it would otherwise
+    # initialise CUDA (a context on every GPU) in a run on the CPU.
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 

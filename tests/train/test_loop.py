@@ -643,3 +643,19 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes_only_with_its_defaul
     with pytest.raises(ValueError, match=r"other settings \(shuffle 'epoch' -> 'once'\)"):
         fit(_graphcl(mutag), mutag, _config(epochs=2, shuffle="once"), out_dir=tmp_path)
     assert len(fit(_graphcl(mutag), mutag, _config(epochs=2), out_dir=tmp_path).history) == 2
+
+
+def test_checkpoints_of_a_cpu_run_leave_cuda_uninitialised(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on a machine with GPUs, reading CUDA's random state would create a context on every GPU
+    from gcl.train import loop
+
+    def initialises(*args: Any) -> None:
+        raise AssertionError("read CUDA's random state in a process that never used CUDA")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", initialises)
+    assert set(loop._rng_state()) == {"torch"}
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.zeros(1, dtype=torch.uint8)])
+    assert set(loop._rng_state()) == {"torch", "cuda"}
