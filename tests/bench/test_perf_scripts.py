@@ -203,8 +203,38 @@ def test_memory_report_shows_what_the_largest_step_keeps() -> None:
            "after_load_rss": 407 << 20, "after_load_peak_rss": 407 << 20, "peak_rss": 808 << 20,
            "ratio_above_baseline": 12.89, "ratio_raw": 23.77, "epoch_seconds": 5.6}
     older = "\n".join(report.memory_section([{"environment": env, "datasets": [row]}]))
-    assert "| 12.89× | 23.77× | **no** | – | 5.6 |" in older  # runs from before the column
+    assert "| 12.89× | 23.77× | **no** | – | – | 5.6 |" in older  # runs from before the columns
     measured = {**row, "saved_for_backward_bytes": 118 << 20, "saved_for_backward_batch_nodes": 59629}
     text = "\n".join(report.memory_section([{"environment": env, "mmap_threshold": 131072, "datasets": [measured]}]))
-    assert "| **no** | 118 (59,629 nodes) | 5.6 |" in text
+    assert "| **no** | 118 (59,629 nodes) | – | 5.6 |" in text
     assert "`MALLOC_MMAP_THRESHOLD_=131072`" in text
+    assert "activation checkpointing" not in text and "warm-up" not in text and "batches of" not in text
+    stepped = {**measured, "step_tensor_peak_bytes": 79 << 20, "step_tensor_peak_batch_nodes": 63479}
+    text = "\n".join(report.memory_section([{"environment": env, "checkpoint": True, "batch_size": 16,
+                                              "warm_up": True, "datasets": [stepped]}]))
+    assert "| 118 (59,629 nodes) | 79 (63,479 nodes) | 5.6 |" in text
+    assert "**GIN with activation checkpointing**" in text and "**batches of 16 graphs**" in text
+    assert "**baseline read after a one-epoch warm-up**" in text
+
+
+def test_memory_bench_on_mutag_with_checkpointing_and_a_warm_up() -> None:
+    bench = load("memory_bench")
+    threads = torch.get_num_threads()
+    try:
+        plain = bench.measure("MUTAG", 1, "edge_index", checkpoint=False, batch_size=64)
+        recomputed = bench.measure("MUTAG", 1, "edge_index", checkpoint=True, batch_size=64, warm=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert not plain["checkpoint"] and recomputed["checkpoint"] and recomputed["warm_up"]
+    assert plain["batch_size"] == recomputed["batch_size"] == 64
+    # the GIN's layers keep only their inputs: less is kept, and a step's tensors peak lower
+    assert recomputed["saved_for_backward_bytes"] < plain["saved_for_backward_bytes"]
+    assert 0 < recomputed["step_tensor_peak_bytes"] < plain["step_tensor_peak_bytes"]
+    assert plain["step_tensor_peak_batch_nodes"] == recomputed["step_tensor_peak_batch_nodes"] > 0
+    assert plain["peak_rss"] >= plain["baseline_rss"] > 0
+
+
+def test_micro_bench_times_graces_loss_both_ways() -> None:
+    times = load("micro_bench").node_losses(repeats=1)
+    assert set(times) == {"InfoNCE (library)", "two directions, concatenated logits"}
+    assert all(value > 0 for value in times.values())
