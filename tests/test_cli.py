@@ -107,12 +107,12 @@ def test_train_refuses_to_resume_with_other_settings(tmp_path: Path, capsys: pyt
 def test_train_refuses_to_resume_another_method_or_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = ["--dataset", "MUTAG", "--quiet", "--eval", "none", "--out", str(tmp_path)]
     config = tmp_path / "run.yaml"
-    config.write_text("method: {temperature: 0.2}\n")
+    config.write_text("method: {temperature: 0.3}\n")
     assert main(["train", "graphcl", "--epochs", "1", "--config", str(config), *out]) == 0
     config.write_text("method: {temperature: 0.5}\n")
     assert main(["train", "graphcl", "--epochs", "2", "--config", str(config), *out]) == 2
-    assert "another run (method_options {'temperature': 0.2} -> {'temperature': 0.5})" in capsys.readouterr().err
-    config.write_text("dataset: {node_features: constant}\nmethod: {temperature: 0.2}\n")
+    assert "another run (method_options {'temperature': 0.3} -> {'temperature': 0.5})" in capsys.readouterr().err
+    config.write_text("dataset: {node_features: constant}\nmethod: {temperature: 0.3}\n")
     assert main(["train", "graphcl", "--epochs", "2", "--config", str(config), *out]) == 2
     assert "dataset_options {} -> {'node_features': 'constant'}" in capsys.readouterr().err
 

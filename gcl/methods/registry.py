@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -377,6 +377,30 @@ def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
                  if (close := difflib.get_close_matches(k, sorted(accepted), 1))]
         suggested = f" ({'; '.join(hints)})" if hints else ""
         raise ValueError(f"{name} does not take {unknown}{suggested}; it accepts {sorted(accepted)}")
+
+
+def non_default_options(name: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    r"""``hyperparameters`` without those set to their default (the builder's, or for options
+    it hands to its encoder, the encoder's): how a run is identified, so that writing a default
+    out (``hidden_channels: 32`` for GraphCL) names the same run as leaving it out. Values
+    compare as JSON would hold them (tuples as lists)."""
+    import json
+
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+    key = name.lower()
+    target = cast(Callable[..., Any], {"gca": build_grace, "adaptive-gbt": build_graph_barlow_twins}.get(
+        key, BUILDERS.get(key, build_graphcl)))
+    signatures = [inspect.signature(target).parameters]
+    if any(p.kind is p.VAR_KEYWORD for p in signatures[0].values()):
+        encoder = GIN if key == "graphcl" else {"gin": GIN, "hgpsl": HGPSL}.get(
+            str(hyperparameters.get("encoder", "gin")), GIN)
+        signatures.append(inspect.signature(encoder).parameters)
+    defaults = {option: parameter.default for parameters in reversed(signatures)
+                for option, parameter in parameters.items() if parameter.default is not inspect.Parameter.empty}
+    return {option: value for option, value in hyperparameters.items()
+            if option not in defaults or plain(value) != plain(defaults[option])}
 
 
 def check_level(name: str, data: Dataset | Data) -> None:

@@ -57,7 +57,7 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     from gcl.data import load_dataset
     from gcl.data.loaders import STORAGE_OPTIONS
     from gcl.methods import LEVEL, build_method
-    from gcl.methods.registry import check_level
+    from gcl.methods.registry import check_level, non_default_options
     from gcl.train.seed import seed_everything
 
     data = load_dataset(dataset, **(dataset_options or {})) if isinstance(dataset, str) else dataset
@@ -72,7 +72,8 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     # the registry's name where gcl loaded the data (aliases and OGB's ogbg_molhiv spelling agree)
     spec = getattr(data, "spec", None)
     name = getattr(spec, "name", None) or getattr(data, "name", None) or type(data).__name__
-    key = {"method": method.lower(), "method_options": dict(method_options or {}), "dataset": str(name).lower(),
+    key = {"method": method.lower(), "method_options": non_default_options(method, dict(method_options or {})),
+           "dataset": str(name).lower(),
            "dataset_options": dataset_options or {}, **(run_key or {})}
     key["dataset_options"] = {k: v for k, v in key["dataset_options"].items() if k not in STORAGE_OPTIONS}
     return fit(built, train_data, base, out_dir=out_dir, run_key=key, **train_overrides)

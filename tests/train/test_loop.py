@@ -160,10 +160,19 @@ def test_resume_refuses_another_method_or_dataset(mutag: Any, tmp_path: Path) ->
 def test_resume_refuses_another_run_of_the_same_class(mutag: Any, tmp_path: Path) -> None:
     # other options (a temperature) keep the parameters' shapes, and two names may share a class:
     # only the run's key tells those runs apart
-    run("graphcl", mutag, method_options={"temperature": 0.2}, out_dir=tmp_path, epochs=1, progress=False)
-    with pytest.raises(ValueError, match=r"another run \(method_options \{'temperature': 0.2\} -> "
+    run("graphcl", mutag, method_options={"temperature": 0.3}, out_dir=tmp_path, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"another run \(method_options \{'temperature': 0.3\} -> "
                                          r"\{'temperature': 0.5\}\)"):
         run("graphcl", mutag, method_options={"temperature": 0.5}, out_dir=tmp_path, epochs=2, progress=False)
+    # a default written out names the same run as leaving it out (the builder's and the encoder's)
+    defaults = {"temperature": 0.2, "hidden_channels": 32, "augmentations": ["random4", "random4"],
+                "layout": "graphcl", "activation_checkpointing": False}
+    run("graphcl", mutag, method_options=defaults, out_dir=tmp_path / "defaults", epochs=1, progress=False)
+    resumed = run("graphcl", mutag, out_dir=tmp_path / "defaults", epochs=2, progress=False)
+    assert len(resumed.history) == 2
+    with pytest.raises(ValueError, match=r"another run \(method_options \{\} -> \{'hidden_channels': 16\}\)"):
+        run("graphcl", mutag, method_options={"hidden_channels": 16}, out_dir=tmp_path / "defaults", epochs=3,
+            progress=False)
     graph = _one_graph()
     options = {"hidden_channels": 16, "projection_channels": 16}
     run("grace", graph, method_options=options, out_dir=tmp_path / "node", epochs=1, progress=False)
