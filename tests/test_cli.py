@@ -233,3 +233,14 @@ def test_train_starts_node_level_methods_from_their_papers_settings() -> None:
     assert (config.epochs, config.lr, config.weight_decay, config.optimizer) == (300, 0.0005, 0.00001, "adamw")
     _, config = _settings(build_parser().parse_args(["train", "grace", "--dataset", "Cora", "--epochs", "3"]))
     assert (config.epochs, config.lr) == (3, 0.0005)  # a flag still wins
+
+
+def test_train_refuses_one_numbered_gpu_for_several_processes(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    run = ["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--nproc", "2", "--device", "cuda:1"]
+    assert main(run) == 2
+    assert "--device cuda:1 puts all 2 processes on one GPU" in capsys.readouterr().err

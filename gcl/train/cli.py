@@ -169,6 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a file; give a folder for the checkpoints and result.json")
     content, config = _settings(args)
     device = config.resolve_device()  # an unknown or missing device is named before anything runs
+    if args.nproc > 1 and device.type == "cuda" and device.index is not None and args.backend != "gloo":
+        # NCCL refuses two ranks on one GPU, and does so only once the processes have started
+        raise ValueError(f"--device {device} puts all {args.nproc} processes on one GPU; with --nproc use "
+                         "--device cuda (process k on GPU k) and CUDA_VISIBLE_DEVICES to choose the GPUs")
     if args.backend == "nccl" and device.type != "cuda":
         raise ValueError(f"--backend nccl runs on CUDA devices (the device is {device}); leave --backend out "
                          "or use gloo on the CPU")
