@@ -8,7 +8,8 @@ single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved
 * the GIN 3 × 32 forward + backward: two passes (one per view) against one pass
   over both views concatenated into one batch, and the library's neighbourhood
   sum (sparse products, :mod:`gcl.nn.aggregate`) against PyG's message passing
-  on ``edge_index``; the sum alone, and the cost of building its matrices;
+  on ``edge_index``, and with activation checkpointing; the sum alone, and the
+  cost of building its matrices;
 * the node encoder of Graph Barlow Twins on Cora (GCN 1433 → 512 → 256 with
   batch norm), forward + backward: the GCN's normalised sum as sparse
   products over an adjacency built once per pass (:func:`gcl.nn.aggregate.neighbour_sum`)
@@ -101,14 +102,18 @@ def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
     both_batch = torch.cat([batch.batch, batch.batch + graphs])
     sparse = gin_module.supports_sparse_aggregation
 
-    def step(x: Any, edges: Any, index: Any, count: int, message_passing: bool = False) -> None:
-        # message passing: PyG's GINConv on edge_index (gcl's GIN for other dtypes; PyGCL's GIN)
+    def step(x: Any, edges: Any, index: Any, count: int, message_passing: bool = False,
+             recompute: bool = False) -> None:
+        # message passing: PyG's GINConv on edge_index (gcl's GIN for other dtypes; PyGCL's GIN);
+        # recompute: activation checkpointing (each layer runs again in the backward pass)
         gin_module.supports_sparse_aggregation = (lambda _: False) if message_passing else sparse
+        encoder.activation_checkpointing = recompute
         try:
             encoder.zero_grad(set_to_none=True)
             encoder(x, edges, index, num_graphs=count).graph.sum().backward()
         finally:
             gin_module.supports_sparse_aggregation = sparse
+            encoder.activation_checkpointing = False
 
     def two_passes() -> None:
         step(batch.x, batch.edge_index, batch.batch, graphs)
@@ -134,6 +139,8 @@ def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
         "one pass over both views": lambda: step(both_x, both_edges, both_batch, 2 * graphs),
         "one view": lambda: step(batch.x, batch.edge_index, batch.batch, graphs),
         "one view, message passing": lambda: step(batch.x, batch.edge_index, batch.batch, graphs, True),
+        "one view, activation checkpointing": lambda: step(batch.x, batch.edge_index, batch.batch, graphs,
+                                                           recompute=True),
         "neighbourhood sum (32 channels), message passing": sum_by_messages,
         "neighbourhood sum (32 channels), sparse products": sum_by_products,
     }, repeats) | timed({  # apart: interleaved with the passes above, these small calls meet cold caches

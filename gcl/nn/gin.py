@@ -446,8 +446,10 @@ class GIN(nn.Module):
             with _modes_of(modes), _scratch_running_statistics(modules):
                 return self._layer(layer, x, edge_index, edge_attr, adjacency)
 
-        # edge_index passes as an argument: the recomputation then refuses one changed in place
-        return cast(Tensor, recompute_in_backward(run, x, edge_index, edge_attr, use_reentrant=False))
+        # edge_index passes as an argument: the recomputation then refuses one changed in place;
+        # dropout is the layer's only randomness: without it no random state needs keeping
+        return cast(Tensor, recompute_in_backward(run, x, edge_index, edge_attr, use_reentrant=False,
+                                                  preserve_rng_state=self.training and self.dropout > 0))
 
     def __repr__(self) -> str:
         extra = ""
