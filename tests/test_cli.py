@@ -59,6 +59,13 @@ def test_malformed_config_files_exit_2_naming_the_place(tmp_path: Path, capsys: 
     assert "the 'train' section must be a mapping (got list)" in capsys.readouterr().err
     assert main(["bench", str(unclosed), "--report-only", "--store", str(tmp_path / "r.sqlite")]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+    twice = tmp_path / "twice.yaml"  # PyYAML would keep the second section and drop the first silently
+    twice.write_text("train: {epochs: 2}\nmethod: {temperature: 0.3}\ntrain: {epochs: 5}\n")
+    assert main(["train", "graphcl", "--config", str(twice), "--quiet"]) == 2
+    assert f"{twice}:3:1: not valid YAML (found duplicate key 'train')" in capsys.readouterr().err
+    twice.write_text("method: {temperature: 0.3, temperature: 0.4}\n")
+    assert main(["train", "graphcl", "--config", str(twice), "--quiet"]) == 2
+    assert "found duplicate key 'temperature'" in capsys.readouterr().err
 
 
 def test_train_bad_input_exits_2_with_the_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,12 +31,34 @@ def check_keys(where: str, mapping: Any, allowed: Any, what: str = "setting") ->
         raise ValueError(f"{where}: unknown {what} {', '.join(hints)}; it takes {', '.join(allowed)}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    r"""PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    one silently: a second ``train:`` section would replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class names it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | os.PathLike[str]) -> Any:
-    r"""The content of a YAML file; a syntax error is a ``ValueError`` naming the file, line
-    and column (configuration files: a traceback from the parser would hide where)."""
+    r"""The content of a YAML file; a syntax error or a key given twice in one mapping is a
+    ``ValueError`` naming the file, line and column (configuration files: a traceback from the
+    parser would hide where, and PyYAML keeps the last of two equal keys silently)."""
     file = Path(path)
     try:
-        return yaml.safe_load(file.read_text())
+        return yaml.load(file.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
