@@ -284,11 +284,12 @@ def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any,
 def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num_layers: int = 3,
                                 edge_drop: float = 0.2, feature_mask: float = 0.2,
                                 centrality: str = "degree", projection_channels: int = 128,
-                                joint_views: bool = False) -> GraphLevelBarlowTwins:
+                                joint_views: bool = False, **encoder_options: Any) -> GraphLevelBarlowTwins:
     r"""Graph-level Barlow Twins with degree-centrality-adaptive edge dropping and
-    unimportant-dimension masking, GIN encoder."""
+    unimportant-dimension masking, GIN encoder (the remaining options go to :class:`gcl.nn.GIN`,
+    e.g. ``activation_checkpointing=True``)."""
     in_channels, _ = _info(data)
-    encoder = GIN(in_channels, hidden_channels, num_layers)
+    encoder = GIN(in_channels, hidden_channels, num_layers, **encoder_options)
     dim = int(encoder.out_channels)
     aug1 = _node_view(edge_drop, feature_mask, True, centrality)
     aug2 = _node_view(edge_drop, feature_mask, True, centrality)

@@ -547,6 +547,7 @@ def test_supervised_encoders_default_to_their_papers_sizes(name: str) -> None:
     ("graphcl", {}),
     ("lcgnn", {"hidden_channels": 32, "num_layers": 3, "memory_size": 128}),
     ("supervised", {"hidden_channels": 32, "num_layers": 3}),
+    ("adaptive-bt", {}),
 ])
 def test_activation_checkpointing_trains_to_the_same_parameters(name: str, options: dict[str, Any],
                                                                 mutag: Any) -> None:
