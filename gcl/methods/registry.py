@@ -376,6 +376,11 @@ def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
     if unknown:
         hints = [f"{k!r}: did you mean {close[0]!r}?" for k in unknown
                  if (close := difflib.get_close_matches(k, sorted(accepted), 1))]
+        if "encoder" in parameters:  # an option of the other encoder (GIN / HGP-SL)
+            chosen = str(hyperparameters.get("encoder", "gin"))
+            for other, cls in (("gin", GIN), ("hgpsl", HGPSL)):
+                theirs = [k for k in unknown if other != chosen and k in inspect.signature(cls).parameters]
+                hints += [f"{k!r} is an option of encoder={other!r}, not of encoder={chosen!r}" for k in theirs]
         suggested = f" ({'; '.join(hints)})" if hints else ""
         raise ValueError(f"{name} does not take {unknown}{suggested}; it accepts {sorted(accepted)}")
 

@@ -272,6 +272,12 @@ def test_unknown_method_and_option() -> None:
         build_method("simclr", mutag)
     with pytest.raises(ValueError, match=r"does not take \['tau'\]"):
         build_method("graphcl", mutag, tau=0.5)
+    # an option of the other encoder is named as such
+    with pytest.raises(ValueError, match=r"'activation_checkpointing' is an option of encoder='gin', not of "
+                                         r"encoder='hgpsl'"):
+        build_method("lcgnn", mutag, encoder="hgpsl", activation_checkpointing=True)
+    with pytest.raises(ValueError, match=r"'pooling_ratio' is an option of encoder='hgpsl', not of encoder='gin'"):
+        build_method("supervised", mutag, pooling_ratio=0.5)
 
 
 @pytest.mark.parametrize("name", ["grace", "gbt"])
