@@ -98,7 +98,9 @@ class TensorBatches:
             self.on_epoch_start()
         count = self.inputs.size(0)
         if self.shuffle:
-            order = torch.randperm(count, generator=self.generator)
+            # drawn on the generator's device (a CUDA generator draws on its GPU)
+            device = self.generator.device if self.generator is not None else None
+            order = torch.randperm(count, generator=self.generator, device=device)
         else:
             order = torch.arange(count)
         for step in range(len(self)):

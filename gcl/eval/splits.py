@@ -98,7 +98,9 @@ def random_split_indices(
     generator = _torch_generator(random_state)
     splits = []
     for _ in range(num_runs):
-        perm = torch.randperm(num_samples, generator=generator)
+        # on the generator's device (a CUDA generator draws on its GPU); the splits live on the CPU
+        perm = torch.randperm(num_samples, generator=generator,
+                              device=None if generator is None else generator.device).cpu()
         splits.append(
             Split(
                 train=perm[:num_train],

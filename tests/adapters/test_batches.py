@@ -53,3 +53,11 @@ def test_evaluation_mode_puts_every_submodule_back_in_its_own_mode() -> None:
     with evaluation_mode(model):
         assert not any(m.training for m in model.modules())
     assert model.training and model[0].training and not model[1].training and model[2].training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_shuffled_batches_from_a_cuda_generator() -> None:
+    batches = TensorBatches(torch.arange(12.0).view(12, 1), batch_size=4,
+                            generator=torch.Generator("cuda").manual_seed(0))
+    seen = torch.cat([batch.view(-1) for batch in batches])
+    assert sorted(seen.tolist()) == [float(i) for i in range(12)]

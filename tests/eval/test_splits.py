@@ -216,3 +216,10 @@ def test_to_splits_distinguishes_one_split_from_a_list() -> None:
     assert len(to_splits(one, 6)) == 1
     assert len(to_splits([one, one], 6)) == 2
     assert len(to_splits(random_splits(50, num_splits=3), 50)) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_random_splits_from_a_cuda_generator() -> None:
+    splits = random_split_indices(20, num_runs=2, random_state=torch.Generator("cuda").manual_seed(0))
+    assert all(part.device.type == "cpu" for split in splits for part in (split.train, split.val, split.test))
+    assert sorted(torch.cat([splits[0].train, splits[0].val, splits[0].test]).tolist()) == list(range(20))

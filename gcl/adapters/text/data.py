@@ -150,7 +150,8 @@ class SentenceBatches:
         return len(self.sentences) // self.batch_size
 
     def __iter__(self) -> Iterator[Sentences]:
-        order = torch.randperm(len(self.sentences), generator=self.generator).tolist()
+        device = self.generator.device if self.generator is not None else None  # the generator's own
+        order = torch.randperm(len(self.sentences), generator=self.generator, device=device).tolist()
         for step in range(len(self)):
             chunk = order[step * self.batch_size : (step + 1) * self.batch_size]
             yield Sentences(self.sentences[i] for i in chunk)

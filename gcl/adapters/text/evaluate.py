@@ -2,6 +2,7 @@ r"""Semantic-similarity evaluation of embeddings against human ratings."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -24,6 +25,10 @@ def similarity_spearman(embeddings: Tensor, pairs: Tensor, scores: Tensor) -> fl
 
     Returns:
         float: :math:`\rho \in [-1, 1]`.
+
+    Raises:
+        ValueError: Malformed shapes, pairs out of range, NaN/inf embeddings or scores, or
+            scores that are all equal (the correlation is then undefined).
     """
     from scipy.stats import spearmanr
 
@@ -37,7 +42,12 @@ def similarity_spearman(embeddings: Tensor, pairs: Tensor, scores: Tensor) -> fl
     if int(pairs.min()) < 0 or int(pairs.max()) >= embeddings.size(0):
         raise ValueError(f"pairs must index rows of embeddings in [0, {embeddings.size(0)})")
     e = F.normalize(embeddings.detach().double().cpu(), dim=1)
+    gold = scores.detach().cpu().double()
+    if not bool(torch.isfinite(e).all()) or not bool(torch.isfinite(gold).all()):
+        raise ValueError("embeddings and scores must be finite (got NaN or inf)")
+    if bool((gold == gold[0]).all()):
+        raise ValueError("scores are all equal: their rank correlation with anything is undefined")
     index = pairs.cpu().long()
     cosine = (e[index[:, 0]] * e[index[:, 1]]).sum(dim=1)
-    result = spearmanr(cosine.numpy(), scores.detach().cpu().double().numpy())
+    result = spearmanr(cosine.numpy(), gold.numpy())
     return float(result[0])

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from gcl.adapters.image.augment import check_images
 from gcl.adapters.image.data import load_digits
 
 __all__ = ["DIRECTIONS", "VideoData", "moving_digits"]
@@ -80,6 +81,7 @@ def moving_digits(
         raise ValueError("images need labels of shape [K]")
     if images.dim() != 4 or images.shape[1:] != (1, 8, 8):
         raise ValueError(f"images must be [K, 1, 8, 8] (got shape {tuple(images.shape)})")
+    check_images(images, 1, "images")  # float pixels in [0, 1], as the clips are documented
     travel = (num_frames - 1) * speed
     if isinstance(size, bool) or not isinstance(size, int) or size < 8 + travel:
         raise ValueError(

@@ -58,6 +58,15 @@ def test_similarity_spearman_against_ranks() -> None:
     expected = float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
     assert similarity_spearman(embeddings, pairs, scores) == pytest.approx(expected, rel=1e-6)
     assert similarity_spearman(embeddings, pairs, cosine * 2 + 1) == pytest.approx(1.0)
+    # NaN and constant input would give a NaN correlation without a word
+    broken = embeddings.clone()
+    broken[2, 0] = float("nan")
+    with pytest.raises(ValueError, match="must be finite"):
+        similarity_spearman(broken, pairs, scores)
+    with pytest.raises(ValueError, match="must be finite"):
+        similarity_spearman(embeddings, pairs, torch.where(scores > 0, scores, torch.nan))
+    with pytest.raises(ValueError, match="scores are all equal"):
+        similarity_spearman(embeddings, pairs, torch.ones(len(pairs)))
 
 
 def test_sentence_batches_shuffle_and_validate() -> None:

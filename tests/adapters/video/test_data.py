@@ -47,3 +47,8 @@ def test_moving_digits_validates() -> None:
         moving_digits(2, num_frames=8, size=12)
     with pytest.raises(ValueError, match="num_clips"):
         moving_digits(0)
+    # raw scikit-learn digits (0-16) would make clips outside the documented [0, 1]
+    raw = torch.arange(2 * 64, dtype=torch.float32).view(2, 1, 8, 8) % 17
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        moving_digits(2, images=raw, labels=torch.tensor([0, 1]))
+    moving_digits(2, images=raw / 16, labels=torch.tensor([0, 1]))
