@@ -186,6 +186,8 @@ class TrainConfig:
             raise ValueError(f"gamma must be a positive number (got {self.gamma})")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1) (got {self.momentum})")
+        if not 0 <= self.seed < 2**64:  # torch's generators take 64-bit seeds
+            raise ValueError(f"seed must be in [0, 2**64) (got {self.seed})")
         if not isinstance(self.device, (str, torch.device)):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
         if self.shuffle not in ("epoch", "once"):

@@ -20,8 +20,8 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generato
             on GPU; CPU kernels used by gcl are deterministic already).
             (default: :obj:`False`)
     """
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative (got {seed})")
+    if not 0 <= seed < 2**64:  # torch's generators take 64-bit seeds
+        raise ValueError(f"seed must be in [0, 2**64) (got {seed})")
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

@@ -455,7 +455,8 @@ def test_run_two_lines(mutag: Any) -> None:
      ("lr", "1.0e2", r"write 1.0e-3 or 1.0e\+2"),
      ("gamma", -1.0, r"gamma must be a positive number \(got -1.0\)"), ("gamma", float("nan"), "gamma"),
      ("momentum", 1.0, r"momentum must be in \[0, 1\)"), ("momentum", float("nan"), "momentum"),
-     ("device", None, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")],
+     ("device", None, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+     ("seed", 2**64, r"seed must be in \[0, 2\*\*64\)"), ("seed", -1, "seed must be in")],
 )
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
