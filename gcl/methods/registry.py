@@ -253,14 +253,16 @@ def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256
                              edge_drop: tuple[float, float] = (0.3, 0.3),
                              feature_mask: tuple[float, float] = (0.1, 0.1),
                              adaptive: bool = False, centrality: str = "degree",
-                             batch_norm: bool = True, dense: bool = False) -> GraphBarlowTwins:
+                             batch_norm: bool = True, dense: bool = False,
+                             activation_checkpointing: bool = False) -> GraphBarlowTwins:
     r"""Node-level Graph Barlow Twins with a GCN encoder (λ = 1/d); ``adaptive=True`` swaps in
     centrality-adaptive edge dropping and feature masking (``dense=True``: feature weights from
     :math:`|x|`, GCA's choice for dense features such as WikiCS')."""
     in_channels, _ = _info(data)
     # the G-BT encoder: GCN(F, 2d) -> BN -> PReLU -> GCN(2d, d), batch-norm momentum 0.01
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
-                  batch_norm=batch_norm, plain_last=True, batch_norm_momentum=0.01)
+                  batch_norm=batch_norm, plain_last=True, batch_norm_momentum=0.01,
+                  activation_checkpointing=activation_checkpointing)
     aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
     return GraphBarlowTwins(encoder, aug1, aug2)
 
@@ -300,14 +302,15 @@ def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num
 def build_grace(data: Data | Dataset, *, hidden_channels: int = 128, projection_channels: int = 128,
                 num_layers: int = 2, temperature: float = 0.4, edge_drop: tuple[float, float] = (0.2, 0.4),
                 feature_mask: tuple[float, float] = (0.3, 0.4), adaptive: bool = False,
-                centrality: str = "degree", activation: str = "relu", dense: bool = False) -> GRACE:
+                centrality: str = "degree", activation: str = "relu", dense: bool = False,
+                activation_checkpointing: bool = False) -> GRACE:
     r"""GRACE (``adaptive=False``) or GCA (``adaptive=True``) with a GCN encoder; defaults are
     GRACE's Cora settings. ``dense=True`` weighs GCA's feature masking by :math:`|x|` (its code's
     choice for WikiCS)."""
     in_channels, _ = _info(data)
     # the GRACE encoder: GCN(F, 2d) -> act -> GCN(2d, d) -> act
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
-                  activation=activation)
+                  activation=activation, activation_checkpointing=activation_checkpointing)
     aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
     head = ProjectionHead(hidden_channels, projection_channels, hidden_channels, activation="elu")
     return GRACE(encoder, aug1, aug2, head, temperature=temperature)

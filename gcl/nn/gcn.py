@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import cast
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     check_dropout,
     check_float_features,
@@ -65,6 +67,11 @@ class GCN(nn.Module):
             dropout out of the last layer. (default: :obj:`False`)
         batch_norm_momentum (float, optional): Momentum of the batch-norm
             running statistics. (default: :obj:`0.1`)
+        activation_checkpointing (bool, optional): When gradients are
+            recorded, each layer keeps only its input for the backward pass and
+            runs again there (same outputs, gradients, dropout masks and running
+            statistics; forward hooks on the layers run twice), as
+            :class:`gcl.nn.GIN`'s option. (default: :obj:`False`)
 
     The layers are PyG ``GCNConv`` modules; their normalised neighbourhood sum
     runs as one sparse product each way over an adjacency built once per
@@ -99,6 +106,7 @@ class GCN(nn.Module):
         out_channels: int | None = None,
         plain_last: bool = False,
         batch_norm_momentum: float = 0.1,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -119,6 +127,7 @@ class GCN(nn.Module):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.plain_last = plain_last
+        self.activation_checkpointing = bool(activation_checkpointing)
 
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [self.out_channels]
         self.convs = nn.ModuleList(GCNConv(widths[i], widths[i + 1]) for i in range(num_layers))
@@ -161,19 +170,45 @@ class GCN(nn.Module):
             # every layer, as a sparse matrix: no [E, F] message tensor, forward or backward.
             looped, weights = gcn_norm(edge_index.long(), edge_weight, x.size(0), dtype=x.dtype)
             adjacency = Adjacency(looped, x.size(0), x.dtype, edge_weight=weights)
-        for layer, conv in enumerate(self.convs):
-            x = conv(x, edge_index, edge_weight) if adjacency is None else _gcn_layer(conv, x, adjacency)
-            if layer < len(self.acts):
-                x = self.acts[layer](self.norms[layer](x))
-                x = F.dropout(x, p=self.dropout, training=self.training)
+        recompute = self.activation_checkpointing and torch.is_grad_enabled()
+        for layer in range(self.num_layers):
+            if recompute:
+                x = self._recomputed_layer(layer, x, edge_index, edge_weight, adjacency)
+            else:
+                x = self._layer(layer, x, edge_index, edge_weight, adjacency)
         return x
+
+    def _layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
+               adjacency: Adjacency | None) -> Tensor:
+        r"""Layer ``layer``: convolution, then (but after a plain last one) normalisation,
+        activation and dropout."""
+        conv = self.convs[layer]
+        x = conv(x, edge_index, edge_weight) if adjacency is None else _gcn_layer(conv, x, adjacency)
+        if layer < len(self.acts):
+            x = self.acts[layer](self.norms[layer](x))
+            x = F.dropout(x, p=self.dropout, training=self.training)
+        return x
+
+    def _recomputed_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
+                          adjacency: Adjacency | None) -> Tensor:
+        r""":meth:`_layer` under activation checkpointing (:func:`gcl.nn._checkpoint.recomputed`)."""
+        modules: list[nn.Module] = [self.convs[layer]]
+        if layer < len(self.acts):
+            modules += [self.norms[layer], self.acts[layer]]
+
+        def run(x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+            return self._layer(layer, x, edge_index, edge_weight, adjacency)
+
+        # dropout is the layer's only randomness ("rrelu" is a leaky ReLU of fixed slope here)
+        return recomputed(self, modules, run, (x, edge_index, edge_weight), random=self.training and self.dropout > 0)
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, out_channels={self.out_channels}, "
             f"activation={self.activation!r}, batch_norm={self.batch_norm}, "
-            f"plain_last={self.plain_last})"
+            f"plain_last={self.plain_last}"
+            f"{', activation_checkpointing=True' if self.activation_checkpointing else ''})"
         )
 
 

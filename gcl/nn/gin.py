@@ -2,14 +2,12 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint as recompute_in_backward
 from torch_geometric.nn import (
     GINConv,
     GINEConv,
@@ -18,6 +16,7 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 
+from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
@@ -87,42 +86,6 @@ def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
     r"""What ``GINConv.forward`` computes, with the neighbourhood sum of :func:`gin_aggregate`."""
     gin = cast(GINConv, conv)
     return cast(Tensor, gin.nn(gin_aggregate(x, adjacency, gin.eps)))
-
-
-@contextmanager
-def _modes_of(modes: dict[nn.Module, bool]) -> Iterator[None]:
-    r"""Modules in the training / evaluation modes ``modes`` gives them, back to their own on exit."""
-    current = {module: module.training for module in modes}
-    for module, training in modes.items():
-        module.training = training
-    try:
-        yield
-    finally:
-        for module, training in current.items():
-            module.training = training
-
-
-@contextmanager
-def _scratch_running_statistics(modules: list[nn.Module]) -> Iterator[None]:
-    r"""Batch norms of ``modules`` update copies of their running statistics, dropped on exit, so
-    that running a layer again in the backward pass leaves the statistics as its forward left them.
-
-    (Their buffers are swapped rather than left alone: the recomputation must save as many tensors
-    for the backward as the forward did.)
-    """
-    norms = [norm for module in modules for norm in module.modules()
-             if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.track_running_stats]
-    names = ("running_mean", "running_var", "num_batches_tracked")
-    kept = [{name: getattr(norm, name) for name in names} for norm in norms]
-    for norm, buffers in zip(norms, kept):
-        for name, buffer in buffers.items():
-            setattr(norm, name, None if buffer is None else buffer.clone())
-    try:
-        yield
-    finally:
-        for norm, buffers in zip(norms, kept):
-            for name, buffer in buffers.items():
-                setattr(norm, name, buffer)
 
 
 class GIN(nn.Module):
@@ -429,27 +392,17 @@ class GIN(nn.Module):
 
     def _recomputed_layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
                           adjacency: Adjacency | None) -> Tensor:
-        r""":meth:`_layer` under activation checkpointing: only its input is kept for the backward
-        pass, which runs the layer again (same dropout masks, running statistics updated once)."""
+        r""":meth:`_layer` under activation checkpointing (:func:`gcl.nn._checkpoint.recomputed`)."""
         modules: list[nn.Module] = [self.convs[layer], self.norms[layer]]
         if self.bond_encoders is not None:
             modules.append(self.bond_encoders[layer])
-        # the modes of the forward pass, restored for the recomputation should they change before it
-        modes = {module: module.training for module in [self, *(m for part in modules for m in part.modules())]}
-        calls = 0
 
         def run(x: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                return self._layer(layer, x, edge_index, edge_attr, adjacency)
-            with _modes_of(modes), _scratch_running_statistics(modules):
-                return self._layer(layer, x, edge_index, edge_attr, adjacency)
+            return self._layer(layer, x, edge_index, edge_attr, adjacency)
 
-        # edge_index passes as an argument: the recomputation then refuses one changed in place;
-        # dropout is the layer's only randomness: without it no random state needs keeping
-        return cast(Tensor, recompute_in_backward(run, x, edge_index, edge_attr, use_reentrant=False,
-                                                  preserve_rng_state=self.training and self.dropout > 0))
+        # edge_index is an input: the recomputation then refuses one changed in place; dropout is
+        # the layer's only randomness
+        return recomputed(self, modules, run, (x, edge_index, edge_attr), random=self.training and self.dropout > 0)
 
     def __repr__(self) -> str:
         extra = ""

@@ -577,3 +577,24 @@ def test_option_values_of_the_wrong_type_are_named(option: str, value: Any, muta
     # e.g. `hidden_channels: "32"` in a config file: a ValueError naming it, not a TypeError deep inside
     with pytest.raises(ValueError, match=f"{option} must be"):
         build_method("supervised", mutag, **{option: value})
+
+
+@pytest.mark.parametrize("name", ["grace", "gca", "gbt"])
+def test_node_methods_with_activation_checkpointing_train_to_the_same_parameters(name: str, mutag: Any) -> None:
+    graph = _mutag_as_one_graph(mutag)
+    states = []
+    for checkpoint in (False, True):
+        seed_everything(0)
+        method = build_method(name, graph, hidden_channels=16, activation_checkpointing=checkpoint)
+        assert method.encoder.activation_checkpointing is checkpoint
+        optimizer = torch.optim.Adam(method.parameters(), lr=0.01)
+        losses_seen = []
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = loss_of(method(graph))
+            loss.backward()
+            optimizer.step()
+            losses_seen.append(float(loss))
+        states.append((losses_seen, method.state_dict()))
+    assert states[0][0] == states[1][0]
+    assert all(torch.equal(states[0][1][key], states[1][1][key]) for key in states[0][1])

@@ -185,3 +185,56 @@ def test_edge_weights_of_the_wrong_shape_are_refused(mutag_graph) -> None:  # ty
     for weight in (torch.ones(edge_index.size(1) - 1), torch.ones(edge_index.size(1), 2)):
         with pytest.raises(ValueError, match="one weight per edge"):
             model(x, edge_index, weight)
+
+
+@pytest.mark.parametrize("options", [
+    {"batch_norm": True, "dropout": 0.3},
+    {"activation": "elu", "dropout": 0.5},
+    {"batch_norm": True, "plain_last": True, "num_layers": 3},
+])
+def test_activation_checkpointing_changes_no_number(options: dict) -> None:  # type: ignore[type-arg]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 5, generator=generator)
+    edge_index = torch.randint(30, (2, 90), generator=generator)
+    weight = torch.rand(90, generator=generator)
+    torch.manual_seed(0)
+    plain = GCN(5, 8, out_channels=4, **options)
+    recomputed = GCN(5, 8, out_channels=4, activation_checkpointing=True, **options)
+    recomputed.load_state_dict(plain.state_dict())
+    assert "activation_checkpointing=True" in repr(recomputed)
+    results = []
+    for model in (plain, recomputed):
+        model.train()
+        edge_weight = weight.clone().requires_grad_()  # learnt edge weights get their gradient too
+        torch.manual_seed(1)
+        out = model(x, edge_index, edge_weight)
+        (out.sin().sum()).backward()
+        results.append((out.detach(), [p.grad for p in model.parameters()], edge_weight.grad,
+                        [b.clone() for b in model.buffers()], torch.rand(1)))
+    (out_a, grads_a, weight_a, buffers_a, next_a), (out_b, grads_b, weight_b, buffers_b, next_b) = results
+    assert torch.equal(out_a, out_b) and torch.equal(weight_a, weight_b) and torch.equal(next_a, next_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    assert all(torch.equal(a, b) for a, b in zip(buffers_a, buffers_b))  # running statistics updated once
+
+
+def test_activation_checkpointing_keeps_less_for_the_backward() -> None:
+    x = torch.randn(500, 64)
+    edge_index = torch.randint(500, (2, 2000))
+
+    def saved_bytes(model: GCN) -> int:
+        storages: dict[int, int] = {}
+
+        def keep(tensor: Tensor) -> Tensor:
+            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+            out = model(x, edge_index)
+        out.sum().backward()
+        return sum(storages.values())
+
+    options = {"num_layers": 3, "batch_norm": True, "dropout": 0.2}
+    width = 500 * 64 * 4  # one layer's node states
+    assert saved_bytes(GCN(64, 64, **options)) > 5 * width
+    # the layers' inputs (the features and two layers' states) and the edges
+    assert saved_bytes(GCN(64, 64, activation_checkpointing=True, **options)) <= 3 * width + 2000 * 2 * 8
