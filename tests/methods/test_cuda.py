@@ -96,12 +96,14 @@ def test_gin_on_cuda_equals_cpu(in_channels: int, checkpoint: bool, mutag: Any) 
         assert (a - b).norm() <= 1e-4 * b.norm().clamp_min(1.0)
 
 
-def test_gcn_on_cuda_equals_cpu(mutag: Any) -> None:
-    """The GCN's weighted sparse products on cuSPARSE, forward and backward, with edge weights."""
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_gcn_on_cuda_equals_cpu(checkpoint: bool, mutag: Any) -> None:
+    """The GCN's weighted sparse products on cuSPARSE, forward and backward, with edge weights (with
+    activation checkpointing, recomputed in the backward pass)."""
     graph = next(iter(DataLoader(mutag, batch_size=64)))
     weight = torch.rand(graph.num_edges, generator=torch.Generator().manual_seed(0))
     seed_everything(0)
-    encoder = GCN(graph.num_features, 32, num_layers=2, batch_norm=True)
+    encoder = GCN(graph.num_features, 32, num_layers=2, batch_norm=True, activation_checkpointing=checkpoint)
 
     def run(device: str) -> list[torch.Tensor]:
         model = encoder.to(device).train()
