@@ -351,6 +351,19 @@ def build_method(name: str, data: Dataset | Data, **hyperparameters: Any) -> nn.
     return BUILDERS[key](data, **hyperparameters)
 
 
+def _option_parameters(key: str, hyperparameters: dict[str, Any]) -> tuple[Any, Any]:
+    r"""The parameters of method ``key``'s builder, and of the encoder it hands its remaining
+    options to (GIN / HGP-SL, by the ``encoder`` option), or :obj:`None` when it hands none on."""
+    target = cast(Callable[..., Any], {"gca": build_grace, "adaptive-gbt": build_graph_barlow_twins}.get(
+        key, BUILDERS[key]))
+    parameters = inspect.signature(target).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return parameters, None
+    encoder = GIN if key == "graphcl" else {"gin": GIN, "hgpsl": HGPSL}.get(
+        str(hyperparameters.get("encoder", "gin")), GIN)
+    return parameters, inspect.signature(encoder).parameters
+
+
 def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
     r"""Checks a method's name and hyper-parameter names without building it (no data needed).
 
@@ -361,20 +374,10 @@ def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
     key = name.lower()
     if key not in BUILDERS:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(BUILDERS)}")
-    builder = BUILDERS[key]
-    target: Callable[..., Any] = builder
-    if key == "gca":
-        target = build_grace
-    elif key == "adaptive-gbt":
-        target = build_graph_barlow_twins
-    parameters = inspect.signature(target).parameters
+    parameters, encoder_parameters = _option_parameters(key, hyperparameters)
     accepted = set(parameters) - {"data", "encoder_options"}
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        # builders forward the remaining options to the encoder (GIN / HGP-SL)
-        encoder = GIN if key == "graphcl" else {"gin": GIN, "hgpsl": HGPSL}.get(
-            str(hyperparameters.get("encoder", "gin")), GIN)
-        accepted |= set(inspect.signature(encoder).parameters) - {
-            "self", "in_channels", "hidden_channels", "num_layers"}
+    if encoder_parameters is not None:  # builders forward the remaining options to the encoder
+        accepted |= set(encoder_parameters) - {"self", "in_channels", "hidden_channels", "num_layers"}
     unknown = sorted(str(k) for k in set(hyperparameters) - accepted)
     if unknown:
         hints = [f"{k!r}: did you mean {close[0]!r}?" for k in unknown
@@ -398,16 +401,10 @@ def non_default_options(name: str, hyperparameters: dict[str, Any]) -> dict[str,
     def plain(value: Any) -> Any:
         return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
-    key = name.lower()
-    target = cast(Callable[..., Any], {"gca": build_grace, "adaptive-gbt": build_graph_barlow_twins}.get(
-        key, BUILDERS.get(key, build_graphcl)))
-    signatures = [inspect.signature(target).parameters]
-    if any(p.kind is p.VAR_KEYWORD for p in signatures[0].values()):
-        encoder = GIN if key == "graphcl" else {"gin": GIN, "hgpsl": HGPSL}.get(
-            str(hyperparameters.get("encoder", "gin")), GIN)
-        signatures.append(inspect.signature(encoder).parameters)
-    defaults = {option: parameter.default for parameters in reversed(signatures)
-                for option, parameter in parameters.items() if parameter.default is not inspect.Parameter.empty}
+    parameters, encoder_parameters = _option_parameters(name.lower(), hyperparameters)
+    defaults = {option: parameter.default
+                for group in (encoder_parameters or {}, parameters)  # the builder's win
+                for option, parameter in group.items() if parameter.default is not inspect.Parameter.empty}
     return {option: value for option, value in hyperparameters.items()
             if option not in defaults or plain(value) != plain(defaults[option])}
 
