@@ -55,6 +55,12 @@ def check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer (got {value!r})")
 
 
+def check_flag(name: str, value: bool) -> None:
+    r"""Refuses a switch that is not ``True`` / ``False`` (a config file's ``"false"`` would read as on)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false (got {value!r})")
+
+
 def check_dropout(value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"dropout must be in [0, 1) (got {value!r})")

@@ -13,6 +13,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     check_dropout,
+    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
@@ -127,7 +128,8 @@ class GCN(nn.Module):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.plain_last = plain_last
-        self.activation_checkpointing = bool(activation_checkpointing)
+        check_flag("activation_checkpointing", activation_checkpointing)
+        self.activation_checkpointing = activation_checkpointing
 
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [self.out_channels]
         self.convs = nn.ModuleList(GCNConv(widths[i], widths[i + 1]) for i in range(num_layers))

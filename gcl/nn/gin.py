@@ -20,6 +20,7 @@ from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
+    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
@@ -238,7 +239,8 @@ class GIN(nn.Module):
         self.ogb_mol = ogb_mol
         self.train_eps = train_eps
         self.layout = layout
-        self.activation_checkpointing = bool(activation_checkpointing)
+        check_flag("activation_checkpointing", activation_checkpointing)
+        self.activation_checkpointing = activation_checkpointing
 
         self._edge_width = edge_dim  # columns of edge_attr (OGB's bond features with ogb_mol)
         self.atom_encoder: nn.Module | None = None

@@ -238,3 +238,8 @@ def test_activation_checkpointing_keeps_less_for_the_backward() -> None:
     assert saved_bytes(GCN(64, 64, **options)) > 5 * width
     # the layers' inputs (the features and two layers' states) and the edges
     assert saved_bytes(GCN(64, 64, activation_checkpointing=True, **options)) <= 3 * width + 2000 * 2 * 8
+
+
+def test_activation_checkpointing_takes_true_or_false_only() -> None:
+    with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false \(got 'false'\)"):
+        GCN(5, 8, activation_checkpointing="false")  # type: ignore[arg-type]

@@ -673,3 +673,10 @@ def test_edge_features_of_the_wrong_shape_are_refused(mutag_batch) -> None:  # t
         with pytest.raises(ValueError, match="edge features"):
             ogb(molecules.x, molecules.edge_index, molecules.batch, edge_attr=bad)
     ogb(molecules.x, molecules.edge_index, molecules.batch, edge_attr=molecules.edge_attr)
+
+
+def test_activation_checkpointing_takes_true_or_false_only() -> None:
+    # a config file's `activation_checkpointing: "false"` would otherwise switch it on
+    for value in ("false", 1, None):
+        with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false"):
+            GIN(7, activation_checkpointing=value)  # type: ignore[arg-type]
