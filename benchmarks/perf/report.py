@@ -223,6 +223,11 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(activation_checkpointing=True)`: each layer keeps "
                   "only its input and runs again in the backward pass; the saved-for-backward column counts those "
                   "inputs)")
+    if results.get("micro_batch") is not None:
+        title += (f", **micro-batches of {results['micro_batch']} graphs** (`--micro-batch`, "
+                  f"`GIN(micro_batch_size={results['micro_batch']})`: each view encoded "
+                  "in micro-batches kept only as inputs and embeddings and run again one at a time in the backward "
+                  "pass; the loss contrasts the whole batch)")
     if results.get("batch_size", 128) != 128:
         title += f", **batches of {results['batch_size']} graphs** (`--batch-size`; 128 elsewhere)"
     if results.get("warm_up"):

@@ -2,6 +2,7 @@ r"""What every method shares: the view/encode helpers and embedding a dataset.""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -41,13 +42,34 @@ def graph_count(batch: Any) -> int:
     return int(vector.max()) + 1 if isinstance(vector, Tensor) and vector.numel() else 1
 
 
-def encode_graphs(encoder: nn.Module, batch: Any) -> Any:
+_NODE_SWITCH: dict[type, bool] = {}
+
+
+def _takes_node_switch(encoder_type: type) -> bool:
+    r"""Whether ``encoder_type.forward`` takes ``node_embeddings`` (read once per class)."""
+    if encoder_type not in _NODE_SWITCH:
+        forward = getattr(encoder_type, "forward", None)
+        _NODE_SWITCH[encoder_type] = (forward is not None
+                                      and "node_embeddings" in inspect.signature(forward).parameters)
+    return _NODE_SWITCH[encoder_type]
+
+
+def _encoder_options(encoder: nn.Module, num_graphs: int, nodes: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"num_graphs": num_graphs}
+    if not nodes and _takes_node_switch(type(encoder)):
+        options["node_embeddings"] = False
+    return options
+
+
+def encode_graphs(encoder: nn.Module, batch: Any, *, nodes: bool = True) -> Any:
     r"""Run a graph encoder on a (possibly augmented) batch, or on one graph.
 
     Passes ``num_graphs`` so that a graph whose nodes were all dropped still
     gets an embedding row, and ``edge_attr`` when the encoder takes edge features.
+    ``nodes=False`` tells an encoder that takes ``node_embeddings`` (:class:`gcl.nn.GIN`)
+    that only the graph embeddings are used, which saves it a node-sized tensor.
     """
-    kwargs: dict[str, Any] = {"num_graphs": graph_count(batch)}
+    kwargs = _encoder_options(encoder, graph_count(batch), nodes)
     if getattr(encoder, "uses_edge_attr", False):
         kwargs["edge_attr"] = batch.edge_attr
     return encoder(batch.x, batch.edge_index, batch.batch, **kwargs)
@@ -67,7 +89,7 @@ def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
         list[Tensor]: The graph embeddings of every view, ``[num_graphs_i, D]``.
     """
     if len(views) == 1:
-        return [encode_graphs(encoder, views[0]).graph]
+        return [encode_graphs(encoder, views[0], nodes=False).graph]
     node_offset, graph_offset = 0, 0
     xs, edges, batches, attrs, counts = [], [], [], [], []
     uses_edge_attr = getattr(encoder, "uses_edge_attr", False)
@@ -84,7 +106,7 @@ def encode_views(encoder: nn.Module, views: Sequence[Any]) -> list[Tensor]:
         counts.append(num_graphs)
         node_offset += num_nodes
         graph_offset += num_graphs
-    kwargs: dict[str, Any] = {"num_graphs": graph_offset}
+    kwargs = _encoder_options(encoder, graph_offset, False)
     if uses_edge_attr:
         kwargs["edge_attr"] = torch.cat(attrs)
     out = encoder(torch.cat(xs), torch.cat(edges, dim=1), torch.cat(batches), **kwargs)

@@ -84,14 +84,16 @@ class GraphCL(nn.Module):
             z1, z2 = self.head(torch.cat(graphs)).split([g.size(0) for g in graphs])
         else:
             # augment, encode, then the second view: the order of random draws of earlier versions
-            z1 = self.head(encode_graphs(self.encoder, views[0] if views is not None else self.augment1(batch)).graph)
-            z2 = self.head(encode_graphs(self.encoder, views[1] if views is not None else self.augment2(batch)).graph)
+            z1 = self.head(encode_graphs(self.encoder, views[0] if views is not None else self.augment1(batch),
+                                             nodes=False).graph)
+            z2 = self.head(encode_graphs(self.encoder, views[1] if views is not None else self.augment2(batch),
+                                             nodes=False).graph)
         return self.loss(z1, z2)
 
     def embed(self, batch: Any) -> Tensor:
         r"""Graph embeddings of the un-augmented batch (the encoder output, before the head)."""
         check_features(batch)
-        return encode_graphs(self.encoder, batch).graph.detach()
+        return encode_graphs(self.encoder, batch, nodes=False).graph.detach()
 
     def __repr__(self) -> str:
         joint = ", joint_views=True" if self.joint_views else ""

@@ -110,7 +110,7 @@ class LCGNN(nn.Module):
         if views is not None and len(views) != len(self.view_augmentations()):
             raise ValueError(f"LCGNN takes {len(self.view_augmentations())} precomputed views (got {len(views)})")
         labels = self._labels(batch)
-        hidden = encode_graphs(self.encoder, batch).graph
+        hidden = encode_graphs(self.encoder, batch, nodes=False).graph
         classification = cross_entropy(self.classifier(hidden), labels)  # over every rank's graphs
         query = F.normalize(self.head(hidden), dim=-1)
         with torch.no_grad():
@@ -120,7 +120,7 @@ class LCGNN(nn.Module):
                 key_batch = self.key_augment(batch)
             else:
                 key_batch = batch
-            keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch).graph), dim=-1)
+            keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch, nodes=False).graph), dim=-1)
         if isinstance(self.memory, MemoryBank):
             index = getattr(batch, "idx", None)
             if index is None:
@@ -157,9 +157,9 @@ class LCGNN(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Any) -> Tensor:
         r"""Class logits of the batch."""
-        return self.classifier(encode_graphs(self.encoder, batch).graph)
+        return self.classifier(encode_graphs(self.encoder, batch, nodes=False).graph)
 
     def embed(self, batch: Any) -> Tensor:
         r"""Graph embeddings of the query encoder."""
         check_features(batch)
-        return encode_graphs(self.encoder, batch).graph.detach()
+        return encode_graphs(self.encoder, batch, nodes=False).graph.detach()

@@ -39,14 +39,14 @@ class SupervisedClassifier(nn.Module):
             raise ValueError("supervised training needs labels (batch.y is None)")
         labels = batch.y.view(graph_count(batch), -1)[:, 0].long()
         # averaged over every rank's graphs
-        return cross_entropy(self.classifier(encode_graphs(self.encoder, batch).graph), labels)
+        return cross_entropy(self.classifier(encode_graphs(self.encoder, batch, nodes=False).graph), labels)
 
     @torch.no_grad()
     def predict(self, batch: Any) -> Tensor:
         r"""Class logits of the batch."""
-        return self.classifier(encode_graphs(self.encoder, batch).graph)
+        return self.classifier(encode_graphs(self.encoder, batch, nodes=False).graph)
 
     def embed(self, batch: Any) -> Tensor:
         r"""Graph embeddings of the encoder."""
         check_features(batch)
-        return encode_graphs(self.encoder, batch).graph.detach()
+        return encode_graphs(self.encoder, batch, nodes=False).graph.detach()

@@ -1,4 +1,4 @@
-r"""Activation checkpointing of one encoder layer, shared by :class:`gcl.nn.GIN` and
+r"""Activation checkpointing of one encoder layer or micro-batch, shared by :class:`gcl.nn.GIN` and
 :class:`gcl.nn.GCN`: the layer keeps only its inputs for the backward pass and runs again
 there, with the same results as without."""
 
@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -48,8 +50,8 @@ def _scratch_running_statistics(modules: Sequence[nn.Module]) -> Iterator[None]:
                 setattr(norm, name, buffer)
 
 
-def recomputed(owner: nn.Module, modules: Sequence[nn.Module], layer: Callable[..., Tensor],
-               inputs: Sequence[Any], random: bool) -> Tensor:
+def recomputed(owner: nn.Module, modules: Sequence[nn.Module], layer: Callable[..., T],
+               inputs: Sequence[Any], random: bool) -> T:
     r"""``layer(*inputs)`` under activation checkpointing (:func:`torch.utils.checkpoint.checkpoint`,
     non-reentrant): only ``inputs`` are kept for the backward pass, which runs ``layer`` again.
 
@@ -63,7 +65,7 @@ def recomputed(owner: nn.Module, modules: Sequence[nn.Module], layer: Callable[.
     modes = {module: module.training for module in [owner, *(m for part in modules for m in part.modules())]}
     calls = 0
 
-    def run(*args: Any) -> Tensor:
+    def run(*args: Any) -> T:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -71,4 +73,4 @@ def recomputed(owner: nn.Module, modules: Sequence[nn.Module], layer: Callable[.
         with _modes_of(modes), _scratch_running_statistics(modules):
             return layer(*args)
 
-    return cast(Tensor, checkpoint(run, *inputs, use_reentrant=False, preserve_rng_state=random))
+    return cast(T, checkpoint(run, *inputs, use_reentrant=False, preserve_rng_state=random))

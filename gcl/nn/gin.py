@@ -173,6 +173,21 @@ class GIN(nn.Module):
             features) for about one more forward pass of compute; outputs and
             gradients are unchanged. Forward hooks on the layers run twice.
             (default: :obj:`False`)
+        micro_batch_size (int, optional): Encode a batch of more than this
+            many graphs in micro-batches of at most ``micro_batch_size``
+            consecutive graphs, and, when gradients are recorded, keep only
+            each micro-batch's inputs and embeddings for the backward pass,
+            which runs the micro-batches again one at a time (gradient caching,
+            `Gao et al. <https://arxiv.org/abs/2101.06983>`_): the activations
+            in memory are those of one micro-batch, while whatever the
+            embeddings feed (a contrastive loss over the whole batch) sees
+            every graph. Batch norm in training normalises each micro-batch
+            on its own statistics (ghost batch norm) and updates the running
+            statistics once per micro-batch, so the result is that of encoding
+            the micro-batches one by one; without batch norm (or in evaluation
+            mode) it is the whole batch's. Needs ``edge_index`` as index pairs,
+            nodes grouped by graph in order (as PyG collates them) and no edge
+            between two graphs. (default: :obj:`None`: one pass over the batch)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -208,6 +223,7 @@ class GIN(nn.Module):
         train_eps: bool | None = None,
         layout: str = "graphcl",
         activation_checkpointing: bool = False,
+        micro_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -241,6 +257,9 @@ class GIN(nn.Module):
         self.layout = layout
         check_flag("activation_checkpointing", activation_checkpointing)
         self.activation_checkpointing = activation_checkpointing
+        if micro_batch_size is not None:
+            check_positive("micro_batch_size", micro_batch_size)
+        self.micro_batch_size = micro_batch_size
 
         self._edge_width = edge_dim  # columns of edge_attr (OGB's bond features with ogb_mol)
         self.atom_encoder: nn.Module | None = None
@@ -316,6 +335,7 @@ class GIN(nn.Module):
         batch: Tensor | None = None,
         edge_attr: Tensor | None = None,
         num_graphs: int | None = None,
+        node_embeddings: bool = True,
     ) -> EncoderOutput:
         r"""Encode a batch of graphs.
 
@@ -332,6 +352,12 @@ class GIN(nn.Module):
                 ``batch.max() + 1``, which synchronises with the device and
                 drops trailing graphs that have no nodes left; pass
                 ``data.num_graphs`` to avoid both. (default: :obj:`None`)
+            node_embeddings (bool, optional): Return the node embeddings. With
+                :obj:`False` ``node`` is an empty :math:`(N, 0)` tensor, and the
+                ``"graphcl"`` layout pools each layer on its own instead of
+                concatenating the layers' node states first (the same graph
+                embeddings, without one :math:`(N, L \cdot H)` tensor).
+                (default: :obj:`True`)
         """
         if self.uses_edge_attr and edge_attr is None:
             raise ValueError("this GIN uses edge features, but edge_attr is None")
@@ -341,6 +367,14 @@ class GIN(nn.Module):
         if self.atom_encoder is None:
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
+        check_flag("node_embeddings", node_embeddings)
+        if self.micro_batch_size is not None and num_graphs > self.micro_batch_size:
+            return self._micro_batched(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
+        return self._encode(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
+
+    def _encode(self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
+                num_graphs: int, nodes: bool = True) -> EncoderOutput:
+        r""":meth:`forward` after its checks, on the whole batch at once."""
         if self.atom_encoder is not None:
             x = self.atom_encoder(x)
         if is_index_pairs(edge_index) and edge_index.dtype != torch.long:
@@ -363,14 +397,85 @@ class GIN(nn.Module):
                 x = self._layer(layer, x, edge_index, edge_attr, adjacency)
             states.append(x)
 
+        readout = READOUTS[self.readout]
         if self.layout == "ogb":
             node = states[-1]
-            return EncoderOutput(graph=READOUTS[self.readout](node, batch, num_graphs), node=node)
-        node = torch.cat(states, dim=-1)
-        # Pooling acts channel by channel, so pooling the concatenation equals
-        # concatenating the per-layer readouts.
-        graph = READOUTS[self.readout](node, batch, num_graphs)
+            graph = readout(node, batch, num_graphs)
+        elif nodes:
+            node = torch.cat(states, dim=-1)
+            # Pooling acts channel by channel, so pooling the concatenation equals
+            # concatenating the per-layer readouts.
+            graph = readout(node, batch, num_graphs)
+        else:
+            graph = torch.cat([readout(state, batch, num_graphs) for state in states], dim=-1)
+        if not nodes:
+            node = states[-1].new_empty(states[-1].size(0), 0)
         return EncoderOutput(graph=graph, node=node)
+
+    def _micro_batched(self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
+                       num_graphs: int, node_embeddings: bool) -> EncoderOutput:
+        r""":meth:`_encode` on micro-batches of ``micro_batch_size`` graphs, each recomputed in the
+        backward pass when gradients are recorded; graph and node embeddings concatenated."""
+        size = cast(int, self.micro_batch_size)
+        if not is_index_pairs(edge_index):
+            raise ValueError("micro_batch_size needs edge_index as [2, E] index pairs (got a sparse adjacency)")
+        if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+            raise ValueError("micro_batch_size needs the nodes grouped by graph in order (a sorted batch "
+                             "vector, as PyG collates graphs)")
+        if edge_index.dtype != torch.long:
+            edge_index = edge_index.long()
+        source_graph = batch[edge_index[0]]
+        if bool((source_graph != batch[edge_index[1]]).any()):
+            raise ValueError("micro_batch_size cannot split a batch in which an edge joins two graphs")
+        order: Tensor | None = None
+        if source_graph.numel() > 1 and bool((source_graph[1:] < source_graph[:-1]).any()):
+            order = torch.argsort(source_graph, stable=True)
+            source_graph = source_graph[order]
+        bounds = torch.arange(0, num_graphs + size, size, device=batch.device).clamp_(max=num_graphs)
+        node_ptr = torch.searchsorted(batch, bounds).tolist()
+        edge_ptr = torch.searchsorted(source_graph, bounds).tolist()
+        graph_bounds = bounds.tolist()
+
+        recompute = torch.is_grad_enabled()
+        random = self.training and self.dropout > 0
+        modules: list[nn.Module] = [self]
+        graphs: list[Tensor | int] = []
+        nodes: Tensor | None = None  # written micro-batch by micro-batch: no second copy of them all
+        for i in range(len(graph_bounds) - 1):
+            first, last = graph_bounds[i], graph_bounds[i + 1]
+            if first == last:
+                continue
+            start, end = node_ptr[i], node_ptr[i + 1]
+            if start == end:  # every graph of the micro-batch lost its nodes: readouts of nothing
+                graphs.append(last - first)
+                continue
+            edges = slice(edge_ptr[i], edge_ptr[i + 1])
+            index = edge_index[:, edges] if order is None else edge_index[:, order[edges]]
+            attr = None
+            if edge_attr is not None:
+                attr = edge_attr[edges] if order is None else edge_attr[order[edges]]
+            inputs = (x[start:end], index - start, batch[start:end] - first, attr)
+
+            def run(x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
+                    count: int = last - first) -> tuple[Tensor, Tensor]:
+                out = self._encode(x, edge_index, batch, edge_attr, count, node_embeddings)
+                return out.graph, out.node
+
+            if recompute:
+                graph, node = recomputed(self, modules, run, inputs, random=random)
+            else:
+                graph, node = run(*inputs)
+            graphs.append(graph)
+            if nodes is None:
+                nodes = node.new_empty(x.size(0), node.size(1))
+            nodes[start:end] = node
+        if nodes is None:  # no graph has a node: the plain pass says so
+            return self._encode(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
+        return EncoderOutput(
+            graph=torch.cat([part if isinstance(part, Tensor) else nodes.new_zeros(part, self.out_channels)
+                             for part in graphs]),
+            node=nodes,
+        )
 
     def _layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
                adjacency: Adjacency | None) -> Tensor:
@@ -416,6 +521,8 @@ class GIN(nn.Module):
             extra += f", layout={self.layout!r}"
         if self.activation_checkpointing:
             extra += ", activation_checkpointing=True"
+        if self.micro_batch_size is not None:
+            extra += f", micro_batch_size={self.micro_batch_size}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, readout={self.readout!r}, "

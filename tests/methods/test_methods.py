@@ -571,6 +571,54 @@ def test_activation_checkpointing_trains_to_the_same_parameters(name: str, optio
     assert all(torch.equal(states[0][1][key], states[1][1][key]) for key in states[0][1])
 
 
+@pytest.mark.parametrize(("name", "options"), [
+    ("graphcl", {}),
+    ("graphcl", {"joint_views": True}),
+    ("lcgnn", {"hidden_channels": 32, "num_layers": 3, "memory_size": 128}),
+    ("supervised", {"hidden_channels": 32, "num_layers": 3}),
+    ("adaptive-bt", {}),
+])
+def test_micro_batches_train_like_the_whole_batch_without_batch_norm(name: str, options: dict[str, Any],
+                                                                      mutag: Any) -> None:
+    # 64 graphs per batch in micro-batches of 24: the loss still sees every graph of the batch
+    # (the contrastive negatives, the Barlow Twins statistics), so the loss and every gradient are
+    # the whole batch's, on two consecutive steps (LCGNN's second reads keys its first queued)
+    batches = _first_batches(mutag)
+    runs = []
+    for micro in (None, 24):
+        seed_everything(0)
+        extra = {} if micro is None else {"micro_batch_size": micro}
+        method = build_method(name, mutag, batch_norm=False, **extra, **options)
+        encoders = [module for module in method.modules() if isinstance(module, GIN)]
+        assert encoders and all(encoder.micro_batch_size == micro for encoder in encoders)
+        optimizer = torch.optim.SGD(method.parameters(), lr=0.01)
+        method.train()
+        seen = []
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = loss_of(method(batch))
+            loss.backward()
+            seen.append((loss.item(), {n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None}))
+            optimizer.step()
+            if hasattr(method, "after_step"):
+                method.after_step()
+        runs.append(seen)
+    for (loss, grads), (expected_loss, expected) in zip(runs[1], runs[0]):
+        assert loss == pytest.approx(expected_loss, rel=1e-5)
+        assert grads.keys() == expected.keys() and any(k.startswith("encoder.") for k in grads)
+        scale = max(float(g.norm()) for g in expected.values())
+        for key, grad in expected.items():
+            assert float((grads[key] - grad).norm()) <= 1e-5 * scale + 1e-5 * float(grad.norm()), key
+
+
+def test_micro_batches_with_batch_norm_train(mutag: Any) -> None:
+    # ghost batch norm: another objective than the whole batch's, but a working one
+    seed_everything(0)
+    method = build_method("graphcl", mutag, micro_batch_size=16)
+    values = _steps(method, _first_batches(mutag), 24)
+    assert all(torch.isfinite(torch.tensor(values))) and _decreases(values), values
+
+
 @pytest.mark.parametrize(("option", "value"), [("hidden_channels", "32"), ("num_layers", 2.5),
                                                 ("num_layers", True), ("dropout", "0.5")])
 def test_option_values_of_the_wrong_type_are_named(option: str, value: Any, mutag: Any) -> None:
@@ -598,3 +646,20 @@ def test_node_methods_with_activation_checkpointing_train_to_the_same_parameters
         states.append((losses_seen, method.state_dict()))
     assert states[0][0] == states[1][0]
     assert all(torch.equal(states[0][1][key], states[1][1][key]) for key in states[0][1])
+
+
+def test_methods_ask_graph_encoders_for_graph_embeddings_only(mutag: Any) -> None:
+    # GIN takes node_embeddings=False (no node-sized tensor); HGP-SL does not take the switch
+    batch = _first_batches(mutag, size=8, count=1)[0]
+    calls: list[dict[str, Any]] = []
+    for name, options in (("graphcl", {}), ("lcgnn", {"memory_size": 16}), ("supervised", {}),
+                          ("lcgnn", {"encoder": "hgpsl", "memory_size": 16})):
+        method = build_method(name, mutag, **options)
+        encoder = method.encoder
+        encoder.register_forward_hook(lambda module, args, kwargs, out: calls.append(dict(kwargs)), with_kwargs=True)
+        loss_of(method(batch)).backward()
+        if isinstance(encoder, GIN):
+            assert calls and all(call.get("node_embeddings") is False for call in calls), name
+        else:
+            assert calls and all("node_embeddings" not in call for call in calls), name
+        calls.clear()

@@ -680,3 +680,195 @@ def test_activation_checkpointing_takes_true_or_false_only() -> None:
     for value in ("false", 1, None):
         with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false"):
             GIN(7, activation_checkpointing=value)  # type: ignore[arg-type]
+
+
+# -- micro-batches ----------------------------------------------------------------------------
+
+
+def _micro_batch_reference(model: GIN, data: Data, size: int, seed: int) -> tuple[Tensor, Tensor, list[Tensor],
+                                                                                   list[Tensor], Tensor]:
+    r"""``model`` on PyG's own collation of every ``size`` consecutive graphs, one after the other,
+    then one backward pass through the concatenated embeddings: graph and node embeddings,
+    gradients, buffers and the generator's next number (what :func:`_step` returns, plus nodes)."""
+    graphs = data.to_data_list()
+    model.train()
+    model.zero_grad()
+    torch.manual_seed(seed)
+    outs = []
+    for start in range(0, len(graphs), size):
+        part = Batch.from_data_list(graphs[start:start + size])
+        outs.append(model(part.x, part.edge_index, part.batch, edge_attr=part.get("edge_attr"),
+                          num_graphs=part.num_graphs))
+    graph, node = torch.cat([o.graph for o in outs]), torch.cat([o.node for o in outs])
+    (graph.square().sum() + node.sin().sum()).backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    return graph.detach(), node.detach(), grads, [b.clone() for b in model.buffers()], torch.rand(1)
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+@pytest.mark.parametrize("options", [
+    {},
+    {"dropout": 0.3},
+    {"layout": "ogb", "dropout": 0.5},
+    {"edge_dim": 4, "dropout": 0.3},
+    {"ogb_mol": True, "dropout": 0.5},
+    {"activation_checkpointing": True, "dropout": 0.3},  # layers recomputed inside a recomputed micro-batch
+])
+def test_micro_batches_give_what_encoding_them_one_by_one_gives(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
+    # 32 graphs in micro-batches of 10: 10, 10, 10, 2. Ghost batch norm: each micro-batch's own
+    # statistics, running statistics updated once per micro-batch; the same dropout masks.
+    data = mutag_batch
+    if options.get("ogb_mol"):
+        data = next(iter(DataLoader(load_dataset("ogbg-molbace"), batch_size=32)))
+    elif "edge_dim" in options:
+        data = data.clone()
+        data.edge_attr = torch.randn(data.num_edges, 4)
+    torch.manual_seed(0)
+    plain = GIN(data.num_features, 16, 3, **options)
+    micro = GIN(data.num_features, 16, 3, micro_batch_size=10, **options)
+    assert "micro_batch_size=10" in repr(micro)
+    micro.load_state_dict(plain.state_dict())
+    for seed in (1, 2):  # the second step starts from running statistics the first one updated
+        expected = _micro_batch_reference(plain, data, 10, seed)
+        micro.train()
+        micro.zero_grad()
+        torch.manual_seed(seed)
+        out = micro(data.x, data.edge_index, data.batch, edge_attr=data.get("edge_attr"), num_graphs=data.num_graphs)
+        assert out.graph.shape == (32, micro.out_channels) and out.node.shape == (data.num_nodes, micro.out_channels)
+        (out.graph.square().sum() + out.node.sin().sum()).backward()
+        assert torch.equal(out.graph, expected[0]) and torch.equal(out.node, expected[1])
+        grads = [p.grad for p in micro.parameters() if p.grad is not None]
+        assert len(grads) == len(expected[2]) > 0
+        for got, want in zip(grads, expected[2]):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        assert all(torch.equal(a, b) for a, b in zip(micro.buffers(), expected[3]))  # updated once per micro-batch
+        assert torch.equal(torch.rand(1), expected[4])  # the recomputation leaves the generator alone
+
+
+def test_micro_batches_without_batch_norm_encode_the_whole_batch(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    # nothing couples the graphs then: the same embeddings and gradients as one pass over the batch
+    data = mutag_batch
+    torch.manual_seed(0)
+    whole = GIN(data.num_features, 16, 3, batch_norm=False)
+    micro = GIN(data.num_features, 16, 3, batch_norm=False, micro_batch_size=7)
+    micro.load_state_dict(whole.state_dict())
+    results = []
+    for model in (whole, micro):
+        x = data.x.clone().requires_grad_()
+        out = model(x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+        (out.graph.square().sum() + out.node.sin().sum()).backward()
+        results.append((out.graph.detach(), out.node.detach(), x.grad, [p.grad for p in model.parameters()]))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[1][2], results[0][2], rtol=1e-5, atol=1e-5)  # input gradients too
+    for got, want in zip(results[1][3], results[0][3]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # batch norm in evaluation mode uses the running statistics: the whole batch's result as well
+    normed = GIN(data.num_features, 16, 3).eval()
+    micro_normed = GIN(data.num_features, 16, 3, micro_batch_size=7).eval()
+    micro_normed.load_state_dict(normed.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(micro_normed(data.x, data.edge_index, data.batch, num_graphs=32).graph,
+                                   normed(data.x, data.edge_index, data.batch, num_graphs=32).graph,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_micro_batches_keep_only_inputs_for_the_backward(proteins) -> None:  # type: ignore[no-untyped-def]
+    data = next(iter(DataLoader(proteins, batch_size=128)))
+    torch.manual_seed(0)
+    micro = GIN(proteins.num_features, 32, 3, micro_batch_size=16)
+    # the features (micro-batches are slices of them), each micro-batch's shifted edges and batch vector
+    inputs = sum(t.numel() * t.element_size() for t in (data.x, data.edge_index, data.batch))
+    assert _saved_bytes(micro, data) <= inputs
+    plain = GIN(proteins.num_features, 32, 3)
+    assert _saved_bytes(plain, data) > 6 * data.num_nodes * 32 * 4  # every layer's activations
+
+
+def test_micro_batches_of_unsorted_edges_and_of_graphs_without_nodes() -> None:
+    torch.manual_seed(0)
+    # graphs 0-1 have nodes, graphs 2-3 none (a whole micro-batch of 2), graph 4 has nodes, 5-6 trail empty
+    sizes = {0: 3, 1: 2, 4: 4}
+    batch = torch.cat([torch.full((n,), g) for g, n in sizes.items()])
+    ptr = {0: 0, 1: 3, 4: 5}
+    pairs = [(0, 1), (1, 2), (0, 2), (3, 4), (5, 6), (6, 7), (7, 8), (5, 8)]
+    edge_index = torch.tensor(pairs + [(d, s) for s, d in pairs]).t()
+    assert all(int(batch[ptr[g]]) == g for g in sizes)
+    x = torch.randn(9, 5)
+    whole = GIN(5, 8, 2, batch_norm=False).eval()
+    micro = GIN(5, 8, 2, batch_norm=False, micro_batch_size=2).eval()
+    micro.load_state_dict(whole.state_dict())
+    expected = whole(x, edge_index, batch, num_graphs=7)
+    shuffled = edge_index[:, torch.randperm(edge_index.size(1))]
+    for edges in (edge_index, shuffled):
+        got = micro(x, edges, batch, num_graphs=7)
+        torch.testing.assert_close(got.graph, expected.graph, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.node, expected.node, rtol=1e-5, atol=1e-6)
+    assert torch.equal(got.graph[[2, 3, 5, 6]], torch.zeros(4, micro.out_channels))
+    # the edge features follow their edges through the reordering
+    edge_model = GIN(5, 8, 2, batch_norm=False, edge_dim=3).eval()
+    edge_micro = GIN(5, 8, 2, batch_norm=False, edge_dim=3, micro_batch_size=2).eval()
+    edge_micro.load_state_dict(edge_model.state_dict())
+    attr = torch.randn(edge_index.size(1), 3)
+    order = torch.randperm(edge_index.size(1))
+    torch.testing.assert_close(edge_micro(x, edge_index[:, order], batch, edge_attr=attr[order], num_graphs=7).graph,
+                               edge_model(x, edge_index, batch, edge_attr=attr, num_graphs=7).graph,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_within_one_micro_batch_is_encoded_in_one_pass(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    torch.manual_seed(0)
+    plain = GIN(data.num_features, 16, 3, dropout=0.3)
+    micro = GIN(data.num_features, 16, 3, dropout=0.3, micro_batch_size=32)
+    micro.load_state_dict(plain.state_dict())
+    calls: list[int] = []
+    for model in (plain, micro):  # (a hook makes both sum neighbours by message passing)
+        model.convs[0].register_forward_hook(lambda *_: calls.append(1))
+    expected, got = _step(plain, data, 1), _step(micro, data, 1)
+    calls.pop()
+    assert len(calls) == 1  # not recomputed
+    assert torch.equal(got[0], expected[0]) and all(torch.equal(a, b) for a, b in zip(got[1], expected[1]))
+
+
+def test_micro_batches_refuse_what_they_cannot_split(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    data = mutag_batch
+    model = GIN(data.num_features, 16, 2, micro_batch_size=4)
+    with pytest.raises(ValueError, match="nodes grouped by graph in order"):
+        model(data.x, data.edge_index, data.batch.flip(0), num_graphs=32)
+    joined = data.edge_index.clone()
+    joined[1, 0] = data.num_nodes - 1  # an edge from the first graph to the last
+    with pytest.raises(ValueError, match="an edge joins two graphs"):
+        model(data.x, joined, data.batch, num_graphs=32)
+    adjacency = to_torch_csr_tensor(data.edge_index.flip(0), size=(data.num_nodes, data.num_nodes))
+    with pytest.raises(ValueError, match=r"micro_batch_size needs edge_index as \[2, E\] index pairs"):
+        model(data.x, adjacency, data.batch, num_graphs=32)
+    for value in (0, -1, True, "16", 2.5):
+        with pytest.raises(ValueError, match="micro_batch_size must be a positive integer"):
+            GIN(7, micro_batch_size=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("readout", "layout", "micro"), [("sum", "graphcl", None), ("mean", "graphcl", None),
+                                                           ("max", "graphcl", 10), ("mean", "ogb", 10)])
+def test_graph_embeddings_alone(mutag_batch, readout: str, layout: str, micro: int | None) -> None:  # type: ignore[no-untyped-def]
+    # node_embeddings=False: the same graph embeddings (each layer pooled on its own) and gradients,
+    # no node-sized output
+    data = mutag_batch
+    torch.manual_seed(0)
+    model = GIN(data.num_features, 16, 3, readout=readout, layout=layout, micro_batch_size=micro)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    results = []
+    for nodes in (True, False):
+        model.load_state_dict(state)
+        model.zero_grad()
+        out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs, node_embeddings=nodes)
+        out.graph.square().sum().backward()
+        results.append((out, [p.grad.clone() for p in model.parameters()]))
+    (full, full_grads), (alone, alone_grads) = results
+    assert torch.equal(alone.graph, full.graph)
+    assert full.node.shape == (data.num_nodes, model.out_channels) and alone.node.shape == (data.num_nodes, 0)
+    for got, want in zip(alone_grads, full_grads):
+        assert float((got - want).norm()) <= 1e-5 * float(want.norm()) + 1e-6
+    with pytest.raises(ValueError, match="node_embeddings must be true or false"):
+        model(data.x, data.edge_index, data.batch, node_embeddings="false")  # type: ignore[arg-type]

@@ -68,6 +68,8 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     seed_everything(11)
     recomputed = build_method("graphcl", dataset, augmentations=("identity", "identity"),
                               activation_checkpointing=True, **small)
+    seed_everything(11)
+    micro = build_method("graphcl", dataset, augmentations=("identity", "identity"), micro_batch_size=3, **small)
     lcgnn_options = {**small, "dropout": 0.0, "momentum": 0.9, "projection_channels": 8}
     lcgnn_queue = build_method("lcgnn", dataset, memory="queue", memory_size=40, **lcgnn_options)
     lcgnn_bank = build_method("lcgnn", dataset, memory="bank", **lcgnn_options)
@@ -77,7 +79,8 @@ def _methods(dataset: Any) -> dict[str, nn.Module]:
     # dimensions (8) than graphs per batch (16) keep the standardised batch well conditioned.
     barlow = GraphLevelBarlowTwins(encoder, Identity(), Identity(), nn.Linear(32, 8, bias=False))
     supervised = build_method("supervised", dataset, dropout=0.0, **small)
-    return {"graphcl": graphcl, "graphcl-checkpoint": recomputed, "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow,
+    return {"graphcl": graphcl, "graphcl-checkpoint": recomputed, "graphcl-micro": micro,
+            "lcgnn-queue": lcgnn_queue, "lcgnn-bank": lcgnn_bank, "barlow": barlow,
             "supervised": supervised}
 
 
@@ -266,6 +269,7 @@ def test_workers_join_through_env(spawned: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", [
     "graphcl",
     "graphcl-checkpoint",  # activation checkpointing under DDP: layers recomputed in the backward pass
+    "graphcl-micro",  # micro-batches of 3 graphs (8 per rank, 16 in one process), recomputed one at a time
     "lcgnn-queue",
     "lcgnn-bank",
     "barlow",
