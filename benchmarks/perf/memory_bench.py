@@ -26,9 +26,11 @@ measures the most tensor bytes alive at once during a step (``torch.profiler``'s
 allocation events), what the step itself needs without the allocator's retention.
 ``--checkpoint`` trains the GIN with activation checkpointing
 (``activation_checkpointing=True``). ``--warm-up`` reads the baseline after one
-GraphCL epoch on a small dataset (MUTAG, or ogbg-molbace for OGB molecules): the
-library code a first epoch pages in and its one-off initialisation, which do not
-grow with the data, then count in the baseline rather than against the dataset.
+GraphCL epoch on a small dataset (MUTAG, or ogbg-molbace for OGB molecules) and
+one call of every augmentation the views draw from on one of its batches (MUTAG's
+epoch is one step, which draws two of random4's four): the library code a first
+epoch pages in and its one-off initialisation, which do not grow with the data,
+then count in the baseline rather than against the dataset.
 ``--micro-batch K`` encodes each view in micro-batches of at most ``K`` graphs,
 each run again in the backward pass (``GIN(micro_batch_size=K)``): the loss still
 contrasts every graph of the batch, the activations are those of ``K`` graphs.
@@ -105,21 +107,28 @@ def _graphcl(name: str, dataset: Any, checkpoint: bool, micro_batch: int | None 
 
 def warm_up(name: str, checkpoint: bool, batch_size: int, micro_batch: int | None = None) -> None:
     r"""One GraphCL epoch, same options, on a small dataset of the same kind (MUTAG, or
-    ogbg-molbace for OGB molecules), everything dropped afterwards: the code paged in and
-    the lazy initialisation of a first training epoch then count in the baseline."""
+    ogbg-molbace for OGB molecules), then every augmentation the views draw from once on one
+    of its batches, everything dropped afterwards: the code paged in and the lazy
+    initialisation of a first training epoch then count in the baseline."""
     import gc
 
     import torch
 
-    from gcl.data import load_dataset
+    from gcl.data import CollatedLoader, load_dataset
+    from gcl.methods import make_augmentation
+    from gcl.methods.registry import RANDOM_POOLS
     from gcl.train import TrainConfig, fit
 
-    small = "ogbg-molbace" if name.lower().startswith("ogbg-mol") else "MUTAG"
+    ogb = name.lower().startswith("ogbg-mol")
+    small = "ogbg-molbace" if ogb else "MUTAG"
     torch.manual_seed(0)
     dataset = load_dataset(small)
     fit(_graphcl(small, dataset, checkpoint, micro_batch), dataset,
         TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu"))
-    del dataset
+    batch = next(iter(CollatedLoader(dataset, batch_size=batch_size)))
+    for augmentation in (("drop_nodes", "subgraph") if ogb else RANDOM_POOLS["random4"]):
+        make_augmentation(augmentation)(batch)
+    del dataset, batch
     gc.collect()
 
 
@@ -182,6 +191,7 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False,
         "batch_size": batch_size,
         "micro_batch": micro_batch,
         "warm_up": warm,
+        "warm_up_augmentations": warm,
         "graphs": len(dataset),
         "nodes": int(dataset._data.num_nodes),
         "edges": int(dataset._data.edge_index.size(1)),

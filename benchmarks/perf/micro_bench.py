@@ -8,7 +8,8 @@ single-threaded, CPU time, median over ``--repeats`` calls, variants interleaved
 * the GIN 3 × 32 forward + backward: two passes (one per view) against one pass
   over both views concatenated into one batch, and the library's neighbourhood
   sum (sparse products, :mod:`gcl.nn.aggregate`) against PyG's message passing
-  on ``edge_index``, and with activation checkpointing; the sum alone, and the
+  on ``edge_index``, with activation checkpointing, in micro-batches of 16 graphs
+  (``micro_batch_size``) and without node embeddings; the sum alone, and the
   cost of building its matrices;
 * the node encoder of Graph Barlow Twins on Cora (GCN 1433 → 512 → 256 with
   batch norm), forward + backward: the GCN's normalised sum as sparse
@@ -103,17 +104,21 @@ def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
     sparse = gin_module.supports_sparse_aggregation
 
     def step(x: Any, edges: Any, index: Any, count: int, message_passing: bool = False,
-             recompute: bool = False) -> None:
+             recompute: bool = False, micro: int | None = None, nodes: bool = True) -> None:
         # message passing: PyG's GINConv on edge_index (gcl's GIN for other dtypes; PyGCL's GIN);
-        # recompute: activation checkpointing (each layer runs again in the backward pass)
+        # recompute: activation checkpointing (each layer runs again in the backward pass);
+        # micro: micro-batches of that many graphs, each run again in the backward pass;
+        # nodes=False: graph embeddings only (what the methods ask for)
         gin_module.supports_sparse_aggregation = (lambda _: False) if message_passing else sparse
         encoder.activation_checkpointing = recompute
+        encoder.micro_batch_size = micro
         try:
             encoder.zero_grad(set_to_none=True)
-            encoder(x, edges, index, num_graphs=count).graph.sum().backward()
+            encoder(x, edges, index, num_graphs=count, node_embeddings=nodes).graph.sum().backward()
         finally:
             gin_module.supports_sparse_aggregation = sparse
             encoder.activation_checkpointing = False
+            encoder.micro_batch_size = None
 
     def two_passes() -> None:
         step(batch.x, batch.edge_index, batch.batch, graphs)
@@ -141,6 +146,10 @@ def encoders(dataset: Any, batch: Any, repeats: int) -> dict[str, float]:
         "one view, message passing": lambda: step(batch.x, batch.edge_index, batch.batch, graphs, True),
         "one view, activation checkpointing": lambda: step(batch.x, batch.edge_index, batch.batch, graphs,
                                                            recompute=True),
+        "one view, graph embeddings only": lambda: step(batch.x, batch.edge_index, batch.batch, graphs,
+                                                        nodes=False),
+        "one view, micro-batches of 16 graphs": lambda: step(batch.x, batch.edge_index, batch.batch, graphs,
+                                                             micro=16, nodes=False),
         "neighbourhood sum (32 channels), message passing": sum_by_messages,
         "neighbourhood sum (32 channels), sparse products": sum_by_products,
     }, repeats) | timed({  # apart: interleaved with the passes above, these small calls meet cold caches

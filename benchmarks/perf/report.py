@@ -234,6 +234,9 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         title += (", **baseline read after a one-epoch warm-up** on a small dataset (`--warm-up`: MUTAG, ogbg-molbace "
                   "for OGB molecules; the code a first epoch pages in and its one-off initialisation count in the "
                   "baseline)")
+        if any(data.get("warm_up_augmentations") for data in results["datasets"]):
+            title += (" and one call of every augmentation of the views' pool on one of its batches (MUTAG's epoch "
+                      "is one step and draws two of random4's four)")
     if results.get("mmap_threshold") is not None:
         title += (f", **glibc mapping blocks of {results['mmap_threshold']:,} bytes and more** "
                   f"(`MALLOC_MMAP_THRESHOLD_={results['mmap_threshold']}`: freed large blocks go back to the "
