@@ -35,7 +35,8 @@ the dataset itself, i.e. with :class:`gcl.data.CollatedLoader`):
 * ``adaptive-bt``: ``build_method("adaptive-bt")`` (degree-adaptive views).
 
 The **limit** of a two-view variant is the forward + backward time of its own GIN
-(the same module, so the same code and weights) on exactly the two augmented
+(the same module, so the same code and weights, asked for graph embeddings only as
+the methods ask for them) on exactly the two augmented
 batches of each step of the epoch just timed (captured by an untimed run of the
 same epoch: same seed, same batches and views): model compute only. ``overhead = (epoch − limit) / limit`` is then what loading,
 augmentation, projection head, loss, optimiser and bookkeeping cost. LCGNN's
@@ -245,12 +246,13 @@ def limit_epoch(method: Any, captured: list[Any], device: str = "cpu") -> Clock:
             started = time.process_time()
             if isinstance(item, tuple):
                 view1, view2 = item
-                out = encode_graphs(encoder, view1).graph.sum() + encode_graphs(encoder, view2).graph.sum()
+                out = (encode_graphs(encoder, view1, nodes=False).graph.sum()
+                       + encode_graphs(encoder, view2, nodes=False).graph.sum())
             else:
-                out = encode_graphs(encoder, item).graph.sum()
+                out = encode_graphs(encoder, item, nodes=False).graph.sum()
                 if key_encoder is not None:
                     with torch.no_grad():
-                        encode_graphs(key_encoder, item)
+                        encode_graphs(key_encoder, item, nodes=False)
             forward += time.process_time() - started
             out.backward()
     clock.forward_cpu = forward

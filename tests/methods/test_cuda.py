@@ -79,14 +79,15 @@ def _encoder_gradients(encoder: torch.nn.Module, batch: Batch, device: str) -> l
     return [x.grad.cpu()] + [p.grad.cpu() for p in encoder.parameters()]
 
 
-@pytest.mark.parametrize(("in_channels", "checkpoint"), [(7, False), (96, False), (7, True)])
-def test_gin_on_cuda_equals_cpu(in_channels: int, checkpoint: bool, mutag: Any) -> None:
+@pytest.mark.parametrize(("in_channels", "checkpoint", "micro"), [(7, False, None), (96, False, None), (7, True, None),
+                                                                 (7, False, 16)])
+def test_gin_on_cuda_equals_cpu(in_channels: int, checkpoint: bool, micro: int | None, mutag: Any) -> None:
     """Forward and backward (the sparse products on cuSPARSE: both CSR matrices; with activation
-    checkpointing, recomputed in the backward pass)."""
+    checkpointing, recomputed in the backward pass; in micro-batches of 16 graphs, each recomputed)."""
     batch = next(iter(DataLoader(mutag, batch_size=64)))
     batch.x = torch.randn(batch.num_nodes, in_channels) if in_channels != 7 else batch.x
     seed_everything(0)
-    encoder = GIN(in_channels, 32, num_layers=3, activation_checkpointing=checkpoint)
+    encoder = GIN(in_channels, 32, num_layers=3, activation_checkpointing=checkpoint, micro_batch_size=micro)
     cpu = _encoder_outputs(encoder, batch, "cpu")
     assert torch.allclose(_encoder_outputs(encoder, batch, "cuda"), cpu, rtol=1e-4, atol=1e-4)
     state = {k: v.clone() for k, v in encoder.cpu().state_dict().items()}
