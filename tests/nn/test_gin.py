@@ -535,6 +535,28 @@ def test_malformed_inputs_are_refused_by_every_encoder(channels: int) -> None:
         GCN(channels, 16)(torch.randint(0, 5, (6, channels)), edge_index)
 
 
+#: GIN options whose training step the recomputing variants must reproduce (data: :func:`_batch_for`).
+VARIANTS: list[dict] = [  # type: ignore[type-arg]
+    {},
+    {"dropout": 0.3},
+    {"layout": "ogb", "dropout": 0.5},
+    {"edge_dim": 4, "dropout": 0.3},
+    {"ogb_mol": True, "dropout": 0.5},
+]
+
+
+def _batch_for(options: dict, mutag_batch: Batch) -> Batch:  # type: ignore[type-arg]
+    r"""32 graphs for a GIN built with ``options``: OGB molecules for ``ogb_mol``, MUTAG with
+    random 4-d edge features for ``edge_dim``, MUTAG otherwise."""
+    if options.get("ogb_mol"):
+        return next(iter(DataLoader(load_dataset("ogbg-molbace"), batch_size=32)))
+    if "edge_dim" in options:
+        data = mutag_batch.clone()
+        data.edge_attr = torch.randn(data.num_edges, 4)
+        return data
+    return mutag_batch
+
+
 def _step(model: GIN, data: Data, seed: int) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor]:
     r"""One forward and backward pass in training mode: graph embeddings, gradients, buffers after
     the step, and the next number the global generator draws."""
@@ -550,20 +572,11 @@ def _step(model: GIN, data: Data, seed: int) -> tuple[Tensor, list[Tensor], list
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
 @pytest.mark.parametrize("options", [
-    {},
-    {"dropout": 0.3},
-    {"layout": "ogb", "dropout": 0.5},
-    {"edge_dim": 4, "dropout": 0.3},
-    {"ogb_mol": True, "dropout": 0.5},
+    *VARIANTS,
     {"ogb_mol": True, "layout": "ogb", "dropout": 0.5, "batch_norm": False},
 ])
 def test_activation_checkpointing_changes_no_number(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
-    data = mutag_batch
-    if options.get("ogb_mol"):
-        data = next(iter(DataLoader(load_dataset("ogbg-molbace"), batch_size=32)))
-    elif "edge_dim" in options:
-        data = data.clone()
-        data.edge_attr = torch.randn(data.num_edges, 4)
+    data = _batch_for(options, mutag_batch)
     torch.manual_seed(0)
     plain = GIN(data.num_features, 16, 3, **options)
     recomputed = GIN(data.num_features, 16, 3, activation_checkpointing=True, **options)
@@ -707,22 +720,13 @@ def _micro_batch_reference(model: GIN, data: Data, size: int, seed: int) -> tupl
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
 @pytest.mark.parametrize("options", [
-    {},
-    {"dropout": 0.3},
-    {"layout": "ogb", "dropout": 0.5},
-    {"edge_dim": 4, "dropout": 0.3},
-    {"ogb_mol": True, "dropout": 0.5},
+    *VARIANTS,
     {"activation_checkpointing": True, "dropout": 0.3},  # layers recomputed inside a recomputed micro-batch
 ])
 def test_micro_batches_give_what_encoding_them_one_by_one_gives(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
     # 32 graphs in micro-batches of 10: 10, 10, 10, 2. Ghost batch norm: each micro-batch's own
     # statistics, running statistics updated once per micro-batch; the same dropout masks.
-    data = mutag_batch
-    if options.get("ogb_mol"):
-        data = next(iter(DataLoader(load_dataset("ogbg-molbace"), batch_size=32)))
-    elif "edge_dim" in options:
-        data = data.clone()
-        data.edge_attr = torch.randn(data.num_edges, 4)
+    data = _batch_for(options, mutag_batch)
     torch.manual_seed(0)
     plain = GIN(data.num_features, 16, 3, **options)
     micro = GIN(data.num_features, 16, 3, micro_batch_size=10, **options)
