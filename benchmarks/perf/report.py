@@ -218,7 +218,7 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     env = results["environment"]
     csr = results.get("adjacency") == "csr"
     title = ("**The caller's own sparse CSR adjacency** handed to the encoder instead of `edge_index` "
-             "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library as it is**")
+             "(`--adjacency csr`, see `memory_bench.py`)" if csr else "**The library** (at the commit shown)")
     if results.get("checkpoint"):
         title += (", **GIN with activation checkpointing** (`--checkpoint`, `GIN(activation_checkpointing=True)`: each layer keeps "
                   "only its input and runs again in the backward pass; the saved-for-backward column counts those "
@@ -241,7 +241,8 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         title += (f", **glibc mapping blocks of {results['mmap_threshold']:,} bytes and more** "
                   f"(`MALLOC_MMAP_THRESHOLD_={results['mmap_threshold']}`: freed large blocks go back to the "
                   "system instead of staying in the heap)")
-    out = [f"{title}. Command: `{env['command']}` ({env['date']}).", "",
+    commit = f", commit {env['commit']}" if env.get("commit") else ""
+    out = [f"{title}. Command: `{env['command']}` ({env['date']}{commit}).", "",
            "| dataset | graphs | nodes | edges | features | dataset (MB) | model (MB) | baseline (MB) | "
            "peak after load (MB) | peak (MB) | (peak − baseline) / (dataset + model) | peak / (dataset + model) "
            f"| ≤ {MEMORY_GOAL:.0f}× | saved for backward, largest step (MB) | tensor peak of a step, largest batch (MB) "

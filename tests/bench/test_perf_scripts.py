@@ -215,6 +215,12 @@ def test_memory_report_shows_what_the_largest_step_keeps() -> None:
     assert "| 118 (59,629 nodes) | 79 (63,479 nodes) | 5.6 |" in text
     assert "**GIN with activation checkpointing**" in text and "**batches of 16 graphs**" in text
     assert "**baseline read after a one-epoch warm-up**" in text
+    assert "**micro-batches of" not in text and "every augmentation" not in text and ", commit " not in text
+    micro = {**stepped, "warm_up_augmentations": True}
+    text = "\n".join(report.memory_section([{"environment": {**env, "commit": "abc1234"}, "micro_batch": 8,
+                                              "warm_up": True, "datasets": [micro]}]))
+    assert "**micro-batches of 8 graphs**" in text and "`GIN(micro_batch_size=8)`" in text
+    assert "one call of every augmentation" in text and "(2026-01-01, commit abc1234)" in text
 
 
 def test_memory_bench_on_mutag_with_checkpointing_and_a_warm_up() -> None:
@@ -232,6 +238,20 @@ def test_memory_bench_on_mutag_with_checkpointing_and_a_warm_up() -> None:
     assert 0 < recomputed["step_tensor_peak_bytes"] < plain["step_tensor_peak_bytes"]
     assert plain["step_tensor_peak_batch_nodes"] == recomputed["step_tensor_peak_batch_nodes"] > 0
     assert plain["peak_rss"] >= plain["baseline_rss"] > 0
+
+
+def test_memory_bench_on_mutag_in_micro_batches() -> None:
+    bench = load("memory_bench")
+    threads = torch.get_num_threads()
+    try:
+        plain = bench.measure("MUTAG", 1, "edge_index", batch_size=64)
+        micro = bench.measure("MUTAG", 1, "edge_index", batch_size=64, warm=True, micro_batch=8)
+    finally:
+        torch.set_num_threads(threads)
+    assert plain["micro_batch"] is None and micro["micro_batch"] == 8 and micro["warm_up_augmentations"]
+    # the GIN keeps the micro-batches' inputs only
+    assert 0 < micro["saved_for_backward_bytes"] < plain["saved_for_backward_bytes"] / 2
+    assert 0 < micro["step_tensor_peak_bytes"] < plain["step_tensor_peak_bytes"]
 
 
 def test_micro_bench_times_graces_loss_both_ways() -> None:
