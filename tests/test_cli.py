@@ -88,6 +88,13 @@ def test_train_config_typos_exit_2_naming_the_key(tmp_path: Path, capsys: pytest
     out, err = capsys.readouterr()
     assert "graphcl does not take ['hidden_chanels'] ('hidden_chanels': did you mean 'hidden_channels'?)" in err
     assert "graph(s)" not in out  # refused before the dataset loads
+    for option, expected in (('hidden_channels: "32"', "hidden_channels must be an integer (got '32')"),
+                             ("joint_views: 'false'", "joint_views must be true or false (got 'false')"),
+                             ('micro_batch_size: "16"', "micro_batch_size must be an integer (or null) (got '16')")):
+        config.write_text(f"method: {{{option}}}\n")  # quoted in YAML: a string, also refused before loading
+        assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
+        out, err = capsys.readouterr()
+        assert expected in err and "graph(s)" not in out
     config.write_text("trian: {epochs: 1}\n")  # a misspelt section, not dropped
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--config", str(config), "--quiet"]) == 2
     assert "unknown section 'trian' (did you mean 'train'?)" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -364,12 +365,40 @@ def _option_parameters(key: str, hyperparameters: dict[str, Any]) -> tuple[Any, 
     return parameters, inspect.signature(encoder).parameters
 
 
+#: What a value of a plain annotation must be: its check and how the error names it.
+_PLAIN_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "an integer"),
+    "float": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _type_mismatch(annotation: Any, value: Any) -> str | None:
+    r"""What ``value`` should be when its parameter is annotated with plain types only (``int``,
+    ``float``, ``bool``, ``str``, unions of them and ``None``) and it is none of them; :obj:`None`
+    when it fits or the annotation is another kind (left to the builder)."""
+    if not isinstance(annotation, str):
+        return None
+    parts = [part.strip() for part in annotation.split("|")]
+    plain = [part for part in parts if part != "None"]
+    if not plain or any(part not in _PLAIN_TYPES for part in plain):
+        return None
+    if value is None and "None" in parts:
+        return None
+    if any(_PLAIN_TYPES[part][0](value) for part in plain):
+        return None
+    expected = " or ".join(_PLAIN_TYPES[part][1] for part in plain)
+    return expected + (" (or null)" if "None" in parts else "")
+
+
 def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
-    r"""Checks a method's name and hyper-parameter names without building it (no data needed).
+    r"""Checks a method's name, hyper-parameter names and the types of those whose parameters
+    take plain values (integers, numbers, switches, strings) without building it (no data needed).
 
     Raises:
         ValueError: Unknown method, or hyper-parameters it does not take, each with the
-            closest accepted name, and the accepted ones.
+            closest accepted name, and the accepted ones; or a value of the wrong type.
     """
     key = name.lower()
     if key not in BUILDERS:
@@ -389,6 +418,11 @@ def check_method_options(name: str, hyperparameters: dict[str, Any]) -> None:
                 hints += [f"{k!r} is an option of encoder={other!r}, not of encoder={chosen!r}" for k in theirs]
         suggested = f" ({'; '.join(hints)})" if hints else ""
         raise ValueError(f"{name} does not take {unknown}{suggested}; it accepts {sorted(accepted)}")
+    for option, value in hyperparameters.items():
+        parameter = parameters.get(option) or (encoder_parameters or {}).get(option)
+        expected = None if parameter is None else _type_mismatch(parameter.annotation, value)
+        if expected is not None:
+            raise ValueError(f"{option} must be {expected} (got {value!r})")
 
 
 def non_default_options(name: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
