@@ -184,10 +184,15 @@ class GIN(nn.Module):
             every graph. Batch norm in training normalises each micro-batch
             on its own statistics (ghost batch norm) and updates the running
             statistics once per micro-batch, so the result is that of encoding
-            the micro-batches one by one; without batch norm (or in evaluation
-            mode) it is the whole batch's. Needs ``edge_index`` as index pairs,
-            nodes grouped by graph in order (as PyG collates them) and no edge
-            between two graphs. (default: :obj:`None`: one pass over the batch)
+            the micro-batches one by one (a micro-batch of a single node is
+            refused in training then); without batch norm and dropout (or in
+            evaluation mode) it is the whole batch's, with dropout the masks are
+            drawn micro-batch by micro-batch. Needs ``edge_index`` as index
+            pairs, nodes grouped by graph in order (as PyG collates them) and
+            no edge between two graphs; not combined with
+            :class:`~torch.nn.SyncBatchNorm` in training (ranks may hold
+            different numbers of micro-batches, and each synchronises).
+            (default: :obj:`None`: one pass over the batch)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -209,6 +214,10 @@ class GIN(nn.Module):
         >>> GIN(7, 32, 3, layout="ogb")(x, edge_index, batch, num_graphs=2).graph.shape
         torch.Size([2, 32])
     """
+
+    # class-level defaults: a GIN pickled before these options existed still runs
+    activation_checkpointing: bool = False
+    micro_batch_size: int | None = None
 
     def __init__(
         self,
@@ -435,6 +444,12 @@ class GIN(nn.Module):
         node_ptr = torch.searchsorted(batch, bounds).tolist()
         edge_ptr = torch.searchsorted(source_graph, bounds).tolist()
         graph_bounds = bounds.tolist()
+        if node_ptr[0] != 0 or node_ptr[-1] != x.size(0):  # (checked on the CPU only before: no sync there)
+            raise ValueError(f"batch holds graph indices outside [0, {num_graphs}); pass data.num_graphs")
+        if self.training and any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
+            raise ValueError("micro_batch_size cannot be combined with SyncBatchNorm in training: ranks may hold "
+                             "different numbers of micro-batches, each of which synchronises")
+        normalised = self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
 
         recompute = torch.is_grad_enabled()
         random = self.training and self.dropout > 0
@@ -449,6 +464,9 @@ class GIN(nn.Module):
             if start == end:  # every graph of the micro-batch lost its nodes: readouts of nothing
                 graphs.append(last - first)
                 continue
+            if normalised and end - start == 1:
+                raise ValueError(f"the micro-batch of graphs {first}-{last - 1} has a single node, and batch norm "
+                                 "in training needs more than one per micro-batch; use a larger micro_batch_size")
             edges = slice(edge_ptr[i], edge_ptr[i + 1])
             index = edge_index[:, edges] if order is None else edge_index[:, order[edges]]
             attr = None

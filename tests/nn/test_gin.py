@@ -876,3 +876,40 @@ def test_graph_embeddings_alone(mutag_batch, readout: str, layout: str, micro: i
         assert float((got - want).norm()) <= 1e-5 * float(want.norm()) + 1e-6
     with pytest.raises(ValueError, match="node_embeddings must be true or false"):
         model(data.x, data.edge_index, data.batch, node_embeddings="false")  # type: ignore[arg-type]
+
+
+def test_micro_batches_refuse_graph_indices_beyond_num_graphs(mutag_batch, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # on a GPU resolve_batch does not read the batch vector (no synchronisation); the micro-batches'
+    # bounds, read on the host anyway, must then catch nodes of graphs beyond num_graphs, which would
+    # otherwise fall outside every micro-batch and leave their node embeddings unwritten
+    from gcl.nn import gin as gin_module
+
+    data = mutag_batch
+    monkeypatch.setattr(gin_module, "resolve_batch", lambda x, batch, num_graphs: (batch, num_graphs))
+    model = GIN(data.num_features, 16, 2, micro_batch_size=4)
+    with pytest.raises(ValueError, match=r"batch holds graph indices outside \[0, 30\)"):
+        model(data.x, data.edge_index, data.batch, num_graphs=30)
+
+
+def test_micro_batches_refuse_a_single_node_under_batch_norm_and_sync_batch_norm() -> None:
+    graphs = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[0, n - 1], [n - 1, 0]])) for n in (1, 1, 6, 6)]
+    data = Batch.from_data_list(graphs)
+    model = GIN(5, 8, 2, micro_batch_size=1)
+    with pytest.raises(ValueError, match="the micro-batch of graphs 0-0 has a single node"):
+        model(data.x, data.edge_index, data.batch, num_graphs=4)
+    model.eval()  # running statistics: one node is fine
+    assert model(data.x, data.edge_index, data.batch, num_graphs=4).graph.shape == (4, 16)
+    plain = GIN(5, 8, 2, micro_batch_size=1, batch_norm=False)  # nothing to normalise
+    assert plain(data.x, data.edge_index, data.batch, num_graphs=4).graph.shape == (4, 16)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(GIN(5, 8, 2, micro_batch_size=2))
+    with pytest.raises(ValueError, match="cannot be combined with SyncBatchNorm in training"):
+        synced(data.x, data.edge_index, data.batch, num_graphs=4)
+
+
+def test_a_gin_pickled_before_the_memory_options_still_runs(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_batch
+    model = GIN(data.num_features, 16, 2).eval()
+    expected = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
+    for name in ("activation_checkpointing", "micro_batch_size"):  # what such a pickle lacks
+        del model.__dict__[name]
+    assert torch.equal(model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph, expected)
