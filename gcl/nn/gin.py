@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -81,6 +82,12 @@ def _check_edge_features(edge_attr: Tensor, edge_index: Tensor, width: int) -> N
                          f"(got shape {tuple(edge_attr.shape)})")
     if is_index_pairs(edge_index) and edge_attr.size(0) != edge_index.size(1):
         raise ValueError(f"edge features have {edge_attr.size(0)} rows for {edge_index.size(1)} edges")
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    r"""``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without the loop."""
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
 
 
 def _gin_layer(conv: nn.Module, x: Tensor, adjacency: Adjacency) -> Tensor:
@@ -175,18 +182,24 @@ class GIN(nn.Module):
             (default: :obj:`False`)
         micro_batch_size (int, optional): Encode a batch of more than this
             many graphs in micro-batches of at most ``micro_batch_size``
-            consecutive graphs, and, when gradients are recorded, keep only
-            each micro-batch's inputs and embeddings for the backward pass,
-            which runs the micro-batches again one at a time (gradient caching,
+            graphs, and, when gradients are recorded, keep only each
+            micro-batch's inputs and embeddings for the backward pass, which
+            runs the micro-batches again one at a time (gradient caching,
             `Gao et al. <https://arxiv.org/abs/2101.06983>`_): the activations
             in memory are those of one micro-batch, while whatever the
             embeddings feed (a contrastive loss over the whole batch) sees
             every graph. Batch norm in training normalises each micro-batch
             on its own statistics (ghost batch norm) and updates the running
-            statistics once per micro-batch, so the result is that of encoding
-            the micro-batches one by one (a micro-batch of a single node is
-            refused in training then); without batch norm and dropout (or in
-            evaluation mode) it is the whole batch's, with dropout the masks are
+            statistics once per micro-batch; the micro-batches are then
+            random groups of the batch's graphs (a permutation drawn from the
+            global generator at every call), since runs of consecutive graphs
+            would give the two views of a graph the same statistics, which a
+            contrastive loss can tell from its negatives' (the reason for
+            MoCo's shuffled batch norm). The result is that of encoding the
+            micro-batches one by one (a micro-batch of a single node is
+            refused in training). Without batch norm and dropout (or in
+            evaluation mode) the micro-batches are runs of consecutive graphs
+            and the result is the whole batch's; with dropout the masks are
             drawn micro-batch by micro-batch. Needs ``edge_index`` as index
             pairs, nodes grouped by graph in order (as PyG collates them) and
             no edge between two graphs; not combined with
@@ -424,7 +437,9 @@ class GIN(nn.Module):
     def _micro_batched(self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
                        num_graphs: int, node_embeddings: bool) -> EncoderOutput:
         r""":meth:`_encode` on micro-batches of ``micro_batch_size`` graphs, each recomputed in the
-        backward pass when gradients are recorded; graph and node embeddings concatenated."""
+        backward pass when gradients are recorded; graph and node embeddings put back in the
+        batch's order. In training with batch norm the micro-batches are random groups of graphs
+        (one permutation per call), otherwise runs of consecutive graphs."""
         size = cast(int, self.micro_batch_size)
         if not is_index_pairs(edge_index):
             raise ValueError("micro_batch_size needs edge_index as [2, E] index pairs (got a sparse adjacency)")
@@ -436,47 +451,59 @@ class GIN(nn.Module):
         source_graph = batch[edge_index[0]]
         if bool((source_graph != batch[edge_index[1]]).any()):
             raise ValueError("micro_batch_size cannot split a batch in which an edge joins two graphs")
-        order: Tensor | None = None
+        edge_order: Tensor | None = None
         if source_graph.numel() > 1 and bool((source_graph[1:] < source_graph[:-1]).any()):
-            order = torch.argsort(source_graph, stable=True)
-            source_graph = source_graph[order]
-        bounds = torch.arange(0, num_graphs + size, size, device=batch.device).clamp_(max=num_graphs)
-        node_ptr = torch.searchsorted(batch, bounds).tolist()
-        edge_ptr = torch.searchsorted(source_graph, bounds).tolist()
-        graph_bounds = bounds.tolist()
+            edge_order = torch.argsort(source_graph, stable=True)
+            source_graph = source_graph[edge_order]
+        bounds = torch.arange(num_graphs + 1, device=batch.device)
+        # every graph's node and edge range, on the host (one synchronisation on a GPU)
+        node_ptr = torch.searchsorted(batch, bounds).cpu().numpy()
+        edge_ptr = torch.searchsorted(source_graph, bounds).cpu().numpy()
         if node_ptr[0] != 0 or node_ptr[-1] != x.size(0):  # (checked on the CPU only before: no sync there)
             raise ValueError(f"batch holds graph indices outside [0, {num_graphs}); pass data.num_graphs")
         if self.training and any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
             raise ValueError("micro_batch_size cannot be combined with SyncBatchNorm in training: ranks may hold "
                              "different numbers of micro-batches, each of which synchronises")
         normalised = self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
+        # With batch statistics, runs of consecutive graphs would give both views of a graph the same
+        # micro-batch and so the same statistics, which a contrastive loss can tell apart from the
+        # negatives' (MoCo's reason to shuffle batch norm): random groups instead.
+        groups = torch.randperm(num_graphs).numpy() if normalised else np.arange(num_graphs)
 
         recompute = torch.is_grad_enabled()
         random = self.training and self.dropout > 0
         modules: list[nn.Module] = [self]
         graphs: list[Tensor | int] = []
         nodes: Tensor | None = None  # written micro-batch by micro-batch: no second copy of them all
-        for i in range(len(graph_bounds) - 1):
-            first, last = graph_bounds[i], graph_bounds[i + 1]
-            if first == last:
+        device = x.device
+        for first in range(0, num_graphs, size):
+            members = groups[first:first + size]
+            counts = node_ptr[members + 1] - node_ptr[members]
+            total = int(counts.sum())
+            if total == 0:  # every graph of the micro-batch lost its nodes: readouts of nothing
+                graphs.append(members.size)
                 continue
-            start, end = node_ptr[i], node_ptr[i + 1]
-            if start == end:  # every graph of the micro-batch lost its nodes: readouts of nothing
-                graphs.append(last - first)
-                continue
-            if normalised and end - start == 1:
-                raise ValueError(f"the micro-batch of graphs {first}-{last - 1} has a single node, and batch norm "
-                                 "in training needs more than one per micro-batch; use a larger micro_batch_size")
-            edges = slice(edge_ptr[i], edge_ptr[i + 1])
-            index = edge_index[:, edges] if order is None else edge_index[:, order[edges]]
-            attr = None
-            if edge_attr is not None:
-                attr = edge_attr[edges] if order is None else edge_attr[order[edges]]
-            inputs = (x[start:end], index - start, batch[start:end] - first, attr)
+            if normalised and total == 1:
+                raise ValueError(f"a micro-batch of {members.size} graph(s) has a single node, and batch norm in "
+                                 "training needs more than one per micro-batch; use a larger micro_batch_size")
+            node_index = _ranges(node_ptr[members], counts)
+            edge_counts = edge_ptr[members + 1] - edge_ptr[members]
+            edge_rows = _ranges(edge_ptr[members], edge_counts)
+            # node v of graph g moves from node_ptr[g] + i to (g's start in the micro-batch) + i
+            shift = np.repeat(node_ptr[members] - (np.cumsum(counts) - counts), edge_counts)
+            edge_pick = torch.from_numpy(edge_rows).to(device)
+            if edge_order is not None:
+                edge_pick = edge_order[edge_pick]
+            inputs = (x, torch.from_numpy(node_index).to(device),
+                      edge_index[:, edge_pick] - torch.from_numpy(shift).to(device),
+                      torch.from_numpy(np.repeat(np.arange(members.size), counts)).to(device),
+                      edge_attr, edge_pick)
 
-            def run(x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
-                    count: int = last - first) -> tuple[Tensor, Tensor]:
-                out = self._encode(x, edge_index, batch, edge_attr, count, node_embeddings)
+            def run(x: Tensor, node_index: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
+                    edge_pick: Tensor, count: int = members.size) -> tuple[Tensor, Tensor]:
+                # the gathers run inside: the backward pass keeps the indices, not copies of the features
+                attr = None if edge_attr is None else edge_attr.index_select(0, edge_pick)
+                out = self._encode(x.index_select(0, node_index), edge_index, batch, attr, count, node_embeddings)
                 return out.graph, out.node
 
             if recompute:
@@ -486,14 +513,14 @@ class GIN(nn.Module):
             graphs.append(graph)
             if nodes is None:
                 nodes = node.new_empty(x.size(0), node.size(1))
-            nodes[start:end] = node
+            nodes[inputs[1]] = node
         if nodes is None:  # no graph has a node: the plain pass says so
             return self._encode(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
-        return EncoderOutput(
-            graph=torch.cat([part if isinstance(part, Tensor) else nodes.new_zeros(part, self.out_channels)
-                             for part in graphs]),
-            node=nodes,
-        )
+        graph = torch.cat([part if isinstance(part, Tensor) else nodes.new_zeros(part, self.out_channels)
+                           for part in graphs])
+        if normalised:  # back to the batch's order
+            graph = graph[torch.from_numpy(np.argsort(groups)).to(device)]
+        return EncoderOutput(graph=graph, node=nodes)
 
     def _layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
                adjacency: Adjacency | None) -> Tensor:

@@ -700,19 +700,24 @@ def test_activation_checkpointing_takes_true_or_false_only() -> None:
 
 def _micro_batch_reference(model: GIN, data: Data, size: int, seed: int) -> tuple[Tensor, Tensor, list[Tensor],
                                                                                    list[Tensor], Tensor]:
-    r"""``model`` on PyG's own collation of every ``size`` consecutive graphs, one after the other,
-    then one backward pass through the concatenated embeddings: graph and node embeddings,
-    gradients, buffers and the generator's next number (what :func:`_step` returns, plus nodes)."""
+    r"""``model`` on PyG's own collation of each micro-batch, one after the other, then one backward
+    pass through the embeddings put back in the batch's order: graph and node embeddings, gradients,
+    buffers and the generator's next number. With batch norm the micro-batches are random groups
+    (the permutation the GIN draws first), otherwise runs of ``size`` consecutive graphs."""
     graphs = data.to_data_list()
     model.train()
     model.zero_grad()
     torch.manual_seed(seed)
+    shuffled = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    order = torch.randperm(len(graphs)) if shuffled else torch.arange(len(graphs))
     outs = []
     for start in range(0, len(graphs), size):
-        part = Batch.from_data_list(graphs[start:start + size])
+        part = Batch.from_data_list([graphs[int(i)] for i in order[start:start + size]])
         outs.append(model(part.x, part.edge_index, part.batch, edge_attr=part.get("edge_attr"),
                           num_graphs=part.num_graphs))
-    graph, node = torch.cat([o.graph for o in outs]), torch.cat([o.node for o in outs])
+    graph = torch.cat([o.graph for o in outs])[torch.argsort(order)]
+    node_rows = torch.cat([torch.arange(int(data.ptr[i]), int(data.ptr[i + 1])) for i in order])
+    node = torch.cat([o.node for o in outs])[torch.argsort(node_rows)]
     (graph.square().sum() + node.sin().sum()).backward()
     grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
     return graph.detach(), node.detach(), grads, [b.clone() for b in model.buffers()], torch.rand(1)
@@ -724,8 +729,9 @@ def _micro_batch_reference(model: GIN, data: Data, size: int, seed: int) -> tupl
     {"activation_checkpointing": True, "dropout": 0.3},  # layers recomputed inside a recomputed micro-batch
 ])
 def test_micro_batches_give_what_encoding_them_one_by_one_gives(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
-    # 32 graphs in micro-batches of 10: 10, 10, 10, 2. Ghost batch norm: each micro-batch's own
-    # statistics, running statistics updated once per micro-batch; the same dropout masks.
+    # 32 graphs in micro-batches of 10: 10, 10, 10, 2, random groups of graphs (batch norm in training).
+    # Ghost batch norm: each micro-batch's own statistics, running statistics updated once per
+    # micro-batch; the same dropout masks.
     data = _batch_for(options, mutag_batch)
     torch.manual_seed(0)
     plain = GIN(data.num_features, 16, 3, **options)
@@ -781,9 +787,10 @@ def test_micro_batches_keep_only_inputs_for_the_backward(proteins) -> None:  # t
     data = next(iter(DataLoader(proteins, batch_size=128)))
     torch.manual_seed(0)
     micro = GIN(proteins.num_features, 32, 3, micro_batch_size=16)
-    # the features (micro-batches are slices of them), each micro-batch's shifted edges and batch vector
-    inputs = sum(t.numel() * t.element_size() for t in (data.x, data.edge_index, data.batch))
-    assert _saved_bytes(micro, data) <= inputs
+    # the features (gathered inside the recomputation), each micro-batch's node and edge positions,
+    # shifted edges and batch vector, and the graphs' order
+    inputs = sum(t.numel() * t.element_size() for t in (data.x, data.edge_index, data.batch, data.batch))
+    assert _saved_bytes(micro, data) <= inputs + data.num_edges * 8 + data.num_graphs * 8
     plain = GIN(proteins.num_features, 32, 3)
     assert _saved_bytes(plain, data) > 6 * data.num_nodes * 32 * 4  # every layer's activations
 
@@ -866,6 +873,7 @@ def test_graph_embeddings_alone(mutag_batch, readout: str, layout: str, micro: i
     for nodes in (True, False):
         model.load_state_dict(state)
         model.zero_grad()
+        torch.manual_seed(1)  # the same random micro-batches
         out = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs, node_embeddings=nodes)
         out.graph.square().sum().backward()
         results.append((out, [p.grad.clone() for p in model.parameters()]))
@@ -895,7 +903,7 @@ def test_micro_batches_refuse_a_single_node_under_batch_norm_and_sync_batch_norm
     graphs = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[0, n - 1], [n - 1, 0]])) for n in (1, 1, 6, 6)]
     data = Batch.from_data_list(graphs)
     model = GIN(5, 8, 2, micro_batch_size=1)
-    with pytest.raises(ValueError, match="the micro-batch of graphs 0-0 has a single node"):
+    with pytest.raises(ValueError, match=r"a micro-batch of 1 graph\(s\) has a single node"):
         model(data.x, data.edge_index, data.batch, num_graphs=4)
     model.eval()  # running statistics: one node is fine
     assert model(data.x, data.edge_index, data.batch, num_graphs=4).graph.shape == (4, 16)
