@@ -258,3 +258,18 @@ def test_micro_bench_times_graces_loss_both_ways() -> None:
     times = load("micro_bench").node_losses(repeats=1)
     assert set(times) == {"InfoNCE (library)", "two directions, concatenated logits"}
     assert all(value > 0 for value in times.values())
+
+
+def test_micro_batch_accuracy_runs_gcl_train_and_tabulates() -> None:
+    bench = load("micro_batch_accuracy")
+    runs = [bench.run_one("MUTAG", 0, micro, commit="abc1234") for micro in (None, 16)]
+    assert [r["command"] for r in runs] == ["gcl train graphcl --dataset MUTAG --seed 0 --quiet",
+                                           "gcl train graphcl --dataset MUTAG --seed 0 --config micro.yaml --quiet"]
+    assert all(50 < r["accuracy"] <= 100 and r["train_seconds"] > 0 and r["wall_seconds"] > 0 for r in runs)
+    assert runs[0]["final_loss"] != runs[1]["final_loss"]  # the micro-batches changed what batch norm saw
+    env = {"date": "2026-01-01", "commit": "abc1234", "python": "3", "torch": "2", "torch_geometric": "2",
+           "cpu": "cpu", "cores": 2, "command": "python micro_batch_accuracy.py"}
+    text = bench.markdown({"environment": env, "datasets": ["MUTAG"], "micro_batch": 16, "runs": runs})
+    assert "runs at commit abc1234" in text
+    assert f"| MUTAG | one pass | 1 | {runs[0]['accuracy']:.2f} ± 0.00 |" in text
+    assert f"| MUTAG | micro-batches of 16 | 1 | {runs[1]['accuracy']:.2f} ± 0.00 |" in text
