@@ -25,6 +25,7 @@ from gcl.augment._utils import (
     check_graph,
     check_probability,
     check_real,
+    check_switch,
     draw_seed,
     graph_sizes,
     log_or_neg_inf,
@@ -268,6 +269,8 @@ def feature_mask_probabilities(
     Shapes:
         - **output:** :math:`[G, F]` with ``per_graph``, else :math:`[F]`.
     """
+    dense = check_switch("dense", dense)
+    per_graph = check_switch("per_graph", per_graph)
     check_probability("p", p)
     check_probability("threshold", threshold)
     log_offset = check_real("log_offset", log_offset, minimum=0.0)
@@ -346,6 +349,7 @@ def adaptive_drop_edges(
         - **output:** :class:`~gcl.augment.functional.Augmented` with
           ``edge_mask`` :math:`[E]` and ``node_mask`` :obj:`None`.
     """
+    force_undirected = check_switch("force_undirected", force_undirected)
     check_probability("p", p)
     check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
@@ -432,6 +436,8 @@ def adaptive_mask_features(
         - **output:** :class:`~gcl.augment.functional.MaskedFeatures` with the
           column mask ``[G, F]`` (``per_graph``) or ``[F]``.
     """
+    dense = check_switch("dense", dense)
+    per_graph = check_switch("per_graph", per_graph)
     check_probability("p", p)
     edge_index, num_nodes = check_graph(x, edge_index, batch, None, num_graphs)
     if p == 0.0:

@@ -57,8 +57,9 @@ CentralityKind = Literal["degree", "pagerank", "eigenvector", "pagerank-gca"]
 def _check_inputs(
     edge_index: Tensor, num_nodes: int, batch: Tensor | None, num_graphs: int | None
 ) -> Tensor:
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 0:
+    if not is_integer(num_nodes) or num_nodes < 0:
         raise ValueError(f"num_nodes must be a non-negative integer (got {num_nodes!r})")
+    num_nodes = int(num_nodes)
     edge_index = check_edge_index(edge_index, num_nodes)
     check_batch(batch, num_nodes, num_graphs)
     return edge_index
@@ -269,8 +270,9 @@ def truncated_pagerank(
     """
     edge_index = _check_inputs(edge_index, num_nodes, batch, num_graphs)
     damping = check_probability("damping", damping)
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+    if not is_integer(iterations) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer (got {iterations!r})")
+    iterations = int(iterations)
     source, target = edge_index[0], edge_index[1]
     dtype = torch.float64
     out_degree = torch.bincount(source, minlength=num_nodes).to(dtype)

@@ -29,6 +29,7 @@ from gcl.augment._utils import (
     check_graph,
     check_probability,
     check_real,
+    check_switch,
     count_per_graph,
     counter_hash,
     counter_hash_host,
@@ -270,8 +271,8 @@ def drop_nodes(
     """
     check_probability("p", p)
     check_choice("mode", mode, ("fraction", "bernoulli"))
-    if not isinstance(isolate, bool):
-        raise ValueError(f"isolate must be True or False (got {isolate!r})")
+    isolate = check_switch("isolate", isolate)
+    graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0 or num_nodes == 0:
         return _identity(x, edge_index, batch, edge_attr, node_mask=not isolate)
@@ -432,9 +433,9 @@ def _sample_new_edges(
         wanted, units, taken = wanted - got, units + got, taken + got
         # Another round for graphs short of edges with room to spare (at least twice the
         # free pairs they still want: a collision in the table, or bad luck, kept them
-        # short) that this round found edges for; graphs that want nearly all their free
-        # pairs keep what they found.
-        again = (wanted > 0) & (pairs - taken >= 2 * wanted) & (got > 0)
+        # short, a round that found none of their edges included); graphs that want nearly
+        # all their free pairs keep what they found.
+        again = (wanted > 0) & (pairs - taken >= 2 * wanted)
         draws = torch.where(again, _candidate_draws(wanted, pairs, taken), torch.zeros_like(wanted))
         short = draws > 0
         total, items = torch.stack([draws.sum(), (units * short).sum()]).tolist()
@@ -573,7 +574,7 @@ def _sample_new_edges_host(
         got = np.minimum(seen.take(ends) - before, wanted)
         wanted, units, taken = wanted - got, units + got, taken + got
         # Another round for graphs short of edges with room to spare (see _sample_new_edges).
-        again = (wanted > 0) & (pairs - taken >= 2 * wanted) & (got > 0)
+        again = (wanted > 0) & (pairs - taken >= 2 * wanted)
         done = not bool(again.any())
         graph = np.arange(sizes.size).repeat(draws).take(take)
         parts.append((u.take(take), v.take(take), graph))
@@ -695,6 +696,8 @@ def perturb_edges(
     check_probability("p", p)
     check_choice("mode", mode, ("both", "remove", "add"))
     check_choice("sampling", sampling, ("fraction", "bernoulli"))
+    force_undirected = check_switch("force_undirected", force_undirected, optional=True)
+    graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
     edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     num_edges = edge_index.size(1)
     if p == 0.0:
@@ -1076,6 +1079,7 @@ def drop_edges(
         0
     """
     check_probability("p", p)
+    force_undirected = check_switch("force_undirected", force_undirected, optional=True)
     if sampling == "bernoulli" and force_undirected is not False and p > 0.0:
         # The common case, kept lean: one hash per edge, one comparison.
         edge_index, _ = check_graph(x, edge_index, batch, edge_attr, num_graphs)
@@ -1182,6 +1186,8 @@ def mask_features(
         >>> int((out.x == 0).all(1).sum())
         2
     """
+    per_graph = check_switch("per_graph", per_graph)
+    graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
     check_probability("p", p)
     check_choice("mode", mode, ("node", "dim"))
     check_choice("fill", fill, ("normal", "zero", "mean"))
@@ -1355,6 +1361,8 @@ def random_walk_subgraph(
         >>> random_walk_subgraph(x, edge_index, ratio=0.6).x.size(0)
         3
     """
+    restart = check_switch("restart", restart)
+    graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
     check_probability("ratio", ratio)
     if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
         raise ValueError(f"expansion must be in (0, 1] (got {expansion})")

@@ -33,6 +33,7 @@ from gcl.augment._utils import (
     check_choice,
     check_probability,
     check_real,
+    check_switch,
     count_true,
     exclusive_cumsum,
     is_integer,
@@ -220,9 +221,12 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
             data[key] = data[key][aug.node_mask]
         if "batch" in present and aug.batch is not None and data.batch is not None:
             data.batch = aug.batch
-        if "num_nodes" in data._store or (not x_is_real and not isinstance(data, Batch)):
-            # without x the count would otherwise be guessed from the edges left
+        if "num_nodes" in data._store:
             data.num_nodes = aug.x.size(0)
+    if not x_is_real and not isinstance(data, Batch):
+        # without x the count would otherwise be guessed from the edges left (edge-only
+        # augmentations included: an end of a dropped edge is still a node)
+        data.num_nodes = aug.x.size(0)
     num_added = 0
     if aug.edge_mask is not None:
         num_kept = count_true(aug.edge_mask)
@@ -262,8 +266,10 @@ def _refresh_batch(
         for key in [*edge_keys, "edge_attr"]:
             if key in present and data[key] is not None:
                 data[key] = data[key].index_select(0, order)
-    if nodes_changed and getattr(data._store, "_num_nodes", None) is not None:
-        # graphs without x: PyG splits the batch by these counts (to_data_list)
+    featureless = "x" not in present or data.x is None
+    if featureless or (nodes_changed and getattr(data._store, "_num_nodes", None) is not None):
+        # graphs without x: PyG splits the batch by these counts (to_data_list), and would
+        # otherwise guess each graph's count from the edges left
         data._store._num_nodes = (ptr[1:] - ptr[:-1]).tolist()
     # Counting needs no particular order: the edges' graphs before regrouping do.
     edge_ptr = pointer(edge_graph, num_graphs)
@@ -488,11 +494,9 @@ class DropNodes(_GraphAugment):
         super().__init__()
         self.p = check_probability("p", p)
         self.mode = check_choice("mode", mode, ("fraction", "bernoulli"))
-        self.graphcl_reference = graphcl_reference
+        self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
         self.generator = generator
-        if not isinstance(isolate, bool):
-            raise ValueError(f"isolate must be True or False (got {isolate!r})")
-        self.isolate = isolate
+        self.isolate = check_switch("isolate", isolate)
 
     def _is_identity(self) -> bool:
         return self.p == 0.0
@@ -555,8 +559,8 @@ class PerturbEdges(_GraphAugment):
         self.p = check_probability("p", p)
         self.mode = check_choice("mode", mode, ("both", "remove", "add"))
         self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
-        self.force_undirected = force_undirected
-        self.graphcl_reference = graphcl_reference
+        self.force_undirected = check_switch("force_undirected", force_undirected, optional=True)
+        self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
         self.generator = generator
 
     def _is_identity(self) -> bool:
@@ -613,7 +617,7 @@ class DropEdges(_GraphAugment):
         super().__init__()
         self.p = check_probability("p", p)
         self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
-        self.force_undirected = force_undirected
+        self.force_undirected = check_switch("force_undirected", force_undirected, optional=True)
         self.generator = generator
 
     def _is_identity(self) -> bool:
@@ -682,8 +686,8 @@ class RandomWalkSubgraph(_GraphAugment):
             )
         self.walk_length = walk_length
         self.expansion = float(expansion)
-        self.restart = restart
-        self.graphcl_reference = graphcl_reference
+        self.restart = check_switch("restart", restart)
+        self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
         self.generator = generator
 
     def _is_identity(self) -> bool:
@@ -754,10 +758,10 @@ class MaskFeatures(AugmentTransform):
         self.fill = check_choice("fill", fill, ("normal", "zero", "mean"))
         check_real("noise_mean", noise_mean)
         check_real("noise_std", noise_std, minimum=0.0)
-        self.per_graph = per_graph
+        self.per_graph = check_switch("per_graph", per_graph)
         self.noise_mean = noise_mean
         self.noise_std = noise_std
-        self.graphcl_reference = graphcl_reference
+        self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
         self.generator = generator
 
     restrictable = True
@@ -834,10 +838,10 @@ class AdaptiveDropEdges(_GraphAugment):
         self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
         self.aggr = check_choice("aggr", aggr, ("target", "source", "mean"))
         check_real("log_offset", log_offset, minimum=0.0)
-        if force_undirected and aggr != "mean":
+        self.force_undirected = check_switch("force_undirected", force_undirected)
+        if self.force_undirected and aggr != "mean":
             raise ValueError(f"force_undirected=True needs aggr='mean' (got aggr={aggr!r})")
         self.log_offset = log_offset
-        self.force_undirected = force_undirected
         self.generator = generator
 
     def _is_identity(self) -> bool:
@@ -906,8 +910,8 @@ class AdaptiveMaskFeatures(AugmentTransform):
         self.threshold = check_probability("threshold", threshold)
         self.centrality = check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
         check_real("log_offset", log_offset, minimum=0.0)
-        self.dense = dense
-        self.per_graph = per_graph
+        self.dense = check_switch("dense", dense)
+        self.per_graph = check_switch("per_graph", per_graph)
         self.log_offset = log_offset
         self.generator = generator
 
@@ -1113,7 +1117,7 @@ class RandomChoice(AugmentTransform):
                 _check_restrictable(transform)
         self.k = int(k)
         self.generator = generator
-        self.per_graph = bool(per_graph)
+        self.per_graph = check_switch("per_graph", per_graph)
 
     def train(self, mode: bool = True) -> RandomChoice:
         super().train(mode)

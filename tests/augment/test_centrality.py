@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -206,6 +207,14 @@ def test_edge_centrality() -> None:
 def test_bad_parameters(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         C.pagerank(torch.tensor([[0], [1]]), 2, **kwargs)
+
+
+def test_numpy_integers_are_integers() -> None:
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    assert torch.equal(C.pagerank(edge_index, np.int64(3)), C.pagerank(edge_index, 3))
+    assert torch.equal(C.truncated_pagerank(edge_index, 3, iterations=np.int64(4)),
+                       C.truncated_pagerank(edge_index, 3, iterations=4))
+    assert torch.equal(C.eigenvector_centrality(edge_index, np.int32(3)), C.eigenvector_centrality(edge_index, 3))
 
 
 def test_bad_graphs() -> None:

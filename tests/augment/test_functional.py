@@ -257,6 +257,17 @@ def test_perturb_edges_adds_as_many_as_removed_in_dense_graphs(monkeypatch) -> N
 
 
 @pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_perturb_edges_draws_again_after_a_round_that_found_nothing(numpy_on_cpu, monkeypatch) -> None:
+    # a path of four nodes has 3 free pairs, and p = 0.34 wants one new edge: at least twice the
+    # edges wanted are free, so the graph must get it, even when a round draws only taken pairs
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    path = torch.tensor([(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]).t()
+    for seed in (1208, *range(300)):  # 1208: the first round finds no free pair
+        out = F.perturb_edges(torch.zeros(4, 1), path, p=0.34, mode="add", generator=gen(seed))
+        assert out.edge_index.size(1) == 8, seed
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
 def test_perturb_edges_self_loops_take_no_node_pair(numpy_on_cpu, monkeypatch, proteins) -> None:
     from torch_geometric.utils import add_self_loops
 

@@ -12,6 +12,7 @@ import gcl.augment as aug
 from gcl.augment import _utils
 from gcl.augment import adaptive as A
 from gcl.augment import centrality as C
+from gcl.augment import functional as F
 
 from .graphs import gen, is_symmetric, to_batch
 
@@ -177,6 +178,14 @@ def test_node_dropping_on_a_featureless_graph_keeps_its_node_count() -> None:
     for seed in range(10):
         for transform in (aug.DropNodes(0.5, generator=gen(seed)), aug.RandomWalkSubgraph(0.5, generator=gen(seed))):
             assert transform(Data(edge_index=path)).num_nodes == 2
+        # augmentations that keep every node: an end of a dropped edge is still a node
+        for transform in (aug.DropEdges(0.5, generator=gen(seed)), aug.PerturbEdges(0.5, generator=gen(seed)),
+                          aug.DropNodes(0.5, isolate=True, generator=gen(seed))):
+            assert transform(Data(edge_index=path)).num_nodes == 4
+            out = transform(Batch.from_data_list([Data(edge_index=path), Data(edge_index=path)]))
+            assert out.num_nodes == 8 and [g.num_nodes for g in out.to_data_list()] == [4, 4]
+        out = aug.DropNodes(0.5, generator=gen(seed))(Batch.from_data_list([Data(edge_index=path)] * 2))
+        assert [g.num_nodes for g in out.to_data_list()] == [2, 2]
 
 
 def test_graph_labels_survive_batches_of_one_edge_graphs() -> None:
@@ -468,6 +477,25 @@ def test_featureless_graph_structure_transforms() -> None:
 def test_bad_hyper_parameters_raise_in_init(factory, message) -> None:
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+@pytest.mark.parametrize("value", [0, 1, "no", "false", np.int64(0)])
+def test_switches_take_true_or_false_only(value) -> None:
+    # `force_undirected=0` or a config's "false" would otherwise read as a truth value
+    for factory in (lambda v: aug.DropNodes(isolate=v), lambda v: aug.DropNodes(graphcl_reference=v),
+                    lambda v: aug.PerturbEdges(force_undirected=v), lambda v: aug.DropEdges(force_undirected=v),
+                    lambda v: aug.RandomWalkSubgraph(restart=v), lambda v: aug.MaskFeatures(per_graph=v),
+                    lambda v: aug.AdaptiveDropEdges(force_undirected=v), lambda v: aug.AdaptiveMaskFeatures(dense=v),
+                    lambda v: aug.RandomChoice([aug.Identity()], per_graph=v)):
+        with pytest.raises(ValueError, match=r"must be True or False|must be True, False or None"):
+            factory(value)
+    # NumPy's bools are bools; the functions check their switches too
+    assert aug.DropEdges(0.5, force_undirected=np.False_).force_undirected is False
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="force_undirected must be True, False or None"):
+        F.perturb_edges(torch.zeros(2, 1), edge_index, p=0.5, force_undirected=0)
+    with pytest.raises(ValueError, match="restart must be True or False"):
+        F.random_walk_subgraph(torch.zeros(2, 1), edge_index, ratio=0.5, restart="no")
 
 
 def test_repr() -> None:
