@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,7 +65,8 @@ def check_unit_interval(name: str, value: float, *, closed_right: bool = True) -
 def check_count(name: str, value: int | None, *, minimum: int = 1, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)
+            or value < minimum):
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
 
 
@@ -133,7 +135,10 @@ def check_labels(name: str, labels: Tensor, length: int) -> None:
 
 
 def check_index(name: str, index: Tensor, length: int, upper: int) -> None:
-    r"""Checks a 1-D integer tensor of ``length`` entries with values in ``[0, upper)``."""
+    r"""Checks a 1-D integer tensor of ``length`` entries with values in ``[0, upper)`` (a bool
+    tensor is a mask, not positions)."""
+    if isinstance(index, Tensor) and index.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer positions, not a bool mask; pass {name}.nonzero().view(-1)")
     check_labels(name, index, length)
     if index.numel() > 0 and (int(index.min()) < 0 or int(index.max()) >= upper):
         raise ValueError(

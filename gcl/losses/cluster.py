@@ -114,7 +114,9 @@ def estimate_concentration(
     over the :math:`Z` members :math:`v_z` of cluster :math:`c`. Clusters with fewer than
     two members get the largest :math:`\phi` of the others (as in the reference code), and
     so do clusters whose members all coincide (duplicate graphs), whose :math:`\phi = 0`
-    would make their logits infinite.
+    would make their logits infinite. When no cluster has a spread (every one a singleton
+    or of coinciding members, e.g. collapsed embeddings), every :math:`\phi` is 1, or
+    ``temperature`` when given.
     The reference code then clips to the 10th/90th percentiles and rescales the mean to
     the temperature: pass ``clip_quantiles=(0.1, 0.9), temperature=0.2`` for that.
 
@@ -169,9 +171,4 @@ def estimate_concentration(
         phi = phi.clamp(min=low_value, max=high_value)
     if temperature is not None:
         phi = temperature * phi / phi.mean()
-    if not bool((phi > 0).all()):
-        raise ValueError(
-            "estimated concentrations must be positive: no cluster of two or more members has "
-            "a spread (all their members coincide); use fewer clusters or remove duplicates"
-        )
     return phi

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gcl.losses._checks import (
+    _number,
     check_count,
     check_embeddings,
     check_feature_dim,
@@ -758,6 +759,7 @@ def nce_loss(
         normalize (bool, optional): L2-normalise embeddings. (default: :obj:`True`)
     """
     check_positive("temperature", temperature)
+    log_partition = _number("log_partition", log_partition)
     if not math.isfinite(log_partition):
         raise ValueError(f"log_partition must be finite (got {log_partition!r})")
     _check_pair(query, positive, ("query", "positive"))
@@ -789,6 +791,7 @@ def nce_loss(
                 f"noise_log_prob must broadcast to {tuple(scores.shape)} (got {tuple(noise_log_prob.shape)})"
             ) from err
     else:
+        noise_log_prob = _number("noise_log_prob", noise_log_prob)
         if not math.isfinite(noise_log_prob) or noise_log_prob > 0:
             raise ValueError(
                 f"noise_log_prob must be a finite log-probability <= 0 (got {noise_log_prob!r})"

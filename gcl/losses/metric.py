@@ -7,7 +7,7 @@ import math
 from torch import Tensor, nn
 
 from gcl.losses import functional as GF
-from gcl.losses._checks import check_non_negative, check_positive
+from gcl.losses._checks import _number, check_non_negative, check_positive
 
 __all__ = ["ContrastiveLoss", "NCELoss", "NPairLoss", "TripletLoss"]
 
@@ -169,6 +169,7 @@ class NCELoss(nn.Module):
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
+        log_partition = _number("log_partition", log_partition)
         if not math.isfinite(log_partition):
             raise ValueError(f"log_partition must be finite (got {log_partition!r})")
         self.temperature = temperature

@@ -250,3 +250,19 @@ def test_update_momentum_moves_online_values_to_the_target() -> None:
     on_meta = _net().to("meta")  # another device than the online network's
     update_momentum(online, on_meta, momentum=0.5)
     assert all(t.device.type == "meta" for t in [*on_meta.parameters(), *on_meta.buffers()])
+
+
+def test_numpy_sizes_and_bool_positions() -> None:
+    import numpy as np
+
+    queue = MemoryQueue(np.int64(16), np.int32(4), store_labels=False)
+    queue.enqueue(torch.randn(5, 4))
+    assert queue.get().keys.shape == (5, 4)
+    bank = MemoryBank(np.int64(6), 2, momentum=0.0, store_labels=False)
+    mask = torch.tensor([False, False, True])  # a mask, not slots 0 and 1
+    with pytest.raises(ValueError, match="indices must hold integer positions, not a bool mask"):
+        bank.update(mask, torch.randn(3, 2))
+    with pytest.raises(ValueError, match="indices must hold integer positions, not a bool mask"):
+        bank.get(torch.zeros(6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+        MemoryQueue(np.float64(16.0), 4)

@@ -165,3 +165,15 @@ def test_bad_inputs() -> None:
         NCELoss()(a, b, torch.randn(3, 2, 4), -1.0)
     with pytest.raises(ValueError, match="NaN"):
         TripletLoss()(a, b, torch.full((7, 4), float("nan")))
+
+
+def test_nce_hyper_parameters_are_numbers() -> None:
+    # a tensor could change after the check; a bool is not a log-probability
+    q, pos, noise = torch.randn(4, 8), torch.randn(4, 8), torch.randn(16, 8)
+    with pytest.raises(ValueError, match="log_partition must be a real number, not Tensor"):
+        NCELoss(log_partition=torch.tensor(1.0))
+    with pytest.raises(ValueError, match="log_partition must be a real number, not Tensor"):
+        functional.nce_loss(q, pos, noise, -1.0, log_partition=torch.tensor(1.0))
+    with pytest.raises(ValueError, match="noise_log_prob must be a real number, not bool"):
+        NCELoss()(q, pos, noise, False)
+    assert torch.isfinite(NCELoss(log_partition=1)(q, pos, noise, -math.log(16)))

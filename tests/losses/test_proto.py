@@ -199,3 +199,14 @@ def test_estimate_concentration_of_a_cluster_of_duplicates() -> None:
     phi = estimate_concentration(features, assignments, centroids)
     # the duplicates' zero spread would make their logits infinite: they get the largest phi, as singletons do
     assert bool((phi > 0).all()) and float(phi[2]) == pytest.approx(float(phi[:2].max()))
+
+
+def test_estimate_concentration_without_any_spread_is_uniform() -> None:
+    # every cluster's members coincide (collapsed embeddings): no cluster to take a phi from, so
+    # every phi is 1, or the temperature, never 0 or NaN
+    features, assignments = torch.ones(6, 2), torch.tensor([0, 0, 0, 1, 1, 1])
+    assert torch.equal(estimate_concentration(features, assignments, torch.ones(2, 2)), torch.ones(2))
+    phi = estimate_concentration(features, assignments, torch.ones(2, 2), temperature=0.2)
+    torch.testing.assert_close(phi, torch.full((2,), 0.2))
+    singletons = estimate_concentration(torch.randn(3, 2), torch.arange(3), torch.randn(3, 2))
+    assert torch.equal(singletons, torch.ones(3))
