@@ -84,6 +84,23 @@ def _check_edge_features(edge_attr: Tensor, edge_index: Tensor, width: int) -> N
         raise ValueError(f"edge features have {edge_attr.size(0)} rows for {edge_index.size(1)} edges")
 
 
+def _micro_batch_groups(order: np.ndarray, sizes: np.ndarray, graphs: int | None,
+                        nodes: int | None) -> list[np.ndarray]:
+    r"""``order`` cut into consecutive runs of at most ``graphs`` graphs and ``nodes`` nodes (a
+    graph with more nodes than that alone), ``sizes`` being every graph's node count."""
+    if nodes is None:
+        step = len(order) if graphs is None else graphs
+        return [order[first:first + step] for first in range(0, len(order), step)]
+    cuts, count, total = [], 0, 0
+    for position, graph in enumerate(order):
+        size = int(sizes[graph])
+        if count and ((graphs is not None and count == graphs) or total + size > nodes):
+            cuts.append(position)
+            count, total = 0, 0
+        count, total = count + 1, total + size
+    return np.split(order, cuts)
+
+
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     r"""``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without the loop."""
     offsets = np.cumsum(counts) - counts
@@ -206,6 +223,12 @@ class GIN(nn.Module):
             :class:`~torch.nn.SyncBatchNorm` in training (ranks may hold
             different numbers of micro-batches, and each synchronises).
             (default: :obj:`None`: one pass over the batch)
+        micro_batch_nodes (int, optional): A budget of nodes per micro-batch,
+            alone or with ``micro_batch_size``: a micro-batch is closed before
+            the graph that would take it past the budget (a larger graph gets
+            one of its own), so the activations in memory are bounded by nodes,
+            not graphs (datasets with a few very large graphs). Micro-batches
+            otherwise as with ``micro_batch_size``. (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -231,6 +254,7 @@ class GIN(nn.Module):
     # class-level defaults: a GIN pickled before these options existed still runs
     activation_checkpointing: bool = False
     micro_batch_size: int | None = None
+    micro_batch_nodes: int | None = None
 
     def __init__(
         self,
@@ -246,6 +270,7 @@ class GIN(nn.Module):
         layout: str = "graphcl",
         activation_checkpointing: bool = False,
         micro_batch_size: int | None = None,
+        micro_batch_nodes: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -282,6 +307,9 @@ class GIN(nn.Module):
         if micro_batch_size is not None:
             check_positive("micro_batch_size", micro_batch_size)
         self.micro_batch_size = micro_batch_size
+        if micro_batch_nodes is not None:
+            check_positive("micro_batch_nodes", micro_batch_nodes)
+        self.micro_batch_nodes = micro_batch_nodes
 
         self._edge_width = edge_dim  # columns of edge_attr (OGB's bond features with ogb_mol)
         self.atom_encoder: nn.Module | None = None
@@ -390,7 +418,8 @@ class GIN(nn.Module):
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         check_flag("node_embeddings", node_embeddings)
-        if self.micro_batch_size is not None and num_graphs > self.micro_batch_size:
+        if ((self.micro_batch_size is not None and num_graphs > self.micro_batch_size)
+                or (self.micro_batch_nodes is not None and x.size(0) > self.micro_batch_nodes)):
             return self._micro_batched(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
         return self._encode(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
 
@@ -436,21 +465,21 @@ class GIN(nn.Module):
 
     def _micro_batched(self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_attr: Tensor | None,
                        num_graphs: int, node_embeddings: bool) -> EncoderOutput:
-        r""":meth:`_encode` on micro-batches of ``micro_batch_size`` graphs, each recomputed in the
+        r""":meth:`_encode` on micro-batches of ``micro_batch_size`` graphs (and at most
+        ``micro_batch_nodes`` nodes, unless one graph has more), each recomputed in the
         backward pass when gradients are recorded; graph and node embeddings put back in the
         batch's order. In training with batch norm the micro-batches are random groups of graphs
         (one permutation per call), otherwise runs of consecutive graphs."""
-        size = cast(int, self.micro_batch_size)
         if not is_index_pairs(edge_index):
-            raise ValueError("micro_batch_size needs edge_index as [2, E] index pairs (got a sparse adjacency)")
+            raise ValueError("micro-batches need edge_index as [2, E] index pairs (got a sparse adjacency)")
         if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            raise ValueError("micro_batch_size needs the nodes grouped by graph in order (a sorted batch "
+            raise ValueError("micro-batches need the nodes grouped by graph in order (a sorted batch "
                              "vector, as PyG collates graphs)")
         if edge_index.dtype != torch.long:
             edge_index = edge_index.long()
         source_graph = batch[edge_index[0]]
         if bool((source_graph != batch[edge_index[1]]).any()):
-            raise ValueError("micro_batch_size cannot split a batch in which an edge joins two graphs")
+            raise ValueError("micro-batches cannot split a batch in which an edge joins two graphs")
         edge_order: Tensor | None = None
         if source_graph.numel() > 1 and bool((source_graph[1:] < source_graph[:-1]).any()):
             edge_order = torch.argsort(source_graph, stable=True)
@@ -462,13 +491,15 @@ class GIN(nn.Module):
         if node_ptr[0] != 0 or node_ptr[-1] != x.size(0):  # (checked on the CPU only before: no sync there)
             raise ValueError(f"batch holds graph indices outside [0, {num_graphs}); pass data.num_graphs")
         if self.training and any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
-            raise ValueError("micro_batch_size cannot be combined with SyncBatchNorm in training: ranks may hold "
+            raise ValueError("micro-batches cannot be combined with SyncBatchNorm in training: ranks may hold "
                              "different numbers of micro-batches, each of which synchronises")
         normalised = self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
         # With batch statistics, runs of consecutive graphs would give both views of a graph the same
         # micro-batch and so the same statistics, which a contrastive loss can tell apart from the
         # negatives' (MoCo's reason to shuffle batch norm): random groups instead.
-        groups = torch.randperm(num_graphs).numpy() if normalised else np.arange(num_graphs)
+        order = torch.randperm(num_graphs).numpy() if normalised else np.arange(num_graphs)
+        groups = _micro_batch_groups(order, node_ptr[1:] - node_ptr[:-1], self.micro_batch_size,
+                                     self.micro_batch_nodes)
 
         recompute = torch.is_grad_enabled()
         random = self.training and self.dropout > 0
@@ -476,8 +507,7 @@ class GIN(nn.Module):
         graphs: list[Tensor | int] = []
         nodes: Tensor | None = None  # written micro-batch by micro-batch: no second copy of them all
         device = x.device
-        for first in range(0, num_graphs, size):
-            members = groups[first:first + size]
+        for members in groups:
             counts = node_ptr[members + 1] - node_ptr[members]
             total = int(counts.sum())
             if total == 0:  # every graph of the micro-batch lost its nodes: readouts of nothing
@@ -485,7 +515,7 @@ class GIN(nn.Module):
                 continue
             if normalised and total == 1:
                 raise ValueError(f"a micro-batch of {members.size} graph(s) has a single node, and batch norm in "
-                                 "training needs more than one per micro-batch; use a larger micro_batch_size")
+                                 "training needs more than one per micro-batch; use larger micro-batches")
             node_index = _ranges(node_ptr[members], counts)
             edge_counts = edge_ptr[members + 1] - edge_ptr[members]
             edge_rows = _ranges(edge_ptr[members], edge_counts)
@@ -519,7 +549,7 @@ class GIN(nn.Module):
         graph = torch.cat([part if isinstance(part, Tensor) else nodes.new_zeros(part, self.out_channels)
                            for part in graphs])
         if normalised:  # back to the batch's order
-            graph = graph[torch.from_numpy(np.argsort(groups)).to(device)]
+            graph = graph[torch.from_numpy(np.argsort(order)).to(device)]
         return EncoderOutput(graph=graph, node=nodes)
 
     def _layer(self, layer: int, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None,
@@ -568,6 +598,8 @@ class GIN(nn.Module):
             extra += ", activation_checkpointing=True"
         if self.micro_batch_size is not None:
             extra += f", micro_batch_size={self.micro_batch_size}"
+        if self.micro_batch_nodes is not None:
+            extra += f", micro_batch_nodes={self.micro_batch_nodes}"
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
             f"num_layers={self.num_layers}, readout={self.readout!r}, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
@@ -853,7 +856,7 @@ def test_micro_batches_refuse_what_they_cannot_split(mutag_batch) -> None:  # ty
     with pytest.raises(ValueError, match="an edge joins two graphs"):
         model(data.x, joined, data.batch, num_graphs=32)
     adjacency = to_torch_csr_tensor(data.edge_index.flip(0), size=(data.num_nodes, data.num_nodes))
-    with pytest.raises(ValueError, match=r"micro_batch_size needs edge_index as \[2, E\] index pairs"):
+    with pytest.raises(ValueError, match=r"micro-batches need edge_index as \[2, E\] index pairs"):
         model(data.x, adjacency, data.batch, num_graphs=32)
     for value in (0, -1, True, "16", 2.5):
         with pytest.raises(ValueError, match="micro_batch_size must be a positive integer"):
@@ -921,3 +924,36 @@ def test_a_gin_pickled_before_the_memory_options_still_runs(mutag_batch) -> None
     for name in ("activation_checkpointing", "micro_batch_size"):  # what such a pickle lacks
         del model.__dict__[name]
     assert torch.equal(model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph, expected)
+
+
+def test_micro_batches_within_a_node_budget(proteins) -> None:  # type: ignore[no-untyped-def]
+    from gcl.nn import gin as gin_module
+
+    data = next(iter(DataLoader(proteins, batch_size=64)))
+    sizes = (data.ptr[1:] - data.ptr[:-1]).numpy()
+    budget = 300
+    assert sizes.max() > budget  # one graph alone exceeds it
+    torch.manual_seed(0)
+    whole = GIN(proteins.num_features, 16, 2, batch_norm=False)
+    micro = GIN(proteins.num_features, 16, 2, batch_norm=False, micro_batch_nodes=budget)
+    assert "micro_batch_nodes=300" in repr(micro)
+    micro.load_state_dict(whole.state_dict())
+    seen: list[int] = []
+    encode = micro._encode
+    micro._encode = lambda x, *args: seen.append(x.size(0)) or encode(x, *args)  # type: ignore[method-assign]
+    out = micro(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs)
+    # every micro-batch within the budget unless it is one graph larger than the budget, and a
+    # micro-batch is closed only when the next graph would not fit
+    groups = gin_module._micro_batch_groups(np.arange(64), sizes, None, budget)
+    assert seen == [int(sizes[g].sum()) for g in groups] and sum(seen) == data.num_nodes
+    for group, following in itertools.pairwise(groups):
+        assert sizes[group].sum() <= budget or len(group) == 1
+        assert sizes[group].sum() + sizes[following[0]] > budget
+    torch.testing.assert_close(out.graph, whole(data.x, data.edge_index, data.batch, num_graphs=64).graph,
+                               rtol=1e-5, atol=1e-5)
+    # both limits: at most 5 graphs and 300 nodes
+    groups = gin_module._micro_batch_groups(np.arange(64), sizes, 5, budget)
+    assert all(len(g) <= 5 and (sizes[g].sum() <= budget or len(g) == 1) for g in groups)
+    assert np.array_equal(np.concatenate(groups), np.arange(64))
+    with pytest.raises(ValueError, match="micro_batch_nodes must be a positive integer"):
+        GIN(7, micro_batch_nodes=0)
