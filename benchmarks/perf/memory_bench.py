@@ -33,7 +33,8 @@ epoch pages in and its one-off initialisation, which do not grow with the data,
 then count in the baseline rather than against the dataset.
 ``--micro-batch K`` encodes each view in micro-batches of at most ``K`` graphs,
 each run again in the backward pass (``GIN(micro_batch_size=K)``): the loss still
-contrasts every graph of the batch, the activations are those of ``K`` graphs.
+contrasts every graph of the batch, the activations are those of ``K`` graphs;
+``--micro-batch-nodes N`` bounds each micro-batch by ``N`` nodes as well (or alone).
 
 OGB molecules carry integer atom features: their GraphCL uses the OGB atom and
 bond encoders (``ogb_mol=True``) and the structural views (node dropping,
@@ -94,18 +95,22 @@ def use_csr_adjacency() -> None:
     graphcl_module.encode_graphs = encode_with_csr
 
 
-def _graphcl(name: str, dataset: Any, checkpoint: bool, micro_batch: int | None = None) -> Any:
+def _graphcl(name: str, dataset: Any, checkpoint: bool, micro_batch: int | None = None,
+             micro_nodes: int | None = None) -> Any:
     from gcl.methods import build_method
 
     options: dict[str, Any] = {"activation_checkpointing": checkpoint}
     if micro_batch is not None:
         options["micro_batch_size"] = micro_batch
+    if micro_nodes is not None:
+        options["micro_batch_nodes"] = micro_nodes
     if name.lower().startswith("ogbg-mol"):
         return build_method("graphcl", dataset, ogb_mol=True, augmentations=("drop_nodes", "subgraph"), **options)
     return build_method("graphcl", dataset, **options)
 
 
-def warm_up(name: str, checkpoint: bool, batch_size: int, micro_batch: int | None = None) -> None:
+def warm_up(name: str, checkpoint: bool, batch_size: int, micro_batch: int | None = None,
+            micro_nodes: int | None = None) -> None:
     r"""One GraphCL epoch, same options, on a small dataset of the same kind (MUTAG, or
     ogbg-molbace for OGB molecules), then every augmentation the views draw from once on one
     of its batches, everything dropped afterwards: the code paged in and the lazy
@@ -123,7 +128,7 @@ def warm_up(name: str, checkpoint: bool, batch_size: int, micro_batch: int | Non
     small = "ogbg-molbace" if ogb else "MUTAG"
     torch.manual_seed(0)
     dataset = load_dataset(small)
-    fit(_graphcl(small, dataset, checkpoint, micro_batch), dataset,
+    fit(_graphcl(small, dataset, checkpoint, micro_batch, micro_nodes), dataset,
         TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu"))
     batch = next(iter(CollatedLoader(dataset, batch_size=batch_size)))
     for augmentation in (("drop_nodes", "subgraph") if ogb else RANDOM_POOLS["random4"]):
@@ -133,7 +138,8 @@ def warm_up(name: str, checkpoint: bool, batch_size: int, micro_batch: int | Non
 
 
 def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False,
-            batch_size: int = 128, warm: bool = False, micro_batch: int | None = None) -> dict[str, Any]:
+            batch_size: int = 128, warm: bool = False, micro_batch: int | None = None,
+            micro_nodes: int | None = None) -> dict[str, Any]:
     r"""Runs inside the child process."""
     import torch
 
@@ -146,14 +152,14 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False,
         use_csr_adjacency()
 
     if warm:
-        warm_up(name, checkpoint, batch_size, micro_batch)
+        warm_up(name, checkpoint, batch_size, micro_batch, micro_nodes)
     baseline = current_rss_bytes()
     dataset = load_dataset(name)
     after_load_peak = peak_rss_bytes()
     after_load = current_rss_bytes()
     data_bytes = tensor_bytes(dataset._data) + tensor_bytes(dataset.slices)
     torch.manual_seed(0)
-    method = _graphcl(name, dataset, checkpoint, micro_batch)
+    method = _graphcl(name, dataset, checkpoint, micro_batch, micro_nodes)
     config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu")
     saved: dict[int, int] = {}
     most_saved = [0, 0]  # bytes, nodes of that step's batch
@@ -190,6 +196,7 @@ def measure(name: str, threads: int, adjacency: str, checkpoint: bool = False,
         "checkpoint": checkpoint,
         "batch_size": batch_size,
         "micro_batch": micro_batch,
+        "micro_batch_nodes": micro_nodes,
         "warm_up": warm,
         "warm_up_augmentations": warm,
         "graphs": len(dataset),
@@ -252,6 +259,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="graphs per step (default: 128)")
     parser.add_argument("--micro-batch", type=int, default=None,
                         help="encode in micro-batches of this many graphs (GIN(micro_batch_size=K))")
+    parser.add_argument("--micro-batch-nodes", type=int, default=None,
+                        help="at most this many nodes per micro-batch (GIN(micro_batch_nodes=N))")
     parser.add_argument("--warm-up", action="store_true",
                         help="read the baseline after one GraphCL epoch on MUTAG (ogbg-molbace for OGB molecules)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -260,13 +269,13 @@ def main() -> None:
     use_shared_data()
     if args.child is not None:
         print(json.dumps(measure(args.child, args.threads, args.adjacency, args.checkpoint, args.batch_size,
-                                 args.warm_up, args.micro_batch)))
+                                 args.warm_up, args.micro_batch, args.micro_batch_nodes)))
         return
     results: dict[str, Any] = {"environment": environment(args.threads), "cold": args.cold,
                                "adjacency": args.adjacency, "mmap_threshold": args.mmap_threshold,
                                "checkpoint": args.checkpoint, "batch_size": args.batch_size,
                                "warm_up": args.warm_up, "micro_batch": args.micro_batch,
-                               "datasets": []}
+                               "micro_batch_nodes": args.micro_batch_nodes, "datasets": []}
     for name in args.datasets:
         env = dict(os.environ)
         with tempfile.TemporaryDirectory(prefix="gcl-cold-cache-") as cold_cache:
@@ -278,7 +287,9 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", name, "--threads", str(args.threads),
                        "--adjacency", args.adjacency, "--batch-size", str(args.batch_size),
                        *(["--checkpoint"] if args.checkpoint else []), *(["--warm-up"] if args.warm_up else []),
-                       *(["--micro-batch", str(args.micro_batch)] if args.micro_batch is not None else [])]
+                       *(["--micro-batch", str(args.micro_batch)] if args.micro_batch is not None else []),
+                       *(["--micro-batch-nodes", str(args.micro_batch_nodes)]
+                         if args.micro_batch_nodes is not None else [])]
             if args.mmap_threshold is not None:  # read by glibc at the measured process's start
                 env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
             completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -228,6 +228,9 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
                   f"`GIN(micro_batch_size={results['micro_batch']})`: each view encoded "
                   "in micro-batches kept only as inputs and embeddings and run again one at a time in the backward "
                   "pass; the loss contrasts the whole batch)")
+    if results.get("micro_batch_nodes") is not None:
+        title += (f", **at most {results['micro_batch_nodes']:,} nodes per micro-batch** (`--micro-batch-nodes`, "
+                  f"`GIN(micro_batch_nodes={results['micro_batch_nodes']})`)")
     if results.get("batch_size", 128) != 128:
         title += f", **batches of {results['batch_size']} graphs** (`--batch-size`; 128 elsewhere)"
     if results.get("warm_up"):
