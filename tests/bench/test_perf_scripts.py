@@ -221,6 +221,9 @@ def test_memory_report_shows_what_the_largest_step_keeps() -> None:
                                               "warm_up": True, "datasets": [micro]}]))
     assert "**micro-batches of 8 graphs**" in text and "`GIN(micro_batch_size=8)`" in text
     assert "one call of every augmentation" in text and "(2026-01-01, commit abc1234)" in text
+    assert "nodes per micro-batch" not in text
+    text = "\n".join(report.memory_section([{"environment": env, "micro_batch_nodes": 4096, "datasets": [micro]}]))
+    assert "**at most 4,096 nodes per micro-batch**" in text and "`GIN(micro_batch_nodes=4096)`" in text
 
 
 def test_memory_bench_on_mutag_with_checkpointing_and_a_warm_up() -> None:
