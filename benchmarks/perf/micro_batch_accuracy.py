@@ -42,14 +42,21 @@ TRAINED = re.compile(r"trained \d+ epochs: final loss ([0-9.]+), ([0-9.]+) s")
 GCL = [sys.executable, "-c", "import sys; from gcl.cli import main; sys.exit(main())"]
 
 
-def run_one(dataset: str, seed: int, micro_batch: int | None, commit: str = "") -> dict[str, Any]:
+def run_one(dataset: str, seed: int, micro_batch: int | None, commit: str = "",
+            micro_nodes: int | None = None) -> dict[str, Any]:
     r"""One ``gcl train graphcl`` run; its accuracy, final loss, training and wall time."""
     arguments = ["train", "graphcl", "--dataset", dataset, "--seed", str(seed), "--quiet"]
     command = GCL + arguments
     with tempfile.TemporaryDirectory(prefix="gcl-micro-") as folder:
-        if micro_batch is not None:
+        micro = micro_batch is not None or micro_nodes is not None
+        if micro:
             config = Path(folder) / "micro.yaml"
-            config.write_text(f"method:\n  micro_batch_size: {micro_batch}\n")
+            lines = ["method:"]
+            if micro_batch is not None:
+                lines.append(f"  micro_batch_size: {micro_batch}")
+            if micro_nodes is not None:
+                lines.append(f"  micro_batch_nodes: {micro_nodes}")
+            config.write_text("\n".join(lines) + "\n")
             command += ["--config", str(config)]
         started = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -57,16 +64,15 @@ def run_one(dataset: str, seed: int, micro_batch: int | None, commit: str = "") 
     accuracy, trained = ACCURACY.search(completed.stdout), TRAINED.search(completed.stdout)
     if completed.returncode != 0 or accuracy is None or trained is None:
         raise RuntimeError(f"gcl {' '.join(arguments)} failed:\n{completed.stdout}\n{completed.stderr}")
-    shown = " ".join(["gcl", *arguments[:-1], *(["--config", "micro.yaml"] if micro_batch is not None else []),
-                      "--quiet"])
-    return {"dataset": dataset, "seed": seed, "micro_batch": micro_batch, "command": shown, "commit": commit,
+    shown = " ".join(["gcl", *arguments[:-1], *(["--config", "micro.yaml"] if micro else []), "--quiet"])
+    return {"dataset": dataset, "seed": seed, "micro_batch": micro_batch, "micro_batch_nodes": micro_nodes,
+            "command": shown, "commit": commit,
             "accuracy": float(accuracy.group(1)), "fold_std": float(accuracy.group(2)),
             "final_loss": float(trained.group(1)), "train_seconds": float(trained.group(2)), "wall_seconds": wall}
 
 
 def markdown(results: dict[str, Any]) -> str:
     env = results["environment"]
-    micro = results["micro_batch"]
     lines = [
         "# GraphCL with the GIN in micro-batches",
         "",
@@ -75,19 +81,26 @@ def markdown(results: dict[str, Any]) -> str:
         f"{env['python']}, torch {env['torch']}, torch_geometric {env['torch_geometric']}; {env['cpu']}, "
         f"{env['cores']} cores). Command: `{env['command']}`.",
         "",
-        f"Each run is `gcl train graphcl --dataset NAME --seed S --quiet` (20 epochs, batch 128, random4 views, "
-        f"10-fold SVC on the frozen embeddings), as it is (\"one pass\") and with `method: {{micro_batch_size: {micro}}}` "
-        "in a config file (\"micro-batches\": each view encoded in random groups of "
-        f"{micro} graphs, batch norm on each group's statistics, the loss over the whole batch). Accuracy: the mean over "
+        "Each run is `gcl train graphcl --dataset NAME --seed S --quiet` (20 epochs, batch 128, random4 views, "
+        "10-fold SVC on the frozen embeddings), as it is (\"one pass\") and with `micro_batch_size` (and "
+        "`micro_batch_nodes`) in the `method:` section of a config file (\"micro-batches\": each view encoded in random "
+        "groups of at most that many graphs (and nodes), batch norm on each group's statistics, the loss over the whole "
+        "batch). Accuracy: the mean over "
         "the seeds of each run's 10-fold mean, ± the standard deviation over the seeds (population); per seed, the "
         "run's mean ± its standard deviation over the folds.",
         "",
         "| dataset | encoder | seeds | accuracy (%) | per seed | final loss | training (s) | wall (s) |",
         "|---|---|---:|---:|---|---:|---:|---:|",
     ]
+    variants = sorted({(r["micro_batch"], r.get("micro_batch_nodes")) for r in results["runs"]},
+                      key=lambda v: (v != (None, None), v[0] or 0, v[1] or 0))
     for dataset in results["datasets"]:
-        for micro_batch, label in ((None, "one pass"), (micro, f"micro-batches of {micro}")):
-            runs = [r for r in results["runs"] if r["dataset"] == dataset and r["micro_batch"] == micro_batch]
+        for micro_batch, micro_nodes in variants:
+            label = "one pass" if micro_batch is None and micro_nodes is None else "micro-batches of " + " and ".join(
+                part for part in (f"{micro_batch} graphs" if micro_batch is not None else "",
+                                  f"{micro_nodes:,} nodes" if micro_nodes is not None else "") if part)
+            runs = [r for r in results["runs"] if r["dataset"] == dataset and r["micro_batch"] == micro_batch
+                    and r.get("micro_batch_nodes") == micro_nodes]
             if not runs:
                 continue
             runs.sort(key=lambda r: r["seed"])
@@ -106,25 +119,26 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["PROTEINS", "REDDIT-BINARY"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--micro-batch", type=int, default=16)
+    parser.add_argument("--micro-batch-nodes", type=int, default=None)
     parser.add_argument("--json", type=Path, required=True, help="results, one run at a time (resumes)")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": []}
-    if args.json.is_file():
+    if args.json.is_file():  # runs of other variants stay and show in the table
         results = json.loads(args.json.read_text())
-        if results.get("micro_batch") != args.micro_batch:
-            raise SystemExit(f"{args.json} holds runs with micro_batch_size {results.get('micro_batch')}")
-    results.update({"environment": environment(1), "datasets": args.datasets, "micro_batch": args.micro_batch})
-    done = {(r["dataset"], r["seed"], r["micro_batch"]) for r in results["runs"]}
+    datasets = list(dict.fromkeys([*results.get("datasets", []), *args.datasets]))
+    results.update({"environment": environment(1), "datasets": datasets})
+    done = {(r["dataset"], r["seed"], r["micro_batch"], r.get("micro_batch_nodes")) for r in results["runs"]}
     for dataset in args.datasets:
         for seed in args.seeds:
-            for micro_batch in (None, args.micro_batch):
-                if (dataset, seed, micro_batch) in done:
+            for micro_batch, micro_nodes in ((None, None), (args.micro_batch, args.micro_batch_nodes)):
+                if (dataset, seed, micro_batch, micro_nodes) in done:
                     continue
-                results["runs"].append(run_one(dataset, seed, micro_batch, results["environment"]["commit"]))
+                results["runs"].append(run_one(dataset, seed, micro_batch, results["environment"]["commit"],
+                                               micro_nodes))
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps(results, indent=1))
-                print(f"{dataset} seed {seed} micro_batch {micro_batch} done", file=sys.stderr)
+                print(f"{dataset} seed {seed} micro_batch {micro_batch} / {micro_nodes} done", file=sys.stderr)
     if args.markdown is not None:
         args.markdown.write_text(markdown(results))
         print(f"wrote {args.markdown}", file=sys.stderr)

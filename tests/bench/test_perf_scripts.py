@@ -275,4 +275,4 @@ def test_micro_batch_accuracy_runs_gcl_train_and_tabulates() -> None:
     text = bench.markdown({"environment": env, "datasets": ["MUTAG"], "micro_batch": 16, "runs": runs})
     assert "runs at commit abc1234" in text
     assert f"| MUTAG | one pass | 1 | {runs[0]['accuracy']:.2f} ± 0.00 |" in text
-    assert f"| MUTAG | micro-batches of 16 | 1 | {runs[1]['accuracy']:.2f} ± 0.00 |" in text
+    assert f"| MUTAG | micro-batches of 16 graphs | 1 | {runs[1]['accuracy']:.2f} ± 0.00 |" in text
