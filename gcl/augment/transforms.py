@@ -221,9 +221,7 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
             data[key] = data[key][aug.node_mask]
         if "batch" in present and aug.batch is not None and data.batch is not None:
             data.batch = aug.batch
-        if "num_nodes" in data._store:
-            data.num_nodes = aug.x.size(0)
-    if not x_is_real and not isinstance(data, Batch):
+    if (nodes_changed and "num_nodes" in data._store) or (not x_is_real and not isinstance(data, Batch)):
         # without x the count would otherwise be guessed from the edges left (edge-only
         # augmentations included: an end of a dropped edge is still a node)
         data.num_nodes = aug.x.size(0)

@@ -472,28 +472,33 @@ class GIN(nn.Module):
         (one permutation per call), otherwise runs of consecutive graphs."""
         if not is_index_pairs(edge_index):
             raise ValueError("micro-batches need edge_index as [2, E] index pairs (got a sparse adjacency)")
-        if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            raise ValueError("micro-batches need the nodes grouped by graph in order (a sorted batch "
-                             "vector, as PyG collates graphs)")
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if self.training else []
+        if any(isinstance(m, nn.SyncBatchNorm) for m in norms):
+            raise ValueError("micro-batches cannot be combined with SyncBatchNorm in training: ranks may hold "
+                             "different numbers of micro-batches, each of which synchronises")
+        normalised = bool(norms)
         if edge_index.dtype != torch.long:
             edge_index = edge_index.long()
         source_graph = batch[edge_index[0]]
-        if bool((source_graph != batch[edge_index[1]]).any()):
+        # the three layout checks read back together (one synchronisation on a GPU)
+        unsorted_nodes, crossing, unsorted_edges = torch.stack([
+            (batch[1:] < batch[:-1]).any(), (source_graph != batch[edge_index[1]]).any(),
+            (source_graph[1:] < source_graph[:-1]).any()]).tolist()
+        if unsorted_nodes:
+            raise ValueError("micro-batches need the nodes grouped by graph in order (a sorted batch "
+                             "vector, as PyG collates graphs)")
+        if crossing:
             raise ValueError("micro-batches cannot split a batch in which an edge joins two graphs")
         edge_order: Tensor | None = None
-        if source_graph.numel() > 1 and bool((source_graph[1:] < source_graph[:-1]).any()):
+        if unsorted_edges:
             edge_order = torch.argsort(source_graph, stable=True)
             source_graph = source_graph[edge_order]
         bounds = torch.arange(num_graphs + 1, device=batch.device)
-        # every graph's node and edge range, on the host (one synchronisation on a GPU)
-        node_ptr = torch.searchsorted(batch, bounds).cpu().numpy()
-        edge_ptr = torch.searchsorted(source_graph, bounds).cpu().numpy()
+        # every graph's node and edge range, on the host (one more synchronisation on a GPU)
+        node_ptr, edge_ptr = torch.stack([torch.searchsorted(batch, bounds),
+                                          torch.searchsorted(source_graph, bounds)]).cpu().numpy()
         if node_ptr[0] != 0 or node_ptr[-1] != x.size(0):  # (checked on the CPU only before: no sync there)
             raise ValueError(f"batch holds graph indices outside [0, {num_graphs}); pass data.num_graphs")
-        if self.training and any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
-            raise ValueError("micro-batches cannot be combined with SyncBatchNorm in training: ranks may hold "
-                             "different numbers of micro-batches, each of which synchronises")
-        normalised = self.training and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
         # With batch statistics, runs of consecutive graphs would give both views of a graph the same
         # micro-batch and so the same statistics, which a contrastive loss can tell apart from the
         # negatives' (MoCo's reason to shuffle batch norm): random groups instead.
@@ -516,7 +521,7 @@ class GIN(nn.Module):
             if normalised and total == 1:
                 raise ValueError(f"a micro-batch of {members.size} graph(s) has a single node, and batch norm in "
                                  "training needs more than one per micro-batch; use larger micro-batches")
-            node_index = _ranges(node_ptr[members], counts)
+            node_rows = torch.from_numpy(_ranges(node_ptr[members], counts)).to(device)
             edge_counts = edge_ptr[members + 1] - edge_ptr[members]
             edge_rows = _ranges(edge_ptr[members], edge_counts)
             # node v of graph g moves from node_ptr[g] + i to (g's start in the micro-batch) + i
@@ -524,7 +529,7 @@ class GIN(nn.Module):
             edge_pick = torch.from_numpy(edge_rows).to(device)
             if edge_order is not None:
                 edge_pick = edge_order[edge_pick]
-            inputs = (x, torch.from_numpy(node_index).to(device),
+            inputs = (x, node_rows,
                       edge_index[:, edge_pick] - torch.from_numpy(shift).to(device),
                       torch.from_numpy(np.repeat(np.arange(members.size), counts)).to(device),
                       edge_attr, edge_pick)
@@ -543,7 +548,7 @@ class GIN(nn.Module):
             graphs.append(graph)
             if nodes is None:
                 nodes = node.new_empty(x.size(0), node.size(1))
-            nodes[inputs[1]] = node
+            nodes[node_rows] = node
         if nodes is None:  # no graph has a node: the plain pass says so
             return self._encode(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
         graph = torch.cat([part if isinstance(part, Tensor) else nodes.new_zeros(part, self.out_channels)
