@@ -48,6 +48,18 @@ _ALIGN = 64  # bytes: every tensor starts at a multiple, so a view of any dtype 
 _DEFAULT_SLOT_BYTES = 64 << 20  # virtual: only the pages a step writes become resident
 
 
+class _Upcoming:
+    r"""The next epoch's steps and seeds, and how many of them were sent ahead."""
+
+    def __init__(self, steps: list[Tensor], seeds: list[int], sent: int) -> None:
+        self.steps, self.seeds, self.sent = steps, seeds, sent
+
+    def same(self, steps: list[Tensor], seeds: list[int]) -> bool:
+        r"""Whether ``steps`` and ``seeds`` are the ones sent ahead."""
+        return (seeds == self.seeds and len(steps) == len(self.steps)
+                and all(a is b or torch.equal(a, b) for a, b in zip(steps, self.steps)))
+
+
 class _Packed(NamedTuple):
     offset: int
     nbytes: int
@@ -283,6 +295,11 @@ class ViewPrefetcher:
     ``Batch`` of dense CPU tensors, or that do not fit in a slot, are pickled
     through the pipe instead (slower; they keep their class and bookkeeping).
 
+    An epoch can name the one after it (``upcoming``): its first steps are
+    then sent while the current epoch's last steps train, so that the next
+    epoch does not start by waiting for its first batch (nor does validation
+    between the two hold the workers idle).
+
     A worker stops when :meth:`close` is called, and also when the training
     process dies, however it dies. Only the iterator of the latest
     :meth:`epoch` call may be used.
@@ -348,6 +365,9 @@ class ViewPrefetcher:
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
         self._pending: list[int] = []  # tasks sent and not answered, per worker
+        self._sent = 0  # tasks sent since the workers started: task t goes to worker t % W
+        self._received = 0  # answers read (in the order the tasks were sent)
+        self._early: _Upcoming | None = None  # an upcoming epoch whose first steps were sent
         self._generation = 0  # counts epoch() calls: only the latest one reads answers
 
     @property
@@ -360,6 +380,8 @@ class ViewPrefetcher:
             return self
         context = multiprocessing.get_context("fork")
         generators = _generators(self.augmentations)
+        self._sent = self._received = 0
+        self._early = None
         try:
             for _ in range(self.workers):
                 self._regions.append([mmap.mmap(-1, self.slot_bytes) for _ in range(self.slots)])
@@ -380,15 +402,23 @@ class ViewPrefetcher:
             raise
         return self
 
-    def _slot(self, step: int) -> tuple[int, int]:
-        r"""The worker and the slot of step ``step``."""
-        return step % self.workers, (step // self.workers) % self.slots
+    def _slot(self, task: int) -> tuple[int, int]:
+        r"""The worker and the slot of task ``task`` (counted since the workers started)."""
+        return task % self.workers, (task // self.workers) % self.slots
 
-    def _send(self, step: int, seed: int, indices: Tensor) -> None:
-        worker, slot = self._slot(step)
+    def _send(self, seed: int, indices: Tensor) -> None:
+        worker, slot = self._slot(self._sent)
         task = (slot, int(seed), indices.to(torch.long).numpy())
         self._conns[worker].send_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
         self._pending[worker] += 1
+        self._sent += 1
+
+    def _next(self) -> tuple[int, int, str, Any]:
+        r"""The answer to the oldest task: its worker, slot, kind and payload."""
+        worker, slot = self._slot(self._received)
+        kind, payload = self._receive(worker)
+        self._received += 1
+        return worker, slot, kind, payload
 
     def _receive(self, worker: int) -> tuple[str, Any]:
         if self.timeout is not None and not self._conns[worker].poll(self.timeout):
@@ -409,17 +439,25 @@ class ViewPrefetcher:
         return kind, payload
 
     def _drain(self) -> None:
-        r"""Read and drop the answers of an epoch that was left early."""
-        for worker in range(len(self._conns)):
-            while self._pending[worker]:
-                self._receive(worker)
+        r"""Read and drop the answers of tasks sent and not used: an epoch left
+        early, or an upcoming epoch that is not the one asked for."""
+        self._early = None
+        while self._received < self._sent:
+            self._next()
 
-    def epoch(self, steps: Sequence[Tensor], seeds: Sequence[int]) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    def epoch(self, steps: Sequence[Tensor], seeds: Sequence[int], *,
+              upcoming: tuple[Sequence[Tensor], Sequence[int]] | None = None,
+              ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         r"""The ``(batch, views)`` of each step, in order.
 
         Args:
             steps (sequence of Tensor): The graph indices of each step's batch.
             seeds (sequence of int): One seed per step for its views.
+            upcoming (tuple, optional): ``(steps, seeds)`` of the next epoch:
+                its first steps are sent to the workers once every step of
+                this one is, and the next :meth:`epoch` call with the same
+                steps and seeds starts with them in flight (a call with others
+                drops them). (default: :obj:`None`)
 
         Raises:
             RuntimeError: A worker raised (the message carries its traceback)
@@ -427,23 +465,42 @@ class ViewPrefetcher:
         """
         if len(steps) != len(seeds):
             raise ValueError(f"steps and seeds differ in length ({len(steps)} and {len(seeds)})")
-        return self._epoch(list(steps), list(seeds))
+        following = _Upcoming([], [], 0)
+        if upcoming is not None:
+            following = _Upcoming(list(upcoming[0]), [int(seed) for seed in upcoming[1]], 0)
+            if len(following.steps) != len(following.seeds):
+                raise ValueError(f"the upcoming steps and seeds differ in length ({len(following.steps)} "
+                                 f"and {len(following.seeds)})")
+        return self._epoch(list(steps), [int(seed) for seed in seeds], following)
 
-    def _epoch(self, steps: list[Tensor], seeds: list[int]) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    def _epoch(self, steps: list[Tensor], seeds: list[int],
+               following: _Upcoming) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         self.start()
-        self._drain()  # answers of an epoch left early
+        early, self._early = self._early, None
+        in_flight = early.sent if early is not None and early.same(steps, seeds) else 0
+        if not in_flight:
+            self._drain()  # answers of an epoch left early, or of an upcoming epoch not taken
         self._generation += 1
         generation = self._generation
         count, ahead = len(steps), self.workers * self.slots
-        for step in range(min(count, ahead)):
-            self._send(step, seeds[step], steps[step])
+
+        def send(position: int) -> None:
+            # position counts this epoch's steps, then the upcoming epoch's
+            if position < count:
+                self._send(seeds[position], steps[position])
+            elif position - count < len(following.steps):
+                self._send(following.seeds[position - count], following.steps[position - count])
+                following.sent += 1
+
+        for position in range(in_flight, ahead):
+            send(position)
+        completed = False
         try:
             for step in range(count):
                 if generation != self._generation:
                     raise RuntimeError("a later epoch() of this ViewPrefetcher started; an epoch's iterator "
                                        "must not be used after the next one starts")
-                worker, slot = self._slot(step)
-                kind, payload = self._receive(worker)
+                worker, slot, kind, payload = self._next()
                 if kind == "error":
                     raise RuntimeError(f"view worker {worker} failed on step {step}:\n{payload}")
                 if kind == "shared":
@@ -451,12 +508,15 @@ class ViewPrefetcher:
                     items = unpack(layout, self._copy_out(self._regions[worker][slot], used))
                 else:
                     items = [moved_to(item, self.device) if hasattr(item, "to") else item for item in payload]
-                if step + ahead < count:  # the slot is free again
-                    self._send(step + ahead, seeds[step + ahead], steps[step + ahead])
+                send(step + ahead)  # the slot is free again
                 yield items[0], tuple(items[1:])
+            completed = True
         finally:
             if self.started and generation == self._generation:
-                self._drain()
+                if completed and following.sent:
+                    self._early = following  # its first steps are in flight: the next epoch() takes them
+                else:
+                    self._drain()
 
     def _copy_out(self, region: mmap.mmap, used: int) -> Tensor:
         if used == 0:

@@ -64,6 +64,16 @@ class TrainResult(NamedTuple):
     checkpoint: Path | None
 
 
+class _UpcomingEpoch(NamedTuple):
+    r"""An epoch's batches (graph indices) and view seeds, drawn during the epoch before it, and
+    the shuffle generator's state before that draw."""
+
+    epoch: int
+    steps: list[Tensor]
+    seeds: list[int]
+    state: Tensor
+
+
 def loss_of(output: Tensor | Any) -> Tensor:
     r"""The scalar loss of a method's ``forward`` output (a tensor or a NamedTuple with ``loss``)."""
     if isinstance(output, Tensor):
@@ -556,6 +566,7 @@ class Trainer:
             start_epoch = config.epochs  # the loop below has nothing left to do
         total_steps = self._steps_per_epoch(loader)
         bar = self._progress(total_steps, start_epoch, skip_steps) if is_main and not finished else None
+        upcoming: _UpcomingEpoch | None = None
         try:
             for epoch in range(start_epoch, config.epochs):
                 epoch_generator_state = generator.get_state()
@@ -573,9 +584,16 @@ class Trainer:
                 iterator: Iterator[tuple[Any, tuple[Any, ...] | None]]
                 if prefetcher is not None:  # (batch, views), on the device already
                     assert isinstance(loader, (CollatedLoader, DatasetBatches))
-                    steps = loader.batch_indices()[skip_steps:]
-                    seeds = [_view_seed(config.seed, rank, global_step + i) for i in range(len(steps))]
-                    iterator = prefetcher.epoch(steps, seeds)
+                    if upcoming is not None and upcoming.epoch == epoch:  # drawn during the last epoch
+                        steps, seeds, epoch_generator_state = upcoming.steps, upcoming.seeds, upcoming.state
+                    else:
+                        steps = loader.batch_indices()[skip_steps:]
+                        seeds = [_view_seed(config.seed, rank, global_step + i) for i in range(len(steps))]
+                    # the next epoch's batches are drawn now (the same draws, in the same order), so that
+                    # the workers start on them while this epoch's last steps train
+                    upcoming = self._upcoming(loader, generator, epoch + 1, global_step + len(steps), rank)
+                    iterator = prefetcher.epoch(steps, seeds, upcoming=None if upcoming is None else
+                                                (upcoming.steps, upcoming.seeds))
                 else:
                     batches = iter(loader)
                     for _ in range(skip_steps):
@@ -641,8 +659,10 @@ class Trainer:
                 history.append(record)
                 stopped_early = self._out_of_patience(bad_epochs)
                 if checkpoint_path is not None:
+                    # the shuffle's state before the next epoch's draw (made early for the view workers)
+                    next_state = upcoming.state if upcoming is not None else generator.get_state()
                     self._checkpoint(checkpoint_path, partial(self._state,
-                        optimizer, scheduler, epoch + 1, 0, global_step, generator.get_state(),
+                        optimizer, scheduler, epoch + 1, 0, global_step, next_state,
                         history, best_val, bad_epochs, stopped_early))
                 if stopped_early:
                     break
@@ -661,6 +681,19 @@ class Trainer:
             self.method.load_state_dict(best["method"])
         self.method.eval()
         return TrainResult(self.method, history, best_val, stopped_early, checkpoint_path)
+
+    def _upcoming(self, loader: CollatedLoader | DatasetBatches, generator: torch.Generator, epoch: int,
+                  first_step: int, rank: int) -> _UpcomingEpoch | None:
+        r"""The batches and view seeds of ``epoch`` (``None`` past the last epoch), drawn ahead
+        of it, with the shuffle's state before the draw (what that epoch's checkpoints keep)."""
+        if epoch >= self.config.epochs:
+            return None
+        state = generator.get_state()
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
+        steps = loader.batch_indices()
+        seeds = [_view_seed(self.config.seed, rank, first_step + i) for i in range(len(steps))]
+        return _UpcomingEpoch(epoch, steps, seeds, state)
 
     def _out_of_patience(self, bad_epochs: int) -> bool:
         r"""Whether early stopping ends the run after ``bad_epochs`` epochs without a better

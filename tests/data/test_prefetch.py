@@ -382,3 +382,67 @@ def test_featureless_batches_from_workers_split_into_graphs() -> None:
         _same(view, want_view)
         sizes = [g.num_nodes for g in view.to_data_list()]
         assert sizes == (view.ptr[1:] - view.ptr[:-1]).tolist() and sum(sizes) < sum(batch._store._num_nodes)
+
+
+class _LogSeeds:
+    """An augmentation (identity) that appends the seed of each step it draws to a file."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+
+    def __call__(self, batch: Any) -> Any:
+        with open(self.path, "a") as log:
+            log.write(f"{torch.initial_seed()}\n")  # the worker seeds torch with the step's seed
+        return batch
+
+
+def _logged(path: Any, count: int) -> list[int]:
+    """The seeds logged once ``count`` steps were drawn (waits for the workers)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seeds = [int(line) for line in path.read_text().split()] if path.exists() else []
+        if len(seeds) >= count:
+            return seeds
+        time.sleep(0.02)
+    raise AssertionError(f"the workers drew {len(seeds)} steps, not {count}")
+
+
+def test_an_upcoming_epoch_is_drawn_ahead_and_delivers_its_own_steps(mutag: Any, tmp_path: Any) -> None:
+    loader = CollatedLoader(mutag, 32, shuffle=True, generator=torch.Generator().manual_seed(2))
+    first, second = loader.batch_indices(), loader.batch_indices()
+    seeds1, seeds2 = [10 + i for i in range(len(first))], [100 + i for i in range(len(second))]
+    log = tmp_path / "drawn"
+    augmentations = [_LogSeeds(log), A.DropNodes(0.3)]
+    with ViewPrefetcher(loader.collate, augmentations, workers=2, slots=2) as prefetcher:
+        got1 = list(prefetcher.epoch(first, seeds1, upcoming=(second, seeds2)))
+        # before the second epoch is asked for, the workers drew its first W * slots steps
+        assert sorted(_logged(log, len(first) + 4)) == sorted(seeds1 + seeds2[:4])
+        got2 = list(prefetcher.epoch(second, seeds2))
+    assert sorted(_logged(log, len(first) + len(second))) == sorted(seeds1 + seeds2)  # each step drawn once
+    for delivered, steps, seeds in ((got1, first, seeds1), (got2, second, seeds2)):
+        assert len(delivered) == len(steps)
+        for (batch, views), indices, seed in zip(delivered, steps, seeds, strict=True):
+            expected = _expected(loader.collate, [lambda batch: batch, A.DropNodes(0.3)], indices, seed)
+            for got, want in zip([batch, *views], expected, strict=True):
+                _same(got, want)
+
+
+def test_steps_sent_ahead_are_dropped_when_another_epoch_is_asked_for(mutag: Any) -> None:
+    loader = CollatedLoader(mutag, 16)
+    steps = loader.batch_indices()
+    augment = [A.DropNodes(0.3)]
+    with ViewPrefetcher(loader.collate, augment, workers=2, slots=3) as prefetcher:
+        list(prefetcher.epoch(steps[:2], [1, 2], upcoming=(steps[2:], [3] * (len(steps) - 2))))
+        other = list(prefetcher.epoch(steps[4:7], [7, 8, 9]))  # not the upcoming epoch
+        # left early: what it sent ahead is dropped too
+        for _ in prefetcher.epoch(steps[:3], [1, 2, 3], upcoming=(steps[3:], [4] * (len(steps) - 3))):
+            break
+        again = list(prefetcher.epoch(steps[3:], [4] * (len(steps) - 3)))
+    for (batch, views), indices, seed in zip(other, steps[4:7], [7, 8, 9], strict=True):
+        expected = _expected(loader.collate, augment, indices, seed)
+        _same(batch, expected[0])
+        _same(views[0], expected[1])
+    assert len(again) == len(steps) - 3
+    _same(again[0][1][0], _expected(loader.collate, augment, steps[3], 4)[1])
+    with pytest.raises(ValueError, match="upcoming steps and seeds differ in length"):
+        prefetcher.epoch(steps[:1], [0], upcoming=(steps[:2], [0]))
