@@ -258,3 +258,34 @@ def test_train_refuses_one_numbered_gpu_for_several_processes(monkeypatch: pytes
     run = ["train", "graphcl", "--dataset", "MUTAG", "--quiet", "--nproc", "2", "--device", "cuda:1"]
     assert main(run) == 2
     assert "--device cuda:1 puts all 2 processes on one GPU" in capsys.readouterr().err
+
+
+def test_train_reads_a_config_from_a_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--config <(...)` or `--config /dev/stdin`: a pipe is read once, so its settings must come from that read
+    read, write = os.pipe()
+    os.write(write, b"train: {epochs: 2, batch_size: 32}\nmethod: {hidden_channels: 8}\n")
+    os.close(write)
+    try:
+        code = main(["train", "graphcl", "--dataset", "MUTAG", "--config", f"/dev/fd/{read}", "--eval", "none",
+                     "--quiet", "--out", str(tmp_path)])
+    finally:
+        os.close(read)
+    assert code == 0
+    assert "2 epochs, batch 32" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "result.json").read_text())["history"]) == 2
+
+
+@pytest.mark.parametrize("mode", ["svc", "linear"])
+def test_supervised_methods_refuse_evaluating_embeddings_of_graphs_they_learnt(
+        mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the encoder saw every graph's label: scores on folds of the same graphs would be leaked
+    assert main(["train", "supervised", "--dataset", "MUTAG", "--epochs", "1", "--eval", mode, "--quiet",
+                 "--out", str(tmp_path)]) == 2
+    assert "gcl reproduce lcgnn-tu" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoint.pt").exists()  # refused before training
+
+
+def test_seeds_that_torch_would_fold_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # torch's CPU generator keeps the low 32 bits: seed 2**32 would repeat seed 0's run
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--seed", str(2**32), "--quiet"]) == 2
+    assert "seed must be an integer in [0, 2**32)" in capsys.readouterr().err

@@ -175,15 +175,17 @@ def _floating_features(data: Dataset | Data) -> bool:
 
 def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int | None = None,
                 num_layers: int | None = None,
-                projection_channels: int = 128, memory: str = "queue", memory_size: int = 1024,
-                memory_momentum: float = 0.0, contrastive_weight: float = 0.5, temperature: float = 0.07,
+                projection_channels: int = 128, memory: str = "queue", memory_size: int | None = None,
+                memory_momentum: float | None = None, contrastive_weight: float = 0.5, temperature: float = 0.07,
                 momentum: float = 0.999, dropout: float = 0.5, classifier_channels: list[int] | None = None,
                 **encoder_options: Any) -> LCGNN:
     r"""LCGNN with a GIN or HGP-SL encoder and a label-aware memory queue or bank.
 
-    ``memory="bank"`` keeps one slot per graph of the dataset, overwritten with the graph's newest key
-    (``memory_momentum=0``, as the authors' code does); it addresses the slots by ``batch.idx`` and
-    attaches the graphs' positions to ``data`` (:func:`gcl.data.attach_index`) when it has none.
+    ``memory="queue"`` keeps the newest ``memory_size`` keys (default 1,024). ``memory="bank"`` keeps
+    one slot per graph of the dataset, overwritten with the graph's newest key (``memory_momentum``
+    default 0, as the authors' code does); it addresses the slots by ``batch.idx`` and attaches the
+    graphs' positions to ``data`` (:func:`gcl.data.attach_index`) when it has none. An option of the
+    other memory (``memory_momentum`` with the queue, ``memory_size`` with the bank) is refused.
     ``classifier_channels`` sets the classifier's hidden widths (default ``[hidden_channels]``; the
     authors' HGP-SL MLP is ``[128, 64]``). The encoder's size defaults to its paper's: GIN 5 × 64,
     HGP-SL 3 × 128 (:func:`encoder_size`).
@@ -198,9 +200,16 @@ def build_lcgnn(data: Dataset, *, encoder: str = "gin", hidden_channels: int | N
     head = ProjectionHead(dim, dim, projection_channels)
     store: MemoryQueue | MemoryBank
     if memory == "queue":
-        store = MemoryQueue(memory_size, projection_channels)
+        if memory_momentum is not None:
+            raise ValueError("memory_momentum sets how a memory bank's slots move (memory='bank'); the queue "
+                             "replaces its oldest keys: leave memory_momentum out")
+        store = MemoryQueue(1024 if memory_size is None else memory_size, projection_channels)
     elif memory == "bank":
-        store = MemoryBank(_indexed_size(data), projection_channels, momentum=memory_momentum)
+        if memory_size is not None:
+            raise ValueError("memory_size sets the queue's length (memory='queue'); the bank has one slot per "
+                             "graph of the dataset: leave memory_size out")
+        store = MemoryBank(_indexed_size(data), projection_channels,
+                           momentum=0.0 if memory_momentum is None else memory_momentum)
     else:
         raise ValueError(f"memory must be 'queue' or 'bank' (got {memory!r})")
     return LCGNN(enc, classifier, head, store, contrastive_weight=contrastive_weight,
@@ -251,21 +260,45 @@ def build_supervised(data: Dataset, *, encoder: str = "gin", hidden_channels: in
 
 
 def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256, num_layers: int = 2,
-                             edge_drop: tuple[float, float] = (0.3, 0.3),
-                             feature_mask: tuple[float, float] = (0.1, 0.1),
-                             adaptive: bool = False, centrality: str = "degree",
+                             edge_drop: float | tuple[float, float] = (0.3, 0.3),
+                             feature_mask: float | tuple[float, float] = (0.1, 0.1),
+                             adaptive: bool = False, centrality: str | None = None,
                              batch_norm: bool = True, dense: bool = False,
                              activation_checkpointing: bool = False) -> GraphBarlowTwins:
     r"""Node-level Graph Barlow Twins with a GCN encoder (λ = 1/d); ``adaptive=True`` swaps in
-    centrality-adaptive edge dropping and feature masking (``dense=True``: feature weights from
-    :math:`|x|`, GCA's choice for dense features such as WikiCS')."""
+    centrality-adaptive edge dropping and feature masking (``centrality``, default degree;
+    ``dense=True``: feature weights from :math:`|x|`, GCA's choice for dense features such as
+    WikiCS'). ``edge_drop`` and ``feature_mask`` are one probability for both views or two."""
     in_channels, _ = _info(data)
     # the G-BT encoder: GCN(F, 2d) -> BN -> PReLU -> GCN(2d, d), batch-norm momentum 0.01
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
                   batch_norm=batch_norm, plain_last=True, batch_norm_momentum=0.01,
                   activation_checkpointing=activation_checkpointing)
-    aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
+    aug1, aug2 = _node_views(edge_drop, feature_mask, adaptive, centrality, dense)
     return GraphBarlowTwins(encoder, aug1, aug2)
+
+
+def _view_pair(name: str, value: Any) -> tuple[float, float]:
+    r"""``value`` as the probabilities of the two views: one number for both, or two numbers."""
+    def number(item: Any) -> bool:
+        return isinstance(item, numbers.Real) and not isinstance(item, bool)
+
+    if number(value):
+        return float(value), float(value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(number(item) for item in value):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"{name} must be one probability (both views) or two (view 1, view 2) (got {value!r})")
+
+
+def _node_views(edge_drop: Any, feature_mask: Any, adaptive: bool, centrality: str | None,
+                dense: bool) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    r"""The two views of GRACE / GCA / Graph Barlow Twins."""
+    if centrality is not None and not adaptive:
+        raise ValueError(f"centrality={centrality!r} weighs the adaptive views; it needs adaptive=True "
+                         "(gca, adaptive-gbt)")
+    edges, features = _view_pair("edge_drop", edge_drop), _view_pair("feature_mask", feature_mask)
+    return (_node_view(edges[0], features[0], adaptive, centrality or "degree", dense),
+            _node_view(edges[1], features[1], adaptive, centrality or "degree", dense))
 
 
 def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any,
@@ -301,18 +334,20 @@ def build_adaptive_barlow_twins(data: Dataset, *, hidden_channels: int = 32, num
 
 
 def build_grace(data: Data | Dataset, *, hidden_channels: int = 128, projection_channels: int = 128,
-                num_layers: int = 2, temperature: float = 0.4, edge_drop: tuple[float, float] = (0.2, 0.4),
-                feature_mask: tuple[float, float] = (0.3, 0.4), adaptive: bool = False,
-                centrality: str = "degree", activation: str = "relu", dense: bool = False,
+                num_layers: int = 2, temperature: float = 0.4,
+                edge_drop: float | tuple[float, float] = (0.2, 0.4),
+                feature_mask: float | tuple[float, float] = (0.3, 0.4), adaptive: bool = False,
+                centrality: str | None = None, activation: str = "relu", dense: bool = False,
                 activation_checkpointing: bool = False) -> GRACE:
     r"""GRACE (``adaptive=False``) or GCA (``adaptive=True``) with a GCN encoder; defaults are
-    GRACE's Cora settings. ``dense=True`` weighs GCA's feature masking by :math:`|x|` (its code's
-    choice for WikiCS)."""
+    GRACE's Cora settings. ``centrality`` (GCA only, default degree) weighs its views, and
+    ``dense=True`` its feature masking by :math:`|x|` (its code's choice for WikiCS). ``edge_drop``
+    and ``feature_mask`` are one probability for both views or two."""
     in_channels, _ = _info(data)
     # the GRACE encoder: GCN(F, 2d) -> act -> GCN(2d, d) -> act
     encoder = GCN(in_channels, 2 * hidden_channels, num_layers, out_channels=hidden_channels,
                   activation=activation, activation_checkpointing=activation_checkpointing)
-    aug1, aug2 = (_node_view(pe, pf, adaptive, centrality, dense) for pe, pf in zip(edge_drop, feature_mask))
+    aug1, aug2 = _node_views(edge_drop, feature_mask, adaptive, centrality, dense)
     head = ProjectionHead(hidden_channels, projection_channels, hidden_channels, activation="elu")
     return GRACE(encoder, aug1, aug2, head, temperature=temperature)
 

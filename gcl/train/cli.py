@@ -8,6 +8,7 @@ the command joins the launcher's process group instead (see docs/scaling.md).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import inspect
 import json
@@ -48,7 +49,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--eval", choices=("auto", "svc", "linear", "none"), default="auto",
-                        help="evaluation after training (default: auto)")
+                        help="evaluation of the frozen embeddings after training (default: auto: SVC for "
+                             "graph-level, linear probe for node-level methods, none for the supervised ones, "
+                             "which refuse svc and linear)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads per process on CPU (default: 1; small graph batches gain "
@@ -120,7 +123,11 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     from gcl.data import load_dataset
     from gcl.train import TrainConfig
 
-    content = _load_config(args.config)
+    if getattr(args, "config_content", None) is None:
+        # read once: a config from a pipe or /dev/stdin has nothing left for a second read, and the
+        # processes of --nproc get the parsed content with the other arguments
+        args.config_content = _load_config(args.config)
+    content = copy.deepcopy(args.config_content)
     train_values = dict(content.get("train", {}))
     known = {f.name for f in dataclasses.fields(TrainConfig)} - {"extra"}
     _refuse_unknown(args.config, "train", train_values, known)
@@ -167,6 +174,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be at least 1 (got {args.threads})")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder for the checkpoints and result.json")
+    from gcl.methods import SUPERVISED
+
+    if args.method in SUPERVISED and args.eval in ("svc", "linear"):
+        # the encoder learnt every graph's label, the test folds' too: their score would be leaked
+        raise ValueError(f"--eval {args.eval} scores frozen embeddings on folds of the training data, whose "
+                         f"labels {args.method} trained on; evaluate supervised methods by cross-validation "
+                         "with training restricted to the training folds: gcl reproduce lcgnn-tu")
     content, config = _settings(args)
     device = config.resolve_device()  # an unknown or missing device is named before anything runs
     if args.nproc > 1 and device.type == "cuda" and device.index is not None and args.backend != "gloo":

@@ -91,7 +91,8 @@ class TrainConfig:
             over the rest (Graph Barlow Twins' schedule). (default: :obj:`0`)
         step_size (int): Epochs between decays for ``"step"``. (default: :obj:`50`)
         gamma (float): Decay factor for ``"step"``. (default: :obj:`0.5`)
-        seed (int): Seed for parameters, shuffling and augmentations. (default: :obj:`0`)
+        seed (int): Seed for parameters, shuffling and augmentations, in
+            :math:`[0, 2^{32})`. (default: :obj:`0`)
         device (str): ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``,
             ``"cuda:1"`` ... (default: :obj:`"auto"`)
         checkpoint_every (int): Write a checkpoint every this many steps
@@ -186,8 +187,9 @@ class TrainConfig:
             raise ValueError(f"gamma must be a positive number (got {self.gamma})")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1) (got {self.momentum})")
-        if not 0 <= self.seed < 2**64:  # torch's generators take 64-bit seeds
-            raise ValueError(f"seed must be in [0, 2**64) (got {self.seed})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**32:
+            # torch's CPU generator keeps the low 32 bits (seeds 0 and 2**32 draw alike), NumPy's take 32
+            raise ValueError(f"seed must be an integer in [0, 2**32) (got {self.seed!r})")
         if not isinstance(self.device, (str, torch.device)):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
         if self.shuffle not in ("epoch", "once"):
@@ -212,20 +214,29 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        r"""Build from a mapping; unknown keys are kept in :obj:`extra`."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        known = {k: v for k, v in values.items() if k in names}
-        extra = {k: v for k, v in values.items() if k not in names}
-        return cls(**known, extra=extra)
+        r"""Build from a mapping of the settings above; a key that is not one of them raises
+        ``ValueError`` naming the closest (a typo is never dropped). Settings of one's own go under
+        ``extra`` (a mapping), which is kept as it is."""
+        if not isinstance(values, dict):
+            raise ValueError(f"training settings must be a mapping (got {type(values).__name__})")
+        check_keys("training settings", values, {f.name for f in dataclasses.fields(cls)})
+        extra = values.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"extra must be a mapping of settings of one's own (got {type(extra).__name__})")
+        return cls(**{**values, "extra": dict(extra)})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        r"""Read the ``train:`` section of a YAML file (or the whole file)."""
-        content = yaml.safe_load(Path(path).read_text()) or {}
+        r"""Read the ``train:`` section of a YAML file (or the whole file when it has none), as
+        :meth:`from_dict` does: unknown keys and keys given twice raise ``ValueError``."""
+        content = read_yaml(path) or {}
         if not isinstance(content, dict):
             raise ValueError(f"{path}: expected a mapping (got {type(content).__name__})")
-        section = content.get("train", content)
-        return cls.from_dict(section if isinstance(section, dict) else {})
+        section = content["train"] if "train" in content else content
+        try:
+            return cls.from_dict(section if section is not None else {})
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     def resolve_device(self) -> torch.device:
         r"""The :class:`torch.device` to train on (``cuda:LOCAL_RANK`` for ``"auto"``

@@ -64,6 +64,11 @@ class TrainResult(NamedTuple):
     checkpoint: Path | None
 
 
+#: What every checkpoint holds (what resuming reads without a default).
+_CHECKPOINT_KEYS = frozenset({"method", "optimizer", "scheduler", "epoch", "step_in_epoch", "global_step",
+                              "epoch_generator_state", "rng", "history", "best_val", "bad_epochs"})
+
+
 class _UpcomingEpoch(NamedTuple):
     r"""An epoch's batches (graph indices) and view seeds, drawn during the epoch before it, and
     the shuffle generator's state before that draw."""
@@ -515,10 +520,14 @@ class Trainer:
             # checkpoint may come from another device).
             try:
                 state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-            except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
+            except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
                 raise ValueError(f"{checkpoint_path} cannot be read ({type(exc).__name__}: {exc}); it is not a "
                                  "complete checkpoint: start over with resume=False (gcl train --restart), or "
                                  "train in another folder") from None
+            missing = sorted(_CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else ["(not a mapping)"]
+            if missing:
+                raise ValueError(f"{checkpoint_path} is not a gcl checkpoint (it lacks {', '.join(missing)}): "
+                                 "start over with resume=False (gcl train --restart), or train in another folder")
             self._check_resumable(state, checkpoint_path)
             try:
                 self.method.load_state_dict(state["method"])

@@ -2,6 +2,7 @@ r"""One way to seed everything."""
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import torch
@@ -15,13 +16,14 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generato
     needed for a run to repeat exactly on CPU.
 
     Args:
-        seed (int): The seed.
+        seed (int): The seed, in :math:`[0, 2^{32})`.
         deterministic (bool): Also ask torch for deterministic kernels (slower
             on GPU; CPU kernels used by gcl are deterministic already).
             (default: :obj:`False`)
     """
-    if not 0 <= seed < 2**64:  # torch's generators take 64-bit seeds
-        raise ValueError(f"seed must be in [0, 2**64) (got {seed})")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        # torch's CPU generator keeps the low 32 bits (seeds 0 and 2**32 draw alike), NumPy's take 32
+        raise ValueError(f"seed must be an integer in [0, 2**32) (got {seed!r})")
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

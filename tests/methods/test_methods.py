@@ -180,7 +180,8 @@ def test_lcgnn_memory_bank_uses_graph_indices(mutag: Any) -> None:
 @pytest.mark.parametrize("memory", ["queue", "bank"])
 def test_lcgnn_in_evaluation_mode_reads_its_memory_without_writing(memory: str) -> None:
     dataset = attach_index(load_dataset("MUTAG"))
-    method = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory=memory, memory_size=64)
+    size = {"memory_size": 64} if memory == "queue" else {}
+    method = build_method("lcgnn", dataset, hidden_channels=16, num_layers=2, memory=memory, **size)
     batches = list(DataLoader(dataset[:96], batch_size=32))
     method(batches[0])  # training: written
     stored = {k: v.clone() for k, v in method.memory.state_dict().items()}
@@ -663,3 +664,33 @@ def test_methods_ask_graph_encoders_for_graph_embeddings_only(mutag: Any) -> Non
         else:
             assert calls and all("node_embeddings" not in call for call in calls), name
         calls.clear()
+
+
+def test_node_view_probabilities_take_one_number_or_two(mutag: Any) -> None:
+    graph = _mutag_as_one_graph(mutag)
+    both = build_method("gbt", graph, edge_drop=0.3, feature_mask=0.2)
+    for view in (both.augment1, both.augment2):
+        assert view.transforms[0].p == 0.3 and view.transforms[1].p == 0.2
+    pair = build_method("grace", graph, edge_drop=[0.1, 0.5], feature_mask=(0.2, 0.4))
+    assert [pair.augment1.transforms[0].p, pair.augment2.transforms[0].p] == [0.1, 0.5]
+    assert [pair.augment1.transforms[1].p, pair.augment2.transforms[1].p] == [0.2, 0.4]
+    for bad in ([0.3], [0.3, 0.4, 0.5], "0.3", [True, 0.2]):
+        with pytest.raises(ValueError, match=r"edge_drop must be one probability \(both views\) or two"):
+            build_method("grace", graph, edge_drop=bad)
+
+
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("grace", {"centrality": "pagerank"}, "centrality='pagerank' weighs the adaptive views"),
+    ("gbt", {"centrality": "degree"}, "centrality='degree' weighs the adaptive views"),
+    ("lcgnn", {"memory_momentum": 0.9}, "memory_momentum sets how a memory bank's slots move"),
+    ("lcgnn", {"memory": "bank", "memory_size": 8}, "memory_size sets the queue's length"),
+])
+def test_options_that_would_change_nothing_are_refused(name: str, options: dict[str, Any], message: str,
+                                                       mutag: Any) -> None:
+    # they would change the run's key (so its results look like another setting's) and nothing else
+    data = _mutag_as_one_graph(mutag) if name in ("grace", "gbt") else mutag
+    with pytest.raises(ValueError, match=message):
+        build_method(name, data, **options)
+    adaptive = {"grace": "gca", "gbt": "adaptive-gbt"}.get(name)
+    if adaptive is not None:  # where they act, they are taken
+        assert build_method(adaptive, data, **options).augment1.transforms[1].centrality == options["centrality"]

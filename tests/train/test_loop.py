@@ -459,7 +459,7 @@ def test_run_two_lines(mutag: Any) -> None:
      ("gamma", -1.0, r"gamma must be a positive number \(got -1.0\)"), ("gamma", float("nan"), "gamma"),
      ("momentum", 1.0, r"momentum must be in \[0, 1\)"), ("momentum", float("nan"), "momentum"),
      ("device", None, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
-     ("seed", 2**64, r"seed must be in \[0, 2\*\*64\)"), ("seed", -1, "seed must be in")],
+     ("seed", 2**32, r"seed must be an integer in \[0, 2\*\*32\)"), ("seed", -1, "seed must be an integer in")],
 )
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -468,9 +468,19 @@ def test_config_validation(field: str, value: Any, message: str) -> None:
 
 def test_config_from_yaml(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("train:\n  epochs: 7\n  lr: 0.001\n  warmup: 3\n")
+    path.write_text("train:\n  epochs: 7\n  lr: 0.001\n  extra: {warmup: 3}\n")
     config = TrainConfig.from_yaml(path)
     assert config.epochs == 7 and config.lr == 0.001 and config.extra == {"warmup": 3}
+    # a typo is named, never dropped: in the section, as a section, or given twice
+    for text, message in [("train:\n  epoch: 5\n", r"c.yaml: .*unknown setting 'epoch' \(did you mean 'epochs'\?\)"),
+                          ("trian:\n  epochs: 5\n", r"unknown setting 'trian'"),
+                          ("train:\n  lr: 0.1\n  lr: 0.2\n", r"c.yaml.*lr"),
+                          ("train:\n  extra: 3\n", r"extra must be a mapping")]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_yaml(path)
+    with pytest.raises(ValueError, match=r"unknown setting 'learning_rate'; it takes batch_size"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
 
 
 def test_view_seeds_are_distinct_per_rank_and_step() -> None:
@@ -541,6 +551,22 @@ def test_an_unreadable_checkpoint_is_named_with_the_way_out(mutag: Any, tmp_path
         fit(method, mutag, TrainConfig(epochs=1, progress=False), out_dir=tmp_path)
     result = Trainer(method, TrainConfig(epochs=1, progress=False), out_dir=tmp_path).fit(mutag, resume=False)
     assert len(result.history) == 1
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", "dict", "tensor"])
+def test_a_file_that_is_not_a_checkpoint_is_named_with_the_way_out(mutag: Any, tmp_path: Path,
+                                                                     content: Any) -> None:
+    path = tmp_path / "checkpoint.pt"
+    if content == "dict":
+        torch.save({"weight": torch.zeros(3)}, path)  # another program's file
+    elif content == "tensor":
+        torch.save(torch.zeros(3), path)
+    else:
+        path.write_bytes(content)  # text: torch's legacy reader raises ValueError
+    method = build_method("graphcl", mutag, hidden_channels=16, num_layers=2)
+    with pytest.raises(ValueError, match=r"checkpoint.pt (cannot be read|is not a gcl checkpoint).*start over "
+                                         r"with resume=False \(gcl train --restart\)"):
+        fit(method, mutag, TrainConfig(epochs=1, progress=False), out_dir=tmp_path)
 
 
 def test_resuming_a_checkpoint_past_the_asked_epochs_is_refused(mutag: Any, tmp_path: Path) -> None:
