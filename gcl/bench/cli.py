@@ -73,7 +73,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.bench.config import benchmarks_dir
-    from gcl.bench.report import write_report
+    from gcl.bench.report import lost_rows, write_report
     from gcl.bench.runner import check_run_options, dataset_available, default_store_path, run_table
     from gcl.bench.store import ResultsStore
     from gcl.data import cache_dir
@@ -107,13 +107,14 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
             return 2
         if datasets:  # asked for by name: not found is an error, not a row to leave for later
-            from gcl.data import search_roots
+            from gcl.bench.runner import dataset_roots
 
-            missing = [entry.label for entry in config.datasets if not dataset_available(entry)]
+            missing = [entry for entry in config.datasets if not dataset_available(entry)]
             if missing:
-                print(f"--datasets: {', '.join(missing)} not found under the data roots "
-                      f"({', '.join(str(r) for r in search_roots())}); set GCL_DATA to the folder that holds "
-                      "them (see `gcl datasets --all`)", file=sys.stderr)
+                print(f"--datasets: {', '.join(e.label for e in missing)} not found under the data roots ("
+                      + "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in missing)
+                      + "); set GCL_DATA to the folder that holds them, or the row's dataset: {root: ...} "
+                      "(see `gcl datasets --all`)", file=sys.stderr)
                 return 2
     store_path = args.store if args.store is not None else default_store_path()
     if str(store_path) != ":memory:" and Path(store_path).expanduser().is_dir():
@@ -131,18 +132,16 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     else:
         out_dir = benchmarks_dir() / "results"
     command = _command(args)
-    opened: str | Path = store_path
-    if args.report_only and str(store_path) != ":memory:" and not Path(store_path).expanduser().is_file():
-        opened = ":memory:"  # nothing to read, and nothing to create
-    with ResultsStore(opened) as store:
-        if args.report_only and not store.records(config.table) and (out_dir / f"{config.table}.md").exists():
-            found = (f"there is no results store at {store_path}" if opened != store_path
-                     else f"the store {store_path} holds no records of {config.table}")
-            report = out_dir / f"{config.table}.md"
-            print(f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "
-                  "Pass the store the table was run with (--store PATH or $GCL_RESULTS; the committed tables' is "
-                  "benchmarks/results/results.sqlite), or another --out.", file=sys.stderr)
-            return 2
+    report = out_dir / f"{config.table}.md"
+    exists = str(store_path) == ":memory:" or Path(store_path).expanduser().is_file()
+    # read without creating it (nothing to read, and nothing to create where the run is refused)
+    with ResultsStore(store_path if exists else ":memory:") as store:
+        refusal = _report_refusal(full, config, store, store_path, exists, report, args.report_only)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    with ResultsStore(store_path if exists or not args.report_only else ":memory:") as store:
+        kept: list[tuple[str, str, int, int]] = []
         if not args.report_only:
             print(f"{config.title}: {len(config.datasets)} dataset(s), {len(config.methods)} method(s), "
                   f"{config.seeds} seed(s); store {store_path}")
@@ -158,13 +157,67 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
                       "(run again once it ends to pick up any it did not finish)")
             for task, message in summary.failed.items():
                 print(f"  failed: {task}: {message}")
+            # the rows this run ran again may still lack seeds the report shows (failed or left tasks)
+            kept = lost_rows(full, store, report) if report.exists() else []
+            if kept:
+                out_dir = cache_dir() / "bench" / "kept-reports"
         written = write_report(full, store, out_dir, papers_dir=benchmarks_dir() / "papers",
                                available=dataset_available)
     for _kind, path in sorted(written.items()):
         print(f"wrote {path}")
+    if kept:
+        print(f"{report} is kept: it shows results that the store {store_path} still lacks after this run "
+              f"({_rows(kept)}), so this run's report went to {out_dir} instead", file=sys.stderr)
+        return 1
     if not args.report_only and summary.failed:
         return 1
     return 0
+
+
+def _report_refusal(full: Any, config: Any, store: Any, store_path: str | Path, exists: bool, report: Path,
+                    report_only: bool) -> str | None:
+    r"""Why writing ``report`` of ``full`` (the table the report covers) from ``store`` is refused
+    before anything runs, or ``None``: a report never loses the seeds done that it shows to a
+    store without their records (under the settings' fingerprints the report covers; ``--quick``
+    records are others), unless this run (``config``) runs every seed of those rows again."""
+    from gcl.bench.report import lost_rows
+
+    if not report.exists():
+        return None
+    flag = "--report-only" if report_only else "nothing run"
+    which = f"the store {store_path}" + ("" if exists else " (there is none at that path)")
+    hint = _store_hint(store_path, report.parent)
+    lost = lost_rows(full, store, report)
+    if not report_only and config.seeds >= full.seeds:  # rows run again, every seed: measured anew
+        again = {(entry.label, spec.label) for entry in config.datasets for spec in config.methods}
+        lost = [row for row in lost if (row[0], row[1]) not in again]
+    if lost:
+        return (f"{flag}: {report} shows results missing from {which} ({_rows(lost)}): writing it now would "
+                f"lose them. Pass the store the table was run with ({hint}), "
+                + ("" if report_only else "run those rows too, ")
+                + "or write the report elsewhere (--out DIR); remove the report to replace it on purpose.")
+    variants = {full.variant(entry, spec) for entry in full.datasets for spec in full.methods}
+    if report_only and not any(store.records(full.table, variant) for variant in variants):
+        found = (f"the store {store_path} holds no records of {full.table} under the settings the report covers"
+                 if exists else f"there is no results store at {store_path}")
+        return (f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "
+                f"Pass the store the table was run with ({hint}), or another --out.")
+    return None
+
+
+def _store_hint(store_path: str | Path, folder: Path) -> str:
+    r"""Where the store of the reports in ``folder`` may be: the one beside them (the committed
+    tables keep theirs there), else the places a store is named."""
+    beside = folder / "results.sqlite"
+    if beside.is_file() and (str(store_path) == ":memory:"
+                             or Path(store_path).expanduser().resolve() != beside.resolve()):
+        return f"--store {beside}, the store beside the report, or $GCL_RESULTS"
+    return "--store PATH or $GCL_RESULTS; the committed tables' is benchmarks/results/results.sqlite"
+
+
+def _rows(rows: list[tuple[str, str, int, int]]) -> str:
+    return ", ".join(f"{dataset} / {method}: {shown} seed(s) done, {stored} in the store"
+                     for dataset, method, shown, stored in rows)
 
 
 def _check_paper_rows(config: Any) -> None:

@@ -175,23 +175,33 @@ class TableConfig:
                     self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
                 raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
                                  f"(got val_size {val_size!r}, ratios {ratios!r})")
-        if self.protocol == "ogb" or self.metric == "rocauc":
+        if self.protocol == "ogb" or self.metric == "rocauc" or any(_is_ogb_graph(e.name) for e in self.datasets):
             self._check_ogb_rows()
         self._check_training()
 
     def _check_ogb_rows(self) -> None:
         r"""The ``ogb`` protocol trains and scores one classification task of an OGB graph data set
         (its official split), and ROC-AUC needs OGB's evaluator of a binary task: every row must name
-        such a set."""
+        such a set. An OGB graph data set, in turn, is scored only as OGB prescribes: by the ``ogb``
+        protocol (its official scaffold split) and its evaluator's metric, never by another protocol's
+        random folds."""
         from gcl.eval import OGBGraphEvaluator
 
         for entry in self.datasets:
             what = f"the {self.protocol} protocol" if self.protocol == "ogb" else "metric rocauc"
             where = f"table {self.table!r}, {entry.label}"
-            if not entry.name.lower().replace("_", "-").startswith("ogbg-"):
-                raise ValueError(f"{where}: {what} needs an OGB graph data set "
-                                 f"(ogbg-...; got {entry.name!r}); TU data sets are scored by accuracy")
+            if not _is_ogb_graph(entry.name):
+                if self.protocol == "ogb" or self.metric == "rocauc":
+                    raise ValueError(f"{where}: {what} needs an OGB graph data set "
+                                     f"(ogbg-...; got {entry.name!r}); TU data sets are scored by accuracy")
+                continue
             evaluator = OGBGraphEvaluator(entry.name)
+            if self.protocol != "ogb":
+                official = {"acc": "accuracy"}.get(evaluator.metric, evaluator.metric)
+                raise ValueError(f"{where}: {entry.name} is an OGB data set, scored on its official scaffold split "
+                                 f"by OGB's evaluator ({evaluator.metric}); the {self.protocol} protocol would score "
+                                 f"it by {self.metric} on random folds, which no OGB result is comparable with. "
+                                 f"Put it in a table of protocol: ogb (metric: {official})")
             if evaluator.num_tasks != 1:
                 raise ValueError(f"{where}: {entry.name} has {evaluator.num_tasks} tasks; the supervised "
                                  "protocols train and score one classification task")
@@ -330,6 +340,11 @@ class TableConfig:
         specs = [self.method(label) for label in methods] if methods else self.methods
         return TableConfig(**{**self.__dict__, "datasets": entries, "methods": specs,
                               "seeds": self.seeds if seeds is None else int(seeds)})
+
+
+def _is_ogb_graph(name: str) -> bool:
+    r"""Whether ``name`` is an OGB graph property prediction data set (``ogbg-...``)."""
+    return name.lower().replace("_", "-").startswith("ogbg-")
 
 
 def _scoring(train: dict[str, Any]) -> dict[str, Any]:

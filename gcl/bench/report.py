@@ -115,6 +115,42 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
     return rows
 
 
+def reported_seeds(path: str | os.PathLike[str]) -> dict[tuple[str, str], int]:
+    r"""The seeds done of each ``(dataset, method)`` row of a Markdown report that
+    :func:`write_markdown` wrote (empty for a file without its results table)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    seeds: dict[tuple[str, str], int] = {}
+    inside = False
+    for line in lines:
+        if line.startswith("| Dataset | Method |"):
+            inside = True
+        elif inside and not line.startswith("|"):
+            break
+        elif inside:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            done = cells[6].partition("/")[0] if len(cells) == 9 else ""
+            if done.isdigit():  # (not the |---| line under the header)
+                seeds[(cells[0], cells[1])] = int(done)
+    return seeds
+
+
+def lost_rows(config: TableConfig, store: ResultsStore, path: str | os.PathLike[str]
+              ) -> list[tuple[str, str, int, int]]:
+    r"""The rows of ``config`` that the report at ``path`` shows with more seeds done than a report
+    written now from ``store`` would: ``(dataset, method, seeds done in the file, seeds done in the
+    store)`` each. A report must not lose results because it is written from another store than
+    the one its rows were run with (the default store, a mistyped ``--store``, one of ``--quick``
+    records only: they hold none of the settings' fingerprints the report covers)."""
+    before = reported_seeds(path)
+    if not before:
+        return []
+    return [(row.dataset, row.method, before[(row.dataset, row.method)], row.seeds_done)
+            for row in build_rows(config, store) if before.get((row.dataset, row.method), 0) > row.seeds_done]
+
+
 def _pm(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"

@@ -107,15 +107,25 @@ def _device_name(device: str) -> str:
     return device
 
 
+def dataset_roots(entry: DatasetEntry) -> list[Path]:
+    r"""The roots searched for a row's raw files, as :func:`gcl.data.load_dataset` searches them:
+    the row's own ``dataset: {root: ...}`` first, then ``$GCL_DATA``, the shipped ``datasets/``
+    and the cache."""
+    from gcl.data import search_roots
+
+    return search_roots(entry.dataset.get("root"))
+
+
 def dataset_available(entry: DatasetEntry) -> bool:
-    r"""Whether the raw files of a dataset are found in the data roots (no download attempted)."""
-    from gcl.data import get_spec, locate, search_roots
+    r"""Whether the raw files of a dataset are found in the data roots (:func:`dataset_roots`:
+    the row's ``root`` included; no download attempted)."""
+    from gcl.data import get_spec, locate
 
     try:
         spec = get_spec(entry.name)
     except ValueError:
         return False
-    return locate(spec, search_roots()) is not None
+    return locate(spec, dataset_roots(entry)) is not None
 
 
 def default_store_path() -> Path:

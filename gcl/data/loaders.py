@@ -6,6 +6,7 @@ import copy
 import numbers
 import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -259,8 +260,9 @@ def load_dataset(
             the node-level sets. (default: :obj:`False`)
         transform (callable, optional): Per-access PyG transform.
         download (bool, optional): Try the normal PyG / OGB download when the
-            files are found nowhere. ``None`` downloads unless ``$GCL_OFFLINE``
-            is set. (default: :obj:`None`)
+            files are found nowhere (into the cache, through a temporary folder:
+            a failed download leaves nothing behind). ``None`` downloads unless
+            ``$GCL_OFFLINE`` is set. (default: :obj:`None`)
         mmap (bool): Return a :class:`~gcl.data.MappedDataset`: the collated
             storage (with the options above applied) is written once to a file
             in the processed cache, and every load maps that file instead of
@@ -317,11 +319,17 @@ def load_dataset(
             if mapped is not None:
                 return _fallback_used(mapped, node_features)
         source = download_root / spec.folder
-        with held_lock(download_root / f".{spec.folder}.lock"):
+        # beside the folder, not in it (WikiCS's folder is download_root itself)
+        with held_lock(download_root.parent / f".{spec.family}-{spec.name}.lock"):
+            if missing_files(spec, source):  # (another process may have downloaded it while this one waited)
+                _download(spec, download_root, use_node_attr, roots)
             try:
                 dataset = _construct(spec, download_root, use_node_attr, transform)
-            except Exception as exc:  # any network or parse failure means "not available"
-                raise _not_found(spec, roots, f"download failed: {exc}") from exc
+            except (CorruptDatasetError, DatasetNotFoundError):
+                raise
+            except Exception as exc:  # the files are all there: what they hold cannot be read
+                raise CorruptDatasetError(f"Cannot load {spec.name} from {source}: {type(exc).__name__}: "
+                                          f"{exc}") from exc
             # one processed cache serves both use_node_attr settings here (a local copy has one each)
             _check_once(dataset, spec.name, source,
                         Path(dataset.processed_dir) / f"{CHECKED_MARKER}-attr{int(use_node_attr)}")
@@ -386,6 +394,42 @@ def load_dataset(
         assert mapped is not None
         return _fallback_used(mapped, node_features)
     return _fallback_used(dataset, node_features)
+
+
+def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots: list[Path]) -> None:
+    r"""Downloads ``spec`` with PyG / OGB into ``download_root / spec.folder`` through a temporary
+    folder beside ``download_root``: the download and its first processing run there, and the
+    dataset folder is moved into place once they succeeded. A download that fails, or a process
+    killed while downloading, thus never leaves a partial dataset folder (OGB takes a folder
+    without its ``RELEASE_v1.txt`` for an outdated release and asks on the terminal whether to
+    update it); one that an older version left is removed first. Called under the dataset's
+    download lock.
+
+    Raises:
+        DatasetNotFoundError: The download failed (no network, a server error ...), or what it
+            fetched lacks files ``spec`` needs.
+    """
+    folder, parent = download_root / spec.folder, download_root.parent
+    if folder.exists():  # incomplete (the caller found files missing): never handed to PyG / OGB
+        shutil.rmtree(folder)
+    parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{spec.family}-{spec.name}.partial-"
+    for stale in parent.glob(f"{prefix}*"):  # left by a killed process (this one holds the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        staged = staging / spec.family / spec.folder
+        try:
+            _construct(spec, staging / spec.family, use_node_attr, None)
+        except Exception as exc:  # any network or parse failure means "not available"
+            raise _not_found(spec, roots, f"download failed: {exc}") from exc
+        missing = missing_files(spec, staged)
+        if missing:
+            raise _not_found(spec, roots, f"the download lacks {', '.join(missing)}")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fallback_used(dataset: Any, node_features: str) -> Any:

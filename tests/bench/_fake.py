@@ -127,3 +127,16 @@ def slow_logging(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     with open(os.environ["GCL_TEST_LOG"], "a") as handle:
         handle.write(task.id + "\n")
     return executor(config, task, ctx)
+
+
+def unshipped_tu_copy(root: Path, name: str = "NCI109") -> Path:
+    """Writes the shipped MUTAG's raw files as the TU data set ``name`` (one that ``datasets/``
+    does not ship) under ``root/TU/name/raw``: a row finds it only through a root naming ``root``."""
+    from gcl.data.roots import REPO_DATASETS
+
+    raw = root / "TU" / name / "raw"
+    raw.mkdir(parents=True)
+    for part in ("A", "graph_indicator", "graph_labels", "node_labels"):
+        (raw / f"{name}_{part}.txt").write_bytes((REPO_DATASETS / "TU" / "MUTAG" / "raw" / f"MUTAG_{part}.txt")
+                                                 .read_bytes())
+    return raw.parent

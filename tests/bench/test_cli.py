@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -96,6 +97,92 @@ def test_report_only_does_not_blank_a_report_from_a_store_without_its_records(
         assert "the report would replace" in capsys.readouterr().err
     assert (tmp_path / "mini.md").read_text() == "the committed report\n"
     assert not (tmp_path / "typo").exists()
+
+
+_MINI = ("table: mini\nprotocol: svc\nseeds: 2\nmethods: {graphcl: {options: {hidden_channels: 8, num_layers: 2}}}\n"
+         "datasets: [MUTAG, PTC_MR]\ntrain: {epochs: 2, batch_size: 64}\n"
+         "evaluation: {n_splits: 2, inner_splits: 2, C_grid: [1.0]}\nquick: {datasets: [MUTAG]}\n")
+
+
+def _stored(path: Path, config: Any) -> Path:
+    """A store holding every seed and fold of every row of ``config`` (as a finished run leaves it)."""
+    from gcl.bench.protocols import folds_of
+    from gcl.bench.store import Record
+
+    with ResultsStore(path) as store:
+        store.add(Record(config.table, config.variant(entry, spec), entry.label, spec.label, seed, fold, 0.8,
+                         task=f"{entry.label}/{spec.label}/seed{seed}", task_seconds=1.0)
+                  for entry in config.datasets for spec in config.methods for seed in range(config.seeds)
+                  for fold in range(folds_of(config)[0]))
+    return path
+
+
+def _committed(tmp_path: Path, text: str = _MINI) -> tuple[Path, Path, Path]:
+    """A table's configuration, its report with every row done and the store beside it."""
+    from gcl.bench.config import load_config
+    from gcl.bench.report import write_report
+
+    config, out = tmp_path / "mini.yaml", tmp_path / "results"
+    config.write_text(text)
+    with ResultsStore(_stored(out / "results.sqlite", load_config(config))) as store:
+        write_report(load_config(config), store, out, chart=False)
+    report = out / "mini.md"
+    assert "| done |" in report.read_text() and "not run yet" not in report.read_text()
+    return config, report, out / "results.sqlite"
+
+
+def test_report_only_does_not_blank_a_report_from_a_store_of_quick_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gcl.bench.config import load_config
+
+    config, report, committed = _committed(tmp_path)
+    committed_text = report.read_text()
+    quick = _stored(tmp_path / "R.sqlite", load_config(config).reduced())  # what a --quick run leaves
+    assert main(["bench", str(config), "--report-only", "--store", str(quick), "--out", str(report.parent)]) == 2
+    err = capsys.readouterr().err
+    assert f"--report-only: {report} shows results missing from the store {quick} (MUTAG / graphcl: 2 seed(s) " \
+        "done, 0 in the store, PTC_MR / graphcl: 2 seed(s) done, 0 in the store)" in err
+    assert f"--store {committed}, the store beside the report" in err
+    assert report.read_text() == committed_text
+    # from the store it was run with, the report is written again
+    assert main(["bench", str(config), "--report-only", "--store", str(committed), "--out", str(report.parent)]) == 0
+    assert report.read_text().count("| done |") == 2
+
+
+def test_a_run_does_not_wipe_rows_a_report_shows_done_that_its_store_lacks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config, report, committed = _committed(tmp_path)
+    committed_text = report.read_text()
+    store = tmp_path / "default" / "results.sqlite"  # as the default store, where the table was run with another
+    args = ["bench", str(config), "--datasets", "MUTAG", "--seeds", "1", "--out", str(report.parent), "--no-progress"]
+    assert main([*args, "--store", str(store)]) == 2  # refused before anything runs
+    err = capsys.readouterr().err
+    assert f"nothing run: {report} shows results missing from the store {store} (there is none at that path) " \
+        "(MUTAG / graphcl: 2 seed(s) done, 0 in the store, PTC_MR / graphcl" in err
+    assert f"--store {committed}, the store beside the report" in err and "run those rows too" in err
+    assert report.read_text() == committed_text and not store.exists()
+    assert main([*args, "--store", str(committed)]) == 0  # the store it was run with: nothing to run
+    assert "ran 0 task(s)" in capsys.readouterr().out
+    assert report.read_text().count("| done |") == 2
+
+
+def test_a_run_that_leaves_a_reported_row_without_its_seeds_keeps_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.data import cache_dir
+
+    # the report's one row, run again (every seed) from another store, is not measured: its data is gone
+    config, report, _ = _committed(tmp_path, _MINI.replace("[MUTAG, PTC_MR]", f"{{MUTAG: {{name: NCI109, dataset: "
+                                                           f"{{root: {tmp_path / 'gone'}}}}}}}"))
+    monkeypatch.setenv("GCL_DATA", str(tmp_path / "gone"))
+    committed_text = report.read_text()
+    store = tmp_path / "other.sqlite"
+    assert main(["bench", str(config), "--store", str(store), "--out", str(report.parent), "--no-progress"]) == 1
+    kept = cache_dir() / "bench" / "kept-reports"
+    assert f"{report} is kept: it shows results that the store {store} still lacks after this run (MUTAG / " \
+        f"graphcl: 2 seed(s) done, 0 in the store), so this run's report went to {kept} instead" in \
+        capsys.readouterr().err
+    assert report.read_text() == committed_text
+    assert "| MUTAG | graphcl |" in (kept / "mini.md").read_text()
 
 
 def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -241,6 +328,31 @@ def test_a_dataset_asked_for_by_name_that_is_not_found_is_an_error(tmp_path: Pat
                  "--out", str(tmp_path)]) == 2
     assert "--datasets: NCI1 not found under the data roots" in capsys.readouterr().err
     assert not store.exists()
+
+
+@pytest.mark.filterwarnings("ignore:NCI109 from .* has 188 graphs")  # MUTAG's graphs under another name
+def test_a_dataset_asked_for_by_name_is_looked_for_under_its_rows_root(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import _fake
+
+    _fake.unshipped_tu_copy(tmp_path / "mine")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("GCL_DATA", str(tmp_path / "elsewhere"))
+    config = tmp_path / "own.yaml"
+    config.write_text(
+        "table: own\nprotocol: svc\nseeds: 1\nmethods: {graphcl: {options: {hidden_channels: 8, num_layers: 2}}}\n"
+        f"datasets:\n  NCI109: {{dataset: {{root: {tmp_path / 'mine'}}}}}\n  ENZYMES: {{dataset: {{root: {tmp_path / 'none'}}}}}\n"
+        "train: {epochs: 1, batch_size: 64}\nevaluation: {n_splits: 2, inner_splits: 2, C_grid: [1.0]}\n")
+    store, out = tmp_path / "r.sqlite", tmp_path / "out"
+    assert main(["bench", str(config), "--datasets", "NCI109", "--store", str(store), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "ran 1 task(s)" in capsys.readouterr().out
+    rows = {line.split(" | ")[0]: line for line in (out / "own.md").read_text().splitlines() if line.startswith("| ")}
+    assert rows["| NCI109"].endswith("| done |") and rows["| ENZYMES"].endswith("| data not available |")
+    # a row whose root lacks the files is named with the roots searched for it, its own first
+    assert main(["bench", str(config), "--datasets", "ENZYMES", "--store", str(store), "--out", str(out)]) == 2
+    assert f"--datasets: ENZYMES not found under the data roots (ENZYMES: {tmp_path / 'none'}, " \
+        f"{tmp_path / 'elsewhere'}," in capsys.readouterr().err
 
 
 def test_reproduce_node_table_quick_on_the_shipped_cora(tmp_path: Path, capsys: pytest.CaptureFixture[str],

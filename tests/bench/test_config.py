@@ -174,6 +174,27 @@ def test_invalid(bad: dict[str, Any], match: str) -> None:
         parse_config(_content(**bad))
 
 
+@pytest.mark.parametrize("bad, match", [
+    ({"datasets": ["ogbg-molbace"], "quick": {}},
+     r"ogbg-molbace is an OGB data set, scored on its official scaffold split by OGB's evaluator \(rocauc\); "
+     r"the svc protocol would score it by accuracy on random folds.*protocol: ogb \(metric: rocauc\)"),
+    ({"protocol": "supervised-kfold", "methods": {"gin": {"method": "supervised"}},
+      "datasets": {"MUTAG": {}, "BACE": {"name": "ogbg-molbace"}}, "quick": {}},
+     r"BACE: ogbg-molbace is an OGB data set.*the supervised-kfold protocol would score it by accuracy"),
+    ({"protocol": "supervised-random", "metric": "rocauc", "methods": {"gin": {"method": "supervised"}},
+      "datasets": ["ogbg-molbace"], "quick": {}},
+     r"the supervised-random protocol would score it by rocauc on random folds"),
+])
+def test_ogb_data_sets_are_scored_only_on_their_official_split(bad: dict[str, Any], match: str) -> None:
+    # OGB prescribes its scaffold split and its evaluator's metric: accuracy (or even ROC-AUC) on another
+    # protocol's random folds is no OGB result
+    with pytest.raises(ValueError, match=match):
+        parse_config(_content(**bad))
+    config = parse_config(_content(protocol="ogb", metric="rocauc", methods={"gin": {"method": "supervised"}},
+                                   datasets=["ogbg-molbace"], quick={}))
+    assert config.datasets[0].name == "ogbg-molbace"
+
+
 def test_missing_section() -> None:
     content = _content()
     del content["datasets"]

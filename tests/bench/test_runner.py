@@ -192,6 +192,25 @@ def test_unavailable_dataset_is_skipped(tmp_path: Path) -> None:
     assert summary.unavailable == ["PROTEINS"] and len(summary.ran) == 12
 
 
+def test_a_rows_own_root_is_searched_for_its_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench.config import parse_config
+    from gcl.bench.runner import dataset_available
+
+    _fake.unshipped_tu_copy(tmp_path / "mine")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("GCL_DATA", str(tmp_path / "elsewhere"))  # the copy is under no data root but the row's
+    config = parse_config({
+        "table": "own", "protocol": "supervised-kfold", "seeds": 1, "evaluation": {"n_splits": 2},
+        "methods": {"a": {"method": "supervised"}},
+        "datasets": {"NCI109": {"dataset": {"root": str(tmp_path / "mine")}}, "ENZYMES": {}},
+    })
+    mine, enzymes = config.datasets
+    assert dataset_available(mine) and not dataset_available(enzymes)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_table(config, store, progress=False, executor=_fake.executor, work_dir=tmp_path)
+    assert summary.unavailable == ["ENZYMES"] and summary.ran == ["NCI109/a/seed0/fold0", "NCI109/a/seed0/fold1"]
+
+
 def test_resume_after_kill(tmp_path: Path, fork_context: Any) -> None:
     store_path = tmp_path / "r.sqlite"
     log = tmp_path / "log.txt"

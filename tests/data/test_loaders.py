@@ -239,6 +239,91 @@ def test_a_downloaded_dataset_is_checked_like_a_local_copy(tmp_path: Path, monke
         load_dataset("MUTAG", download=True, use_node_attr=True)
 
 
+class _Response:
+    """What ``urllib.request.urlopen`` returns, as far as ogb's download reads it."""
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = io.BytesIO(payload)
+        self._size = len(payload)
+
+    def info(self) -> dict[str, str]:
+        return {"Content-Length": str(self._size)}
+
+    def read(self, size: int = -1) -> bytes:
+        return self._payload.read(size)
+
+
+def _offline_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, serve: bytes | None) -> list[str]:
+    """A cache in ``tmp_path``, no data root, a server that fails (``serve=None``: no network, as a
+    DNS failure) or sends ``serve``; returns the prompts shown (stdin answers them as closed)."""
+    import builtins
+    import urllib.error
+    import urllib.request
+
+    prompts: list[str] = []
+
+    def urlopen(url: str, *args: Any, **kwargs: Any) -> _Response:
+        if serve is None:
+            raise urllib.error.URLError("[Errno -2] Name or service not known")
+        return _Response(serve)
+
+    def closed_stdin(prompt: str = "") -> str:
+        prompts.append(prompt)
+        raise EOFError("EOF when reading a line")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(builtins, "input", closed_stdin)
+    monkeypatch.setenv("GCL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GCL_DATA", raising=False)
+    return prompts
+
+
+def test_a_failed_download_leaves_nothing_ogb_would_prompt_about(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    prompts = _offline_download(monkeypatch, tmp_path, serve=None)
+    download = tmp_path / "cache" / "download"
+    for attempt in range(3):
+        if attempt == 2:  # what a failed download of an earlier version left: raw/ without RELEASE_v1.txt
+            (download / "OGB" / "ogbg_molclintox" / "raw").mkdir(parents=True)
+        with pytest.raises(DatasetNotFoundError, match=r"download failed: <urlopen error \[Errno -2\] Name or "):
+            load_dataset("ogbg-molclintox", download=True)
+        assert prompts == []  # ogb asks whether to update a folder without its release file
+        assert not (download / "OGB" / "ogbg_molclintox").exists()
+        assert [p.name for p in download.iterdir() if ".partial-" in p.name] == []  # nor a temporary folder
+
+
+def _zipped_molbace(leave_out: str = "") -> bytes:
+    """The shipped ogbg-molbace as OGB's server sends it (``bace/...``), without the files under ``leave_out``."""
+    import zipfile
+
+    folder = REPO_DATASETS / "OGB" / "ogbg_molbace"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if path.is_file() and "processed" not in name and not (leave_out and name.startswith(leave_out)):
+                archive.write(path, f"bace/{name}")
+    return buffer.getvalue()
+
+
+def test_a_download_is_moved_into_place_once_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.data.loaders as loaders
+
+    _offline_download(monkeypatch, tmp_path, serve=_zipped_molbace(leave_out="split/"))
+    search_roots = loaders.search_roots
+    monkeypatch.setattr(loaders, "search_roots", lambda root=None: search_roots(root)[-1:])  # not the shipped copy
+    folder = tmp_path / "cache" / "download" / "OGB" / "ogbg_molbace"
+    with pytest.raises(DatasetNotFoundError, match=r"the download lacks split/scaffold/train\.csv\.gz"):
+        load_dataset("ogbg-molbace", download=True)
+    assert not folder.exists()
+    _offline_download(monkeypatch, tmp_path, serve=_zipped_molbace())
+    dataset = load_dataset("ogbg-molbace", download=True)
+    assert len(dataset) == 1513 and dataset.source == folder and (folder / "RELEASE_v1.txt").is_file()
+    assert sum(len(part) for part in dataset.get_idx_split().values()) == 1513  # read from the folder in place
+    assert [p.name for p in folder.parents[1].iterdir() if ".partial-" in p.name] == []
+    assert len(load_dataset("ogbg-molbace")) == 1513  # found in the cache now, without a download
+
+
 def _pack_mutag(archive: Path, labels: list[str]) -> None:
     source = REPO_DATASETS / "TU" / "MUTAG" / "raw"
     buffer = io.BytesIO()
