@@ -289,3 +289,15 @@ def test_seeds_that_torch_would_fold_together_are_refused(capsys: pytest.Capture
     # torch's CPU generator keeps the low 32 bits: seed 2**32 would repeat seed 0's run
     assert main(["train", "graphcl", "--dataset", "MUTAG", "--seed", str(2**32), "--quiet"]) == 2
     assert "seed must be an integer in [0, 2**32)" in capsys.readouterr().err
+
+
+def test_train_scores_ogb_data_on_its_official_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # OGB prescribes its evaluator's metric on the scaffold split, not accuracy on random folds
+    config = tmp_path / "ogb.yaml"
+    config.write_text("method: {ogb_mol: true, augmentations: [drop_nodes, subgraph]}\n")
+    assert main(["train", "graphcl", "--dataset", "ogbg-molbace", "--epochs", "1", "--config", str(config),
+                 "--quiet", "--out", str(tmp_path / "run")]) == 0
+    assert "official-split test rocauc of a linear probe" in capsys.readouterr().out
+    evaluation = json.loads((tmp_path / "run" / "result.json").read_text())["evaluation"]
+    assert evaluation["metric"] == "rocauc" and len(evaluation["fold_scores"]) == 1
+    assert "official split" in evaluation["protocol"]

@@ -254,14 +254,24 @@ def _train(args: argparse.Namespace) -> int:
 
         target = dataset[0] if level == "node" else dataset
         features, labels = embed_dataset(result.method, target)
-        if mode == "svc":
+        official = level == "graph" and callable(getattr(dataset, "get_idx_split", None))
+        if official:  # OGB: its metric on its official split, not accuracy on random folds
+            from gcl.eval import OGBLinearProbe
+
+            probe = OGBLinearProbe(args.dataset)
+            evaluation = probe.evaluate(features, labels, dataset.get_idx_split())
+        elif mode == "svc":
             evaluation = SVCEvaluator(random_state=config.seed).evaluate(features, labels)
         else:
             splits = random_splits(len(labels), num_splits=20, random_state=config.seed)
             # embeddings scaled to unit norm, as GRACE's and G-BT's evaluation and the node table do
             evaluation = LinearProbe(random_state=config.seed, normalize=True).evaluate(features, labels, splits)
-        label = ("10-fold SVC accuracy" if mode == "svc"
-                 else "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)")
+        if official:
+            label = (f"official-split test {probe.evaluator_.metric} of a linear probe "
+                     f"(C chosen on the validation graphs)")
+        else:
+            label = ("10-fold SVC accuracy" if mode == "svc"
+                     else "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)")
         print(f"{label}: {evaluation} %")
         report["evaluation"] = evaluation.to_dict()
     elif args.method in SUPERVISED:
