@@ -317,7 +317,7 @@ def load_dataset(
                                        normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, download_root / spec.folder, spec)
             if mapped is not None:
-                return _fallback_used(mapped, node_features)
+                return _fallback_used(mapped, node_features, max_degree)
         source = download_root / spec.folder
         # beside the folder, not in it (WikiCS's folder is download_root itself)
         with held_lock(download_root.parent / f".{spec.family}-{spec.name}.lock"):
@@ -342,7 +342,7 @@ def load_dataset(
             mapped_file = _mapped_file(processed, node_features, max_degree, normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, source, spec)
             if mapped is not None:
-                return _fallback_used(mapped, node_features)
+                return _fallback_used(mapped, node_features, max_degree)
         # one process builds the processed cache while the others wait, then read it
         with held_lock(mirror_root / ".build.lock"):
             # checked until a load has passed the checks: PyG creates processed/ before it processes, so
@@ -392,8 +392,8 @@ def load_dataset(
         save_mapped(dataset, mapped_file)
         mapped = _open_mapped(mapped_file, transform, source, spec)
         assert mapped is not None
-        return _fallback_used(mapped, node_features)
-    return _fallback_used(dataset, node_features)
+        return _fallback_used(mapped, node_features, max_degree)
+    return _fallback_used(dataset, node_features, max_degree)
 
 
 def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots: list[Path]) -> None:
@@ -432,13 +432,19 @@ def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fallback_used(dataset: Any, node_features: str) -> Any:
-    r"""``dataset``, with a warning when ``node_features`` was asked for but the graphs have
-    features of their own (so no fallback was added)."""
-    if node_features != "auto" and getattr(dataset, "node_feature_fallback", None) is None:
-        name = getattr(getattr(dataset, "spec", None), "name", "the dataset")
+def _fallback_used(dataset: Any, node_features: str, max_degree: int | None = None) -> Any:
+    r"""``dataset``, with a warning when ``node_features`` or ``max_degree`` was asked for but
+    nothing used it: the graphs have features of their own (so no fallback was added), or the
+    fallback is not the one-hot degree that ``max_degree`` caps."""
+    fallback = getattr(dataset, "node_feature_fallback", None)
+    name = getattr(getattr(dataset, "spec", None), "name", "the dataset")
+    if node_features != "auto" and fallback is None:
         warnings.warn(f"{name} has node features: node_features={node_features!r} (a fallback for "
                       "featureless graphs) is ignored", stacklevel=3)
+    if max_degree is not None and (fallback is None or fallback[0] != "degree"):
+        why = "has node features" if fallback is None else f"gets {fallback[0]!r} fallback features"
+        warnings.warn(f"{name} {why}: max_degree={max_degree} (the cap of one-hot degree features) is "
+                      "ignored", stacklevel=3)
     return dataset
 
 

@@ -5,6 +5,7 @@ import lzma
 import shutil
 import stat
 import tarfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -472,6 +473,17 @@ def test_graphs_with_features_are_left_alone() -> None:
     for _ in range(2):  # a memory-mapped copy, written then read from the cache
         with pytest.warns(UserWarning, match="MUTAG has node features"):
             assert load_dataset("MUTAG", node_features="constant", mmap=True).num_features == 7
+
+
+def test_a_degree_cap_nothing_uses_is_named() -> None:
+    # max_degree caps the one-hot degree fallback: with features of the graphs' own, or another fallback, it does nothing
+    with pytest.warns(UserWarning, match=r"MUTAG has node features: max_degree=5 .* is ignored"):
+        assert load_dataset("MUTAG", max_degree=5).num_features == 7
+    with pytest.warns(UserWarning, match=r"IMDB-BINARY gets 'constant' fallback features: max_degree=5"):
+        load_dataset("IMDB-BINARY", node_features="constant", max_degree=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # where it acts, no warning
+        assert load_dataset("IMDB-BINARY", node_features="degree", max_degree=5).num_features == 6
 
 
 def test_ogb_molecules_from_benchmark_root(shared_data: Path, load_shared: Any) -> None:
