@@ -123,7 +123,16 @@ def check_feature_dim(name: str, tensor: Tensor, dim: int, reference: str) -> No
         )
 
 
-def check_labels(name: str, labels: Tensor, length: int) -> None:
+#: Integer dtypes with few kernels (no ``min``, ``max`` or comparison with a number, no
+#: indexing): labels and positions of these dtypes are converted to ``int64``.
+_WIDE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
+
+
+def check_labels(name: str, labels: Tensor, length: int) -> Tensor:
+    r"""Checks a 1-D integer tensor of ``length`` entries and returns it, as ``int64`` when
+    its dtype is ``uint16``, ``uint32`` or ``uint64`` (which most torch operations do not
+    support); a ``uint64`` value of :math:`2^{63}` or more, which ``int64`` cannot hold, is
+    refused."""
     if not isinstance(labels, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor (got {type(labels).__name__})")
     if labels.dim() != 1 or labels.numel() != length:
@@ -132,16 +141,27 @@ def check_labels(name: str, labels: Tensor, length: int) -> None:
         )
     if labels.is_floating_point() or labels.is_complex():
         raise ValueError(f"{name} must hold integer class labels (got dtype {labels.dtype})")
+    if labels.dtype not in _WIDE_UNSIGNED:
+        return labels
+    converted = labels.long()
+    # uint64 values of 2**63 and more wrap around to negative int64 values
+    if labels.dtype == torch.uint64 and converted.numel() > 0 and bool((converted < 0).any()):
+        raise ValueError(
+            f"{name} values must be below 2**63 to be used as int64 positions or labels "
+            f"(got a {labels.dtype} value of {int(converted[converted < 0][0]) + 2**64})"
+        )
+    return converted
 
 
-def check_index(name: str, index: Tensor, length: int, upper: int) -> None:
+def check_index(name: str, index: Tensor, length: int, upper: int) -> Tensor:
     r"""Checks a 1-D integer tensor of ``length`` entries with values in ``[0, upper)`` (a bool
-    tensor is a mask, not positions)."""
+    tensor is a mask, not positions) and returns it, converted as :func:`check_labels` does."""
     if isinstance(index, Tensor) and index.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer positions, not a bool mask; pass {name}.nonzero().view(-1)")
-    check_labels(name, index, length)
+    index = check_labels(name, index, length)
     if index.numel() > 0 and (int(index.min()) < 0 or int(index.max()) >= upper):
         raise ValueError(
             f"{name} values must lie in [0, {upper}) "
             f"(got min {int(index.min())}, max {int(index.max())})"
         )
+    return index

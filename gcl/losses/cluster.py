@@ -143,7 +143,7 @@ def estimate_concentration(
             f"centroids must have feature size {features.size(1)} (got shape {tuple(centroids.shape)})"
         )
     num_clusters = centroids.size(0)
-    check_index("assignments", assignments, features.size(0), num_clusters)
+    assignments = check_index("assignments", assignments, features.size(0), num_clusters)
     if clip_quantiles is not None:
         low, high = clip_quantiles
         if not 0.0 <= low <= high <= 1.0:

@@ -9,6 +9,9 @@ Conventions shared by every function here:
   similarity is formed, and the loss comes back in ``float32``: logits divided by a small
   temperature overflow half precision, and softmax normalisers lose too many digits.
   ``float32`` and ``float64`` inputs are kept as they are.
+* Memories from outside the batch (queues and memory negatives, labelled keys, noise,
+  prototypes) are cast to the dtype the query computes in, whatever their floating dtype,
+  before they are normalised (:func:`_in_computation_dtype`).
 * Softmax normalisers are computed with a max-subtracted log-sum-exp, masked entries are
   filled with :math:`-\infty` *before* exponentiation.
 * Under :mod:`torch.distributed`, losses that use in-batch candidates gather them from all
@@ -171,11 +174,21 @@ def _check_nonempty(loss: str, embeddings: Tensor) -> None:
 
 
 def _check_negatives(negatives: Tensor | None, reference: Tensor, name: str) -> None:
+    r"""Checks memory negatives of any floating dtype (see :func:`_in_computation_dtype`)."""
     if negatives is None:
         return
     check_embeddings("negatives", negatives)
     check_feature_dim("negatives", negatives, reference.size(-1), name)
-    _check_same_precision(name, reference, "negatives", negatives)
+
+
+def _in_computation_dtype(memory: Tensor, query: Tensor) -> Tensor:
+    r"""``memory`` (negatives, keys, noise or prototypes: a floating tensor from outside the
+    batch) in the dtype ``query`` computes in (half precision upcast to ``float32``), cast
+    before it is normalised. One policy for every memory: no floating dtype is refused (a
+    ``float16`` queue serves a ``float64`` model), and nothing is computed in less than the
+    query's precision (a ``float64`` memory next to ``float32`` queries computes in
+    ``float32``, as the queries do)."""
+    return memory.to(_upcast(query).dtype)
 
 
 def _cross_block(anchors: Tensor, candidates: Tensor, temperature: float, offset: int,
@@ -300,7 +313,7 @@ def info_nce_loss(
     _check_pair(z1, z2)
     _check_negatives(negatives, z1, "z1")
     a1, a2 = _prepare(z1, normalize), _prepare(z2, normalize)
-    extra = None if negatives is None else _prepare(negatives, normalize).to(a1.dtype)
+    extra = None if negatives is None else _prepare(_in_computation_dtype(negatives, z1), normalize)
     if extra is not None and gather_negatives:
         extra = gather_with_grad(extra)
     need_batch = intra_view_negatives or cross_view_negatives
@@ -403,7 +416,7 @@ def sup_con_loss(
         features = features.unsqueeze(1)
     n, views, dim = features.shape
     if labels is not None:
-        check_labels("labels", labels, n)
+        labels = check_labels("labels", labels, n)
     if labels is None and views == 1:
         raise ValueError(
             "SupConLoss without labels needs two or more views per sample (features [N, V, D] with V >= 2): "
@@ -473,12 +486,12 @@ def label_contrastive_loss(
     check_embeddings("query", query)
     check_embeddings("keys", keys)
     check_feature_dim("keys", keys, query.size(1), "query")
-    check_labels("query_labels", query_labels, query.size(0))
-    check_labels("key_labels", key_labels, keys.size(0))
+    query_labels = check_labels("query_labels", query_labels, query.size(0))
+    key_labels = check_labels("key_labels", key_labels, keys.size(0))
     if keys.size(0) < 1:
         raise ValueError(f"keys must hold at least one entry (got shape {tuple(keys.shape)})")
     q = _prepare(query, normalize)
-    k = _prepare(keys, normalize).to(q.dtype)
+    k = _prepare(_in_computation_dtype(keys, query), normalize)
     logits = q @ k.T / temperature
     positive = query_labels.to(q.device)[:, None] == key_labels.to(q.device)[None, :]
     valid = positive.any(dim=1)
@@ -536,8 +549,12 @@ def _standardise(z: Tensor, count: int, normalization: str, eps: float) -> Tenso
     centred = z - mean
     squares = all_reduce_sum(centred.pow(2).sum(dim=0))
     # The square root's gradient is infinite at zero variance (a dimension constant over
-    # the batch); clamping at the smallest normal number keeps it finite (zero, as
-    # torch.std's), and the value is unchanged there because ``centred`` is zero.
+    # the batch); clamping at the smallest normal number keeps it out (zero, as
+    # torch.std's), and the value is unchanged there because ``centred`` is zero. The
+    # division still passes 1/sqrt(eps) ('batchnorm') or 1/eps ('unbiased') on: the gradient
+    # of such a dimension is zero only when it is constant in both views; constant in one
+    # view, C_ii still pulls it towards the other view's (varying) dimension with a gradient
+    # of that order, as in the reference implementations.
     tiny = torch.finfo(squares.dtype).tiny
     if normalization == "batchnorm":
         return centred / torch.sqrt((squares / count + eps).clamp_min(tiny))
@@ -614,6 +631,22 @@ def barlow_twins_loss(
 # --------------------------------------------------------------------------- metric losses
 
 
+#: Added to the difference of a pair before its norm (``F.pairwise_distance``'s ``eps``).
+_DISTANCE_EPS = 1e-6
+
+
+def _euclidean_distance(diff: Tensor) -> Tensor:
+    r"""Row-wise :math:`\lVert x - y\rVert_2` of ``diff`` :math:`= x - y`, measured at 0 as
+    ``F.pairwise_distance`` does, :math:`\lVert x - y + \epsilon\rVert_2`.
+
+    At distance 0 (a collapsed encoder) the norm has no gradient to push a dissimilar pair,
+    or a negative from its anchor, apart; everywhere else the value is the norm, exactly.
+    """
+    distance = torch.linalg.vector_norm(diff, dim=-1)
+    shifted = torch.linalg.vector_norm(diff + _DISTANCE_EPS, dim=-1)
+    return torch.where(distance > 0, distance, shifted)
+
+
 @_full_precision
 def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float = 1.0) -> Tensor:
     r"""Pairwise margin contrastive loss of Hadsell et al., see :class:`gcl.losses.ContrastiveLoss`.
@@ -640,18 +673,10 @@ def contrastive_loss(x1: Tensor, x2: Tensor, similar: Tensor, *, margin: float =
     a, b = _upcast(x1), _upcast(x2)
     diff = a - b
     squared = diff.pow(2).sum(dim=-1)
-    distance = torch.linalg.vector_norm(diff, dim=-1)
-    # At distance 0 (a collapsed encoder) the norm has no gradient to push a dissimilar pair
-    # apart; there the distance is measured as F.pairwise_distance does, with eps added.
-    shifted = torch.linalg.vector_norm(diff + _DISTANCE_EPS, dim=-1)
-    distance = torch.where(distance > 0, distance, shifted)
+    distance = _euclidean_distance(diff)
     same = similar.to(device=a.device, dtype=a.dtype)
     per_pair = 0.5 * (same * squared + (1 - same) * F.relu(margin - distance).pow(2))
     return global_mean(per_pair)
-
-
-#: Added to the difference of a pair before its norm (``F.pairwise_distance``'s ``eps``).
-_DISTANCE_EPS = 1e-6
 
 
 @_full_precision
@@ -681,8 +706,7 @@ def triplet_loss(
     if squared:
         d_pos, d_neg = (a - p).pow(2).sum(dim=-1), (a - n).pow(2).sum(dim=-1)
     else:
-        d_pos = torch.linalg.vector_norm(a - p, dim=-1)
-        d_neg = torch.linalg.vector_norm(a - n, dim=-1)
+        d_pos, d_neg = _euclidean_distance(a - p), _euclidean_distance(a - n)
     return global_mean(F.relu(d_pos - d_neg + margin))
 
 
@@ -709,7 +733,7 @@ def n_pair_loss(
     _check_pair(anchors, positives, ("anchors", "positives"))
     n = anchors.size(0)
     if labels is not None:
-        check_labels("labels", labels, n)
+        labels = check_labels("labels", labels, n)
     a, p = _upcast(anchors), _upcast(positives)
     all_p, offset = gather_with_offset(p)
     total = all_p.size(0)
@@ -773,7 +797,7 @@ def nce_loss(
     if num_noise < 1:
         raise ValueError(f"noise must hold at least one sample (got shape {tuple(noise.shape)})")
     q, p = _prepare(query, normalize), _prepare(positive, normalize)
-    y = _prepare(noise, normalize).to(q.dtype)
+    y = _prepare(_in_computation_dtype(noise, query), normalize)
     positive_score = (q * p).sum(dim=-1, keepdim=True)
     noise_score = q @ y.T if y.dim() == 2 else torch.einsum("bd,bkd->bk", q, y)
     scores = torch.cat([positive_score, noise_score], dim=1) / temperature - log_partition
@@ -961,7 +985,7 @@ def mochi_mix(
         )
     with torch.no_grad():
         q = _prepare(query.detach(), True)
-        bank = _prepare(negatives.detach(), True).to(q.dtype)
+        bank = _prepare(_in_computation_dtype(negatives.detach(), query), True)
         batch = q.size(0)
         hardest_count = min(num_hardest, bank.size(0))
         hardest_index = (q @ bank.T).topk(hardest_count, dim=1).indices
@@ -1008,7 +1032,7 @@ def mochi_loss(
         query, negatives, num_hardest, num_synthetic_negatives, num_synthetic_query_mix, generator
     )
     q, k = _prepare(query, normalize), _prepare(key, normalize)
-    bank = _prepare(negatives, normalize).to(q.dtype)
+    bank = _prepare(_in_computation_dtype(negatives, query), normalize)
     per_query = _nce_per_anchor(
         q, k, temperature, negatives=bank, anchor_negatives=synthetic.to(q.dtype)
     )
@@ -1046,6 +1070,7 @@ def proto_nce_loss(
     """
     check_positive("temperature", temperature)
     _check_pair(query, key, ("query", "key"))
+    _check_negatives(negatives, query, "query")  # here, to name the query (info_nce_loss names it z1)
     instance = info_nce_loss(
         query,
         key,
@@ -1080,14 +1105,14 @@ def proto_nce_loss(
         check_embeddings(f"prototypes[{m}]", centroids)
         check_feature_dim(f"prototypes[{m}]", centroids, q.size(1), "query")
         num_clusters = centroids.size(0)
-        check_index(f"cluster_assignments[{m}]", assignment, q.size(0), num_clusters)
+        assignment = check_index(f"cluster_assignments[{m}]", assignment, q.size(0), num_clusters)
         check_embeddings(f"concentrations[{m}]", phi, ndim=1)
         if phi.numel() != num_clusters or bool((phi <= 0).any()):
             raise ValueError(
                 f"concentrations[{m}] must hold {num_clusters} positive values "
                 f"(got shape {tuple(phi.shape)}, min {float(phi.min()) if phi.numel() else 'n/a'})"
             )
-        c = _prepare(centroids, normalize).to(q.dtype)
+        c = _prepare(_in_computation_dtype(centroids, query), normalize)
         logits = (q @ c.T) / _upcast(phi).to(device=q.device, dtype=q.dtype)[None, :]
         per_query = F.cross_entropy(logits, assignment.to(q.device).long(), reduction="none")
         proto_total = proto_total + global_mean(per_query)
@@ -1267,7 +1292,7 @@ def imix_loss(
     check_unit_interval("coefficient", coefficient)
     _check_pair(query, key, ("query", "key"))
     n = query.size(0)
-    check_index("permutation", permutation, n, n)
+    permutation = check_index("permutation", permutation, n, n)
     if not torch.equal(
         torch.sort(permutation.to(query.device)).values, torch.arange(n, device=query.device)
     ):
@@ -1285,7 +1310,7 @@ def imix_loss(
     logits = q @ keys.T / temperature
     if negatives is not None:
         logits = torch.cat(
-            [logits, q @ _prepare(negatives, normalize).to(q.dtype).T / temperature], 1
+            [logits, q @ _prepare(_in_computation_dtype(negatives, query), normalize).T / temperature], 1
         )
     own = offset + torch.arange(n, device=q.device)
     mixed = offset + permutation.to(q.device).long()

@@ -127,7 +127,7 @@ class MemoryQueue(nn.Module):
         if self.store_labels:
             if labels is None:
                 raise ValueError("this queue stores labels: pass labels= to enqueue (got None)")
-            check_labels("labels", labels, keys.size(0))
+            labels = check_labels("labels", labels, keys.size(0))
         elif labels is not None:
             raise ValueError("this queue was built with store_labels=False but labels were given")
         # Collectives run on the inputs' device (NCCL needs CUDA tensors); the queue may live elsewhere.
@@ -241,8 +241,9 @@ class MemoryBank(nn.Module):
         detached copies, which later :meth:`update` calls leave unchanged."""
         if indices is None:
             return self.bank.detach().clone()
-        check_index("indices", indices, indices.numel(), self.num_items)
-        return self.bank[indices.to(self.bank.device)].detach()
+        indices = check_index("indices", indices, indices.numel(), self.num_items)
+        # as positions: indexing takes a uint8 tensor for a mask and refuses int8/int16
+        return self.bank[indices.to(self.bank.device).long()].detach()
 
     def sample(
         self, num_samples: int, generator: torch.Generator | None = None
@@ -273,13 +274,13 @@ class MemoryBank(nn.Module):
         """
         check_embeddings("features", features)
         check_feature_dim("features", features, self.dim, "the bank")
-        check_index("indices", indices, features.size(0), self.num_items)
+        indices = check_index("indices", indices, features.size(0), self.num_items)
         if labels is not None:
             if self.labels is None:
                 raise ValueError(
                     "this bank was built with store_labels=False but labels were given"
                 )
-            check_labels("labels", labels, features.size(0))
+            labels = check_labels("labels", labels, features.size(0))
         device, source = self.bank.device, features.device
         indices = gather_no_grad(indices.to(source)).to(device).long()
         features = gather_no_grad(features).to(device=device, dtype=self.bank.dtype)

@@ -59,8 +59,12 @@ class TripletLoss(nn.Module):
     .. math::
         \mathcal{L} = \frac{1}{N} \sum_i \max\big(0,\ d(a_i, p_i) - d(a_i, n_i) + m\big),
 
-    with Euclidean :math:`d` (squared with ``squared=True``, as in FaceNet). Under DDP
-    the mean runs over the triplets of all ranks (:func:`~gcl.losses.global_mean`).
+    with Euclidean :math:`d` (squared with ``squared=True``, as in FaceNet). At
+    :math:`d = 0`, where the norm has no gradient (a negative on its anchor), :math:`d` is
+    measured as ``F.pairwise_distance`` and ``nn.TripletMarginLoss`` do,
+    :math:`\lVert a_i - n_i + \epsilon\rVert_2` with :math:`\epsilon = 10^{-6}`, like
+    :class:`ContrastiveLoss`. Under DDP the mean runs over the triplets of all ranks
+    (:func:`~gcl.losses.global_mean`).
 
     Args:
         margin (float, optional): :math:`m \ge 0`. (default: :obj:`1.0`)

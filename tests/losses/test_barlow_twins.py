@@ -170,3 +170,22 @@ def test_a_dimension_constant_over_the_batch_gets_finite_gradients(make: Any) ->
     assert c[2, 2] == 0.0
     assert torch.equal(layer.weight.grad[2], torch.zeros(5))
     assert torch.isfinite(layer.weight.grad).all() and torch.isfinite(layer.bias.grad).all()
+
+
+def test_a_dimension_constant_in_one_view_only_gets_the_references_gradient() -> None:
+    """Constant in one view only, a dimension is not dead: C_ii pulls it towards the other
+    view's with a gradient of order 1/eps ('unbiased') or 1/sqrt(eps) ('batchnorm'), as in
+    the reference implementations (the documentation promised zero)."""
+    z1, z2 = _views()
+    z2[:, 3] = 2.5
+    for ours, reference, order in (
+        (BarlowTwinsLoss.original(), reference_facebook, 1e-5 ** -0.5),
+        (BarlowTwinsLoss.graph_barlow_twins(), reference_graph_barlow_twins, 1e15),
+    ):
+        a1, a2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
+        b1, b2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
+        ga = torch.autograd.grad(ours(a1, a2), (a1, a2))
+        gb = torch.autograd.grad(reference(b1, b2), (b1, b2))
+        for x, y in zip(ga, gb):
+            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-9)
+        assert 1e-3 * order < float(ga[1][:, 3].abs().max()) < order

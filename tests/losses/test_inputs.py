@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -64,8 +65,59 @@ def test_different_precisions_get_a_clear_error() -> None:
             loss(z1, z2.double())
         # half precision next to float32 is fine: both compute in float32
         assert loss(z1, z2.half()).dtype == torch.float32
-    with pytest.raises(ValueError, match="same floating dtype"):
-        L.InfoNCE()(z1, z2, negatives=z2.double())
+
+
+_PHI = torch.tensor([0.3, 0.5, 0.4])
+
+# each loss of a memory (queue, bank rows, noise, prototypes, keys) given as (query, key, memory)
+MEMORIES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "info_nce": lambda q, k, m: L.InfoNCE(0.1)(q, k, negatives=m),
+    "proto_nce_negatives": lambda q, k, m: L.ProtoNCELoss(0.2)(q, k, negatives=m),
+    "proto_nce_prototypes": lambda q, k, m: L.ProtoNCELoss(0.2)(
+        q, k, None, [torch.arange(q.size(0)) % 3], [m[:3]], [_PHI]),
+    "mochi": lambda q, k, m: L.MoCHiLoss(0.2, num_hardest=4, num_synthetic_negatives=3, num_synthetic_query_mix=2)(
+        q, k, m, generator=torch.Generator().manual_seed(0)),
+    "imix": lambda q, k, m: L.IMixLoss(0.2)(q, k, torch.arange(q.size(0)).flip(0), 0.3, negatives=m),
+    "label_contrastive": lambda q, k, m: L.LabelContrastiveLoss(0.1)(
+        q, torch.arange(q.size(0)) % 2, m, torch.arange(m.size(0)) % 2),
+    "nce": lambda q, k, m: L.NCELoss(0.1)(q, k, m, -math.log(50)),
+}
+
+
+@pytest.mark.parametrize(("query_dtype", "memory_dtype", "computation_dtype"), [
+    (torch.float32, torch.float64, torch.float32),
+    (torch.float64, torch.float16, torch.float64),
+    (torch.float16, torch.float64, torch.float32),
+    (torch.float64, torch.float32, torch.float64),
+])
+@pytest.mark.parametrize("name", sorted(MEMORIES))
+def test_a_memory_is_cast_to_the_dtype_the_query_computes_in(
+    name: str, query_dtype: torch.dtype, memory_dtype: torch.dtype, computation_dtype: torch.dtype,
+) -> None:
+    """One policy for every external memory: it is used in the query's computation dtype
+    (half precision upcast to float32), whatever its own floating dtype. Before, a queue or
+    memory negatives of another dtype were refused while keys, noise and prototypes were
+    cast after their normalisation in their own, possibly lower, precision."""
+    q, k, _ = _pair()
+    memory = torch.randn(7, q.size(1), generator=torch.Generator().manual_seed(1))
+    q, k, memory = q.to(query_dtype), k.to(query_dtype), memory.to(memory_dtype)
+    loss = MEMORIES[name](q, k, memory)
+    by_hand = MEMORIES[name](q, k, memory.to(computation_dtype))
+    assert loss.dtype == computation_dtype
+    assert torch.equal(loss, by_hand)
+
+
+@pytest.mark.parametrize("name", sorted(MEMORIES))
+def test_a_memory_that_is_not_floating_gets_a_clear_error(name: str) -> None:
+    q, k, _ = _pair()
+    with pytest.raises(ValueError, match=r"must be a floating-point tensor \(got dtype torch.int64\)"):
+        MEMORIES[name](q, k, torch.ones(7, q.size(1), dtype=torch.long))
+
+
+def test_memory_errors_name_the_query() -> None:
+    q, k, _ = _pair()
+    with pytest.raises(ValueError, match="feature size 8 like query"):
+        L.ProtoNCELoss()(q, k, negatives=torch.randn(5, 3))
 
 
 def test_numpy_numbers_are_accepted_and_tensors_refused_as_hyper_parameters() -> None:
@@ -156,3 +208,51 @@ def test_all_finite_answers_for_every_entry_also_when_the_sum_overflows() -> Non
         assert not all_finite(small)
     assert all_finite(torch.randn(6, 2)) and all_finite(torch.empty(0, 3))
     assert all_finite(torch.arange(5))
+
+
+_INTEGER_DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+                   torch.uint16, torch.uint32, torch.uint64]
+
+
+def _memory_entry_points(y: torch.Tensor) -> list[torch.Tensor]:
+    bank = L.MemoryBank(6, 2, momentum=0.5, generator=torch.Generator().manual_seed(0))
+    bank.update(y[:4], torch.ones(4, 2), labels=y[:4])
+    queue = L.MemoryQueue(8, 2)
+    queue.enqueue(torch.ones(4, 2), labels=y[:4])
+    assert bank.labels is not None and queue.labels is not None
+    return [bank.get(y[:4]), bank.get(), bank.labels, queue.labels]
+
+
+# each entry point taking labels or positions: its results for the positions [2, 0, 1, 2, 1, 0]
+POSITIONS: dict[str, Callable[[torch.Tensor], list[torch.Tensor]]] = {
+    "proto_nce": lambda y: [L.ProtoNCELoss(0.2)(_pair(6)[0], _pair(6)[1], None, [y], [torch.randn(
+        3, 8, generator=torch.Generator().manual_seed(2))], [torch.tensor([0.3, 0.5, 0.4])])],
+    "memory": _memory_entry_points,
+    "imix": lambda y: [L.IMixLoss(0.2)(_pair(6)[0], _pair(6)[1], torch.tensor([2, 0, 1, 4, 5, 3]).to(y.dtype), 0.3)],
+    "estimate_concentration": lambda y: [L.estimate_concentration(
+        _pair(6)[0], y, torch.randn(3, 8, generator=torch.Generator().manual_seed(2)))],
+    "sup_con": lambda y: [L.SupConLoss(0.1)(torch.stack(_pair(6)[:2], 1), y)],
+    "label_contrastive": lambda y: [L.LabelContrastiveLoss(0.1)(_pair(6)[0], y, _pair(6)[1], y)],
+    "n_pair": lambda y: [L.NPairLoss()(_pair(6)[0], _pair(6)[1], y)],
+}
+
+
+@pytest.mark.parametrize("dtype", _INTEGER_DTYPES)
+@pytest.mark.parametrize("name", sorted(POSITIONS))
+def test_labels_and_positions_of_every_integer_dtype_are_accepted(name: str, dtype: torch.dtype) -> None:
+    """uint16/uint32/uint64 labels and positions used to crash in the range check (torch has
+    no min/max for them): they are read as int64 now, like the other integer dtypes."""
+    positions = torch.tensor([2, 0, 1, 2, 1, 0])
+    results = POSITIONS[name](positions.to(dtype))
+    for result, expected in zip(results, POSITIONS[name](positions), strict=True):
+        assert torch.equal(result, expected)
+
+
+def test_uint64_positions_beyond_int64_are_refused() -> None:
+    bank = L.MemoryBank(6, 2)
+    with pytest.raises(ValueError, match=r"indices values must be below 2\*\*63.*9223372036854775810"):
+        bank.get(torch.tensor([1, 2**63 + 2], dtype=torch.uint64))
+    with pytest.raises(ValueError, match=r"labels values must be below 2\*\*63"):
+        L.SupConLoss()(torch.randn(2, 2, 4), torch.tensor([0, 2**63], dtype=torch.uint64))
+    with pytest.raises(ValueError, match="not a bool mask"):
+        bank.get(torch.ones(6, dtype=torch.bool))

@@ -266,3 +266,12 @@ def test_numpy_sizes_and_bool_positions() -> None:
         bank.get(torch.zeros(6, dtype=torch.bool))
     with pytest.raises(ValueError, match="size must be an integer >= 1"):
         MemoryQueue(np.float64(16.0), 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_bank_get_reads_the_rows_of_narrow_integer_indices(dtype: torch.dtype) -> None:
+    """A uint8 index used to be taken as a bool mask (other rows, silently) and int8/int16
+    ones crashed; update() read them as positions all along."""
+    bank = MemoryBank(6, 3, generator=torch.Generator().manual_seed(0))
+    positions = torch.tensor([1, 0, 1, 5, 2, 2])  # as many as slots: a uint8 mask would fit
+    assert torch.equal(bank.get(positions.to(dtype)), bank.get(positions))

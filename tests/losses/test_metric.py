@@ -50,6 +50,26 @@ def test_triplet_matches_torch_builtin() -> None:
     assert TripletLoss(1.0)(a, p, n).item() == pytest.approx(builtin.item(), rel=1e-12)
 
 
+def test_triplet_coinciding_points_get_the_gradient_of_torch_builtin() -> None:
+    """A negative on its anchor (a collapsed encoder) is pushed away: at distance 0 the norm
+    has no gradient, so the distance is measured there as F.pairwise_distance does (like
+    ContrastiveLoss); before, such a negative got no gradient at all."""
+    a, p = _pairs()
+    n = torch.randn(7, 4, dtype=torch.float64)
+    n[[0, 3]] = a[[0, 3]]
+    p[5] = a[5]
+    ours = [x.clone().requires_grad_() for x in (a, p, n)]
+    theirs = [x.clone().requires_grad_() for x in (a, p, n)]
+    loss = TripletLoss(2.0)(*ours)
+    builtin = torch.nn.TripletMarginLoss(margin=2.0, p=2.0, eps=1e-6)(*theirs)
+    loss.backward()
+    builtin.backward()
+    assert loss.item() == pytest.approx(builtin.item(), abs=1e-5)
+    assert ours[2].grad is not None and float(ours[2].grad[[0, 3]].norm()) > 0.1
+    for mine, reference in zip(ours, theirs):
+        torch.testing.assert_close(mine.grad, reference.grad, rtol=0, atol=1e-5)
+
+
 def test_triplet_zero_when_margin_satisfied() -> None:
     a = torch.zeros(2, 2)
     assert TripletLoss(0.5)(a, a + 0.1, a + 5.0).item() == 0.0
