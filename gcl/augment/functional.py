@@ -48,7 +48,6 @@ from gcl.augment._utils import (
     on_host,
     pair_hash,
     pair_hash_host,
-    random_rank,
     random_subset,
     round_half_even,
     salted_hash,
@@ -1311,9 +1310,15 @@ def random_walk_subgraph(
     batch grow at once (the loop runs over steps, not graphs). Edges are
     followed in their stored direction (out-neighbours), as in GraphCL.
 
-    When a graph's component is exhausted before :math:`k_g` nodes are
-    reached, ``restart=True`` (default) seeds a new random unvisited node of the
-    same graph and keeps growing; ``restart=False`` stops with the smaller set.
+    A graph runs out at step :math:`t` when no unvisited node is reachable from
+    its set any more (whatever ``expansion`` draws) before :math:`k_g` nodes are
+    reached. ``restart=True`` (default) then seeds a uniformly random unvisited
+    node of the same graph at that step :math:`t`, which admits the seed alone,
+    and the graph keeps growing from it at steps :math:`t + 1, t + 2, \dots`:
+    the re-seed takes up the step, and like the first seed (step 0) a seed
+    reaches its neighbours one step after it joins, as a new round of the
+    breadth-first search below starts from its seeds. ``restart=False`` stops
+    the graph with the smaller set.
     The kept nodes and the edges among them form the subgraph; other nodes are
     removed from ``x`` and ``batch``.
 
@@ -1330,8 +1335,10 @@ def random_walk_subgraph(
         batch (Tensor, optional): graph index of every node ``[N]``.
         ratio (float): fraction of nodes to keep, in :math:`[0, 1]`
             (default: :obj:`0.8`). ``ratio=1`` returns the input tensors.
-        walk_length (int, optional): at most this many expansion steps (hops);
-            graphs may then keep fewer nodes (default: :obj:`None`, no limit).
+        walk_length (int, optional): at most this many expansion steps (hops)
+            after the first seed, the steps of restarts included (a restart at
+            step :math:`t` leaves its seed ``walk_length - t`` hops); graphs may
+            then keep fewer nodes (default: :obj:`None`, no limit).
         expansion (float): probability in :math:`(0, 1]` that a frontier node
             joins at a given step; smaller values give less ball-shaped,
             more random-walk-like subgraphs at the cost of more steps
@@ -1423,8 +1430,19 @@ def random_walk_subgraph(
     step_of = torch.full((num_nodes,), -1, dtype=torch.long, device=device)
     step_of[seeds] = 0
     visited = step_of >= 0
+    # Drawn before the loop, so that no draw depends on how many steps run between two
+    # progress checks: the ties' order and the restarts'.
+    tie = torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
+    restart_seeds = _RestartSeeds(graph, generator) if restart else None
+    # With a walk_length every step counts: a graph that runs out of nodes to reach is
+    # re-seeded at that very step, found without a synchronisation. Without one the next
+    # progress check finds it: a later seed changes the step numbers of the graph's later
+    # nodes, not their order, so the kept set is drawn alike.
+    step_restarts = restart_seeds if walk_length is not None else None
     finished = ~nonempty
     reach = Reach(edge_index, num_nodes)
+    count = _GraphCounter(graph, sizes)
+    on_cpu = on_host(visited)
     step = 0
     admitted = nonempty.long()
     while walk_length is None or step < walk_length:
@@ -1436,21 +1454,32 @@ def random_walk_subgraph(
             if walk_length is not None and step >= walk_length:
                 break
             step += 1
-            frontier = reach(visited) & ~visited
+            reachable = reach(visited) & ~visited
+            frontier = reachable
             if expansion < 1.0:
-                frontier &= torch.rand(num_nodes, generator=generator, device=device) < expansion
+                frontier = reachable & (torch.rand(num_nodes, generator=generator, device=device) < expansion)
+            if step_restarts is not None:
+                joined = count(frontier)
+                # Nothing left to reach (thinning may admit nobody although neighbours remain).
+                left = joined if expansion == 1.0 else count(reachable)
+                exhausted = (left == 0) & (admitted < target)
+                if not on_cpu or bool(exhausted.any()):  # on a device: no synchronisation per step
+                    frontier = frontier | step_restarts(visited, exhausted)
+                    joined = joined + exhausted.long()
+                admitted = admitted + joined
             step_of.masked_fill_(frontier, step)
             visited |= frontier
+        if step_restarts is not None:
+            continue
         before = admitted
-        admitted = count_per_graph(graph, visited, num_graphs)
+        admitted = count(visited)
         stuck = ~finished & (admitted == before) & (admitted < target)
         if bool(stuck.any()):
             if expansion < 1.0:
                 # Thinning may have admitted nobody although neighbours remain.
-                reachable = reach(visited) & ~visited
-                stuck &= count_per_graph(graph, reachable, num_graphs) == 0
-            if restart:
-                fresh = _random_unvisited(visited, graph, sizes, stuck, generator)
+                stuck &= count(reach(visited) & ~visited) == 0
+            if restart_seeds is not None:
+                fresh = restart_seeds(visited, stuck)
                 step_of.masked_fill_(fresh, step)
                 visited |= fresh
                 admitted = admitted + stuck.long()
@@ -1459,8 +1488,7 @@ def random_walk_subgraph(
 
     # Rank the admitted nodes of every graph by step, ties at random.
     unvisited = torch.full_like(target_f[:1], float(step + 1))
-    key = torch.where(visited, step_of.to(torch.float64), unvisited)
-    key = key + torch.rand(num_nodes, generator=generator, device=device, dtype=torch.float64)
+    key = torch.where(visited, step_of.to(torch.float64), unvisited) + tie
     rank = _rank_within_graph(key, graph, sizes, float(step + 2))
     keep = visited & (rank < target.index_select(0, graph))
     if chosen is not None:
@@ -1568,18 +1596,49 @@ def _breadth_first_levels(
     return torch.from_numpy(level), visited, float(round_ * (n + 1) + 1)
 
 
-def _random_unvisited(
-    visited: Tensor,
-    graph: Tensor,
-    sizes: Tensor,
-    stuck: Tensor,
-    generator: torch.Generator | None,
-) -> Tensor:
-    r"""One uniformly chosen unvisited node of every ``stuck`` graph (mask)."""
-    candidates = mask_indices(~visited & stuck.index_select(0, graph))
-    cand_graph = graph.index_select(0, candidates)
-    counts = torch.bincount(cand_graph, minlength=sizes.numel())
-    rank = random_rank(cand_graph, counts, generator)
-    chosen = torch.zeros_like(visited)
-    chosen[candidates[rank == 0]] = True
-    return chosen
+class _GraphCounter:
+    r"""How many nodes of every graph a mask holds (:func:`count_per_graph`); on the CPU,
+    for nodes in graph order (PyG's batches), a running sum read at every graph's end, which
+    costs about half as much as the scattered sum (on a GPU it takes more launches)."""
+
+    def __init__(self, graph: Tensor, sizes: Tensor) -> None:
+        self.graph = graph
+        self.num_graphs = sizes.numel()
+        self.ends: Tensor | None = None
+        if on_host(graph) and is_sorted(graph):
+            ends = torch.cumsum(sizes, 0)
+            self.ends = (ends - 1).clamp_min(0)
+            self.before_any = ends == 0  # empty graphs before the first node
+            self.zero = ends.new_zeros(1)
+
+    def __call__(self, mask: Tensor) -> Tensor:
+        if self.ends is None:
+            return count_per_graph(self.graph, mask, self.num_graphs)
+        at_end = torch.cumsum(mask, 0).index_select(0, self.ends).masked_fill_(self.before_any, 0)
+        return torch.diff(at_end, prepend=self.zero)
+
+
+class _RestartSeeds:
+    r"""New seeds of the graphs that ran out of nodes to reach, without a synchronisation:
+    in every such graph, its unvisited node that comes first in a random order of all
+    nodes, drawn once. Every pick is a uniformly random unvisited node of its graph: the
+    nodes still unvisited were behind every earlier pick of their graph, and nothing else
+    tells their places apart."""
+
+    def __init__(self, graph: Tensor, generator: torch.Generator | None) -> None:
+        num_nodes = graph.numel()
+        self.graph = graph
+        self.place = torch.randperm(num_nodes, generator=generator, device=graph.device)
+        # The node at every place, and a last slot for graphs with no unvisited node left.
+        self.node_at = torch.empty(num_nodes + 1, dtype=torch.long, device=graph.device)
+        self.node_at[self.place] = torch.arange(num_nodes, device=graph.device)
+        self.node_at[num_nodes] = num_nodes
+
+    def __call__(self, visited: Tensor, stuck: Tensor) -> Tensor:
+        r"""Mask of one new seed per ``stuck`` graph (each has an unvisited node)."""
+        num_nodes = visited.numel()
+        place = self.place.masked_fill(visited, num_nodes)
+        first = torch.full_like(stuck, num_nodes, dtype=torch.long).scatter_reduce_(0, self.graph, place, "amin")
+        seeds = torch.zeros(num_nodes + 1, dtype=torch.bool, device=visited.device)
+        seeds[self.node_at.index_select(0, first)] = stuck  # a node is first in its graph only
+        return seeds[:num_nodes]

@@ -13,6 +13,13 @@ holding new tensors.
 
 The stochastic transforms have a ``training`` flag: after :meth:`eval` they
 return their input (as a shallow copy) unchanged.
+
+A single graph (a Data, not a Batch) without ``x`` and without a stored
+``num_nodes`` comes back with ``num_nodes`` stored, from every transform: the
+number of nodes kept after an augmentation (PyG would otherwise guess it from
+the edges left, missing isolated nodes), the input's count from the identity
+paths (:class:`Identity`, ``p=0``, evaluation mode). So the graphs of a dataset
+keep the same attributes whichever transform each drew, and PyG collates them.
 """
 
 from __future__ import annotations
@@ -105,6 +112,22 @@ def _graph_index(data: Data) -> tuple[Tensor | None, int | None]:
     return batch, (1 if batch is None else None)
 
 
+def _with_node_count(data: Any) -> Any:
+    r"""``data`` with ``num_nodes`` stored if it is a single graph (a Data, not a Batch)
+    without ``x`` and without a stored count. Every transform ends with this, the identity
+    paths included (:class:`Identity`, ``p=0``, evaluation mode), so that the graphs of one
+    dataset keep the same attributes whichever transform each drew (PyG collates only
+    graphs that do); the augmentations have stored the count of the nodes they kept."""
+    if not isinstance(data, Data) or isinstance(data, Batch) or "num_nodes" in data._store:
+        return data
+    if "x" in data and data.x is not None:
+        return data
+    num_nodes = data.num_nodes  # what PyG infers now, as the input's count is read by every transform
+    if num_nodes is not None:
+        data.num_nodes = num_nodes
+    return data
+
+
 def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], list[str]]:
     r"""Names of the node-level and edge-level attributes besides the core ones.
 
@@ -115,16 +138,18 @@ def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], li
     ``face``: node indices, see :func:`_node_index_keys`) are neither, and so is
     an attribute ``key`` beside a ``key_index`` (the labels of node pairs, as
     PyG's ``RandomLinkSplit`` writes ``edge_label`` beside ``edge_label_index``),
-    whatever their sizes. ``present`` lists the attributes of ``data``
-    (``data.keys()``, read once by the caller).
+    whatever their sizes, nor are a loader's ``follow_batch`` vectors (see
+    :func:`_follow_batch_keys`: rebuilt, not filtered). ``present`` lists the
+    attributes of ``data`` (``data.keys()``, read once by the caller).
     """
     slices: dict[str, Tensor] | None = getattr(data, "_slice_dict", None)
     node_slices = None if slices is None else slices.get("x")
     edge_slices = None if slices is None else slices.get("edge_index")
+    rebuilt = _follow_batch_keys(data, present)
     node_keys: list[str] = []
     edge_keys: list[str] = []
     for key in present:
-        if key in _CORE_KEYS:
+        if key in _CORE_KEYS or key in rebuilt:
             continue
         value = data[key]
         if not isinstance(value, Tensor) or value.dim() == 0:
@@ -151,6 +176,22 @@ def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], li
         elif edge_like:
             edge_keys.append(key)
     return node_keys, edge_keys
+
+
+def _follow_batch_keys(data: Data, present: Sequence[str]) -> set[str]:
+    r"""The ``key_batch`` / ``key_ptr`` vectors that PyG's loaders add to a batch for
+    ``follow_batch=[key]``: not collated attributes (no slices of theirs), and neither node-
+    nor edge-level (``edge_index_batch`` has a row per edge, and no zero row would be right for
+    an added edge), so :func:`_refresh_batch` rebuilds them instead of filtering them."""
+    if not isinstance(data, Batch):
+        return set()
+    slices: dict[str, Tensor] = getattr(data, "_slice_dict", None) or {}
+    return {
+        name
+        for key in present
+        for name in (f"{key}_batch", f"{key}_ptr")
+        if name in present and name not in slices
+    }
 
 
 def _one_per_graph(slices: Tensor) -> bool:
@@ -212,7 +253,7 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
     nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
     index_keys: list[str] = []
     if nodes_changed and aug.node_mask is not None:
-        levelled = {*_CORE_KEYS, *node_keys, *edge_keys}
+        levelled = {*_CORE_KEYS, *node_keys, *edge_keys, *_follow_batch_keys(data, present)}
         index_keys = _node_index_keys(data, [key for key in present if key not in levelled],
                                       aug.node_mask.numel())
         if index_keys:
@@ -274,9 +315,9 @@ def _refresh_batch(
     data.ptr = ptr
     slices = getattr(data, "_slice_dict", None)
     _refresh_follow_batch(data, ("x", *node_keys), batch, ptr, slices, present)
-    if any(f"{key}_batch" in present or f"{key}_ptr" in present for key in ("edge_attr", *edge_keys)):
-        _refresh_follow_batch(data, ("edge_attr", *edge_keys), batch.index_select(0, data.edge_index[0]), edge_ptr,
-                              slices, present)
+    edge_level = ("edge_index", "edge_attr", *edge_keys)
+    if any(f"{key}_batch" in present or f"{key}_ptr" in present for key in edge_level):
+        _refresh_follow_batch(data, edge_level, batch.index_select(0, data.edge_index[0]), edge_ptr, slices, present)
     if slices is None:
         return
     # New dicts: the shallow copy shares the old ones with the input batch.
@@ -346,7 +387,9 @@ def _check_homogeneous(transform: Any, data: Any) -> None:
 class AugmentTransform(BaseTransform):
     r"""Base class of the stochastic transforms: a PyG
     :class:`~torch_geometric.transforms.BaseTransform` with a ``training``
-    flag. In evaluation mode (:meth:`eval`) the transform is the identity."""
+    flag. In evaluation mode (:meth:`eval`) the transform is the identity
+    (which stores ``num_nodes`` on a single graph without ``x``, as every
+    transform does: see :func:`_with_node_count`)."""
 
     def __init__(self) -> None:
         self.training = True
@@ -360,9 +403,9 @@ class AugmentTransform(BaseTransform):
 
     def __call__(self, data: Any) -> Any:
         if not self.training:
-            return copy.copy(data)
+            return _with_node_count(copy.copy(data))
         _check_homogeneous(self, data)
-        return super().__call__(data)
+        return _with_node_count(super().__call__(data))
 
     def forward(self, data: Any) -> Any:  # pragma: no cover - overridden
         return data
@@ -384,8 +427,8 @@ class AugmentTransform(BaseTransform):
             raise ValueError(f"{type(self).__name__} cannot be applied to some graphs of a batch only "
                              f"(per-graph pools take {_RESTRICTABLE})")
         if not self.training:
-            return copy.copy(data)
-        return self._run(copy.copy(data), graphs)
+            return _with_node_count(copy.copy(data))
+        return _with_node_count(self._run(copy.copy(data), graphs))
 
     def _run(self, data: Any, graphs: Tensor | None) -> Any:
         r"""The augmentation of ``data``, restricted to ``graphs`` unless :obj:`None`."""
@@ -654,10 +697,12 @@ class RandomWalkSubgraph(_GraphAugment):
 
     Args:
         ratio (float): fraction of nodes kept (default: :obj:`0.8`).
-        walk_length (int, optional): maximal number of expansion steps.
+        walk_length (int, optional): maximal number of expansion steps, the
+            steps of restarts included.
         expansion (float): per-step admission probability of frontier nodes
             (default: :obj:`1.0`).
-        restart (bool): re-seed exhausted graphs (default: :obj:`True`).
+        restart (bool): re-seed a graph at the step it runs out of nodes to
+            reach (default: :obj:`True`).
         graphcl_reference (bool): GraphCL code's one-hop subgraph
             (default: :obj:`False`).
         generator (torch.Generator, optional): source of randomness.
@@ -1055,7 +1100,7 @@ class Compose(AugmentTransform):
         # in evaluation mode too: the children decide (see the class docstring)
         if self.training:
             _check_homogeneous(self, data)
-        return self.forward(copy.copy(data))
+        return _with_node_count(self.forward(copy.copy(data)))
 
     def forward(self, data: Any) -> Any:
         for transform in self.transforms:

@@ -609,6 +609,79 @@ def test_random_walk_subgraph_graphcl_reference_is_one_hop() -> None:
         assert any(kept - {s} <= neighbours[s] for s in kept)
 
 
+def _pair_and_path() -> Batch:
+    """One graph of 12 nodes: the pair 0-1 and the path 2-3-...-11 (6 nodes wanted at ratio 0.5)."""
+    edges = [(0, 1)] + [(u, u + 1) for u in range(2, 11)]
+    return to_batch([(12, edges + [(v, u) for u, v in edges])])
+
+
+def test_random_walk_subgraph_restarts_at_the_step_a_component_runs_out() -> None:
+    # Seeded in the pair, the graph takes the pair's other node at step 1, runs out at
+    # step 2 and is re-seeded at that step on the path, which it grows along from step 3:
+    # walk_length=2 keeps the pair and the new seed, 3 one or two more path nodes (the
+    # seed at an end of the path or not), 5 and 8 reach the 6 nodes wanted.
+    batch = _pair_and_path()
+    generator = gen(0)
+    sizes: dict[int, set[int]] = {2: set(), 3: set(), 5: set(), 8: set()}
+    for _ in range(300):
+        for walk_length, seen in sizes.items():
+            out = F.random_walk_subgraph(
+                batch.x, batch.edge_index, batch.batch, ratio=0.5, walk_length=walk_length, generator=generator
+            )
+            kept = out.node_mask.nonzero().view(-1).tolist()
+            if kept[:2] == [0, 1]:
+                seen.add(len(kept))
+                path = kept[2:]
+                assert path == list(range(path[0], path[0] + len(path)))  # one run of the path
+    assert sizes == {2: {3}, 3: {4, 5}, 5: {6}, 8: {6}}
+
+
+@pytest.mark.parametrize("expansion", [1.0, 0.5])
+def test_random_walk_subgraph_does_not_depend_on_steps_between_checks(monkeypatch, mutag, expansion) -> None:
+    # How many steps run between two progress checks is an implementation detail: with a
+    # walk_length (every step counts) the draws are the same and so is every output.
+    batches = [_pair_and_path(), Batch.from_data_list([mutag[i] for i in range(40)])]
+    batches.append(to_batch([(9, [(0, 1), (1, 0), (2, 3), (3, 2)]), (5, []), (7, [(u, u + 1) for u in range(6)])]))
+    for batch in batches:
+        for walk_length in (1, 2, 3, 5, 8, 10**6):
+            for restart in (True, False):
+                outputs = []
+                for steps in (1, 3, 4):
+                    monkeypatch.setattr(F, "_STEPS_PER_CHECK", steps)
+                    outputs.append(torch.stack([
+                        F.random_walk_subgraph(
+                            batch.x, batch.edge_index, batch.batch, ratio=0.5, walk_length=walk_length,
+                            expansion=expansion, restart=restart, generator=gen(seed),
+                        ).node_mask
+                        for seed in range(20)
+                    ]))
+                assert torch.equal(outputs[0], outputs[1]) and torch.equal(outputs[0], outputs[2]), \
+                    (walk_length, restart)
+
+
+def test_random_walk_subgraph_without_walk_length_does_not_depend_on_steps_between_checks(monkeypatch) -> None:
+    # No walk_length (the step loop runs for expansion < 1): a restart found at a later check
+    # shifts the step numbers of the graph's later nodes, not their order, so the kept sets
+    # are drawn alike whatever the number of steps between two checks.
+    batch = _pair_and_path()
+    draws = 2000
+
+    def frequencies(steps: int) -> torch.Tensor:
+        monkeypatch.setattr(F, "_STEPS_PER_CHECK", steps)
+        generator = gen(steps)
+        kept = torch.stack([
+            F.random_walk_subgraph(
+                batch.x, batch.edge_index, batch.batch, ratio=0.5, expansion=0.5, generator=generator
+            ).node_mask
+            for _ in range(draws)
+        ])
+        assert bool((kept.sum(1) == 6).all())  # the restarts always reach the 6 nodes wanted
+        return kept.float().mean(0)  # every node's keep frequency
+
+    every_step, every_fourth = frequencies(1), frequencies(4)
+    assert torch.allclose(every_step, every_fourth, atol=0.06), (every_step, every_fourth)
+
+
 # --------------------------------------------------------------------------- shared behaviour
 ALL = [
     (

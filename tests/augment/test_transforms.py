@@ -278,6 +278,105 @@ def test_follow_batch_vectors_follow_the_augmented_batch(mutag) -> None:
     assert torch.equal(batch.x_ptr, batch.ptr)  # the input batch is left alone
 
 
+def test_follow_batch_edge_index_vectors_follow_the_augmented_edges(mutag) -> None:
+    # follow_batch=["edge_index"]: the graph of every edge, added ones included, and the
+    # edges' pointer, after every augmentation that changes the edges
+    loader = DataLoader(mutag[:16], batch_size=16, follow_batch=["x", "edge_index", "edge_attr"])
+    batch = next(iter(loader))
+    before = snapshot(batch)
+    transforms = [
+        aug.DropNodes(0.3, generator=gen(0)),
+        aug.DropNodes(0.3, isolate=True, generator=gen(0)),
+        aug.DropEdges(0.3, generator=gen(0)),
+        aug.PerturbEdges(0.3, generator=gen(0)),
+        aug.PerturbEdges(0.3, mode="add", generator=gen(0)),
+        aug.PerturbEdges(0.3, mode="remove", generator=gen(0)),
+        aug.RandomWalkSubgraph(0.5, generator=gen(0)),
+        aug.RandomWalkSubgraph(0.5, walk_length=3, expansion=0.7, generator=gen(0)),
+        aug.AdaptiveDropEdges(0.3, generator=gen(0)),
+        aug.gca_augmentation(generator=gen(0)),
+        aug.Compose([aug.DropNodes(0.2, generator=gen(0)), aug.PerturbEdges(0.2, mode="add", generator=gen(0))]),
+        aug.RandomChoice([aug.DropNodes(0.3, generator=gen(0)), aug.PerturbEdges(0.3, mode="add", generator=gen(0)),
+                          aug.Identity()], per_graph=True, generator=gen(0)),
+    ]
+    for transform in transforms:
+        out = transform(batch)
+        edge_graph = out.batch[out.edge_index[0]]
+        edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long),
+                              torch.bincount(edge_graph, minlength=out.num_graphs).cumsum(0)])
+        assert torch.equal(out.edge_index_batch, edge_graph), transform
+        assert torch.equal(out.edge_index_ptr, edge_ptr), transform
+        assert torch.equal(out.edge_attr_batch, edge_graph) and torch.equal(out.edge_attr_ptr, edge_ptr)
+        assert torch.equal(out.x_batch, out.batch) and torch.equal(out.x_ptr, out.ptr)
+        assert [g.edge_index.size(1) for g in out.to_data_list()] == torch.diff(edge_ptr).tolist()
+    for key, value in before.items():  # the input batch is left alone
+        assert torch.equal(batch[key], value)
+
+
+def _point_cloud(n: int, seed: int) -> Data:
+    generator = gen(seed)
+    edge_index = torch.randint(0, n, (2, 3 * n), generator=generator)
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    return Data(pos=torch.randn(n, 3, generator=generator), edge_index=edge_index, y=torch.tensor([0]))
+
+
+def test_featureless_graphs_collate_after_a_pool_with_an_identity() -> None:
+    # graphs without x nor num_nodes, augmented by a dataset-level pool: DropEdges and
+    # Identity must leave the same attributes, or PyG's collation fails on num_nodes
+    graphs = [_point_cloud(10 + i, i) for i in range(64)]
+    pool = aug.RandomChoice([aug.DropEdges(0.2, generator=gen(0)), aug.Identity()], generator=gen(1))
+    sizes = []
+    for batch in DataLoader([pool(g) for g in graphs], batch_size=16):
+        sizes += torch.diff(batch.ptr).tolist()
+    assert sizes == [10 + i for i in range(64)]
+
+
+@pytest.mark.filterwarnings("ignore:Unable to accurately infer")
+def test_every_transform_leaves_featureless_graphs_the_same_attributes() -> None:
+    # the same input gets the same keys from every transform: augmentations, their p=0 /
+    # ratio=1 shortcuts, Identity, evaluation mode, Compose and RandomChoice
+    def transforms() -> list[aug.AugmentTransform]:
+        return [
+            aug.Identity(),
+            aug.DropNodes(0.3, generator=gen(0)),
+            aug.DropNodes(0.0),
+            aug.DropNodes(0.3, isolate=True, generator=gen(0)),
+            aug.DropEdges(0.3, generator=gen(0)),
+            aug.DropEdges(0.0),
+            aug.PerturbEdges(0.3, generator=gen(0)),
+            aug.PerturbEdges(0.0),
+            aug.RandomWalkSubgraph(0.5, generator=gen(0)),
+            aug.RandomWalkSubgraph(1.0),
+            aug.AdaptiveDropEdges(0.3, generator=gen(0)),
+            aug.AdaptiveDropEdges(0.0),
+            aug.MaskFeatures(0.0),
+            aug.AdaptiveMaskFeatures(0.0),
+            aug.Compose([]),
+            aug.Compose([aug.DropEdges(0.0), aug.Identity()]),
+            aug.Compose([aug.DropNodes(0.3, generator=gen(0)), aug.DropEdges(0.3, generator=gen(0))]),
+            aug.RandomChoice([aug.Identity(), aug.DropEdges(0.3, generator=gen(0))], generator=gen(0)),
+            aug.RandomChoice([lambda data: data], generator=gen(0)),
+        ]
+
+    path = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    inputs = [
+        _point_cloud(12, 0),
+        Data(edge_index=path),  # the count only PyG's guess from the edges
+        Data(edge_index=path, num_nodes=6),  # two isolated nodes
+        Data(x=torch.randn(4, 2), edge_index=path),
+    ]
+    for data in inputs:
+        keys = sorted(data.keys())
+        count = data.num_nodes
+        for transform in [*transforms(), *(t.eval() for t in transforms())]:
+            out = transform(data)
+            expected = keys if "x" in data or "num_nodes" in keys else sorted([*keys, "num_nodes"])
+            assert sorted(out.keys()) == expected, (transform, data)
+            assert sorted(data.keys()) == keys  # the input is left alone
+            if isinstance(transform, aug.Identity) or not transform.training:
+                assert out.num_nodes == count
+
+
 def test_feature_masking_needs_no_edges() -> None:
     points = Data(x=torch.randn(50, 3))
     out = aug.MaskFeatures(0.4, generator=gen(0))(points)
