@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -216,8 +217,27 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="gcl-parent-watch", daemon=True).start()
 
 
+#: Signals that stop a launch: held back while the workers start (see :func:`launch`).
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def _block_stop_signals() -> set[int] | None:
+    r"""Holds back Ctrl-C and SIGTERM (delivered later, when unblocked) and returns the signal mask
+    before; :obj:`None` where the platform has no signal masks."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return {int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)}
+
+
+def _restore_signal_mask(mask: set[int] | None) -> None:
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], nproc: int, port: int,
-           backend: str | None, device: str, result_file: str, parent: int | None) -> None:
+           backend: str | None, device: str, result_file: str, parent: int | None,
+           signal_mask: set[int] | None = None) -> None:
+    _restore_signal_mask(signal_mask)  # the launcher's mask from before it held back Ctrl-C
     # (a forkserver's workers are its children, and it ends with the launcher: watch it)
     exit_with_parent(os.getppid() if parent is None else parent)
     # the variables torchrun would set, so that the worker joins through env:// like under torchrun
@@ -292,11 +312,20 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
     with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:
         result_file = str(Path(tmp) / "result.pt")
         try:
-            context = mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(),
-                                                       backend, device, result_file,
-                                                       None if start_method == "forkserver" else os.getpid()),
-                                         nprocs=nproc, join=False, start_method=start_method)
+            # Ctrl-C or SIGTERM while the workers start would leave them running with nobody to end
+            # them (the interpreter's exit then waits for them): held back until they can be ended
+            mask = _block_stop_signals()
             try:
+                context = mp.start_processes(_entry, args=(function, tuple(args), nproc, port or _free_port(),
+                                                           backend, device, result_file,
+                                                           None if start_method == "forkserver" else os.getpid(),
+                                                           mask),
+                                             nprocs=nproc, join=False, start_method=start_method)
+            except BaseException:
+                _restore_signal_mask(mask)
+                raise
+            try:
+                _restore_signal_mask(mask)  # one that came meanwhile is raised here
                 while not context.join():
                     pass
             except BaseException:

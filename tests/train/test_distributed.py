@@ -471,6 +471,53 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     assert not any(alive(pid) for pid in workers)  # none left waiting in a collective for nobody
 
 
+def _launch_interrupted_while_starting(folder: str) -> None:
+    import torch.multiprocessing as mp
+
+    from gcl.train import distributed
+
+    distributed.WORKER_GRACE_SECONDS = 1.0
+    start_processes = mp.start_processes
+
+    def started_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        # Ctrl-C in the moment between the workers' start and the launcher's watch over them
+        context = start_processes(*args, **kwargs)
+        Path(folder, "pids").write_text(" ".join(map(str, context.pids())))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # (an unblocked signal is handled here, inside this call)
+        return context
+
+    mp.start_processes = started_then_interrupted
+    launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
+
+
+def test_an_interrupt_while_the_workers_start_ends_them(tmp_path: Path, alive: Callable[[int], bool],
+                                                        fork_context: Any) -> None:
+    if not dist.is_available() or torch.cuda.is_initialized():
+        pytest.skip("needs torch.distributed and a process that may fork")
+    launcher = fork_context.Process(target=_launch_interrupted_while_starting, args=(str(tmp_path),))
+    launcher.start()
+    launcher.join(30)
+    assert launcher.exitcode is not None  # it did not wait at exit for workers nobody ended
+    workers = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    assert len(workers) == WORLD
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+
+
+def _blocked_signals() -> list[int]:
+    return sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+def test_workers_and_the_launcher_keep_their_signal_mask() -> None:
+    # Ctrl-C is held back only while the workers start: neither they nor the caller keep it blocked
+    before = _blocked_signals()
+    assert launch(_blocked_signals, WORLD, backend="gloo", device="cpu", start_method="fork") == before
+    assert _blocked_signals() == before
+
+
 def test_launch_raises_the_workers_own_exception() -> None:
     if not dist.is_available():
         pytest.skip("torch.distributed is not available")
