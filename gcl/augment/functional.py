@@ -1256,6 +1256,7 @@ _NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)
 def _graph_mean(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> Tensor:
     if batch is None:
         return x.mean(0, keepdim=True)
+    batch = node_graph(batch, x.size(0), x.device)  # as int64: index_add_ takes no narrower index
     sizes = torch.bincount(batch, minlength=num_graphs or 0)
     sums = x.new_zeros((sizes.numel(), x.size(1))).index_add_(0, batch, x)
     return sums / sizes.clamp_min(1).unsqueeze(1).to(x.dtype)

@@ -414,6 +414,15 @@ def test_mask_features_fills() -> None:
     assert abs(float(big.x.mean()) - 0.5) < 0.01 and abs(float(big.x.std()) - 0.5) < 0.01
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_mask_features_mean_fill_takes_any_integer_batch_vector(dtype: torch.dtype) -> None:
+    x = torch.arange(40.0).view(10, 4)
+    batch = torch.tensor([0] * 4 + [1] * 6)
+    want = F.mask_features(x, 0.5, batch=batch, fill="mean", generator=gen(0))
+    got = F.mask_features(x, 0.5, batch=batch.to(dtype), fill="mean", generator=gen(0))
+    assert torch.equal(got.x, want.x) and torch.equal(got.mask, want.mask)
+
+
 @pytest.mark.parametrize("per_graph", [False, True])
 def test_mask_features_dim_mode(per_graph: bool) -> None:
     x = torch.randn(30, 3000) + 5.0
