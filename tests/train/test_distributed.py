@@ -440,9 +440,16 @@ def _write_pid_and_wait(folder: str) -> int:
     return 0
 
 
+def _interruptible() -> None:
+    # as `gcl train` in a terminal: a shell that starts a job in the background (`cmd &`, as CI scripts may)
+    # hands it SIGINT ignored, and the fork would keep that
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _launch_and_wait(folder: str) -> None:
     from gcl.train import distributed
 
+    _interruptible()
     distributed.WORKER_GRACE_SECONDS = 1.0  # (this forked launcher's own copy)
     launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
 
@@ -476,6 +483,7 @@ def _launch_interrupted_while_starting(folder: str) -> None:
 
     from gcl.train import distributed
 
+    _interruptible()
     distributed.WORKER_GRACE_SECONDS = 1.0
     start_processes = mp.start_processes
 
