@@ -364,7 +364,6 @@ class ViewPrefetcher:
         self._regions: list[list[mmap.mmap]] = []
         self._conns: list[Connection] = []
         self._processes: list[Any] = []
-        self._pending: list[int] = []  # tasks sent and not answered, per worker
         self._sent = 0  # tasks sent since the workers started: task t goes to worker t % W
         self._received = 0  # answers read (in the order the tasks were sent)
         self._early: _Upcoming | None = None  # an upcoming epoch whose first steps were sent
@@ -396,7 +395,6 @@ class ViewPrefetcher:
                 finally:
                     theirs.close()
                 self._processes.append(process)
-                self._pending.append(0)
         except BaseException:
             self.close()
             raise
@@ -410,7 +408,6 @@ class ViewPrefetcher:
         worker, slot = self._slot(self._sent)
         task = (slot, int(seed), indices.to(torch.long).numpy())
         self._conns[worker].send_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
-        self._pending[worker] += 1
         self._sent += 1
 
     def _next(self) -> tuple[int, int, str, Any]:
@@ -434,7 +431,6 @@ class ViewPrefetcher:
             code = process.exitcode
             self.close()
             raise RuntimeError(f"view worker {worker} stopped unexpectedly (exit code {code})") from None
-        self._pending[worker] -= 1
         kind, payload = pickle.loads(message)
         return kind, payload
 
@@ -568,7 +564,7 @@ class ViewPrefetcher:
                     region.close()
                 except BufferError:  # a view still exported: the mapping goes with its last view
                     pass
-        self._regions, self._conns, self._processes, self._pending = [], [], [], []
+        self._regions, self._conns, self._processes = [], [], []
 
     def __enter__(self) -> ViewPrefetcher:
         return self.start()

@@ -280,9 +280,7 @@ def build_graph_barlow_twins(data: Dataset | Data, *, hidden_channels: int = 256
 
 def _view_pair(name: str, value: Any) -> tuple[float, float]:
     r"""``value`` as the probabilities of the two views: one number for both, or two numbers."""
-    def number(item: Any) -> bool:
-        return isinstance(item, numbers.Real) and not isinstance(item, bool)
-
+    number = _PLAIN_TYPES["float"][0]
     if number(value):
         return float(value), float(value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(number(item) for item in value):
@@ -297,8 +295,8 @@ def _node_views(edge_drop: Any, feature_mask: Any, adaptive: bool, centrality: s
         raise ValueError(f"centrality={centrality!r} weighs the adaptive views; it needs adaptive=True "
                          "(gca, adaptive-gbt)")
     edges, features = _view_pair("edge_drop", edge_drop), _view_pair("feature_mask", feature_mask)
-    return (_node_view(edges[0], features[0], adaptive, centrality or "degree", dense),
-            _node_view(edges[1], features[1], adaptive, centrality or "degree", dense))
+    first, second = (_node_view(pe, pf, adaptive, centrality or "degree", dense) for pe, pf in zip(edges, features))
+    return first, second
 
 
 def _node_view(edge_p: float, feature_p: float, adaptive: bool, centrality: Any,

@@ -258,20 +258,16 @@ def _train(args: argparse.Namespace) -> int:
         if official:  # OGB: its metric on its official split, not accuracy on random folds
             from gcl.eval import OGBLinearProbe
 
-            probe = OGBLinearProbe(args.dataset)
-            evaluation = probe.evaluate(features, labels, dataset.get_idx_split())
+            evaluation = OGBLinearProbe(args.dataset).evaluate(features, labels, dataset.get_idx_split())
+            label = f"official-split test {evaluation.metric} of a linear probe (C chosen on the validation graphs)"
         elif mode == "svc":
             evaluation = SVCEvaluator(random_state=config.seed).evaluate(features, labels)
+            label = "10-fold SVC accuracy"
         else:
             splits = random_splits(len(labels), num_splits=20, random_state=config.seed)
             # embeddings scaled to unit norm, as GRACE's and G-BT's evaluation and the node table do
             evaluation = LinearProbe(random_state=config.seed, normalize=True).evaluate(features, labels, splits)
-        if official:
-            label = (f"official-split test {probe.evaluator_.metric} of a linear probe "
-                     f"(C chosen on the validation graphs)")
-        else:
-            label = ("10-fold SVC accuracy" if mode == "svc"
-                     else "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)")
+            label = "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)"
         print(f"{label}: {evaluation} %")
         report["evaluation"] = evaluation.to_dict()
     elif args.method in SUPERVISED:

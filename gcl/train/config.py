@@ -18,6 +18,7 @@ from torch import nn
 
 from gcl.data.prefetch import check_timeout
 from gcl.train.distributed import local_device
+from gcl.train.seed import check_seed
 
 
 def check_keys(where: str, mapping: Any, allowed: Any, what: str = "setting") -> None:
@@ -187,9 +188,7 @@ class TrainConfig:
             raise ValueError(f"gamma must be a positive number (got {self.gamma})")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be in [0, 1) (got {self.momentum})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**32:
-            # torch's CPU generator keeps the low 32 bits (seeds 0 and 2**32 draw alike), NumPy's take 32
-            raise ValueError(f"seed must be an integer in [0, 2**32) (got {self.seed!r})")
+        check_seed(self.seed)
         if not isinstance(self.device, (str, torch.device)):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (got {self.device!r})")
         if self.shuffle not in ("epoch", "once"):

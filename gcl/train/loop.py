@@ -185,6 +185,11 @@ def _view_seed(seed: int, rank: int, step: int) -> int:
     return (int(words[0]) << 31) | (int(words[1]) >> 1)  # 63 bits: any torch seed
 
 
+def _view_seeds(seed: int, rank: int, first_step: int, count: int) -> list[int]:
+    r"""The view seeds of ``count`` global steps from ``first_step`` (:func:`_view_seed`)."""
+    return [_view_seed(seed, rank, first_step + i) for i in range(count)]
+
+
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     # Only a process that has used CUDA has CUDA random state to keep: reading it would otherwise
@@ -597,7 +602,7 @@ class Trainer:
                         steps, seeds, epoch_generator_state = upcoming.steps, upcoming.seeds, upcoming.state
                     else:
                         steps = loader.batch_indices()[skip_steps:]
-                        seeds = [_view_seed(config.seed, rank, global_step + i) for i in range(len(steps))]
+                        seeds = _view_seeds(config.seed, rank, global_step, len(steps))
                     # the next epoch's batches are drawn now (the same draws, in the same order), so that
                     # the workers start on them while this epoch's last steps train
                     upcoming = self._upcoming(loader, generator, epoch + 1, global_step + len(steps), rank)
@@ -701,8 +706,7 @@ class Trainer:
         if self._sampler is not None:
             self._sampler.set_epoch(epoch)
         steps = loader.batch_indices()
-        seeds = [_view_seed(self.config.seed, rank, first_step + i) for i in range(len(steps))]
-        return _UpcomingEpoch(epoch, steps, seeds, state)
+        return _UpcomingEpoch(epoch, steps, _view_seeds(self.config.seed, rank, first_step, len(steps)), state)
 
     def _out_of_patience(self, bad_epochs: int) -> bool:
         r"""Whether early stopping ends the run after ``bad_epochs`` epochs without a better

@@ -8,6 +8,13 @@ import os
 import torch
 
 
+def check_seed(seed: object) -> None:
+    r"""Refuses a seed outside :math:`[0, 2^{32})`: torch's CPU generator keeps the low 32 bits
+    (seeds 0 and :math:`2^{32}` draw alike) and NumPy's take 32."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32) (got {seed!r})")
+
+
 def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
     r"""Seed torch's global generators (CPU and CUDA) and return a fresh
     :class:`torch.Generator` seeded with ``seed`` for data shuffling.
@@ -21,9 +28,7 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generato
             on GPU; CPU kernels used by gcl are deterministic already).
             (default: :obj:`False`)
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        # torch's CPU generator keeps the low 32 bits (seeds 0 and 2**32 draw alike), NumPy's take 32
-        raise ValueError(f"seed must be an integer in [0, 2**32) (got {seed!r})")
+    check_seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
