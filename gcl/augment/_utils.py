@@ -230,28 +230,6 @@ def nodes_in_graph_order(batch: Tensor | None, num_nodes: int, device: torch.dev
     return stable_argsort(batch)
 
 
-def random_rank(
-    group: Tensor,
-    counts: Tensor,
-    generator: torch.Generator | None,
-) -> Tensor:
-    r"""A uniformly random rank of every item among the items of its group.
-
-    ``rank[i]`` is in ``[0, counts[group[i]])`` and the ranks inside a group are
-    a uniform random permutation, drawn for all groups with one sort.
-    """
-    size = group.numel()
-    device = counts.device
-    key = group.to(torch.float64) + torch.rand(
-        size, generator=generator, device=device, dtype=torch.float64
-    )
-    order = argsort_distinct(key)
-    start = exclusive_cumsum(counts)
-    rank = torch.empty(size, dtype=torch.long, device=device)
-    rank[order] = torch.arange(size, device=device) - start[group[order]]
-    return rank
-
-
 def random_subset(
     group: Tensor,
     counts: Tensor,
@@ -266,7 +244,8 @@ def random_subset(
     :math:`(k_g + 4\sqrt{k_g} + 2) / n_g` can be among them, so only those
     (about a fraction :math:`k_g / n_g`) are sorted; when a group has fewer
     such items than it needs (rare), every item is sorted. Same distribution as
-    thresholding :func:`random_rank` at ``chosen``, for a fraction of the sort.
+    ranking every group's items at random and keeping ranks below ``chosen``, for a
+    fraction of the sort.
     On the CPU, :func:`smallest_per_group_host` finds the same items without a
     comparison sort.
     """

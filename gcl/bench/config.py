@@ -175,8 +175,7 @@ class TableConfig:
                     self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
                 raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
                                  f"(got val_size {val_size!r}, ratios {ratios!r})")
-        if self.protocol == "ogb" or self.metric == "rocauc" or any(_is_ogb_graph(e.name) for e in self.datasets):
-            self._check_ogb_rows()
+        self._check_ogb_rows()
         self._check_training()
 
     def _check_ogb_rows(self) -> None:
@@ -185,8 +184,6 @@ class TableConfig:
         such a set. An OGB graph data set, in turn, is scored only as OGB prescribes: by the ``ogb``
         protocol (its official scaffold split) and its evaluator's metric, never by another protocol's
         random folds."""
-        from gcl.eval import OGBGraphEvaluator
-
         for entry in self.datasets:
             what = f"the {self.protocol} protocol" if self.protocol == "ogb" else "metric rocauc"
             where = f"table {self.table!r}, {entry.label}"
@@ -195,6 +192,8 @@ class TableConfig:
                     raise ValueError(f"{where}: {what} needs an OGB graph data set "
                                      f"(ogbg-...; got {entry.name!r}); TU data sets are scored by accuracy")
                 continue
+            from gcl.eval import OGBGraphEvaluator
+
             evaluator = OGBGraphEvaluator(entry.name)
             if self.protocol != "ogb":
                 official = {"acc": "accuracy"}.get(evaluator.metric, evaluator.metric)
@@ -211,7 +210,7 @@ class TableConfig:
             if evaluator.metric not in ("rocauc", "acc"):
                 raise ValueError(f"{where}: {entry.name} is a regression task ({evaluator.metric}); "
                                  "the supervised protocols train classifiers")
-            if self.protocol == "ogb" and self.metric == "accuracy" and evaluator.metric != "acc":
+            if self.metric == "accuracy" and evaluator.metric != "acc":  # (the protocol is ogb here)
                 raise ValueError(f"{where}: the ogb protocol scores with OGB's evaluator, which scores "
                                  f"{entry.name} by {evaluator.metric}; set metric: {evaluator.metric}")
 

@@ -115,6 +115,10 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
     return rows
 
 
+#: The columns of a report's results table (written by :func:`write_markdown`, read by :func:`reported_seeds`).
+_COLUMNS = ("Dataset", "Method", "Ours", "Paper", "Δ", "Within 1 paper std", "Seeds", "Wall time", "Status")
+
+
 def reported_seeds(path: str | os.PathLike[str]) -> dict[tuple[str, str], int]:
     r"""The seeds done of each ``(dataset, method)`` row of a Markdown report that
     :func:`write_markdown` wrote (empty for a file without its results table)."""
@@ -125,13 +129,13 @@ def reported_seeds(path: str | os.PathLike[str]) -> dict[tuple[str, str], int]:
     seeds: dict[tuple[str, str], int] = {}
     inside = False
     for line in lines:
-        if line.startswith("| Dataset | Method |"):
+        if line.startswith("| " + " | ".join(_COLUMNS[:2]) + " |"):
             inside = True
         elif inside and not line.startswith("|"):
             break
         elif inside:
             cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            done = cells[6].partition("/")[0] if len(cells) == 9 else ""
+            done = cells[_COLUMNS.index("Seeds")].partition("/")[0] if len(cells) == len(_COLUMNS) else ""
             if done.isdigit():  # (not the |---| line under the header)
                 seeds[(cells[0], cells[1])] = int(done)
     return seeds
@@ -201,8 +205,8 @@ def write_markdown(config: TableConfig, rows: list[ReportRow], path: str | os.Pa
     lines += ["## Results", "",
               f"Metric: {config.metric}, percent. Δ = ours − paper; \"within\" compares |Δ| with the paper's std.",
               "",
-              "| Dataset | Method | Ours | Paper | Δ | Within 1 paper std | Seeds | Wall time | Status |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| " + " | ".join(_COLUMNS) + " |",
+              "|" + "---|" * len(_COLUMNS)]
     for r in rows:
         within = "–" if r.within_paper_std is None else ("yes" if r.within_paper_std else "no")
         diff = "–" if r.difference is None else f"{r.difference:+.2f}"

@@ -432,7 +432,7 @@ def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fallback_used(dataset: Any, node_features: str, max_degree: int | None = None) -> Any:
+def _fallback_used(dataset: Any, node_features: str, max_degree: int | None) -> Any:
     r"""``dataset``, with a warning when ``node_features`` or ``max_degree`` was asked for but
     nothing used it: the graphs have features of their own (so no fallback was added), or the
     fallback is not the one-hot degree that ``max_degree`` caps."""

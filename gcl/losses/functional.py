@@ -124,6 +124,11 @@ def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Tensor]:
             yield from (item for item in value if isinstance(item, Tensor))
 
 
+def _computation_dtype(tensor: Tensor) -> torch.dtype:
+    r"""The dtype ``tensor`` computes in: half precision as ``float32``."""
+    return torch.float32 if tensor.dtype in _HALF else tensor.dtype
+
+
 def _upcast(tensor: Tensor) -> Tensor:
     return tensor.float() if tensor.dtype in _HALF else tensor
 
@@ -158,7 +163,7 @@ def _check_pair(z1: Tensor, z2: Tensor, names: tuple[str, str] = ("z1", "z2")) -
 def _check_same_precision(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     r"""The two tensors compute in one dtype: equal after half precision is upcast
     (``float16`` with ``float32`` is fine, ``float32`` with ``float64`` is not)."""
-    if _upcast(a).dtype != _upcast(b).dtype:
+    if _computation_dtype(a) != _computation_dtype(b):
         raise ValueError(
             f"{name_a} and {name_b} must have the same floating dtype (half precision counts as float32; "
             f"got {a.dtype} and {b.dtype}); convert one, e.g. {name_b}.to({name_a}.dtype)"
@@ -188,7 +193,7 @@ def _in_computation_dtype(memory: Tensor, query: Tensor) -> Tensor:
     ``float16`` queue serves a ``float64`` model), and nothing is computed in less than the
     query's precision (a ``float64`` memory next to ``float32`` queries computes in
     ``float32``, as the queries do)."""
-    return memory.to(_upcast(query).dtype)
+    return memory.to(_computation_dtype(query))
 
 
 def _cross_block(anchors: Tensor, candidates: Tensor, temperature: float, offset: int,
@@ -1070,7 +1075,9 @@ def proto_nce_loss(
     """
     check_positive("temperature", temperature)
     _check_pair(query, key, ("query", "key"))
-    _check_negatives(negatives, query, "query")  # here, to name the query (info_nce_loss names it z1)
+    if isinstance(negatives, Tensor) and negatives.dim() == 2 and negatives.is_floating_point():
+        # the width here, to name the query (info_nce_loss checks the rest, naming it z1)
+        check_feature_dim("negatives", negatives, query.size(-1), "query")
     instance = info_nce_loss(
         query,
         key,
