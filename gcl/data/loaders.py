@@ -6,7 +6,6 @@ import copy
 import numbers
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,9 @@ from gcl.data.roots import (
     locate,
     mirror,
     missing_files,
+    move_into_place,
     search_roots,
+    staging,
     unpack,
 )
 
@@ -285,6 +286,15 @@ def load_dataset(
         >>> len(ds), ds.num_features
         (188, 7)
     """
+    dataset = _load(name, root, node_features, max_degree, use_node_attr, normalize_features, transform,
+                    download, mmap)
+    return _fallback_used(dataset, node_features, max_degree)
+
+
+def _load(name: str, root: str | os.PathLike[str] | None, node_features: str, max_degree: int | None,
+          use_node_attr: bool, normalize_features: bool, transform: Callable[..., Any] | None,
+          download: bool | None, mmap: bool) -> Any:
+    r""":func:`load_dataset` without its warning about fallback options that nothing used."""
     spec = get_spec(name)
     resolve_mode(node_features, spec.name)  # a misspelt mode is named even where graphs have features
     if max_degree is not None and (isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral)
@@ -317,7 +327,7 @@ def load_dataset(
                                        normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, download_root / spec.folder, spec)
             if mapped is not None:
-                return _fallback_used(mapped, node_features, max_degree)
+                return mapped
         source = download_root / spec.folder
         # beside the folder, not in it (WikiCS's folder is download_root itself)
         with held_lock(download_root.parent / f".{spec.family}-{spec.name}.lock"):
@@ -342,7 +352,7 @@ def load_dataset(
             mapped_file = _mapped_file(processed, node_features, max_degree, normalize_features, use_node_attr)
             mapped = _open_mapped(mapped_file, transform, source, spec)
             if mapped is not None:
-                return _fallback_used(mapped, node_features, max_degree)
+                return mapped
         # one process builds the processed cache while the others wait, then read it
         with held_lock(mirror_root / ".build.lock"):
             # checked until a load has passed the checks: PyG creates processed/ before it processes, so
@@ -365,7 +375,7 @@ def load_dataset(
                     # the processed cache is unreadable (a processing interrupted while writing it):
                     # process the raw files again, once
                     warnings.warn(f"{spec.name}: the processed cache {processed} could not be read ({exc}); "
-                                  "processing the raw files again", stacklevel=3)
+                                  "processing the raw files again", stacklevel=4)
                     shutil.rmtree(processed, ignore_errors=True)
                     raise _Rebuild() from exc
 
@@ -379,7 +389,7 @@ def load_dataset(
         raise CorruptDatasetError(f"{spec.name} from {source} loaded with no graphs.")
     if spec.level == "graph" and len(dataset) != spec.num_graphs:
         warnings.warn(f"{spec.name} from {source} has {len(dataset)} graphs; the reference release has "
-                      f"{spec.num_graphs}.", stacklevel=2)
+                      f"{spec.num_graphs}.", stacklevel=3)
     if spec.featureless or dataset._data.x is None:
         mode = resolve_mode(node_features, spec.name)
         used = add_fallback_features(dataset, mode, max_degree)
@@ -392,8 +402,8 @@ def load_dataset(
         save_mapped(dataset, mapped_file)
         mapped = _open_mapped(mapped_file, transform, source, spec)
         assert mapped is not None
-        return _fallback_used(mapped, node_features, max_degree)
-    return _fallback_used(dataset, node_features, max_degree)
+        return mapped
+    return dataset
 
 
 def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots: list[Path]) -> None:
@@ -412,24 +422,19 @@ def _download(spec: DatasetSpec, download_root: Path, use_node_attr: bool, roots
     folder, parent = download_root / spec.folder, download_root.parent
     if folder.exists():  # incomplete (the caller found files missing): never handed to PyG / OGB
         shutil.rmtree(folder)
-    parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{spec.family}-{spec.name}.partial-"
     for stale in parent.glob(f"{prefix}*"):  # left by a killed process (this one holds the lock)
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    try:
-        staged = staging / spec.family / spec.folder
+    with staging(parent, prefix) as tmp:
+        staged = tmp / spec.family / spec.folder
         try:
-            _construct(spec, staging / spec.family, use_node_attr, None)
+            _construct(spec, tmp / spec.family, use_node_attr, None)
         except Exception as exc:  # any network or parse failure means "not available"
             raise _not_found(spec, roots, f"download failed: {exc}") from exc
         missing = missing_files(spec, staged)
         if missing:
             raise _not_found(spec, roots, f"the download lacks {', '.join(missing)}")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        move_into_place(staged, folder)
 
 
 def _fallback_used(dataset: Any, node_features: str, max_degree: int | None) -> Any:
@@ -493,7 +498,7 @@ def _normalize_features(dataset: InMemoryDataset, name: str) -> None:
     if not bool(shifted.any()):
         warnings.warn(f"normalize_features: {name}'s node features are constant within every graph, and "
                       "shifting them by the minimum (as NormalizeFeatures does) leaves zeros; load it without "
-                      "normalize_features", stacklevel=3)
+                      "normalize_features", stacklevel=4)
     shifted.div_(shifted.sum(dim=-1, keepdim=True).clamp_(min=1.0))
     normalized = copy.copy(store)
     normalized.x = shifted

@@ -26,6 +26,8 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,24 +163,41 @@ def unpack(spec: DatasetSpec, archive: Path) -> Path:
 
 
 def _unpack_into(spec: DatasetSpec, archive: Path, target_root: Path, folder: Path) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target_root))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
-        if not _complete(spec, tmp / spec.folder):
+        with staging(target_root, ".unpack-") as tmp:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
             missing = missing_files(spec, tmp / spec.folder)
-            raise CorruptDatasetError(
-                f"Archive {archive} does not contain the files {spec.name} needs "
-                f"(missing inside '{spec.folder}/': {', '.join(missing)})."
-            )
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp / spec.folder, folder)
+            if missing:
+                raise CorruptDatasetError(
+                    f"Archive {archive} does not contain the files {spec.name} needs "
+                    f"(missing inside '{spec.folder}/': {', '.join(missing)})."
+                )
+            move_into_place(tmp / spec.folder, folder)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise CorruptDatasetError(f"Cannot unpack {archive}: {exc}") from exc
+    return folder
+
+
+@contextmanager
+def staging(parent: Path, prefix: str) -> Iterator[Path]:
+    r"""A new temporary folder in ``parent`` (created if missing), removed when the ``with``
+    block ends, however it ends: a dataset folder is built there and moved into place with
+    :func:`move_into_place` once complete, so an interruption never leaves half of one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+
+
+def move_into_place(staged: Path, folder: Path) -> None:
+    r"""Moves the complete folder ``staged`` to ``folder``, replacing what is there."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, folder)
 
 
 def mirror(spec: DatasetSpec, folder: Path, tag: str) -> Path:
