@@ -197,7 +197,7 @@ def _report_refusal(full: Any, config: Any, store: Any, store_path: str | Path, 
                 + ("" if report_only else "run those rows too, ")
                 + "or write the report elsewhere (--out DIR); remove the report to replace it on purpose.")
     variants = {full.variant(entry, spec) for entry in full.datasets for spec in full.methods}
-    if report_only and not any(store.records(full.table, variant) for variant in variants):
+    if report_only and not any(store.holds(full.table, variant) for variant in variants):
         found = (f"the store {store_path} holds no records of {full.table} under the settings the report covers"
                  if exists else f"there is no results store at {store_path}")
         return (f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "

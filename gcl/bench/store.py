@@ -276,6 +276,11 @@ class ResultsStore:
                 task=row[9], task_seconds=float(row[10]), params=json.loads(row[11]), extra=json.loads(row[12])))
         return out
 
+    def holds(self, table: str, variant: str | None = None) -> bool:
+        r"""Whether any record of a table (of one variant, where given) is stored."""
+        query, args = _selection("SELECT 1 FROM records", table, variant, None, None)
+        return self._conn.execute(query + " LIMIT 1", args).fetchone() is not None
+
     def runs(self, table: str, variant: str | None = None) -> list[dict[str, Any]]:
         r"""Registered runs of a table (oldest first)."""
         query = "SELECT id, variant, command, versions, started, finished FROM runs WHERE table_name = ?"

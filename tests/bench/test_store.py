@@ -29,6 +29,14 @@ def test_roundtrip_and_done(tmp_path: Path) -> None:
     assert got[1].params == {"C": 10.0} and got[1].val_score == pytest.approx(0.7)
 
 
+def test_holds(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert not store.holds("t")
+        store.add([_rec(0, 0, variant="v")])
+        assert store.holds("t") and store.holds("t", "v")
+        assert not store.holds("t", "other") and not store.holds("other")
+
+
 def test_wal_mode_and_persistence(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite"
     with ResultsStore(path) as store:
