@@ -137,7 +137,9 @@ def test_reduced_and_restricted() -> None:
      r"/ ft, pretrain.train: patience needs validation scores"),
     # ROC-AUC and the ogb protocol score one binary task of an OGB data set, nothing else
     ({"protocol": "supervised-kfold", "metric": "rocauc", "quick": {}},
-     r"MUTAG: metric rocauc needs an OGB graph data set \(ogbg-...; got 'MUTAG'\)"),
+     r"the supervised-kfold protocol computes accuracy \(got metric 'rocauc'\)"),
+    ({"protocol": "ogb", "metric": "rocauc", "methods": {"gin": {"method": "supervised"}}, "quick": {}},
+     r"MUTAG: the ogb protocol needs an OGB graph data set \(ogbg-...; got 'MUTAG'\)"),
     ({"protocol": "ogb", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-moltox21"], "quick": {}},
      "ogbg-moltox21 has 12 tasks; the supervised protocols train and score one classification task"),
     ({"protocol": "ogb", "methods": {"gin": {"method": "supervised"}}, "datasets": ["ogbg-molesol"], "quick": {}},
@@ -181,9 +183,9 @@ def test_invalid(bad: dict[str, Any], match: str) -> None:
     ({"protocol": "supervised-kfold", "methods": {"gin": {"method": "supervised"}},
       "datasets": {"MUTAG": {}, "BACE": {"name": "ogbg-molbace"}}, "quick": {}},
      r"BACE: ogbg-molbace is an OGB data set.*the supervised-kfold protocol would score it by accuracy"),
-    ({"protocol": "supervised-random", "metric": "rocauc", "methods": {"gin": {"method": "supervised"}},
+    ({"protocol": "supervised-random", "methods": {"gin": {"method": "supervised"}},
       "datasets": ["ogbg-molbace"], "quick": {}},
-     r"the supervised-random protocol would score it by rocauc on random folds"),
+     r"the supervised-random protocol would score it by accuracy on random folds"),
 ])
 def test_ogb_data_sets_are_scored_only_on_their_official_split(bad: dict[str, Any], match: str) -> None:
     # OGB prescribes its scaffold split and its evaluator's metric: accuracy (or even ROC-AUC) on another
