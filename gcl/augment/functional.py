@@ -1599,24 +1599,25 @@ def _breadth_first_levels(
 
 class _GraphCounter:
     r"""How many nodes of every graph a mask holds (:func:`count_per_graph`); on the CPU,
-    for nodes in graph order (PyG's batches), a running sum read at every graph's end, which
-    costs about half as much as the scattered sum (on a GPU it takes more launches)."""
+    for nodes in graph order (PyG's batches), the difference of a running sum at every graph's
+    two ends, which costs about half as much as the scattered sum (on a GPU it takes more
+    launches)."""
 
     def __init__(self, graph: Tensor, sizes: Tensor) -> None:
         self.graph = graph
         self.num_graphs = sizes.numel()
-        self.ends: Tensor | None = None
+        self.bounds: tuple[Tensor, Tensor] | None = None
         if on_host(graph) and is_sorted(graph):
             ends = torch.cumsum(sizes, 0)
-            self.ends = (ends - 1).clamp_min(0)
-            self.before_any = ends == 0  # empty graphs before the first node
-            self.zero = ends.new_zeros(1)
+            self.bounds = (ends - sizes, ends)
+            self.running = torch.zeros(graph.numel() + 1, dtype=torch.long)
 
     def __call__(self, mask: Tensor) -> Tensor:
-        if self.ends is None:
+        if self.bounds is None:
             return count_per_graph(self.graph, mask, self.num_graphs)
-        at_end = torch.cumsum(mask, 0).index_select(0, self.ends).masked_fill_(self.before_any, 0)
-        return torch.diff(at_end, prepend=self.zero)
+        starts, ends = self.bounds
+        torch.cumsum(mask, 0, out=self.running[1:])  # running[i]: how many of the first i nodes
+        return self.running.index_select(0, ends) - self.running.index_select(0, starts)
 
 
 class _RestartSeeds:
@@ -1627,19 +1628,13 @@ class _RestartSeeds:
     tells their places apart."""
 
     def __init__(self, graph: Tensor, generator: torch.Generator | None) -> None:
-        num_nodes = graph.numel()
         self.graph = graph
-        self.place = torch.randperm(num_nodes, generator=generator, device=graph.device)
-        # The node at every place, and a last slot for graphs with no unvisited node left.
-        self.node_at = torch.empty(num_nodes + 1, dtype=torch.long, device=graph.device)
-        self.node_at[self.place] = torch.arange(num_nodes, device=graph.device)
-        self.node_at[num_nodes] = num_nodes
+        self.place = torch.randperm(graph.numel(), generator=generator, device=graph.device)
 
     def __call__(self, visited: Tensor, stuck: Tensor) -> Tensor:
         r"""Mask of one new seed per ``stuck`` graph (each has an unvisited node)."""
         num_nodes = visited.numel()
         place = self.place.masked_fill(visited, num_nodes)
         first = torch.full_like(stuck, num_nodes, dtype=torch.long).scatter_reduce_(0, self.graph, place, "amin")
-        seeds = torch.zeros(num_nodes + 1, dtype=torch.bool, device=visited.device)
-        seeds[self.node_at.index_select(0, first)] = stuck  # a node is first in its graph only
-        return seeds[:num_nodes]
+        # places are distinct: the node at its graph's first place is the only one there
+        return (place == first.index_select(0, self.graph)) & stuck.index_select(0, self.graph)
