@@ -166,13 +166,16 @@ def adversarial_drop(clips: Tensor, importance: Tensor, num_keep: int) -> Droppe
 
     .. math::
         \tilde{x}_{t} = w_t\, x_t, \qquad
-        w_t = 1 + R(p_t) - \mathrm{sg}(p_t), \qquad
+        w_t = 1 - R(p_t) + \mathrm{sg}(p_t), \qquad
         \frac{\partial R(p)}{\partial p} = -1,
 
-    where :math:`\mathrm{sg}` stops gradients. One backward pass of the contrastive
-    loss therefore trains the encoder to minimise it and the generator to maximise it
-    (the min-max game of VideoMoCo); the hard frame choice itself is not
-    differentiated.
+    where :math:`\mathrm{sg}` stops gradients. :math:`1 - p_t` is the relaxed weight of
+    keeping a frame (more important, more likely dropped), and the reversal :math:`R`
+    turns the descent on the loss into ascent for the generator: one backward pass of
+    the contrastive loss trains the encoder to minimise it and the generator to maximise
+    it (the min-max game of VideoMoCo), raising the importance of the kept frames that
+    make the loss smaller, so that they are dropped. The hard frame choice itself is
+    not differentiated.
 
     Args:
         clips (torch.Tensor): :obj:`[N, C, T, H, W]`.
@@ -186,7 +189,7 @@ def adversarial_drop(clips: Tensor, importance: Tensor, num_keep: int) -> Droppe
         raise ValueError(f"importance must have shape ({n}, {t}) (got {tuple(importance.shape)})")
     probability = torch.sigmoid(importance)
     kept = (-probability.detach()).topk(num_keep, dim=1).indices.sort(dim=1).values
-    weight = 1.0 + _ReverseGradient.apply(probability) - probability.detach()
+    weight = 1.0 - _ReverseGradient.apply(probability) + probability.detach()
     weight = weight.gather(1, kept).to(clips.dtype)
     frames = _gather_frames(clips, kept) * weight[:, None, :, None, None]
     return DroppedFrames(frames, kept)

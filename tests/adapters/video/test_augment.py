@@ -49,12 +49,41 @@ def test_adversarial_drop_removes_important_frames_and_reverses_gradient() -> No
         assert torch.allclose(out.clips[n], clips[n][:, out.kept[n]])  # weights are 1 forward
     weights = torch.randn(out.clips.shape, generator=torch.Generator().manual_seed(1))
     (out.clips * weights).sum().backward()
-    # d loss / d w_t = sum of (frame * weights); reversed, times the sigmoid slope.
+    # d loss / d w_t = sum of (frame * weights); w_t = 1 - R(p_t) + sg(p_t): dw/dp = +1 through
+    # the reversal, times the sigmoid slope.
     per_frame = (clips.gather(2, out.kept[:, None, :, None, None].expand(-1, 1, -1, 4, 4)) * weights).sum(dim=(1, 3, 4))
     slope = torch.sigmoid(logits.detach()) * (1 - torch.sigmoid(logits.detach()))
-    expected = torch.zeros(3, 6).scatter(1, out.kept, -per_frame) * slope
+    expected = torch.zeros(3, 6).scatter(1, out.kept, per_frame) * slope
     assert logits.grad is not None
     assert torch.allclose(logits.grad, expected, atol=1e-6)
+
+
+def test_adversarial_drop_trains_the_generator_to_raise_the_loss() -> None:
+    # Clips of 6 frames with 4-d features; the "encoder" averages the kept frames and each
+    # clip's key averages all of them. Per-clip logits are the generator, trained by plain
+    # descent on the loss: through the reversal, it must find harder frame subsets.
+    import torch.nn.functional as F
+
+    n, k = 16, 3
+    clips = torch.randn(n, 4, 6, 1, 1, generator=torch.Generator().manual_seed(0))
+    key = F.normalize(clips.mean(dim=(2, 3, 4)), dim=1)
+
+    def loss(frames: torch.Tensor) -> torch.Tensor:
+        query = F.normalize(frames.mean(dim=(2, 3, 4)), dim=1)
+        return F.cross_entropy(query @ key.T / 0.2, torch.arange(n))
+
+    logits = torch.nn.Parameter(torch.zeros(n, 6))
+    optimizer = torch.optim.SGD([logits], lr=5.0)
+    with torch.no_grad():
+        before = float(loss(adversarial_drop(clips, logits, k).clips))
+    for _ in range(100):
+        optimizer.zero_grad()
+        value = loss(adversarial_drop(clips, logits, k).clips)
+        value.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = float(loss(adversarial_drop(clips, logits, k).clips))
+    assert after > before + 0.5
 
 
 def test_frame_importance_shape() -> None:
