@@ -88,7 +88,10 @@ class ImageAugment(nn.Module):
         \mathrm{jitter}_{p_j} \circ \mathrm{flip}_{p_f} \circ \mathrm{crop}_{s, r},
         \qquad \tilde{x}_i = t_i(x_i),
 
-    where every image :math:`i` draws its own :math:`t_i`. All steps are
+    where every image :math:`i` draws its own :math:`t_i`. The default strengths are
+    those of `MoCo v2 <https://arxiv.org/abs/2003.04297>`_ (its ``aug_plus`` views: crops
+    of 20–100 % of the area, jitter 0.4 / 0.4 / 0.4 / 0.1); :meth:`simclr` gives SimCLR's
+    own (crops of 8–100 %, jitter 0.8 / 0.8 / 0.8 / 0.2 at strength 1). All steps are
     differentiable with respect to the pixels and run on the batch's device. For
     single-channel images, saturation, hue and grayscale are skipped (they need RGB).
     Randomness comes from ``generator`` when one is given (the global torch RNG is
@@ -196,6 +199,21 @@ class ImageAugment(nn.Module):
             kernel = (blur_kernel_size, blur_kernel_size)
             steps.append(K.RandomGaussianBlur(kernel, self.blur_sigma, p=blur_p))
         self.pipeline = nn.Sequential(*steps)
+
+    @classmethod
+    def simclr(cls, size: int | Sequence[int], in_channels: int = 3, strength: float = 1.0,
+               blur: bool = True) -> ImageAugment:
+        r"""SimCLR's views (its Appendix A): crops of 8–100 % of the area, flip, colour
+        jitter of brightness, contrast and saturation :math:`0.8 s` and hue :math:`0.2 s`
+        with probability 0.8, grayscale with probability 0.2 and, with ``blur``, a Gaussian
+        blur (:math:`\sigma \in [0.1, 2]`, a tenth of the side) with probability 0.5.
+        SimCLR uses :math:`s = 1` with blur on ImageNet and :math:`s = 0.5` without blur
+        on CIFAR-10."""
+        if not 0.0 <= 0.2 * strength <= 0.5:
+            raise ValueError(f"strength must be in [0, 2.5] (hue 0.2 * strength in [0, 0.5]; got {strength})")
+        return cls(size, in_channels=in_channels, crop_scale=(0.08, 1.0), brightness=0.8 * strength,
+                   contrast=0.8 * strength, saturation=0.8 * strength, hue=0.2 * strength,
+                   blur_p=0.5 if blur else 0.0)
 
     @classmethod
     def digits(cls, size: int = 8) -> ImageAugment:

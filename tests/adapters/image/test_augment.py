@@ -58,6 +58,18 @@ def test_identity_settings_return_the_input() -> None:
     assert torch.allclose(augment(images), images, atol=1e-5)
 
 
+def test_simclr_preset_has_the_papers_strengths() -> None:
+    imagenet = ImageAugment.simclr(224)
+    assert imagenet.crop_scale == (0.08, 1.0) and imagenet.blur_p == 0.5 and imagenet.blur_kernel_size == 23
+    assert imagenet.jitter == pytest.approx((0.8, 0.8, 0.8, 0.2))
+    assert (imagenet.jitter_p, imagenet.grayscale_p, imagenet.flip_p) == (0.8, 0.2, 0.5)
+    cifar = ImageAugment.simclr(32, strength=0.5, blur=False)
+    assert cifar.jitter == pytest.approx((0.4, 0.4, 0.4, 0.1)) and cifar.blur_p == 0.0
+    assert cifar(torch.rand(4, 3, 32, 32), torch.Generator().manual_seed(0)).shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="strength"):
+        ImageAugment.simclr(32, strength=3.0)
+
+
 def test_augment_validates_parameters() -> None:
     with pytest.raises(ValueError, match=r"flip_p must be in \[0, 1\] \(got 1.5\)"):
         ImageAugment(8, flip_p=1.5)
