@@ -2,6 +2,7 @@ r"""Linear probe (logistic regression) with validation-based selection of the re
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -123,7 +124,8 @@ class LinearProbe(BaseEstimator):
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be one of {tuple(_METRICS)} (got {self.metric!r})")
         check_int(self.n_splits, "n_splits", 2)
-        if not (0.0 < float(self.val_size) < 1.0):
+        if (isinstance(self.val_size, bool) or not isinstance(self.val_size, numbers.Real)
+                or not 0.0 < float(self.val_size) < 1.0):
             raise ValueError(f"val_size must be a fraction in (0, 1) (got {self.val_size!r})")
         check_random_state(self.random_state)
         return grid

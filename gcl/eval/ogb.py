@@ -127,10 +127,17 @@ class OGBGraphEvaluator:
             )
         if not np.isfinite(pred).all():
             raise ValueError("y_pred contains NaN or inf")
+        labelled = true[~np.isnan(true)]
+        if labelled.size == 0:
+            raise ValueError(f"{self.name}: y_true holds no label (all NaN): there is nothing to score")
+        if self.metric in _PROBE_METRICS and not np.isin(labelled, (0.0, 1.0)).all():
+            # OGB reads anything but 1 as negative in a single task and leaves a multi-task set's
+            # task without both classes out of its mean silently
+            raise ValueError(f"{self.name}: y_true must hold binary labels 0/1 or NaN for {self.metric} "
+                             f"(got values {np.unique(labelled)[:10].tolist()})")
         try:
             result = self._evaluator.eval({"y_true": true, "y_pred": pred})
         except RuntimeError as error:
-            labelled = true[~np.isnan(true)]
             raise ValueError(
                 f"{self.name}: {error} (y_true has {int((labelled == 1).sum())} positive and "
                 f"{int((labelled == 0).sum())} negative labels)"

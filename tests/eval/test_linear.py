@@ -140,6 +140,7 @@ def test_normalize_scales_rows_to_unit_norm(cora: Any) -> None:
         ({"max_iter": 0}, "max_iter"),
         ({"n_splits": 1}, "n_splits"),
         ({"val_size": 0.0}, r"val_size .*\(got 0.0\)"),
+        ({"val_size": "0.1"}, r"val_size .*\(got '0.1'\)"),
         ({"normalize": "l2"}, r"normalize must be True or False \(got 'l2'\)"),
     ],
 )

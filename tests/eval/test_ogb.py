@@ -72,6 +72,16 @@ def test_evaluator_rejects_bad_input() -> None:
         evaluator.score(np.array([0, 1, 1]), np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="0 positive and 3 negative"):
         evaluator.score(np.zeros(3), np.array([0.1, 0.2, 0.3]))
+    # -1/+1 labels: OGB would read -1 as no label of either class, or drop a task silently
+    with pytest.raises(ValueError, match=r"binary labels 0/1 or NaN for rocauc \(got values \[-1.0, 1.0\]\)"):
+        evaluator.score(np.array([-1, 1, 1, -1]), np.array([0.1, 0.2, 0.3, 0.4]))
+    tox21 = OGBGraphEvaluator("moltox21")
+    labels = np.tile([[0.0], [1.0]], (2, 12))
+    labels[:, 0] = [-1, 1, -1, 1]
+    with pytest.raises(ValueError, match="binary labels 0/1"):
+        tox21.score(labels, np.zeros((4, 12)))
+    with pytest.raises(ValueError, match="holds no label"):
+        OGBGraphEvaluator("molesol").score(np.array([np.nan, np.nan]), np.array([1.0, 2.5]))
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def similarity_spearman(embeddings: Tensor, pairs: Tensor, scores: Tensor) -> fl
 
     Raises:
         ValueError: Malformed shapes, pairs out of range, NaN/inf embeddings or scores, or
-            scores that are all equal (the correlation is then undefined).
+            scores or cosine similarities that are all equal (the correlation is then undefined).
     """
     from scipy.stats import spearmanr
 
@@ -49,5 +49,8 @@ def similarity_spearman(embeddings: Tensor, pairs: Tensor, scores: Tensor) -> fl
         raise ValueError("scores are all equal: their rank correlation with anything is undefined")
     index = pairs.cpu().long()
     cosine = (e[index[:, 0]] * e[index[:, 1]]).sum(dim=1)
+    if bool((cosine == cosine[0]).all()):
+        raise ValueError("the embeddings give every pair the same cosine similarity (a collapsed encoder, or "
+                         "zero embeddings): their rank correlation with the scores is undefined")
     result = spearmanr(cosine.numpy(), gold.numpy())
     return float(result[0])

@@ -67,6 +67,9 @@ def test_similarity_spearman_against_ranks() -> None:
         similarity_spearman(embeddings, pairs, torch.where(scores > 0, scores, torch.nan))
     with pytest.raises(ValueError, match="scores are all equal"):
         similarity_spearman(embeddings, pairs, torch.ones(len(pairs)))
+    collapsed = embeddings[:1].expand_as(embeddings)  # every pair at cosine 1
+    with pytest.raises(ValueError, match="same cosine similarity"):
+        similarity_spearman(collapsed, pairs, scores)
 
 
 def test_sentence_batches_shuffle_and_validate() -> None:
