@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-
-# Tests run offline and must not touch the user's cache: every test run gets its
-# own cache directory unless the caller chose one.
-os.environ.setdefault("GCL_OFFLINE", "1")
-os.environ.setdefault("GCL_CACHE", tempfile.mkdtemp(prefix="gcl-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "datasets"

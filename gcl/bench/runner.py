@@ -144,8 +144,8 @@ def parse_devices(device: str) -> list[str]:
     is available, else ``cpu``.
 
     Example:
-        >>> parse_devices("cuda:0, cuda:1")
-        ['cuda:0', 'cuda:1']
+        >>> parse_devices("cpu, cpu")       # two workers on the CPU
+        ['cpu', 'cpu']
     """
     import torch
 

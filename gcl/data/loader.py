@@ -152,8 +152,11 @@ class CollatedLoader(_IndexedBatches):
             :class:`~torch.utils.data.distributed.DistributedSampler`.
 
     Example:
-        >>> loader = CollatedLoader(load_dataset("PROTEINS"), batch_size=128, shuffle=True)
+        >>> from gcl.data import load_dataset
+        >>> loader = CollatedLoader(load_dataset("MUTAG"), batch_size=64, shuffle=True)
         >>> batch = next(iter(loader))       # a torch_geometric.data.Batch
+        >>> len(loader), batch.num_graphs     # 188 graphs: batches of 64, 64 and 60
+        (3, 64)
     """
 
     def __init__(self, dataset: InMemoryDataset, batch_size: int = 128, *, shuffle: bool = False,

@@ -67,8 +67,11 @@ def held_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     folder) for the ``with`` block, waiting for other processes to release it.
 
     Example:
-        >>> with held_lock(cache / ".build.lock"):   # one process builds, the others wait
-        ...     build_once(cache)
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / ".build.lock"
+        >>> with held_lock(path):     # one process builds, the others wait here
+        ...     print(try_lock(path))  # held: a second taker is turned away
+        None
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

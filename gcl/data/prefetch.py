@@ -332,10 +332,20 @@ class ViewPrefetcher:
             waits as long as it takes. (default: :obj:`None`)
 
     Example:
-        >>> loader = CollatedLoader(dataset, batch_size=128, shuffle=True)
-        >>> with ViewPrefetcher(loader.collate, [DropNodes(0.2), MaskFeatures(0.2)]) as views:
-        ...     for batch, (view1, view2) in views.epoch(loader.batch_indices(), seeds):
+        >>> from gcl.augment import DropNodes, MaskFeatures
+        >>> from gcl.data import CollatedLoader, load_dataset
+        >>> from gcl.methods import GraphCL
+        >>> from gcl.nn import GIN, ProjectionHead
+        >>> method = GraphCL(GIN(7, 32, 3), DropNodes(0.2), MaskFeatures(0.2), ProjectionHead(96, 96, 96))
+        >>> loader = CollatedLoader(load_dataset("MUTAG"), batch_size=64, shuffle=True)
+        >>> steps = loader.batch_indices()  # one epoch: the graphs of each step
+        >>> with ViewPrefetcher(loader.collate, method.view_augmentations()) as views:
+        ...     for batch, (view1, view2) in views.epoch(steps, seeds=range(len(steps))):
         ...         loss = method(batch, views=(view1, view2))
+        ...         print(batch.num_graphs, view1.num_graphs, view2.num_graphs)
+        64 64 64
+        64 64 64
+        60 60 60
     """
 
     def __init__(self, collate: Collate, augmentations: Sequence[Augmentation], *, workers: int = 1,

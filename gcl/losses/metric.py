@@ -163,6 +163,7 @@ class NCELoss(nn.Module):
         - **output:** scalar
 
     Example:
+        >>> import math
         >>> loss_fn = NCELoss(temperature=0.07)
         >>> q, x = torch.randn(8, 16), torch.randn(8, 16)
         >>> loss = loss_fn(q, x, torch.randn(32, 16), noise_log_prob=-math.log(1000))

@@ -120,6 +120,7 @@ class IMixLoss(nn.Module):
         - **output:** scalar
 
     Example:
+        >>> from gcl.losses import imix_mix
         >>> x, x_view2 = torch.randn(8, 16), torch.randn(8, 16)
         >>> mixed = imix_mix(x, alpha=1.0)
         >>> loss = IMixLoss(0.2)(mixed.inputs, x_view2, mixed.permutation, mixed.coefficient)

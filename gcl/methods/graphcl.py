@@ -46,9 +46,15 @@ class GraphCL(nn.Module):
             operators per step. (default: :obj:`False`)
 
     Example:
+        >>> from gcl.augment import DropNodes, RandomWalkSubgraph
+        >>> from gcl.data import CollatedLoader, load_dataset
+        >>> from gcl.nn import GIN, ProjectionHead
         >>> method = GraphCL(GIN(7, 32, 3), DropNodes(0.2), RandomWalkSubgraph(0.8),
         ...                  ProjectionHead(96, 96, 96))
+        >>> batch = next(iter(CollatedLoader(load_dataset("MUTAG"), batch_size=32)))
         >>> loss = method(batch); embeddings = method.embed(batch)
+        >>> loss.shape, embeddings.shape
+        (torch.Size([]), torch.Size([32, 96]))
     """
 
     def __init__(self, encoder: nn.Module, augment1: Augmentation, augment2: Augmentation, head: nn.Module,

@@ -14,11 +14,11 @@ The backend is ``"nccl"`` when training on CUDA and ``"gloo"`` on CPU. Each CUDA
 process trains on ``cuda:LOCAL_RANK`` (see :func:`local_device`).
 
 Example:
-    >>> # in an importable module (the workers unpickle the function by name)
-    >>> def work(x: int) -> int:
-    ...     return x * torch.distributed.get_world_size()
-    >>> launch(work, 2, args=(21,))    # rank 0's return value
-    42
+    >>> # the function is pickled by name: it must be importable (module-level)
+    >>> from gcl.losses.distributed import all_reduce_sum
+    >>> # two CPU processes each add their 21; rank 0's return value comes back
+    >>> launch(all_reduce_sum, 2, args=(torch.tensor(21.0),), device="cpu")
+    tensor(42.)
 """
 
 from __future__ import annotations

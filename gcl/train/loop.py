@@ -766,8 +766,14 @@ def fit(method: nn.Module, data: Dataset | Data | Iterable[Any], config: TrainCo
     Keyword overrides update ``config`` (e.g. ``fit(method, ds, epochs=5)``).
 
     Example:
-        >>> result = fit(method, load_dataset("MUTAG"), epochs=20, lr=0.01)
-        >>> result.history[-1]["loss"]
+        >>> from gcl.augment import DropNodes, MaskFeatures
+        >>> from gcl.data import load_dataset
+        >>> from gcl.methods import GraphCL
+        >>> from gcl.nn import GIN, ProjectionHead
+        >>> method = GraphCL(GIN(7, 32, 3), DropNodes(0.2), MaskFeatures(0.2), ProjectionHead(96, 96, 96))
+        >>> result = fit(method, load_dataset("MUTAG"), epochs=3, lr=0.01, progress=False)
+        >>> [record["epoch"] for record in result.history], sorted(result.history[-1])
+        ([1.0, 2.0, 3.0], ['epoch', 'graphs_per_second', 'loss', 'seconds'])
     """
     base = config if config is not None else TrainConfig()
     if overrides:

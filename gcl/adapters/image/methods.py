@@ -179,8 +179,12 @@ class SimCLR(_ImageMethod):
             later as ``method.generator``). (default: :obj:`None`)
 
     Example:
+        >>> from gcl.adapters.image import ImageAugment, SmallResNet
         >>> method = SimCLR(SmallResNet(1, 16), ImageAugment.digits())
-        >>> method(torch.rand(32, 1, 8, 8)).backward()
+        >>> images = torch.rand(32, 1, 8, 8)
+        >>> method(images).backward()
+        >>> method.embed(images).shape
+        torch.Size([32, 32])
     """
 
     def __init__(
