@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -55,10 +56,12 @@ def check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer (got {value!r})")
 
 
-def check_flag(name: str, value: bool) -> None:
-    r"""Refuses a switch that is not ``True`` / ``False`` (a config file's ``"false"`` would read as on)."""
-    if not isinstance(value, bool):
+def check_flag(name: str, value: object) -> bool:
+    r"""``value`` as a :class:`bool` (a NumPy bool too); refuses anything else, since a config
+    file's ``"false"`` (or a ``0``) would read as a truth value."""
+    if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be true or false (got {value!r})")
+    return bool(value)
 
 
 def check_dropout(value: float) -> None:
@@ -96,6 +99,17 @@ def check_index_pairs(edge_index: Tensor) -> None:
         raise ValueError(f"edge_index must have shape [2, num_edges] (got {tuple(edge_index.shape)}){hint}")
     if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
         raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
+
+
+def require_index_pairs(owner: str, edge_index: Any) -> None:
+    r"""Refuses an ``edge_index`` that is not an integer ``[2, E]`` tensor: pooling selects and
+    relabels edges, which a sparse adjacency (``SparseTensor``, a torch sparse layout) does not
+    offer, and would otherwise fail deep inside with an unrelated error."""
+    if not is_index_pairs(edge_index):
+        got = f"a {edge_index.layout} tensor" if isinstance(edge_index, Tensor) else type(edge_index).__name__
+        raise ValueError(f"{owner} needs edge_index as [2, num_edges] index pairs (got {got}); pass the "
+                         "edge list (e.g. data.edge_index, without the ToSparseTensor transform)")
+    check_index_pairs(edge_index)
 
 
 def resolve_batch(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> tuple[Tensor, int]:

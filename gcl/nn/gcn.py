@@ -96,6 +96,9 @@ class GCN(nn.Module):
         torch.Size([4, 16])
     """
 
+    # class-level default: a GCN pickled before this option existed still runs
+    activation_checkpointing: bool = False
+
     def __init__(
         self,
         in_channels: int,
@@ -116,6 +119,9 @@ class GCN(nn.Module):
         if out_channels is not None:
             check_positive("out_channels", out_channels)
         check_dropout(dropout)
+        batch_norm = check_flag("batch_norm", batch_norm)
+        plain_last = check_flag("plain_last", plain_last)
+        activation_checkpointing = check_flag("activation_checkpointing", activation_checkpointing)
         if not 0.0 <= batch_norm_momentum <= 1.0:
             raise ValueError(f"batch_norm_momentum must be in [0, 1] (got {batch_norm_momentum})")
         make_activation(activation)  # validates the name before any layer is built
@@ -128,7 +134,6 @@ class GCN(nn.Module):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.plain_last = plain_last
-        check_flag("activation_checkpointing", activation_checkpointing)
         self.activation_checkpointing = activation_checkpointing
 
         widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [self.out_channels]

@@ -101,6 +101,37 @@ def _micro_batch_groups(order: np.ndarray, sizes: np.ndarray, graphs: int | None
     return np.split(order, cuts)
 
 
+def _join_single_nodes(groups: list[np.ndarray], sizes: np.ndarray) -> list[np.ndarray]:
+    r"""``groups`` without a group of a single node, which batch norm in training cannot normalise.
+    The graph holding such a node leaves its group (graphs without nodes stay behind); two such
+    graphs form a group together, and an odd one out joins the nearest group of more nodes (before
+    it, else after it) or, where there is none, the last pair. A group so exceeds the limits of
+    :func:`_micro_batch_groups` by at most one graph and one node (two where no group held more
+    than one node). Unchanged when the groups hold fewer than two nodes in all; groups left
+    without graphs are dropped."""
+    totals = np.array([int(sizes[members].sum()) for members in groups])
+    lone = np.flatnonzero(totals == 1)
+    if lone.size == 0 or totals.sum() < 2:
+        return groups
+    groups = list(groups)
+    singles = {}
+    for i in lone:
+        singles[i] = groups[i][sizes[groups[i]] > 0]
+        groups[i] = groups[i][sizes[groups[i]] == 0]
+    for first, second in zip(lone[0::2], lone[1::2]):
+        groups[first] = np.concatenate([groups[first], singles[first], singles[second]])
+    if lone.size % 2:
+        odd = lone[-1]
+        larger = np.flatnonzero(totals > 1)
+        if larger.size:
+            before = larger[larger < odd]
+            target = before[-1] if before.size else larger[0]
+        else:  # every group held one node at most: the last pair (at least two nodes exist)
+            target = lone[-3]
+        groups[target] = np.concatenate([groups[target], singles[odd]])
+    return [members for members in groups if members.size]
+
+
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     r"""``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])`` without the loop."""
     offsets = np.cumsum(counts) - counts
@@ -212,14 +243,18 @@ class GIN(nn.Module):
             global generator at every call), since runs of consecutive graphs
             would give the two views of a graph the same statistics, which a
             contrastive loss can tell from its negatives' (the reason for
-            MoCo's shuffled batch norm). The result is that of encoding the
-            micro-batches one by one (a micro-batch of a single node is
-            refused in training). Without batch norm and dropout (or in
-            evaluation mode) the micro-batches are runs of consecutive graphs
-            and the result is the whole batch's; with dropout the masks are
-            drawn micro-batch by micro-batch. Needs ``edge_index`` as index
-            pairs, nodes grouped by graph in order (as PyG collates them) and
-            no edge between two graphs; not combined with
+            MoCo's shuffled batch norm). Batch statistics need two nodes: a
+            micro-batch that would hold a single node (a one-node graph drawn
+            alone) gives that graph to another one, which may then hold one
+            graph and one node more than the limits allow (two where no
+            micro-batch would hold more than one node), so that only a batch
+            of a single node is refused, as batch norm refuses it. The result
+            is that of encoding the micro-batches one by one. Without batch norm
+            and dropout (or in evaluation mode) the micro-batches are runs of
+            consecutive graphs and the result is the whole batch's; with
+            dropout the masks are drawn micro-batch by micro-batch. Needs
+            ``edge_index`` as index pairs, nodes grouped by graph in order (as
+            PyG collates them) and no edge between two graphs; not combined with
             :class:`~torch.nn.SyncBatchNorm` in training (ranks may hold
             different numbers of micro-batches, and each synchronises).
             (default: :obj:`None`: one pass over the batch)
@@ -228,7 +263,9 @@ class GIN(nn.Module):
             the graph that would take it past the budget (a larger graph gets
             one of its own), so the activations in memory are bounded by nodes,
             not graphs (datasets with a few very large graphs). Micro-batches
-            otherwise as with ``micro_batch_size``. (default: :obj:`None`)
+            otherwise as with ``micro_batch_size`` (in training with batch
+            norm, one that takes a one-node graph may exceed the budget by
+            that node). (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, F_{in})` (long :math:`(N, 9)`
@@ -252,6 +289,7 @@ class GIN(nn.Module):
     """
 
     # class-level defaults: a GIN pickled before these options existed still runs
+    layout: str = "graphcl"
     activation_checkpointing: bool = False
     micro_batch_size: int | None = None
     micro_batch_nodes: int | None = None
@@ -277,6 +315,11 @@ class GIN(nn.Module):
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers)
         check_dropout(dropout)
+        batch_norm = check_flag("batch_norm", batch_norm)
+        ogb_mol = check_flag("ogb_mol", ogb_mol)
+        if train_eps is not None:
+            train_eps = check_flag("train_eps", train_eps)
+        activation_checkpointing = check_flag("activation_checkpointing", activation_checkpointing)
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS} (got {layout!r})")
         if readout is None:
@@ -302,7 +345,6 @@ class GIN(nn.Module):
         self.ogb_mol = ogb_mol
         self.train_eps = train_eps
         self.layout = layout
-        check_flag("activation_checkpointing", activation_checkpointing)
         self.activation_checkpointing = activation_checkpointing
         if micro_batch_size is not None:
             check_positive("micro_batch_size", micro_batch_size)
@@ -311,19 +353,17 @@ class GIN(nn.Module):
             check_positive("micro_batch_nodes", micro_batch_nodes)
         self.micro_batch_nodes = micro_batch_nodes
 
-        self._edge_width = edge_dim  # columns of edge_attr (OGB's bond features with ogb_mol)
         self.atom_encoder: nn.Module | None = None
         self.bond_encoders: nn.ModuleList | None = None
         first_channels = in_channels
         if ogb_mol:
-            atom_encoder_cls, bond_encoder_cls, num_atom_features, num_bond_features = _ogb_encoders()
+            atom_encoder_cls, bond_encoder_cls, num_atom_features, _ = _ogb_encoders()
             if in_channels != num_atom_features:
                 raise ValueError(
                     f"ogb_mol=True expects in_channels={num_atom_features} OGB atom "
                     f"features (got {in_channels})"
                 )
             self.atom_encoder = atom_encoder_cls(hidden_channels)
-            self._edge_width = num_bond_features
             self.bond_encoders = nn.ModuleList(
                 bond_encoder_cls(hidden_channels) for _ in range(num_layers)
             )
@@ -357,6 +397,14 @@ class GIN(nn.Module):
         if self.layout == "ogb":
             return self.hidden_channels
         return self.num_layers * self.hidden_channels
+
+    @property
+    def _edge_width(self) -> int | None:
+        r"""Columns of ``edge_attr``: ``edge_dim``, or OGB's bond features with ``ogb_mol``
+        (derived, not stored: a GIN pickled before the check existed has no such attribute)."""
+        if self.ogb_mol:
+            return _ogb_encoders()[3]
+        return self.edge_dim
 
     @property
     def uses_edge_attr(self) -> bool:
@@ -417,7 +465,7 @@ class GIN(nn.Module):
         if self.atom_encoder is None:
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
-        check_flag("node_embeddings", node_embeddings)
+        node_embeddings = check_flag("node_embeddings", node_embeddings)
         if ((self.micro_batch_size is not None and num_graphs > self.micro_batch_size)
                 or (self.micro_batch_nodes is not None and x.size(0) > self.micro_batch_nodes)):
             return self._micro_batched(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)
@@ -503,8 +551,13 @@ class GIN(nn.Module):
         # micro-batch and so the same statistics, which a contrastive loss can tell apart from the
         # negatives' (MoCo's reason to shuffle batch norm): random groups instead.
         order = torch.randperm(num_graphs).numpy() if normalised else np.arange(num_graphs)
-        groups = _micro_batch_groups(order, node_ptr[1:] - node_ptr[:-1], self.micro_batch_size,
-                                     self.micro_batch_nodes)
+        sizes = node_ptr[1:] - node_ptr[:-1]
+        groups = _micro_batch_groups(order, sizes, self.micro_batch_size, self.micro_batch_nodes)
+        if normalised:
+            # a group of a single node (a one-node graph drawn alone) would make training fail at
+            # random steps: its graph joins another group
+            groups = _join_single_nodes(groups, sizes)
+            order = np.concatenate(groups)
 
         recompute = torch.is_grad_enabled()
         random = self.training and self.dropout > 0
@@ -518,9 +571,9 @@ class GIN(nn.Module):
             if total == 0:  # every graph of the micro-batch lost its nodes: readouts of nothing
                 graphs.append(members.size)
                 continue
-            if normalised and total == 1:
-                raise ValueError(f"a micro-batch of {members.size} graph(s) has a single node, and batch norm in "
-                                 "training needs more than one per micro-batch; use larger micro-batches")
+            if normalised and total == 1:  # only where the whole batch has one node (_join_single_nodes)
+                raise ValueError("the batch has a single node, and batch norm in training needs more than one "
+                                 "(as without micro-batches)")
             node_rows = torch.from_numpy(_ranges(node_ptr[members], counts)).to(device)
             edge_counts = edge_ptr[members + 1] - edge_ptr[members]
             edge_rows = _ranges(edge_ptr[members], edge_counts)

@@ -2,11 +2,13 @@ r"""Projection heads for contrastive objectives and MLP classifiers."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from typing import cast
 
 from torch import Tensor, nn
 
-from gcl.nn._utils import check_dropout, check_positive, make_activation
+from gcl.nn._utils import check_dropout, check_flag, check_positive, make_activation
 
 __all__ = ["Classifier", "ProjectionHead"]
 
@@ -75,6 +77,7 @@ class ProjectionHead(nn.Module):
             ("num_layers", num_layers),
         ]:
             check_positive(name, value)
+        batch_norm = check_flag("batch_norm", batch_norm)
         make_activation(activation)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
@@ -124,7 +127,8 @@ class Classifier(nn.Module):
     Args:
         in_channels (int): Input size.
         hidden_channels (int or Sequence[int]): Width of each hidden layer; an
-            integer means one hidden layer, an empty sequence a linear model.
+            integer (Python or NumPy) means one hidden layer, an empty sequence a
+            linear model.
         out_channels (int): Number of classes.
         dropout (float, optional): Dropout after each hidden activation.
             (default: :obj:`0.0`)
@@ -150,11 +154,14 @@ class Classifier(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        hidden = [hidden_channels] if isinstance(hidden_channels, int) else list(hidden_channels)
+        # a NumPy integer (a width read from an array or a config) is one width too
+        hidden: list[int] = ([cast(int, hidden_channels)] if isinstance(hidden_channels, numbers.Integral)
+                             else list(cast(Sequence[int], hidden_channels)))
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
         for width in hidden:
             check_positive("hidden_channels", width)
+        hidden = [int(width) for width in hidden]
         check_dropout(dropout)
         make_activation(activation)
         self.in_channels = in_channels

@@ -15,11 +15,13 @@ from torch_geometric.utils import scatter
 from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
+    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
     is_index_pairs,
     observed,
+    require_index_pairs,
     resolve_batch,
 )
 from gcl.nn.aggregate import Adjacency, supports_sparse_aggregation
@@ -39,7 +41,10 @@ def _source_degree_norm(
     if edge_weight is None:
         edge_weight = torch.ones(src.numel(), dtype=dtype, device=edge_index.device)
     deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
-    inv_sqrt = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
+    # replaced before inverting: torch.where would give the weights at a node of zero degree the
+    # gradient 0 * inf = NaN
+    missing = ~(deg > 0)
+    inv_sqrt = deg.masked_fill(missing, 1).rsqrt().masked_fill(missing, 0)
     return inv_sqrt[src] * edge_weight * inv_sqrt[dst]
 
 
@@ -167,6 +172,10 @@ class HGPSL(nn.Module):
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers)
         check_dropout(dropout)
+        # checked here too: a single layer builds no pooling layer that would check them
+        sample_neighbor = check_flag("sample_neighbor", sample_neighbor)
+        sparse_attention = check_flag("sparse_attention", sparse_attention)
+        structure_learning = check_flag("structure_learning", structure_learning)
         if not 0.0 < pooling_ratio <= 1.0:
             raise ValueError(f"pooling_ratio must be in (0, 1] (got {pooling_ratio})")
         self.in_channels = in_channels
@@ -223,7 +232,8 @@ class HGPSL(nn.Module):
 
         Args:
             x (Tensor): Node features.
-            edge_index (Tensor): Edge indices.
+            edge_index (Tensor): Edge indices ``[2, E]`` (not a sparse
+                adjacency: the pooling selects and relabels edges).
             batch (Tensor, optional): Graph of every node; all nodes form one
                 graph when omitted. (default: :obj:`None`)
             num_graphs (int, optional): Number of graphs :math:`B`. Defaults to
@@ -232,6 +242,7 @@ class HGPSL(nn.Module):
                 both. (default: :obj:`None`)
         """
         check_inputs(x, edge_index, self.in_channels)
+        require_index_pairs("HGPSL", edge_index)
         check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         x = F.relu(_convolve(self.convs[0], x, edge_index, None))

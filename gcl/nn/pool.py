@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import add_remaining_self_loops, coalesce, cumsum, scatter, softmax
 
-from gcl.nn._utils import check_positive, resolve_batch
+from gcl.nn._utils import check_flag, check_positive, require_index_pairs, resolve_batch
 from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
 from gcl.nn.sparsemax import sparsemax
 
@@ -87,13 +87,18 @@ def node_information_score(
     src, dst = edge_index
     if edge_weight is None:
         edge_weight = torch.ones(src.numel(), dtype=x.dtype, device=x.device)
+    # Degrees that are not positive (a node whose edges all weigh zero) get a zero inverse. They are
+    # replaced before inverting, not after: torch.where would pass the gradient through an infinite
+    # inverse, 0 * inf = NaN, to the weights of edges at such a node.
     if normalization == "rw":
         deg = scatter(edge_weight, dst, 0, num_nodes, reduce="sum")
-        inv = torch.where(deg > 0, 1.0 / deg, torch.zeros_like(deg))
+        missing = ~(deg > 0)
+        inv = deg.masked_fill(missing, 1).reciprocal().masked_fill(missing, 0)
         norm = edge_weight * inv[dst]
     else:
         deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
-        inv_sqrt = torch.where(deg > 0, deg.rsqrt(), torch.zeros_like(deg))
+        missing = ~(deg > 0)
+        inv_sqrt = deg.masked_fill(missing, 1).rsqrt().masked_fill(missing, 0)
         norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
     if supports_sparse_aggregation(x):  # one sparse product, no [E, F] message tensor
         neighbourhood = neighbour_sum(x, Adjacency(edge_index, num_nodes, x.dtype, edge_weight=norm))
@@ -176,13 +181,17 @@ def k_hop_edges(
         num_nodes (int): Number of nodes.
         num_hops (int): Longest walk :math:`k \ge 1`.
         source_mask (Tensor, optional): Boolean :obj:`[N]`; only walks starting
-            at these nodes are followed (they may pass through any node).
+            at these nodes are followed (they may pass through any node). A
+            mask of another dtype is refused (0/1 integers would index nodes).
             (default: :obj:`None`)
 
     Returns:
         Tensor: Coalesced edge indices (sorted by row, then column).
     """
     check_positive("num_hops", num_hops)
+    if source_mask is not None and (source_mask.dtype != torch.bool or source_mask.shape != (num_nodes,)):
+        raise ValueError(f"source_mask must be a boolean tensor of shape [{num_nodes}] (got {source_mask.dtype} "
+                         f"of shape {tuple(source_mask.shape)}); convert a 0/1 mask with .bool()")
     if edge_index.device.type == "cpu":
         mask = None if source_mask is None else source_mask.numpy()
         rows, cols = _k_hop_pattern(edge_index.numpy(), num_nodes, num_hops, mask)
@@ -409,6 +418,9 @@ class HGPSLPool(nn.Module):
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("num_hops", num_hops)
+        sample_neighbor = check_flag("sample_neighbor", sample_neighbor)
+        sparse_attention = check_flag("sparse_attention", sparse_attention)
+        structure_learning = check_flag("structure_learning", structure_learning)
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f"ratio must be in (0, 1] (got {ratio})")
         if score_normalization not in SCORE_NORMALIZATIONS:
@@ -449,12 +461,14 @@ class HGPSLPool(nn.Module):
 
         Args:
             x (Tensor): Node features.
-            edge_index (Tensor): Edge indices.
+            edge_index (Tensor): Edge indices ``[2, E]`` (not a sparse
+                adjacency: the pooling selects and relabels edges).
             edge_weight (Tensor, optional): Edge weights. (default: :obj:`None`)
             batch (Tensor, optional): Graph of every node. (default: :obj:`None`)
             num_graphs (int, optional): Number of graphs; ``batch.max() + 1``
                 (a device sync) when omitted. (default: :obj:`None`)
         """
+        require_index_pairs("HGPSLPool", edge_index)
         num_nodes = x.size(0)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
         with torch.no_grad():  # the score only ranks the nodes: no gradient flows through it

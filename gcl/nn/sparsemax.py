@@ -124,6 +124,8 @@ def sparsemax(src: Tensor, index: Tensor, num_segments: int | None = None) -> Te
     support_sum = scatter(torch.where(in_support, centred, torch.zeros_like(centred)), index, 0, num_segments,
                           reduce="sum")
     tau = (support_sum - 1) / support_size.clamp(min=1).to(src.dtype)
-    out = (centred - tau[index]).clamp(min=0)
+    # masked by the support, not only clamped: an entry tied with tau (outside the support that
+    # defines it) would otherwise pass the clamp's gradient at zero, against the Jacobian above
+    out = torch.where(in_support, (centred - tau[index]).clamp(min=0), torch.zeros_like(centred))
     # no host read of whether any segment is undefined: one elementwise select costs less on a GPU
     return torch.where(undefined[index], torch.full_like(out, float("nan")), out)

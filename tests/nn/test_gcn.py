@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 from torch import Tensor
@@ -243,3 +245,13 @@ def test_activation_checkpointing_keeps_less_for_the_backward() -> None:
 def test_activation_checkpointing_takes_true_or_false_only() -> None:
     with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false \(got 'false'\)"):
         GCN(5, 8, activation_checkpointing="false")  # type: ignore[arg-type]
+
+
+def test_a_gcn_pickled_before_activation_checkpointing_still_runs(mutag_graph) -> None:  # type: ignore[no-untyped-def]
+    data = mutag_graph
+    model = GCN(data.num_features, 16, num_layers=2).eval()
+    expected = model(data.x, data.edge_index)
+    del model.__dict__["activation_checkpointing"]  # what such a pickle lacks
+    old = pickle.loads(pickle.dumps(model))
+    assert torch.equal(old(data.x, data.edge_index), expected)
+

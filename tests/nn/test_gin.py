@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -903,27 +904,153 @@ def test_micro_batches_refuse_graph_indices_beyond_num_graphs(mutag_batch, monke
 
 
 def test_micro_batches_refuse_a_single_node_under_batch_norm_and_sync_batch_norm() -> None:
+    # only a batch of a single node in all (a one-node graph and an emptied one): batch norm refuses it too
+    graphs = [Data(x=torch.randn(1, 5), edge_index=torch.empty(2, 0, dtype=torch.long)),
+              Data(x=torch.empty(0, 5), edge_index=torch.empty(2, 0, dtype=torch.long))]
+    lone = Batch.from_data_list(graphs)
+    model = GIN(5, 8, 2, micro_batch_size=1)
+    with pytest.raises(ValueError, match="the batch has a single node"):
+        model(lone.x, lone.edge_index, lone.batch, num_graphs=2)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        GIN(5, 8, 2)(lone.x, lone.edge_index, lone.batch, num_graphs=2)
+    model.eval()  # running statistics: one node is fine
+    assert model(lone.x, lone.edge_index, lone.batch, num_graphs=2).graph.shape == (2, 16)
+    plain = GIN(5, 8, 2, micro_batch_size=1, batch_norm=False).train()  # nothing to normalise
+    assert plain(lone.x, lone.edge_index, lone.batch, num_graphs=2).graph.shape == (2, 16)
     graphs = [Data(x=torch.randn(n, 5), edge_index=torch.tensor([[0, n - 1], [n - 1, 0]])) for n in (1, 1, 6, 6)]
     data = Batch.from_data_list(graphs)
-    model = GIN(5, 8, 2, micro_batch_size=1)
-    with pytest.raises(ValueError, match=r"a micro-batch of 1 graph\(s\) has a single node"):
-        model(data.x, data.edge_index, data.batch, num_graphs=4)
-    model.eval()  # running statistics: one node is fine
-    assert model(data.x, data.edge_index, data.batch, num_graphs=4).graph.shape == (4, 16)
-    plain = GIN(5, 8, 2, micro_batch_size=1, batch_norm=False)  # nothing to normalise
-    assert plain(data.x, data.edge_index, data.batch, num_graphs=4).graph.shape == (4, 16)
     synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(GIN(5, 8, 2, micro_batch_size=2))
     with pytest.raises(ValueError, match="cannot be combined with SyncBatchNorm in training"):
         synced(data.x, data.edge_index, data.batch, num_graphs=4)
 
 
-def test_a_gin_pickled_before_the_memory_options_still_runs(mutag_batch) -> None:  # type: ignore[no-untyped-def]
-    data = mutag_batch
-    model = GIN(data.num_features, 16, 2).eval()
-    expected = model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph
-    for name in ("activation_checkpointing", "micro_batch_size"):  # what such a pickle lacks
-        del model.__dict__[name]
-    assert torch.equal(model(data.x, data.edge_index, data.batch, num_graphs=data.num_graphs).graph, expected)
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_a_one_node_graph_drawn_alone_joins_another_micro_batch() -> None:
+    # four 3-node graphs and a one-atom molecule in micro-batches of 2: the random groups leave the
+    # molecule alone whenever it is drawn last, which batch norm in training cannot normalise; it
+    # then joins the micro-batch before it, whatever the seed
+    graphs = [Data(x=torch.randn(3, 4), edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])) for _ in range(4)]
+    graphs.append(Data(x=torch.randn(1, 4), edge_index=torch.empty(2, 0, dtype=torch.long)))
+    data = Batch.from_data_list(graphs)
+    torch.manual_seed(0)
+    micro = GIN(4, 8, 2, micro_batch_size=2)
+    reference = GIN(4, 8, 2)
+    reference.load_state_dict(micro.state_dict())
+    joined = 0
+    for seed in range(100):
+        torch.manual_seed(seed)
+        order = torch.randperm(5).tolist()
+        groups = [order[:2], order[2:4], order[4:]]
+        if order[4] == 4:  # drawn alone
+            groups = [order[:2], order[2:]]
+            joined += 1
+        tracked = int(micro.norms[0].num_batches_tracked)
+        torch.manual_seed(seed)
+        out = micro(data.x, data.edge_index, data.batch, num_graphs=5)
+        # the running statistics are updated once per micro-batch
+        assert int(micro.norms[0].num_batches_tracked) == tracked + len(groups)
+        if seed % 10 == 0:  # and the result is that of encoding those micro-batches one by one
+            expected = torch.empty_like(out.graph)
+            for group in groups:
+                part = Batch.from_data_list([graphs[g] for g in group])
+                expected[group] = reference(part.x, part.edge_index, part.batch, num_graphs=len(group)).graph
+            assert torch.equal(out.graph, expected)
+        reference.load_state_dict(micro.state_dict())
+    assert joined > 0
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+def test_joined_micro_batches_give_what_encoding_them_one_by_one_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one graph per micro-batch: three one-node graphs, two of them paired and one joining a larger
+    # graph, wherever the random order puts them, and an emptied graph
+    from gcl.nn import gin as gin_module
+
+    def path(n: int) -> Data:
+        first = torch.arange(max(n - 1, 0))
+        return Data(x=torch.randn(n, 4), edge_index=torch.stack([torch.cat([first, first + 1]),
+                                                                 torch.cat([first + 1, first])]))
+
+    graphs = [path(n) for n in (3, 1, 3, 1, 1, 3, 0)]
+    data = Batch.from_data_list(graphs)
+    seen: list[list[np.ndarray]] = []
+    join = gin_module._join_single_nodes
+    monkeypatch.setattr(gin_module, "_join_single_nodes", lambda *args: seen.append(join(*args)) or seen[-1])
+    torch.manual_seed(0)
+    micro = GIN(4, 8, 2, micro_batch_size=1)
+    reference = GIN(4, 8, 2)
+    for seed in range(10):
+        reference.load_state_dict(micro.state_dict())
+        torch.manual_seed(seed)
+        out = micro(data.x, data.edge_index, data.batch, num_graphs=7)
+        groups = [g.tolist() for g in seen[-1]]
+        assert sorted(np.concatenate(seen[-1]).tolist()) == list(range(7)) and len(groups) < 7
+        expected_graph, expected_node = torch.empty_like(out.graph), torch.empty_like(out.node)
+        for group in groups:
+            if all(graphs[g].num_nodes == 0 for g in group):  # nothing to encode: zero rows
+                expected_graph[group] = 0
+                continue
+            part = Batch.from_data_list([graphs[g] for g in group])
+            got = reference(part.x, part.edge_index, part.batch, num_graphs=len(group))
+            expected_graph[group] = got.graph
+            rows = torch.cat([torch.arange(int(data.ptr[g]), int(data.ptr[g + 1])) for g in group])
+            expected_node[rows] = got.node
+        assert torch.equal(out.graph, expected_graph) and torch.equal(out.node, expected_node)
+        assert all(torch.equal(a, b) for a, b in zip(micro.buffers(), reference.buffers()))
+
+
+def test_single_node_groups_are_joined_to_others() -> None:
+    from gcl.nn import gin as gin_module
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        num_graphs = int(rng.integers(1, 12))
+        sizes = rng.choice([0, 1, 1, 2, 5], num_graphs)
+        graphs = [None, 1, 2, 3][int(rng.integers(4))]
+        nodes = [None, 1, 2, 4][int(rng.integers(4))]
+        order = rng.permutation(num_graphs)
+        before = gin_module._micro_batch_groups(order, sizes, graphs, nodes)
+        after = gin_module._join_single_nodes(before, sizes)
+        assert sorted(np.concatenate(after).tolist()) == list(range(num_graphs))
+        totals = [int(sizes[g].sum()) for g in after]
+        if sizes.sum() < 2:
+            assert after is before
+            continue
+        assert 1 not in totals
+        # a group keeps its graphs and takes at most one graph and one node beyond the limits
+        # (two where no group held more than one node)
+        extra = 2 if max(int(sizes[g].sum()) for g in before) <= 1 else 1
+        for group, total in zip(after, totals):
+            if graphs is not None:
+                assert len(group) <= graphs + extra
+            if nodes is not None and total > nodes:
+                assert total <= max(nodes, int(sizes[group].max())) + extra
+        kept = {tuple(g[sizes[g] > 0]) for g in before if sizes[g].sum() > 1}
+        assert all(any(set(k) <= set(g.tolist()) for g in after) for k in kept)
+
+
+def _as_pickled_before_the_options(model: torch.nn.Module) -> torch.nn.Module:
+    # what such a pickle lacks: the layouts, the edge-feature check and the memory options
+    for name in ("layout", "_edge_width", "activation_checkpointing", "micro_batch_size", "micro_batch_nodes"):
+        model.__dict__.pop(name, None)
+    return pickle.loads(pickle.dumps(model))
+
+
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
+@pytest.mark.parametrize("options", [{}, {"edge_dim": 3}, {"ogb_mol": True}])
+def test_a_gin_pickled_before_its_newer_options_still_runs(mutag_batch, options: dict) -> None:  # type: ignore[no-untyped-def]
+    if options.get("ogb_mol"):
+        data = next(iter(DataLoader(load_dataset("ogbg-molbace")[:8], batch_size=8)))
+    else:
+        data = mutag_batch.clone()
+        data.edge_attr = torch.randn(data.num_edges, 3)  # (MUTAG's own bond types have 4 columns)
+    model = GIN(data.num_features, 16, 2, **options).eval()
+    expected = model(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr, num_graphs=data.num_graphs)
+    old = _as_pickled_before_the_options(model)
+    got = old(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr, num_graphs=data.num_graphs)
+    assert torch.equal(got.graph, expected.graph) and torch.equal(got.node, expected.node)
+    if options:  # edge features of the wrong width are still refused
+        with pytest.raises(ValueError, match="edge features must be a"):
+            old(data.x, data.edge_index, data.batch, edge_attr=data.edge_attr[:, :1], num_graphs=data.num_graphs)
 
 
 def test_micro_batches_within_a_node_budget(proteins) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -65,6 +66,9 @@ def test_hgpsl_classifier_layout_and_dropout() -> None:
     clf.train()
     assert not torch.allclose(clf(x), expected, atol=1e-5)
     assert Classifier(8, 4, 2).hidden_channels == (4,)
+    numpy_width = Classifier(8, np.int64(4), 2)  # a NumPy integer is one width too
+    assert numpy_width.hidden_channels == (4,) and type(numpy_width.hidden_channels[0]) is int
+    assert repr(numpy_width) == repr(Classifier(8, 4, 2))
     assert [type(m) for m in Classifier(8, [], 2).mlp] == [nn.Linear]
 
 

@@ -245,3 +245,32 @@ def test_rejects_bad_hyperparameters() -> None:
     with pytest.raises(ValueError, match="dropout"):
         HGPSL(3, dropout=-0.1)
     assert repr(HGPSL(3)).startswith("HGPSL(3, 128, num_layers=3, pooling_ratio=0.5")
+
+
+def test_convolution_weights_at_a_node_of_zero_degree_get_finite_gradients() -> None:
+    # node 2's only outgoing edge weighs zero: its inverse degree is zero, and the backward pass must
+    # not multiply that edge's gradient by an infinite one (0 * inf = NaN)
+    from gcl.nn.hgpsl import _source_degree_norm
+
+    edge_index = torch.tensor([[0, 1, 2], [1, 0, 0]])
+    weight = torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+    norm = _source_degree_norm(edge_index, weight, 3, torch.float64)
+    assert norm[2] == 0
+    (grad,) = torch.autograd.grad((norm * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum(), weight)
+    assert torch.isfinite(grad).all()
+    without = _source_degree_norm(edge_index[:, :2], weight[:2], 3, torch.float64)
+    (expected,) = torch.autograd.grad((without * torch.tensor([1.0, 2.0], dtype=torch.float64)).sum(), weight)
+    assert torch.allclose(grad[:2], expected[:2])
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
+def test_a_sparse_adjacency_is_refused_up_front(mutag_batch) -> None:  # type: ignore[no-untyped-def]
+    # the pooling selects and relabels edges: a sparse adjacency would fail deep inside it
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    data = mutag_batch
+    adjacency = to_torch_csr_tensor(data.edge_index.flip(0), size=(data.num_nodes, data.num_nodes))
+    with pytest.raises(ValueError, match=r"HGPSL needs edge_index as \[2, num_edges\] index pairs \(got a "
+                                         r"torch.sparse_csr tensor\)"):
+        HGPSL(data.num_features, 8)(data.x, adjacency, data.batch, data.num_graphs)
+

@@ -70,6 +70,23 @@ def test_information_score_weighted_directed() -> None:
     assert torch.allclose(node_information_score(x, edge_index, weight), expected)
 
 
+@pytest.mark.parametrize("normalization", ["rw", "sym"])
+def test_information_score_gradient_at_a_node_of_zero_degree(normalization: str) -> None:
+    # edges of weight zero leave nodes 2 ("sym": out-degree) and 3 ("rw": in-degree) with degree 0;
+    # the zero inverse degree must not turn into 0 * inf = NaN in the backward pass. The score is
+    # that of the graph without those edges, and so are the other gradients.
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    edge_index = torch.tensor([[0, 1, 2, 0], [1, 0, 0, 3]])
+    weight = torch.tensor([1.0, 2.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    score = node_information_score(x, edge_index, weight, normalization)
+    grad_x, grad_weight = torch.autograd.grad(score.sum(), [x, weight])
+    assert torch.isfinite(grad_x).all() and torch.isfinite(grad_weight).all()
+    score_without = node_information_score(x, edge_index[:, :2], weight[:2], normalization)
+    grad_x_without, grad_weight_without = torch.autograd.grad(score_without.sum(), [x, weight])
+    assert torch.allclose(score, score_without)
+    assert torch.allclose(grad_x, grad_x_without) and torch.allclose(grad_weight[:2], grad_weight_without[:2])
+
+
 @pytest.mark.parametrize("ratio", [0.5, 0.3, 0.1, 0.75, 1.0])
 def test_topk_per_graph_keeps_top_scores(mutag_batch, ratio: float) -> None:  # type: ignore[no-untyped-def]
     batch = mutag_batch.batch
@@ -122,6 +139,28 @@ def test_k_hop_edges_matches_matrix_powers(num_hops: int) -> None:
     sources = torch.rand(25) < 0.5
     got = k_hop_edges(edge_index, 25, num_hops, source_mask=sources)
     assert {tuple(pair) for pair in got.t().tolist()} == {e for e in expected if sources[e[0]]}
+
+
+def test_k_hop_edges_refuses_a_source_mask_that_is_not_boolean() -> None:
+    # 0/1 integers would be read as node indices (nodes 0 and 1), not as a mask
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    mask = torch.tensor([False, False, True, True])
+    assert k_hop_edges(edge_index, 4, 1, mask).tolist() == [[2, 2, 3], [1, 3, 2]]
+    for bad in (mask.to(torch.uint8), mask.long(), mask[:3]):
+        with pytest.raises(ValueError, match=r"source_mask must be a boolean tensor of shape \[4\]"):
+            k_hop_edges(edge_index, 4, 1, bad)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
+def test_pool_refuses_a_sparse_adjacency() -> None:
+    x = torch.randn(4, 3)
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    adjacency = torch.sparse_coo_tensor(edge_index.flip(0), torch.ones(6), (4, 4), check_invariants=True)
+    for sparse in (adjacency, adjacency.to_sparse_csr()):
+        with pytest.raises(ValueError, match=r"HGPSLPool needs edge_index as \[2, num_edges\] index pairs"):
+            HGPSLPool(3)(x, sparse)
+    with pytest.raises(ValueError, match="transposed"):
+        HGPSLPool(3)(x, edge_index.t())
 
 
 def _random_edges(seed: int, num_nodes: int, num_edges: int) -> torch.Tensor:

@@ -83,6 +83,40 @@ def test_gradient_equals_closed_form_jacobian() -> None:
     assert torch.allclose(jac, expected)
 
 
+def test_entries_tied_with_the_threshold_take_no_gradient() -> None:
+    # z_i == tau puts i outside the support (p_i = 0), so its row and column of the Jacobian
+    # are zero: a clamp at zero alone would let gradient through it
+    z = torch.tensor([1.0, 0.0], requires_grad=True)
+    p = sparsemax(z, torch.tensor([0, 0]))
+    assert p.tolist() == [1.0, 0.0]
+    assert torch.autograd.grad(p.sum(), z)[0].tolist() == [0.0, 0.0]
+    # the docstring's example: 1.0 ties with the first segment's threshold
+    src = torch.tensor([2.0, 1.0, 0.1, 1.0, 0.5], requires_grad=True)
+    p = sparsemax(src, torch.tensor([0, 0, 0, 1, 1]))
+    assert torch.autograd.grad(p.sum(), src)[0].tolist() == [0.0] * 5
+
+
+def test_jacobian_equals_closed_form_on_ties() -> None:
+    # small integer scores: many ties, among them entries equal to their segment's threshold
+    gen = torch.Generator().manual_seed(5)
+    src = torch.randint(-2, 3, (60,), generator=gen).double().requires_grad_()
+    index = torch.randint(0, 12, (60,), generator=gen)
+    tied = 0
+    for segment in range(12):
+        values = src[index == segment].tolist()
+        if values:
+            tau = max(values) - max(naive_sparsemax(values))
+            tied += sum(value == tau for value in values)
+    assert tied > 0
+    jac = torch.autograd.functional.jacobian(lambda z: sparsemax(z, index, 12), src)
+    support = (sparsemax(src, index, 12) > 0).double()
+    same = (index[:, None] == index[None, :]).double()
+    size = torch.zeros(12, dtype=torch.float64).index_add_(0, index, support)[index]
+    expected = same * (torch.diag(support) - torch.outer(support, support) / size[:, None])
+    assert torch.equal(jac == 0, expected == 0)
+    assert torch.allclose(jac, expected)
+
+
 def test_empty_and_bad_input() -> None:
     empty = torch.empty(0)
     assert sparsemax(empty, torch.empty(0, dtype=torch.long), 3).numel() == 0
