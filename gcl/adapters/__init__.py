@@ -4,11 +4,11 @@ Each subpackage adds only what its modality needs (data, augmentations, encoders
 assembles methods from the loss objects of :mod:`gcl.losses`, unchanged:
 
 - :mod:`gcl.adapters.image` — batched kornia augmentations, a small ResNet, SimCLR,
-  MoCo v2, SupCon, PCL, MoCHi, i-Mix and adversarial views (``pip install gcl[image]``).
+  MoCo v2, SupCon, PCL, MoCHi, i-Mix and adversarial views (``pip install -e ".[image]"``).
 - :mod:`gcl.adapters.text` — Hugging Face sentence encoders, SimCSE and CLIP-style
-  cross-modal InfoNCE (``pip install gcl[text]``).
+  cross-modal InfoNCE (``pip install -e ".[text]"``).
 - :mod:`gcl.adapters.video` — frame dropping, VideoMoCo with a temporally decayed
-  queue (``pip install gcl[video]``).
+  queue (``pip install -e ".[video]"``).
 
 Shared, modality-free helpers live here: :class:`Batch` / :class:`TensorBatches` feed
 tensors to :func:`gcl.train.fit`, :func:`linear_probe` scores frozen features.

@@ -20,7 +20,7 @@ def require(module: str, extra: str) -> ModuleType:
         top = module.split(".")[0]
         raise ImportError(
             f"{top} is required for gcl.adapters.{extra}; install it with "
-            f"`pip install gcl[{extra}]`"
+            f"`pip install -e '.[{extra}]'` from the gcl repository"
         ) from error
 
 

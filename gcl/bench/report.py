@@ -286,7 +286,7 @@ def write_csv(rows: list[ReportRow], path: str | os.PathLike[str]) -> Path:
 def write_chart(config: TableConfig, rows: list[ReportRow], path: str | os.PathLike[str]) -> Path | None:
     r"""Bar chart of ours vs. the paper per dataset, with std error bars; ``None`` without rows to plot.
 
-    Needs ``matplotlib`` (``pip install gcl[plot]``).
+    Needs ``matplotlib`` (``pip install -e ".[plot]"``).
     """
     plotted = [r for r in rows if r.mean is not None or r.paper_mean is not None]
     if not plotted:

@@ -15,7 +15,7 @@ def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch
         raise ImportError(f"No module named {name!r}")
 
     monkeypatch.setattr(_optional.importlib, "import_module", missing)
-    with pytest.raises(ImportError, match=r"kornia is required for gcl.adapters.image; .*pip install gcl\[image\]"):
+    with pytest.raises(ImportError, match=r"kornia is required for gcl.adapters.image; .*pip install -e '\.\[image\]'` from the gcl repository"):
         require("kornia.augmentation", "image")
 
 

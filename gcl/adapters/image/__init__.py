@@ -1,5 +1,5 @@
 r"""Image adapter: kornia augmentations, a small ResNet and contrastive methods built
-from :mod:`gcl.losses` (``pip install gcl[image]``).
+from :mod:`gcl.losses` (``pip install -e ".[image]"``).
 
 - Data: :func:`load_digits` (scikit-learn's bundled 8×8 digits).
 - Views: :class:`ImageAugment`, :class:`MultiView`, :func:`check_images`.

@@ -1,6 +1,6 @@
 r"""Text adapter: Hugging Face sentence encoders, SimCSE (unsupervised and supervised) and
 CLIP-style cross-modal InfoNCE, all scored by :class:`gcl.losses.InfoNCE`
-(``pip install gcl[text]``).
+(``pip install -e ".[text]"``).
 
 - Encoder: :class:`SentenceEncoder` (any ``transformers.AutoModel`` folder or hub id).
 - Methods: :class:`SimCSE`, :class:`SupervisedSimCSE`, :class:`CLIP`.

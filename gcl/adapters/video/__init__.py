@@ -1,6 +1,6 @@
 r"""Video adapter: frame dropping (random and adversarial), small video encoders and
 VideoMoCo with a temporally decayed queue, built from :mod:`gcl.losses`
-(``pip install gcl[video]``; plain torch, no extra packages today).
+(``pip install -e ".[video]"``; plain torch, no extra packages today).
 
 - Data: :func:`moving_digits` (clips generated from scikit-learn's digits).
 - Views: :func:`drop_frames`, :func:`adversarial_drop`, :class:`FrameImportance`,
