@@ -1,7 +1,8 @@
 r"""How far GCA's edge-drop probabilities move between networkx's PageRank and GCA's own.
 
-GCA's code ranks nodes with ten damped propagation steps from all-ones scores
-(``centrality='pagerank-gca'``, :func:`gcl.augment.centrality.truncated_pagerank`);
+GCA's code ranks nodes with damped propagation steps from all-ones scores, 200 of
+them for the edge weights (``centrality='pagerank-gca'``,
+:func:`gcl.augment.centrality.truncated_pagerank`; its feature weights take 10);
 ``centrality='pagerank'`` is networkx's converged PageRank. This diagnostic computes
 GCA's edge-drop probabilities (Eq. 4, ``p=0.3``, ``p_tau=0.7``) both ways on real
 graphs and reports how far apart they are, with degree centrality for scale.

@@ -54,6 +54,17 @@ EdgeAggregation = Literal["target", "source", "mean"]
 
 #: Added to eigenvector centralities before their logarithm, as GCA's code does.
 EIGENVECTOR_FLOOR = 1e-8
+#: Steps of GCA's PageRank (centrality ``'pagerank-gca'``) for the edge weights: GCA's
+#: ``pr_drop_weights(edge_index, aggr='sink', k=200)``.
+GCA_EDGE_PAGERANK_STEPS = 200
+#: Steps of GCA's PageRank for the feature weights: GCA's ``compute_pr(edge_index)``, whose
+#: default is 10 (also :func:`~gcl.augment.centrality.truncated_pagerank`'s default).
+GCA_FEATURE_PAGERANK_STEPS = 10
+#: Attribute where :meth:`AddCentrality.adaptive('pagerank-gca')
+#: <gcl.augment.AddCentrality.adaptive>` stores the 200-step PageRank of GCA's edge weights,
+#: and where :class:`~gcl.augment.AdaptiveDropEdges` looks for it first; the 10-step one of
+#: the feature weights goes under ``CENTRALITY_KEYS['pagerank-gca']``.
+GCA_EDGE_PAGERANK_KEY = "edge_truncated_pagerank"
 
 
 def _centrality(
@@ -63,7 +74,11 @@ def _centrality(
     batch: Tensor | None,
     num_graphs: int | None,
     given: Tensor | None,
+    *,
+    for_edges: bool,
 ) -> Tensor:
+    r"""The node centrality :math:`\varphi` of GCA's edge weights (``for_edges``) or
+    feature weights: ``given`` as it is, or computed as GCA's code computes it."""
     check_choice("centrality", kind, tuple(CENTRALITY_KEYS))
     if given is not None:
         if given.dim() != 1 or given.numel() != num_nodes:
@@ -77,13 +92,19 @@ def _centrality(
         # the scale irrelevant unless log_offset != 0, where the raw degree matches GCA's code.
         phi = degree_centrality(edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs,
                                 self_loop_weight=1)
+    elif kind == "eigenvector":
+        # GCA's eigenvector_centrality_numpy solves the eigenproblem; the power iteration stops
+        # with leftovers (up to 0.2) where the eigenvector has 0, which the logarithm keeps.
+        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs, method="exact")
+    elif kind == "pagerank-gca":
+        steps = GCA_EDGE_PAGERANK_STEPS if for_edges else GCA_FEATURE_PAGERANK_STEPS
+        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs, iterations=steps)
     else:
         phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
     if kind == "eigenvector":
-        # GCA's floor (evc.where(evc > 0, 0) + 1e-8): on a graph in several components the
-        # power iteration leaves values that shrink towards 0 with every iteration (down to
-        # 1e-33) on the components without the leading eigenvalue; as log-scores they would
-        # drag the mean and make the drop rate depend on when the iteration stopped.
+        # GCA's floor (evc.where(evc > 0, 0) + 1e-8): the nodes outside the components that
+        # carry the leading eigenvalue have centrality 0 (as round-off, of either sign), which
+        # the floor turns into one finite log-score; a stored power-iteration value gets it too.
         phi = phi.clamp_min(0.0) + EIGENVECTOR_FLOOR
     return phi
 
@@ -181,10 +202,29 @@ def edge_drop_probabilities(
     :math:`s_{\max}, \mu_s` are the maximum and mean of :math:`s` over the
     edges of the same graph. Edges whose node centrality is 0 get :math:`p_\tau`
     and are left out of :math:`s_{\max}, \mu_s`; a graph whose scores are all
-    equal gets :math:`p` on every edge; ``p=0`` gives all zeros. Eigenvector
-    centralities get GCA's floor first, :math:`\max(\varphi, 0) + 10^{-8}`
-    (:data:`EIGENVECTOR_FLOOR`), so that what the power iteration leaves on
-    components without the leading eigenvalue counts as the zero it tends to.
+    equal gets :math:`p` on every edge; ``p=0`` gives all zeros.
+
+    Without ``node_centrality``, :math:`\varphi` is computed per graph as GCA's
+    code computes it:
+
+    - ``'degree'``: the in-degree of the stored edges (edges :math:`(u, v)`
+      counted at :math:`v`), parallel edges with their multiplicity and a self
+      loop once. GCA's code counts the degree of the symmetrised, coalesced
+      graph (``degree(to_undirected(edge_index)[1])``), the same on undirected
+      graphs without parallel edges (every dataset gcl ships); apply PyG's
+      :class:`~torch_geometric.transforms.ToUndirected` first (which also
+      merges parallel edges) to get it for directed or multi-edge input.
+    - ``'eigenvector'``: the exact leading eigenvector
+      (:func:`~gcl.augment.centrality.eigenvector_centrality` with
+      ``method='exact'``, as GCA's ``eigenvector_centrality_numpy``), then
+      GCA's floor :math:`\max(\varphi, 0) + 10^{-8}` (:data:`EIGENVECTOR_FLOOR`),
+      which gives the nodes outside the components that carry the leading
+      eigenvalue, whose centrality is 0, one finite log-score. A given
+      ``node_centrality`` gets the floor too.
+    - ``'pagerank-gca'``: :func:`~gcl.augment.centrality.truncated_pagerank`
+      with 200 steps (:data:`GCA_EDGE_PAGERANK_STEPS`, GCA's
+      ``pr_drop_weights(..., k=200)``; its feature weights take 10).
+    - ``'pagerank'``: :func:`~gcl.augment.centrality.pagerank` (networkx's).
 
     Args:
         edge_index (Tensor): integer edge indices ``[2, E]``.
@@ -195,7 +235,9 @@ def edge_drop_probabilities(
         centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
             ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``); with ``node_centrality`` given, what it holds.
-        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
+        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``,
+            used as given (for ``'pagerank-gca'``, GCA's edge weights take
+            ``truncated_pagerank(..., iterations=200)``).
         aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
         log_offset (float): use :math:`\log(\varphi + \text{offset})`; GCA's
             later code uses ``1.0``, the paper and its first code ``0.0``
@@ -211,7 +253,7 @@ def edge_drop_probabilities(
     log_offset = check_real("log_offset", log_offset, minimum=0.0)
     x_stub = torch.empty((num_nodes, 0), device=edge_index.device)
     edge_index, _ = check_graph(x_stub, edge_index, batch, None, num_graphs)
-    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality)
+    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality, for_edges=True)
     log_phi = log_or_neg_inf(phi.to(torch.float64), log_offset)
     row, col = edge_index[0], edge_index[1]
     if aggr == "target":
@@ -252,7 +294,11 @@ def feature_mask_probabilities(
     probabilities; otherwise over the whole batch. Dimensions with
     :math:`w_i = 0` (e.g. all-zero columns) get :math:`p_\tau` and are left out
     of :math:`s_{\max}, \mu_s`; they hold no information to mask.
-    ``p=0`` gives all zeros.
+    A graph (without ``per_graph``: the batch) whose centralities are all zero,
+    such as the degrees of an edgeless graph or of a single node, counts them
+    as equal: its weights are those of :math:`\varphi = 1`, so they follow how
+    often each dimension occurs, as for any constant centrality (otherwise
+    every dimension would get :math:`p_\tau`). ``p=0`` gives all zeros.
 
     Args:
         x (Tensor): node features ``[N, F]``.
@@ -287,16 +333,21 @@ def feature_mask_probabilities(
         )
     dtype = torch.float64
     present = x.to(dtype).abs() if dense else (x != 0).to(dtype)  # (bool and integer features too)
-    weighted = present * node_centrality.to(dtype).unsqueeze(1)
+    phi = node_centrality.to(dtype)
+    nonzero = (phi != 0).to(dtype)
     if per_graph:
         sizes = graph_sizes(batch, num_nodes, num_graphs, x.device)
         num_groups = sizes.numel()
         graph = node_graph(batch, num_nodes, x.device)
+        # all-zero centralities (the degrees of an edgeless graph) carry no ranking: equal weights
+        flat = torch.zeros(num_groups, dtype=dtype, device=x.device).index_add_(0, graph, nonzero) == 0
+        phi = torch.where(flat.index_select(0, graph), torch.ones_like(phi), phi)
         totals = torch.zeros((num_groups, num_features), dtype=dtype, device=x.device)
-        totals.index_add_(0, graph, weighted)
+        totals.index_add_(0, graph, present * phi.unsqueeze(1))
     else:
         num_groups = 1
-        totals = weighted.sum(0, keepdim=True)
+        phi = torch.where(nonzero.sum() == 0, torch.ones_like(phi), phi)
+        totals = (present * phi.unsqueeze(1)).sum(0, keepdim=True)
     scores = log_or_neg_inf(totals, log_offset).reshape(-1)
     group = torch.arange(num_groups, device=x.device).repeat_interleave(num_features)
     weights = _normalized_weights(scores, group, num_groups).view(num_groups, num_features)
@@ -427,8 +478,11 @@ def adaptive_mask_features(
             :func:`feature_mask_probabilities`.
         centrality (str): ``'degree'``, ``'pagerank'``, ``'eigenvector'`` or
             ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
-            (default: ``'degree'``).
-        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``.
+            (default: ``'degree'``), computed as for :func:`edge_drop_probabilities`
+            except ``'pagerank-gca'``, which takes 10 steps here
+            (:data:`GCA_FEATURE_PAGERANK_STEPS`, GCA's ``compute_pr(edge_index)``).
+        node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``,
+            used as given (eigenvector centralities get :data:`EIGENVECTOR_FLOOR`).
         generator (torch.Generator, optional): source of randomness.
         num_graphs (int, optional): number of graphs.
 
@@ -445,7 +499,7 @@ def adaptive_mask_features(
         num_groups = graph_sizes(batch, num_nodes, num_graphs, x.device).numel() if per_graph else 0
         shape = (num_groups, x.size(1)) if per_graph else (x.size(1),)
         return MaskedFeatures(x, torch.zeros(shape, dtype=torch.bool, device=x.device))
-    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality)
+    phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality, for_edges=False)
     probabilities = feature_mask_probabilities(
         x,
         phi,

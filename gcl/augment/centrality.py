@@ -5,13 +5,15 @@ run on the block-diagonal adjacency of the batch with per-graph teleport,
 per-graph normalisation and per-graph stopping, so every graph gets exactly the
 values :mod:`networkx` computes for it alone, without a loop over graphs.
 CPU tensors iterate with SciPy sparse products and NumPy; other devices with
-tensor operations.
+tensor operations. The exact eigenvector centrality (``method='exact'``, GCA's)
+solves each graph's eigenproblem on the host instead.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -172,8 +174,8 @@ def pagerank(
     uniformly over the graph like the teleport. Each graph stops at the first
     iteration with :math:`\lVert \mathbf{x}_g^{(t+1)} - \mathbf{x}_g^{(t)}
     \rVert_1 < n_g \cdot \text{tol}`, exactly like networkx; graphs that do not
-    converge within ``max_iter`` iterations return their last iterate (networkx
-    raises instead). Parallel edges count with their multiplicity (networkx's
+    converge within ``max_iter`` iterations return their last iterate with a
+    :class:`RuntimeWarning` (networkx raises instead). Parallel edges count with their multiplicity (networkx's
     ``MultiDiGraph`` convention).
 
     Args:
@@ -212,17 +214,18 @@ def pagerank(
     teleport = (1.0 - damping) * inv_size
     share = damping / sizes_f.clamp_min(1)
     if _use_scipy(edge_index):
-        x = _power_iteration_scipy(
+        x, open_graphs = _power_iteration_scipy(
             edge_index, graph, sizes, inv_size, source_weight=source_weight,
             dangling=dangling, share=share, base=teleport, tol=tol, max_iter=max_iter,
             normalize=False,
         )
-        return x.to(out_dtype)
-    ops = _BatchOperators(edge_index, batch, sizes, graph, source_weight)
-    if bool(dangling.any()):
-        # Dangling nodes spread their mass uniformly over their own graph.
-        ops.add_dangling(mask_indices(dangling), share)
-    x = _power_iteration(ops, teleport, inv_size, sizes, tol, max_iter, normalize=False)
+    else:
+        ops = _BatchOperators(edge_index, batch, sizes, graph, source_weight)
+        if bool(dangling.any()):
+            # Dangling nodes spread their mass uniformly over their own graph.
+            ops.add_dangling(mask_indices(dangling), share)
+        x, open_graphs = _power_iteration(ops, teleport, inv_size, sizes, tol, max_iter, normalize=False)
+    _warn_unconverged("pagerank", open_graphs, sizes.numel(), tol, max_iter)
     return x.to(out_dtype)
 
 
@@ -289,34 +292,64 @@ def eigenvector_centrality(
     num_nodes: int,
     batch: Tensor | None = None,
     *,
+    method: Literal["power", "exact"] = "power",
     tol: float = 1e-6,
     max_iter: int = 100,
     num_graphs: int | None = None,
 ) -> Tensor:
     r"""Eigenvector centrality (`Bonacich, 1972
-    <https://doi.org/10.2307/270732>`_) of every node within its own graph,
-    with the shifted power iteration of :func:`networkx.eigenvector_centrality`
-    run for all graphs of the batch at once:
+    <https://doi.org/10.2307/270732>`_) of every node within its own graph: the
+    leading eigenvector of the graph's adjacency,
+
+    .. math::
+        \mathbf{A}_g^\top \mathbf{x}_g = \lambda_g\, \mathbf{x}_g,
+        \qquad \lambda_g = \max_i \operatorname{Re} \lambda_i(\mathbf{A}_g),
+        \qquad \mathbf{x}_g \geq 0,\quad \lVert \mathbf{x}_g \rVert_2 = 1,
+
+    so a node's score sums its predecessors' scores (left eigenvector),
+    networkx's convention. Parallel edges count with their multiplicity.
+
+    ``method='power'`` runs the shifted power iteration of
+    :func:`networkx.eigenvector_centrality` for all graphs of the batch at once,
 
     .. math::
         \mathbf{y}_g = (\mathbf{A}_g + \mathbf{I})^\top \mathbf{x}_g^{(t)},
         \qquad
         \mathbf{x}_g^{(t+1)} = \frac{\mathbf{y}_g}{\lVert \mathbf{y}_g \rVert_2},
-        \qquad \mathbf{x}_g^{(0)} = \frac{\mathbf{1}}{n_g}.
+        \qquad \mathbf{x}_g^{(0)} = \frac{\mathbf{1}}{n_g},
 
-    The vector is normalised per graph (unit Euclidean norm), and each graph
-    stops at the first iteration with :math:`\lVert \mathbf{x}_g^{(t+1)} -
-    \mathbf{x}_g^{(t)} \rVert_1 < n_g \cdot \text{tol}`, as in networkx.
-    Graphs that do not converge within ``max_iter`` iterations return their
-    last iterate (networkx raises instead). A node's score sums its
-    predecessors' scores (left eigenvector), networkx's convention.
+    and each graph stops at the first iteration with :math:`\lVert
+    \mathbf{x}_g^{(t+1)} - \mathbf{x}_g^{(t)} \rVert_1 < n_g \cdot \text{tol}`,
+    as in networkx. Graphs that do not converge within ``max_iter`` iterations
+    return their last iterate with a :class:`RuntimeWarning` (networkx raises
+    instead). That happens when the two largest eigenvalues are close, and on
+    graphs in several components, whose components without :math:`\lambda_g`
+    keep values that only shrink geometrically (:math:`10^{-5}` to :math:`0.2`
+    after 100 iterations on some PROTEINS graphs, where the eigenvector has 0).
+
+    ``method='exact'`` solves every graph's eigenproblem instead, as
+    :func:`networkx.eigenvector_centrality_numpy` does, on the CPU (other
+    devices copy the edges to the host and the result back): graphs with at most
+    :data:`DENSE_EIGEN_LIMIT` nodes by a dense eigendecomposition
+    (:func:`numpy.linalg.eigh`, stacked over the graphs of equal size;
+    :func:`scipy.linalg.eig` for a non-symmetric :math:`\mathbf{A}_g`), larger
+    ones by ARPACK's :math:`\lambda_g` (:func:`scipy.sparse.linalg.eigsh`, or
+    :func:`~scipy.sparse.linalg.eigs` when non-symmetric) and three steps of
+    inverse iteration from the uniform vector with a sparse LU. Nodes outside
+    the components that carry :math:`\lambda_g` get 0 up to round-off
+    (negative round-off is clamped to 0). Where :math:`\lambda_g` is repeated
+    (e.g. two identical components), :math:`\mathbf{x}_g` is the uniform
+    vector's component in its eigenspace, the vector the power iteration tends
+    to; an edgeless graph gets :math:`\mathbf{1} / \sqrt{n_g}`.
 
     Args:
         edge_index (Tensor): integer edge indices ``[2, E]``.
         num_nodes (int): number of nodes :math:`N` of the batch.
         batch (Tensor, optional): graph index of every node ``[N]``.
-        tol (float): per-node tolerance (default: :obj:`1e-6`).
-        max_iter (int): iteration limit (default: :obj:`100`).
+        method (str): ``'power'`` (networkx's iteration) or ``'exact'``
+            (the eigendecomposition) (default: ``'power'``).
+        tol (float): per-node tolerance of the power iteration (default: :obj:`1e-6`).
+        max_iter (int): iteration limit of the power iteration (default: :obj:`100`).
         num_graphs (int, optional): number of graphs.
 
     Shapes:
@@ -327,21 +360,188 @@ def eigenvector_centrality(
         >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
         >>> eigenvector_centrality(edge_index, 3)
         tensor([0.5000, 0.7071, 0.5000])
+        >>> eigenvector_centrality(edge_index, 3, method="exact")
+        tensor([0.5000, 0.7071, 0.5000])
     """
+    check_choice("method", method, ("power", "exact"))
     edge_index, sizes, graph, x0 = _power_setup(edge_index, num_nodes, batch, num_graphs, tol, max_iter)
     out_dtype = torch.get_default_dtype()
     if num_nodes == 0:
         return torch.empty(0, dtype=out_dtype, device=edge_index.device)
+    if method == "exact":
+        from threadpoolctl import threadpool_limits
+
+        # many small dense solves: BLAS threads would only spin (and take cores from other processes)
+        with threadpool_limits(1, user_api="blas"):
+            x = _exact_eigenvectors(edge_index, graph, sizes)
+        return x.to(device=edge_index.device, dtype=out_dtype)
     if _use_scipy(edge_index):
-        x = _power_iteration_scipy(
+        x, open_graphs = _power_iteration_scipy(
             edge_index, graph, sizes, x0, source_weight=None, dangling=None, share=None,
             base=None, tol=tol, max_iter=max_iter, normalize=True,
         )
-        return x.to(out_dtype)
-    ops = _BatchOperators(edge_index, batch, sizes, graph, None)
-    # (A + I)^T x: the shifted matrix of networkx, i.e. base = x itself.
-    x = _power_iteration(ops, None, x0, sizes, tol, max_iter, normalize=True)
+    else:
+        ops = _BatchOperators(edge_index, batch, sizes, graph, None)
+        # (A + I)^T x: the shifted matrix of networkx, i.e. base = x itself.
+        x, open_graphs = _power_iteration(ops, None, x0, sizes, tol, max_iter, normalize=True)
+    _warn_unconverged("eigenvector_centrality", open_graphs, sizes.numel(), tol, max_iter,
+                      "; method='exact' solves the eigenproblem instead")
     return x.to(out_dtype)
+
+
+def _warn_unconverged(name: str, open_graphs: int, num_graphs: int, tol: float, max_iter: int,
+                      hint: str = "") -> None:
+    if open_graphs:
+        warnings.warn(
+            f"{name}: {open_graphs} of {num_graphs} graphs did not converge within "
+            f"max_iter={max_iter} iterations (tol={tol}) and get their last iterate{hint}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+#: Graphs with at most this many nodes get their exact eigenvector centrality from a
+#: dense eigendecomposition, larger ones from ARPACK (whose cost grows with the edges
+#: rather than with the cube of the nodes).
+DENSE_EIGEN_LIMIT = 100
+#: Eigenvalues within this distance of the largest (relative to it, at least 1) count as
+#: equal to it: a repeated eigenvalue comes out of the solvers split by round-off.
+_EIGEN_TIE = 1e-9
+#: Relative distance of the shift of :func:`_leading_sparse`'s inverse iteration above the
+#: eigenvalue.
+_INVERSE_SHIFT = 1e-8
+#: Most matrix entries of one stacked dense eigendecomposition (memory bound: 32 MiB).
+_STACK_ENTRIES = 2**22
+
+
+def _exact_eigenvectors(edge_index: Tensor, graph: Tensor, sizes: Tensor) -> Tensor:
+    r"""The leading left eigenvector of every graph of the batch (float64, on the
+    CPU), for :func:`eigenvector_centrality` with ``method='exact'``."""
+    source = edge_index[0].cpu().numpy()
+    target = edge_index[1].cpu().numpy()
+    graph_np = graph.cpu().numpy()
+    counts = sizes.cpu().numpy().astype(np.int64)
+    n, num_graphs = graph_np.size, counts.size
+    starts = np.cumsum(counts) - counts
+    # Nodes grouped by graph, and every node's index within its graph.
+    ordered = bool((graph_np[1:] >= graph_np[:-1]).all())
+    members = np.arange(n) if ordered else np.argsort(graph_np, kind="stable")
+    local = np.empty(n, dtype=np.int64)
+    local[members] = np.arange(n) - np.repeat(starts, counts)
+    # Graphs and edges ordered by (graph size, graph), so that the graphs of one size
+    # and their edges are runs.
+    by_size = np.argsort(counts, kind="stable")
+    size_runs = np.flatnonzero(np.diff(counts[by_size], prepend=-1))
+    edge_graph = graph_np[source]
+    edge_key = counts[edge_graph] * num_graphs + edge_graph
+    edge_order = np.argsort(edge_key, kind="stable")
+    edge_key = edge_key[edge_order]
+    edge_graph = edge_graph[edge_order]
+    edge_source, edge_target = local[source[edge_order]], local[target[edge_order]]
+    out = np.empty(n)
+    for first, last in zip(size_runs, [*size_runs[1:], num_graphs], strict=True):
+        graphs = by_size[first:last]  # graphs of size k, by index
+        k = int(counts[graphs[0]])
+        if k == 0:
+            continue
+        nodes = members[starts[graphs][:, None] + np.arange(k)]
+        lo, hi = edge_key.searchsorted([k * num_graphs, (k + 1) * num_graphs])
+        slot = graphs.searchsorted(edge_graph[lo:hi])  # the edge's graph among `graphs`
+        src, dst = edge_source[lo:hi], edge_target[lo:hi]
+        if k <= DENSE_EIGEN_LIMIT:
+            # one stacked eigendecomposition per chunk of graphs of this size
+            chunk = max(1, _STACK_ENTRIES // (k * k))
+            for c0 in range(0, graphs.size, chunk):
+                c1 = min(c0 + chunk, graphs.size)
+                a, b = slot.searchsorted([c0, c1])
+                cell = ((slot[a:b] - c0) * k + dst[a:b]) * k + src[a:b]
+                stack = np.bincount(cell, minlength=(c1 - c0) * k * k).reshape(c1 - c0, k, k)
+                out[nodes[c0:c1]] = _leading_dense(stack.astype(np.float64))
+        else:
+            bounds = slot.searchsorted(np.arange(graphs.size + 1))
+            for i in range(graphs.size):
+                a, b = bounds[i], bounds[i + 1]
+                out[nodes[i]] = _leading_sparse(src[a:b], dst[a:b], k)
+    return torch.from_numpy(out)
+
+
+def _leading_dense(stack: np.ndarray) -> np.ndarray:
+    r"""Unit, nonnegative leading eigenvectors of the matrices ``stack[i]``
+    (``[m, k, k]``, row :math:`v` holding the in-edges of :math:`v`): for each, the
+    all-ones vector's component in the eigenspace of the eigenvalue of largest
+    real part."""
+    m, k, _ = stack.shape
+    x = np.empty((m, k))
+    symmetric = (stack == stack.transpose(0, 2, 1)).all(axis=(1, 2))
+    if symmetric.any():
+        values, vectors = np.linalg.eigh(stack[symmetric])  # ascending eigenvalues
+        top = values[:, -1:]
+        tied = values >= top - _EIGEN_TIE * np.maximum(np.abs(top), 1.0)
+        # orthogonal projection of 1: sum over the tied eigenvectors v of v (v . 1)
+        x[symmetric] = np.einsum("mij,mj->mi", vectors, vectors.sum(axis=1) * tied)
+    for i in np.flatnonzero(~symmetric):
+        x[i] = _leading_general(stack[i])
+    return _unit_nonnegative(x)
+
+
+def _leading_general(matrix: np.ndarray) -> np.ndarray:
+    r"""The component of the all-ones vector in the eigenspace of ``matrix``'s
+    eigenvalue of largest real part, along its other eigenvectors (the spectral
+    projection :math:`R (L^{H} R)^{-1} L^{H} \mathbf{1}` with the right and left
+    eigenvectors :math:`R, L` of the tied eigenvalues)."""
+    from scipy.linalg import eig
+
+    values, left, right = eig(matrix, left=True, right=True)
+    top = values[np.argmax(values.real)]
+    tied = np.abs(values - top) <= _EIGEN_TIE * max(abs(top), 1.0)
+    r, l_h = right[:, tied], left[:, tied].conj().T
+    coefficients = np.linalg.lstsq(l_h @ r, l_h.sum(axis=1), rcond=None)[0]
+    return np.asarray((r @ coefficients).real)
+
+
+def _leading_sparse(source: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    r"""The leading eigenvector of one graph of ``k`` nodes: its eigenvalue
+    :math:`\lambda` by ARPACK, then three steps of inverse iteration from the all-ones
+    vector with the shift :math:`\lambda (1 + 10^{-8})` (sparse LU), which give
+    that vector's component in the eigenspace of :math:`\lambda`, as
+    :func:`_leading_dense` does, whichever vector of a repeated eigenvalue's
+    eigenspace ARPACK would return. Dense when ARPACK or the factorisation fails."""
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import ArpackError, eigs, eigsh, splu
+
+    if source.size == 0:
+        return np.full(k, k**-0.5)
+    # row v: the in-edges of v (parallel edges add up)
+    matrix = csr_matrix((np.ones(source.size), (target, source)), shape=(k, k))
+    x = np.ones(k)
+    try:
+        if (matrix != matrix.T).nnz == 0:
+            # a Ritz value of a symmetric matrix is below the eigenvalue by about the squared
+            # residual over the gap: tol=1e-10 leaves it within round-off
+            values = eigsh(matrix, k=1, which="LA", v0=x, tol=1e-10, return_eigenvectors=False)
+        else:
+            values = eigs(matrix, k=1, which="LR", v0=x, tol=0, return_eigenvectors=False)
+        top = float(values[0].real)
+        # just above the eigenvalue: each solve scales its eigenspace by about 1e8 / top
+        # and every other eigenvector by at most 1 / gap
+        shift = top + _INVERSE_SHIFT * max(abs(top), 1.0)
+        solve = splu((matrix - shift * identity(k, format="csr")).tocsc()).solve
+    except (ArpackError, RuntimeError):
+        return _leading_dense(matrix.toarray()[None])[0]
+    for _ in range(3):
+        x = solve(x)
+        x /= np.linalg.norm(x)
+    x = x if x.sum() >= 0 else -x
+    return _unit_nonnegative(x[None])[0]
+
+
+def _unit_nonnegative(x: np.ndarray) -> np.ndarray:
+    r"""Rows of ``x`` with round-off below zero set to zero, scaled to unit norm (a row
+    without a positive finite norm, which no nonnegative matrix gives, is uniform)."""
+    x = np.where(x > 0, x, 0.0)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    valid = np.isfinite(norm) & (norm > 0)
+    return np.where(valid, x / np.where(valid, norm, 1.0), x.shape[1] ** -0.5)
 
 
 class _BatchOperators:
@@ -429,13 +629,14 @@ def _power_iteration(
     tol: float,
     max_iter: int,
     normalize: bool,
-) -> Tensor:
+) -> tuple[Tensor, int]:
     r"""Runs :math:`x \leftarrow b + M x` (:math:`b = x` when ``base`` is
     :obj:`None`) with networkx's per-graph stopping rule.
 
     Every graph keeps the first iterate :math:`x^{(t)}` with
     :math:`\lVert x^{(t)}_g - x^{(t-1)}_g \rVert_1 < n_g \cdot \text{tol}`,
-    after per-graph L2 normalisation when ``normalize``.
+    after per-graph L2 normalisation when ``normalize``. Returns the vector
+    and the number of graphs that did not converge within ``max_iter`` steps.
     """
     threshold = sizes.to(x.dtype) * tol
     done = sizes == 0
@@ -468,7 +669,7 @@ def _power_iteration(
             step = end
             if bool(done.all()):
                 break
-        return history.gather(0, ops.expand_index(stop).unsqueeze(0)).squeeze(0)
+        return history.gather(0, ops.expand_index(stop).unsqueeze(0)).squeeze(0), _open_count(done)
     result = x.clone()
     new = torch.empty_like(x)
     for _ in range(max_iter):
@@ -480,11 +681,15 @@ def _power_iteration(
             result = torch.where(ops.expand(converged.to(x.dtype)) > 0, new, result)
             done |= converged
             if bool(done.all()):
-                return result
+                return result, 0
             open_threshold = torch.where(done, torch.zeros_like(threshold), threshold)
         x, new = new, x
     # Graphs that did not converge return their last iterate.
-    return torch.where(ops.expand(done.to(x.dtype)) > 0, result, x)
+    return torch.where(ops.expand(done.to(x.dtype)) > 0, result, x), _open_count(done)
+
+
+def _open_count(done: Tensor) -> int:
+    return int((~done).sum())
 
 
 #: Largest number of stored iterates (max_iter + 1 times the node count) for
@@ -576,7 +781,7 @@ def _power_iteration_scipy(
     tol: float,
     max_iter: int,
     normalize: bool,
-) -> Tensor:
+) -> tuple[Tensor, int]:
     r""":func:`_power_iteration` for CPU tensors, with one SciPy sparse product and a
     few NumPy operations per step (a fraction of the per-call cost of tensor
     operations on graphs of this size).
@@ -671,7 +876,7 @@ def _power_iteration_scipy(
     # Graphs that did not converge return their last iterate.
     open_nodes = np.flatnonzero(~done[graph_np])
     result[open_nodes] = window[last, open_nodes]
-    return torch.from_numpy(result)
+    return torch.from_numpy(result), int((~done).sum())
 
 
 def node_centrality(
@@ -681,7 +886,7 @@ def node_centrality(
     batch: Tensor | None = None,
     *,
     num_graphs: int | None = None,
-    **kwargs: float | int | bool,
+    **kwargs: float | int | bool | str,
 ) -> Tensor:
     r"""Dispatches to :func:`degree_centrality`, :func:`pagerank`,
     :func:`eigenvector_centrality` or :func:`truncated_pagerank` by name

@@ -838,10 +838,16 @@ class MaskFeatures(AugmentTransform):
         return {"p": self.p, "mode": self.mode, "fill": self.fill}
 
 
-def _stored_centrality(data: Data, kind: str) -> Tensor | None:
-    key = CENTRALITY_KEYS[kind]
-    value = data[key] if key in data else None
-    return value if isinstance(value, Tensor) else None
+def _stored_centrality(data: Data, kind: str, for_edges: bool = False) -> Tensor | None:
+    keys = [CENTRALITY_KEYS[kind]]
+    if for_edges and kind == "pagerank-gca":
+        # GCA's edge weights take 200 PageRank steps, its feature weights 10: stored apart
+        keys.insert(0, A.GCA_EDGE_PAGERANK_KEY)
+    for key in keys:
+        value = data[key] if key in data else None
+        if isinstance(value, Tensor):
+            return value
+    return None
 
 
 class AdaptiveDropEdges(_GraphAugment):
@@ -849,6 +855,9 @@ class AdaptiveDropEdges(_GraphAugment):
     <https://arxiv.org/abs/2010.14945>`_); see
     :func:`gcl.augment.adaptive.adaptive_drop_edges`. Uses the node centrality
     stored by :class:`AddCentrality` when present, and computes it otherwise.
+    With ``'pagerank-gca'`` it takes ``data.edge_truncated_pagerank`` (the
+    200-step PageRank of GCA's edge weights that :meth:`AddCentrality.adaptive`
+    stores) before ``data.truncated_pagerank``.
 
     .. math::
         p_e = \min\Bigl(\frac{s_{\max} - s_e}{s_{\max} - \mu_s}\, p,\; p_\tau\Bigr)
@@ -907,7 +916,7 @@ class AdaptiveDropEdges(_GraphAugment):
             p=self.p,
             threshold=self.threshold,
             centrality=self.centrality,
-            node_centrality=_stored_centrality(data, self.centrality),
+            node_centrality=_stored_centrality(data, self.centrality, for_edges=True),
             aggr=self.aggr,
             log_offset=self.log_offset,
             force_undirected=self.force_undirected,
@@ -986,8 +995,11 @@ class AdaptiveMaskFeatures(AugmentTransform):
 
 class AddCentrality(BaseTransform):
     r"""Stores a node centrality on the graph, under ``data.degree_centrality``,
-    ``data.pagerank`` or ``data.eigenvector_centrality`` (see
-    :data:`gcl.augment.centrality.CENTRALITY_KEYS`), computed per graph.
+    ``data.pagerank``, ``data.eigenvector_centrality`` or
+    ``data.truncated_pagerank`` (see
+    :data:`gcl.augment.centrality.CENTRALITY_KEYS`), computed per graph with the
+    defaults of its function (:meth:`adaptive`: as the adaptive augmentations
+    compute it).
 
     Use it as a ``pre_transform`` (or once over a dataset) so that the adaptive
     augmentations read the stored value instead of recomputing it every step.
@@ -998,7 +1010,8 @@ class AddCentrality(BaseTransform):
             ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``).
         key (str, optional): attribute name (default: the standard name).
-        **kwargs: passed to the centrality function (e.g. ``damping``, ``tol``).
+        **kwargs: passed to the centrality function (e.g. ``damping``, ``tol``,
+            ``method='exact'`` for the eigenvector, ``iterations``).
 
     Example:
         >>> from torch_geometric.data import Data
@@ -1016,14 +1029,27 @@ class AddCentrality(BaseTransform):
         self.kwargs = kwargs
 
     @classmethod
-    def adaptive(cls, kind: CentralityKind = "degree") -> AddCentrality:
+    def adaptive(cls, kind: CentralityKind = "degree") -> AddCentrality | Compose:
         r"""The centrality exactly as the adaptive augmentations compute it
         when none is stored: the raw degree (GCA's, a self loop counted once)
-        rather than the degree normalised by :math:`n_g - 1`. The adaptive augmentations use a stored
-        value as given, and its scale matters with ``log_offset != 0`` or
-        ``per_graph=False``; with this transform first they give what they
-        give without it."""
-        return cls(kind, normalized=False, self_loop_weight=1) if kind == "degree" else cls(kind)
+        rather than the degree normalised by :math:`n_g - 1`; the exact
+        eigenvector (``method='exact'``) rather than networkx's power
+        iteration; for ``'pagerank-gca'`` both of GCA's PageRanks, a
+        :class:`Compose` that stores the 10-step one of the feature weights
+        under ``data.truncated_pagerank`` and the 200-step one of the edge
+        weights under ``data.edge_truncated_pagerank``
+        (:data:`~gcl.augment.adaptive.GCA_EDGE_PAGERANK_KEY`). The adaptive
+        augmentations use a stored value as given, and its scale matters with
+        ``log_offset != 0`` or ``per_graph=False``; with this transform first
+        they give what they give without it."""
+        if kind == "degree":
+            return cls(kind, normalized=False, self_loop_weight=1)
+        if kind == "eigenvector":
+            return cls(kind, method="exact")
+        if kind == "pagerank-gca":
+            return Compose([cls(kind, iterations=A.GCA_FEATURE_PAGERANK_STEPS),
+                            cls(kind, key=A.GCA_EDGE_PAGERANK_KEY, iterations=A.GCA_EDGE_PAGERANK_STEPS)])
+        return cls(kind)
 
     def forward(self, data: Data) -> Data:
         _check_homogeneous(self, data)

@@ -103,27 +103,76 @@ def test_edge_probabilities_with_pagerank_and_stored_centrality() -> None:
     assert computed[8:].tolist() == pytest.approx([0.4, 0.4])
 
 
+def _gca_pagerank_steps(n: int, edges: list[tuple[int, int]], steps: int) -> torch.Tensor:
+    """GCA's compute_pr written out for one graph: steps of x <- 0.15 x + 0.85 P^T x, from ones."""
+    x = torch.ones(n, dtype=torch.float64)
+    out_degree = [sum(1 for u, _ in edges if u == v) for v in range(n)]
+    for _ in range(steps):
+        spread = torch.zeros(n, dtype=torch.float64)
+        for u, v in edges:
+            spread[v] += x[u] / out_degree[u]
+        x = 0.15 * x + 0.85 * spread
+    return x
+
+
 def test_edge_probabilities_with_gca_pagerank() -> None:
-    """centrality='pagerank-gca': GCA's own PageRank steps, then Eq. (4) on the log-scores of edge targets."""
-    graphs = [(5, [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (1, 4), (4, 1)]), (4, [(0, 1), (1, 2), (2, 3)])]
-    batch = to_batch(graphs)
+    """centrality='pagerank-gca': GCA's own PageRank, 200 steps for the edge weights
+    (pr_drop_weights(..., k=200)), then Eq. (4) on the log-scores of edge targets; 10 steps for
+    the feature weights (compute_pr's default)."""
+    graphs = [(5, [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (1, 4), (4, 1)]),
+              (4, [(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)])]
+    batch = to_batch(graphs, features=3)
     computed = A.edge_drop_probabilities(
         batch.edge_index, batch.num_nodes, batch.batch, p=0.4, centrality="pagerank-gca"
     )
-    for g, (start, stop) in enumerate([(0, 8), (8, 11)]):
+    edge_phi = A._centrality("pagerank-gca", batch.edge_index, batch.num_nodes, batch.batch, None, None,
+                             for_edges=True)
+    feature_phi = A._centrality("pagerank-gca", batch.edge_index, batch.num_nodes, batch.batch, None, None,
+                                for_edges=False)
+    for g, (start, stop) in enumerate([(0, 8), (8, 13)]):
         n, edges = graphs[g]
-        x = torch.ones(n, dtype=torch.float64)  # 10 steps of x <- 0.15 x + 0.85 P^T x, from ones
-        out_degree = [sum(1 for u, _ in edges if u == v) for v in range(n)]
-        for _ in range(10):
-            spread = torch.zeros(n, dtype=torch.float64)
-            for u, v in edges:
-                spread[v] += x[u] / out_degree[u]
-            x = 0.15 * x + 0.85 * spread
+        x = _gca_pagerank_steps(n, edges, 200)
         expected = naive_gca([math.log(x[v]) for _, v in edges], 0.4, 0.7)
         assert computed[start:stop].tolist() == pytest.approx(expected, rel=1e-5)
+        nodes = batch.batch == g
+        assert torch.allclose(edge_phi[nodes].double(), x, rtol=1e-6)
+        assert torch.allclose(feature_phi[nodes].double(), _gca_pagerank_steps(n, edges, 10), rtol=1e-6)
+    # the directed graph 1 is still moving after 10 steps: 200 give other edge weights
+    assert not torch.allclose(edge_phi, feature_phi, rtol=1e-3)
     networkx_rank = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=0.4,
                                               centrality="pagerank")
     assert not torch.allclose(computed, networkx_rank)
+
+
+def test_gca_pagerank_edge_and_feature_weights_on_cora() -> None:
+    """GCA's train.py on Cora: pr_drop_weights(edge_index, aggr='sink', k=200) for the edges,
+    feature_drop_weights(x, compute_pr(edge_index)) (10 steps) for the features."""
+    from gcl.data import load_dataset
+
+    cora = load_dataset("Cora")[0]
+    edge_index, n = cora.edge_index, cora.num_nodes
+
+    def compute_pr(k: int) -> torch.Tensor:  # GCA's, with a plain loop over the steps
+        out_degree = torch.bincount(edge_index[0], minlength=n).double()
+        x = torch.ones(n, dtype=torch.float64)
+        for _ in range(k):
+            message = x[edge_index[0]] / out_degree[edge_index[0]]
+            x = 0.15 * x + 0.85 * torch.zeros(n, dtype=torch.float64).index_add_(0, edge_index[1], message)
+        return x
+
+    def gca_weights(scores: torch.Tensor, p: float) -> torch.Tensor:
+        weights = (scores.max() - scores) / (scores.max() - scores.mean())
+        return (weights / weights.mean() * p).clamp(max=0.7)
+
+    edges = A.edge_drop_probabilities(edge_index, n, p=0.3, centrality="pagerank-gca").double()
+    expected = gca_weights(compute_pr(200).log()[edge_index[1]], 0.3)
+    assert (edges - expected).abs().max() < 1e-6
+    assert (edges - gca_weights(compute_pr(10).log()[edge_index[1]], 0.3)).abs().max() > 0.05
+    phi = A._centrality("pagerank-gca", edge_index, n, None, None, None, for_edges=False)
+    features = A.feature_mask_probabilities(cora.x, phi, p=0.3, per_graph=False).double()
+    totals = (cora.x != 0).double().t() @ compute_pr(10)
+    expected_features = torch.tensor(naive_gca(totals.log().tolist(), 0.3, 0.7), dtype=torch.float64)
+    assert (features - expected_features).abs().max() < 1e-6
 
 
 def test_degree_scores_count_a_self_loop_once_as_gca() -> None:
@@ -183,6 +232,44 @@ def test_feature_probabilities_match_formula(graphs, p, dense, per_graph, seed) 
         got = (ours[row] if per_graph else ours).tolist()
         assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
         assert got[2] == pytest.approx(0.7 if p > 0 else 0.0)  # the empty column carries the cap
+
+
+def test_feature_weights_of_graphs_whose_centralities_are_all_zero() -> None:
+    """An edgeless graph or a single node has degree 0 everywhere: its feature weights follow
+    feature frequency as under any constant centrality (p on every present dimension), as the
+    PageRank and eigenvector modes give, instead of p_tau on every dimension."""
+    from torch_geometric.data import Data
+
+    path = Data(x=torch.eye(3), edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+    edgeless = Data(x=torch.eye(3), edge_index=torch.empty(2, 0, dtype=torch.long))
+    single = Data(x=torch.tensor([[1.0, 1.0, 0.0]]), edge_index=torch.empty(2, 0, dtype=torch.long))
+    batch = Batch.from_data_list([path, edgeless, single])
+    for offset in (0.0, 1.0):
+        options = {"p": 0.1, "threshold": 0.7, "log_offset": offset}
+        degree = A._centrality("degree", batch.edge_index, batch.num_nodes, batch.batch, None, None,
+                               for_edges=False)
+        assert degree.tolist() == [1.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        ours = A.feature_mask_probabilities(batch.x, degree, batch.batch, **options)
+        assert ours[1].tolist() == pytest.approx([0.1, 0.1, 0.1])
+        if offset == 0.0:
+            assert ours[2].tolist() == pytest.approx([0.1, 0.1, 0.7])  # the absent dimension: p_tau
+        constant = A.feature_mask_probabilities(batch.x, torch.ones(7), batch.batch, **options)
+        assert torch.equal(ours[1:], constant[1:])
+        for kind in ("pagerank", "eigenvector"):
+            phi = A._centrality(kind, batch.edge_index, batch.num_nodes, batch.batch, None, None,
+                                for_edges=False)
+            other = A.feature_mask_probabilities(batch.x, phi, batch.batch, **options)
+            assert torch.allclose(other[1:], ours[1:])
+        # without per_graph only an all-zero batch counts as constant
+        alone = A.feature_mask_probabilities(edgeless.x, torch.zeros(3), per_graph=False, **options)
+        assert alone.tolist() == pytest.approx([0.1, 0.1, 0.1])
+        mixed = A.feature_mask_probabilities(batch.x, degree, per_graph=False, **options)
+        assert torch.equal(mixed, A.feature_mask_probabilities(batch.x[:3], degree[:3], per_graph=False,
+                                                               **options))
+    # the masking draws with those probabilities: about half of the columns, not all of them
+    many = Batch.from_data_list([Data(x=torch.ones(1, 4), edge_index=torch.empty(2, 0, dtype=torch.long))] * 300)
+    out = A.adaptive_mask_features(many.x, many.edge_index, many.batch, p=0.5, threshold=1.0, generator=gen(0))
+    assert 0.4 < float(out.mask.float().mean()) < 0.6
 
 
 def test_no_nan_on_degenerate_graphs() -> None:
@@ -285,20 +372,59 @@ def test_dense_feature_weights_of_bool_and_integer_features() -> None:
     assert all(torch.equal(o.mask, outs[0].mask) for o in outs)
 
 
-def test_eigenvector_leftovers_count_as_the_zero_they_tend_to() -> None:
-    """The power iteration leaves tiny values (1e-33 ...) on components without the leading
-    eigenvalue; GCA's floor (max(phi, 0) + 1e-8) makes them score like exact zeros, so the
-    probabilities do not depend on when the iteration stopped."""
+def test_eigenvector_floor_scores_round_off_like_zeros() -> None:
+    """Outside the component that carries the leading eigenvalue the eigenvector is 0, which a
+    solver returns as round-off of either sign; GCA's floor (max(phi, 0) + 1e-8) scores such
+    values, and tiny stored ones, like exact zeros."""
     edge_index = torch.tensor([[0, 1, 1, 2, 0, 2, 3, 4], [1, 0, 2, 1, 2, 0, 4, 3]])
     exact = torch.tensor([0.577, 0.577, 0.577, 0.0, 0.0])
-    leftover = torch.tensor([0.577, 0.577, 0.577, 7e-33, 3e-20])
+    leftover = torch.tensor([0.577, 0.577, 0.577, 7e-33, -3e-17])
     kwargs = {"p": 0.3, "threshold": 0.7, "centrality": "eigenvector"}
     first = A.edge_drop_probabilities(edge_index, 5, node_centrality=exact, **kwargs)
     second = A.edge_drop_probabilities(edge_index, 5, node_centrality=leftover, **kwargs)
     assert torch.allclose(first, second)
     # the feature weights of the adaptive masking read the same floored centralities
-    floored = [A._centrality("eigenvector", edge_index, 5, None, None, phi) for phi in (exact, leftover)]
+    floored = [A._centrality("eigenvector", edge_index, 5, None, None, phi, for_edges=False)
+               for phi in (exact, leftover)]
     assert torch.allclose(floored[0], floored[1], rtol=0, atol=1e-12)
+
+
+#: PROTEINS graphs with edges in several components (771, 21: the power iteration's leftovers
+#: moved probabilities by 0.5 and 0.3), over 100 nodes (5, 20, 190: ARPACK) and a few others.
+EIGENVECTOR_GRAPHS = [21, 771, 5, 20, 87, 149, 154, 190, 212, 238, 253, 645, 712, 757, 933,
+                      0, 1, 2, 75, 300, 600, 900]
+
+
+def test_eigenvector_probabilities_match_gca_on_proteins(proteins) -> None:  # type: ignore[no-untyped-def]
+    """GCA's evc_drop_weights and feature weights with eigenvector_centrality_numpy: the exact
+    leading eigenvector (numpy.linalg.eigh here), max(evc, 0) + 1e-8, log, Eq. (4) per graph."""
+    import numpy as np
+
+    data_list = [proteins[i] for i in EIGENVECTOR_GRAPHS]
+    batch = Batch.from_data_list(data_list)
+    p = 0.3
+    edges = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, p=p,
+                                      centrality="eigenvector").double()
+    phi = A._centrality("eigenvector", batch.edge_index, batch.num_nodes, batch.batch, None, None,
+                        for_edges=False)
+    features = A.feature_mask_probabilities(batch.x, phi, batch.batch, p=p).double()
+    position = 0
+    for g, data in enumerate(data_list):
+        n, edge_index = data.num_nodes, data.edge_index
+        adjacency = np.zeros((n, n))
+        np.add.at(adjacency, (edge_index[1].numpy(), edge_index[0].numpy()), 1.0)
+        values, vectors = np.linalg.eigh(adjacency)
+        assert values[-1] - values[-2] > 1e-6  # one leading eigenvector
+        evc = vectors[:, -1] * np.sign(vectors[:, -1].sum())
+        evc = np.where(evc > 0, evc, 0.0) + 1e-8
+        expected = naive_gca([math.log(evc[v]) for v in edge_index[1].tolist()], p, 0.7)
+        got = edges[position : position + edge_index.size(1)]
+        assert (got - torch.tensor(expected, dtype=torch.float64)).abs().max() < 1e-6, g
+        position += edge_index.size(1)
+        totals = (data.x != 0).double().t() @ torch.from_numpy(evc)
+        scores = [math.log(t) if t > 0 else -math.inf for t in totals.tolist()]
+        expected_features = torch.tensor(naive_gca(scores, p, 0.7), dtype=torch.float64)
+        assert (features[g] - expected_features).abs().max() < 1e-6, g
 
 
 def test_eigenvector_drop_rate_on_cora_is_the_asked_rate() -> None:
@@ -337,6 +463,47 @@ def test_stored_adaptive_centrality_gives_what_computing_it_gives(mutag, options
     given = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, p=0.3, batch=batch.batch,
                                       num_graphs=10, node_centrality=stored.degree_centrality, **options)
     assert torch.allclose(computed, given)
+
+
+@pytest.mark.parametrize("kind", ["degree", "pagerank", "eigenvector", "pagerank-gca"])
+def test_stored_adaptive_centralities_give_the_views_computing_them_gives(proteins, kind) -> None:  # type: ignore[no-untyped-def]
+    batch = Batch.from_data_list([proteins[i] for i in (21, 771, 5, 0, 1, 2)])
+    stored = T.AddCentrality.adaptive(kind)(batch)
+    for step in (T.AdaptiveDropEdges, T.AdaptiveMaskFeatures):
+        views = [step(0.4, centrality=kind, generator=gen(3))(data) for data in (batch, stored)]
+        assert torch.equal(views[0].edge_index, views[1].edge_index) and torch.equal(views[0].x, views[1].x)
+    if kind == "pagerank-gca":
+        # both of GCA's PageRanks: 10 steps for the features, 200 for the edges
+        args = (batch.edge_index, batch.num_nodes, batch.batch)
+        assert torch.equal(stored.truncated_pagerank, C.truncated_pagerank(*args, iterations=10))
+        assert torch.equal(stored[A.GCA_EDGE_PAGERANK_KEY], C.truncated_pagerank(*args, iterations=200))
+        assert stored.get_example(1).edge_truncated_pagerank.shape == (proteins[771].num_nodes,)
+
+
+@pytest.mark.parametrize("kind", ["eigenvector", "pagerank-gca"])
+def test_gca_views_weigh_edges_and_features_as_gca(proteins, kind) -> None:  # type: ignore[no-untyped-def]
+    """gca_augmentation and the GCA builders' views: the edge step and the feature step on the
+    input graph, each with the centrality GCA's code computes for it."""
+    from gcl.methods.registry import _node_view
+
+    batch = Batch.from_data_list([proteins[i] for i in (21, 771, 5, 0)])
+
+    def reference(generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        args = (batch.x, batch.edge_index, batch.batch)
+        dropped = A.adaptive_drop_edges(*args, p=0.5, centrality=kind, generator=generator)
+        masked = A.adaptive_mask_features(*args, p=0.3, centrality=kind, generator=generator)
+        return dropped.edge_index, masked.x
+
+    expected = reference(gen(5))
+    out = T.gca_augmentation(0.5, 0.3, kind, generator=gen(5))(batch)
+    assert torch.equal(out.edge_index, expected[0]) and torch.equal(out.x, expected[1])
+    if kind == "pagerank-gca":
+        assert A.GCA_EDGE_PAGERANK_KEY in out and "truncated_pagerank" in out
+    torch.manual_seed(0)
+    expected = reference(None)
+    torch.manual_seed(0)
+    out = _node_view(0.5, 0.3, True, kind)(batch)
+    assert torch.equal(out.edge_index, expected[0]) and torch.equal(out.x, expected[1])
 
 
 def test_grace_views_drop_each_stored_edge_independently(mutag) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -13,6 +15,9 @@ from gcl.augment import centrality as C
 from .graphs import graph_lists, to_batch, to_networkx_graphs
 
 SETTINGS = settings(max_examples=25, deadline=None)
+#: For tests that compare the power iterations on graphs where some do not converge (networkx
+#: raises there and the comparison skips them).
+UNCONVERGED = pytest.mark.filterwarnings("ignore:.*did not converge within:RuntimeWarning")
 
 
 def per_graph(batch: Batch, values: torch.Tensor) -> list[torch.Tensor]:
@@ -102,6 +107,7 @@ def test_truncated_pagerank_is_not_networkx_pagerank() -> None:
         C.truncated_pagerank(edges, 5, damping=2.0)
 
 
+@UNCONVERGED
 @SETTINGS
 @given(graphs=graph_lists(max_graphs=5, max_nodes=10, undirected=None, self_loops=True))
 def test_eigenvector_centrality_matches_networkx_power_iteration(graphs) -> None:
@@ -130,6 +136,7 @@ def test_eigenvector_centrality_matches_numpy_on_connected_graphs(graphs) -> Non
         assert torch.allclose(values.double(), expected.abs(), rtol=1e-4, atol=1e-7)
 
 
+@UNCONVERGED
 def test_centralities_on_real_proteins_batch(proteins) -> None:
     data_list = [proteins[i] for i in range(0, 1113, 35)]
     batch = Batch.from_data_list(data_list)
@@ -226,6 +233,7 @@ def test_bad_graphs() -> None:
         C.degree_centrality(torch.tensor([[0], [1]]), 2, torch.tensor([0]))
 
 
+@UNCONVERGED
 @settings(max_examples=15, deadline=None)
 @given(graphs=graph_lists(max_graphs=5, min_nodes=1, max_nodes=10, undirected=None))
 def test_tensor_path_matches_networkx(graphs) -> None:
@@ -249,6 +257,7 @@ def test_tensor_path_matches_networkx(graphs) -> None:
         assert torch.allclose(e.double(), expected, rtol=1e-4, atol=1e-9)
 
 
+@UNCONVERGED
 @pytest.mark.parametrize("path", ["scipy", "tensor"])
 def test_unordered_batch_vector(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if path == "tensor":
@@ -284,6 +293,7 @@ def test_power_iteration_without_history(monkeypatch: pytest.MonkeyPatch) -> Non
         assert torch.allclose(a, b, rtol=1e-6)
 
 
+@UNCONVERGED
 @settings(max_examples=20, deadline=None)
 @given(graphs=graph_lists(max_graphs=5, min_nodes=1, max_nodes=10, undirected=None, self_loops=True))
 def test_scipy_and_tensor_paths_agree(graphs) -> None:
@@ -312,6 +322,180 @@ def test_pagerank_dangling_mass_folded_or_summed(sinks: int) -> None:
     for values, g in zip(per_graph(batch, ours), to_networkx_graphs(graphs, directed=True)):
         expected = as_tensor(nx.pagerank(g), g.number_of_nodes())
         assert torch.allclose(values.double(), expected, rtol=1e-4, atol=0)
+
+
+#: PROTEINS graphs with edges in several components (the first 30 of 42), two with a repeated
+#: leading eigenvalue (829, 1011: identical components), and graphs of over 100 nodes (5, 20,
+#: 190, 235: the ARPACK path).
+MULTI_COMPONENT = [5, 6, 20, 87, 149, 154, 190, 212, 235, 238, 253, 263, 265, 274, 280, 286, 287,
+                   340, 347, 359, 470, 567, 645, 712, 757, 766, 771, 790, 829, 1011]
+
+
+def _leading_eigenvector(data) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+    """numpy.linalg.eigh of one undirected graph: the leading eigenvector (sign made
+    nonnegative, unit norm) and the gap to the second eigenvalue."""
+    n = data.num_nodes
+    adjacency = np.zeros((n, n))
+    np.add.at(adjacency, (data.edge_index[1].numpy(), data.edge_index[0].numpy()), 1.0)
+    values, vectors = np.linalg.eigh(adjacency)
+    top = vectors[:, -1] * np.sign(vectors[:, -1].sum())
+    return top, float(values[-1] - values[-2])
+
+
+def _carrying_component(data) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Whether each node lies in a component whose largest eigenvalue is the graph's."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    n = data.num_nodes
+    ei = data.edge_index.numpy()
+    adjacency = sp.csr_matrix((np.ones(ei.shape[1]), (ei[1], ei[0])), shape=(n, n)).toarray()
+    _, label = connected_components(adjacency, directed=False)
+    top = {c: np.linalg.eigvalsh(adjacency[np.ix_(label == c, label == c)])[-1] for c in set(label)}
+    largest = max(top.values())
+    return np.array([top[c] > largest - 1e-9 for c in label])
+
+
+def test_exact_eigenvector_matches_eigh_on_proteins_graphs_in_several_components(proteins) -> None:  # type: ignore[no-untyped-def]
+    """GCA's eigenvector_centrality_numpy: the exact leading eigenvector, 0 outside the components
+    that carry the leading eigenvalue (the power iteration leaves up to 0.2 there)."""
+    data_list = [proteins[i] for i in MULTI_COMPONENT + list(range(0, 1113, 37))]
+    batch = Batch.from_data_list(data_list)
+    exact = C.eigenvector_centrality(batch.edge_index, batch.num_nodes, batch.batch, method="exact")
+    dispatched = C.node_centrality("eigenvector", batch.edge_index, batch.num_nodes, batch.batch,
+                                   method="exact")
+    assert exact.dtype == torch.get_default_dtype() and torch.equal(exact, dispatched)
+    compared = 0
+    for graph_values, data in zip(per_graph(batch, exact), data_list):
+        values = graph_values.double().numpy()
+        assert (values >= 0).all()
+        assert np.linalg.norm(values) == pytest.approx(1.0, abs=1e-6)
+        carrying = _carrying_component(data)
+        assert (values[~carrying] <= 1e-12).all()  # exact zeros (round-off clamped)
+        expected, gap = _leading_eigenvector(data)
+        if gap > 1e-6:  # a repeated eigenvalue has no single eigenvector to compare with
+            np.testing.assert_allclose(values, np.clip(expected, 0, None), rtol=0, atol=1e-7)
+            compared += 1
+    assert compared >= 55
+
+
+def test_exact_eigenvector_of_a_repeated_eigenvalue_is_where_the_power_iteration_goes(proteins) -> None:  # type: ignore[no-untyped-def]
+    """Two identical components (PROTEINS 829, 1011, 1095, 1102, a repeated leading eigenvalue):
+    the uniform vector's component in the eigenspace, which the power iteration converges to."""
+    data_list = [proteins[i] for i in (829, 1011, 1095, 1102)]
+    batch = Batch.from_data_list(data_list)
+    args = (batch.edge_index, batch.num_nodes, batch.batch)
+    exact = C.eigenvector_centrality(*args, method="exact")
+    converged = C.eigenvector_centrality(*args, tol=1e-15, max_iter=200_000)
+    assert torch.allclose(exact, converged, rtol=0, atol=1e-6)
+
+
+@SETTINGS
+@given(graphs=graph_lists(max_graphs=5, max_nodes=10, undirected=None, self_loops=True))
+def test_exact_eigenvector_matches_numpy_per_graph(graphs) -> None:
+    batch = to_batch(graphs)
+    ours = C.eigenvector_centrality(batch.edge_index, batch.num_nodes, batch.batch, method="exact")
+    for graph_values, (n, edges) in zip(per_graph(batch, ours), graphs):
+        values = graph_values.double().numpy()
+        assert np.isfinite(values).all() and (values >= 0).all()
+        assert np.linalg.norm(values) == pytest.approx(1.0, abs=1e-6)
+        adjacency = np.zeros((n, n))
+        for u, v in edges:
+            adjacency[u, v] += 1.0
+        eigenvalues, vectors = np.linalg.eig(adjacency.T)
+        order = np.argsort(-eigenvalues.real)
+        top = eigenvalues[order[0]]
+        if n > 1 and (abs(top - eigenvalues[order[1]]) < 1e-6 or abs(top) < 1e-6):
+            continue  # repeated (or nilpotent) leading eigenvalue: no single eigenvector
+        expected = vectors[:, order[0]].real
+        expected = np.clip(expected * np.sign(expected.sum()), 0, None)
+        np.testing.assert_allclose(values, expected / np.linalg.norm(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("limit,entries", [(100, 2**22), (100, 1), (2, 2**22)])
+def test_exact_eigenvector_dense_and_arpack_paths_agree(proteins, limit, entries, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # limit 2: every graph of three nodes or more takes ARPACK and the inverse iteration;
+    # entries 1: one dense eigendecomposition per graph instead of one per size
+    data_list = [proteins[i] for i in [*MULTI_COMPONENT, 1095, 1102, *range(3, 1113, 53), *range(4, 1113, 53)]]
+    batch = Batch.from_data_list(data_list)
+    args = (batch.edge_index, batch.num_nodes, batch.batch)
+    reference = C.eigenvector_centrality(*args, method="exact")
+    monkeypatch.setattr(C, "DENSE_EIGEN_LIMIT", limit)
+    monkeypatch.setattr(C, "_STACK_ENTRIES", entries)
+    assert torch.allclose(C.eigenvector_centrality(*args, method="exact"), reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("limit", [100, 2])
+def test_exact_eigenvector_of_a_directed_graph_is_the_left_eigenvector(limit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A node's score sums its predecessors' (networkx's convention): the leading eigenvector of
+    A^T; node 5 has no predecessor and gets 0, and so does node 6, whose predecessors are 5 and
+    itself (a self loop, eigenvalue 1 below the leading one)."""
+    monkeypatch.setattr(C, "DENSE_EIGEN_LIMIT", limit)
+    edges = [(0, 1), (1, 2), (2, 0), (2, 3), (3, 0), (1, 3), (3, 4), (4, 2), (5, 0), (5, 6), (6, 6), (0, 4)]
+    n = 7
+    edge_index = torch.tensor(edges).t()
+    ours = C.eigenvector_centrality(edge_index, n, method="exact").double()
+    adjacency = np.zeros((n, n))
+    for u, v in edges:
+        adjacency[u, v] += 1.0
+    values, vectors = np.linalg.eig(adjacency.T)
+    top = vectors[:, np.argmax(values.real)].real
+    expected = np.clip(top * np.sign(top.sum()), 0, None)
+    np.testing.assert_allclose(ours.numpy(), expected / np.linalg.norm(expected), atol=1e-7)
+    assert (ours[:5] > 0.1).all() and (ours[5:] <= 1e-12).all()
+    # networkx's own solver, on the strongly connected part (it refuses the whole graph)
+    core = [(u, v) for u, v in edges if u < 5 and v < 5]
+    networkx = as_tensor(nx.eigenvector_centrality_numpy(nx.DiGraph(core)), 5)
+    alone = C.eigenvector_centrality(torch.tensor(core).t(), 5, method="exact").double()
+    assert torch.allclose(alone, networkx, atol=1e-6)
+    # in a batch, next to an undirected graph and with the batch vector interleaved
+    graphs = [(n, edges), (4, [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)])]
+    batch = to_batch(graphs)
+    perm = torch.randperm(batch.num_nodes, generator=torch.Generator().manual_seed(0))
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel())
+    together = C.eigenvector_centrality(inverse[batch.edge_index], batch.num_nodes, batch.batch[perm],
+                                        method="exact")
+    assert torch.allclose(together[inverse[:n]].double(), ours, atol=1e-7)
+
+
+@pytest.mark.parametrize("limit", [100, 2])
+def test_exact_eigenvector_of_empty_small_and_edgeless_graphs(limit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(C, "DENSE_EIGEN_LIMIT", limit)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    assert C.eigenvector_centrality(empty, 0, method="exact").shape == (0,)
+    assert C.eigenvector_centrality(empty, 1, method="exact").tolist() == [1.0]
+    assert C.eigenvector_centrality(torch.tensor([[0], [0]]), 1, method="exact").tolist() == [1.0]
+    # graph 0: a path; graph 1: no nodes; graph 2: one node; graph 3: four nodes, no edges
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    batch = torch.tensor([0, 0, 0, 2, 3, 3, 3, 3])
+    ours = C.eigenvector_centrality(edge_index, 8, batch, num_graphs=4, method="exact")
+    expected = torch.tensor([0.5, 2**-0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5])
+    assert torch.allclose(ours, expected, atol=1e-7)
+    # the power iteration gives the same on these (it converges at once)
+    assert torch.allclose(C.eigenvector_centrality(edge_index, 8, batch, num_graphs=4), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="method must be one of"):
+        C.eigenvector_centrality(edge_index, 3, method="numpy")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["scipy", "tensor"])
+def test_power_iterations_warn_once_when_graphs_do_not_converge(path, proteins, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if path == "tensor":
+        monkeypatch.setattr(C, "_SCIPY_ON_CPU", False)
+    # PROTEINS 771 (top eigenvalues 3.934, 3.952) and 21 take far more than 100 iterations
+    batch = Batch.from_data_list([proteins[i] for i in (771, 75, 21)])
+    args = (batch.edge_index, batch.num_nodes, batch.batch)
+    with pytest.warns(RuntimeWarning, match=r"eigenvector_centrality: 2 of 3 graphs did not converge "
+                                             r"within max_iter=100") as record:
+        C.eigenvector_centrality(*args)
+    assert len(record) == 1
+    with pytest.warns(RuntimeWarning, match="pagerank: 3 of 3 graphs did not converge within max_iter=2"):
+        C.pagerank(*args, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C.eigenvector_centrality(*args, max_iter=100_000)
+        C.eigenvector_centrality(*args, method="exact")
+        C.pagerank(*args)
 
 
 def test_package_exports_every_centrality() -> None:

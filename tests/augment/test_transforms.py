@@ -512,6 +512,10 @@ def test_add_centrality_stored_value_is_used(mutag, monkeypatch: pytest.MonkeyPa
     aug.AdaptiveMaskFeatures(centrality="eigenvector")(batch)
     with pytest.raises(AssertionError, match="recomputed"):
         aug.AdaptiveDropEdges(centrality="pagerank")(batch)
+    # a PageRank of GCA's stored alone (10 steps) serves the edge step too, as given
+    stored = aug.AddCentrality("pagerank-gca")(batch)
+    aug.AdaptiveDropEdges(centrality="pagerank-gca")(stored)
+    aug.AdaptiveMaskFeatures(centrality="pagerank-gca")(stored)
 
 
 def test_featureless_graph_structure_transforms() -> None:
@@ -610,8 +614,14 @@ def test_repr() -> None:
     assert repr(aug.AddCentrality.adaptive("degree")) == (
         "AddCentrality(kind='degree', normalized=False, self_loop_weight=1)")
     assert repr(aug.AddCentrality("pagerank", key="pr")) == "AddCentrality(kind='pagerank', key='pr')"
+    assert repr(aug.AddCentrality.adaptive("eigenvector")) == "AddCentrality(kind='eigenvector', method='exact')"
+    gca_pagerank = aug.AddCentrality.adaptive("pagerank-gca")
+    assert isinstance(gca_pagerank, aug.Compose) and [repr(t) for t in gca_pagerank.transforms] == [
+        "AddCentrality(kind='pagerank-gca', iterations=10)",
+        "AddCentrality(kind='pagerank-gca', key='edge_truncated_pagerank', iterations=200)"]
 
 
+@pytest.mark.filterwarnings("ignore:.*did not converge within:RuntimeWarning")
 def test_numpy_numbers_are_taken_for_hyper_parameters() -> None:
     # settings that come from NumPy (sweeps, configuration arrays) are numbers like any other
     batch = to_batch([(5, [(0, 1), (1, 0), (1, 2), (2, 1)]), (4, [(0, 1), (1, 0)])])
