@@ -337,6 +337,8 @@ def check_split(split: Any, num_samples: int) -> Split:
             share an index, which would leak test or validation samples into training.
     """
     if isinstance(split, Mapping):
+        if "val" in split and "valid" in split:
+            raise ValueError("split mapping has both 'val' and 'valid': give the validation part once")
         val_key = "val" if "val" in split else "valid"
         missing = [key for key in ("train", val_key, "test") if key not in split]
         if missing:

@@ -167,6 +167,8 @@ def test_check_split_forms_agree_and_reject_leaks() -> None:
             assert torch.equal(a, b)
     with pytest.raises(ValueError, match="'train' and 'test' overlap in 1"):
         check_split((np.array([0, 1, 2, 9]), val, test), n)
+    with pytest.raises(ValueError, match="both 'val' and 'valid'"):
+        check_split({"train": train, "val": val, "valid": np.arange(8, 9), "test": test}, n)
     with pytest.raises(ValueError, match="outside"):
         check_split((train, val, np.array([8, 10])), n)
     with pytest.raises(ValueError, match="length 9"):
