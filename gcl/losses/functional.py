@@ -518,9 +518,10 @@ def _log_ratio_of_sums(logits: Tensor, positive: Tensor, valid: Tensor) -> Tenso
     positive_total = (exp * positive).sum(dim=1)
     safe = positive_total > torch.finfo(positive_total.dtype).tiny ** 0.5
     if bool((valid & ~safe).any()):
-        return _masked_logsumexp(logits, torch.ones_like(positive)) - _masked_logsumexp(logits, positive)
-    positive_total = torch.where(safe, positive_total, torch.ones_like(positive_total))
-    per_row = torch.log(total) - torch.log(positive_total)
+        per_row = _masked_logsumexp(logits, torch.ones_like(positive)) - _masked_logsumexp(logits, positive)
+    else:
+        positive_total = torch.where(safe, positive_total, torch.ones_like(positive_total))
+        per_row = torch.log(total) - torch.log(positive_total)
     return torch.where(valid, per_row, torch.zeros_like(per_row))
 
 

@@ -175,6 +175,32 @@ def test_label_contrastive_gradients_and_dtypes(dtype: torch.dtype) -> None:
     assert torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("far", [False, True])
+def test_log_ratio_of_sums_on_both_paths(far: bool) -> None:
+    # far: row 0's only positive lies 2000 below its maximum, which takes the separately shifted path
+    logits = torch.tensor([[0.0, -2000.0 if far else -2.0, 1.0], [0.0, 1.0, 2.0], [0.0, 3.0, 1.0]],
+                          dtype=torch.float64, requires_grad=True)
+    positive = torch.tensor([[0, 1, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
+    out = functional._log_ratio_of_sums(logits, positive, positive.any(1))
+    for row in (0, 2):
+        expected = torch.logsumexp(logits[row], 0) - torch.logsumexp(logits[row][positive[row]], 0)
+        torch.testing.assert_close(out[row], expected)
+    assert out[1] == 0  # a row without a positive: 0, with no gradient
+    out.sum().backward()
+    assert logits.grad is not None and bool((logits.grad[1] == 0).all())
+    assert bool(torch.isfinite(logits.grad).all())
+
+
+def test_masked_logsumexp_of_an_empty_row_is_zero() -> None:
+    x = torch.randn(2, 4, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
+    out = functional._masked_logsumexp(x, mask)
+    torch.testing.assert_close(out[0], torch.logsumexp(x[0][mask[0]], 0))
+    assert out[1] == 0
+    out.sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and bool((x.grad[1] == 0).all())
+
+
 @pytest.mark.parametrize("scale", [1.0, 300.0])
 def test_label_contrastive_far_below_maximum_positives(scale: float) -> None:
     # Unnormalised logits spread over hundreds of units: the positives' sum underflows
