@@ -255,3 +255,112 @@ def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path)
     with pytest.raises(ValueError, match=r"Cora: the data set ships 3 public split\(s\), the table's evaluation "
                                          r"asks for num_splits: 4"):
         run_task(config, task, ctx)
+
+
+# The protocols' selection and seeding: each test fails on a leak or a lost seed
+def test_metric_selection_scores_the_test_fold_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench import protocols
+
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
+        "evaluation": {"n_splits": 2, "val_size": 0.1},  # selection: metric (default)
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01},
+        "datasets": ["MUTAG"],
+    })
+    scored: list[int] = []
+    original = protocols.predict
+
+    def counting_predict(method: Any, data: Any, batch_size: int = 256) -> Any:
+        scored.append(len(data))
+        return original(method, data, batch_size)
+    monkeypatch.setattr(protocols, "predict", counting_predict)
+    torch.set_num_threads(1)
+    run_task(config, make_tasks(config)[0], Context(tmp_path))
+    # two epochs on the (~9-graph) validation part, then the 94-graph test fold exactly once
+    assert scored.count(94) == 1 and len(scored) == 3
+    assert all(n < 20 for n in scored[:-1]) and scored[-1] == 94
+
+
+def test_kfold_folds_are_drawn_with_the_task_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.eval
+
+    seeds_seen: list[Any] = []
+    original = gcl.eval.stratified_kfold_indices
+
+    def recording(labels: Any, n_splits: int, val_size: float = 0.1, random_state: Any = 0) -> Any:
+        seeds_seen.append(random_state)
+        return original(labels, n_splits, val_size=val_size, random_state=random_state)
+    monkeypatch.setattr(gcl.eval, "stratified_kfold_indices", recording)
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 2,
+        "evaluation": {"n_splits": 2, "val_size": 0.1},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+        "datasets": ["MUTAG"],
+    })
+    torch.set_num_threads(1)
+    task = next(t for t in make_tasks(config) if t.seed == 1)
+    run_task(config, task, Context(tmp_path))
+    assert seeds_seen == [1]
+
+
+def test_node_linear_random_splits_follow_the_task_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.eval import LinearProbe, random_splits
+
+    graph = _graph_with_public_splits()
+    seen: list[Any] = []
+    evaluate = LinearProbe.evaluate
+
+    def recording(self: Any, features: Any, labels: Any, splits: Any) -> Any:
+        seen.append((self.random_state, splits))
+        return evaluate(self, features, labels, splits)
+    monkeypatch.setattr(LinearProbe, "evaluate", recording)
+    torch.set_num_threads(1)
+    config = parse_config({
+        "table": "t", "protocol": "node-linear", "seeds": 2, "evaluation": {"num_splits": 2},
+        "methods": {"grace": {"method": "grace", "options": {"hidden_channels": 8, "projection_channels": 8},
+                              "train": {"epochs": 1}}},
+        "datasets": {"Cora": {}},
+    })
+    task = next(t for t in make_tasks(config) if t.seed == 1)
+    ctx = Context(tmp_path)
+    ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [graph]
+    run_task(config, task, ctx)
+    want = random_splits(graph.num_nodes, num_splits=2, random_state=1)
+    assert seen[0][0] == 1
+    assert all(np.array_equal(g.test, w.test) for g, w in zip(seen[0][1], want))
+
+
+def test_test_fold_is_scored_with_the_validation_selected_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench import protocols
+
+    calls = iter(range(1, 100))
+    monkeypatch.setattr(protocols, "validation_loss", lambda m, d: float(next(calls)))  # epoch 1 is best
+    snapshots: list[dict[str, torch.Tensor]] = []
+    original = protocols.predict
+
+    def recording(method: Any, data: Any, batch_size: int = 256) -> Any:
+        snapshots.append({k: v.detach().clone() for k, v in method.state_dict().items()})
+        return original(method, data, batch_size)
+    monkeypatch.setattr(protocols, "predict", recording)
+    config = parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
+        "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": "loss"},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "patience": 10},
+        "datasets": ["MUTAG"],
+    })
+    torch.set_num_threads(1)
+    snap_epochs: list[dict[str, torch.Tensor]] = []
+    orig_vl = protocols.validation_loss
+
+    def vl(m: Any, d: Any) -> float:
+        snap_epochs.append({k: v.detach().clone() for k, v in m.state_dict().items()})
+        return orig_vl(m, d)
+    monkeypatch.setattr(protocols, "validation_loss", vl)
+    record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
+    assert record.extra["best_epoch"] == 1 and record.extra["epochs_trained"] == 3
+    test_state = snapshots[-1]
+    assert all(torch.equal(test_state[k], snap_epochs[0][k]) for k in test_state)
+    assert not all(torch.equal(test_state[k], snap_epochs[-1][k]) for k in test_state)

@@ -167,3 +167,11 @@ def test_rejects_bad_splits_and_data(cora: Any) -> None:
         probe.fit(x, cora.y, cora)
     with pytest.raises(ValueError, match="2708 rows in X and 2707 labels"):
         probe.fit(cora.x, cora.y[:-1], cora)
+
+
+def test_scaler_is_fitted_on_the_training_part(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = mutag_histograms
+    split = random_splits(len(y), train=0.5, val=0.25, num_splits=1, random_state=0)[0]
+    probe = LinearProbe(C_grid=GRID, scale=True).fit(X, y, [split])
+    train = split.train.numpy()
+    np.testing.assert_allclose(probe.estimators_[0].named_steps["scale"].mean_, X[train].astype(np.float64).mean(0))

@@ -181,3 +181,16 @@ def test_probe_selects_C_on_validation_only_on_shipped_data(mutag_histograms: tu
     other = OGBLinearProbe("ogbg-molbace", C_grid=grid).fit(torch.as_tensor(X), flipped, split)
     assert other.best_params_ == probe.best_params_
     assert other.test_score_ == pytest.approx(1.0 - probe.test_score_)
+
+
+def test_probe_scaler_is_fitted_on_the_training_graphs(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    from gcl.eval import random_splits
+
+    X, y = mutag_histograms
+    part = random_splits(len(y), train=0.5, val=0.25, num_splits=1, random_state=0)[0]
+    split = {"train": part.train, "valid": part.val, "test": part.test}
+    labels = torch.as_tensor(y.astype(np.int64)).view(-1, 1)
+    probe = OGBLinearProbe("ogbg-molbace", C_grid=(0.1, 1.0), scale=True).fit(
+        torch.as_tensor(X.astype(np.float64)), labels, split)
+    train = part.train.numpy()
+    np.testing.assert_allclose(probe.estimators_[0].named_steps["scale"].mean_, X[train].astype(np.float64).mean(0))

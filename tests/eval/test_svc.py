@@ -182,3 +182,24 @@ def test_labels_of_any_kind_scikit_learn_takes(mutag_histograms: tuple[np.ndarra
     tiny[:2] = "rare"
     with pytest.raises(ValueError, match="class 'rare' has 2"):
         evaluator.fit(X, tiny)
+
+
+def test_scaler_is_fitted_inside_the_search_on_training_rows(monkeypatch: pytest.MonkeyPatch,
+                                                            mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
+    # scale=True must standardise with the training rows' statistics only (a scaler fitted on every row
+    # before the folds would leak the test fold's features into training)
+    X, y = mutag_histograms
+    searches: list[tuple[np.ndarray, Any]] = []
+
+    class Recording(svc_module.GridSearchCV):  # type: ignore[misc]
+        def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
+            searches.append((np.array(X, copy=True), self))
+            return super().fit(X, y, **params)
+
+    monkeypatch.setattr(svc_module, "GridSearchCV", Recording)
+    evaluator = SVCEvaluator(C_grid=GRID, n_splits=3, inner_splits=2, scale=True).fit(X, y)
+    assert len(searches) == 3
+    for (train, _), (seen, search) in zip(evaluator.splits_, searches):
+        assert np.array_equal(seen, X[train].astype(np.float64))
+        np.testing.assert_allclose(search.best_estimator_.named_steps["scale"].mean_,
+                                   X[train].astype(np.float64).mean(0))
