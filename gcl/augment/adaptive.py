@@ -13,7 +13,7 @@ fly with :mod:`gcl.augment.centrality`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from gcl.augment._utils import (
     check_probability,
     check_real,
     check_switch,
+    count_per_graph,
     draw_seed,
     graph_sizes,
     log_or_neg_inf,
@@ -38,7 +39,6 @@ from gcl.augment._utils import (
 from gcl.augment.centrality import (
     CENTRALITY_KEYS,
     CentralityKind,
-    degree_centrality,
     node_centrality,
 )
 from gcl.augment.functional import Augmented, MaskedFeatures
@@ -67,6 +67,24 @@ GCA_FEATURE_PAGERANK_STEPS = 10
 GCA_EDGE_PAGERANK_KEY = "edge_truncated_pagerank"
 
 
+def gca_centrality_options(kind: str, *, for_edges: bool) -> dict[str, Any]:
+    r"""The options of :func:`~gcl.augment.centrality.node_centrality` with which the
+    adaptive augmentations compute ``kind`` for GCA's edge weights (``for_edges``) or
+    feature weights, as GCA's code computes it: the raw degree with a stored self loop
+    counted once (per-graph statistics make the scale irrelevant unless
+    ``log_offset != 0``, where the raw degree is GCA's); the exact eigenvector (GCA's
+    ``eigenvector_centrality_numpy``: the power iteration stops with leftovers, up to 0.2,
+    where the eigenvector has 0, which the logarithm keeps); GCA's PageRank with 200 steps
+    for edges and 10 for features; networkx's PageRank as it is."""
+    if kind == "degree":
+        return {"normalized": False, "self_loop_weight": 1}
+    if kind == "eigenvector":
+        return {"method": "exact"}
+    if kind == "pagerank-gca":
+        return {"iterations": GCA_EDGE_PAGERANK_STEPS if for_edges else GCA_FEATURE_PAGERANK_STEPS}
+    return {}
+
+
 def _centrality(
     kind: CentralityKind,
     edge_index: Tensor,
@@ -87,20 +105,9 @@ def _centrality(
                 f"(got shape {list(given.shape)})"
             )
         phi = given
-    elif kind == "degree":
-        # GCA uses the raw degree, a stored self loop counted once; per-graph statistics make
-        # the scale irrelevant unless log_offset != 0, where the raw degree matches GCA's code.
-        phi = degree_centrality(edge_index, num_nodes, batch, normalized=False, num_graphs=num_graphs,
-                                self_loop_weight=1)
-    elif kind == "eigenvector":
-        # GCA's eigenvector_centrality_numpy solves the eigenproblem; the power iteration stops
-        # with leftovers (up to 0.2) where the eigenvector has 0, which the logarithm keeps.
-        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs, method="exact")
-    elif kind == "pagerank-gca":
-        steps = GCA_EDGE_PAGERANK_STEPS if for_edges else GCA_FEATURE_PAGERANK_STEPS
-        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs, iterations=steps)
     else:
-        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs)
+        phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs,
+                              **gca_centrality_options(kind, for_edges=for_edges))
     if kind == "eigenvector":
         # GCA's floor (evc.where(evc > 0, 0) + 1e-8): the nodes outside the components that
         # carry the leading eigenvalue have centrality 0 (as round-off, of either sign), which
@@ -334,19 +341,18 @@ def feature_mask_probabilities(
     dtype = torch.float64
     present = x.to(dtype).abs() if dense else (x != 0).to(dtype)  # (bool and integer features too)
     phi = node_centrality.to(dtype)
-    nonzero = (phi != 0).to(dtype)
     if per_graph:
         sizes = graph_sizes(batch, num_nodes, num_graphs, x.device)
         num_groups = sizes.numel()
         graph = node_graph(batch, num_nodes, x.device)
         # all-zero centralities (the degrees of an edgeless graph) carry no ranking: equal weights
-        flat = torch.zeros(num_groups, dtype=dtype, device=x.device).index_add_(0, graph, nonzero) == 0
+        flat = count_per_graph(graph, phi != 0, num_groups) == 0
         phi = torch.where(flat.index_select(0, graph), torch.ones_like(phi), phi)
         totals = torch.zeros((num_groups, num_features), dtype=dtype, device=x.device)
         totals.index_add_(0, graph, present * phi.unsqueeze(1))
     else:
         num_groups = 1
-        phi = torch.where(nonzero.sum() == 0, torch.ones_like(phi), phi)
+        phi = torch.where((phi != 0).any(), phi, torch.ones_like(phi))
         totals = (present * phi.unsqueeze(1)).sum(0, keepdim=True)
     scores = log_or_neg_inf(totals, log_offset).reshape(-1)
     group = torch.arange(num_groups, device=x.device).repeat_interleave(num_features)

@@ -1042,14 +1042,12 @@ class AddCentrality(BaseTransform):
         augmentations use a stored value as given, and its scale matters with
         ``log_offset != 0`` or ``per_graph=False``; with this transform first
         they give what they give without it."""
-        if kind == "degree":
-            return cls(kind, normalized=False, self_loop_weight=1)
-        if kind == "eigenvector":
-            return cls(kind, method="exact")
-        if kind == "pagerank-gca":
-            return Compose([cls(kind, iterations=A.GCA_FEATURE_PAGERANK_STEPS),
-                            cls(kind, key=A.GCA_EDGE_PAGERANK_KEY, iterations=A.GCA_EDGE_PAGERANK_STEPS)])
-        return cls(kind)
+        features = cls(kind, **A.gca_centrality_options(kind, for_edges=False))
+        edges = A.gca_centrality_options(kind, for_edges=True)
+        if edges == A.gca_centrality_options(kind, for_edges=False):
+            return features
+        # GCA's PageRank: the edge weights' own steps, stored apart
+        return Compose([features, cls(kind, key=A.GCA_EDGE_PAGERANK_KEY, **edges)])
 
     def forward(self, data: Data) -> Data:
         _check_homogeneous(self, data)
