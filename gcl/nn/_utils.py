@@ -101,6 +101,16 @@ def check_index_pairs(edge_index: Tensor) -> None:
         raise ValueError(f"edge_index must hold integer node indices (got {edge_index.dtype})")
 
 
+def inverse_degree(deg: Tensor, *, sqrt: bool = False) -> Tensor:
+    r""":math:`1 / d` (:math:`1 / \sqrt{d}` with ``sqrt``) where the degree :math:`d > 0`, else 0.
+    Non-positive degrees (a node whose edges all weigh zero) are replaced before inverting, not
+    after: :func:`torch.where` over an infinite inverse would pass the gradient
+    :math:`0 \cdot \infty = \text{NaN}` to the weights of the edges at such a node."""
+    missing = ~(deg > 0)
+    safe = deg.masked_fill(missing, 1)
+    return (safe.rsqrt() if sqrt else safe.reciprocal()).masked_fill(missing, 0)
+
+
 def require_index_pairs(owner: str, edge_index: Any) -> None:
     r"""Refuses an ``edge_index`` that is not an integer ``[2, E]`` tensor: pooling selects and
     relabels edges, which a sparse adjacency (``SparseTensor``, a torch sparse layout) does not

@@ -2,6 +2,7 @@ r"""The GIN graph encoder used by InfoGraph, GraphCL and their successors."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import cast
 
@@ -61,6 +62,7 @@ def _ogb_mlp(in_channels: int, hidden_channels: int, batch_norm: bool) -> nn.Seq
     )
 
 
+@functools.cache  # read on every forward of an OGB GIN (its edge features' width)
 def _ogb_encoders() -> tuple[type[nn.Module], type[nn.Module], int, int]:
     r"""OGB's atom and bond encoders and the numbers of atom and bond features they read."""
     try:

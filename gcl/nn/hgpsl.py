@@ -19,6 +19,7 @@ from gcl.nn._utils import (
     check_float_features,
     check_inputs,
     check_positive,
+    inverse_degree,
     is_index_pairs,
     observed,
     require_index_pairs,
@@ -41,10 +42,7 @@ def _source_degree_norm(
     if edge_weight is None:
         edge_weight = torch.ones(src.numel(), dtype=dtype, device=edge_index.device)
     deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
-    # replaced before inverting: torch.where would give the weights at a node of zero degree the
-    # gradient 0 * inf = NaN
-    missing = ~(deg > 0)
-    inv_sqrt = deg.masked_fill(missing, 1).rsqrt().masked_fill(missing, 0)
+    inv_sqrt = inverse_degree(deg, sqrt=True)
     return inv_sqrt[src] * edge_weight * inv_sqrt[dst]
 
 

@@ -12,7 +12,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import add_remaining_self_loops, coalesce, cumsum, scatter, softmax
 
-from gcl.nn._utils import check_flag, check_positive, require_index_pairs, resolve_batch
+from gcl.nn._utils import (
+    check_flag,
+    check_positive,
+    inverse_degree,
+    require_index_pairs,
+    resolve_batch,
+)
 from gcl.nn.aggregate import Adjacency, neighbour_sum, supports_sparse_aggregation
 from gcl.nn.sparsemax import sparsemax
 
@@ -87,18 +93,12 @@ def node_information_score(
     src, dst = edge_index
     if edge_weight is None:
         edge_weight = torch.ones(src.numel(), dtype=x.dtype, device=x.device)
-    # Degrees that are not positive (a node whose edges all weigh zero) get a zero inverse. They are
-    # replaced before inverting, not after: torch.where would pass the gradient through an infinite
-    # inverse, 0 * inf = NaN, to the weights of edges at such a node.
     if normalization == "rw":
         deg = scatter(edge_weight, dst, 0, num_nodes, reduce="sum")
-        missing = ~(deg > 0)
-        inv = deg.masked_fill(missing, 1).reciprocal().masked_fill(missing, 0)
-        norm = edge_weight * inv[dst]
+        norm = edge_weight * inverse_degree(deg)[dst]
     else:
         deg = scatter(edge_weight, src, 0, num_nodes, reduce="sum")
-        missing = ~(deg > 0)
-        inv_sqrt = deg.masked_fill(missing, 1).rsqrt().masked_fill(missing, 0)
+        inv_sqrt = inverse_degree(deg, sqrt=True)
         norm = inv_sqrt[src] * edge_weight * inv_sqrt[dst]
     if supports_sparse_aggregation(x):  # one sparse product, no [E, F] message tensor
         neighbourhood = neighbour_sum(x, Adjacency(edge_index, num_nodes, x.dtype, edge_weight=norm))
