@@ -67,15 +67,35 @@ def test_supervised_protocols_on_mutag(tmp_path: Path, protocol: str, evaluation
     assert abs(record.score * (20 if protocol == "supervised-random" else 94) - n_test) < 1e-6
 
 
+def _kfold_config(evaluation: dict[str, Any], train: dict[str, Any], seeds: int = 1) -> Any:
+    r"""A supervised-kfold table: a one-layer GIN of 8 channels on MUTAG."""
+    return parse_config({
+        "table": "t", "protocol": "supervised-kfold", "seeds": seeds,
+        "evaluation": {"n_splits": 2, "val_size": 0.1, **evaluation},
+        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"batch_size": 64, **train},
+        "datasets": ["MUTAG"],
+    })
+
+
+def _count_scored_graphs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    r"""The number of graphs of every ``protocols.predict`` call, in order."""
+    from gcl.bench import protocols
+
+    scored: list[int] = []
+    original = protocols.predict
+
+    def counting_predict(method: Any, data: Any, batch_size: int = 256) -> Any:
+        scored.append(len(data))
+        return original(method, data, batch_size)
+
+    monkeypatch.setattr(protocols, "predict", counting_predict)
+    return scored
+
+
 def test_selection_on_validation_loss_is_a_negative_cross_entropy(tmp_path: Path) -> None:
     def config(selection: str) -> Any:
-        return parse_config({
-            "table": "t", "protocol": "supervised-kfold", "seeds": 1,
-            "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": selection},
-            "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-            "train": {"epochs": 2, "batch_size": 64, "lr": 0.01},
-            "datasets": ["MUTAG"],
-        })
+        return _kfold_config({"selection": selection}, {"epochs": 2, "lr": 0.01})
 
     torch.set_num_threads(1)
     record = run_task(config("loss"), make_tasks(config("loss"))[0], Context(tmp_path))[0]
@@ -85,23 +105,8 @@ def test_selection_on_validation_loss_is_a_negative_cross_entropy(tmp_path: Path
 
 
 def test_grid_is_chosen_per_fold_on_validation_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gcl.bench import protocols
-
-    config = parse_config({
-        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
-        "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": "loss", "grid": {"lr": [0.01, 0.001]}},
-        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-        "train": {"epochs": 2, "batch_size": 64, "lr": 0.005},
-        "datasets": ["MUTAG"],
-    })
-    scored: list[int] = []
-    original = protocols.predict
-
-    def counting_predict(method: Any, data: Any, batch_size: int = 256) -> Any:
-        scored.append(len(data))
-        return original(method, data, batch_size)
-
-    monkeypatch.setattr(protocols, "predict", counting_predict)
+    config = _kfold_config({"selection": "loss", "grid": {"lr": [0.01, 0.001]}}, {"epochs": 2, "lr": 0.005})
+    scored = _count_scored_graphs(monkeypatch)
     torch.set_num_threads(1)
     record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
     extra = record.extra
@@ -139,13 +144,7 @@ def test_grid_point_with_nan_validation_never_wins(tmp_path: Path, monkeypatch: 
         return TrainResult(method, [{"epoch": 1.0, "loss": 1.0, "val": val}], val, False, None)
 
     monkeypatch.setattr(gcl.train, "fit", fake_fit)
-    config = parse_config({
-        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
-        "evaluation": {"n_splits": 2, "val_size": 0.1, "grid": {"lr": [0.1, 0.01, 0.001]}},
-        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-        "train": {"epochs": 1, "batch_size": 64},
-        "datasets": ["MUTAG"],
-    })
+    config = _kfold_config({"grid": {"lr": [0.1, 0.01, 0.001]}}, {"epochs": 1})
     record = run_task(config, make_tasks(config)[0], Context(tmp_path))[0]
     assert record.extra["selected"] == {"lr": 0.01} and record.val_score == 0.9
 
@@ -259,22 +258,8 @@ def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path)
 
 # The protocols' selection and seeding: each test fails on a leak or a lost seed
 def test_metric_selection_scores_the_test_fold_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gcl.bench import protocols
-
-    config = parse_config({
-        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
-        "evaluation": {"n_splits": 2, "val_size": 0.1},  # selection: metric (default)
-        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01},
-        "datasets": ["MUTAG"],
-    })
-    scored: list[int] = []
-    original = protocols.predict
-
-    def counting_predict(method: Any, data: Any, batch_size: int = 256) -> Any:
-        scored.append(len(data))
-        return original(method, data, batch_size)
-    monkeypatch.setattr(protocols, "predict", counting_predict)
+    config = _kfold_config({}, {"epochs": 2, "lr": 0.01})  # selection: metric (default)
+    scored = _count_scored_graphs(monkeypatch)
     torch.set_num_threads(1)
     run_task(config, make_tasks(config)[0], Context(tmp_path))
     # two epochs on the (~9-graph) validation part, then the 94-graph test fold exactly once
@@ -292,13 +277,7 @@ def test_kfold_folds_are_drawn_with_the_task_seed(tmp_path: Path, monkeypatch: p
         seeds_seen.append(random_state)
         return original(labels, n_splits, val_size=val_size, random_state=random_state)
     monkeypatch.setattr(gcl.eval, "stratified_kfold_indices", recording)
-    config = parse_config({
-        "table": "t", "protocol": "supervised-kfold", "seeds": 2,
-        "evaluation": {"n_splits": 2, "val_size": 0.1},
-        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
-        "datasets": ["MUTAG"],
-    })
+    config = _kfold_config({}, {"epochs": 1, "lr": 0.01}, seeds=2)
     torch.set_num_threads(1)
     task = next(t for t in make_tasks(config) if t.seed == 1)
     run_task(config, task, Context(tmp_path))
@@ -344,13 +323,7 @@ def test_test_fold_is_scored_with_the_validation_selected_epoch(tmp_path: Path, 
         snapshots.append({k: v.detach().clone() for k, v in method.state_dict().items()})
         return original(method, data, batch_size)
     monkeypatch.setattr(protocols, "predict", recording)
-    config = parse_config({
-        "table": "t", "protocol": "supervised-kfold", "seeds": 1,
-        "evaluation": {"n_splits": 2, "val_size": 0.1, "selection": "loss"},
-        "methods": {"gin": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1}}},
-        "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "patience": 10},
-        "datasets": ["MUTAG"],
-    })
+    config = _kfold_config({"selection": "loss"}, {"epochs": 3, "lr": 0.05, "patience": 10})
     torch.set_num_threads(1)
     snap_epochs: list[dict[str, torch.Tensor]] = []
     orig_vl = protocols.validation_loss
