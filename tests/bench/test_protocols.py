@@ -284,6 +284,29 @@ def test_kfold_folds_are_drawn_with_the_task_seed(tmp_path: Path, monkeypatch: p
     assert seeds_seen == [1]
 
 
+def test_svc_folds_are_drawn_with_the_task_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.eval import SVCEvaluator
+
+    seeds_seen: list[Any] = []
+    evaluate = SVCEvaluator.evaluate
+
+    def recording(self: Any, features: Any, labels: Any) -> Any:
+        seeds_seen.append(self.random_state)
+        return evaluate(self, features, labels)
+    monkeypatch.setattr(SVCEvaluator, "evaluate", recording)
+    config = parse_config({
+        "table": "t", "protocol": "svc", "seeds": 2, "evaluation": {"n_splits": 2},
+        "methods": {"graphcl": {"method": "graphcl", "options": {"hidden_channels": 8, "num_layers": 1}}},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+        "datasets": ["MUTAG"],
+    })
+    torch.set_num_threads(1)
+    task = next(t for t in make_tasks(config) if t.seed == 1)
+    records = run_task(config, task, Context(tmp_path))
+    assert seeds_seen == [1]
+    assert [r.fold for r in records] == [0, 1] and all(r.seed == 1 for r in records)
+
+
 def test_node_linear_random_splits_follow_the_task_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from gcl.eval import LinearProbe, random_splits
 
