@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -52,18 +52,6 @@ def check_real(name: str, value: float, minimum: float | None = None) -> float:
     if minimum is not None and float(value) < minimum:
         raise ValueError(f"{name} must be >= {minimum:g} (got {value})")
     return float(value)
-
-
-def check_switch(name: str, value: object, optional: bool = False) -> Any:
-    r"""``value`` as a :class:`bool` (a NumPy bool too; :obj:`None` where ``optional``), or
-    :class:`ValueError`: ``0``, ``"no"`` or a string from a config would otherwise read as a
-    truth value."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, (bool, np.bool_)):
-        allowed = "True, False or None" if optional else "True or False"
-        raise ValueError(f"{name} must be {allowed} (got {value!r})")
-    return bool(value)
 
 
 def is_integer(value: object) -> bool:

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcl._checks import check_switch
 from gcl.augment._utils import (
     check_batch,
     check_choice,
     check_graph,
     check_probability,
     check_real,
-    check_switch,
     count_per_graph,
     draw_seed,
     graph_sizes,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gcl._checks import check_switch
 from gcl.augment._utils import (
     HostGroups,
     Reach,
@@ -29,7 +30,6 @@ from gcl.augment._utils import (
     check_graph,
     check_probability,
     check_real,
-    check_switch,
     count_per_graph,
     counter_hash,
     counter_hash_host,

@@ -34,13 +34,13 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data, HeteroData
 from torch_geometric.transforms import BaseTransform
 
+from gcl._checks import check_switch
 from gcl.augment import adaptive as A
 from gcl.augment import functional as F
 from gcl.augment._utils import (
     check_choice,
     check_probability,
     check_real,
-    check_switch,
     count_true,
     exclusive_cumsum,
     is_integer,

@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
+from gcl._checks import check_switch
 from gcl.eval._validation import (
     check_features,
     check_grid,
@@ -119,8 +120,7 @@ class LinearProbe(BaseEstimator):
     def _check_params(self) -> tuple[float, ...]:
         grid = check_grid(self.C_grid, "C_grid")
         check_int(self.max_iter, "max_iter", 1)
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be True or False (got {self.normalize!r})")
+        check_switch("normalize", self.normalize)
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be one of {tuple(_METRICS)} (got {self.metric!r})")
         check_int(self.n_splits, "n_splits", 2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -54,14 +53,6 @@ def make_activation(name: str) -> nn.Module:
 def check_positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer (got {value!r})")
-
-
-def check_flag(name: str, value: object) -> bool:
-    r"""``value`` as a :class:`bool` (a NumPy bool too); refuses anything else, since a config
-    file's ``"false"`` (or a ``0``) would read as a truth value."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be true or false (got {value!r})")
-    return bool(value)
 
 
 def check_dropout(value: float) -> None:

@@ -10,10 +10,10 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from gcl._checks import check_switch
 from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     check_dropout,
-    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
@@ -119,9 +119,9 @@ class GCN(nn.Module):
         if out_channels is not None:
             check_positive("out_channels", out_channels)
         check_dropout(dropout)
-        batch_norm = check_flag("batch_norm", batch_norm)
-        plain_last = check_flag("plain_last", plain_last)
-        activation_checkpointing = check_flag("activation_checkpointing", activation_checkpointing)
+        batch_norm = check_switch("batch_norm", batch_norm)
+        plain_last = check_switch("plain_last", plain_last)
+        activation_checkpointing = check_switch("activation_checkpointing", activation_checkpointing)
         if not 0.0 <= batch_norm_momentum <= 1.0:
             raise ValueError(f"batch_norm_momentum must be in [0, 1] (got {batch_norm_momentum})")
         make_activation(activation)  # validates the name before any layer is built

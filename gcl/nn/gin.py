@@ -18,11 +18,11 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 
+from gcl._checks import check_switch
 from gcl.nn._checkpoint import recomputed
 from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
-    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
@@ -317,11 +317,11 @@ class GIN(nn.Module):
         check_positive("hidden_channels", hidden_channels)
         check_positive("num_layers", num_layers)
         check_dropout(dropout)
-        batch_norm = check_flag("batch_norm", batch_norm)
-        ogb_mol = check_flag("ogb_mol", ogb_mol)
+        batch_norm = check_switch("batch_norm", batch_norm)
+        ogb_mol = check_switch("ogb_mol", ogb_mol)
         if train_eps is not None:
-            train_eps = check_flag("train_eps", train_eps)
-        activation_checkpointing = check_flag("activation_checkpointing", activation_checkpointing)
+            train_eps = check_switch("train_eps", train_eps)
+        activation_checkpointing = check_switch("activation_checkpointing", activation_checkpointing)
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS} (got {layout!r})")
         if readout is None:
@@ -467,7 +467,7 @@ class GIN(nn.Module):
         if self.atom_encoder is None:
             check_float_features(x)
         batch, num_graphs = resolve_batch(x, batch, num_graphs)
-        node_embeddings = check_flag("node_embeddings", node_embeddings)
+        node_embeddings = check_switch("node_embeddings", node_embeddings)
         if ((self.micro_batch_size is not None and num_graphs > self.micro_batch_size)
                 or (self.micro_batch_nodes is not None and x.size(0) > self.micro_batch_nodes)):
             return self._micro_batched(x, edge_index, batch, edge_attr, num_graphs, node_embeddings)

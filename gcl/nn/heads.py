@@ -8,7 +8,8 @@ from typing import cast
 
 from torch import Tensor, nn
 
-from gcl.nn._utils import check_dropout, check_flag, check_positive, make_activation
+from gcl._checks import check_switch
+from gcl.nn._utils import check_dropout, check_positive, make_activation
 
 __all__ = ["Classifier", "ProjectionHead"]
 
@@ -77,7 +78,7 @@ class ProjectionHead(nn.Module):
             ("num_layers", num_layers),
         ]:
             check_positive(name, value)
-        batch_norm = check_flag("batch_norm", batch_norm)
+        batch_norm = check_switch("batch_norm", batch_norm)
         make_activation(activation)
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels

@@ -12,10 +12,10 @@ from torch_geometric.nn import GCNConv, global_max_pool, global_mean_pool
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
+from gcl._checks import check_switch
 from gcl.nn._utils import (
     EncoderOutput,
     check_dropout,
-    check_flag,
     check_float_features,
     check_inputs,
     check_positive,
@@ -171,9 +171,9 @@ class HGPSL(nn.Module):
         check_positive("num_layers", num_layers)
         check_dropout(dropout)
         # checked here too: a single layer builds no pooling layer that would check them
-        sample_neighbor = check_flag("sample_neighbor", sample_neighbor)
-        sparse_attention = check_flag("sparse_attention", sparse_attention)
-        structure_learning = check_flag("structure_learning", structure_learning)
+        sample_neighbor = check_switch("sample_neighbor", sample_neighbor)
+        sparse_attention = check_switch("sparse_attention", sparse_attention)
+        structure_learning = check_switch("structure_learning", structure_learning)
         if not 0.0 < pooling_ratio <= 1.0:
             raise ValueError(f"pooling_ratio must be in (0, 1] (got {pooling_ratio})")
         self.in_channels = in_channels

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import add_remaining_self_loops, coalesce, cumsum, scatter, softmax
 
+from gcl._checks import check_switch
 from gcl.nn._utils import (
-    check_flag,
     check_positive,
     inverse_degree,
     require_index_pairs,
@@ -418,9 +418,9 @@ class HGPSLPool(nn.Module):
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("num_hops", num_hops)
-        sample_neighbor = check_flag("sample_neighbor", sample_neighbor)
-        sparse_attention = check_flag("sparse_attention", sparse_attention)
-        structure_learning = check_flag("structure_learning", structure_learning)
+        sample_neighbor = check_switch("sample_neighbor", sample_neighbor)
+        sparse_attention = check_switch("sparse_attention", sparse_attention)
+        structure_learning = check_switch("structure_learning", structure_learning)
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f"ratio must be in (0, 1] (got {ratio})")
         if score_normalization not in SCORE_NORMALIZATIONS:

@@ -243,7 +243,7 @@ def test_activation_checkpointing_keeps_less_for_the_backward() -> None:
 
 
 def test_activation_checkpointing_takes_true_or_false_only() -> None:
-    with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false \(got 'false'\)"):
+    with pytest.raises(ValueError, match=r"activation_checkpointing must be True or False \(got 'false'\)"):
         GCN(5, 8, activation_checkpointing="false")  # type: ignore[arg-type]
 
 

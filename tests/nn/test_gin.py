@@ -695,7 +695,7 @@ def test_edge_features_of_the_wrong_shape_are_refused(mutag_batch) -> None:  # t
 def test_activation_checkpointing_takes_true_or_false_only() -> None:
     # a config file's `activation_checkpointing: "false"` would otherwise switch it on
     for value in ("false", 1, None):
-        with pytest.raises(ValueError, match=r"activation_checkpointing must be true or false"):
+        with pytest.raises(ValueError, match=r"activation_checkpointing must be True or False"):
             GIN(7, activation_checkpointing=value)  # type: ignore[arg-type]
 
 
@@ -886,7 +886,7 @@ def test_graph_embeddings_alone(mutag_batch, readout: str, layout: str, micro: i
     assert full.node.shape == (data.num_nodes, model.out_channels) and alone.node.shape == (data.num_nodes, 0)
     for got, want in zip(alone_grads, full_grads):
         assert float((got - want).norm()) <= 1e-5 * float(want.norm()) + 1e-6
-    with pytest.raises(ValueError, match="node_embeddings must be true or false"):
+    with pytest.raises(ValueError, match="node_embeddings must be True or False"):
         model(data.x, data.edge_index, data.batch, node_embeddings="false")  # type: ignore[arg-type]
 
 

@@ -31,7 +31,7 @@ SWITCHES: list[tuple[str, Callable[..., nn.Module], str]] = [
 def test_switches_take_true_or_false_only(build: Callable[..., nn.Module], name: str) -> None:
     # a config file's "false" would otherwise read as on
     for value in ("false", "true", 0, 1, None if name != "train_eps" else 0.0):
-        with pytest.raises(ValueError, match=rf"{name} must be true or false \(got {value!r}\)"):
+        with pytest.raises(ValueError, match=rf"{name} must be True or False \(got {value!r}\)"):
             build(**{name: value})
 
 
