@@ -739,7 +739,6 @@ def _with_dangling_columns(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
-    row: np.ndarray,
     dangling_nodes: np.ndarray,
     dangling_graph: np.ndarray,
     share: np.ndarray,
@@ -747,25 +746,21 @@ def _with_dangling_columns(
     members: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The column arrays of :math:`M + K`: column :math:`d` of a dangling node
-    (no edges of its own) gets ``share[g]`` on every node of its graph
-    :math:`g`, whose nodes are ``members`` (nodes grouped by graph)."""
-    n = indptr.size - 1
+    (no edges of its own, so an empty column of :math:`M`, ``dangling_nodes``
+    ascending) gets ``share[g]`` on every node of its graph :math:`g`, whose nodes
+    are ``members`` (nodes grouped by graph)."""
     entries = counts[dangling_graph]
     total = int(entries.sum())
     first = np.cumsum(counts) - counts
     offset = np.arange(total) - np.repeat(np.cumsum(entries) - entries, entries)
-    extra = np.zeros(n, dtype=np.int64)
-    extra[dangling_nodes] = entries
-    joint = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.diff(indptr) + extra, out=joint[1:])
-    new_indices = np.empty(row.size + total, dtype=np.int64)
-    new_data = np.empty(row.size + total)
-    edge_slot = np.arange(row.size) + (joint[:-1] - indptr[:-1])[row]
-    new_indices[edge_slot], new_data[edge_slot] = indices, data
-    slot = np.repeat(joint[dangling_nodes], entries) + offset
-    new_indices[slot] = members[np.repeat(first[dangling_graph], entries) + offset]
-    new_data[slot] = np.repeat(share[dangling_graph], entries)
-    return joint, new_indices, new_data
+    # Every new column goes where its empty column starts (NumPy inserts values of one
+    # position in their given order, so adjacent empty columns keep theirs).
+    at = np.repeat(indptr[dangling_nodes], entries)
+    new_indices = np.insert(indices, at, members[np.repeat(first[dangling_graph], entries) + offset])
+    new_data = np.insert(data, at, np.repeat(share[dangling_graph], entries))
+    extra = np.zeros(indptr.size, dtype=np.int64)
+    extra[dangling_nodes + 1] = entries
+    return indptr + np.cumsum(extra), new_indices, new_data
 
 
 def _power_iteration_scipy(
@@ -794,53 +789,37 @@ def _power_iteration_scipy(
     into the sparse matrix when it has at most :math:`\max(E, N)` entries (else it
     is applied with a per-graph sum). Iterates are kept for
     :data:`_CHECK_EVERY` steps at a time, so memory stays :math:`O(N)`.
-    """
-    from scipy.sparse import csr_matrix
 
-    n, num_graphs = x0.numel(), sizes.numel()
+    Graphs stop at different steps (on a PROTEINS batch the median graph after 21
+    PageRank steps, the last after 53): once the graphs still running hold at most
+    :data:`_SHRINK_BELOW` of the nodes iterated, the iteration goes on with theirs
+    only. Every node's value is summed in the same order either way (the nodes
+    keep their order), so the results do not change.
+    """
+    n = x0.numel()
     # M column by column (column u: the edges leaving u), read off the edges
     # grouped by source; parallel edges add up in the product.
     row, indices, indptr = edges_by_source(edge_index, n)
     data = np.ones(row.size) if source_weight is None else source_weight.numpy()[row]
     graph_np, counts = graph.numpy(), sizes.numpy()
-    ordered = is_sorted(graph)
     dangling_nodes = np.empty(0, dtype=np.int64)
+    dangling_graph = np.empty(0, dtype=np.int64)
+    share_np = np.empty(0)
     if dangling is not None and share is not None:
         dangling_nodes = np.flatnonzero(dangling.numpy())
         dangling_graph = graph_np[dangling_nodes]
         share_np = share.numpy()
-        if int(counts[dangling_graph].sum()) <= max(row.size, n):
+        if dangling_nodes.size and int(counts[dangling_graph].sum()) <= max(row.size, n):
             # Few enough entries: K joins M, so a step is one product.
-            members = np.arange(n) if ordered else np.argsort(graph_np, kind="stable")
+            members = np.arange(n) if is_sorted(graph) else np.argsort(graph_np, kind="stable")
             indptr, indices, data = _with_dangling_columns(
-                indptr, indices, data, row, dangling_nodes, dangling_graph, share_np, counts, members
+                indptr, indices, data, dangling_nodes, dangling_graph, share_np, counts, members
             )
             dangling_nodes = dangling_nodes[:0]
-    base_np = None if base is None else base.numpy()
-    if ordered:
-        starts = (np.cumsum(counts) - counts)[counts > 0]
-
-        def expand(values: np.ndarray) -> np.ndarray:
-            return np.repeat(values, counts)
-
-        def graph_sums(rows: np.ndarray) -> np.ndarray:
-            out = np.zeros((rows.shape[0], num_graphs))
-            if starts.size:
-                out[:, counts > 0] = np.add.reduceat(rows, starts, axis=1)
-            return out
-    else:
-        # Per-graph sums as one sparse product: [G, N] with a 1 at (g(v), v).
-        summing = csr_matrix((np.ones(n), (graph_np, np.arange(n))), shape=(num_graphs, n))
-
-        def expand(values: np.ndarray) -> np.ndarray:
-            return values[graph_np]
-
-        def graph_sums(rows: np.ndarray) -> np.ndarray:
-            return (summing @ rows.T).T
-
-    product = _column_product(indptr, indices, data, n)
-    threshold = sizes.numpy() * tol
-    done = sizes.numpy() == 0
+    graphs = _OpenGraphs(indptr, indices, data, graph_np, counts, dangling_nodes, share_np,
+                         None if base is None else base.numpy())
+    threshold = counts * tol
+    done = counts == 0
     open_threshold = np.where(done, 0.0, threshold)
     window = np.empty((_CHECK_EVERY + 1, n))
     window[0] = x0.numpy()
@@ -849,34 +828,117 @@ def _power_iteration_scipy(
     last = 0
     while step < max_iter:
         last = min(_CHECK_EVERY, max_iter - step)
-        for current in range(1, last + 1):
-            previous = window[current - 1]
-            new = window[current]
-            new[:] = previous if base_np is None else base_np
-            product(previous, new)
-            if dangling_nodes.size:
-                mass = np.bincount(dangling_graph, weights=previous[dangling_nodes], minlength=num_graphs)
-                new += expand(mass * share_np)
-            if normalize:
-                new /= expand(np.sqrt(np.bincount(graph_np, weights=new * new, minlength=num_graphs)))
+        graphs.iterate(window, last, normalize)
         # Per-graph L1 change of every step of the window: [steps, G].
-        errors = graph_sums(np.abs(window[1 : last + 1] - window[:last]))
+        errors = graphs.graph_sums(np.abs(window[1 : last + 1] - window[:last]))
         converged: np.ndarray = errors < open_threshold
         newly = np.asarray(converged.any(axis=0))
         if newly.any():
             first = converged.argmax(axis=0) + 1  # window row of the first converged step
-            nodes = np.flatnonzero(newly[graph_np])
-            result[nodes] = window[first[graph_np[nodes]], nodes]
+            nodes = np.flatnonzero(newly[graphs.graph])
+            result[graphs.original(nodes)] = window[first[graphs.graph[nodes]], nodes]
             done |= newly
             open_threshold = np.where(done, 0.0, threshold)
         step += last
         if done.all():
             break
         window[0] = window[last]
+        running = ~done
+        if int(graphs.counts[running].sum()) <= _SHRINK_BELOW * graphs.graph.size:
+            kept = graphs.keep(running)
+            window = np.ascontiguousarray(window[:, kept])
+            threshold, done = threshold[running], done[running]
+            open_threshold = open_threshold[running]
+            last = 0  # the current iterate is row 0 now
     # Graphs that did not converge return their last iterate.
-    open_nodes = np.flatnonzero(~done[graph_np])
-    result[open_nodes] = window[last, open_nodes]
+    open_nodes = np.flatnonzero(~done[graphs.graph])
+    result[graphs.original(open_nodes)] = window[last, open_nodes]
     return torch.from_numpy(result), int((~done).sum())
+
+
+#: :func:`_power_iteration_scipy` goes on with the graphs still running once they hold
+#: at most this fraction of the nodes it iterates.
+_SHRINK_BELOW = 0.5
+
+
+class _OpenGraphs:
+    r"""The graphs a SciPy power iteration still runs: their matrix :math:`M` (CSC arrays,
+    with the dangling columns folded in or ``dangling_nodes`` kept apart), node-to-graph map
+    and node counts, and the base vector; :meth:`keep` drops the finished graphs (nodes and
+    graphs keep their order)."""
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, graph: np.ndarray,
+                 counts: np.ndarray, dangling_nodes: np.ndarray, share: np.ndarray,
+                 base: np.ndarray | None) -> None:
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.graph, self.counts = graph, counts
+        self.dangling_nodes, self.share, self.base = dangling_nodes, share, base
+        self.nodes: np.ndarray | None = None  # the original index of every node (None: all of them)
+        self._ready()
+
+    def _ready(self) -> None:
+        n, num_graphs, counts = self.graph.size, self.counts.size, self.counts
+        self.product = _column_product(self.indptr, self.indices, self.data, n)
+        self.dangling_graph = self.graph[self.dangling_nodes]
+        self.ordered = bool((self.graph[1:] >= self.graph[:-1]).all())
+        if self.ordered:
+            self.starts = (np.cumsum(counts) - counts)[counts > 0]
+        else:  # per-graph sums as one sparse product: [G, N] with a 1 at (g(v), v)
+            from scipy.sparse import csr_matrix
+
+            self.summing = csr_matrix((np.ones(n), (self.graph, np.arange(n))), shape=(num_graphs, n))
+
+    def expand(self, values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, self.counts) if self.ordered else values[self.graph]
+
+    def graph_sums(self, rows: np.ndarray) -> np.ndarray:
+        if not self.ordered:
+            return np.asarray((self.summing @ rows.T).T)
+        out = np.zeros((rows.shape[0], self.counts.size))
+        if self.starts.size:
+            out[:, self.counts > 0] = np.add.reduceat(rows, self.starts, axis=1)
+        return out
+
+    def iterate(self, window: np.ndarray, steps: int, normalize: bool) -> None:
+        r"""Rows ``1 .. steps`` of ``window``: the steps from row 0."""
+        num_graphs = self.counts.size
+        for current in range(1, steps + 1):
+            previous = window[current - 1]
+            new = window[current]
+            new[:] = previous if self.base is None else self.base
+            self.product(previous, new)
+            if self.dangling_nodes.size:
+                mass = np.bincount(self.dangling_graph, weights=previous[self.dangling_nodes],
+                                   minlength=num_graphs)
+                new += self.expand(mass * self.share)
+            if normalize:
+                new /= self.expand(np.sqrt(np.bincount(self.graph, weights=new * new, minlength=num_graphs)))
+
+    def original(self, nodes: np.ndarray) -> np.ndarray:
+        return nodes if self.nodes is None else self.nodes[nodes]
+
+    def keep(self, running: np.ndarray) -> np.ndarray:
+        r"""Keeps the graphs where ``running`` holds; returns their nodes' current indices."""
+        kept = np.flatnonzero(running[self.graph])
+        new_index = np.full(self.graph.size, -1, dtype=self.indices.dtype)
+        new_index[kept] = np.arange(kept.size, dtype=self.indices.dtype)
+        # the columns of the kept nodes; their entries lie in their own graphs
+        lengths = np.diff(self.indptr)[kept]
+        indptr = np.zeros(kept.size + 1, dtype=self.indptr.dtype)
+        np.cumsum(lengths, out=indptr[1:])
+        take = np.repeat(self.indptr[kept] - indptr[:-1], lengths) + np.arange(indptr[-1])
+        self.indptr, self.indices, self.data = indptr, new_index[self.indices[take]], self.data[take]
+        new_graph = np.cumsum(running) - 1
+        dangling = self.dangling_nodes[running[self.graph[self.dangling_nodes]]]
+        self.dangling_nodes = new_index[dangling].astype(np.int64)
+        self.graph, self.counts = new_graph[self.graph[kept]], self.counts[running]
+        if self.share.size:
+            self.share = self.share[running]
+        if self.base is not None:
+            self.base = self.base[kept]
+        self.nodes = self.original(kept)
+        self._ready()
+        return kept
 
 
 def node_centrality(

@@ -324,6 +324,43 @@ def test_pagerank_dangling_mass_folded_or_summed(sinks: int) -> None:
         assert torch.allclose(values.double(), expected, rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("sinks", [0, 1, 8])
+@pytest.mark.parametrize("ordered", [True, False])
+def test_power_iterations_give_the_same_bits_on_the_running_graphs_alone(
+    sinks: int, ordered: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Graphs that stop at different steps: the iteration drops the finished ones (always, at
+    # every check, with _SHRINK_BELOW = 1) or never does (0); every value is summed in the same
+    # order either way. Sinks: none, one (folded into the matrix), eight (summed apart).
+    from gcl.data import load_dataset
+
+    proteins = load_dataset("PROTEINS")
+    graphs = [proteins[i] for i in (0, 5, 17, 23, 87, 149, 300, 829)]
+    batch = Batch.from_data_list(graphs)
+    edge_index, node_batch = batch.edge_index, batch.batch
+    if sinks:  # the first graph's first nodes lose their out-edges
+        edge_index = edge_index[:, edge_index[0] >= sinks]
+    if not ordered:  # graphs interleaved: the per-graph sums take the sparse path
+        perm = torch.randperm(batch.num_nodes, generator=torch.Generator().manual_seed(0))
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel())
+        edge_index, node_batch = inverse[edge_index], node_batch[perm]
+    args = (edge_index, batch.num_nodes, node_batch)
+    results = {}
+    for shrink in (0.0, 1.0):
+        monkeypatch.setattr(C, "_SHRINK_BELOW", shrink)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # max_iter=9 leaves graphs running
+            results[shrink] = [C.pagerank(*args), C.eigenvector_centrality(*args),
+                               C.pagerank(*args, tol=1e-12, max_iter=9)]
+    for never, always in zip(results[0.0], results[1.0]):
+        assert torch.equal(never, always)
+    for values, g in zip(per_graph(batch, results[1.0][0]) if ordered and not sinks else [],
+                         [to_networkx(d) for d in graphs]):
+        expected = as_tensor(nx.pagerank(g), g.number_of_nodes())
+        assert torch.allclose(values.double(), expected, rtol=1e-4, atol=0)
+
+
 #: PROTEINS graphs with edges in several components (the first 30 of 42), two with a repeated
 #: leading eigenvalue (829, 1011: identical components), and graphs of over 100 nodes (5, 20,
 #: 190, 235: the ARPACK path).
