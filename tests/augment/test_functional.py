@@ -586,6 +586,35 @@ def test_random_walk_subgraph_interleaved_batch_and_shuffled_edges(walk_length: 
             assert nx.is_connected(graph.subgraph(local))
 
 
+def test_random_walk_subgraph_search_through_scipy_public_api_gives_the_same_subgraphs(monkeypatch) -> None:
+    # The compiled search is called directly where SciPy has it; the public
+    # breadth_first_order (other SciPy layouts) must find the same levels. PROTEINS
+    # graphs with several components restart, so several searches run per call.
+    from torch_geometric.data import Data
+
+    from gcl.data import load_dataset
+
+    proteins = load_dataset("PROTEINS")
+    # and a directed graph: a search from node 3 of 0 -> 1 -> ... -> 9 reaches 4 .. 9 only
+    chain = Data(x=torch.zeros(10, proteins.num_features), y=proteins[0].y,
+                 edge_index=torch.stack([torch.arange(9), torch.arange(1, 10)]))
+    batch = Batch.from_data_list([proteins[i] for i in (5, 6, 20, 87, 149, 154, 0, 1)] + [chain])
+    args = (batch.x, batch.edge_index, batch.batch)
+
+    def subgraphs() -> list[torch.Tensor]:
+        return [F.random_walk_subgraph(*args, ratio=0.9, generator=gen(seed)).node_mask for seed in range(10)]
+
+    direct = subgraphs()
+    original = F._BreadthFirstSearch.__init__
+
+    def public_only(self, size: int) -> None:  # type: ignore[no-untyped-def]
+        original(self, size)
+        self.kernel = None
+    monkeypatch.setattr(F._BreadthFirstSearch, "__init__", public_only)
+    for a, b in zip(direct, subgraphs()):
+        assert torch.equal(a, b)
+
+
 def test_random_walk_subgraph_walk_length_limits_hops() -> None:
     n = 20
     path = [(u, u + 1) for u in range(n - 1)]
