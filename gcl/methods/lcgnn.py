@@ -26,6 +26,8 @@ from gcl.methods.base import (
 )
 from gcl.nn import momentum_copy
 
+_NO_LABELS = "LCGNN needs a memory that stores labels (store_labels=True)"
+
 
 class LCGNN(nn.Module):
     r"""LCGNN from `"Label Contrastive Coding based Graph Neural Network for
@@ -44,17 +46,23 @@ class LCGNN(nn.Module):
 
     (the ratio of sums of the authors' code, :class:`~gcl.losses.LabelContrastiveLoss`),
     averaged over the queries. The memory is written only in training mode; in evaluation
-    mode (a validation loss) it is read, with the batch's current keys as candidates, so
-    held-out graphs and their labels never enter it.
+    mode (a validation loss) it is read, with the batch's current keys as candidates (those
+    of every rank under :mod:`torch.distributed`, as in training), so held-out graphs and
+    their labels never enter it.
 
     Args:
         encoder (nn.Module): Query graph encoder returning an ``EncoderOutput``.
         classifier (nn.Module): Maps graph embeddings to class logits.
         head (nn.Module): Projection of graph embeddings for the contrastive term.
-        memory (MemoryQueue or MemoryBank): Label-aware key memory. A
-            :class:`~gcl.losses.MemoryBank` (one slot per training graph,
-            overwritten with the newest key, as in the LCGNN code) needs
-            ``batch.idx`` (see :func:`gcl.data.attach_index`).
+        memory (MemoryQueue or MemoryBank): Key memory that stores labels
+            (``store_labels=True``). A :class:`~gcl.losses.MemoryBank` has one slot
+            per training graph, addressed by ``batch.idx`` (see
+            :func:`gcl.data.attach_index`); how a write moves a slot is the bank's own
+            ``momentum``. With ``MemoryBank(..., momentum=0.0)``, what the LCGNN code
+            does and what ``build_method("lcgnn", ..., memory="bank")`` builds, a slot
+            holds its graph's newest key; with a positive momentum (the bank's default
+            is 0.5) it holds the normalised mix of its previous content and the new key
+            (Wu et al.'s memory bank), the random start included on a first write.
         contrastive_weight (float): :math:`\beta`. (default: :obj:`0.5`)
         temperature (float): :math:`\tau`. (default: :obj:`0.07`)
         momentum (float): :math:`m` of the key encoder. (default: :obj:`0.999`)
@@ -71,6 +79,8 @@ class LCGNN(nn.Module):
             raise ValueError(f"contrastive_weight must be non-negative (got {contrastive_weight})")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1] (got {momentum})")
+        if memory.labels is None:
+            raise ValueError(_NO_LABELS)
         self.encoder = encoder
         self.classifier = classifier
         self.head = head
@@ -125,20 +135,22 @@ class LCGNN(nn.Module):
             index = getattr(batch, "idx", None)
             if index is None:
                 raise ValueError("a MemoryBank needs batch.idx (graph indices); use gcl.data.attach_index(dataset)")
-            assert self.memory.labels is not None
-            if self.training:
+            if self.memory.labels is None:  # checked when built; the memory may have been replaced since
+                raise ValueError(_NO_LABELS)
+            if self.training:  # the update gathers every rank's writes
                 self.memory.update(index.view(-1), keys, labels)
                 filled = self.memory.labels >= 0  # slots not written yet hold random vectors
                 memory_keys, memory_labels = self.memory.get()[filled], self.memory.labels[filled]
             else:  # read only (a validation loss must not put held-out graphs into the memory)
                 filled = self.memory.labels >= 0
-                filled[index.view(-1)] = False  # the batch's own slots: its current keys instead
-                memory_keys = torch.cat([keys, self.memory.get()[filled]])
-                memory_labels = torch.cat([labels, self.memory.labels[filled]])
+                # the global batch's own slots: its current keys instead (every rank's, as in training)
+                filled[gather_no_grad(index.view(-1))] = False
+                memory_keys = torch.cat([gather_no_grad(keys), self.memory.get()[filled]])
+                memory_labels = torch.cat([gather_no_grad(labels), self.memory.labels[filled]])
         else:
             stored_keys, stored_labels = self.memory.get()
-            if stored_labels is None:
-                raise ValueError("LCGNN needs a MemoryQueue that stores labels (store_labels=True)")
+            if stored_labels is None:  # checked when built; the memory may have been replaced since
+                raise ValueError(_NO_LABELS)
             # under torch.distributed the current keys of every rank are candidates too,
             # so each rank's queries see the global batch (as one process would)
             memory_keys = torch.cat([gather_no_grad(keys), stored_keys])
