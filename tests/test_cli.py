@@ -301,3 +301,16 @@ def test_train_scores_ogb_data_on_its_official_split(tmp_path: Path, capsys: pyt
     evaluation = json.loads((tmp_path / "run" / "result.json").read_text())["evaluation"]
     assert evaluation["metric"] == "rocauc" and len(evaluation["fold_scores"]) == 1
     assert "official split" in evaluation["protocol"]
+
+
+def test_an_interrupted_run_on_a_store_in_memory_kept_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from gcl.cli import _resume_hint
+
+    args = argparse.Namespace(command="reproduce", store=None)
+    monkeypatch.setenv("GCL_RESULTS", ":memory:")  # the store the command used, without --store
+    assert _resume_hint(args) == "nothing was kept (the results store was in memory)"
+    monkeypatch.setenv("GCL_RESULTS", "/tmp/results.sqlite")
+    assert _resume_hint(args) == "run the same command again to resume"
+    assert _resume_hint(argparse.Namespace(command="bench", store=":memory:")).startswith("nothing was kept")

@@ -7,9 +7,12 @@ r"""The benchmark harness: paper-table configurations → runs → results store
 ...     written = write_report(config, store, "my-results", papers_dir="benchmarks/papers")
 
 This reports the restricted configuration only (MUTAG, one seed). The command line
-``gcl reproduce graphcl-tu --datasets MUTAG --seeds 1`` runs the same tasks and
-reports every row of the table (the rows it did not run say so) in
-``benchmarks/results/``.
+``gcl reproduce graphcl-tu --datasets MUTAG --seeds 1 --out my-results`` runs the same
+tasks and reports every row of the table (the rows it did not run say so) in
+``my-results/``. Without ``--out`` the report goes to ``benchmarks/results/``, beside the
+committed tables: that needs the store they were run with
+(``GCL_RESULTS=benchmarks/results/results.sqlite`` or ``--store``), since a report that
+would lose the results it shows is refused.
 """
 
 from gcl.bench.config import (

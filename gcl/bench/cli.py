@@ -18,8 +18,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated subset of the table's methods (e.g. grace,gca; the rows' labels)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the table's)")
     parser.add_argument("--quick", action="store_true",
-                        help="reduced smoke-test run (the configuration's quick: section); "
-                             "its report goes to the cache, not to benchmarks/results")
+                        help="reduced smoke-test run (the configuration's quick: section; --datasets and "
+                             "--methods pick among its rows); its report goes to the cache, not to "
+                             "benchmarks/results")
     parser.add_argument("--store", type=Path, default=None,
                         help="results database (default: $GCL_RESULTS or <cache>/bench/results.sqlite)")
     parser.add_argument("--out", type=non_empty_path, default=None,
@@ -73,7 +74,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.bench.config import benchmarks_dir
-    from gcl.bench.report import lost_rows, write_report
+    from gcl.bench.report import NO_CHART, has_matplotlib, lost_rows, write_report
     from gcl.bench.runner import check_run_options, dataset_available, default_store_path, run_table
     from gcl.bench.store import ResultsStore
     from gcl.data import cache_dir
@@ -85,8 +86,23 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
             print(f"{flag} names no {flag[2:-1]} (got {getattr(args, flag[2:])!r}); leave it out to run "
                   f"every {flag[2:-1]} of the table", file=sys.stderr)
             return 2
+    try:  # the names are the full table's, with or without --quick
+        datasets = None if datasets is None else [config.dataset_entry(name).label for name in datasets]
+        methods = None if methods is None else [config.method(name).label for name in methods]
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     if args.quick:
         config = config.reduced()
+        for flag, names, rows in (("--datasets", datasets, [e.label for e in config.datasets]),
+                                  ("--methods", methods, [m.label for m in config.methods])):
+            outside = [name for name in names or [] if name not in rows]
+            if outside:
+                print(f"--quick runs only {', '.join(rows)} (the quick: section of {config.table}); {flag} "
+                      f"{', '.join(outside)} is not part of it: leave out --quick to run "
+                      f"{'it' if len(outside) == 1 else 'them'} with the table's settings, or leave out {flag}",
+                      file=sys.stderr)
+                return 2
     # --datasets / --methods / fewer --seeds narrow what runs; the report always covers the whole
     # table (and every seed it names), so rows and seeds not run yet stay visible.
     full = config.restricted(None, None if args.seeds is None else max(args.seeds, config.seeds))
@@ -113,27 +129,31 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
             if missing:
                 print(f"--datasets: {', '.join(e.label for e in missing)} not found under the data roots ("
                       + "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in missing)
-                      + "); set GCL_DATA to the folder that holds them, or the row's dataset: {root: ...} "
-                      "(see `gcl datasets --all`)", file=sys.stderr)
+                      + "); set GCL_DATA to the folder that holds them, or the row's dataset: {root: ...}, "
+                      "or let the row download them (dataset: {download: true}; see `gcl datasets --all`)",
+                      file=sys.stderr)
                 return 2
     store_path = args.store if args.store is not None else default_store_path()
-    if str(store_path) != ":memory:" and Path(store_path).expanduser().is_dir():
+    if str(store_path) != ":memory:":
+        store_path = Path(store_path).expanduser()
+    if str(store_path) != ":memory:" and Path(store_path).is_dir():
         print(f"--store {store_path} is a folder: give the path of a results database file (created if missing)",
               file=sys.stderr)
         return 2
-    if args.out is not None and Path(args.out).expanduser().is_file():
+    out = None if args.out is None else Path(args.out).expanduser()
+    if out is not None and out.is_file():
         # refused now, not after the whole table has run
         print(f"--out {args.out} is a file: give a folder for {config.table}.md / .csv / .png", file=sys.stderr)
         return 2
-    if args.out is not None:
-        out_dir = args.out
+    if out is not None:
+        out_dir = out
     elif args.quick:
         out_dir = cache_dir() / "bench" / "quick"
     else:
         out_dir = benchmarks_dir() / "results"
     command = _command(args)
     report = out_dir / f"{config.table}.md"
-    exists = str(store_path) == ":memory:" or Path(store_path).expanduser().is_file()
+    exists = str(store_path) == ":memory:" or Path(store_path).is_file()
     # read without creating it (nothing to read, and nothing to create where the run is refused)
     with ResultsStore(store_path if exists else ":memory:") as store:
         refusal = _report_refusal(full, config, store, store_path, exists, report, args.report_only)
@@ -161,13 +181,25 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
             kept = lost_rows(full, store, report) if report.exists() else []
             if kept:
                 out_dir = cache_dir() / "bench" / "kept-reports"
+        chart = has_matplotlib()
+        if not chart:  # the optional plot extra: the report is written without its chart
+            print(f"warning: {NO_CHART}", file=sys.stderr)
         written = write_report(full, store, out_dir, papers_dir=benchmarks_dir() / "papers",
-                               available=dataset_available)
+                               available=dataset_available, chart=chart)
     for _kind, path in sorted(written.items()):
         print(f"wrote {path}")
     if kept:
         print(f"{report} is kept: it shows results that the store {store_path} still lacks after this run "
               f"({_rows(kept)}), so this run's report went to {out_dir} instead", file=sys.stderr)
+        return 1
+    if args.quick and not args.report_only and summary.unavailable and \
+            set(summary.unavailable) >= {entry.label for entry in config.datasets}:
+        from gcl.bench.runner import dataset_roots
+
+        print(f"--quick ran nothing: the data of its rows (the quick: section of {config.table}) is not found "
+              "under the data roots ("
+              + "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in config.datasets)
+              + "); set GCL_DATA to the folder that holds them (see `gcl datasets --all`)", file=sys.stderr)
         return 1
     if not args.report_only and summary.failed:
         return 1

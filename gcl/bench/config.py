@@ -139,8 +139,8 @@ class TableConfig:
             raise ValueError(f"protocol must be one of {PROTOCOLS} (got {self.protocol!r})")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES} (got {self.aggregate!r})")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1 (got {self.seeds})")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"table {self.table!r}: seeds must be an integer of at least 1 (got {self.seeds!r})")
         if not self.methods:
             raise ValueError(f"table {self.table!r} names no methods")
         if not self.datasets:
@@ -252,6 +252,28 @@ class TableConfig:
                         TrainConfig.from_dict(train)
                     except (TypeError, ValueError) as exc:
                         raise ValueError(f"{where}: {exc}") from exc
+                self._check_grid(entry, spec, settings)
+
+    def _check_grid(self, entry: DatasetEntry, spec: MethodSpec, settings: dict[str, Any]) -> None:
+        r"""The row's ``evaluation.grid`` maps training settings to lists of values, and every
+        point of it, over the row's training settings, is a valid :class:`gcl.train.TrainConfig`:
+        a bad grid is refused when the table loads, not in every task of the run."""
+        from gcl.bench.protocols import grid_points
+        from gcl.train import TrainConfig
+
+        grid = settings["evaluation"].get("grid")
+        if grid is None:
+            return
+        where = f"table {self.table!r}, {entry.label} / {spec.label}"
+        try:
+            points = grid_points(grid)
+        except ValueError as exc:
+            raise ValueError(f"{where}, {exc}") from None
+        for point in points:
+            try:
+                TrainConfig.from_dict({**settings["train"], **point})
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}, evaluation.grid point {point}: {exc}") from None
 
     # -- derived settings ---------------------------------------------------
     def method(self, label: str) -> MethodSpec:
@@ -303,7 +325,9 @@ class TableConfig:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def reduced(self) -> TableConfig:
-        r"""The ``quick:`` version: fewer seeds, datasets, epochs and folds."""
+        r"""The ``quick:`` version: fewer seeds, datasets, epochs and folds. The training settings
+        of ``quick.train`` (default: one epoch) hold over an ``evaluation.grid``: the grid's values
+        of those settings are dropped (and a grid left empty with them)."""
         quick = self.quick
         names = quick.get("datasets")
         datasets = [self.dataset_entry(n) for n in names] if names else self.datasets[:1]
@@ -314,7 +338,7 @@ class TableConfig:
         datasets = [
             DatasetEntry(d.label, d.name, d.dataset, {**d.train, **train_override},
                          {k: {**v, "train": {**v.get("train", {}), **train_override}} for k, v in d.methods.items()},
-                         d.note, d.evaluation)
+                         d.note, _without_grid_keys(d.evaluation, train_override, row=True))
             for d in datasets
         ]
         return TableConfig(
@@ -323,8 +347,8 @@ class TableConfig:
                                 {**m.pretrain, "train": {**m.pretrain.get("train", {}), **pretrain_override}}
                                 if m.pretrain else None)
                      for m in methods],
-            datasets=datasets, seeds=int(quick.get("seeds", 1)), aggregate=self.aggregate, metric=self.metric,
-            evaluation={**self.evaluation, **quick.get("evaluation", {})},
+            datasets=datasets, seeds=quick.get("seeds", 1), aggregate=self.aggregate, metric=self.metric,
+            evaluation=_without_grid_keys({**self.evaluation, **quick.get("evaluation", {})}, train_override),
             train={**self.train, **train_override}, paper=self.paper, quick={}, description=self.description,
             notes="Reduced smoke-test run (`--quick`); not comparable with the paper.", source=self.source,
             is_quick=True,
@@ -343,6 +367,18 @@ class TableConfig:
 def _is_ogb_graph(name: str) -> bool:
     r"""Whether ``name`` is an OGB graph property prediction data set (``ogbg-...``)."""
     return name.lower().replace("_", "-").startswith("ogbg-")
+
+
+def _without_grid_keys(evaluation: dict[str, Any], train: dict[str, Any], *, row: bool = False) -> dict[str, Any]:
+    r"""``evaluation`` whose ``grid`` no longer selects the training settings ``train`` fixes
+    (the quick run's), without the grid where nothing is left of it. A row's emptied grid stays,
+    empty: it still replaces the table's grid for that row, as the row's grid did."""
+    grid = evaluation.get("grid")
+    if not isinstance(grid, dict) or not any(key in train for key in grid):
+        return evaluation
+    kept = {key: values for key, values in grid.items() if key not in train}
+    reduced = {key: value for key, value in evaluation.items() if key != "grid"}
+    return {**reduced, "grid": kept} if kept or row else reduced
 
 
 def _scoring(train: dict[str, Any]) -> dict[str, Any]:
@@ -430,7 +466,7 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
             evaluation=_mapping(raw.get("evaluation"), f"datasets.{label}.evaluation")))
     config = TableConfig(
         table=name, title=str(content.get("title", name)), protocol=str(content["protocol"]),
-        methods=methods, datasets=datasets, seeds=int(content.get("seeds", 5)),
+        methods=methods, datasets=datasets, seeds=content.get("seeds", 5),
         aggregate=str(content.get("aggregate", "seeds")), metric=str(content.get("metric", "accuracy")),
         evaluation=_mapping(content.get("evaluation"), "evaluation"), train=_mapping(content.get("train"), "train"),
         paper=str(content.get("paper", "")), quick=_mapping(content.get("quick"), "quick"),
@@ -443,7 +479,37 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
             if label not in labels:
                 raise ValueError(f"table {name!r}, datasets.{entry.label}.methods: {label!r} is not a method of "
                                  f"the table ({', '.join(labels)})")
+    _check_quick(config)
     return config
+
+
+def _check_quick(config: TableConfig) -> None:
+    r"""The ``quick:`` section names datasets and methods of the table, a number of seeds and an
+    ``evaluation.grid`` of the right form: a mistake in them is refused when the table loads, not
+    when ``--quick`` runs (which checks the quick version's settings as those of any table)."""
+    from gcl.bench.protocols import grid_points
+
+    quick = config.quick
+    for key, lookup in (("datasets", config.dataset_entry), ("methods", config.method)):
+        if key not in quick:
+            continue
+        names = quick[key]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"table {config.table!r}, quick.{key} must be a list of the table's {key} "
+                             f"(got {names!r})")
+        for label in names:
+            try:
+                lookup(label)
+            except ValueError as exc:
+                raise ValueError(f"quick.{key}: {exc}") from None
+    seeds = quick.get("seeds", 1)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"table {config.table!r}, quick: seeds must be an integer of at least 1 (got {seeds!r})")
+    evaluation = quick.get("evaluation")
+    try:
+        grid_points(evaluation.get("grid") if isinstance(evaluation, dict) else None)
+    except ValueError as exc:
+        raise ValueError(f"table {config.table!r}, quick.{exc}") from None
 
 
 def load_config(path: str | os.PathLike[str]) -> TableConfig:

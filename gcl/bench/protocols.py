@@ -19,6 +19,7 @@ on training or validation data.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import shutil
@@ -36,6 +37,9 @@ from torch import nn
 from gcl.bench.config import EVALUATION_KEYS, DatasetEntry, MethodSpec, TableConfig
 from gcl.bench.store import Record
 
+# TrainConfig fields no grid selects: each task sets its own seed, device and progress bar
+_TASK_OWN = ("seed", "device", "progress")
+_NOT_SELECTED = frozenset({*_TASK_OWN, "extra"})
 _SVC_KEYS = EVALUATION_KEYS["svc"]  # SVCEvaluator's arguments
 _PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k not in ("num_splits", "splits"))  # LinearProbe's
 
@@ -260,11 +264,15 @@ def grid_points(grid: Any) -> list[dict[str, Any]]:
 
     if not isinstance(grid, dict):
         raise ValueError(f"evaluation.grid must map training settings to lists of values (got {grid!r})")
-    allowed = set(TrainConfig.__dataclass_fields__)
+    allowed = sorted(set(TrainConfig.__dataclass_fields__) - _NOT_SELECTED)
     points: list[dict[str, Any]] = [{}]
     for key, values in grid.items():
-        if key not in allowed or key in ("seed", "device", "progress"):
-            raise ValueError(f"evaluation.grid: {key!r} is not a training setting to select ({sorted(allowed)})")
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, 1)
+            why = ("each task sets its own seed, device and progress bar" if key in _TASK_OWN
+                   else f"did you mean {close[0]!r}?" if close else "")
+            raise ValueError(f"evaluation.grid: {key!r} is not a training setting to select"
+                             + (f" ({why})" if why else "") + f"; it takes {', '.join(allowed)}")
         if not isinstance(values, list) or not values:
             raise ValueError(f"evaluation.grid.{key} must be a non-empty list (got {values!r})")
         points = [{**point, key: value} for point in points for value in values]

@@ -6,6 +6,7 @@ import csv
 import datetime as _dt
 import math
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -66,7 +67,8 @@ def _aggregate(records: list[Record], num_folds: int, how: str) -> tuple[int, fl
         values = np.array([100.0 * float(np.mean(s)) for s in complete.values()])
     else:
         values = np.array([100.0 * v for s in complete.values() for v in s])
-    return len(complete), float(values.mean()), float(values.std())
+    # a single value has no spread to show: its std would print as a misleading "± 0.00"
+    return len(complete), float(values.mean()), float(values.std()) if len(values) > 1 else None
 
 
 def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperResult] = (),
@@ -75,7 +77,8 @@ def build_rows(config: TableConfig, store: ResultsStore, paper: Sequence[PaperRe
 
     Means and standard deviations are in percent: with ``aggregate: seeds`` over the per-seed
     means of the folds (the spread the GraphCL paper reports), with ``aggregate: folds`` over all
-    folds or runs. Only seeds with every fold stored count.
+    folds or runs. Only seeds with every fold stored count. The std of a single value (one seed
+    over seeds, one fold of one seed over folds) is ``None``: the report prints the mean alone.
     """
     check_paper_metric(config, paper)
     lookup = paper_lookup(list(paper))
@@ -286,7 +289,8 @@ def write_csv(rows: list[ReportRow], path: str | os.PathLike[str]) -> Path:
 def write_chart(config: TableConfig, rows: list[ReportRow], path: str | os.PathLike[str]) -> Path | None:
     r"""Bar chart of ours vs. the paper per dataset, with std error bars; ``None`` without rows to plot.
 
-    Needs ``matplotlib`` (``pip install -e ".[plot]"``).
+    Needs ``matplotlib`` (``pip install -e ".[plot]"``); :func:`write_report` leaves the chart out
+    without it.
     """
     plotted = [r for r in rows if r.mean is not None or r.paper_mean is not None]
     if not plotted:
@@ -332,6 +336,20 @@ def write_chart(config: TableConfig, rows: list[ReportRow], path: str | os.PathL
     return out
 
 
+#: Why a report has no chart: :func:`write_report` warns with it, ``gcl bench`` prints it.
+NO_CHART = ("matplotlib is not installed: the report is written without the chart; "
+            "pip install matplotlib (the optional [plot] extra) to draw it")
+
+
+def has_matplotlib() -> bool:
+    r"""Whether ``matplotlib`` (the optional ``plot`` extra), which draws the chart, can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def write_report(config: TableConfig, store: ResultsStore, out_dir: str | os.PathLike[str], *,
                  papers_dir: str | os.PathLike[str] | None = None,
                  available: Callable[[DatasetEntry], bool] | None = None, chart: bool = True
@@ -344,7 +362,9 @@ def write_report(config: TableConfig, store: ResultsStore, out_dir: str | os.Pat
         out_dir (path): Output folder.
         papers_dir (path, optional): Folder of the published-numbers CSVs.
         available (callable, optional): Dataset availability check for the status column.
-        chart (bool): Also draw the PNG bar chart. (default: :obj:`True`)
+        chart (bool): Also draw the PNG bar chart; without ``matplotlib`` (the optional
+            ``plot`` extra) the report is written without it, with a warning.
+            (default: :obj:`True`)
     """
     paper: list[PaperResult] = []
     if config.paper and papers_dir is not None and (Path(papers_dir) / config.paper).is_file():
@@ -352,7 +372,11 @@ def write_report(config: TableConfig, store: ResultsStore, out_dir: str | os.Pat
     rows = build_rows(config, store, paper, available)
     folder = Path(out_dir)
     written = {"csv": write_csv(rows, folder / f"{config.table}.csv")}
-    png = write_chart(config, rows, folder / f"{config.table}.png") if chart else None
+    png = None
+    if chart and has_matplotlib():
+        png = write_chart(config, rows, folder / f"{config.table}.png")
+    elif chart:
+        warnings.warn(NO_CHART, UserWarning, stacklevel=2)
     if png is not None:
         written["png"] = png
     variants = {config.variant(e, m) for e in config.datasets for m in config.methods}

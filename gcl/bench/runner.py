@@ -117,14 +117,20 @@ def dataset_roots(entry: DatasetEntry) -> list[Path]:
 
 
 def dataset_available(entry: DatasetEntry) -> bool:
-    r"""Whether the raw files of a dataset are found in the data roots (:func:`dataset_roots`:
-    the row's ``root`` included; no download attempted)."""
+    r"""Whether a row's data can be loaded: its raw files are found in the data roots
+    (:func:`dataset_roots`: the row's ``root`` included), or its dataset settings ask for a
+    download (``dataset: {download: true}``, the row's or one of its methods'), which
+    :func:`gcl.data.load_dataset` then attempts (or names why it failed). Nothing is
+    downloaded here."""
     from gcl.data import get_spec, locate
 
     try:
         spec = get_spec(entry.name)
     except ValueError:
         return False
+    overrides = [override.get("dataset") for override in entry.methods.values() if isinstance(override, dict)]
+    if any(isinstance(options, dict) and options.get("download") is True for options in [entry.dataset, *overrides]):
+        return True
     return locate(spec, dataset_roots(entry)) is not None
 
 

@@ -123,7 +123,7 @@ class ResultsStore:
     r"""SQLite-backed store of benchmark :class:`Record` rows.
 
     Args:
-        path (str or PathLike): Database file; its folder is created. ``":memory:"``
+        path (str or PathLike): Database file (``~`` is expanded); its folder is created. ``":memory:"``
             keeps everything in memory (one process only).
         timeout (float): Seconds a writer waits for another writer's lock.
             (default: :obj:`60.0`)
@@ -139,9 +139,10 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike[str], timeout: float = 60.0) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive (got {timeout})")
-        self.path = str(path)
+        # "~" is expanded here, as a shell would: SQLite would open a file under a folder named "~"
+        self.path = ":memory:" if str(path) == ":memory:" else str(Path(path).expanduser())
         if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are opened explicitly, so a write
         # takes the lock up front (BEGIN IMMEDIATE) instead of upgrading later,
         # which is what makes two concurrent writers wait rather than fail.

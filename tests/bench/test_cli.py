@@ -416,3 +416,80 @@ def test_a_pretrained_lcgnn_starts_its_key_encoder_from_the_pretrained_weights(
     assert main(["bench", str(config), "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"),
                  "--no-progress"]) == 0
     assert seen == [True]
+
+
+def test_without_matplotlib_the_report_is_written_without_its_chart(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from gcl.bench.config import load_config
+
+    config = tmp_path / "mini.yaml"
+    config.write_text(_MINI)
+    store = _stored(tmp_path / "r.sqlite", load_config(config))  # rows to plot
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as where the optional plot extra is not installed
+    assert main(["bench", str(config), "--report-only", "--store", str(store), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: matplotlib is not installed: the report is written without the chart; "
+                     "pip install matplotlib") == 1
+    assert (tmp_path / "out" / "mini.md").read_text().count("| done |") == 2
+    assert (tmp_path / "out" / "mini.csv").is_file() and not (tmp_path / "out" / "mini.png").exists()
+
+
+def test_a_store_and_an_out_under_home_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench.config import load_config
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    config = tmp_path / "mini.yaml"
+    config.write_text(_MINI)
+    _stored(home / "results" / "r.sqlite", load_config(config))
+    assert main(["bench", str(config), "--report-only", "--store", "~/results/r.sqlite", "--out", "~/out"]) == 0
+    assert (home / "out" / "mini.md").read_text().count("| done |") == 2
+    assert not (cwd / "~").exists()  # nothing under a folder named "~"
+
+
+def test_quick_with_rows_outside_its_section_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--quick", "--report-only", "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path)]
+    # rows of the table, but not of its quick section (MUTAG; lcgnn-gin and supervised-gin)
+    assert main(["reproduce", "graphcl-tu", "--datasets", "PROTEINS,MUTAG", *common]) == 2
+    assert "--quick runs only MUTAG (the quick: section of graphcl-tu); --datasets PROTEINS is not part of it: " \
+        "leave out --quick to run it" in capsys.readouterr().err
+    assert main(["reproduce", "lcgnn-tu", "--methods", "lcgnn-hgpsl", *common]) == 2
+    assert "--quick runs only lcgnn-gin, supervised-gin (the quick: section of lcgnn-tu); --methods lcgnn-hgpsl " \
+        "is not part of it" in capsys.readouterr().err
+    # names the full table does not have are named with the full table's rows
+    assert main(["reproduce", "graphcl-tu", "--datasets", "CIFAR", *common]) == 2
+    assert "has no dataset 'CIFAR'; it has ['MUTAG', 'PROTEINS'," in capsys.readouterr().err
+    # rows of the quick section narrow the quick run (a name as load_dataset knows it too)
+    assert main(["reproduce", "lcgnn-tu", "--datasets", "mutag", "--methods", "supervised-gin", *common]) == 0
+    assert "| MUTAG | supervised-gin |" in (tmp_path / "lcgnn-tu.md").read_text()
+
+
+def test_quick_that_finds_none_of_its_data_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GCL_DATA", raising=False)  # ogb-molhiv-full has one row, ogbg-molhiv, not shipped
+    assert main(["reproduce", "ogb-molhiv-full", "--quick", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "ran 0 task(s)" in captured.out and "data not available: ogbg-molhiv" in captured.out
+    assert "--quick ran nothing: the data of its rows (the quick: section of ogb-molhiv-full) is not found " \
+        "under the data roots (ogbg-molhiv: " in captured.err
+
+
+_CONFIGS = Path(__file__).resolve().parents[2] / "benchmarks" / "configs"
+_SHIPPED_QUICK_DATA_LACKING = {"ogb-molhiv-full"}  # its only row is ogbg-molhiv, which datasets/ does not ship
+
+
+@pytest.mark.parametrize("table", sorted(p.stem for p in _CONFIGS.glob("*.yaml")))
+def test_quick_sections_run_on_the_shipped_data(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench.config import find_config, load_config
+    from gcl.bench.protocols import make_tasks
+    from gcl.bench.runner import dataset_available
+
+    monkeypatch.delenv("GCL_DATA", raising=False)  # a fresh checkout: the shipped datasets/ only
+    quick = load_config(find_config(table)).reduced()
+    runs = [task for task in make_tasks(quick) if dataset_available(task.entry)]
+    assert bool(runs) is (table not in _SHIPPED_QUICK_DATA_LACKING)

@@ -99,10 +99,57 @@ def test_reduced_and_restricted() -> None:
         two.restricted(None, methods=["grace"])
 
 
+_SUPERVISED = {"protocol": "supervised-kfold", "methods": {"s": {"method": "supervised"}}, "datasets": ["MUTAG"]}
+
+
+def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
+    # a grid of epochs would otherwise train the quick run (quick.train: one epoch) for 3 and 4 epochs
+    config = parse_config(_content(
+        protocol="supervised-kfold", methods={"s": {"method": "supervised"}},
+        evaluation={"n_splits": 2, "grid": {"epochs": [3, 4], "lr": [0.01, 0.001]}},
+        datasets={"MUTAG": {}, "PTC_MR": {"evaluation": {"grid": {"epochs": [5, 6]}}}},
+        quick={"datasets": ["MUTAG", "PTC_MR"], "train": {"epochs": 1}}))
+    assert config.evaluation["grid"] == {"epochs": [3, 4], "lr": [0.01, 0.001]}  # the full table keeps its grid
+    quick = config.reduced()
+    mutag, ptc = (quick.settings(entry, quick.methods[0]) for entry in quick.datasets)
+    assert mutag["evaluation"]["grid"] == {"lr": [0.01, 0.001]} and mutag["train"]["epochs"] == 1
+    # a row's own grid of epochs only: nothing left to select, and not the table's grid either
+    assert ptc["evaluation"]["grid"] == {} and ptc["train"]["epochs"] == 1
+    # the default quick training (one epoch) holds too
+    default = parse_config(_content(protocol="supervised-kfold", methods={"s": {"method": "supervised"}},
+                                    evaluation={"n_splits": 2, "grid": {"epochs": [3, 4]}}, datasets=["MUTAG"],
+                                    quick={}))
+    assert "grid" not in default.reduced().evaluation
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"protocol": "nope"}, "protocol must be one of"),
     ({"aggregate": "median"}, "aggregate must be one of"),
-    ({"seeds": 0}, "seeds must be at least 1"),
+    ({"seeds": 0}, r"table 't': seeds must be an integer of at least 1 \(got 0\)"),
+    # a seed count is a whole number, as the evaluation counts are: never rounded or read from a bool
+    ({"seeds": 2.7}, r"table 't': seeds must be an integer of at least 1 \(got 2.7\)"),
+    ({"seeds": True}, r"seeds must be an integer of at least 1 \(got True\)"),
+    ({"seeds": "x"}, r"seeds must be an integer of at least 1 \(got 'x'\)"),
+    ({"quick": {"seeds": 1.5}}, r"table 't', quick: seeds must be an integer of at least 1 \(got 1.5\)"),
+    ({"quick": {"seeds": False}}, r"quick: seeds must be an integer of at least 1 \(got False\)"),
+    # the quick section is checked when the file loads: rows and methods of the table, a seed count, a grid
+    ({"quick": {"datasets": ["PROTEINS"]}}, r"quick.datasets: table 't' has no dataset 'PROTEINS'"),
+    ({"quick": {"methods": ["grace"]}}, r"quick.methods: table 't' has no method 'grace'"),
+    ({"quick": {"datasets": "MUTAG"}}, r"quick.datasets must be a list of the table's datasets \(got 'MUTAG'\)"),
+    # an evaluation grid is checked when the file loads, over each row's training settings, naming the row
+    ({**_SUPERVISED, "evaluation": {"grid": {"lrr": [0.1]}}},
+     r"table 't', MUTAG / s, evaluation.grid: 'lrr' is not a training setting to select \(did you mean 'lr'\?\)"),
+    ({**_SUPERVISED, "evaluation": {"grid": {"lr": 0.01}}},
+     r"table 't', MUTAG / s, evaluation.grid.lr must be a non-empty list \(got 0.01\)"),
+    ({**_SUPERVISED, "evaluation": {"grid": {"lr": [0.01, -1.0]}}},
+     r"table 't', MUTAG / s, evaluation.grid point \{'lr': -1.0\}: lr must be a positive number"),
+    ({**_SUPERVISED, "evaluation": {"grid": {"seed": [1, 2]}}},
+     r"MUTAG / s, evaluation.grid: 'seed' is not a training setting to select \(each task sets its own seed"),
+    ({"protocol": "ogb", "metric": "rocauc", "methods": {"s": {"method": "supervised"}},
+      "datasets": {"ogbg-molbace": {"evaluation": {"grid": {"batch_size": [0]}}}}, "quick": {}},
+     r"ogbg-molbace / s, evaluation.grid point \{'batch_size': 0\}: batch_size"),
+    ({**_SUPERVISED, "quick": {"evaluation": {"grid": {"lr": [0.1], "progress": [True]}}}},
+     r"table 't', quick.evaluation.grid: 'progress' is not a training setting to select"),
     ({"methods": {}}, "names no methods"),
     ({"evalution": {"n_splits": 3}}, r"unknown setting 'evalution' \(did you mean 'evaluation'\?\)"),
     ({"evaluation": {"random_state": 1}}, r"evaluation \(svc\): unknown setting 'random_state'"),

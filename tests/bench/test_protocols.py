@@ -133,6 +133,17 @@ def test_grid_points() -> None:
         grid_points({"seed": [1, 2]})
 
 
+@pytest.mark.parametrize("key", ["lrr", "seed", "device", "progress", "extra"])
+def test_a_grid_key_that_selects_nothing_is_named_with_the_keys_that_do(key: str) -> None:
+    from gcl.bench.protocols import grid_points
+
+    with pytest.raises(ValueError, match=f"evaluation.grid: '{key}' is not a training setting to select") as info:
+        grid_points({key: [1]})
+    takes = str(info.value).partition("; it takes ")[2].split(", ")
+    assert "lr" in takes and "epochs" in takes
+    assert not {"seed", "device", "progress", "extra"} & set(takes)  # each task sets these itself
+
+
 def test_grid_point_with_nan_validation_never_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gcl.train
     from gcl.train import TrainResult

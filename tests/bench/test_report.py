@@ -141,3 +141,39 @@ def test_unmatched_paper_rows() -> None:
 
     misspelt = PaperResult("mutag", "GraphCL", 1.0, 0.1)
     assert unmatched_paper_rows([*PAPER, misspelt], ["MUTAG", "NCI1"], ["graphcl"]) == [misspelt]
+
+
+@pytest.mark.parametrize("aggregate", ["seeds", "folds"])
+def test_a_single_value_has_no_spread(tmp_path: Path, aggregate: str) -> None:
+    # one seed over seeds; over folds, a protocol with one run per seed
+    if aggregate == "seeds":
+        config, scores = _config("seeds", seeds=1), {0: [0.80, 0.90]}
+    else:
+        config = parse_config({"table": "demo", "protocol": "supervised-random", "seeds": 1, "aggregate": "folds",
+                               "evaluation": {"num_runs": 1}, "methods": {"s": {"method": "supervised"}},
+                               "datasets": ["MUTAG"]})
+        scores = {0: [0.85]}
+    entry, spec = config.datasets[0], config.methods[0]
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add(Record("demo", config.variant(entry, spec), entry.label, spec.label, seed, fold, score, task="t")
+                  for seed, values in scores.items() for fold, score in enumerate(values))
+        row = build_rows(config, store)[0]
+    assert row.status == "done" and row.mean == pytest.approx(85.0) and row.std is None
+    write_markdown(config, [row], tmp_path / "x.md")
+    line = next(line for line in (tmp_path / "x.md").read_text().splitlines() if line.startswith("| MUTAG |"))
+    assert line.split(" | ")[2] == "85.00"  # the mean alone, not "85.00 ± 0.00"
+
+
+def test_without_matplotlib_the_report_is_written_without_its_chart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    config = _config()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as where the optional plot extra is not installed
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        _fill(store, config, SCORES)
+        with pytest.warns(UserWarning, match=r"without the chart; pip install matplotlib"):
+            written = write_report(config, store, tmp_path / "out")
+    assert sorted(written) == ["csv", "md"] and not (tmp_path / "out" / "demo.png").exists()
+    text = written["md"].read_text()
+    assert "| MUTAG | graphcl | 81.67 ± " in text and "demo.png" not in text

@@ -387,3 +387,31 @@ def test_a_child_forked_while_the_resource_tracker_is_busy_still_registers(fork_
     assert done.wait(60)
     child.join(30)
     assert child.exitcode == 0
+
+
+def test_a_row_that_asks_for_a_download_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gcl.data
+    from gcl.bench.config import parse_config
+    from gcl.bench.runner import dataset_available
+
+    monkeypatch.delenv("GCL_DATA", raising=False)  # REDDIT-MULTI-5K is under no data root
+    config = parse_config({
+        "table": "dl", "protocol": "supervised-kfold", "seeds": 1, "evaluation": {"n_splits": 2},
+        "methods": {"a": {"method": "supervised"}, "b": {"method": "supervised"}},
+        "datasets": {"RDT-M5K": {"name": "REDDIT-MULTI-5K", "dataset": {"download": True}},
+                     "ENZYMES": {"methods": {"b": {"dataset": {"download": True}}}}, "COLLAB": {}},
+    })
+    rdt, enzymes, collab = config.datasets
+    assert dataset_available(rdt) and dataset_available(enzymes) and not dataset_available(collab)
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def load_dataset(name: str, **options: Any) -> Any:  # what a download attempt that fails offline does
+        calls.append((name, options))
+        raise gcl.data.DatasetNotFoundError(f"{name}: download failed (offline)")
+
+    monkeypatch.setattr(gcl.data, "load_dataset", load_dataset)
+    with ResultsStore(":memory:") as store:
+        summary = run_table(config, store, progress=False, work_dir=tmp_path)
+    assert summary.unavailable == ["COLLAB"]
+    assert ("REDDIT-MULTI-5K", {"download": True}) in calls and ("ENZYMES", {"download": True}) in calls
+    assert "RDT-M5K/a/seed0/fold0" in summary.failed and "download failed" in summary.failed["RDT-M5K/a/seed0/fold0"]

@@ -119,3 +119,16 @@ def test_exception_inside_transaction_rolls_back(tmp_path: Path, monkeypatch: py
                 conn.execute("INSERT INTO records VALUES ('t','v','D','m',0,0,'a',0.5,NULL,'',0,'{}','{}',0)")
                 raise RuntimeError("killed between two statements")
         assert store.records("t") == []
+
+
+def test_a_path_under_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with ResultsStore("~/results/r.sqlite") as store:
+        store.add([_rec(0, 0)])
+        assert store.path == str(tmp_path / "home" / "results" / "r.sqlite")
+    with ResultsStore(tmp_path / "home" / "results" / "r.sqlite") as store:
+        assert len(store.records("t")) == 1
+    assert not (tmp_path / "~").exists()  # no folder named "~" in the working directory
+    with ResultsStore(":memory:") as store:
+        assert store.path == ":memory:"
