@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
@@ -64,6 +65,9 @@ def filled(empty: Data, attrs: dict[str, Any]) -> Any:
         empty[key] = value
     return empty
 
+
+#: Attributes whose size PyG's ``num_nodes`` reads first (``torch_geometric.data.storage.N_KEYS``).
+_NODE_KEYS = frozenset({"x", "feat", "pos", "batch", "node_type", "n_id", "tf"})
 
 #: Index dtypes that :meth:`CollatedLoader.collate` keeps when it shifts an attribute by the node
 #: counts (``int32`` as PyG's collate keeps it); narrower integers become ``int64``, whose range
@@ -173,10 +177,12 @@ class CollatedLoader(_IndexedBatches):
         self._data_class = data_class_of(self._store)
         self._positions = torch.as_tensor(list(dataset.indices()), dtype=torch.long)
         node_key = next((k for k in ("x", "pos", "idx_node") if k in self._slices), None)
+        # whether the node counts are inferred as PyG infers them (batches then carry no num_nodes, as PyG's)
+        self._counts_inferred = False
         if node_key is not None:
             self._node_ptr = self._slices[node_key]
-        else:  # structure-only datasets store the node counts
-            counts = torch.as_tensor(self._store._num_nodes, dtype=torch.long)
+        else:  # structure-only graphs: the counts PyG stores, or infers
+            counts = self._node_counts(dataset)
             self._node_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         self._keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], Tensor)]
         # per-graph values PyG keeps in a list (strings such as SMILES ...): gathered item by item
@@ -185,18 +191,22 @@ class CollatedLoader(_IndexedBatches):
         # graphs with nodes: an empty graph's increment is 0 whatever the attribute.
         with_nodes = torch.nonzero(self._node_ptr.diff() > 0).flatten().tolist()
         probes = sorted({with_nodes[0], with_nodes[-1]}) if with_nodes else []
-        first = dataset.get(probes[0]) if probes else None
-        self._incremented = {k for k in self._keys if first is not None and k in first
-                             and _increment(first, k) not in (0, None)}
-        # shifted by the node counts below: other increments (bipartite graphs' edge indices ...) need PyG's collate
-        for graph in probes:
-            example = dataset.get(graph)
-            odd = sorted(k for k in self._incremented if _increment(example, k) != example.num_nodes)
-            if odd:
-                raise ValueError(
-                    f"CollatedLoader shifts node indices by the node count, but {type(example).__name__} "
-                    f"increments {odd} by another count; use the PyG DataLoader"
-                )
+        with warnings.catch_warnings():
+            if self._counts_inferred:  # PyG's warning for each count it infers: said once above
+                warnings.filterwarnings("ignore", message="Unable to accurately infer 'num_nodes'")
+            first = dataset.get(probes[0]) if probes else None
+            self._incremented = {k for k in self._keys if first is not None and k in first
+                                 and _increment(first, k) not in (0, None)}
+            examples = [dataset.get(graph) for graph in probes]
+            # shifted by the node counts below: other increments (bipartite graphs' edge indices ...) need
+            # PyG's collate
+            odd = sorted({k for example in examples for k in self._incremented
+                          if _increment(example, k) != example.num_nodes})
+        if odd:
+            raise ValueError(
+                f"CollatedLoader shifts node indices by the node count, but {self._data_class.__name__} "
+                f"increments {odd} by another count; use the PyG DataLoader"
+            )
         self._cat_dims = {}
         for key in self._keys:
             dim = self._store.__cat_dim__(key, self._store[key])
@@ -207,6 +217,48 @@ class CollatedLoader(_IndexedBatches):
         # batch's size) on the slices, which PyG keeps on the CPU.
         self._host_slices = {key: self._slices[key].cpu().numpy() for key in self._keys}
         self._host_node_ptr = self._node_ptr.cpu().numpy()
+
+    def _node_counts(self, dataset: InMemoryDataset) -> Tensor:
+        r"""Each graph's node count, for graphs without ``x``, ``pos`` or ``idx_node``: the counts
+        PyG's collation stores for graphs with ``num_nodes``, or else those PyG's DataLoader infers
+        for each graph (the size of its first node-level attribute, ``feat``, ``node_type`` ...,
+        then its largest ``edge_index`` (``face``) entry + 1, which leaves out isolated nodes after
+        the last one an edge names; a warning says so).
+
+        Raises:
+            ValueError: The graphs have none of these.
+        """
+        store = self._store
+        stored = getattr(store, "_num_nodes", None)
+        if isinstance(stored, list):
+            return torch.as_tensor(stored, dtype=torch.long)
+        self._counts_inferred = "num_nodes" not in store
+        if dataset.slices is None:  # one graph, kept whole: its own count (num_nodes, or as PyG infers it)
+            count = store.num_nodes
+            if count is not None:
+                return torch.tensor([int(count)])
+        keys = [k for k in store.keys() if k in self._slices and isinstance(store[k], Tensor)]
+        node_key = next((k for k in keys if k in _NODE_KEYS), None) or next((k for k in keys if "node" in k), None)
+        if node_key is not None:
+            return self._slices[node_key].diff()
+        index_key = next((k for k in ("edge_index", "face") if k in keys), None)
+        if index_key is None:
+            raise ValueError(
+                f"CollatedLoader cannot tell how many nodes the graphs of {type(dataset).__name__} have: they "
+                f"have no x, pos, num_nodes, node-level attribute or edge_index (attributes: {sorted(store.keys())}); "
+                "set num_nodes on every graph (data.num_nodes = ...) before collating them")
+        warnings.warn(
+            f"the graphs of {type(dataset).__name__} have no x, pos or num_nodes: CollatedLoader infers each "
+            f"graph's node count from its {index_key} (largest index + 1), as PyG's DataLoader does, which "
+            f"leaves out isolated nodes after the last one an edge names; set data.num_nodes on every graph to "
+            "give the counts", UserWarning, stacklevel=3)
+        index, bounds = store[index_key], self._slices[index_key]
+        num_graphs = bounds.numel() - 1
+        graph = torch.repeat_interleave(torch.arange(num_graphs), bounds.diff())
+        highest = torch.full((num_graphs,), -1, dtype=torch.long)
+        if index.numel():  # each column's largest entry, then each graph's (stored per graph, from 0)
+            highest = highest.scatter_reduce(0, graph, index.cpu().long().amax(dim=0), reduce="amax")
+        return highest + 1
 
     @staticmethod
     def _single_graph_slices(store: Data) -> dict[str, Tensor]:
@@ -278,7 +330,7 @@ class CollatedLoader(_IndexedBatches):
         batch._num_graphs = index.size
         batch._slice_dict = slice_dict
         batch._inc_dict = inc_dict
-        if "num_nodes" in self._store or "x" not in attrs:
+        if "num_nodes" in self._store or ("x" not in attrs and not self._counts_inferred):
             batch.num_nodes = int(new_ptr[-1])
             batch._store._num_nodes = num_nodes.tolist()  # per graph, as PyG's collate keeps them
         return batch

@@ -29,6 +29,7 @@ from gcl.data.roots import (
     mirror,
     missing_files,
     move_into_place,
+    own_folder,
     search_roots,
     staging,
     unpack,
@@ -56,36 +57,93 @@ def register_safe_globals() -> None:
     _SAFE_GLOBALS_DONE = True
 
 
-def _read_ints(path: Path, columns: int) -> np.ndarray:
+def _read_table(path: Path, **options: Any) -> pd.DataFrame:
+    r"""The comma-separated rows of ``path``, one per line (blank lines too, as empty rows)."""
     try:
-        frame = pd.read_csv(path, sep=",", header=None, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        return pd.read_csv(path, sep=",", header=None, skipinitialspace=True, skip_blank_lines=False,
+                           na_filter=False, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise CorruptDatasetError(f"Cannot parse {path}: {exc}") from exc
-    if frame.shape[1] < columns:
+
+
+_INTEGER = r"[+-]?\d{1,18}"  # (int64 holds every integer of 18 digits)
+_NOT_A_NUMBER = r"[+-]?(?:nan|inf|infinity)"  # what Python's float() reads beside decimals
+
+
+def _read_numbers(path: Path, columns: int | None, integers: bool) -> np.ndarray:
+    r"""The values of the first ``columns`` columns of ``path`` (all for ``None``): integers, or
+    floating-point numbers (``nan`` and ``inf`` included, which later checks name), as PyG's TU
+    reader parses them.
+
+    Files of numbers alone are parsed by pandas' C reader into numeric columns at once; only a
+    file that has something else is read again as text, to find the first line at fault.
+
+    Raises:
+        CorruptDatasetError: Naming the file and the first line that is not ``columns`` such
+            numbers (an empty line too), or the file when it does not parse at all.
+    """
+    frame = _read_table(path)
+    if columns is not None and frame.shape[1] < columns:
         raise CorruptDatasetError(f"{path} has {frame.shape[1]} column(s), expected {columns}.")
-    values = frame.iloc[:, :columns].apply(pd.to_numeric, errors="coerce")
-    bad = values.isna().any(axis=1).to_numpy()
-    if bad.any():
-        line = int(np.flatnonzero(bad)[0]) + 1
-        raise CorruptDatasetError(f"{path}, line {line}: expected {columns} integer(s).")
-    return values.to_numpy(dtype=np.int64)
+    selected = frame if columns is None else frame.iloc[:, :columns]
+    if all(dtype.kind in ("i" if integers else "iuf") for dtype in selected.dtypes):  # (text has kind "O")
+        return selected.to_numpy(dtype=np.int64 if integers else np.float64)
+    # something else than numbers (or, for integers, a number with a point or an exponent, of which a
+    # float column keeps no trace, or one past int64): read as text again to find its line
+    text = _read_table(path, dtype=str).iloc[:, :selected.shape[1]]
+    fields = [column.str.strip() for _, column in text.items()]
+    good = np.ones(len(text), dtype=bool)
+    for field in fields:
+        if integers:
+            good &= field.str.fullmatch(_INTEGER).to_numpy(dtype=bool, na_value=False)
+        else:
+            good &= (pd.to_numeric(field, errors="coerce").notna().to_numpy()
+                     | field.str.fullmatch(_NOT_A_NUMBER, case=False).to_numpy(dtype=bool, na_value=False))
+    if not good.all():
+        row = int(np.flatnonzero(~good)[0])
+        values = [str(field.iloc[row]) for field in fields]
+        got = "an empty line" if not any(values) else repr(", ".join(values))
+        what = f"{len(fields)} {'integer' if integers else 'number'}(s)"
+        raise CorruptDatasetError(f"{path}, line {row + 1}: expected {what}, got {got}.")
+    try:  # as PyG's reader converts them: Python's int() and float()
+        return np.stack([np.asarray(field, dtype=object).astype(np.int64 if integers else np.float64)
+                         for field in fields], axis=1)
+    except (ValueError, OverflowError) as exc:
+        raise CorruptDatasetError(f"Cannot parse {path}: {exc}") from exc
+
+
+def _read_ints(path: Path, columns: int | None) -> np.ndarray:
+    r"""The integers of the first ``columns`` columns of ``path`` (:func:`_read_numbers`)."""
+    return _read_numbers(path, columns, integers=True)
 
 
 def check_tu_raw(folder: Path, name: str) -> None:
     r"""Check that a TU raw folder is structurally sound before PyG processes it.
 
     Raises:
-        CorruptDatasetError: Naming the offending file when a file does not
-            parse, node indices in ``NAME_A.txt`` fall outside the node range,
-            or the label count disagrees with the graph indicator.
+        CorruptDatasetError: Naming the offending file (and line) when a file
+            does not parse or holds a value that is not an integer (a float for
+            attribute files), the graph indicator lists a graph's nodes after a
+            later graph's, node indices in ``NAME_A.txt`` fall outside the node
+            range, or the label count disagrees with the graph indicator.
     """
     raw = folder / "raw"
-    indicator = _read_ints(raw / f"{name}_graph_indicator.txt", 1)[:, 0]
+    indicator_path = raw / f"{name}_graph_indicator.txt"
+    indicator = _read_ints(indicator_path, 1)[:, 0]
     edges = _read_ints(raw / f"{name}_A.txt", 2)
     labels = _read_ints(raw / f"{name}_graph_labels.txt", 1)
     num_nodes, num_graphs = indicator.size, int(indicator.max()) if indicator.size else 0
     if num_nodes == 0:
-        raise CorruptDatasetError(f"{raw / f'{name}_graph_indicator.txt'} lists no nodes.")
+        raise CorruptDatasetError(f"{indicator_path} lists no nodes.")
+    # PyG cuts the nodes into graphs by counting them: each graph's nodes must come together, in order
+    backwards = np.flatnonzero(indicator[1:] < indicator[:-1])
+    if backwards.size:
+        line = int(backwards[0]) + 2  # the line of node `line`
+        raise CorruptDatasetError(
+            f"{indicator_path}, line {line}: node {line} belongs to graph {int(indicator[line - 1])}, listed "
+            f"after a node of graph {int(indicator[line - 2])}; the nodes must be listed graph by graph, "
+            "graphs in increasing order."
+        )
     if edges.size and (edges.min() < 1 or edges.max() > num_nodes):
         bad = edges.min() if edges.min() < 1 else edges.max()
         line = int(np.flatnonzero((edges == bad).any(axis=1))[0]) + 1
@@ -98,25 +156,21 @@ def check_tu_raw(folder: Path, name: str) -> None:
             f"{raw / f'{name}_graph_labels.txt'} has {labels.shape[0]} labels but "
             f"{name}_graph_indicator.txt describes {num_graphs} graphs."
         )
-    # one row per node / per edge in the optional files
-    for suffix, rows, of in (("node_labels", num_nodes, f"{name}_graph_indicator.txt lists nodes"),
-                             ("node_attributes", num_nodes, f"{name}_graph_indicator.txt lists nodes"),
-                             ("edge_labels", edges.shape[0], f"{name}_A.txt lists edges"),
-                             ("edge_attributes", edges.shape[0], f"{name}_A.txt lists edges")):
+    # one row of integers (labels) or numbers (attributes) per node / per edge in the optional files
+    for suffix, integers, rows, of in (
+            ("node_labels", True, num_nodes, f"{name}_graph_indicator.txt lists nodes"),
+            ("node_attributes", False, num_nodes, f"{name}_graph_indicator.txt lists nodes"),
+            ("edge_labels", True, edges.shape[0], f"{name}_A.txt lists edges"),
+            ("edge_attributes", False, edges.shape[0], f"{name}_A.txt lists edges")):
         path = raw / f"{name}_{suffix}.txt"
-        if path.is_file() and (count := _count_rows(path)) != rows:
+        if path.is_file() and (count := _read_numbers(path, None, integers).shape[0]) != rows:
             raise CorruptDatasetError(f"{path} has {count} rows but {of.replace('lists', f'lists {rows}')}.")
 
 
-def _count_rows(path: Path) -> int:
-    r"""Non-empty lines of a text file."""
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
 def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
-    r"""Checks a freshly built graph dataset: every graph's edges point at its own feature
-    rows, the feature rows are those of the graphs, and the features are finite.
+    r"""Checks a freshly built dataset: every graph's edges point at its own feature rows (or
+    nodes), the feature rows are those of the graphs, and the features are finite; a dataset of
+    one graph (node level) has its edges checked against its nodes.
 
     Raises:
         CorruptDatasetError: Naming the first graph found at fault.
@@ -129,6 +183,9 @@ def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
         row = int((~torch.isfinite(x)).any(dim=-1).nonzero()[0]) if x.dim() > 1 else int(
             (~torch.isfinite(x)).nonzero()[0])
         raise CorruptDatasetError(f"{name} from {source}: node features contain NaN or inf (first at row {row}).")
+    if not slices:  # one graph (the node-level sets), which PyG keeps without slices
+        _check_single_graph(store, name, source)
+        return
     if "edge_index" not in slices or store.edge_index is None:
         return
     e_slices = slices["edge_index"]
@@ -161,6 +218,32 @@ def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
                 f"{name} from {source}: graph {graph} has edges up to node {int(highest[graph])} but "
                 f"{int(sizes[graph])} {rows} (a node-feature file of the wrong length, or an edge file that "
                 "joins two graphs?).")
+
+
+def _check_single_graph(graph: Any, name: str, source: Path) -> None:
+    r"""Checks that the edges of a dataset of one graph join its nodes (its feature rows, or
+    its stored node count when it has no features).
+
+    Raises:
+        CorruptDatasetError: Naming the index out of range and the number of nodes.
+    """
+    edge_index = graph.edge_index
+    if edge_index is None or edge_index.numel() == 0:
+        return
+    if graph.x is not None:
+        num_nodes, rows = graph.x.size(0), "feature rows"
+    elif isinstance(getattr(graph._store, "_num_nodes", None), int):
+        num_nodes, rows = graph._store._num_nodes, "nodes"
+    else:  # the node count would be read from the edges themselves
+        return
+    highest, lowest = int(edge_index.max()), int(edge_index.min())
+    if lowest < 0:
+        raise CorruptDatasetError(f"{name} from {source}: an edge has the negative node index {lowest} "
+                                  f"(the graph has {num_nodes} {rows}).")
+    if highest >= num_nodes:
+        raise CorruptDatasetError(f"{name} from {source}: edges reach node {highest}, but the graph has "
+                                  f"{num_nodes} {rows} (nodes 0..{num_nodes - 1}; a graph file that names "
+                                  "nodes the feature files lack?).")
 
 
 def _offline() -> bool:
@@ -316,6 +399,11 @@ def _load(name: str, root: str | os.PathLike[str] | None, node_features: str, ma
                 raise DatasetNotFoundError(f"{folder} holds {', '.join(Path(f).name for f in misplaced)} "
                                            f"directly; {spec.name}'s files belong in {folder / 'raw'}/ "
                                            f"({', '.join(spec.files)}).")
+        own = own_folder(spec, roots[0])
+        if own is not None:  # named as the dataset's folder (or its raw/), without its files
+            raise DatasetNotFoundError(f"root {root} is {spec.name}'s folder by its name, but {own} lacks "
+                                       f"{', '.join(missing_files(spec, own))}: place {spec.name}'s files "
+                                       f"there, or pass the data root that holds {spec.family}/{spec.folder}/.")
     found = locate(spec, roots)
     mapped_file: Path | None = None
     if found is None:

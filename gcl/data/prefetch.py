@@ -30,6 +30,7 @@ import random
 import signal
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -196,30 +197,43 @@ def _seed_everything(seed: int, generators: Sequence[torch.Generator] = ()) -> N
         generator.manual_seed((seed + index * 0x9E3779B97F4A7C15) % 2**63)
 
 
-def _generators(root: Any, depth: int = 4) -> list[torch.Generator]:
-    r"""The :class:`torch.Generator` objects held by ``root`` (an augmentation),
-    its attributes, and the lists, tuples and dicts among them, ``depth``
-    levels down; tensors, modules' parameters and datasets are not searched."""
+#: What :func:`_generators` does not search: tensors (parameters, buffers), arrays, datasets,
+#: classes, modules and plain values hold no generator, and some of them hold a great many objects.
+_UNSEARCHED = (Tensor, np.ndarray, torch.utils.data.Dataset, type, types.ModuleType, str, bytes, bytearray,
+               memoryview, int, float, complex, range, torch.device, torch.dtype)
+
+
+def _generators(root: Any) -> list[torch.Generator]:
+    r"""The :class:`torch.Generator` objects held by ``root`` (an augmentation,
+    a list of them, or a method), however deeply: through attributes, the
+    lists, tuples, sets and dicts among them and the functions and arguments of
+    :func:`functools.partial` objects, each object once, in the order they are
+    reached (depth first). Tensors (modules' parameters and buffers), NumPy
+    arrays, datasets, classes and modules are not searched."""
     found: list[torch.Generator] = []
     seen: set[int] = set()
-
-    def visit(obj: Any, level: int) -> None:
-        if id(obj) in seen or level > depth:
-            return
+    pending: list[Any] = [root]  # a stack, not recursion: nesting has no limit
+    while pending:
+        obj = pending.pop()
+        if obj is None or isinstance(obj, _UNSEARCHED) or id(obj) in seen:
+            continue
         seen.add(id(obj))
+        children: list[Any]
         if isinstance(obj, torch.Generator):
             found.append(obj)
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            for item in obj:
-                visit(item, level + 1)
+            continue
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            children = list(obj)
         elif isinstance(obj, dict):
-            for item in obj.values():
-                visit(item, level + 1)
-        elif hasattr(obj, "__dict__") and not isinstance(obj, (Tensor, torch.utils.data.Dataset, type)):
-            for item in vars(obj).values():
-                visit(item, level + 1)
-
-    visit(root, 0)
+            children = list(obj.values())
+        elif isinstance(obj, functools.partial):
+            children = [obj.func, *obj.args, *obj.keywords.values()]
+        else:
+            try:
+                children = list(vars(obj).values())
+            except TypeError:  # no __dict__ (slots, built-in objects)
+                continue
+        pending.extend(reversed(children))  # the first child is searched first
     return found
 
 
@@ -279,7 +293,7 @@ class ViewPrefetcher:
     workers prepare the next ``W · slots``. Before a step's augmentations run,
     the worker seeds Python's, NumPy's and torch's global generators with the
     step's seed, and every :class:`torch.Generator` the augmentations hold
-    (found through their attributes, lists and dicts, four levels down) with a
+    (found through their attributes, lists and dicts, however deeply) with a
     stream of its own derived from it: the views depend on the seeds and the
     indices only, not on ``W``.
 

@@ -11,7 +11,8 @@ Search order for raw files (first match wins):
 A root holds families in the layout ``<root>/TU/NAME/raw/``,
 ``<root>/OGB/ogbg_NAME/``, ``<root>/Planetoid/NAME/raw/``, ``<root>/Amazon/NAME/raw``,
 ``<root>/Coauthor/NAME/raw``, ``<root>/WikiCS/raw``; a root may also point
-directly at a family folder (``<root>/NAME/raw/``). A dataset may be shipped
+directly at a family folder (``<root>/NAME/raw/``), or at the dataset's own
+folder (``<root>/TU/NAME``) or its ``raw/`` folder. A dataset may be shipped
 packed as ``<folder>/NAME.tar.xz`` holding ``NAME/raw/...`` (``<root>/TU/NAME/NAME.tar.xz``,
 ``<root>/Planetoid/Cora/Cora.tar.xz``); it is unpacked once into the cache.
 
@@ -98,8 +99,24 @@ class Located:
 
 
 def candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
-    r"""Folders inside ``root`` where ``spec`` may live."""
-    return [root / spec.family / spec.folder, root / spec.folder]
+    r"""Folders where ``spec`` may live for the root ``root``: inside it (``root/FAMILY/NAME``,
+    ``root/NAME``), or ``root`` itself when it is the dataset's own folder or that folder's
+    ``raw/`` (:func:`own_folder`)."""
+    folders = [root / spec.family / spec.folder, root / spec.folder]
+    own = own_folder(spec, root)
+    if own is not None and own not in folders:
+        folders.append(own)
+    return folders
+
+
+def own_folder(spec: DatasetSpec, root: Path) -> Path | None:
+    r"""The dataset folder of ``spec`` that ``root`` is, by its name (``.../TU/MUTAG`` for MUTAG,
+    ``.../WikiCS`` for WikiCS, whose files lie in the family folder), or whose ``raw/`` folder
+    ``root`` is (``.../TU/MUTAG/raw``); ``None`` when ``root`` is neither."""
+    name = spec.family if spec.folder == "." else Path(spec.folder).name
+    if root.name == "raw" and root.parent.name == name:
+        return root.parent
+    return root if root.name == name else None
 
 
 def _complete(spec: DatasetSpec, folder: Path) -> bool:

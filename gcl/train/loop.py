@@ -12,7 +12,7 @@ import pickle
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +27,7 @@ from torch_geometric.data import Data, Dataset, InMemoryDataset
 from torch_geometric.loader import DataLoader
 
 from gcl.data.loader import CollatedLoader, DatasetBatches, moved_to
-from gcl.data.prefetch import ViewPrefetcher
+from gcl.data.prefetch import ViewPrefetcher, _generators
 from gcl.losses import NonFiniteError
 from gcl.train.config import TrainConfig, trainable_parameters
 from gcl.train.seed import seed_everything
@@ -190,8 +190,10 @@ def _view_seeds(seed: int, rank: int, first_step: int, count: int) -> list[int]:
     return [_view_seed(seed, rank, first_step + i) for i in range(count)]
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+def _rng_state(generators: Sequence[torch.Generator] = ()) -> dict[str, Any]:
+    r"""The random state of torch (and of CUDA where this process used it) and of
+    ``generators`` (the :class:`torch.Generator` objects a method holds, in order)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
     # Only a process that has used CUDA has CUDA random state to keep: reading it would otherwise
     # initialise CUDA (a context on every GPU) in a run on the CPU.
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -199,12 +201,48 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def _set_rng_state(state: dict[str, Any], generators: Sequence[torch.Generator] = ()) -> None:
+    r"""Restores what :func:`_rng_state` kept; ``generators`` take the saved generator states
+    (checked by :func:`_check_generator_states`), which a checkpoint written before they were
+    kept lacks: they then keep their own, as does a generator whose state is of another kind
+    (another device's)."""
     torch.set_rng_state(state["torch"])
+    for generator, saved in zip(generators, state.get("generators") or (), strict=False):
+        if _same_kind(saved, generator):
+            generator.set_state(saved)
     if "cuda" in state and torch.cuda.is_available():
         # a checkpoint from a machine with more GPUs restores the devices this one has
         for index, device_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(device_state, index)
+
+
+def _check_generator_states(state: dict[str, Any], generators: Sequence[torch.Generator], path: Path,
+                            method: str) -> None:
+    r"""Raises :class:`ValueError` unless ``state`` (one rank's random state in the checkpoint
+    ``path``) holds one generator state per generator of ``generators`` (a checkpoint written
+    before generator states were kept holds none, and passes); warns of states of another kind
+    (device), which :func:`_set_rng_state` leaves out."""
+    saved = state.get("generators")
+    if saved is None:
+        return
+    hint = ("; resume it with the method it was written with, start over (resume=False; gcl train "
+            "--restart), or train in another folder")
+    if len(saved) != len(generators):
+        raise ValueError(f"{path} holds the states of {len(saved)} torch.Generator object(s) of the method "
+                         f"(its augmentations' own generators ...), but this {method} holds {len(generators)}: "
+                         f"it was built otherwise{hint}")
+    other = [index + 1 for index, (kept, generator) in enumerate(zip(saved, generators, strict=True))
+             if not _same_kind(kept, generator)]
+    if other:  # e.g. a CUDA generator then, a CPU one now: the run goes on, as runs across devices do
+        warnings.warn(f"{path} holds states of another kind (another device's) for torch.Generator "
+                      f"{', '.join(map(str, other))} of the method's {len(generators)}: they keep their own state, "
+                      "so the resumed run draws other views than the interrupted one would have", stacklevel=3)
+
+
+def _same_kind(state: Any, generator: torch.Generator) -> bool:
+    r"""Whether ``state`` is a state ``generator`` can take (one of a generator of its device type)."""
+    current = generator.get_state()
+    return isinstance(state, Tensor) and state.dtype == current.dtype and state.shape == current.shape
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
@@ -228,7 +266,9 @@ class Trainer:
     Checkpoints (every ``config.checkpoint_every`` steps and at every epoch end)
     hold the method's ``state_dict`` (parameters, momentum copies, memories),
     the optimiser and scheduler, the step counters, the loss history and the
-    random state of torch and of the shuffling generator. A run started again
+    random state of torch, of the shuffling generator and of every
+    :class:`torch.Generator` the method holds (an augmentation's own, found
+    through its attributes, lists and dicts). A run started again
     with the same ``out_dir`` continues from the last checkpoint and produces the
     same weights as an uninterrupted run (on CPU, bit for bit).
 
@@ -285,6 +325,7 @@ class Trainer:
         self.run_key = _plain(run_key) if run_key is not None else None
         self.device = config.resolve_device()
         self._sampler: DistributedSampler[Any] | None = None
+        self._generators: list[torch.Generator] = []  # those the method holds (set by fit)
 
     # -- data -----------------------------------------------------------------
     def _loader(self, data: Dataset | Data | Iterable[Any], generator: torch.Generator) -> Iterable[Any]:
@@ -360,7 +401,7 @@ class Trainer:
             "step_in_epoch": step_in_epoch,
             "global_step": global_step,
             "epoch_generator_state": epoch_generator_state,
-            "rng": _rng_state(),
+            "rng": _rng_state(self._generators),
             "world_size": _world()[1],
             "history": history,
             "best_val": best_val,
@@ -380,7 +421,7 @@ class Trainer:
         rank, world = _world()
         states: list[Any] = [None] * world
         if world > 1:
-            dist.all_gather_object(states, (_rng_state(), progress))
+            dist.all_gather_object(states, (_rng_state(self._generators), progress))
         if rank == 0:
             content = state()
             content["progress"] = progress
@@ -502,6 +543,8 @@ class Trainer:
             self._forward = DistributedDataParallel(self.method, device_ids=device_ids,
                                                     find_unused_parameters=config.find_unused_parameters,
                                                     **_no_buffer_sync())
+        # the augmentations' own generators: checkpointed and restored with torch's random state
+        self._generators = _generators(self.method)
         parameters = trainable_parameters(self.method)
         if not parameters:
             raise ValueError("the method has no trainable parameters")
@@ -553,6 +596,8 @@ class Trainer:
             per_rank = state.get("rng_per_rank") or [state["rng"]]
             if rank < len(per_rank):
                 restored_rng = per_rank[rank]
+                _check_generator_states(restored_rng, self._generators, checkpoint_path,
+                                        type(self.method).__name__)
             progress_per_rank = state.get("progress_per_rank") or [state.get("progress")]
             if skip_steps and saved_world == world and rank < len(progress_per_rank):
                 restored_progress = progress_per_rank[rank]
@@ -567,7 +612,7 @@ class Trainer:
                     f"of epoch {start_epoch + 1} may repeat or skip graphs; checkpoints at epoch ends "
                     "(checkpoint_every=0) resume exactly", stacklevel=2)
             if skip_steps == 0 and restored_rng is not None:
-                _set_rng_state(restored_rng)
+                _set_rng_state(restored_rng, self._generators)
                 restored_rng = None
         elif not resume and self.out_dir is not None and is_main:
             # starting over: the earlier run's checkpoint and best state go now, so that a run
@@ -615,7 +660,7 @@ class Trainer:
                     # the caller's batches stay where they are
                     iterator = ((moved_to(batch, self.device), None) for batch in batches)
                 if skip_steps and restored_rng is not None:
-                    _set_rng_state(restored_rng)
+                    _set_rng_state(restored_rng, self._generators)
                     restored_rng = None
                 step_in_epoch = skip_steps
                 skip_steps = 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -206,6 +207,34 @@ def test_featureless_batches_split_back_into_graphs() -> None:
     graphs = batch.to_data_list()
     assert [g.num_nodes for g in graphs] == [imdb[i].num_nodes for i in range(8)]
     assert all(torch.equal(g.edge_index, imdb[i].edge_index) for i, g in enumerate(graphs))
+
+
+def test_node_counts_are_inferred_as_pyg_infers_them() -> None:
+    # no x, pos or num_nodes: PyG's DataLoader takes a node-level attribute's size, else each graph's largest
+    # edge index + 1 (0 without edges; here graph 2's z has rows PyG does not count as nodes)
+    def ring(n: int) -> torch.Tensor:
+        return torch.stack([torch.arange(n), (torch.arange(n) + 1) % n]) if n > 1 else torch.zeros(2, 0).long()
+
+    sizes = (3, 5, 1, 7, 2)
+    by_edges = _Graphs([Data(z=torch.arange(n), edge_index=ring(n), y=torch.tensor([n])) for n in sizes])
+    by_type = _Graphs([Data(node_type=torch.zeros(n, dtype=torch.long), edge_index=ring(n)) for n in sizes])
+    for dataset in (by_edges, by_type):
+        with warnings.catch_warnings(record=True) as caught:  # (PyG warns whenever it infers a count)
+            warnings.simplefilter("always")
+            expected = list(DataLoader(dataset, batch_size=3))
+            got = list(CollatedLoader(dataset, batch_size=3))
+            for want, have in zip(expected, got, strict=True):
+                _assert_same(want, have)
+                assert [g.num_nodes for g in have.to_data_list()] == [g.num_nodes for g in want.to_data_list()]
+        said = [str(w.message) for w in caught if "infers each graph's node count" in str(w.message)]
+        assert len(said) == (1 if dataset is by_edges else 0)
+    assert got[0].num_nodes == 3 + 5 + 1  # (the node types count every node)
+
+
+def test_graphs_without_any_node_count_are_refused() -> None:
+    dataset = _Graphs([Data(y=torch.tensor([i])) for i in range(4)])
+    with pytest.raises(ValueError, match=r"cannot tell how many nodes .* set num_nodes on every graph"):
+        CollatedLoader(dataset, batch_size=2)
 
 
 def test_increments_other_than_the_node_count_are_refused() -> None:

@@ -76,6 +76,28 @@ def test_root_may_point_at_family_folder(tmp_path: Path) -> None:
     assert ds.source == (tmp_path / "TU" / "PTC_MR").resolve()
 
 
+@pytest.mark.parametrize("inside", ["", "raw"], ids=["dataset-folder", "raw-folder"])
+def test_root_may_be_the_dataset_folder_itself(inside: str, tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    labels = folder / "raw" / "MUTAG_graph_labels.txt"
+    labels.write_text("1\n" * 188)  # this copy differs from the shipped one: every graph of one class
+    ds = load_dataset("MUTAG", root=folder / inside)
+    assert ds.source == folder.resolve()
+    assert ds._data.y.unique().numel() == 1
+
+
+def test_a_dataset_folder_given_as_root_without_its_files_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "TU" / "MUTAG"
+    empty.mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match=r"MUTAG's folder by its name, but .* lacks raw/MUTAG_A\.txt"):
+        load_dataset("MUTAG", root=empty)
+    folder = copy_tu("MUTAG", tmp_path / "copy")
+    (folder / "raw" / "MUTAG_node_labels.txt").unlink()
+    for root in (folder, folder / "raw"):
+        with pytest.raises(DatasetNotFoundError, match=r"holds MUTAG without raw/MUTAG_node_labels\.txt"):
+            load_dataset("MUTAG", root=root)
+
+
 def test_raw_root_is_never_written(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     for path in [folder, *folder.rglob("*")]:
@@ -117,6 +139,47 @@ def test_corrupt_raw_file_is_named(tmp_path: Path) -> None:
     folder = copy_tu("MUTAG", tmp_path)
     edit_line(folder / "raw" / "MUTAG_A.txt", 4, "2, banana")
     with pytest.raises(CorruptDatasetError, match=r"MUTAG_A\.txt, line 5"):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+@pytest.mark.parametrize(("file", "index", "text", "message"), [
+    ("A", 3, "1.7, 2", r"MUTAG_A\.txt, line 4: expected 2 integer\(s\), got '1\.7, 2'"),
+    ("A", 3, "1.0, 2", r"MUTAG_A\.txt, line 4: expected 2 integer\(s\), got '1\.0, 2'"),
+    ("A", 3, "1", r"MUTAG_A\.txt, line 4: expected 2 integer\(s\)"),
+    ("A", 3, "", r"MUTAG_A\.txt, line 4: expected 2 integer\(s\), got an empty line"),
+    ("graph_indicator", 6, "1e0", r"MUTAG_graph_indicator\.txt, line 7: expected 1 integer\(s\)"),
+    ("graph_labels", 2, "0.5", r"MUTAG_graph_labels\.txt, line 3: expected 1 integer\(s\), got '0\.5'"),
+    ("node_labels", 2, "C", r"MUTAG_node_labels\.txt, line 3: expected 1 integer\(s\), got 'C'"),
+    ("edge_labels", 2, "1.5", r"MUTAG_edge_labels\.txt, line 3: expected 1 integer\(s\), got '1\.5'"),
+], ids=["edge-float", "edge-point-zero", "edge-short", "edge-empty-line", "indicator-exponent", "graph-label",
+        "node-label", "edge-label"])
+def test_a_value_that_is_not_an_integer_is_named_with_its_line(file: str, index: int, text: str, message: str,
+                                                               tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    edit_line(folder / "raw" / f"MUTAG_{file}.txt", index, text)
+    with pytest.raises(CorruptDatasetError, match=message):
+        load_dataset("MUTAG", root=tmp_path)
+
+
+def test_attribute_files_are_parsed_as_numbers(tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path)
+    rows = ["0.5, 1e-3"] * 3371
+    rows[3] = "-inf, 2"  # read as PyG reads it (NaN and inf are named by the feature check)
+    rows[20] = "0.25, one"
+    (folder / "raw" / "MUTAG_node_attributes.txt").write_text("\n".join(rows) + "\n")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_node_attributes\.txt, line 21: expected 2 number\(s\), "
+                                                   r"got '0\.25, one'"):
+        load_dataset("MUTAG", root=tmp_path, use_node_attr=True)
+
+
+def test_a_graph_listed_after_a_later_one_in_the_indicator_is_named(tmp_path: Path) -> None:
+    # MUTAG's graph 1 has nodes 1..17: node 17 moved to graph 2 and node 18 to graph 1 keeps the counts
+    folder = copy_tu("MUTAG", tmp_path)
+    indicator = folder / "raw" / "MUTAG_graph_indicator.txt"
+    edit_line(indicator, 16, "2")
+    edit_line(indicator, 17, "1")
+    with pytest.raises(CorruptDatasetError, match=r"MUTAG_graph_indicator\.txt, line 18: node 18 belongs to graph "
+                                                   r"1, listed after a node of graph 2"):
         load_dataset("MUTAG", root=tmp_path)
 
 
@@ -169,6 +232,22 @@ def test_edges_past_a_featureless_graph_are_named(tmp_path: Path) -> None:
     edit_line(tmp_path / "TU" / "IMDB-BINARY" / "raw" / "IMDB-BINARY_A.txt", 0, "1, 40")  # graph 0 has 20 nodes
     with pytest.raises(CorruptDatasetError, match=r"graph 0 has edges up to node 39 but 20 nodes"):
         load_dataset("IMDB-BINARY", root=tmp_path)
+
+
+def test_edges_past_the_nodes_of_a_node_level_graph_are_named(tmp_path: Path) -> None:
+    import pickle
+
+    with tarfile.open(REPO_DATASETS / "Planetoid" / "Cora" / "Cora.tar.xz") as archive:  # shipped packed
+        archive.extractall(tmp_path / "Planetoid", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    path = tmp_path / "Planetoid" / "Cora" / "raw" / "ind.cora.graph"
+    with path.open("rb") as handle:
+        graph = pickle.load(handle, encoding="latin1")
+    graph[0] = [*graph[0], 50000]  # an edge to a node that does not exist
+    with path.open("wb") as handle:
+        pickle.dump(graph, handle)
+    with pytest.raises(CorruptDatasetError, match=r"Cora from .*: edges reach node 50000, but the graph has "
+                                                   r"2708 feature rows"):
+        load_dataset("Cora", root=tmp_path)
 
 
 def test_zero_node_index_is_named(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from torch_geometric.data import Batch, Data
 
 import gcl.augment as A
 from gcl.data import CollatedLoader, DatasetBatches, ViewPrefetcher
-from gcl.data.prefetch import _seed_everything, pack, unpack
+from gcl.data.prefetch import _generators, _seed_everything, pack, unpack
 
 
 def _same(first: Any, second: Any) -> None:
@@ -290,6 +290,45 @@ def test_generators_held_by_augmentations_are_seeded_per_step(mutag: Any, worker
         reference = [view.x for _, (view,) in prefetcher.epoch(steps, [1, 2, 3, 4])]
     assert all(torch.equal(a, b) for a, b in zip(views, reference, strict=True))
     assert not any(torch.equal(views[0], other) for other in views[1:])  # the same graphs, other seeds
+
+
+def test_generators_are_found_however_deep() -> None:
+    import functools
+
+    import numpy as np
+    from torch import nn
+
+    own = [torch.Generator().manual_seed(i) for i in range(4)]
+    nested = A.Compose([A.RandomChoice([A.DropNodes(0.2, generator=own[0]), A.MaskFeatures(0.2)])])
+    chain: list[Any] = [own[1]]
+    for _ in range(5000):  # deeper than Python's recursion limit
+        chain = [chain]
+
+    class Holder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 4)  # parameters and buffers are not searched
+            self.register_buffer("table", torch.zeros(8))
+            self.array = np.zeros(10)
+            self.partial = functools.partial(A.DropNodes, generator=own[2])
+            self.loop: list[Any] = []
+            self.loop.append(self.loop)  # cycles end
+
+    holder = Holder()
+    found = _generators([nested, chain, holder, {"again": own[0], "last": own[3]}])
+    assert [id(g) for g in found] == [id(g) for g in own]  # each once, in the order reached
+
+
+def test_generators_nested_deep_in_a_pool_are_seeded_per_step(mutag: Any) -> None:
+    # six attributes down: the list, Compose, its list, RandomChoice, its list, DropNodes
+    augmentations = [A.Compose([A.RandomChoice([A.DropNodes(0.3, generator=torch.Generator().manual_seed(0))])])]
+    loader = CollatedLoader(mutag, 16)
+    steps = [torch.arange(16)] * 4
+    runs = []
+    for workers in (1, 2):
+        with ViewPrefetcher(loader.collate, augmentations, workers=workers) as prefetcher:
+            runs.append([view.x for _, (view,) in prefetcher.epoch(steps, [1, 2, 3, 4])])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
 def test_workers_end_when_the_training_process_is_killed(tmp_path: Any) -> None:

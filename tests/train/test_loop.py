@@ -694,7 +694,68 @@ def test_checkpoints_of_a_cpu_run_leave_cuda_uninitialised(monkeypatch: pytest.M
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", initialises)
-    assert set(loop._rng_state()) == {"torch"}
+    assert set(loop._rng_state()) == {"torch", "generators"}
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.zeros(1, dtype=torch.uint8)])
-    assert set(loop._rng_state()) == {"torch", "cuda"}
+    assert set(loop._rng_state()) == {"torch", "cuda", "generators"}
+
+
+def _graphcl_with_own_generators(dataset: Any, count: int = 3) -> nn.Module:
+    r"""GraphCL whose augmentations draw from generators of their own, one of them nested deep
+    in a pool (a Compose of a RandomChoice)."""
+    import gcl.augment as A
+    from gcl.methods import GraphCL
+    from gcl.nn import GIN, ProjectionHead
+
+    seed_everything(3)
+    own = [torch.Generator().manual_seed(seed) for seed in (1, 2, 3)]
+    first = A.DropNodes(0.2, generator=own[0])
+    second: Any = A.MaskFeatures(0.2, generator=own[1])
+    if count == 3:
+        second = A.Compose([A.RandomChoice([second, A.DropNodes(0.2)], generator=own[2])])
+    return GraphCL(GIN(dataset.num_features, 32, 3), first, second, ProjectionHead(96, 96, 96))
+
+
+# 5 steps per epoch: a kill at step 7 resumes from the checkpoint of step 6 (mid epoch 2, whose first step
+# is replayed after the skip), one at step 6 from the end of epoch 1
+@pytest.mark.parametrize(("crash_at", "every"), [(7, 2), (6, 0)], ids=["mid-epoch", "epoch-end"])
+def test_resume_restores_the_generators_of_the_augmentations(crash_at: int, every: int, mutag: Any,
+                                                             tmp_path: Path) -> None:
+    config = _config(checkpoint_every=every)
+    uninterrupted = fit(_graphcl_with_own_generators(mutag), mutag, config)
+    with pytest.raises(Crash):
+        Trainer(CrashAt(_graphcl_with_own_generators(mutag), crash_at), config, out_dir=tmp_path).fit(mutag)
+    result = Trainer(CrashAt(_graphcl_with_own_generators(mutag), 10_000), config, out_dir=tmp_path).fit(mutag)
+    _assert_same_state(uninterrupted.method, result.method.method)  # bit for bit
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in uninterrupted.history]
+    assert len(torch.load(tmp_path / "checkpoint.pt", weights_only=False)["rng"]["generators"]) == 3
+
+
+def test_a_checkpoint_without_generator_states_resumes(mutag: Any, tmp_path: Path) -> None:
+    fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=1), out_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state["rng"].pop("generators", None)  # as written before the generators' states were kept
+    torch.save(state, tmp_path / "checkpoint.pt")
+    resumed = fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=2), out_dir=tmp_path)
+    assert len(resumed.history) == 2
+
+
+def test_resume_refuses_a_method_with_other_generators(mutag: Any, tmp_path: Path) -> None:
+    fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=1), out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"states of 3 torch.Generator object\(s\) .* this GraphCL holds 2"):
+        fit(_graphcl_with_own_generators(mutag, count=2), mutag, _config(epochs=2), out_dir=tmp_path)
+    # a state of another device's generator (a CUDA generator's is 16 bytes) is left out, with a warning
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state["rng"]["generators"][1] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.warns(UserWarning, match=r"another kind \(another device's\) for torch.Generator 2 of the method's 3"):
+        assert len(fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=2), out_dir=tmp_path).history) == 2
+
+
+def test_view_workers_reseed_generators_nested_deep_in_a_pool(mutag: Any) -> None:
+    # the third generator sits six attributes down (GraphCL, its augmentation, Compose, its list,
+    # RandomChoice ...): every worker reseeds it per step, so the run does not depend on their number
+    one = fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=2, view_workers=1))
+    two = fit(_graphcl_with_own_generators(mutag), mutag, _config(epochs=2, view_workers=2))
+    assert [r["loss"] for r in one.history] == [r["loss"] for r in two.history]
+    _assert_same_state(one.method, two.method)
