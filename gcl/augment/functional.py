@@ -634,12 +634,30 @@ def perturb_edges(
     An undirected graph (each edge
     stored in both directions) stays undirected: the sampling runs on one
     direction of every edge (:math:`m_g` counts undirected edges) and
-    decisions are mirrored.
+    decisions are mirrored. Two caveats. With ``force_undirected=None`` the
+    detection looks at the edges of the whole call: a batch holding one
+    directed graph is treated as directed throughout (every stored edge is its
+    own unit), so its undirected graphs may come back with one direction of a
+    node pair removed or added (Bernoulli removal without additions detects
+    nothing and keeps them undirected); augment such graphs apart, or make
+    them undirected first (:class:`torch_geometric.transforms.ToUndirected`).
+    And ``force_undirected=True`` samples the edges stored as :math:`u \le v`
+    and mirrors them, so it expects both directions stored: where counts are
+    kept (``sampling='fraction'``, additions) :math:`m_g` counts only the edges
+    stored as :math:`u \le v`, so a graph whose edges are stored once as
+    :math:`u > v` gains no edge (nor loses one with ``sampling='fraction'``),
+    and one stored once as :math:`u < v` gets its added edges in both
+    directions; a graph stored in one direction only belongs with
+    ``force_undirected=False``.
 
     Adding edges needs graphs of fewer than :math:`2^{31}` nodes.
     Copies of an edge stored more than once (a multigraph) share one random
     value and are removed together, so where such copies straddle the cut a
-    graph loses a few edges less than :math:`r_g`.
+    graph loses a few edges less than :math:`r_g`. Every stored copy counts in
+    :math:`m_g` and as an occupied node pair: the free pairs are the node
+    pairs less the stored edges, so a multigraph may get fewer than
+    :math:`r_g` added edges although enough pairs are free. Coalesce it first
+    (:func:`torch_geometric.utils.coalesce`) for the exact counts.
 
     Output order: kept original edges (original order), then added edges
     grouped by graph (for undirected graphs each new edge followed by its
@@ -657,7 +675,8 @@ def perturb_edges(
             graph; ``'bernoulli'`` removes each edge with probability :math:`p`
             and adds as many as were removed (default: ``'fraction'``).
         force_undirected (bool, optional): treat the graph as undirected
-            (:obj:`True`), directed (:obj:`False`), or detect it (:obj:`None`,
+            (:obj:`True`), directed (:obj:`False`), or detect it from the edges
+            of the whole call, every graph of a batch together (:obj:`None`,
             default). Bernoulli removal without additions needs no detection:
             with :obj:`None` both directions of a node pair share one decision,
             so an undirected graph stays undirected and every edge of a
@@ -1065,9 +1084,15 @@ def drop_edges(
         batch (Tensor, optional): graph index of every node ``[N]``.
         p (float): drop probability in :math:`[0, 1]` (default: :obj:`0.2`).
         sampling (str): ``'bernoulli'`` or ``'fraction'`` (default: ``'bernoulli'``).
-        force_undirected (bool, optional): :obj:`None` (default) removes both
-            directions of a node pair together; :obj:`False` decides every
-            stored edge independently; see :func:`perturb_edges`.
+        force_undirected (bool, optional): with ``sampling='bernoulli'``,
+            :obj:`None` (default) and :obj:`True` remove both directions of a
+            node pair together (one decision per pair, no detection: every edge
+            of a directed graph is still removed with probability :math:`p`);
+            with ``sampling='fraction'``, :obj:`None` detects from the edges of
+            the whole call whether the graphs are undirected, and :obj:`True`
+            samples the edges stored as :math:`u \le v` and mirrors the
+            decisions, as in :func:`perturb_edges`. :obj:`False` decides every
+            stored edge independently.
         edge_attr (Tensor, optional): edge features ``[E, D]``.
         generator (torch.Generator, optional): source of randomness.
         num_graphs (int, optional): number of graphs.
@@ -1258,8 +1283,10 @@ def _graph_mean(x: Tensor, batch: Tensor | None, num_graphs: int | None) -> Tens
         return x.mean(0, keepdim=True)
     batch = node_graph(batch, x.size(0), x.device)  # as int64: index_add_ takes no narrower index
     sizes = torch.bincount(batch, minlength=num_graphs or 0)
-    sums = x.new_zeros((sizes.numel(), x.size(1))).index_add_(0, batch, x)
-    return sums / sizes.clamp_min(1).unsqueeze(1).to(x.dtype)
+    # summed in at least single precision, as x.mean does: half-precision sums overflow
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    sums = torch.zeros((sizes.numel(), x.size(1)), dtype=dtype, device=x.device).index_add_(0, batch, x.to(dtype))
+    return (sums / sizes.clamp_min(1).unsqueeze(1).to(dtype)).to(x.dtype)
 
 
 def _replacement(

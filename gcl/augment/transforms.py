@@ -29,6 +29,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data, HeteroData
@@ -45,6 +46,7 @@ from gcl.augment._utils import (
     exclusive_cumsum,
     is_integer,
     is_sorted,
+    mask_indices,
     on_host,
     pointer,
     stable_argsort,
@@ -77,6 +79,10 @@ __all__ = [
 
 T = TypeVar("T", bound="AugmentTransform")
 _CORE_KEYS = frozenset({"x", "edge_index", "edge_attr", "batch", "ptr"})
+#: The node centralities :class:`AddCentrality` stores: node-level wherever they hold one value
+#: per node, although one name mentions edges (``edge_truncated_pagerank``, kept as named since
+#: processed datasets and user code store it).
+_STORED_CENTRALITIES = frozenset({*CENTRALITY_KEYS.values(), A.GCA_EDGE_PAGERANK_KEY})
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -128,12 +134,19 @@ def _with_node_count(data: Any) -> Any:
     return data
 
 
-def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], list[str]]:
-    r"""Names of the node-level and edge-level attributes besides the core ones.
+def _attribute_levels(
+    data: Data, present: Sequence[str], num_nodes: int
+) -> tuple[list[str], list[str], list[str]]:
+    r"""Names of the node-level and edge-level tensor attributes besides the core
+    ones, and of the attributes held in lists, tuples or NumPy arrays (sorted out
+    by :func:`_filter_sequences`).
 
     For a batch the collation slices decide (robust when sizes coincide); for a
     single graph PyG's size test does, where a size-1 attribute of a one-edge
-    graph counts as graph-level unless its name mentions edges. Attributes that
+    graph counts as graph-level unless its name mentions edges. The centralities
+    gcl stores (:data:`_STORED_CENTRALITIES`) are node-level whenever they have
+    ``num_nodes`` values (in a batch: the node slices), whatever their name and
+    the number of edges. Attributes that
     PyG concatenates along another dimension than the first (``*index*``,
     ``face``: node indices, see :func:`_node_index_keys`) are neither, and so is
     an attribute ``key`` beside a ``key_index`` (the labels of node pairs, as
@@ -148,15 +161,22 @@ def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], li
     rebuilt = _follow_batch_keys(data, present)
     node_keys: list[str] = []
     edge_keys: list[str] = []
+    sequence_keys: list[str] = []
     for key in present:
         if key in _CORE_KEYS or key in rebuilt:
             continue
         value = data[key]
-        if not isinstance(value, Tensor) or value.dim() == 0:
+        if not isinstance(value, Tensor):
+            if f"{key}_index" not in present and _may_hold_rows(value, slices is not None and key in slices):
+                sequence_keys.append(key)
+            continue
+        if value.dim() == 0:
             continue
         if f"{key}_index" in present or data.__cat_dim__(key, value) not in (0, -value.dim()):
             continue
-        if slices is not None and key in slices:
+        collated = slices is not None and key in slices
+        if collated:
+            assert slices is not None
             node_like = node_slices is not None and torch.equal(slices[key], node_slices)
             edge_like = edge_slices is not None and torch.equal(slices[key], edge_slices)
             if node_slices is None or edge_slices is None:
@@ -169,13 +189,17 @@ def _attribute_levels(data: Data, present: Sequence[str]) -> tuple[list[str], li
         else:
             node_like = data.is_node_attr(key)
             edge_like = data.is_edge_attr(key) and (data.edge_index.size(1) != 1 or "edge" in key)
+        if key in _STORED_CENTRALITIES and (
+            node_like or ((not collated or node_slices is None) and value.size(0) == num_nodes)
+        ):
+            node_like, edge_like = True, False
         if node_like and edge_like:
             node_like, edge_like = "edge" not in key, "edge" in key
         if node_like:
             node_keys.append(key)
         elif edge_like:
             edge_keys.append(key)
-    return node_keys, edge_keys
+    return node_keys, edge_keys, sequence_keys
 
 
 def _follow_batch_keys(data: Data, present: Sequence[str]) -> set[str]:
@@ -240,17 +264,127 @@ def _relabel_node_indices(data: Data, keys: list[str], node_mask: Tensor, transf
         data[key] = new_id[value]
 
 
+_Rows = list[Any] | tuple[Any, ...] | np.ndarray
+
+
+def _may_hold_rows(value: Any, per_graph: bool) -> bool:
+    r"""Whether ``value`` is a list, tuple or NumPy array that may hold a row per node or edge;
+    ``per_graph``: a batch's collated attribute, whose elements (one per graph, as PyG collates
+    them: of the first one's type) must be such sequences (a list of per-graph strings is not)."""
+    if per_graph:
+        return isinstance(value, list) and len(value) > 0 and isinstance(value[0], (list, tuple, np.ndarray))
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _filter_sequences(data: Data, keys: Sequence[str], aug: Augmented, nodes_changed: bool) -> None:
+    r"""Filters the node- and edge-level attributes of ``data`` held in lists, tuples or NumPy
+    arrays (``keys``) with ``aug``'s masks, as PyG's ``Data.subgraph`` filters them; added edges
+    get ``None`` (zero rows in an array). ``data`` still holds the input's tensors.
+
+    In one graph PyG's size test decides which is which (as for tensors). In a batch, PyG
+    collates such an attribute into a list with one element per graph: every graph's element
+    that has as many entries as the graph had nodes (edges) is filtered with that graph's part
+    of the mask; other elements are left as they are."""
+    edge_mask = aug.edge_mask
+    num_kept = 0 if edge_mask is None else count_true(edge_mask)
+    num_added = 0 if edge_mask is None else aug.edge_index.size(1) - num_kept
+    edges_changed = edge_mask is not None and (num_kept != edge_mask.numel() or num_added > 0)
+    if not (nodes_changed or edges_changed):
+        return
+    num_edges = data.edge_index.size(1)
+    slices: dict[str, Tensor] = getattr(data, "_slice_dict", None) or {}
+    per_graph = [key for key in keys if isinstance(data, Batch) and key in slices]
+    for key in keys:
+        if key in per_graph:
+            continue
+        value = data[key]
+        # along the first dimension only (PyG's select takes lists along no other)
+        axes = (0, -value.ndim) if isinstance(value, np.ndarray) else (0,)
+        if _is_scalar_array(value) or data.__cat_dim__(key, value) not in axes:
+            continue
+        if nodes_changed and data.is_node_attr(key):
+            assert aug.node_mask is not None
+            data[key] = _select_rows(value, aug.node_mask)
+        elif edges_changed and data.is_edge_attr(key) and (num_edges != 1 or "edge" in key):
+            assert edge_mask is not None
+            data[key] = _select_rows(value, edge_mask, num_added)
+    if per_graph:
+        _filter_graph_sequences(cast(Batch, data), per_graph, aug, nodes_changed, edges_changed, num_kept)
+
+
+def _filter_graph_sequences(data: Batch, keys: Sequence[str], aug: Augmented, nodes_changed: bool,
+                            edges_changed: bool, num_kept: int) -> None:
+    r"""The batch part of :func:`_filter_sequences`: ``keys`` hold one element per graph."""
+    num_graphs = data.num_graphs
+    batch, edge_index = data.batch, data.edge_index
+    edge_graph = batch.index_select(0, edge_index[0])
+    node_counts = torch.bincount(batch, minlength=num_graphs).tolist()
+    edge_counts = torch.bincount(edge_graph, minlength=num_graphs).tolist()
+    node_masks: list[Tensor] | None = None
+    edge_masks: list[Tensor] | None = None
+    added: list[int] = [0] * num_graphs
+    if nodes_changed:
+        assert aug.node_mask is not None
+        # every graph's part of the mask, in the order of its nodes
+        order = torch.sort(batch, stable=True).indices
+        node_masks = list(aug.node_mask.index_select(0, order).split(node_counts))
+    if edges_changed:
+        assert aug.edge_mask is not None and aug.batch is not None
+        order = torch.sort(edge_graph, stable=True).indices
+        edge_masks = list(aug.edge_mask.index_select(0, order).split(edge_counts))
+        new_graph = aug.batch.index_select(0, aug.edge_index[0, num_kept:])
+        added = torch.bincount(new_graph, minlength=num_graphs).tolist()
+    for key in keys:
+        value = data[key]
+        if not isinstance(value, list) or len(value) != num_graphs:
+            continue
+        value = list(value)
+        for graph, element in enumerate(value):
+            if not isinstance(element, (list, tuple, np.ndarray)) or _is_scalar_array(element):
+                continue
+            size, num_nodes, num_edges = len(element), node_counts[graph], edge_counts[graph]
+            node_like = size == num_nodes
+            edge_like = size == num_edges and (num_edges != 1 or "edge" in key)
+            if node_like and edge_like:
+                node_like, edge_like = "edge" not in key, "edge" in key
+            if node_like and node_masks is not None:
+                value[graph] = _select_rows(element, node_masks[graph])
+            elif edge_like and edge_masks is not None:
+                value[graph] = _select_rows(element, edge_masks[graph], added[graph])
+        data[key] = value
+
+
+def _is_scalar_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.ndim == 0
+
+
+def _select_rows(value: _Rows, mask: Tensor, num_added: int = 0) -> _Rows:
+    r"""The entries of ``value`` where ``mask`` holds, then ``num_added`` empty ones (``None``;
+    zero rows in an array); a tuple stays a tuple."""
+    if isinstance(value, np.ndarray):
+        kept = value[mask.cpu().numpy()]
+        if num_added:
+            kept = np.concatenate([kept, np.zeros((num_added, *value.shape[1:]), dtype=value.dtype)])
+        return kept
+    rows = [value[index] for index in mask_indices(mask).tolist()] + [None] * num_added
+    return tuple(rows) if isinstance(value, tuple) else rows
+
+
 def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "the augmentation") -> Data:
     r"""Stores an :class:`Augmented` result in ``data`` (a shallow copy)."""
     present = data.keys()
-    node_keys, edge_keys = _attribute_levels(data, present)
+    old_num_nodes = aug.x.size(0) if aug.node_mask is None else aug.node_mask.numel()
+    node_keys, edge_keys, sequence_keys = _attribute_levels(data, present, old_num_nodes)
     old_num_edges = data.edge_index.size(1)
+    nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
+    if sequence_keys:
+        # sorted out against the input's sizes, before anything is written
+        _filter_sequences(data, sequence_keys, aug, nodes_changed)
     if x_is_real:
         data.x = aug.x
     data.edge_index = aug.edge_index
     if "edge_attr" in present and data.edge_attr is not None:
         data.edge_attr = aug.edge_attr
-    nodes_changed = aug.node_mask is not None and aug.x.size(0) != aug.node_mask.numel()
     index_keys: list[str] = []
     if nodes_changed and aug.node_mask is not None:
         levelled = {*_CORE_KEYS, *node_keys, *edge_keys, *_follow_batch_keys(data, present)}
@@ -574,12 +708,23 @@ class PerturbEdges(_GraphAugment):
     r"""Edge perturbation (`GraphCL <https://arxiv.org/abs/2010.13902>`_):
     remove a fraction :math:`p` of the edges of every graph and add as many new
     ones inside the same graph; see :func:`gcl.augment.functional.perturb_edges`.
+    Every stored copy of an edge counts as an edge and as an occupied node pair,
+    so a multigraph may get fewer added edges than a graph without parallel
+    copies: coalesce it first (:func:`torch_geometric.utils.coalesce`) for the
+    exact count.
 
     Args:
         p (float): perturbation fraction (default: :obj:`0.2`).
         mode (str): ``'both'``, ``'remove'`` or ``'add'`` (default: ``'both'``).
         sampling (str): ``'fraction'`` or ``'bernoulli'`` (default: ``'fraction'``).
-        force_undirected (bool, optional): :obj:`None` detects (default).
+        force_undirected (bool, optional): treat the graphs as undirected
+            (:obj:`True`: the edges stored as :math:`u \le v` are sampled and the
+            decisions mirrored) or directed (:obj:`False`). :obj:`None` (default)
+            detects it from the edges of the whole call (of every graph of a
+            batch together) wherever counts are kept: ``sampling='fraction'``,
+            any additions, :meth:`on_graphs`; otherwise (``sampling='bernoulli'``
+            with ``mode='remove'``) it detects nothing and removes both directions
+            of a node pair together (see :func:`~gcl.augment.functional.perturb_edges`).
         graphcl_reference (bool): GraphCL ``unsupervised_TU`` behaviour (remove
             only) (default: :obj:`False`).
         generator (torch.Generator, optional): source of randomness.
@@ -644,7 +789,15 @@ class DropEdges(_GraphAugment):
     Args:
         p (float): drop probability (default: :obj:`0.2`).
         sampling (str): ``'bernoulli'`` or ``'fraction'`` (default: ``'bernoulli'``).
-        force_undirected (bool, optional): :obj:`None` detects (default).
+        force_undirected (bool, optional): with ``sampling='bernoulli'``,
+            :obj:`None` (default) and :obj:`True` remove both directions of a
+            node pair together (one decision per pair, no detection: every edge
+            of a directed graph is still removed with probability :math:`p`);
+            with ``sampling='fraction'``, :obj:`None` detects from the edges of
+            the whole call whether the graphs are undirected, and :obj:`True`
+            samples the edges stored as :math:`u \le v` and mirrors the
+            decisions. :obj:`False` decides every stored edge independently
+            (see :func:`~gcl.augment.functional.drop_edges`).
         generator (torch.Generator, optional): source of randomness.
     """
 
@@ -767,8 +920,10 @@ class RandomWalkSubgraph(_GraphAugment):
 
 class MaskFeatures(AugmentTransform):
     r"""Attribute masking; ``mode='node'`` replaces whole node feature vectors
-    (`GraphCL <https://arxiv.org/abs/2010.13902>`_), ``mode='dim'`` zeroes
-    feature columns (`GRACE <https://arxiv.org/abs/2006.04131>`_); see
+    (`GraphCL <https://arxiv.org/abs/2010.13902>`_), ``mode='dim'`` whole
+    feature columns; either way the masked entries get ``fill`` (by default
+    noise, as GraphCL's code draws it; ``fill='zero'`` zeroes them, as
+    `GRACE <https://arxiv.org/abs/2006.04131>`_ masks columns); see
     :func:`gcl.augment.functional.mask_features`.
 
     Args:

@@ -414,6 +414,18 @@ def test_mask_features_fills() -> None:
     assert abs(float(big.x.mean()) - 0.5) < 0.01 and abs(float(big.x.std()) - 0.5) < 0.01
 
 
+@pytest.mark.parametrize("mode", ["node", "dim"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_mask_features_mean_fill_sums_half_precision_features_without_overflow(mode: str, dtype: torch.dtype) -> None:
+    # 2000 values of 40 sum to 80000, past float16's largest finite value (65504)
+    x = torch.full((2000, 2), 40.0, dtype=dtype)
+    batch = torch.zeros(2000, dtype=torch.long)
+    for graph in (batch, None):
+        out = F.mask_features(x, 0.5, mode=mode, batch=graph, fill="mean", generator=gen(0))
+        assert out.x.dtype == dtype and bool(out.mask.any())
+        assert torch.equal(out.x, x)  # the mean of equal rows is the row
+
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
 def test_mask_features_mean_fill_takes_any_integer_batch_vector(dtype: torch.dtype) -> None:
     x = torch.arange(40.0).view(10, 4)
@@ -1203,6 +1215,27 @@ def test_added_edges_in_a_graph_of_almost_two_to_the_31_nodes(numpy_on_cpu, monk
     assert int(out.edge_index.min()) >= 0 and int(out.edge_index.max()) < n
     with pytest.raises(ValueError, match=r"fewer than 2\*\*31 nodes \(got one of 2147483648\)"):
         F.perturb_edges(torch.empty(2**31, 0), torch.tensor([[0], [1]]), p=1.0, mode="add")
+
+
+def test_added_edges_count_every_stored_copy_of_an_edge_as_an_occupied_pair() -> None:
+    """Documented: the free pairs are the node pairs less the stored edges, copies included, so a
+    multigraph may get fewer added edges than promised; coalesced, it gets the exact count."""
+    from torch_geometric.utils import coalesce
+
+    x = torch.zeros(4, 1)
+    multigraph = torch.tensor([[0] * 10 + [1, 2], [1] * 10 + [2, 3]])  # 12 ordered pairs, 9 free
+    simple = coalesce(multigraph, num_nodes=4)
+    assert simple.tolist() == [[0, 1, 2], [1, 2, 3]]
+    for seed in range(10):
+        out = F.perturb_edges(x, multigraph, p=0.5, mode="add", generator=gen(seed))
+        added = out.edge_index[:, multigraph.size(1):]
+        # round(0.5 * 12) = 6 wanted, 12 - 12 = 0 pairs counted free
+        assert added.size(1) == 0
+        out = F.perturb_edges(x, simple, p=1.0, mode="add", generator=gen(seed))
+        added = out.edge_index[:, simple.size(1):]
+        assert added.size(1) == 3  # round(1.0 * 3), with 9 free pairs >= 2 * 3
+        pairs = {tuple(edge) for edge in out.edge_index.t().tolist()}
+        assert len(pairs) == 6 and not any(u == v for u, v in pairs)
 
 
 def test_copies_of_an_edge_share_their_decision() -> None:

@@ -678,3 +678,90 @@ def test_drop_nodes_isolate_keeps_the_batch_layout() -> None:
     drawn = pool(batch).to_data_list()
     kept_all = [d.edge_index.size(1) == g.edge_index.size(1) for d, g in zip(drawn, batch.to_data_list())]
     assert any(kept_all) and not all(kept_all)
+
+
+def _as_many_edges_as_nodes() -> list[Data]:
+    """A 2-node graph with one undirected edge and a directed 4-cycle: N == E stored edges;
+    ``x`` holds every node's id."""
+    return [
+        Data(x=torch.arange(2.0).view(-1, 1), edge_index=torch.tensor([[0, 1], [1, 0]])),
+        Data(x=torch.arange(4.0).view(-1, 1), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])),
+    ]
+
+
+def test_stored_centralities_are_node_level_when_graphs_have_as_many_edges_as_nodes() -> None:
+    # AddCentrality.adaptive("pagerank-gca") stores edge_truncated_pagerank, a node centrality whose
+    # name mentions edges: node-level all the same, in one graph and in a batch
+    key = A.GCA_EDGE_PAGERANK_KEY
+    add = aug.AddCentrality.adaptive("pagerank-gca")
+    for graph in _as_many_edges_as_nodes():
+        stored = add(graph)
+        for seed in range(4):
+            for transform in (aug.DropEdges(0.5, generator=gen(seed)), aug.DropNodes(0.5, generator=gen(seed)),
+                              aug.PerturbEdges(0.5, generator=gen(seed))):
+                out = transform(stored)
+                kept = out.x[:, 0].long()
+                assert torch.equal(out[key], stored[key][kept])
+                assert torch.equal(out.truncated_pagerank, stored.truncated_pagerank[kept])
+            # GCA's edge step after node dropping reads one value per kept node
+            chain = aug.Compose([add, aug.DropNodes(0.5, generator=gen(seed)),
+                                 aug.AdaptiveDropEdges(0.5, centrality="pagerank-gca", generator=gen(seed))])
+            view = chain(graph)
+            assert view[key].numel() == view.num_nodes
+    # a batch whose every graph has as many stored edges as nodes
+    graphs = _as_many_edges_as_nodes() * 2
+    stored = add(Batch.from_data_list(graphs))
+    for seed in range(4):
+        for transform in (aug.DropEdges(0.5, generator=gen(seed)), aug.DropNodes(0.5, generator=gen(seed))):
+            out = transform(stored)
+            assert out[key].numel() == out.num_nodes
+            for example, original in zip(out.to_data_list(), stored.to_data_list()):
+                kept = example.x[:, 0].long()
+                assert torch.equal(example[key], original[key][kept])
+
+
+def test_list_and_array_attributes_follow_the_masks_in_one_graph() -> None:
+    # PyG counts lists, tuples and arrays of one entry per node (edge) as node-level (edge-level)
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+    bonds = tuple(f"{u}-{v}" for u, v in path.t().tolist())
+    graph = Data(x=torch.arange(5.0).view(-1, 1), edge_index=path, atoms=["C", "N", "O", "S", "P"],
+                 charge=np.arange(5) * 10, bonds=bonds, tags=["a", "b"])
+    for seed in range(5):
+        out = aug.DropNodes(0.4, generator=gen(seed))(graph)
+        kept = out.x[:, 0].long().tolist()
+        assert out.atoms == [graph.atoms[i] for i in kept] and out.charge.tolist() == [10 * i for i in kept]
+        assert isinstance(out.bonds, tuple) and len(out.bonds) == out.edge_index.size(1)
+        assert list(out.bonds) == [f"{kept[u]}-{kept[v]}" for u, v in out.edge_index.t().tolist()]
+        assert out.tags == ["a", "b"] and graph.atoms == ["C", "N", "O", "S", "P"]  # input untouched
+        out = aug.PerturbEdges(0.5, generator=gen(seed))(graph)
+        num_kept = int(out.edge_index.size(1) - out.bonds.count(None))
+        assert len(out.bonds) == out.edge_index.size(1) and out.atoms == graph.atoms
+        assert list(out.bonds[:num_kept]) == [f"{u}-{v}" for u, v in out.edge_index[:, :num_kept].t().tolist()]
+        assert set(out.bonds[num_kept:]) <= {None}
+
+
+def test_list_and_array_attributes_follow_the_masks_in_a_batch() -> None:
+    # PyG collates such an attribute into one element per graph; Batch.get_example hands it back
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4], [1, 0, 2, 1, 3, 2, 4, 3]])
+    graphs = []
+    for n in (5, 4, 3):
+        edge_index = path[:, (path < n).all(0)]
+        graphs.append(Data(x=torch.arange(float(n)).view(-1, 1), edge_index=edge_index,
+                           atoms=[f"a{i}" for i in range(n)], charge=np.arange(n) * 10,
+                           bonds=[f"{u}-{v}" for u, v in edge_index.t().tolist()], tags=["t"] * 7,
+                           name=f"g{n}"))
+    batch = Batch.from_data_list(graphs)
+    pool = aug.RandomChoice([aug.DropNodes(0.5, generator=gen(1)), aug.PerturbEdges(0.5, generator=gen(2))],
+                            per_graph=True, generator=gen(3))
+    for transform in (aug.DropNodes(0.4, generator=gen(0)), aug.RandomWalkSubgraph(0.5, generator=gen(0)),
+                      aug.PerturbEdges(0.5, generator=gen(0)), aug.DropEdges(0.5, generator=gen(0)), pool):
+        out = transform(batch)
+        for g in range(3):
+            example = out.get_example(g)
+            kept = example.x[:, 0].long().tolist()
+            assert example.atoms == [f"a{i}" for i in kept] and example.charge.tolist() == [10 * i for i in kept]
+            assert len(example.bonds) == example.edge_index.size(1)
+            assert all(bond is None or bond == f"{kept[u]}-{kept[v]}"
+                       for bond, (u, v) in zip(example.bonds, example.edge_index.t().tolist()))
+            assert example.tags == ["t"] * 7 and example.name == graphs[g].name  # as they were
+    assert batch.atoms == [g.atoms for g in graphs]  # input untouched
