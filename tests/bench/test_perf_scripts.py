@@ -276,3 +276,15 @@ def test_micro_batch_accuracy_runs_gcl_train_and_tabulates() -> None:
     assert "runs at commit abc1234" in text
     assert f"| MUTAG | one pass | 1 | {runs[0]['accuracy']:.2f} ± 0.00 |" in text
     assert f"| MUTAG | micro-batches of 16 graphs | 1 | {runs[1]['accuracy']:.2f} ± 0.00 |" in text
+
+
+def test_first_load_times_a_load_into_an_empty_cache_and_one_from_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    module = load("first_load")
+    out = tmp_path / "first-load.json"
+    monkeypatch.setattr(sys, "argv", ["first_load.py", "MUTAG", "--json", str(out)])
+    module.main()
+    result = json.loads(out.read_text())["datasets"]["MUTAG"]
+    assert result["graphs"] == 188 and result["first"] > 0 and result["second"] > 0
