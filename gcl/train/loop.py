@@ -177,6 +177,21 @@ def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % (2**63)
 
 
+def _rank_streams(generators: Sequence[torch.Generator], rank: int) -> None:
+    r"""Gives each of ``generators`` (those a method holds) on rank ``rank`` > 0 a stream of
+    its own: the generator draws a 62-bit integer from its current state, which
+    :func:`_rank_seed` turns into its new seed for this rank. The new streams are a function of
+    the old states and the rank, so a run stays deterministic for a given seed, another ``fit``
+    goes on from where the last one left the generators, and a generator built alike on every
+    rank does not make the same decisions on every rank's graphs. Rank 0 (and a single
+    process) keeps its generators as they are."""
+    if not rank:
+        return
+    for generator in generators:
+        drawn = torch.randint(2**62, (1,), generator=generator, device=generator.device)
+        generator.manual_seed(_rank_seed(int(drawn), rank))
+
+
 def _view_seed(seed: int, rank: int, step: int) -> int:
     r"""The seed of the views of global step ``step`` on ``rank`` when background
     workers draw them: a function of the three alone, so the views do not depend
@@ -277,11 +292,17 @@ class Trainer:
     ``config.batch_size`` is the global batch, split evenly over the ranks by a
     :class:`~torch.utils.data.distributed.DistributedSampler` that reshuffles
     every epoch. Ranks draw different augmentations (rank 0 keeps the
-    single-process random stream). Rank 0 writes the checkpoints, which hold
-    every rank's random state; they resume with any world size at an epoch
-    boundary, and mid-epoch when the world size is unchanged or both runs are
-    distributed (their global batches are the same). An iterable of batches is
-    taken to be this rank's shard, already split by the caller.
+    single-process random stream): torch's stream is seeded per rank, and with
+    in-process views (``config.view_workers == 0``) every rank but 0 gives each
+    :class:`torch.Generator` the method holds a stream of its own, seeded from a
+    number the generator draws and the rank (on resume the states a checkpoint
+    holds for the rank replace them); with view workers, the workers reseed
+    those generators every step from the seed, the rank and the step instead.
+    Rank 0 writes the checkpoints, which hold every rank's random state; they
+    resume with any world size at an epoch boundary, and mid-epoch when the
+    world size is unchanged or both runs are distributed (their global batches
+    are the same). An iterable of batches is taken to be this rank's shard,
+    already split by the caller.
 
     With ``config.view_workers > 0`` the batches of a dataset and their views
     are prepared by background processes (:class:`gcl.data.ViewPrefetcher`)
@@ -545,6 +566,10 @@ class Trainer:
                                                     **_no_buffer_sync())
         # the augmentations' own generators: checkpointed and restored with torch's random state
         self._generators = _generators(self.method)
+        if world > 1 and not config.view_workers:
+            # as torch's stream above; a checkpoint's states, restored below, override these. View
+            # workers reseed every generator of the views from the rank and the step instead.
+            _rank_streams(self._generators, rank)
         parameters = trainable_parameters(self.method)
         if not parameters:
             raise ValueError("the method has no trainable parameters")

@@ -4,7 +4,9 @@ Rank ``r`` trains on half ``r`` of every global batch, in rank order, so that ga
 negatives, all-reduced Barlow Twins statistics and the LCGNN memories see the global
 batch in the same order as the single process. Augmentations are identities and the
 encoders have no batch norm or dropout: those are the only rank-local randomness and
-statistics, and they are not what this test is about.
+statistics, and they are not what this test is about. Where the views are random (an
+augmentation drawing from a generator of its own), the ranks must draw different ones, and
+resume them exactly.
 
 Starting processes dominates the cost, so all multi-process work, including what
 ``gcl train --nproc 2`` launches, runs in one spawn (:func:`_worker`); the tests then
@@ -28,10 +30,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from gcl.augment import Identity
+from gcl.augment import DropNodes, Identity, MaskFeatures
 from gcl.data import attach_index, load_dataset
-from gcl.methods import GraphLevelBarlowTwins, build_method
-from gcl.nn import GIN
+from gcl.methods import GraphCL, GraphLevelBarlowTwins, build_method
+from gcl.nn import GIN, ProjectionHead
 from gcl.train import TrainConfig, Trainer, fit, seed_everything
 from gcl.train.distributed import (
     default_backend,
@@ -142,6 +144,57 @@ class ViewRecorder(Recorder):
         return super().forward(batch)
 
 
+def _kept_nodes(drop: DropNodes, batch: Batch) -> list[int]:
+    """The positions in ``batch`` of the nodes that ``drop`` keeps."""
+    numbered = copy.copy(batch)
+    numbered.node = torch.arange(batch.num_nodes)
+    return drop(numbered).node.tolist()
+
+
+class DropRecorder(nn.Module):
+    """Records which nodes of every step's batch its :class:`DropNodes`, drawing from a
+    generator of its own, keeps; the loss is a simple function of the view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(()))
+        self.drop = DropNodes(0.5, generator=torch.Generator().manual_seed(1))
+        self.kept: list[list[int]] = []
+
+    def forward(self, batch: Any) -> Tensor:
+        self.kept.append(_kept_nodes(self.drop, batch))
+        x = batch.x[self.kept[-1]]
+        return self.weight * x.sum() / x.size(0)
+
+
+class CrashAt(nn.Module):
+    """Wraps a method and raises :class:`Crash` once its forward has run ``at`` times (a kill)."""
+
+    def __init__(self, method: nn.Module, at: int | None = None) -> None:
+        super().__init__()
+        self.method = method
+        self.at = at
+        self.calls = 0
+
+    def forward(self, batch: Any) -> Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            raise Crash
+        return self.method(batch)
+
+
+def _graphcl_with_own_generators(dataset: Any) -> nn.Module:
+    """GraphCL whose two augmentations draw from generators of their own (built alike on every rank)."""
+    seed_everything(11)
+    own = [torch.Generator().manual_seed(seed) for seed in (1, 2)]
+    return GraphCL(GIN(dataset.num_features, 16, 2, batch_norm=False), DropNodes(0.2, generator=own[0]),
+                   MaskFeatures(0.3, generator=own[1]), ProjectionHead(32, 16, 16))
+
+
+def _parameters(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
 def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
             cli: tuple[Callable[..., int], tuple[Any, ...]]) -> dict[str, Any]:
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -167,6 +220,28 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     except Crash:
         pass
     results["resumed-from-single/state"] = _state(resumed.method)
+    # an augmentation's own generator, views drawn in the training process; both ranks hold the
+    # same graphs, so that only their random streams could tell their views apart
+    same = _rank_batches(dataset, 0)
+    dropping = fit(DropRecorder(), same, _config()).method
+    first = results["own-generator/kept"] = list(dropping.kept)
+    results["own-generator/kept-repeated"] = fit(DropRecorder(), same, _config()).method.kept
+    results["own-generator/kept-next-fit"] = fit(dropping, same, _config()).method.kept[len(first):]
+    # two ranks resume mid-epoch (from global step 4 of 6) with those generators' states
+    uninterrupted = fit(_graphcl_with_own_generators(dataset), batches, _config())
+    try:
+        fit(CrashAt(_graphcl_with_own_generators(dataset), at=5), batches, _config(checkpoint_every=2),
+            out_dir=Path(out) / "mid-generators")
+    except Crash:
+        pass
+    dist.barrier()  # rank 0 has written the checkpoint
+    written = torch.load(Path(out) / "mid-generators" / "checkpoint.pt", weights_only=False)
+    results["own-generator/checkpoint"] = {"epoch": written["epoch"], "step_in_epoch": written["step_in_epoch"],
+                                           "generators": [len(rng["generators"]) for rng in written["rng_per_rank"]]}
+    resumed = fit(CrashAt(_graphcl_with_own_generators(dataset)), batches, _config(checkpoint_every=2),
+                  out_dir=Path(out) / "mid-generators")
+    results["own-generator/uninterrupted"] = _parameters(uninterrupted.method)
+    results["own-generator/resumed"] = _parameters(resumed.method.method)
     # a real dataset: the DistributedSampler splits each global batch and reshuffles per epoch
     recorder = Recorder()
     fit(recorder, dataset, _config(epochs=2, batch_size=32))
@@ -330,6 +405,36 @@ def test_resume_inside_an_epoch_with_another_world_size_logs_the_whole_epoch(spa
     record = resumed.history[0]
     assert record["loss"] == pytest.approx(sum(before + recorder.losses) / STEPS)
     assert record["graphs_per_second"] * record["seconds"] == pytest.approx(STEPS * GLOBAL_BATCH)
+
+
+def test_ranks_draw_their_own_views_from_an_augmentations_generator(spawned: dict[str, Any]) -> None:
+    ranks = spawned["ranks"]
+    kept = [r["own-generator/kept"] for r in ranks]
+    assert len(kept[0]) == len(kept[1]) == STEPS * EPOCHS
+    # the ranks hold the same graphs: drawn from one stream, their views would keep the same nodes
+    for step, (first, second) in enumerate(zip(*kept, strict=True)):
+        assert first != second, step
+    # deterministic, and another fit goes on drawing rather than starting the stream again
+    assert [r["own-generator/kept-repeated"] for r in ranks] == kept
+    for ranked in ranks:
+        assert ranked["own-generator/kept-next-fit"] != ranked["own-generator/kept"]
+    # one process and rank 0 draw from the generator as built, step after step
+    batches = _rank_batches(spawned["dataset"], 0)
+    one = fit(DropRecorder(), batches, _config()).method.kept
+    drop = DropNodes(0.5, generator=torch.Generator().manual_seed(1))
+    assert one == [_kept_nodes(drop, batch) for _ in range(EPOCHS) for batch in batches]
+    assert kept[0] == one
+
+
+def test_resume_two_processes_inside_an_epoch_with_generators(spawned: dict[str, Any]) -> None:
+    # written at global step 4 of 6 (one step into the second epoch), with both ranks' generator states
+    assert spawned["ranks"][0]["own-generator/checkpoint"] == {"epoch": 1, "step_in_epoch": 1,
+                                                               "generators": [2] * WORLD}
+    for ranked in spawned["ranks"]:  # bit for bit: every rank's generators continue their own streams
+        expected = ranked["own-generator/uninterrupted"]
+        got = ranked["own-generator/resumed"]
+        assert got.keys() == expected.keys()
+        assert all(torch.equal(got[key], expected[key]) for key in expected)
 
 
 def test_only_rank_zero_writes_checkpoints(spawned: dict[str, Any]) -> None:
