@@ -789,15 +789,11 @@ class DropEdges(_GraphAugment):
     Args:
         p (float): drop probability (default: :obj:`0.2`).
         sampling (str): ``'bernoulli'`` or ``'fraction'`` (default: ``'bernoulli'``).
-        force_undirected (bool, optional): with ``sampling='bernoulli'``,
-            :obj:`None` (default) and :obj:`True` remove both directions of a
-            node pair together (one decision per pair, no detection: every edge
-            of a directed graph is still removed with probability :math:`p`);
-            with ``sampling='fraction'``, :obj:`None` detects from the edges of
-            the whole call whether the graphs are undirected, and :obj:`True`
-            samples the edges stored as :math:`u \le v` and mirrors the
-            decisions. :obj:`False` decides every stored edge independently
-            (see :func:`~gcl.augment.functional.drop_edges`).
+        force_undirected (bool, optional): how node pairs are decided, as in
+            :func:`~gcl.augment.functional.drop_edges`: with ``'bernoulli'``
+            sampling :obj:`None` (default) and :obj:`True` remove both directions
+            of a pair together, with ``'fraction'`` :obj:`None` detects
+            undirected graphs; :obj:`False` decides every stored edge alone.
         generator (torch.Generator, optional): source of randomness.
     """
 
