@@ -5,7 +5,7 @@ Usage::
 
     python docs/make_augmentation_figure.py [--index 0] [--seed 3] [--out PATH]
 
-Needs matplotlib (``pip install gcl[plot]``).
+Needs matplotlib (``pip install -e ".[plot]"`` from the repository).
 """
 
 from __future__ import annotations

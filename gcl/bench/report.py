@@ -301,7 +301,7 @@ def write_chart(config: TableConfig, rows: list[ReportRow], path: str | os.PathL
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:  # pragma: no cover - optional dependency
-        raise ImportError("the bar chart needs matplotlib: pip install 'gcl[plot]'") from error
+        raise ImportError("the bar chart needs matplotlib: pip install matplotlib (or pip install -e '.[plot]' in the repository)") from error
     datasets = list(dict.fromkeys(r.dataset for r in plotted))
     methods = list(dict.fromkeys(r.method for r in plotted))
     series = [(m, "ours") for m in methods] + [(m, "paper") for m in methods
