@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from gcl.data.loader import data_class_of, filled, moved_to, new_batch
@@ -203,13 +203,19 @@ _UNSEARCHED = (Tensor, np.ndarray, torch.utils.data.Dataset, type, types.ModuleT
                memoryview, int, float, complex, range, torch.device, torch.dtype)
 
 
+#: What every :class:`torch.nn.Module` keeps in its ``__dict__`` besides its submodules (``_modules``):
+#: parameters, buffers and hooks, which hold no generator of the module's.
+_MODULE_INTERNALS = frozenset(vars(nn.Module())) - {"_modules"}
+
+
 def _generators(root: Any) -> list[torch.Generator]:
     r"""The :class:`torch.Generator` objects held by ``root`` (an augmentation,
     a list of them, or a method), however deeply: through attributes, the
     lists, tuples, sets and dicts among them and the functions and arguments of
     :func:`functools.partial` objects, each object once, in the order they are
-    reached (depth first). Tensors (modules' parameters and buffers), NumPy
-    arrays, datasets, classes and modules are not searched."""
+    reached (depth first). Tensors, NumPy arrays, datasets, classes, Python
+    modules and a :class:`torch.nn.Module`'s parameters, buffers and hooks are
+    not searched (its submodules and other attributes are)."""
     found: list[torch.Generator] = []
     seen: set[int] = set()
     pending: list[Any] = [root]  # a stack, not recursion: nesting has no limit
@@ -230,9 +236,13 @@ def _generators(root: Any) -> list[torch.Generator]:
             children = [obj.func, *obj.args, *obj.keywords.values()]
         else:
             try:
-                children = list(vars(obj).values())
+                attributes = vars(obj)
             except TypeError:  # no __dict__ (slots, built-in objects)
                 continue
+            if isinstance(obj, nn.Module):  # its submodules and own attributes, not torch's bookkeeping
+                children = [value for key, value in attributes.items() if key not in _MODULE_INTERNALS]
+            else:
+                children = list(attributes.values())
         pending.extend(reversed(children))  # the first child is searched first
     return found
 

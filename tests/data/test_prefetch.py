@@ -318,6 +318,14 @@ def test_generators_are_found_however_deep() -> None:
     found = _generators([nested, chain, holder, {"again": own[0], "last": own[3]}])
     assert [id(g) for g in found] == [id(g) for g in own]  # each once, in the order reached
 
+    class Drawing(nn.Module):  # a module of its own that draws with a generator of its own
+        def __init__(self, generator: torch.Generator) -> None:
+            super().__init__()
+            self.generator = generator
+
+    inner = torch.Generator().manual_seed(9)
+    assert _generators(nn.Sequential(nn.Linear(2, 2), nn.Sequential(Drawing(inner)))) == [inner]
+
 
 def test_generators_nested_deep_in_a_pool_are_seeded_per_step(mutag: Any) -> None:
     # six attributes down: the list, Compose, its list, RandomChoice, its list, DropNodes
