@@ -74,15 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store_of(args: argparse.Namespace) -> object:
-    r"""The results store a ``gcl bench`` / ``gcl reproduce`` command uses: ``--store``, else
-    ``$GCL_RESULTS`` or the cache's (``":memory:"`` keeps nothing)."""
-    store = getattr(args, "store", None)
-    if store is not None:
-        return store
-    from gcl.bench.runner import default_store_path
+def _store_in_memory(args: argparse.Namespace) -> bool:
+    r"""Whether a ``gcl bench`` / ``gcl reproduce`` command's results store keeps nothing."""
+    from gcl.bench.runner import store_path_of
 
-    return default_store_path()
+    return store_path_of(getattr(args, "store", None)) == ":memory:"
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
@@ -90,7 +86,7 @@ def _resume_hint(args: argparse.Namespace) -> str:
     results store on disk (``gcl bench`` / ``gcl reproduce``)."""
     if args.command == "train" and getattr(args, "out", None) is None:
         return "nothing was kept (without --out there are no checkpoints to resume from)"
-    if args.command in ("bench", "reproduce") and str(_store_of(args)) == ":memory:":
+    if args.command in ("bench", "reproduce") and _store_in_memory(args):
         return "nothing was kept (the results store was in memory)"
     if args.command == "train" and getattr(args, "restart", False):
         # the same command would start over again and drop what this run kept

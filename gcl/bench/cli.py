@@ -75,7 +75,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def _execute(config: Any, args: argparse.Namespace) -> int:
     from gcl.bench.config import benchmarks_dir
     from gcl.bench.report import NO_CHART, has_matplotlib, lost_rows, write_report
-    from gcl.bench.runner import check_run_options, dataset_available, default_store_path, run_table
+    from gcl.bench.runner import check_run_options, dataset_available, run_table, store_path_of
     from gcl.bench.store import ResultsStore
     from gcl.data import cache_dir
 
@@ -123,20 +123,15 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
             return 2
         if datasets:  # asked for by name: not found is an error, not a row to leave for later
-            from gcl.bench.runner import dataset_roots
-
             missing = [entry for entry in config.datasets if not dataset_available(entry)]
             if missing:
                 print(f"--datasets: {', '.join(e.label for e in missing)} not found under the data roots ("
-                      + "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in missing)
-                      + "); set GCL_DATA to the folder that holds them, or the row's dataset: {root: ...}, "
+                      + _roots_text(missing) + "); set GCL_DATA to the folder that holds them, or the row's dataset: {root: ...}, "
                       "or let the row download them (dataset: {download: true}; see `gcl datasets --all`)",
                       file=sys.stderr)
                 return 2
-    store_path = args.store if args.store is not None else default_store_path()
-    if str(store_path) != ":memory:":
-        store_path = Path(store_path).expanduser()
-    if str(store_path) != ":memory:" and Path(store_path).is_dir():
+    store_path = store_path_of(args.store)
+    if isinstance(store_path, Path) and store_path.is_dir():
         print(f"--store {store_path} is a folder: give the path of a results database file (created if missing)",
               file=sys.stderr)
         return 2
@@ -153,7 +148,7 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
         out_dir = benchmarks_dir() / "results"
     command = _command(args)
     report = out_dir / f"{config.table}.md"
-    exists = str(store_path) == ":memory:" or Path(store_path).is_file()
+    exists = not isinstance(store_path, Path) or store_path.is_file()
     # read without creating it (nothing to read, and nothing to create where the run is refused)
     with ResultsStore(store_path if exists else ":memory:") as store:
         refusal = _report_refusal(full, config, store, store_path, exists, report, args.report_only)
@@ -194,12 +189,8 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
         return 1
     if args.quick and not args.report_only and summary.unavailable and \
             set(summary.unavailable) >= {entry.label for entry in config.datasets}:
-        from gcl.bench.runner import dataset_roots
-
         print(f"--quick ran nothing: the data of its rows (the quick: section of {config.table}) is not found "
-              "under the data roots ("
-              + "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in config.datasets)
-              + "); set GCL_DATA to the folder that holds them (see `gcl datasets --all`)", file=sys.stderr)
+              "under the data roots (" + _roots_text(config.datasets) + "); set GCL_DATA to the folder that holds them (see `gcl datasets --all`)", file=sys.stderr)
         return 1
     if not args.report_only and summary.failed:
         return 1
@@ -242,9 +233,16 @@ def _store_hint(store_path: str | Path, folder: Path) -> str:
     tables keep theirs there), else the places a store is named."""
     beside = folder / "results.sqlite"
     if beside.is_file() and (str(store_path) == ":memory:"
-                             or Path(store_path).expanduser().resolve() != beside.resolve()):
+                             or Path(store_path).resolve() != beside.resolve()):
         return f"--store {beside}, the store beside the report, or $GCL_RESULTS"
     return "--store PATH or $GCL_RESULTS; the committed tables' is benchmarks/results/results.sqlite"
+
+
+def _roots_text(entries: Any) -> str:
+    r"""Every row's label and the data roots searched for it, for the not-found messages."""
+    from gcl.bench.runner import dataset_roots
+
+    return "; ".join(f"{e.label}: {', '.join(str(r) for r in dataset_roots(e))}" for e in entries)
 
 
 def _rows(rows: list[tuple[str, str, int, int]]) -> str:

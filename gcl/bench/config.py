@@ -139,8 +139,7 @@ class TableConfig:
             raise ValueError(f"protocol must be one of {PROTOCOLS} (got {self.protocol!r})")
         if self.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES} (got {self.aggregate!r})")
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"table {self.table!r}: seeds must be an integer of at least 1 (got {self.seeds!r})")
+        _check_seeds(f"table {self.table!r}", self.seeds)
         if not self.methods:
             raise ValueError(f"table {self.table!r} names no methods")
         if not self.datasets:
@@ -483,6 +482,12 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
     return config
 
 
+def _check_seeds(where: str, seeds: object) -> None:
+    r"""A number of seeds: an integer (not a bool) of at least 1; ``where`` starts the message."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"{where}: seeds must be an integer of at least 1 (got {seeds!r})")
+
+
 def _check_quick(config: TableConfig) -> None:
     r"""The ``quick:`` section names datasets and methods of the table, a number of seeds and an
     ``evaluation.grid`` of the right form: a mistake in them is refused when the table loads, not
@@ -502,9 +507,7 @@ def _check_quick(config: TableConfig) -> None:
                 lookup(label)
             except ValueError as exc:
                 raise ValueError(f"quick.{key}: {exc}") from None
-    seeds = quick.get("seeds", 1)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"table {config.table!r}, quick: seeds must be an integer of at least 1 (got {seeds!r})")
+    _check_seeds(f"table {config.table!r}, quick", quick.get("seeds", 1))
     evaluation = quick.get("evaluation")
     try:
         grid_points(evaluation.get("grid") if isinstance(evaluation, dict) else None)

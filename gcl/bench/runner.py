@@ -144,6 +144,13 @@ def default_store_path() -> Path:
     return cache_dir() / "bench" / "results.sqlite"
 
 
+def store_path_of(store: str | os.PathLike[str] | None) -> Path | str:
+    r"""The results store a command uses: ``store`` (``--store``; ``~`` expanded), else
+    :func:`default_store_path`; ``":memory:"`` as it is (it keeps nothing)."""
+    path = default_store_path() if store is None else store
+    return ":memory:" if str(path) == ":memory:" else Path(path).expanduser()
+
+
 def parse_devices(device: str) -> list[str]:
     r"""The devices of ``--device``: one name, or a comma-separated list that parallel
     workers take in turn (e.g. ``"cuda:0,cuda:1"``); ``auto`` is ``cuda`` where a GPU
