@@ -176,15 +176,15 @@ class CollatedLoader(_IndexedBatches):
         # batches keep a Data subclass's class (PyG builds those empty, as new_batch does)
         self._data_class = data_class_of(self._store)
         self._positions = torch.as_tensor(list(dataset.indices()), dtype=torch.long)
+        self._keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], Tensor)]
         node_key = next((k for k in ("x", "pos", "idx_node") if k in self._slices), None)
         # whether the node counts are inferred as PyG infers them (batches then carry no num_nodes, as PyG's)
-        self._counts_inferred = False
+        self._counts_inferred = node_key is None and "num_nodes" not in self._store
         if node_key is not None:
             self._node_ptr = self._slices[node_key]
         else:  # structure-only graphs: the counts PyG stores, or infers
             counts = self._node_counts(dataset)
             self._node_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        self._keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], Tensor)]
         # per-graph values PyG keeps in a list (strings such as SMILES ...): gathered item by item
         self._list_keys = [k for k in self._slices if k in self._store and isinstance(self._store[k], list)]
         # Which attributes PyG increments by the node count when collating (edge_index ...), asked of
@@ -194,10 +194,10 @@ class CollatedLoader(_IndexedBatches):
         with warnings.catch_warnings():
             if self._counts_inferred:  # PyG's warning for each count it infers: said once above
                 warnings.filterwarnings("ignore", message="Unable to accurately infer 'num_nodes'")
-            first = dataset.get(probes[0]) if probes else None
+            examples = [dataset.get(graph) for graph in probes]
+            first = examples[0] if examples else None
             self._incremented = {k for k in self._keys if first is not None and k in first
                                  and _increment(first, k) not in (0, None)}
-            examples = [dataset.get(graph) for graph in probes]
             # shifted by the node counts below: other increments (bipartite graphs' edge indices ...) need
             # PyG's collate
             odd = sorted({k for example in examples for k in self._incremented
@@ -232,12 +232,11 @@ class CollatedLoader(_IndexedBatches):
         stored = getattr(store, "_num_nodes", None)
         if isinstance(stored, list):
             return torch.as_tensor(stored, dtype=torch.long)
-        self._counts_inferred = "num_nodes" not in store
         if dataset.slices is None:  # one graph, kept whole: its own count (num_nodes, or as PyG infers it)
             count = store.num_nodes
             if count is not None:
                 return torch.tensor([int(count)])
-        keys = [k for k in store.keys() if k in self._slices and isinstance(store[k], Tensor)]
+        keys = self._keys
         node_key = next((k for k in keys if k in _NODE_KEYS), None) or next((k for k in keys if "node" in k), None)
         if node_key is not None:
             return self._slices[node_key].diff()

@@ -62,7 +62,7 @@ def _read_table(path: Path, **options: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(path, sep=",", header=None, skipinitialspace=True, skip_blank_lines=False,
                            na_filter=False, **options)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # pandas' parser and decoding errors are ValueErrors
         raise CorruptDatasetError(f"Cannot parse {path}: {exc}") from exc
 
 
@@ -221,8 +221,8 @@ def check_loaded(dataset: InMemoryDataset, name: str, source: Path) -> None:
 
 
 def _check_single_graph(graph: Any, name: str, source: Path) -> None:
-    r"""Checks that the edges of a dataset of one graph join its nodes (its feature rows, or
-    its stored node count when it has no features).
+    r"""Checks that the edges of a dataset of one graph join its nodes (its feature rows; without
+    features PyG reads the node count from the edges themselves, which they then cannot miss).
 
     Raises:
         CorruptDatasetError: Naming the index out of range and the number of nodes.
@@ -230,19 +230,16 @@ def _check_single_graph(graph: Any, name: str, source: Path) -> None:
     edge_index = graph.edge_index
     if edge_index is None or edge_index.numel() == 0:
         return
-    if graph.x is not None:
-        num_nodes, rows = graph.x.size(0), "feature rows"
-    elif isinstance(getattr(graph._store, "_num_nodes", None), int):
-        num_nodes, rows = graph._store._num_nodes, "nodes"
-    else:  # the node count would be read from the edges themselves
+    if graph.x is None:
         return
+    num_nodes = graph.x.size(0)
     highest, lowest = int(edge_index.max()), int(edge_index.min())
     if lowest < 0:
         raise CorruptDatasetError(f"{name} from {source}: an edge has the negative node index {lowest} "
-                                  f"(the graph has {num_nodes} {rows}).")
+                                  f"(the graph has {num_nodes} feature rows).")
     if highest >= num_nodes:
         raise CorruptDatasetError(f"{name} from {source}: edges reach node {highest}, but the graph has "
-                                  f"{num_nodes} {rows} (nodes 0..{num_nodes - 1}; a graph file that names "
+                                  f"{num_nodes} feature rows (nodes 0..{num_nodes - 1}; a graph file that names "
                                   "nodes the feature files lack?).")
 
 

@@ -3,7 +3,7 @@ r"""LCGNN: label contrastive coding for supervised graph classification (Ren et 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -131,12 +131,12 @@ class LCGNN(nn.Module):
             else:
                 key_batch = batch
             keys = F.normalize(self.key_head(encode_graphs(self.key_encoder, key_batch, nodes=False).graph), dim=-1)
+        if self.memory.labels is None:  # checked when built; the memory may have been replaced since
+            raise ValueError(_NO_LABELS)
         if isinstance(self.memory, MemoryBank):
             index = getattr(batch, "idx", None)
             if index is None:
                 raise ValueError("a MemoryBank needs batch.idx (graph indices); use gcl.data.attach_index(dataset)")
-            if self.memory.labels is None:  # checked when built; the memory may have been replaced since
-                raise ValueError(_NO_LABELS)
             if self.training:  # the update gathers every rank's writes
                 self.memory.update(index.view(-1), keys, labels)
                 filled = self.memory.labels >= 0  # slots not written yet hold random vectors
@@ -148,13 +148,11 @@ class LCGNN(nn.Module):
                 memory_keys = torch.cat([gather_no_grad(keys), self.memory.get()[filled]])
                 memory_labels = torch.cat([gather_no_grad(labels), self.memory.labels[filled]])
         else:
-            stored_keys, stored_labels = self.memory.get()
-            if stored_labels is None:  # checked when built; the memory may have been replaced since
-                raise ValueError(_NO_LABELS)
+            stored = self.memory.get()  # with labels: checked above
             # under torch.distributed the current keys of every rank are candidates too,
             # so each rank's queries see the global batch (as one process would)
-            memory_keys = torch.cat([gather_no_grad(keys), stored_keys])
-            memory_labels = torch.cat([gather_no_grad(labels), stored_labels])
+            memory_keys = torch.cat([gather_no_grad(keys), stored.keys])
+            memory_labels = torch.cat([gather_no_grad(labels), cast(Tensor, stored.labels)])
             if self.training:  # in evaluation mode the memory is read, never written
                 self.memory.enqueue(keys, labels)
         contrastive = self.loss(query, labels, memory_keys, memory_labels)

@@ -566,7 +566,7 @@ class Trainer:
                                                     **_no_buffer_sync())
         # the augmentations' own generators: checkpointed and restored with torch's random state
         self._generators = _generators(self.method)
-        if world > 1 and not config.view_workers:
+        if not config.view_workers:
             # as torch's stream above; a checkpoint's states, restored below, override these. View
             # workers reseed every generator of the views from the rank and the step instead.
             _rank_streams(self._generators, rank)
