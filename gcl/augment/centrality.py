@@ -802,6 +802,7 @@ def _power_iteration_scipy(
     row, indices, indptr = edges_by_source(edge_index, n)
     data = np.ones(row.size) if source_weight is None else source_weight.numpy()[row]
     graph_np, counts = graph.numpy(), sizes.numpy()
+    ordered = is_sorted(graph)
     dangling_nodes = np.empty(0, dtype=np.int64)
     dangling_graph = np.empty(0, dtype=np.int64)
     share_np = np.empty(0)
@@ -811,13 +812,13 @@ def _power_iteration_scipy(
         share_np = share.numpy()
         if dangling_nodes.size and int(counts[dangling_graph].sum()) <= max(row.size, n):
             # Few enough entries: K joins M, so a step is one product.
-            members = np.arange(n) if is_sorted(graph) else np.argsort(graph_np, kind="stable")
+            members = np.arange(n) if ordered else np.argsort(graph_np, kind="stable")
             indptr, indices, data = _with_dangling_columns(
                 indptr, indices, data, dangling_nodes, dangling_graph, share_np, counts, members
             )
             dangling_nodes = dangling_nodes[:0]
     graphs = _OpenGraphs(indptr, indices, data, graph_np, counts, dangling_nodes, share_np,
-                         None if base is None else base.numpy())
+                         None if base is None else base.numpy(), ordered)
     threshold = counts * tol
     done = counts == 0
     open_threshold = np.where(done, 0.0, threshold)
@@ -846,7 +847,9 @@ def _power_iteration_scipy(
         running = ~done
         if int(graphs.counts[running].sum()) <= _SHRINK_BELOW * graphs.graph.size:
             kept = graphs.keep(running)
-            window = np.ascontiguousarray(window[:, kept])
+            current = np.empty((_CHECK_EVERY + 1, kept.size))  # only the current iterate is read on
+            current[0] = window[0, kept]
+            window = current
             threshold, done = threshold[running], done[running]
             open_threshold = open_threshold[running]
             last = 0  # the current iterate is row 0 now
@@ -869,8 +872,9 @@ class _OpenGraphs:
 
     def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, graph: np.ndarray,
                  counts: np.ndarray, dangling_nodes: np.ndarray, share: np.ndarray,
-                 base: np.ndarray | None) -> None:
+                 base: np.ndarray | None, ordered: bool) -> None:
         self.indptr, self.indices, self.data = indptr, indices, data
+        self.ordered = ordered  # nodes grouped by graph in order (dropping graphs keeps it so)
         self.graph, self.counts = graph, counts
         self.dangling_nodes, self.share, self.base = dangling_nodes, share, base
         self.nodes: np.ndarray | None = None  # the original index of every node (None: all of them)
@@ -880,7 +884,6 @@ class _OpenGraphs:
         n, num_graphs, counts = self.graph.size, self.counts.size, self.counts
         self.product = _column_product(self.indptr, self.indices, self.data, n)
         self.dangling_graph = self.graph[self.dangling_nodes]
-        self.ordered = bool((self.graph[1:] >= self.graph[:-1]).all())
         if self.ordered:
             self.starts = (np.cumsum(counts) - counts)[counts > 0]
         else:  # per-graph sums as one sparse product: [G, N] with a 1 at (g(v), v)

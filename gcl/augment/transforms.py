@@ -47,6 +47,7 @@ from gcl.augment._utils import (
     is_integer,
     is_sorted,
     mask_indices,
+    nodes_in_graph_order,
     on_host,
     pointer,
     stable_argsort,
@@ -326,11 +327,11 @@ def _filter_graph_sequences(data: Batch, keys: Sequence[str], aug: Augmented, no
     if nodes_changed:
         assert aug.node_mask is not None
         # every graph's part of the mask, in the order of its nodes
-        order = torch.sort(batch, stable=True).indices
+        order = nodes_in_graph_order(batch, batch.numel(), batch.device)
         node_masks = list(aug.node_mask.index_select(0, order).split(node_counts))
     if edges_changed:
         assert aug.edge_mask is not None and aug.batch is not None
-        order = torch.sort(edge_graph, stable=True).indices
+        order = stable_argsort(edge_graph)
         edge_masks = list(aug.edge_mask.index_select(0, order).split(edge_counts))
         new_graph = aug.batch.index_select(0, aug.edge_index[0, num_kept:])
         added = torch.bincount(new_graph, minlength=num_graphs).tolist()
