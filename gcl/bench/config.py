@@ -108,7 +108,9 @@ class TableConfig:
         train (dict): Training settings shared by all methods.
         paper (str): File name of the published numbers in ``benchmarks/papers``.
         quick (dict): Overrides of the reduced run (``seeds``, ``datasets``,
-            ``train``, ``evaluation``).
+            ``methods``, ``train``, ``evaluation``); ``datasets`` may name a stand-in the
+            table does not hold (run with the table's settings), for a table whose data
+            is not shipped.
         description (str): Protocol text for the report.
         notes (str): Markdown appended to the report (investigations, reductions).
         source (Path, optional): The YAML file it came from.
@@ -329,7 +331,7 @@ class TableConfig:
         of those settings are dropped (and a grid left empty with them)."""
         quick = self.quick
         names = quick.get("datasets")
-        datasets = [self.dataset_entry(n) for n in names] if names else self.datasets[:1]
+        datasets = [self._quick_dataset(n) for n in names] if names else self.datasets[:1]
         methods = [self.method(label) for label in quick["methods"]] if "methods" in quick else self.methods
         train_override = dict(quick.get("train", {"epochs": 1}))
         # pre-training is never validated: the quick run's early-stopping setting is not for it
@@ -352,6 +354,20 @@ class TableConfig:
             notes="Reduced smoke-test run (`--quick`); not comparable with the paper.", source=self.source,
             is_quick=True,
         )
+
+    def _quick_dataset(self, label: str) -> DatasetEntry:
+        r"""A dataset of ``quick.datasets``: the table's row, or a stand-in the table does not hold
+        (a shipped dataset for a table whose data is not shipped) with the table's settings."""
+        from gcl.data.registry import get_spec
+
+        try:
+            return self.dataset_entry(label)
+        except ValueError as exc:
+            try:
+                name = get_spec(label).name
+            except ValueError:
+                raise ValueError(f"{exc}, and {label!r} is no dataset gcl knows") from None
+        return DatasetEntry(name, name)
 
     def restricted(self, datasets: list[str] | None = None, seeds: int | None = None,
                    methods: list[str] | None = None) -> TableConfig:
@@ -495,7 +511,7 @@ def _check_quick(config: TableConfig) -> None:
     from gcl.bench.protocols import grid_points
 
     quick = config.quick
-    for key, lookup in (("datasets", config.dataset_entry), ("methods", config.method)):
+    for key, lookup in (("datasets", config._quick_dataset), ("methods", config.method)):
         if key not in quick:
             continue
         names = quick[key]

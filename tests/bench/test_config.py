@@ -99,6 +99,17 @@ def test_reduced_and_restricted() -> None:
         two.restricted(None, methods=["grace"])
 
 
+def test_quick_stand_in_dataset() -> None:
+    # a dataset the table does not hold: a stand-in for the quick run, with the table's settings
+    config = parse_config(_content(quick={"datasets": ["proteins"], "train": {"epochs": 1}}))
+    quick = config.reduced()
+    assert [(d.label, d.name, d.train) for d in quick.datasets] == [("PROTEINS", "PROTEINS", {"epochs": 1})]
+    settings = quick.settings(quick.datasets[0], quick.methods[0])
+    assert settings["dataset"] == {"name": "PROTEINS"} and settings["train"]["epochs"] == 1
+    assert settings["options"] == {"temperature": 0.2}
+    assert [d.label for d in config.datasets] == ["MUTAG", "IMDB-B"]  # the full table is unchanged
+
+
 _SUPERVISED = {"protocol": "supervised-kfold", "methods": {"s": {"method": "supervised"}}, "datasets": ["MUTAG"]}
 
 
@@ -132,8 +143,11 @@ def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
     ({"seeds": "x"}, r"seeds must be an integer of at least 1 \(got 'x'\)"),
     ({"quick": {"seeds": 1.5}}, r"table 't', quick: seeds must be an integer of at least 1 \(got 1.5\)"),
     ({"quick": {"seeds": False}}, r"quick: seeds must be an integer of at least 1 \(got False\)"),
-    # the quick section is checked when the file loads: rows and methods of the table, a seed count, a grid
-    ({"quick": {"datasets": ["PROTEINS"]}}, r"quick.datasets: table 't' has no dataset 'PROTEINS'"),
+    # the quick section is checked when the file loads: rows and methods of the table (or datasets gcl knows,
+    # stand-ins), a seed count, a grid
+    ({"quick": {"datasets": ["PROTEINZ"]}},
+     r"quick.datasets: table 't' has no dataset 'PROTEINZ'; it has \['MUTAG', 'IMDB-B'\], and 'PROTEINZ' is no "
+     r"dataset gcl knows"),
     ({"quick": {"methods": ["grace"]}}, r"quick.methods: table 't' has no method 'grace'"),
     ({"quick": {"datasets": "MUTAG"}}, r"quick.datasets must be a list of the table's datasets \(got 'MUTAG'\)"),
     # an evaluation grid is checked when the file loads, over each row's training settings, naming the row
