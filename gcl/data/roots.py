@@ -59,7 +59,9 @@ def cache_dir() -> Path:
 
 
 def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
-    r"""Return the roots searched for raw files, in priority order."""
+    r"""Return the roots searched for raw files, in priority order: absolute paths as given
+    (symbolic links kept, so that a root named as a dataset's folder is recognised by that name
+    whatever the link's target is called), one per folder they resolve to."""
     roots: list[Path] = []
     if root is not None:
         roots.append(Path(root).expanduser())
@@ -68,12 +70,10 @@ def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
         roots.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p)
     roots.append(REPO_DATASETS)
     roots.append(cache_dir() / "download")
-    unique: list[Path] = []
+    unique: dict[Path, Path] = {}
     for path in roots:
-        resolved = path.resolve()
-        if resolved not in unique:
-            unique.append(resolved)
-    return unique
+        unique.setdefault(path.resolve(), Path(os.path.abspath(path)))
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,15 @@ def candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
 def own_folder(spec: DatasetSpec, root: Path) -> Path | None:
     r"""The dataset folder of ``spec`` that ``root`` is, by its name (``.../TU/MUTAG`` for MUTAG,
     ``.../WikiCS`` for WikiCS, whose files lie in the family folder), or whose ``raw/`` folder
-    ``root`` is (``.../TU/MUTAG/raw``); ``None`` when ``root`` is neither."""
+    ``root`` is (``.../TU/MUTAG/raw``), by the name given or by the name of the folder a
+    symbolic link leads to; ``None`` when ``root`` is neither."""
     name = spec.family if spec.folder == "." else Path(spec.folder).name
-    if root.name == "raw" and root.parent.name == name:
-        return root.parent
-    return root if root.name == name else None
+    for path in dict.fromkeys((root, root.resolve())):
+        if path.name == "raw" and path.parent.name == name:
+            return path.parent
+        if path.name == name:
+            return path
+    return None
 
 
 def _complete(spec: DatasetSpec, folder: Path) -> bool:

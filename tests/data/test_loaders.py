@@ -86,6 +86,23 @@ def test_root_may_be_the_dataset_folder_itself(inside: str, tmp_path: Path) -> N
     assert ds._data.y.unique().numel() == 1
 
 
+@pytest.mark.parametrize("inside", ["", "raw"], ids=["dataset-folder", "raw-folder"])
+@pytest.mark.parametrize("named", ["link", "target"])
+def test_root_may_be_a_link_to_the_dataset_folder(named: str, inside: str, tmp_path: Path) -> None:
+    folder = copy_tu("MUTAG", tmp_path / "copy")
+    (folder / "raw" / "MUTAG_graph_labels.txt").write_text("1\n" * 188)  # unlike the shipped copy
+    if named == "link":  # a link of the dataset's name to a folder of another name
+        folder = folder.rename(tmp_path / "mutag-2026")
+        link = tmp_path / "data" / "MUTAG"
+        link.parent.mkdir()
+    else:  # a link of another name to the dataset's folder
+        link = tmp_path / "my-mutag"
+    link.symlink_to(folder, target_is_directory=True)
+    ds = load_dataset("MUTAG", root=link / inside)
+    assert ds.source == folder.resolve()
+    assert ds._data.y.unique().numel() == 1
+
+
 def test_a_dataset_folder_given_as_root_without_its_files_is_an_error(tmp_path: Path) -> None:
     empty = tmp_path / "TU" / "MUTAG"
     empty.mkdir(parents=True)
