@@ -566,10 +566,12 @@ class Trainer:
                                                     **_no_buffer_sync())
         # the augmentations' own generators: checkpointed and restored with torch's random state
         self._generators = _generators(self.method)
-        if not config.view_workers:
-            # as torch's stream above; a checkpoint's states, restored below, override these. View
-            # workers reseed every generator of the views from the rank and the step instead.
-            _rank_streams(self._generators, rank)
+        # as torch's stream above; a checkpoint's states, restored below, override these. View
+        # workers reseed the generators of the views from the rank and the step instead; one the
+        # method uses outside its views (in forward) gets a stream of its own here too.
+        views = getattr(self.method, "view_augmentations", None)
+        reseeded = {id(g) for g in _generators(views())} if config.view_workers and callable(views) else set()
+        _rank_streams([g for g in self._generators if id(g) not in reseeded], rank)
         parameters = trainable_parameters(self.method)
         if not parameters:
             raise ValueError("the method has no trainable parameters")

@@ -167,6 +167,20 @@ class DropRecorder(nn.Module):
         return self.weight * x.sum() / x.size(0)
 
 
+class ForwardDrawRecorder(ViewRecorder):
+    """A :class:`ViewRecorder` (views from background workers) that also draws from a
+    generator of its own in forward, outside its views, and records the draws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(1)
+        self.draws: list[float] = []
+
+    def forward(self, batch: Any, views: Any = None) -> Tensor:
+        self.draws.append(float(torch.rand((), generator=self.generator)))
+        return super().forward(batch, views)
+
+
 class CrashAt(nn.Module):
     """Wraps a method and raises :class:`Crash` once its forward has run ``at`` times (a kill)."""
 
@@ -250,6 +264,9 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     recorder = ViewRecorder()
     fit(recorder, dataset, _config(epochs=2, batch_size=32, view_workers=1))
     results["sampler/seen-view-workers"] = recorder.seen
+    drawing = ForwardDrawRecorder()
+    fit(drawing, dataset, _config(epochs=1, batch_size=32, view_workers=1))
+    results["view-workers/forward-draws"] = drawing.draws
     seed_everything(11)
     augmented = build_method("graphcl", dataset, hidden_channels=16, num_layers=2)
     trained = fit(augmented, dataset, _config(epochs=1, batch_size=32, view_workers=1))
@@ -424,6 +441,16 @@ def test_ranks_draw_their_own_views_from_an_augmentations_generator(spawned: dic
     drop = DropNodes(0.5, generator=torch.Generator().manual_seed(1))
     assert one == [_kept_nodes(drop, batch) for _ in range(EPOCHS) for batch in batches]
     assert kept[0] == one
+
+
+def test_ranks_draw_their_own_numbers_in_forward_with_view_workers(spawned: dict[str, Any]) -> None:
+    # a generator the method uses outside its views: the workers do not reseed it, the loop gives
+    # every rank but 0 a stream of its own, as without workers
+    first, second = (r["view-workers/forward-draws"] for r in spawned["ranks"])
+    assert len(first) == len(second) > 1
+    assert all(a != b for a, b in zip(first, second, strict=True))
+    generator = torch.Generator().manual_seed(1)  # rank 0 draws from the generator as built
+    assert first == [float(torch.rand((), generator=generator)) for _ in first]
 
 
 def test_resume_two_processes_inside_an_epoch_with_generators(spawned: dict[str, Any]) -> None:
