@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, overload
 
 import numpy as np
+import torch
 
 
 @overload
@@ -25,3 +26,14 @@ def check_switch(name: str, value: object, optional: bool = False) -> bool | Non
         allowed = "True, False or None" if optional else "True or False"
         raise ValueError(f"{name} must be {allowed} (got {value!r})")
     return bool(value)
+
+
+def check_generator(name: str, value: object) -> torch.Generator | None:
+    r"""``value`` if it is a :class:`torch.Generator` or :obj:`None`, else
+    :class:`TypeError`: a seed or a NumPy generator would otherwise fail only at
+    the first draw, deep inside torch."""
+    if value is not None and not isinstance(value, torch.Generator):
+        kind = type(value)
+        found = repr(value) if kind.__module__ == "builtins" else f"a {kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"{name} must be a torch.Generator or None (got {found})")
+    return value

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gcl._checks import check_switch
+from gcl._checks import check_generator, check_switch
 from gcl.augment._utils import (
     check_batch,
     check_choice,
@@ -41,7 +41,7 @@ from gcl.augment.centrality import (
     CentralityKind,
     node_centrality,
 )
-from gcl.augment.functional import Augmented, MaskedFeatures
+from gcl.augment.functional import Augmented, MaskedFeatures, keeps_index_dtype
 
 __all__ = [
     "adaptive_drop_edges",
@@ -85,6 +85,43 @@ def gca_centrality_options(kind: str, *, for_edges: bool) -> dict[str, Any]:
     return {}
 
 
+def check_node_centrality(phi: Tensor, num_nodes: int, name: str = "node_centrality") -> Tensor:
+    r"""``phi`` detached (the probabilities only steer random draws, and carry no
+    gradient), or :class:`ValueError` unless it holds one finite value :math:`\ge 0`
+    per node: a negative or NaN centrality would otherwise get the log-score of 0
+    (the cap :math:`p_\tau`) unnoticed. ``name`` says where it came from (e.g.
+    ``"node_centrality (data.pagerank)"``). One pass over the nodes."""
+    if not isinstance(phi, Tensor) or phi.dim() != 1 or phi.numel() != num_nodes:
+        found = list(phi.shape) if isinstance(phi, Tensor) else type(phi).__name__
+        raise ValueError(f"{name} must have one value per node ({num_nodes}) (got shape {found})")
+    phi = phi.detach()
+    if phi.numel() == 0 or phi.dtype == torch.bool:
+        return phi
+    if on_host(phi) and phi.dtype in (torch.float64, torch.float32, torch.int64, torch.int32):
+        values = phi.numpy()
+        # (NaN fails both comparisons)
+        valid = bool(np.minimum.reduce(values) >= 0) and bool(np.maximum.reduce(values) < np.inf)
+    else:
+        low, high = torch.aminmax(phi)
+        valid = bool((low >= 0) & (high < float("inf")))
+    if not valid:
+        values_t = phi.to(torch.float64)
+        problems = []
+        nan = int(torch.isnan(values_t).sum())
+        infinite = int(torch.isinf(values_t).sum())
+        negative = values_t[values_t < 0]
+        if nan:
+            problems.append(f"NaN at {nan}")
+        if infinite:
+            problems.append(f"infinity at {infinite}")
+        if negative.numel():
+            problems.append(f"negative values (down to {float(negative.min()):.3g}) at {negative.numel()}")
+        raise ValueError(
+            f"{name} must hold finite values >= 0 (got {', '.join(problems)} of {num_nodes} nodes)"
+        )
+    return phi
+
+
 def _centrality(
     kind: CentralityKind,
     edge_index: Tensor,
@@ -96,15 +133,11 @@ def _centrality(
     for_edges: bool,
 ) -> Tensor:
     r"""The node centrality :math:`\varphi` of GCA's edge weights (``for_edges``) or
-    feature weights: ``given`` as it is, or computed as GCA's code computes it."""
+    feature weights: ``given`` (checked by :func:`check_node_centrality`), or computed as
+    GCA's code computes it."""
     check_choice("centrality", kind, tuple(CENTRALITY_KEYS))
     if given is not None:
-        if given.dim() != 1 or given.numel() != num_nodes:
-            raise ValueError(
-                f"node_centrality must have one value per node ({num_nodes}) "
-                f"(got shape {list(given.shape)})"
-            )
-        phi = given
+        phi = check_node_centrality(given, num_nodes)
     else:
         phi = node_centrality(kind, edge_index, num_nodes, batch, num_graphs=num_graphs,
                               **gca_centrality_options(kind, for_edges=for_edges))
@@ -243,13 +276,17 @@ def edge_drop_probabilities(
             ``'pagerank-gca'`` (GCA's PageRank, :func:`~gcl.augment.centrality.truncated_pagerank`)
             (default: ``'degree'``); with ``node_centrality`` given, what it holds.
         node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``,
-            used as given (for ``'pagerank-gca'``, GCA's edge weights take
-            ``truncated_pagerank(..., iterations=200)``).
+            finite and :math:`\ge 0`, used as given (for ``'pagerank-gca'``, GCA's
+            edge weights take ``truncated_pagerank(..., iterations=200)``).
         aggr (str): ``'target'``, ``'source'`` or ``'mean'`` (default: ``'target'``).
         log_offset (float): use :math:`\log(\varphi + \text{offset})`; GCA's
             later code uses ``1.0``, the paper and its first code ``0.0``
             (default: :obj:`0.0`).
         num_graphs (int, optional): number of graphs.
+
+    Raises:
+        ValueError: If ``node_centrality`` does not hold one finite value
+            :math:`\ge 0` per node (an exact 0 gets :math:`p_\tau`).
 
     Shapes:
         - **output:** :math:`[E]`
@@ -306,10 +343,12 @@ def feature_mask_probabilities(
     as equal: its weights are those of :math:`\varphi = 1`, so they follow how
     often each dimension occurs, as for any constant centrality (otherwise
     every dimension would get :math:`p_\tau`). ``p=0`` gives all zeros.
+    The probabilities are computed from detached values (features out of a
+    layer are taken) and carry no gradient: they only steer random draws.
 
     Args:
         x (Tensor): node features ``[N, F]``.
-        node_centrality (Tensor): :math:`\varphi`, ``[N]``.
+        node_centrality (Tensor): :math:`\varphi`, ``[N]``, finite and :math:`\ge 0`.
         batch (Tensor, optional): graph index of every node ``[N]``.
         p (float): overall masking rate in :math:`[0, 1]` (default: :obj:`0.3`).
         threshold (float): cut-off :math:`p_\tau` (default: :obj:`0.7`).
@@ -318,6 +357,10 @@ def feature_mask_probabilities(
         per_graph (bool): one probability vector per graph (default: :obj:`True`).
         log_offset (float): use :math:`\log(w_i + \text{offset})` (default: :obj:`0.0`).
         num_graphs (int, optional): number of graphs.
+
+    Raises:
+        ValueError: If ``node_centrality`` does not hold one finite value
+            :math:`\ge 0` per node.
 
     Shapes:
         - **output:** :math:`[G, F]` with ``per_graph``, else :math:`[F]`.
@@ -331,16 +374,29 @@ def feature_mask_probabilities(
         raise ValueError(
             f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
         )
+    check_batch(batch, x.size(0), num_graphs)
+    phi = check_node_centrality(node_centrality, x.size(0))
+    return _feature_probabilities(x, phi, batch, p, threshold, dense, per_graph, log_offset, num_graphs)
+
+
+def _feature_probabilities(
+    x: Tensor,
+    phi: Tensor,
+    batch: Tensor | None,
+    p: float,
+    threshold: float,
+    dense: bool,
+    per_graph: bool,
+    log_offset: float,
+    num_graphs: int | None,
+) -> Tensor:
+    r""":func:`feature_mask_probabilities` of checked arguments."""
     num_nodes, num_features = x.shape
-    check_batch(batch, num_nodes, num_graphs)
-    if node_centrality.dim() != 1 or node_centrality.numel() != num_nodes:
-        raise ValueError(
-            f"node_centrality must have one value per node ({num_nodes}) "
-            f"(got shape {list(node_centrality.shape)})"
-        )
     dtype = torch.float64
+    phi = phi.to(dtype)
+    # weights of random draws: no gradient (x may be the output of a layer)
+    x = x.detach()
     present = x.to(dtype).abs() if dense else (x != 0).to(dtype)  # (bool and integer features too)
-    phi = node_centrality.to(dtype)
     if per_graph:
         sizes = graph_sizes(batch, num_nodes, num_graphs, x.device)
         num_groups = sizes.numel()
@@ -361,6 +417,7 @@ def feature_mask_probabilities(
     return probabilities if per_graph else probabilities[0]
 
 
+@keeps_index_dtype
 def adaptive_drop_edges(
     x: Tensor,
     edge_index: Tensor,
@@ -409,10 +466,12 @@ def adaptive_drop_edges(
     force_undirected = check_switch("force_undirected", force_undirected)
     check_probability("p", p)
     check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
-    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    check_generator("generator", generator)
+    checked, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0:
         ones = torch.ones(edge_index.size(1), dtype=torch.bool, device=edge_index.device)
-        return Augmented(x, edge_index, batch, edge_attr, None, ones)
+        return Augmented(x, edge_index, batch, edge_attr, None, ones)  # the input's tensors
+    edge_index = checked
     if force_undirected and aggr != "mean":
         raise ValueError(
             f"force_undirected=True needs the symmetric aggr='mean' (got aggr={aggr!r})"
@@ -488,7 +547,8 @@ def adaptive_mask_features(
             except ``'pagerank-gca'``, which takes 10 steps here
             (:data:`GCA_FEATURE_PAGERANK_STEPS`, GCA's ``compute_pr(edge_index)``).
         node_centrality (Tensor, optional): precomputed :math:`\varphi`, ``[N]``,
-            used as given (eigenvector centralities get :data:`EIGENVECTOR_FLOOR`).
+            finite and :math:`\ge 0`, used as given (eigenvector centralities get
+            :data:`EIGENVECTOR_FLOOR`).
         generator (torch.Generator, optional): source of randomness.
         num_graphs (int, optional): number of graphs.
 
@@ -499,24 +559,21 @@ def adaptive_mask_features(
     dense = check_switch("dense", dense)
     per_graph = check_switch("per_graph", per_graph)
     check_probability("p", p)
+    check_generator("generator", generator)
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(
+            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
+        )
     edge_index, num_nodes = check_graph(x, edge_index, batch, None, num_graphs)
     if p == 0.0:
         check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))
         num_groups = graph_sizes(batch, num_nodes, num_graphs, x.device).numel() if per_graph else 0
         shape = (num_groups, x.size(1)) if per_graph else (x.size(1),)
         return MaskedFeatures(x, torch.zeros(shape, dtype=torch.bool, device=x.device))
+    check_probability("threshold", threshold)
+    log_offset = check_real("log_offset", log_offset, minimum=0.0)
     phi = _centrality(centrality, edge_index, num_nodes, batch, num_graphs, node_centrality, for_edges=False)
-    probabilities = feature_mask_probabilities(
-        x,
-        phi,
-        batch,
-        p=p,
-        threshold=threshold,
-        dense=dense,
-        per_graph=per_graph,
-        log_offset=log_offset,
-        num_graphs=num_graphs,
-    )
+    probabilities = _feature_probabilities(x, phi, batch, p, threshold, dense, per_graph, log_offset, num_graphs)
     mask = torch.rand(probabilities.shape, generator=generator, device=x.device) < probabilities
     entry_mask = mask[node_graph(batch, num_nodes, x.device)] if per_graph else mask.unsqueeze(0)
     return MaskedFeatures(x.masked_fill(entry_mask, 0), mask)

@@ -14,13 +14,15 @@ consistent.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, TypeVar
+import functools
+from collections.abc import Callable
+from typing import Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from gcl._checks import check_switch
+from gcl._checks import check_generator, check_switch
 from gcl.augment._utils import (
     HostGroups,
     Reach,
@@ -113,6 +115,27 @@ class MaskedFeatures(NamedTuple):
 
 
 # --------------------------------------------------------------------------- helpers
+_Params = ParamSpec("_Params")
+_GraphFunction = Callable[Concatenate[Tensor, Tensor, _Params], Augmented]
+
+
+def keeps_index_dtype(function: _GraphFunction[_Params]) -> _GraphFunction[_Params]:
+    r"""``function`` (a graph augmentation, which works on int64 indices) returning
+    ``edge_index`` in the integer dtype it was given, e.g. int32; int64 only where the
+    output's node ids do not fit that dtype (a ``uint8`` graph of over 256 nodes that
+    gains edges)."""
+
+    @functools.wraps(function)
+    def augment(x: Tensor, edge_index: Tensor, *args: _Params.args, **kwargs: _Params.kwargs) -> Augmented:
+        out = function(x, edge_index, *args, **kwargs)
+        dtype = edge_index.dtype
+        if out.edge_index.dtype != dtype and out.x.size(0) <= torch.iinfo(dtype).max + 1:
+            return out._replace(edge_index=out.edge_index.to(dtype))
+        return out
+
+    return augment
+
+
 def apply_node_mask(
     x: Tensor,
     edge_index: Tensor,
@@ -196,6 +219,7 @@ def _keep_at_least_one(
 
 
 # --------------------------------------------------------------------------- node dropping
+@keeps_index_dtype
 def drop_nodes(
     x: Tensor,
     edge_index: Tensor,
@@ -270,11 +294,13 @@ def drop_nodes(
     """
     check_probability("p", p)
     check_choice("mode", mode, ("fraction", "bernoulli"))
+    check_generator("generator", generator)
     isolate = check_switch("isolate", isolate)
     graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    checked, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0 or num_nodes == 0:
-        return _identity(x, edge_index, batch, edge_attr, node_mask=not isolate)
+        return _identity(x, edge_index, batch, edge_attr, node_mask=not isolate)  # the input's tensors
+    edge_index = checked
     device = x.device
     sizes = graph_sizes(batch, num_nodes, num_graphs, device)
     graph = node_graph(batch, num_nodes, device)
@@ -597,6 +623,7 @@ def _sample_new_edges_host(
             np.concatenate([part[1] for part in parts]).take(regroup))
 
 
+@keeps_index_dtype
 def perturb_edges(
     x: Tensor,
     edge_index: Tensor,
@@ -714,12 +741,14 @@ def perturb_edges(
     check_probability("p", p)
     check_choice("mode", mode, ("both", "remove", "add"))
     check_choice("sampling", sampling, ("fraction", "bernoulli"))
+    check_generator("generator", generator)
     force_undirected = check_switch("force_undirected", force_undirected, optional=True)
     graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
-    num_edges = edge_index.size(1)
+    checked, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if p == 0.0:
-        return _identity(x, edge_index, batch, edge_attr, node_mask=False)
+        return _identity(x, edge_index, batch, edge_attr, node_mask=False)  # the input's tensors
+    edge_index = checked
+    num_edges = edge_index.size(1)
     if graphcl_reference:
         mode, sampling = "remove", "fraction"
     removing = mode in ("both", "remove") and num_edges > 0
@@ -1052,6 +1081,7 @@ def _perturb_host(
     return mask, torch.from_numpy(out)
 
 
+@keeps_index_dtype
 def drop_edges(
     x: Tensor,
     edge_index: Tensor,
@@ -1103,6 +1133,7 @@ def drop_edges(
         0
     """
     check_probability("p", p)
+    check_generator("generator", generator)
     force_undirected = check_switch("force_undirected", force_undirected, optional=True)
     if sampling == "bernoulli" and force_undirected is not False and p > 0.0:
         # The common case, kept lean: one hash per edge, one comparison.
@@ -1215,6 +1246,7 @@ def mask_features(
     check_probability("p", p)
     check_choice("mode", mode, ("node", "dim"))
     check_choice("fill", fill, ("normal", "zero", "mean"))
+    check_generator("generator", generator)
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise ValueError(
             f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
@@ -1306,6 +1338,7 @@ def _replacement(
 
 
 # --------------------------------------------------------------------------- subgraphs
+@keeps_index_dtype
 def random_walk_subgraph(
     x: Tensor,
     edge_index: Tensor,
@@ -1399,13 +1432,15 @@ def random_walk_subgraph(
     restart = check_switch("restart", restart)
     graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
     check_probability("ratio", ratio)
+    check_generator("generator", generator)
     if isinstance(expansion, bool) or not 0.0 < float(expansion) <= 1.0:
         raise ValueError(f"expansion must be in (0, 1] (got {expansion})")
     if walk_length is not None and (not is_integer(walk_length) or walk_length < 0):
         raise ValueError(f"walk_length must be a non-negative integer or None (got {walk_length!r})")
-    edge_index, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
+    checked, num_nodes = check_graph(x, edge_index, batch, edge_attr, num_graphs)
     if num_nodes == 0 or (ratio == 1.0 and not graphcl_reference):
-        return _identity(x, edge_index, batch, edge_attr, node_mask=True)
+        return _identity(x, edge_index, batch, edge_attr, node_mask=True)  # the input's tensors
+    edge_index = checked
     device = x.device
     sizes = graph_sizes(batch, num_nodes, num_graphs, device)
     num_graphs = sizes.numel()

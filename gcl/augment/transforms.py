@@ -35,7 +35,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data, HeteroData
 from torch_geometric.transforms import BaseTransform
 
-from gcl._checks import check_switch
+from gcl._checks import check_generator, check_switch
 from gcl.augment import adaptive as A
 from gcl.augment import functional as F
 from gcl.augment._utils import (
@@ -44,6 +44,7 @@ from gcl.augment._utils import (
     check_real,
     count_true,
     exclusive_cumsum,
+    indices_below,
     is_integer,
     is_sorted,
     mask_indices,
@@ -52,6 +53,7 @@ from gcl.augment._utils import (
     pointer,
     stable_argsort,
     take_edges,
+    value_range,
 )
 from gcl.augment.centrality import (
     CENTRALITY_KEYS,
@@ -397,6 +399,9 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
             data[key] = data[key][aug.node_mask]
         if "batch" in present and aug.batch is not None and data.batch is not None:
             data.batch = aug.batch
+        if not isinstance(data, Batch) and "ptr" in present and isinstance(data.ptr, Tensor):
+            # a Data that carries a batch's vectors: its ptr follows, as a Batch's does
+            data.ptr = _node_pointer(data.ptr, aug.batch, aug.x.size(0))
     if (nodes_changed and "num_nodes" in data._store) or (not x_is_real and not isinstance(data, Batch)):
         # without x the count would otherwise be guessed from the edges left (edge-only
         # augmentations included: an end of a dropped edge is still a node)
@@ -415,6 +420,22 @@ def _write_back(data: Data, aug: Augmented, x_is_real: bool, transform: str = "t
     if isinstance(data, Batch):
         _refresh_batch(data, node_keys, edge_keys, num_added, nodes_changed, index_keys, present)
     return data
+
+
+def _node_pointer(ptr: Tensor, batch: Tensor | None, num_nodes: int) -> Tensor:
+    r"""``ptr`` (of a Data, not a Batch) recomputed for the nodes kept: from ``batch``, with
+    as many graphs as ``ptr`` had, or more where ``batch`` says so (empty graphs keep
+    their entry); ``[0, num_nodes]`` for one graph without ``batch``."""
+    num_graphs = max(ptr.numel() - 1, 1)
+    if batch is None:
+        if num_graphs != 1:
+            return ptr  # graphs that no batch vector delimits: nothing to recompute from
+        new = torch.tensor([0, num_nodes])
+    else:
+        if not indices_below(batch, num_graphs):
+            num_graphs = value_range(batch)[1] + 1
+        new = pointer(batch, num_graphs)
+    return new.to(device=ptr.device, dtype=ptr.dtype)
 
 
 def _refresh_batch(
@@ -671,7 +692,7 @@ class DropNodes(_GraphAugment):
         self.p = check_probability("p", p)
         self.mode = check_choice("mode", mode, ("fraction", "bernoulli"))
         self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
         self.isolate = check_switch("isolate", isolate)
 
     def _is_identity(self) -> bool:
@@ -748,7 +769,7 @@ class PerturbEdges(_GraphAugment):
         self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
         self.force_undirected = check_switch("force_undirected", force_undirected, optional=True)
         self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     def _is_identity(self) -> bool:
         return self.p == 0.0
@@ -809,7 +830,7 @@ class DropEdges(_GraphAugment):
         self.p = check_probability("p", p)
         self.sampling = check_choice("sampling", sampling, ("fraction", "bernoulli"))
         self.force_undirected = check_switch("force_undirected", force_undirected, optional=True)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     def _is_identity(self) -> bool:
         return self.p == 0.0
@@ -881,7 +902,7 @@ class RandomWalkSubgraph(_GraphAugment):
         self.expansion = float(expansion)
         self.restart = check_switch("restart", restart)
         self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     def _is_identity(self) -> bool:
         return self.ratio == 1.0 and not self.graphcl_reference
@@ -957,7 +978,7 @@ class MaskFeatures(AugmentTransform):
         self.noise_mean = noise_mean
         self.noise_std = noise_std
         self.graphcl_reference = check_switch("graphcl_reference", graphcl_reference)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     restrictable = True
 
@@ -990,7 +1011,9 @@ class MaskFeatures(AugmentTransform):
         return {"p": self.p, "mode": self.mode, "fill": self.fill}
 
 
-def _stored_centrality(data: Data, kind: str, for_edges: bool = False) -> Tensor | None:
+def _stored_centrality(data: Data, kind: str, num_nodes: int, for_edges: bool = False) -> Tensor | None:
+    r"""The node centrality of ``kind`` stored on ``data``, checked (the error names the
+    attribute), or :obj:`None`."""
     keys = [CENTRALITY_KEYS[kind]]
     if for_edges and kind == "pagerank-gca":
         # GCA's edge weights take 200 PageRank steps, its feature weights 10: stored apart
@@ -998,7 +1021,7 @@ def _stored_centrality(data: Data, kind: str, for_edges: bool = False) -> Tensor
     for key in keys:
         value = data[key] if key in data else None
         if isinstance(value, Tensor):
-            return value
+            return A.check_node_centrality(value, num_nodes, f"node_centrality (data.{key})")
     return None
 
 
@@ -1006,7 +1029,8 @@ class AdaptiveDropEdges(_GraphAugment):
     r"""Centrality-adaptive edge dropping (`GCA
     <https://arxiv.org/abs/2010.14945>`_); see
     :func:`gcl.augment.adaptive.adaptive_drop_edges`. Uses the node centrality
-    stored by :class:`AddCentrality` when present, and computes it otherwise.
+    stored by :class:`AddCentrality` when present (it must be finite and
+    :math:`\ge 0`: a :class:`ValueError` names the attribute), and computes it otherwise.
     With ``'pagerank-gca'`` it takes ``data.edge_truncated_pagerank`` (the
     200-step PageRank of GCA's edge weights that :meth:`AddCentrality.adaptive`
     stores) before ``data.truncated_pagerank``.
@@ -1046,7 +1070,7 @@ class AdaptiveDropEdges(_GraphAugment):
         if self.force_undirected and aggr != "mean":
             raise ValueError(f"force_undirected=True needs aggr='mean' (got aggr={aggr!r})")
         self.log_offset = log_offset
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     def _is_identity(self) -> bool:
         return self.p == 0.0
@@ -1068,7 +1092,7 @@ class AdaptiveDropEdges(_GraphAugment):
             p=self.p,
             threshold=self.threshold,
             centrality=self.centrality,
-            node_centrality=_stored_centrality(data, self.centrality, for_edges=True),
+            node_centrality=_stored_centrality(data, self.centrality, x.size(0), for_edges=True),
             aggr=self.aggr,
             log_offset=self.log_offset,
             force_undirected=self.force_undirected,
@@ -1085,7 +1109,8 @@ class AdaptiveMaskFeatures(AugmentTransform):
     r"""Centrality-adaptive feature masking (`GCA
     <https://arxiv.org/abs/2010.14945>`_): zeroes feature dimensions that are
     rare on central nodes; see :func:`gcl.augment.adaptive.adaptive_mask_features`.
-    Uses the node centrality stored by :class:`AddCentrality` when present.
+    Uses the node centrality stored by :class:`AddCentrality` when present (checked
+    as by :class:`AdaptiveDropEdges`).
 
     Args:
         p (float): overall masking rate (default: :obj:`0.3`).
@@ -1117,7 +1142,7 @@ class AdaptiveMaskFeatures(AugmentTransform):
         self.dense = check_switch("dense", dense)
         self.per_graph = check_switch("per_graph", per_graph)
         self.log_offset = log_offset
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
 
     def forward(self, data: Data) -> Data:
         if self.p == 0.0:
@@ -1132,7 +1157,7 @@ class AdaptiveMaskFeatures(AugmentTransform):
             p=self.p,
             threshold=self.threshold,
             centrality=self.centrality,
-            node_centrality=_stored_centrality(data, self.centrality),
+            node_centrality=_stored_centrality(data, self.centrality, x.size(0)),
             dense=self.dense,
             per_graph=self.per_graph,
             log_offset=self.log_offset,
@@ -1335,7 +1360,7 @@ class RandomChoice(AugmentTransform):
             for transform in self.transforms:
                 _check_restrictable(transform)
         self.k = int(k)
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
         self.per_graph = check_switch("per_graph", per_graph)
 
     def train(self, mode: bool = True) -> RandomChoice:

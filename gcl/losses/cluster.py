@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from gcl._checks import check_generator
 from gcl.losses._checks import check_count, check_embeddings, check_index, check_positive
 
 __all__ = ["KMeansResult", "estimate_concentration", "kmeans"]
@@ -47,6 +48,9 @@ def kmeans(
         num_iters (int, optional): Maximum Lloyd iterations. (default: :obj:`20`)
         generator (torch.Generator, optional): Randomness for the seeding.
 
+    Raises:
+        TypeError: If ``generator`` is neither a :class:`torch.Generator` nor :obj:`None`.
+
     Example:
         >>> result = kmeans(torch.randn(100, 8), k=5)
         >>> result.centroids.shape
@@ -55,6 +59,7 @@ def kmeans(
     check_embeddings("x", x)
     check_count("k", k)
     check_count("num_iters", num_iters)
+    check_generator("generator", generator)
     n = x.size(0)
     if k > n:
         raise ValueError(f"k must not exceed the number of points {n} (got {k})")

@@ -374,11 +374,12 @@ def test_dense_feature_weights_of_bool_and_integer_features() -> None:
 
 def test_eigenvector_floor_scores_round_off_like_zeros() -> None:
     """Outside the component that carries the leading eigenvalue the eigenvector is 0, which a
-    solver returns as round-off of either sign; GCA's floor (max(phi, 0) + 1e-8) scores such
-    values, and tiny stored ones, like exact zeros."""
+    solver returns as round-off (gcl's exact solver clamps the negative one to 0); GCA's floor
+    (max(phi, 0) + 1e-8) scores tiny stored values like exact zeros. A negative given value is
+    refused (see test_bad_node_centrality_is_refused)."""
     edge_index = torch.tensor([[0, 1, 1, 2, 0, 2, 3, 4], [1, 0, 2, 1, 2, 0, 4, 3]])
     exact = torch.tensor([0.577, 0.577, 0.577, 0.0, 0.0])
-    leftover = torch.tensor([0.577, 0.577, 0.577, 7e-33, -3e-17])
+    leftover = torch.tensor([0.577, 0.577, 0.577, 7e-33, 3e-17])
     kwargs = {"p": 0.3, "threshold": 0.7, "centrality": "eigenvector"}
     first = A.edge_drop_probabilities(edge_index, 5, node_centrality=exact, **kwargs)
     second = A.edge_drop_probabilities(edge_index, 5, node_centrality=leftover, **kwargs)
@@ -570,3 +571,121 @@ def test_adaptive_views_numpy_path_gives_the_torch_result(centrality, proteins, 
     fast = run()
     monkeypatch.setattr(_utils, "NUMPY_ON_CPU", False)
     assert _same(fast, run())
+
+
+# --------------------------------------------------------------------------- inputs that need care
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_adaptive_augmentations_take_inputs_that_require_grad(numpy_on_cpu, mutag, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Features out of a layer (and a centrality that requires grad) weigh the draws like their
+    detached values, and the masked features keep their gradient path."""
+    from gcl.augment import _utils
+
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    batch = Batch.from_data_list(list(mutag[:8]))
+    layer = torch.nn.Linear(7, 16)
+    x = layer(batch.x)
+    phi = C.pagerank(batch.edge_index, batch.num_nodes, batch.batch).requires_grad_()
+    for dense in (True, False):
+        want = A.feature_mask_probabilities(x.detach(), phi.detach(), batch.batch, dense=dense)
+        got = A.feature_mask_probabilities(x, phi, batch.batch, dense=dense)
+        assert torch.equal(got, want) and not got.requires_grad
+        out = A.adaptive_mask_features(x, batch.edge_index, batch.batch, dense=dense, node_centrality=phi,
+                                       generator=gen(0))
+        reference = A.adaptive_mask_features(x.detach(), batch.edge_index, batch.batch, dense=dense,
+                                             node_centrality=phi.detach(), generator=gen(0))
+        assert torch.equal(out.mask, reference.mask) and torch.equal(out.x, reference.x)
+        assert out.x.requires_grad
+        layer.zero_grad()
+        out.x.sum().backward(retain_graph=True)
+        assert layer.weight.grad is not None
+    want = A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch, node_centrality=phi.detach())
+    assert torch.equal(A.edge_drop_probabilities(batch.edge_index, batch.num_nodes, batch.batch,
+                                                 node_centrality=phi), want)
+    # stored on the graph, read by the transforms
+    data = batch.clone()
+    data.x, data.pagerank = x, phi
+    view = T.AdaptiveMaskFeatures(dense=True, centrality="pagerank", generator=gen(0))(data)
+    assert view.x.requires_grad
+    assert T.AdaptiveDropEdges(centrality="pagerank", generator=gen(0))(data).num_edges < batch.num_edges
+
+
+def _bad_centralities(num_nodes: int) -> list[tuple[str, torch.Tensor]]:
+    negative = torch.rand(num_nodes, generator=gen(0))
+    negative[::3] *= -1
+    nan = torch.rand(num_nodes, generator=gen(0))
+    nan[1] = float("nan")
+    infinite = torch.rand(num_nodes, generator=gen(0))
+    infinite[2] = float("inf")
+    tiny = torch.rand(num_nodes, generator=gen(0))
+    tiny[0] = -1e-17  # round-off of a solver: refused too (gcl's own centralities are clamped)
+    return [("negative values", negative), ("NaN", nan), ("infinity", infinite),
+            ("negative values", tiny), ("NaN", torch.full((num_nodes,), float("nan"))),
+            ("negative values", -torch.arange(num_nodes))]
+
+
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_bad_node_centrality_is_refused(numpy_on_cpu, mutag, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A negative, NaN or infinite centrality used to get the log-score of 0, i.e. the cap, unnoticed."""
+    from gcl.augment import _utils
+
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    batch = Batch.from_data_list(list(mutag[:8]))
+    x, edge_index, graph, n = batch.x, batch.edge_index, batch.batch, batch.num_nodes
+    for problem, phi in _bad_centralities(n):
+        message = rf"node_centrality must hold finite values >= 0 \(got .*{problem}.* of {n} nodes\)"
+        for centrality in ("degree", "eigenvector"):
+            with pytest.raises(ValueError, match=message):
+                A.edge_drop_probabilities(edge_index, n, graph, centrality=centrality, node_centrality=phi)
+            with pytest.raises(ValueError, match=message):
+                A.adaptive_drop_edges(x, edge_index, graph, centrality=centrality, node_centrality=phi)
+            with pytest.raises(ValueError, match=message):
+                A.adaptive_mask_features(x, edge_index, graph, centrality=centrality, node_centrality=phi)
+        with pytest.raises(ValueError, match=message):
+            A.feature_mask_probabilities(x, phi, graph)
+        # stored on the graph: the error names the attribute
+        data = batch.clone()
+        data.pagerank = phi
+        stored = message.replace("node_centrality", r"node_centrality \(data\.pagerank\)")
+        with pytest.raises(ValueError, match=stored):
+            T.AdaptiveDropEdges(centrality="pagerank")(data)
+        with pytest.raises(ValueError, match=stored):
+            T.AdaptiveMaskFeatures(centrality="pagerank")(data)
+        data = batch.clone()
+        data.edge_truncated_pagerank = phi
+        with pytest.raises(ValueError, match=r"node_centrality \(data\.edge_truncated_pagerank\)"):
+            T.AdaptiveDropEdges(centrality="pagerank-gca")(data)
+    # an exact zero stays allowed (the cap), and so do integer centralities
+    phi = torch.rand(n, generator=gen(0))
+    phi[:5] = 0.0
+    p = A.edge_drop_probabilities(edge_index, n, graph, node_centrality=phi, p=0.3, threshold=0.7)
+    assert bool((p[torch.isin(edge_index[1], torch.arange(5))] == 0.7).all())
+    degree = torch.bincount(edge_index[1], minlength=n)
+    assert torch.equal(A.edge_drop_probabilities(edge_index, n, graph, node_centrality=degree),
+                       A.edge_drop_probabilities(edge_index, n, graph, node_centrality=degree.double()))
+    one = mutag[0].clone()
+    one.pagerank = torch.ones(5)
+    with pytest.raises(ValueError, match=r"node_centrality \(data\.pagerank\) must have one value per node \(17\)"):
+        T.AdaptiveDropEdges(centrality="pagerank")(one)
+
+
+@pytest.mark.parametrize("kind", list(C.CENTRALITY_KEYS))
+def test_stored_centralities_pass_the_check_on_proteins(kind, proteins) -> None:  # type: ignore[no-untyped-def]
+    """The centralities gcl computes (the exact eigenvector's round-off clamped to 0) are never
+    refused: AddCentrality.adaptive, then the adaptive augmentations, on every PROTEINS graph
+    (one batch) and on the first 200 graphs alone."""
+    add = T.AddCentrality.adaptive(kind)
+    augmentations = [
+        T.AdaptiveDropEdges(0.3, centrality=kind, generator=gen(0)),
+        T.AdaptiveDropEdges(0.3, centrality=kind, aggr="mean", force_undirected=True, generator=gen(0)),
+        T.AdaptiveMaskFeatures(0.3, centrality=kind, generator=gen(0)),
+        T.AdaptiveMaskFeatures(0.3, centrality=kind, dense=True, per_graph=False, generator=gen(0)),
+    ]
+    stored = add(Batch.from_data_list(list(proteins)))
+    keys = [key for key in (C.CENTRALITY_KEYS[kind], A.GCA_EDGE_PAGERANK_KEY) if key in stored]
+    assert keys and all(float(stored[key].min()) >= 0 for key in keys)
+    for augment in augmentations:
+        augment(stored)
+    for data in proteins[:200]:
+        stored = add(data)
+        for augment in augmentations:
+            augment(stored)

@@ -1312,3 +1312,74 @@ def test_graphs_must_name_every_graph_of_the_batch(proteins) -> None:
         F.random_walk_subgraph(batch.x, batch.edge_index, batch.batch, graphs=torch.ones(4, dtype=torch.long))
     with pytest.raises(ValueError, match="needs per_graph=True"):
         F.mask_features(batch.x, 0.3, mode="dim", batch=batch.batch, graphs=torch.ones(4, dtype=torch.bool))
+
+
+# --------------------------------------------------------------------------- index dtypes
+def _structural_functions() -> list[tuple[str, object]]:
+    from gcl.augment import adaptive as A
+
+    return [
+        ("drop_nodes", lambda *a, g: F.drop_nodes(*a, p=0.3, generator=g)),
+        ("drop_nodes-bernoulli", lambda *a, g: F.drop_nodes(*a, p=0.3, mode="bernoulli", generator=g)),
+        ("drop_nodes-isolate", lambda *a, g: F.drop_nodes(*a, p=0.3, isolate=True, generator=g)),
+        ("drop_nodes-p0", lambda *a, g: F.drop_nodes(*a, p=0.0, generator=g)),
+        ("perturb_edges", lambda *a, g: F.perturb_edges(*a, p=0.3, generator=g)),
+        ("perturb_edges-add", lambda *a, g: F.perturb_edges(*a, p=0.3, mode="add", generator=g)),
+        ("perturb_edges-bernoulli", lambda *a, g: F.perturb_edges(*a, p=0.3, sampling="bernoulli", generator=g)),
+        ("perturb_edges-p0", lambda *a, g: F.perturb_edges(*a, p=0.0, generator=g)),
+        ("drop_edges", lambda *a, g: F.drop_edges(*a, p=0.3, generator=g)),
+        ("drop_edges-fraction", lambda *a, g: F.drop_edges(*a, p=0.3, sampling="fraction", generator=g)),
+        ("drop_edges-directed", lambda *a, g: F.drop_edges(*a, p=0.3, force_undirected=False, generator=g)),
+        ("random_walk_subgraph", lambda *a, g: F.random_walk_subgraph(*a, ratio=0.6, generator=g)),
+        ("random_walk_subgraph-steps", lambda *a, g: F.random_walk_subgraph(*a, ratio=0.6, walk_length=3,
+                                                                            expansion=0.7, generator=g)),
+        ("random_walk_subgraph-ratio1", lambda *a, g: F.random_walk_subgraph(*a, ratio=1.0, generator=g)),
+        ("adaptive_drop_edges", lambda *a, g: A.adaptive_drop_edges(*a, p=0.3, generator=g)),
+        ("adaptive_drop_edges-undirected", lambda *a, g: A.adaptive_drop_edges(
+            *a, p=0.3, centrality="pagerank", aggr="mean", force_undirected=True, generator=g)),
+        ("adaptive_drop_edges-p0", lambda *a, g: A.adaptive_drop_edges(*a, p=0.0, generator=g)),
+    ]
+
+
+@pytest.mark.parametrize("function", [f for _, f in _structural_functions()],
+                         ids=[name for name, _ in _structural_functions()])
+@pytest.mark.parametrize("numpy_on_cpu", [True, False])
+def test_graph_functions_return_edge_index_in_the_input_dtype(function, numpy_on_cpu, mutag, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """int32 in, int32 out (it used to come back int64), with the values of the int64 run
+    under the same seed."""
+    monkeypatch.setattr(_utils, "NUMPY_ON_CPU", numpy_on_cpu)
+    batch = Batch.from_data_list(list(mutag[:16]))
+    want = function(batch.x, batch.edge_index, batch.batch, g=gen(0))
+    assert want.edge_index.dtype == torch.long
+    for dtype in (torch.int32, torch.int16):
+        got = function(batch.x, batch.edge_index.to(dtype), batch.batch, g=gen(0))
+        assert got.edge_index.dtype == dtype
+        assert torch.equal(got.edge_index.long(), want.edge_index)
+        for a, b in zip(got, want, strict=True):
+            assert (a is None and b is None) or torch.equal(a.long(), b.long())
+
+
+def test_edge_index_too_narrow_for_the_added_nodes_comes_back_int64() -> None:
+    # a uint8 edge_index of 1000 nodes holds ids below 256 only; added edges reach past them
+    ring = torch.arange(256)
+    edge_index = torch.stack([ring, (ring + 1) % 256]).to(torch.uint8)
+    out = F.perturb_edges(torch.zeros(1000, 1), edge_index, p=1.0, mode="add", generator=gen(0))
+    assert out.edge_index.dtype == torch.long and int(out.edge_index.max()) >= 256
+    assert torch.equal(out.edge_index[:, :256], edge_index.long())
+    # fewer nodes kept than uint8 holds: uint8
+    out = F.drop_nodes(torch.zeros(300, 1), edge_index, p=0.5, generator=gen(0))
+    assert out.edge_index.dtype == torch.uint8
+
+
+def test_identity_paths_return_the_input_edge_index_in_any_dtype(mutag) -> None:  # type: ignore[no-untyped-def]
+    """p=0 (ratio=1) returns the input tensors themselves: an int32 edge_index too (it used to
+    come back as an int64 copy)."""
+    from gcl.augment import adaptive as A
+
+    batch = Batch.from_data_list(list(mutag[:4]))
+    for dtype in (torch.int64, torch.int32):
+        edge_index = batch.edge_index.to(dtype)
+        args = (batch.x, edge_index, batch.batch)
+        for out in (F.drop_nodes(*args, p=0.0), F.perturb_edges(*args, p=0.0), F.drop_edges(*args, p=0.0),
+                    F.random_walk_subgraph(*args, ratio=1.0), A.adaptive_drop_edges(*args, p=0.0)):
+            assert out.edge_index is edge_index and out.x is batch.x

@@ -765,3 +765,155 @@ def test_list_and_array_attributes_follow_the_masks_in_a_batch() -> None:
                        for bond, (u, v) in zip(example.bonds, example.edge_index.t().tolist()))
             assert example.tags == ["t"] * 7 and example.name == graphs[g].name  # as they were
     assert batch.atoms == [g.atoms for g in graphs]  # input untouched
+
+
+# --------------------------------------------------------------------------- a Data with a batch's vectors
+def _data_with_ptr(mutag) -> tuple[Data, int]:  # type: ignore[no-untyped-def]
+    """A plain Data carrying a batch's ``batch`` and ``ptr``, with empty graphs (first, in the
+    middle, last), which only ``ptr`` counts."""
+    empty = Data(x=torch.zeros(0, 7), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    graphs = [empty, *mutag[:4], empty, *mutag[4:8], empty]
+    batch = Batch.from_data_list(graphs)
+    return Data(x=batch.x, edge_index=batch.edge_index, batch=batch.batch, ptr=batch.ptr), len(graphs)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        aug.DropNodes(0.3, generator=gen(0)),
+        aug.DropNodes(0.3, mode="bernoulli", generator=gen(0)),
+        aug.RandomWalkSubgraph(0.6, generator=gen(0)),
+        aug.RandomChoice([aug.DropNodes(0.3, generator=gen(1)), aug.RandomWalkSubgraph(0.5, generator=gen(2))],
+                         generator=gen(0), per_graph=True),
+        aug.Compose([aug.DropEdges(0.3, generator=gen(0)), aug.DropNodes(0.3, generator=gen(1))]),
+    ],
+)
+def test_data_with_a_ptr_gets_the_ptr_of_its_nodes(transform, mutag) -> None:  # type: ignore[no-untyped-def]
+    """ptr used to stay the input's (only a Batch had it rebuilt)."""
+    data, num_graphs = _data_with_ptr(mutag)
+    before = data.ptr.clone()
+    out = transform(data)
+    assert not isinstance(out, Batch) and out.x.size(0) < data.x.size(0)
+    counts = torch.bincount(out.batch, minlength=num_graphs)
+    assert torch.equal(out.ptr, torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
+    assert out.ptr.numel() == num_graphs + 1 and out.ptr.dtype == before.dtype
+    assert torch.equal(data.ptr, before)  # the input is left alone
+    # one graph, no batch vector: [0, N']
+    single = Data(x=mutag[0].x, edge_index=mutag[0].edge_index, ptr=torch.tensor([0, mutag[0].num_nodes]))
+    out = aug.DropNodes(0.5, generator=gen(0))(single)
+    assert out.ptr.tolist() == [0, out.x.size(0)] == [0, 9]
+
+
+def test_data_with_a_ptr_keeps_it_where_nodes_stay(mutag) -> None:  # type: ignore[no-untyped-def]
+    data, _ = _data_with_ptr(mutag)
+    for transform in (aug.DropEdges(0.3), aug.PerturbEdges(0.3), aug.MaskFeatures(0.3),
+                      aug.DropNodes(0.3, isolate=True)):
+        assert transform(data).ptr is data.ptr
+
+
+# --------------------------------------------------------------------------- generators
+def _takes_generator(obj: object) -> bool:
+    import inspect
+
+    return callable(obj) and "generator" in inspect.signature(obj).parameters
+
+
+_GENERATOR_TRANSFORMS = [name for name in aug.__all__
+                         if isinstance(getattr(aug, name), type) and _takes_generator(getattr(aug, name))]
+_GENERATOR_FUNCTIONS = [name for name in aug.__all__
+                        if not isinstance(getattr(aug, name), type) and _takes_generator(getattr(aug, name))]
+_NOT_GENERATORS = [0, 1234, np.random.default_rng(0), "seed", torch.Generator().manual_seed(0).get_state()]
+
+
+def test_every_random_augmentation_is_covered() -> None:
+    assert set(_GENERATOR_TRANSFORMS) == {
+        "AdaptiveDropEdges", "AdaptiveMaskFeatures", "DropEdges", "DropNodes", "MaskFeatures", "PerturbEdges",
+        "RandomChoice", "RandomWalkSubgraph"}
+    assert set(_GENERATOR_FUNCTIONS) == {
+        "adaptive_drop_edges", "adaptive_mask_features", "drop_edges", "drop_nodes", "gca_augmentation",
+        "mask_features", "perturb_edges", "random_walk_subgraph"}
+
+
+@pytest.mark.parametrize("name", _GENERATOR_TRANSFORMS)
+@pytest.mark.parametrize("generator", _NOT_GENERATORS, ids=lambda value: type(value).__name__)
+def test_a_generator_that_is_not_a_torch_generator_is_refused_at_construction(name, generator) -> None:  # type: ignore[no-untyped-def]
+    """It used to be accepted, and to fail at the first draw with torch's own error."""
+    cls = getattr(aug, name)
+    args = ([aug.Identity()],) if cls is aug.RandomChoice else ()
+    with pytest.raises(TypeError, match=r"^generator must be a torch\.Generator or None \(got .+\)$"):
+        cls(*args, generator=generator)
+    cls(*args, generator=None)
+    cls(*args, generator=gen(0))
+
+
+@pytest.mark.parametrize("name", _GENERATOR_FUNCTIONS)
+@pytest.mark.parametrize("generator", _NOT_GENERATORS, ids=lambda value: type(value).__name__)
+def test_a_generator_that_is_not_a_torch_generator_is_refused_by_the_functions(name, generator, mutag) -> None:  # type: ignore[no-untyped-def]
+    import inspect
+
+    function = getattr(aug, name)
+    data = mutag[0]
+    parameters = inspect.signature(function).parameters
+    args = (data.x, data.edge_index) if "edge_index" in parameters else (data.x,) if "x" in parameters else ()
+    with pytest.raises(TypeError, match=r"^generator must be a torch\.Generator or None \(got .+\)$"):
+        function(*args, generator=generator)
+    function(*args, generator=gen(0))
+
+
+def test_the_refusal_names_what_was_given() -> None:
+    with pytest.raises(TypeError, match=r"\(got 0\)"):
+        aug.DropNodes(generator=0)
+    with pytest.raises(TypeError, match=r"\(got a numpy\.random\._generator\.Generator\)"):
+        aug.DropNodes(generator=np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- index dtypes
+def _structural_transforms() -> list[tuple[str, object]]:
+    return [
+        ("DropNodes", lambda g: aug.DropNodes(0.3, generator=g)),
+        ("DropNodes-bernoulli", lambda g: aug.DropNodes(0.3, mode="bernoulli", generator=g)),
+        ("DropNodes-isolate", lambda g: aug.DropNodes(0.3, isolate=True, generator=g)),
+        ("PerturbEdges", lambda g: aug.PerturbEdges(0.3, generator=g)),
+        ("PerturbEdges-add", lambda g: aug.PerturbEdges(0.3, mode="add", generator=g)),
+        ("PerturbEdges-bernoulli", lambda g: aug.PerturbEdges(0.3, mode="remove", sampling="bernoulli",
+                                                              generator=g)),
+        ("DropEdges", lambda g: aug.DropEdges(0.3, generator=g)),
+        ("DropEdges-fraction", lambda g: aug.DropEdges(0.3, sampling="fraction", generator=g)),
+        ("DropEdges-directed", lambda g: aug.DropEdges(0.3, force_undirected=False, generator=g)),
+        ("RandomWalkSubgraph", lambda g: aug.RandomWalkSubgraph(0.6, generator=g)),
+        ("RandomWalkSubgraph-steps", lambda g: aug.RandomWalkSubgraph(0.6, walk_length=3, expansion=0.7,
+                                                                      generator=g)),
+        ("RandomWalkSubgraph-graphcl", lambda g: aug.RandomWalkSubgraph(graphcl_reference=True, generator=g)),
+        ("AdaptiveDropEdges", lambda g: aug.AdaptiveDropEdges(0.3, generator=g)),
+        ("AdaptiveDropEdges-undirected", lambda g: aug.AdaptiveDropEdges(0.3, centrality="eigenvector",
+                                                                         aggr="mean", force_undirected=True,
+                                                                         generator=g)),
+        ("gca_augmentation", lambda g: aug.gca_augmentation(generator=g)),
+        ("RandomChoice-per-graph", lambda g: aug.RandomChoice(
+            [aug.DropNodes(0.3, generator=g), aug.PerturbEdges(0.3, generator=g),
+             aug.RandomWalkSubgraph(0.6, generator=g)], generator=g, per_graph=True)),
+        ("MaskFeatures", lambda g: aug.MaskFeatures(0.3, generator=g)),
+        ("DropNodes-p0", lambda g: aug.DropNodes(0.0, generator=g)),
+    ]
+
+
+@pytest.mark.parametrize("factory", [f for _, f in _structural_transforms()],
+                         ids=[name for name, _ in _structural_transforms()])
+@pytest.mark.parametrize("as_batch", [True, False])
+def test_transforms_keep_int32_edge_index(factory, as_batch, mutag) -> None:  # type: ignore[no-untyped-def]
+    """int32 in, int32 out (it used to come back int64 from structural transforms), with the
+    values of the int64 run under the same seed."""
+    batch = Batch.from_data_list(list(mutag[:16]))
+    if not as_batch:
+        batch = Data(x=batch.x, edge_index=batch.edge_index, edge_attr=batch.edge_attr, batch=batch.batch)
+    narrow = copy.copy(batch)
+    narrow.edge_index = batch.edge_index.int()
+    want = factory(gen(0))(batch)
+    got = factory(gen(0))(narrow)
+    assert got.edge_index.dtype == torch.int32
+    assert torch.equal(got.edge_index.long(), want.edge_index)
+    assert torch.equal(got.x, want.x) and torch.equal(got.edge_attr, want.edge_attr)
+    if as_batch:
+        assert torch.equal(got.ptr, want.ptr)
+        for a, b in zip(got.to_data_list(), want.to_data_list(), strict=True):
+            assert a.edge_index.dtype == torch.int32 and torch.equal(a.edge_index.long(), b.edge_index)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -210,3 +211,10 @@ def test_estimate_concentration_without_any_spread_is_uniform() -> None:
     torch.testing.assert_close(phi, torch.full((2,), 0.2))
     singletons = estimate_concentration(torch.randn(3, 2), torch.arange(3), torch.randn(3, 2))
     assert torch.equal(singletons, torch.ones(3))
+
+
+@pytest.mark.parametrize("generator", [0, 7, np.random.default_rng(0), "seed"], ids=lambda value: type(value).__name__)
+def test_kmeans_refuses_a_generator_that_is_not_a_torch_generator(generator) -> None:  # type: ignore[no-untyped-def]
+    """It used to fail at the first draw with an AttributeError (or torch's TypeError)."""
+    with pytest.raises(TypeError, match=r"^generator must be a torch\.Generator or None \(got .+\)$"):
+        kmeans(torch.randn(10, 2), 2, generator=generator)
