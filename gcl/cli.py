@@ -104,14 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    from gcl.bench.runner import TaskFailed
+    from gcl.bench.runner import TaskFailed, WorkerDied
 
     try:
         return func(args)
     except KeyboardInterrupt:  # Ctrl-C: what was done is kept where there is somewhere to keep it
         print(f"gcl {args.command}: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
-    except TaskFailed as exc:  # a task's failure, already reported with its traceback
+    except (TaskFailed, WorkerDied) as exc:
+        # a task's failure (already reported with its traceback), or a worker process that died
+        # (the message names the unfinished tasks; the main process's traceback says nothing more)
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as exc:

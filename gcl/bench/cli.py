@@ -186,13 +186,14 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
     if kept:
         print(f"{report} is kept: it shows results that the store {store_path} still lacks after this run "
               f"({_rows(kept)}), so this run's report went to {out_dir} instead", file=sys.stderr)
-        return 1
-    if args.quick and not args.report_only and summary.unavailable and \
+    if not args.report_only and summary.unavailable and \
             set(summary.unavailable) >= {entry.label for entry in config.datasets}:
-        print(f"--quick ran nothing: the data of its rows (the quick: section of {config.table}) is not found "
-              "under the data roots (" + _roots_text(config.datasets) + "); set GCL_DATA to the folder that holds them (see `gcl datasets --all`)", file=sys.stderr)
+        which = f"--quick ran nothing: the data of its rows (the quick: section of {config.table})" if args.quick \
+            else f"ran nothing: the data of its rows ({', '.join(e.label for e in config.datasets)})"
+        print(f"{which} is not found under the data roots (" + _roots_text(config.datasets) + "); set GCL_DATA to "
+              "the folder that holds them (see `gcl datasets --all`)", file=sys.stderr)
         return 1
-    if not args.report_only and summary.failed:
+    if kept or (not args.report_only and summary.failed):
         return 1
     return 0
 
@@ -200,17 +201,22 @@ def _execute(config: Any, args: argparse.Namespace) -> int:
 def _report_refusal(full: Any, config: Any, store: Any, store_path: str | Path, exists: bool, report: Path,
                     report_only: bool) -> str | None:
     r"""Why writing ``report`` of ``full`` (the table the report covers) from ``store`` is refused
-    before anything runs, or ``None``: a report never loses the seeds done that it shows to a
-    store without their records (under the settings' fingerprints the report covers; ``--quick``
-    records are others), unless this run (``config``) runs every seed of those rows again."""
-    from gcl.bench.report import lost_rows
+    before anything runs, or ``None``: a ``--quick`` report never replaces the full table's; a
+    report never loses the seeds done that it shows to a store without their records (under the
+    settings' fingerprints the report covers; ``--quick`` records are others), unless this run
+    (``config``) runs every seed of those rows again; ``--report-only`` never writes a report
+    from a store that holds none of those records (every row would say 'not run yet')."""
+    from gcl.bench.report import is_quick_report, lost_rows, reported_seeds
+    from gcl.data import cache_dir
 
-    if not report.exists():
-        return None
     flag = "--report-only" if report_only else "nothing run"
     which = f"the store {store_path}" + ("" if exists else " (there is none at that path)")
     hint = _store_hint(store_path, report.parent)
-    lost = lost_rows(full, store, report)
+    if report.exists() and full.is_quick and reported_seeds(report) and not is_quick_report(report):
+        return (f"--quick: {report} is the report of the full table {full.table}, not of a --quick run: this "
+                "run's report would replace it. Write the --quick report elsewhere (--out DIR; without --out it "
+                f"goes to {cache_dir() / 'bench' / 'quick'}), or remove the report to replace it on purpose.")
+    lost = lost_rows(full, store, report) if report.exists() else []
     if not report_only and config.seeds >= full.seeds:  # rows run again, every seed: measured anew
         again = {(entry.label, spec.label) for entry in config.datasets for spec in config.methods}
         lost = [row for row in lost if (row[0], row[1]) not in again]
@@ -223,8 +229,11 @@ def _report_refusal(full: Any, config: Any, store: Any, store_path: str | Path, 
     if report_only and not any(store.holds(full.table, variant) for variant in variants):
         found = (f"the store {store_path} holds no records of {full.table} under the settings the report covers"
                  if exists else f"there is no results store at {store_path}")
-        return (f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "
-                f"Pass the store the table was run with ({hint}), or another --out.")
+        if report.exists():
+            return (f"--report-only: {found}: the report would replace {report} with 'not run yet' on every row. "
+                    f"Pass the store the table was run with ({hint}), or another --out.")
+        return (f"--report-only: {found}: the report would say 'not run yet' on every row. Pass the store the "
+                f"table was run with ({hint}), or leave out --report-only to run the table.")
     return None
 
 

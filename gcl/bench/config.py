@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,11 @@ BOOKKEEPING_TRAIN = frozenset({"progress", "checkpoint_every", "find_unused_para
 _COUNT_KEYS = {"n_splits": 2, "inner_splits": 2, "num_splits": 1, "num_runs": 1}
 # node-linear's splits: random 10/10/80 ones drawn per seed, or those the data set ships (WikiCS)
 SPLITS = ("random", "public")
+# node-linear's evaluation settings that are LinearProbe's arguments (the splits are the protocol's)
+PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k not in ("num_splits", "splits"))
+# how the supervised protocols judge an epoch (and a grid point) on the validation part: by the
+# table's metric, or by the negative cross-entropy
+SELECTIONS = ("metric", "loss")
 _TOP_KEYS = ("table", "title", "protocol", "methods", "datasets", "seeds", "aggregate", "metric", "evaluation",
              "train", "paper", "quick", "description", "notes")
 
@@ -158,26 +164,51 @@ class TableConfig:
         for entry in self.datasets:
             check_keys(f"table {self.table!r}, datasets.{entry.label}.evaluation ({self.protocol}; the counts "
                        "are the table's)", entry.evaluation, row_keys)
-            splits = {**self.evaluation, **entry.evaluation}.get("splits", "random")
-            if splits not in SPLITS:
-                raise ValueError(f"table {self.table!r}, {entry.label}: evaluation splits must be one of "
-                                 f"{SPLITS} (got {splits!r})")
         # the full run's evaluation, the quick run's (which overrides some of it) and every row's
-        for evaluation in (self.evaluation, {**self.evaluation, **self.quick.get("evaluation", {})},
-                           *({**self.evaluation, **entry.evaluation} for entry in self.datasets)):
-            for key, least in _COUNT_KEYS.items():
-                value = evaluation.get(key, least)
-                if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                    raise ValueError(f"table {self.table!r}, evaluation: {key} must be an integer of at least "
-                                     f"{least} (got {value!r})")
-            val_size = evaluation.get("val_size", 0.1)
-            ratios = evaluation.get("ratios", (0.8, 0.1, 0.1))
-            if (self.protocol == "supervised-kfold" and not 0 < float(val_size) < 1) or (
-                    self.protocol == "supervised-random" and not (len(ratios) == 3 and float(ratios[1]) > 0)):
-                raise ValueError(f"table {self.table!r}: early stopping needs a validation part "
-                                 f"(got val_size {val_size!r}, ratios {ratios!r})")
+        # (over the table's): a table's own mistake is named before a row's
+        for where, evaluation in (
+                ("evaluation", self.evaluation),
+                ("quick.evaluation", {**self.evaluation, **self.quick.get("evaluation", {})}),
+                *((f"datasets.{entry.label}.evaluation", {**self.evaluation, **entry.evaluation})
+                  for entry in self.datasets)):
+            self._check_evaluation(f"table {self.table!r}, {where}", evaluation)
         self._check_ogb_rows()
         self._check_training()
+
+    def _check_evaluation(self, where: str, evaluation: dict[str, Any]) -> None:
+        r"""The values of one evaluation, as the protocol's tasks read them: counts, the validation
+        part, the splits and the selection, and the evaluator's parameters, checked by building the
+        evaluator. A bad value is refused when the table loads, not after each task's training;
+        ``where`` starts the message."""
+        for key, least in _COUNT_KEYS.items():
+            value = evaluation.get(key, least)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{where}: {key} must be an integer of at least {least} (got {value!r})")
+        if self.protocol == "node-linear" and evaluation.get("splits", "random") not in SPLITS:
+            raise ValueError(f"{where}: splits must be one of {SPLITS} (got {evaluation['splits']!r})")
+        if "selection" in evaluation and evaluation["selection"] not in SELECTIONS:
+            raise ValueError(f"{where}: selection must be one of {SELECTIONS} (got {evaluation['selection']!r})")
+        if self.protocol == "supervised-kfold":
+            val_size = evaluation.get("val_size", 0.1)
+            if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real) or not 0 < float(val_size) < 1:
+                hint = "; YAML reads a number such as 1e-1 as text: write 0.1" if isinstance(val_size, str) else ""
+                raise ValueError(f"{where}: val_size must be a fraction in (0, 1), as early stopping needs a "
+                                 f"validation part (got {val_size!r}{hint})")
+        try:
+            if self.protocol == "supervised-random":
+                from gcl.eval.splits import check_ratios
+
+                check_ratios(evaluation.get("ratios", (0.8, 0.1, 0.1)))
+            elif self.protocol == "svc":
+                from gcl.eval import SVCEvaluator
+
+                SVCEvaluator(**{k: v for k, v in evaluation.items() if k in EVALUATION_KEYS["svc"]})
+            elif self.protocol == "node-linear":
+                from gcl.eval import LinearProbe
+
+                LinearProbe(metric=self.metric, **{k: v for k, v in evaluation.items() if k in PROBE_KEYS})
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def _check_ogb_rows(self) -> None:
         r"""The ``ogb`` protocol trains and scores one classification task of an OGB graph data set
@@ -285,12 +316,30 @@ class TableConfig:
         raise ValueError(f"table {self.table!r} has no method {label!r}; it has {[m.label for m in self.methods]}")
 
     def dataset_entry(self, label: str) -> DatasetEntry:
-        r"""The dataset row with this label (or load name), case-insensitive."""
-        for entry in self.datasets:
-            if label.lower() in (entry.label.lower(), entry.name.lower()):
-                return entry
+        r"""The dataset row with this label, case-insensitive; else the one row that loads the data
+        set of this name (``imdb-binary`` for the row ``IMDB-B: {name: IMDB-BINARY}``). A label wins
+        over the load name of another row (``MUTAG`` is the row ``MUTAG``, not an earlier
+        ``MUTAG-small: {name: MUTAG}``); a name several rows load, and none is labelled, is refused."""
+        rows = self._rows_named(label)
+        if len(rows) == 1:
+            return rows[0]
+        if rows:
+            raise ValueError(f"table {self.table!r}: dataset {label!r} could be any of the rows "
+                             f"{[d.label for d in rows]}, and none is labelled {label!r}; name one of them "
+                             "by its label")
         raise ValueError(
             f"table {self.table!r} has no dataset {label!r}; it has {[d.label for d in self.datasets]}")
+
+    def _rows_named(self, label: str) -> list[DatasetEntry]:
+        r"""The rows :meth:`dataset_entry` chooses among: the row labelled ``label`` (the same label
+        in another case only where no row has it exactly), else every row loading ``label``."""
+        wanted = label.lower()
+        for matches in ([d for d in self.datasets if d.label == label],
+                        [d for d in self.datasets if d.label.lower() == wanted],
+                        [d for d in self.datasets if d.name.lower() == wanted]):
+            if matches:
+                return matches[:1] if len({d.label for d in matches}) == 1 else matches
+        return []
 
     def settings(self, entry: DatasetEntry, spec: MethodSpec) -> dict[str, Any]:
         r"""Everything that determines a score of ``spec`` on ``entry`` (seed and fold aside)."""
@@ -360,13 +409,13 @@ class TableConfig:
         (a shipped dataset for a table whose data is not shipped) with the table's settings."""
         from gcl.data.registry import get_spec
 
-        try:
+        if self._rows_named(label):  # one row, or several that load it (refused, naming them)
             return self.dataset_entry(label)
-        except ValueError as exc:
-            try:
-                name = get_spec(label).name
-            except ValueError:
-                raise ValueError(f"{exc}, and {label!r} is no dataset gcl knows") from None
+        try:
+            name = get_spec(label).name
+        except ValueError:
+            raise ValueError(f"table {self.table!r} has no dataset {label!r}; it has "
+                             f"{[d.label for d in self.datasets]}, and {label!r} is no dataset gcl knows") from None
         return DatasetEntry(name, name)
 
     def restricted(self, datasets: list[str] | None = None, seeds: int | None = None,
@@ -442,8 +491,10 @@ def parse_config(content: dict[str, Any], *, table: str | None = None, source: P
     if not name:
         raise ValueError("a table configuration needs a 'table:' name")
     check_keys(f"table {name!r}", content, _TOP_KEYS)
-    check_keys(f"table {name!r}, quick", _mapping(content.get("quick"), "quick"),
-               ("seeds", "datasets", "methods", "train", "evaluation"))
+    quick = _mapping(content.get("quick"), "quick")
+    check_keys(f"table {name!r}, quick", quick, ("seeds", "datasets", "methods", "train", "evaluation"))
+    for key in ("train", "evaluation"):
+        _mapping(quick.get(key), f"table {name!r}, quick.{key}")
     for key in ("protocol", "methods", "datasets"):
         if key not in content:
             raise ValueError(f"table {name!r}: missing '{key}:' section")

@@ -34,14 +34,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gcl.bench.config import EVALUATION_KEYS, DatasetEntry, MethodSpec, TableConfig
+from gcl.bench.config import (
+    EVALUATION_KEYS,
+    PROBE_KEYS,
+    DatasetEntry,
+    MethodSpec,
+    TableConfig,
+)
 from gcl.bench.store import Record
 
 # TrainConfig fields no grid selects: each task sets its own seed, device and progress bar
 _TASK_OWN = ("seed", "device", "progress")
 _NOT_SELECTED = frozenset({*_TASK_OWN, "extra"})
 _SVC_KEYS = EVALUATION_KEYS["svc"]  # SVCEvaluator's arguments
-_PROBE_KEYS = tuple(k for k in EVALUATION_KEYS["node-linear"] if k not in ("num_splits", "splits"))  # LinearProbe's
+_PROBE_KEYS = PROBE_KEYS  # LinearProbe's (the name benchmarks/diagnostics import)
 
 
 @dataclass(frozen=True)
@@ -195,15 +201,12 @@ def _supervised_fold(config: TableConfig, task: Task, settings: dict[str, Any], 
     from gcl.train import fit, seed_everything
 
     score = scorer(config.metric, task.entry.name)
+    selection = settings["evaluation"].get("selection", "metric")  # one of SELECTIONS: checked at load
     encoder_state: dict[str, Any] | None = None
     if settings.get("pretrain"):
         pre = _pretrained(settings, data, train_seed, ctx.device, out_dir / "pretrain")
         encoder_state = pre.get_submodule("encoder").state_dict()
     train_part, val_part, test_part = data[split.train], data[split.val], data[split.test]
-
-    selection = str(settings.get("evaluation", {}).get("selection", "metric"))
-    if selection not in ("metric", "loss"):
-        raise ValueError(f"evaluation.selection must be 'metric' or 'loss' (got {selection!r})")
 
     def validate(m: nn.Module) -> float:
         if selection == "loss":
@@ -296,35 +299,37 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
     records: list[Record] = []
     evaluation_settings = settings["evaluation"]  # the table's, with the row's own on top
     if config.protocol in ("svc", "node-linear"):
+        from gcl.eval import LinearProbe, SVCEvaluator, public_splits, random_splits
         from gcl.methods import build_method, embed_dataset
         from gcl.train import fit, seed_everything
 
         target = data[0] if config.protocol == "node-linear" else data
+        # the evaluation, and the public splits it takes, are checked before the pre-training they would waste
+        evaluator: SVCEvaluator | LinearProbe
+        public: list[Any] | None = None
+        if config.protocol == "svc":
+            svc_options = {k: evaluation_settings[k] for k in _SVC_KEYS if k in evaluation_settings}
+            evaluator = SVCEvaluator(random_state=task.seed, **svc_options)
+        else:
+            probe_options = {k: evaluation_settings[k] for k in PROBE_KEYS if k in evaluation_settings}
+            evaluator = LinearProbe(random_state=task.seed, metric=config.metric, **probe_options)
+            if evaluation_settings.get("splits", "random") == "public":
+                # the splits the data set ships (WikiCS: 20 training/validation masks, one test mask)
+                public = public_splits(target)
+                if len(public) < len(task.folds):
+                    raise ValueError(f"{task.entry.label}: the data set ships {len(public)} public split(s), the "
+                                     f"table's evaluation asks for num_splits: {len(task.folds)}")
         seed_everything(task.seed)
         method = build_method(settings["method"], target, **settings["options"])
         result = fit(method, target, _train_config(settings["train"], task.seed, ctx.device), out_dir=out_dir)
         features, labels = embed_dataset(result.method, target)
         extra = {"final_loss": result.history[-1]["loss"], "epochs": len(result.history)}
-        if config.protocol == "svc":
-            from gcl.eval import SVCEvaluator
-
-            svc_options = {k: evaluation_settings[k] for k in _SVC_KEYS if k in evaluation_settings}
-            evaluation = SVCEvaluator(random_state=task.seed, **svc_options).evaluate(features, labels)
+        if isinstance(evaluator, SVCEvaluator):
+            evaluation = evaluator.evaluate(features, labels)
         else:
-            from gcl.eval import LinearProbe, public_splits, random_splits
-
-            if evaluation_settings.get("splits", "random") == "public":
-                # the splits the data set ships (WikiCS: 20 training/validation masks, one test mask)
-                splits = public_splits(target)
-                if len(splits) < len(task.folds):
-                    raise ValueError(f"{task.entry.label}: the data set ships {len(splits)} public split(s), the "
-                                     f"table's evaluation asks for num_splits: {len(task.folds)}")
-                splits = splits[: len(task.folds)]
-            else:
-                splits = random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed)
-            probe_options = {k: evaluation_settings[k] for k in _PROBE_KEYS if k in evaluation_settings}
-            evaluation = LinearProbe(random_state=task.seed, metric=config.metric,
-                                     **probe_options).evaluate(features, labels, splits)
+            splits = (public[: len(task.folds)] if public is not None
+                      else random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed))
+            evaluation = evaluator.evaluate(features, labels, splits)
         val_scores: list[float | None] = list(evaluation.val_scores) or [None] * len(evaluation.fold_scores)
         for fold, (score, val, params) in enumerate(zip(evaluation.fold_scores, val_scores, evaluation.best_params)):
             records.append(record(fold, score, val, params, extra))
@@ -345,10 +350,13 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
                                                 task.seed * 1000 + fold, ctx, out_dir)
             records.append(record(fold, test, val, {}, extra))
     elif config.protocol == "ogb":
-        from gcl.eval import Split
+        from gcl.eval import check_split
 
-        idx = data.get_idx_split()
-        split = Split(idx["train"], idx["valid"], idx["test"])
+        try:  # OGB's official split, checked as `gcl train` checks it: a corrupt one is never scored
+            split = check_split(data.get_idx_split(), len(data))
+        except ValueError as exc:
+            raise ValueError(f"{task.entry.label}: the official split of {task.entry.name} is not valid: "
+                             f"{exc}") from exc
         test, val, extra = _supervised_fold(config, task, settings, data, split, task.seed, ctx, out_dir)
         records.append(record(0, test, val, {}, extra))
     else:  # pragma: no cover - rejected by TableConfig

@@ -144,15 +144,30 @@ def reported_seeds(path: str | os.PathLike[str]) -> dict[tuple[str, str], int]:
     return seeds
 
 
+def is_quick_report(path: str | os.PathLike[str]) -> bool:
+    r"""Whether the Markdown report at ``path`` is of a ``--quick`` run, as :func:`write_markdown`
+    marks it: its title ends in "(quick)" and its "Generated" line names a ``--quick`` command
+    (:obj:`False` for a report of the full table, or a file that is no report)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    # both marks: a full table whose title ends in "(quick)" is no quick report
+    titled = bool(lines) and lines[0].startswith("# ") and lines[0].endswith(" (quick)")
+    return titled and any(line.startswith("Generated ") and " --quick` (configuration " in line for line in lines)
+
+
 def lost_rows(config: TableConfig, store: ResultsStore, path: str | os.PathLike[str]
               ) -> list[tuple[str, str, int, int]]:
     r"""The rows of ``config`` that the report at ``path`` shows with more seeds done than a report
     written now from ``store`` would: ``(dataset, method, seeds done in the file, seeds done in the
     store)`` each. A report must not lose results because it is written from another store than
     the one its rows were run with (the default store, a mistyped ``--store``, one of ``--quick``
-    records only: they hold none of the settings' fingerprints the report covers)."""
+    records only: they hold none of the settings' fingerprints the report covers). Only a report
+    of the same kind is compared (:func:`is_quick_report`): the seeds of a ``--quick`` report are
+    not the full table's, nor the other way round."""
     before = reported_seeds(path)
-    if not before:
+    if not before or is_quick_report(path) != config.is_quick:
         return []
     return [(row.dataset, row.method, before[(row.dataset, row.method)], row.seeds_done)
             for row in build_rows(config, store) if before.get((row.dataset, row.method), 0) > row.seeds_done]

@@ -53,6 +53,17 @@ class TaskFailed(RuntimeError):
         self.task_id = task_id
 
 
+class WorkerDied(RuntimeError):
+    r"""A worker process of a parallel run (``jobs`` > 1) ended abruptly, killed (e.g. by the
+    out-of-memory killer) or crashed; the message names the tasks left unfinished."""
+
+    def __init__(self, unfinished: list[str]) -> None:
+        super().__init__(f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or crashed) "
+                         f"with {len(unfinished)} task(s) unfinished: {', '.join(unfinished)}. Records already "
+                         "stored are kept; run the same command again to resume (with fewer --jobs if memory ran out)")
+        self.unfinished = unfinished
+
+
 def versions(devices: list[str] | None = None) -> dict[str, str]:
     r"""Versions of Python, the platform and the libraries behind a score, and
     the devices that trained (with the GPU's name for CUDA devices)."""
@@ -264,6 +275,10 @@ def run_table(config: TableConfig, store: ResultsStore, *, work_dir: str | os.Pa
             with :obj:`jobs` > 1 it must be picklable (a module-level function).
         available (callable): Whether a dataset's files are present.
         jobs (int): Worker processes. (default: :obj:`1`, tasks run here)
+
+    Raises:
+        TaskFailed: A task failed and :obj:`stop_on_error` is set.
+        WorkerDied: A worker process ended abruptly (:obj:`jobs` > 1).
     """
     devices = check_run_options(device, threads, jobs)
     if threads is not None:
@@ -474,11 +489,7 @@ def _run_parallel(config: TableConfig, todo: list[Task], executor: Executor, wor
                     # a broken pool fails every task it held at once: all of them are unfinished
                     broken = [t for t, e in errors if isinstance(e, BrokenProcessPool)]
                     unfinished = sorted(t.id for t in [*broken, *pending.values(), *queue])
-                    raise RuntimeError(
-                        f"a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or "
-                        f"crashed) with {len(unfinished)} task(s) unfinished: {', '.join(unfinished)}. "
-                        "Records already stored are kept; run the same command again to resume "
-                        "(with fewer --jobs if memory ran out)") from error
+                    raise WorkerDied(unfinished) from error
                 if not isinstance(error, Exception):
                     raise error  # a worker's KeyboardInterrupt (Ctrl-C reaches every worker) stops the run
                 failed(task, error, "".join(traceback.format_exception(error, limit=3)))

@@ -94,8 +94,10 @@ def check_min_class_count(y: np.ndarray, n_splits: int, what: str) -> None:
 def check_grid(grid: Any, name: str) -> tuple[float, ...]:
     r"""Returns a non-empty tuple of positive finite floats, or raises naming :obj:`name`."""
     try:
+        if isinstance(grid, (str, bytes)):  # "10" would read as the grid (1, 0)
+            raise TypeError(name)
         values = tuple(float(value) for value in grid)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be a sequence of positive numbers (got {grid!r})") from error
     if len(values) == 0 or not all(np.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"{name} must be a non-empty sequence of positive numbers (got {grid!r})")

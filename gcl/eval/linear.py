@@ -120,6 +120,7 @@ class LinearProbe(BaseEstimator):
     def _check_params(self) -> tuple[float, ...]:
         grid = check_grid(self.C_grid, "C_grid")
         check_int(self.max_iter, "max_iter", 1)
+        check_switch("scale", self.scale)
         check_switch("normalize", self.normalize)
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be one of {tuple(_METRICS)} (got {self.metric!r})")

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from gcl._checks import check_switch
 from gcl.eval._validation import check_features, check_grid, check_int, to_numpy
 from gcl.eval.result import EvalResult, make_result
 from gcl.eval.splits import check_split
@@ -205,6 +206,7 @@ class OGBLinearProbe(BaseEstimator):
     def _check_params(self) -> tuple[float, ...]:
         grid = check_grid(self.C_grid, "C_grid")
         check_int(self.max_iter, "max_iter", 1)
+        check_switch("scale", self.scale)
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced' (got {self.class_weight!r})")
         canonical_ogb_name(self.name)

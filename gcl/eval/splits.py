@@ -43,6 +43,27 @@ def _torch_generator(random_state: int | torch.Generator | None) -> torch.Genera
     return torch.Generator().manual_seed(int(random_state))
 
 
+def check_ratios(ratios: Any) -> tuple[float, float, float]:
+    r"""Returns the train, validation and test fractions of :func:`random_split_indices`: three
+    numbers in :math:`(0, 1)` summing to one, or raises :class:`ValueError` with the value received.
+
+    Example:
+        >>> check_ratios([0.8, 0.1, 0.1])
+        (0.8, 0.1, 0.1)
+    """
+    try:
+        if isinstance(ratios, (str, bytes)):  # "811" would read as (8, 1, 1)
+            raise TypeError("ratios")
+        fractions = tuple(float(r) for r in ratios)
+    except (TypeError, ValueError):
+        raise ValueError(f"ratios must be three fractions in (0, 1) (got {ratios!r})") from None
+    if len(fractions) != 3 or not all(0.0 < r < 1.0 for r in fractions):
+        raise ValueError(f"ratios must be three fractions in (0, 1) (got {tuple(ratios)!r})")
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"ratios must sum to 1 (got {tuple(ratios)!r}, sum {sum(fractions)})")
+    return fractions[0], fractions[1], fractions[2]
+
+
 def random_split_indices(
     num_samples: int,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
@@ -82,11 +103,7 @@ def random_split_indices(
     """
     check_int(num_samples, "num_samples", 1)
     check_int(num_runs, "num_runs", 1)
-    fractions = tuple(float(r) for r in ratios)
-    if len(fractions) != 3 or not all(0.0 < r < 1.0 for r in fractions):
-        raise ValueError(f"ratios must be three fractions in (0, 1) (got {tuple(ratios)!r})")
-    if abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"ratios must sum to 1 (got {tuple(ratios)!r}, sum {sum(fractions)})")
+    fractions = check_ratios(ratios)
     num_train = int(num_samples * fractions[0])
     num_val = int(num_samples * fractions[1])
     num_test = num_samples - num_train - num_val

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from gcl._checks import check_switch
 from gcl.eval._validation import (
     check_features,
     check_grid,
@@ -119,6 +120,7 @@ class SVCEvaluator(BaseEstimator):
         check_int(self.inner_splits, "inner_splits", 2)
         if self.kernel not in _KERNELS:
             raise ValueError(f"kernel must be one of {_KERNELS} (got {self.kernel!r})")
+        check_switch("scale", self.scale)
         check_random_state(self.random_state)
         return grid
 

@@ -65,24 +65,42 @@ def test_methods_subset_runs_only_those_rows(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_bench_config_file_report_only(tmp_path: Path) -> None:
+    from gcl.bench.config import load_config
+
     config = tmp_path / "mini.yaml"
-    config.write_text("table: mini\nprotocol: svc\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
-    assert main(["bench", str(config), "--report-only", "--store", str(tmp_path / "r.sqlite"),
-                 "--out", str(tmp_path)]) == 0
+    config.write_text("table: mini\nprotocol: svc\nmethods: {graphcl: {}}\ndatasets: [MUTAG, PTC_MR]\n")
+    store = _stored(tmp_path / "r.sqlite", load_config(config).restricted(["MUTAG"]))  # one row run
+    assert main(["bench", str(config), "--report-only", "--store", str(store), "--out", str(tmp_path)]) == 0
+    assert "| PTC_MR | graphcl |" in (tmp_path / "mini.md").read_text()
     assert "not run yet" in (tmp_path / "mini.md").read_text()
     assert f"by `gcl bench {config}` (configuration `{config}`)" in (tmp_path / "mini.md").read_text()
     own = tmp_path / "configs" / "mini.yaml"  # a folder named configs of one's own is not benchmarks/configs
     own.parent.mkdir()
     own.write_text(config.read_text())
-    assert main(["bench", str(own), "--report-only", "--store", str(tmp_path / "r.sqlite"),
-                 "--out", str(tmp_path / "own")]) == 0
+    assert main(["bench", str(own), "--report-only", "--store", str(store), "--out", str(tmp_path / "own")]) == 0
     assert f"by `gcl bench {own}`" in (tmp_path / "own" / "mini.md").read_text()
     # fewer --seeds than the table names run fewer, but the report still counts all of them
-    config.write_text("table: mini\nprotocol: svc\nseeds: 3\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
-    assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(tmp_path / "r.sqlite"),
+    config.write_text(config.read_text().replace("protocol: svc", "protocol: svc\nseeds: 3"))
+    assert main(["bench", str(config), "--report-only", "--seeds", "1", "--store", str(store),
                  "--out", str(tmp_path / "other")]) == 0
     assert "| 0/3 |" in (tmp_path / "other" / "mini.md").read_text()
-    assert not (tmp_path / "r.sqlite").exists()  # reading a store that is not there creates none
+
+
+def test_report_only_from_a_store_without_the_tables_records_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # without a report in --out to replace too: the report would say "not run yet" on every row
+    config = tmp_path / "mini.yaml"
+    config.write_text("table: mini\nprotocol: svc\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
+    missing, other = tmp_path / "typo" / "r.sqlite", tmp_path / "other.sqlite"
+    ResultsStore(other).close()  # a store of other tables
+    for store, found in ((missing, f"there is no results store at {missing}"),
+                         (other, f"the store {other} holds no records of mini under the settings the report covers")):
+        assert main(["bench", str(config), "--report-only", "--store", str(store), "--out", str(tmp_path / "out")]) \
+            == 2
+        assert f"--report-only: {found}: the report would say 'not run yet' on every row. Pass the store the table " \
+            "was run with" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()  # reading a store that is not there creates none
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_only_does_not_blank_a_report_from_a_store_without_its_records(
@@ -115,6 +133,13 @@ def _stored(path: Path, config: Any) -> Path:
                   for entry in config.datasets for spec in config.methods for seed in range(config.seeds)
                   for fold in range(folds_of(config)[0]))
     return path
+
+
+def _table(name: str) -> Any:
+    """The configuration of table ``name`` (of ``$GCL_BENCHMARKS/configs``, or the shipped one)."""
+    from gcl.bench.config import find_config, load_config
+
+    return load_config(find_config(name))
 
 
 def _committed(tmp_path: Path, text: str = _MINI) -> tuple[Path, Path, Path]:
@@ -185,6 +210,55 @@ def test_a_run_that_leaves_a_reported_row_without_its_seeds_keeps_the_report(
     assert "| MUTAG | graphcl |" in (kept / "mini.md").read_text()
 
 
+def test_a_quick_report_and_the_full_tables_are_not_compared(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gcl.bench.config import load_config
+
+    config, out = tmp_path / "mini.yaml", tmp_path / "out"
+    config.write_text(_MINI)
+    store = _stored(tmp_path / "r.sqlite", load_config(config).reduced())  # what a --quick run leaves
+    assert main(["bench", str(config), "--quick", "--report-only", "--store", str(store), "--out", str(out)]) == 0
+    report = out / "mini.md"
+    assert report.read_text().splitlines()[0].endswith(" (quick)") and "| 1/1 |" in report.read_text()
+    # the full table's report replaces the quick one, whose seed the full table's records do not hold
+    assert main(["bench", str(config), "--datasets", "MUTAG", "--seeds", "1", "--store", str(store),
+                 "--out", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "ran 1 task(s)" in captured.out and "seed(s) done" not in captured.err
+    assert "(quick)" not in report.read_text() and "| MUTAG | graphcl |" in report.read_text()
+    assert "partial (1/2 seeds)" in report.read_text()
+
+
+def test_a_quick_run_does_not_replace_the_full_tables_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench.config import load_config
+    from gcl.data import cache_dir
+
+    monkeypatch.setenv("GCL_CACHE", str(tmp_path / "cache"))  # where a kept report would go: this test's own
+    config, report, committed = _committed(tmp_path)
+    committed_text = report.read_text()
+    with ResultsStore(committed) as store:
+        records = store.records("mini")
+    for extra in ([], ["--report-only"]):
+        assert main(["bench", str(config), "--quick", "--store", str(committed), "--out", str(report.parent),
+                     "--no-progress", *extra]) == 2  # refused before anything runs
+        assert f"--quick: {report} is the report of the full table mini, not of a --quick run: this run's report " \
+            "would replace it. Write the --quick report elsewhere (--out DIR; without --out it goes to " \
+            f"{cache_dir() / 'bench' / 'quick'})" in capsys.readouterr().err
+    assert report.read_text() == committed_text
+    assert not (cache_dir() / "bench" / "kept-reports").exists()
+    with ResultsStore(committed) as store:  # no quick task ran
+        assert store.records("mini") == records
+    # a quick report is still compared with quick reports: a store without its records is refused
+    quick = _stored(tmp_path / "quick.sqlite", load_config(config).reduced())
+    assert main(["bench", str(config), "--quick", "--report-only", "--store", str(quick),
+                 "--out", str(tmp_path / "q")]) == 0
+    assert main(["bench", str(config), "--quick", "--report-only", "--store", str(committed),
+                 "--out", str(tmp_path / "q")]) == 2
+    assert f"{tmp_path / 'q' / 'mini.md'} shows results missing from the store {committed} (MUTAG / graphcl: 1 " \
+        "seed(s) done, 0 in the store)" in capsys.readouterr().err
+
+
 def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "configs").mkdir()
@@ -195,8 +269,8 @@ def test_published_rows_matching_no_label_are_named(tmp_path: Path, capsys: pyte
         "dataset,method,mean,std,metric,citation,source,notes\n"
         "MUTAG,graphcl,86.80,1.34,accuracy,c,s,\nMUTAG,GraphCL,86.80,1.34,accuracy,c,s,\n")
     monkeypatch.setenv("GCL_BENCHMARKS", str(tmp_path))
-    assert main(["reproduce", "mini", "--report-only", "--store", str(tmp_path / "r.sqlite"),
-                 "--out", str(tmp_path)]) == 0
+    store = _stored(tmp_path / "done.sqlite", _table("mini"))
+    assert main(["reproduce", "mini", "--report-only", "--store", str(store), "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "published row MUTAG / GraphCL matches no dataset and method label" in err
     assert "MUTAG / graphcl" not in err
@@ -217,8 +291,8 @@ def test_a_paper_file_that_is_not_there_is_named(tmp_path: Path, capsys: pytest.
         "table: mini\nprotocol: svc\npaper: mini.csv\nmethods: {graphcl: {}}\ndatasets: [MUTAG]\n")
     (tmp_path / "mini.csv").write_text("dataset,method,mean,std,metric,citation,source,notes\n")  # beside, not in papers/
     monkeypatch.setenv("GCL_BENCHMARKS", str(tmp_path))
-    assert main(["reproduce", "mini", "--report-only", "--store", str(tmp_path / "r.sqlite"),
-                 "--out", str(tmp_path)]) == 0
+    store = _stored(tmp_path / "r.sqlite", _table("mini"))
+    assert main(["reproduce", "mini", "--report-only", "--store", str(store), "--out", str(tmp_path)]) == 0
     assert f"warning: paper: mini.csv is not in {tmp_path / 'papers'}" in capsys.readouterr().err
 
 
@@ -262,6 +336,38 @@ def test_reproduce_in_parallel_jobs(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--jobs 2" in command
 
 
+def test_a_worker_that_dies_ends_the_command_with_one_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+    from concurrent.futures.process import BrokenProcessPool
+
+    class BrokenPool:
+        """A process pool one of whose workers was killed: every task it held fails at once."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def submit(self, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return future
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", BrokenPool)
+    config = tmp_path / "mini.yaml"
+    config.write_text(_MINI)  # four tasks: two datasets, two seeds
+    assert main(["bench", str(config), "--jobs", "2", "--store", str(tmp_path / "r.sqlite"),
+                 "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "gcl bench: error: a worker process ended abruptly (killed, e.g. by the out-of-memory killer, or crashed) "
+        "with 4 task(s) unfinished: MUTAG/graphcl/seed0, MUTAG/graphcl/seed1, PTC_MR/graphcl/seed0, "
+        "PTC_MR/graphcl/seed1. Records already stored are kept; run the same command again to resume (with fewer "
+        "--jobs if memory ran out)"]
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--jobs", "0"], "jobs must be a positive integer"),
     (["--threads", "0"], "threads must be a positive integer"),
@@ -297,7 +403,8 @@ def test_finished_tasks_leave_no_empty_folders(tmp_path: Path) -> None:
 
 
 def test_report_only_ignores_run_options(tmp_path: Path) -> None:
-    assert main(["reproduce", "graphcl-tu", "--report-only", "--jobs", "0", "--store", str(tmp_path / "r.sqlite"),
+    store = _stored(tmp_path / "r.sqlite", _table("graphcl-tu").restricted(["MUTAG"], seeds=1))
+    assert main(["reproduce", "graphcl-tu", "--report-only", "--jobs", "0", "--store", str(store),
                  "--out", str(tmp_path)]) == 0
 
 
@@ -464,6 +571,7 @@ def test_quick_with_rows_outside_its_section_says_so(tmp_path: Path, capsys: pyt
     assert main(["reproduce", "graphcl-tu", "--datasets", "CIFAR", *common]) == 2
     assert "has no dataset 'CIFAR'; it has ['MUTAG', 'PROTEINS'," in capsys.readouterr().err
     # rows of the quick section narrow the quick run (a name as load_dataset knows it too)
+    _stored(tmp_path / "r.sqlite", _table("lcgnn-tu").reduced())
     assert main(["reproduce", "lcgnn-tu", "--datasets", "mutag", "--methods", "supervised-gin", *common]) == 0
     assert "| MUTAG | supervised-gin |" in (tmp_path / "lcgnn-tu.md").read_text()
 
@@ -482,6 +590,30 @@ def test_quick_that_finds_none_of_its_data_exits_1(tmp_path: Path, capsys: pytes
     assert "ran 0 task(s)" in captured.out and "data not available: ogbg-molhiv" in captured.out
     assert "--quick ran nothing: the data of its rows (the quick: section of ogb-molhiv-full) is not found " \
         "under the data roots (ogbg-molhiv: " in captured.err
+
+
+def test_a_run_that_finds_none_of_its_data_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcl.bench.config import load_config
+
+    (tmp_path / "wrong").mkdir()
+    monkeypatch.setenv("GCL_DATA", str(tmp_path / "wrong"))  # NCI109 is not shipped either
+    config = tmp_path / "mini.yaml"
+    config.write_text(_MINI.replace("[MUTAG, PTC_MR]", "[NCI109]"))
+    out = tmp_path / "out"
+    assert main(["bench", str(config), "--store", str(tmp_path / "r.sqlite"), "--out", str(out),
+                 "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "ran 0 task(s)" in captured.out and "data not available: NCI109" in captured.out
+    assert f"ran nothing: the data of its rows (NCI109) is not found under the data roots (NCI109: " \
+        f"{tmp_path / 'wrong'}, " in captured.err
+    assert "| NCI109 | graphcl |" in (out / "mini.md").read_text()  # the report still says so
+    # a run where some rows lack their data is no error: the report names them
+    config.write_text(_MINI.replace("[MUTAG, PTC_MR]", "[MUTAG, NCI109]"))
+    store = _stored(tmp_path / "done.sqlite", load_config(config).restricted(["MUTAG"]))
+    assert main(["bench", str(config), "--store", str(store), "--out", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "data not available: NCI109" in captured.out and "ran nothing" not in captured.err
 
 
 _CONFIGS = Path(__file__).resolve().parents[2] / "benchmarks" / "configs"

@@ -110,6 +110,38 @@ def test_quick_stand_in_dataset() -> None:
     assert [d.label for d in config.datasets] == ["MUTAG", "IMDB-B"]  # the full table is unchanged
 
 
+_SMALL = {"name": "MUTAG", "train": {"epochs": 1}}
+
+
+def test_a_label_wins_over_the_load_name_of_another_row() -> None:
+    # MUTAG-small loads MUTAG too and comes first: --datasets MUTAG still means the row labelled MUTAG
+    config = parse_config(_content(datasets={"MUTAG-small": _SMALL, "MUTAG": {}}, quick={"datasets": ["mutag"]}))
+    assert config.dataset_entry("MUTAG").label == "MUTAG" and config.dataset_entry("mutag").label == "MUTAG"
+    assert config.dataset_entry("mutag-SMALL").label == "MUTAG-small"
+    assert [d.label for d in config.restricted(["MUTAG"]).datasets] == ["MUTAG"]
+    quick = config.reduced()
+    assert [d.label for d in quick.datasets] == ["MUTAG"] and quick.datasets[0].train == {"epochs": 1}
+    # a load name only one row has still finds that row
+    one = parse_config(_content(datasets={"MUTAG-small": _SMALL, "PTC": {"name": "PTC_MR"}},
+                                quick={"datasets": ["MUTAG"]}))
+    assert one.dataset_entry("mutag").label == "MUTAG-small"
+    assert [d.label for d in one.reduced().datasets] == ["MUTAG-small"]
+
+
+def test_a_load_name_of_several_rows_is_refused_naming_them() -> None:
+    rows = {"MUTAG-small": _SMALL, "MUTAG-big": {"name": "MUTAG", "train": {"epochs": 50}}}
+    config = parse_config(_content(datasets=rows, quick={"datasets": ["MUTAG-big"]}))
+    match = (r"table 't': dataset 'mutag' could be any of the rows \['MUTAG-small', 'MUTAG-big'\], and none is "
+             r"labelled 'mutag'; name one of them by its label")
+    with pytest.raises(ValueError, match=match):
+        config.dataset_entry("mutag")
+    with pytest.raises(ValueError, match=match):
+        config.restricted(["mutag"])
+    # in quick.datasets too, when the file loads (not a stand-in without the rows' settings)
+    with pytest.raises(ValueError, match="quick.datasets: " + match):
+        parse_config(_content(datasets=rows, quick={"datasets": ["mutag"]}))
+
+
 _SUPERVISED = {"protocol": "supervised-kfold", "methods": {"s": {"method": "supervised"}}, "datasets": ["MUTAG"]}
 
 
@@ -150,6 +182,8 @@ def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
      r"dataset gcl knows"),
     ({"quick": {"methods": ["grace"]}}, r"quick.methods: table 't' has no method 'grace'"),
     ({"quick": {"datasets": "MUTAG"}}, r"quick.datasets must be a list of the table's datasets \(got 'MUTAG'\)"),
+    ({"quick": {"evaluation": ["n_splits"]}}, r"table 't', quick.evaluation must be a mapping \(got list\)"),
+    ({"quick": {"train": "epochs: 1"}}, r"table 't', quick.train must be a mapping \(got str\)"),
     # an evaluation grid is checked when the file loads, over each row's training settings, naming the row
     ({**_SUPERVISED, "evaluation": {"grid": {"lrr": [0.1]}}},
      r"table 't', MUTAG / s, evaluation.grid: 'lrr' is not a training setting to select \(did you mean 'lr'\?\)"),
@@ -173,7 +207,7 @@ def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
      r"unknown setting 'n_splits' \(did you mean 'num_splits'\?\)"),
     ({"protocol": "supervised-kfold", "evaluation": {"val_size": 0}}, "early stopping needs a validation part"),
     ({"protocol": "supervised-random", "evaluation": {"ratios": [0.9, 0.0, 0.1]}, "quick": {}},
-     "needs a validation part"),
+     r"table 't', evaluation: ratios must be three fractions in \(0, 1\) \(got \(0.9, 0.0, 0.1\)\)"),
     ({"methods": {"graphcl": {"optons": {}}}}, r"methods.graphcl: unknown setting 'optons'"),
     ({"methods": {"graphcl": {"train": {"epoch": 3}}}}, r"MUTAG / graphcl, train: unknown setting 'epoch'"),
     ({"methods": {"graphcl": {"train": {"lr": "1e-3"}}}}, r"lr must be a number \(got '1e-3'.*1\.0e-3"),
@@ -212,7 +246,7 @@ def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
      r"OGB's evaluator, which scores ogbg-molhiv by rocauc; set metric: rocauc"),
     # a row's own evaluation settings: known keys of the protocol, counts only for the whole table
     ({"protocol": "node-linear", "datasets": {"MUTAG": {"evaluation": {"splits": "official"}}}, "quick": {}},
-     r"MUTAG: evaluation splits must be one of \('random', 'public'\) \(got 'official'\)"),
+     r"table 't', datasets.MUTAG.evaluation: splits must be one of \('random', 'public'\) \(got 'official'\)"),
     ({"protocol": "node-linear", "datasets": {"MUTAG": {"evaluation": {"num_splits": 3}}}, "quick": {}},
      r"datasets.MUTAG.evaluation \(node-linear; the counts are the table's\): unknown setting 'num_splits'"),
     ({"protocol": "supervised-kfold", "datasets": {"MUTAG": {"evaluation": {"val_size": 0}}}},
@@ -235,6 +269,85 @@ def test_quick_training_settings_hold_over_an_evaluation_grid() -> None:
 def test_invalid(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         parse_config(_content(**bad))
+
+
+_NODE = {"protocol": "node-linear", "methods": {"grace": {}}, "datasets": ["Cora"], "quick": {}}
+_RANDOM = {"protocol": "supervised-random", "methods": {"s": {"method": "supervised"}}, "datasets": ["MUTAG"],
+           "quick": {}}
+_OGB = {"protocol": "ogb", "metric": "rocauc", "methods": {"s": {"method": "supervised"}},
+        "datasets": ["ogbg-molbace"], "quick": {}}
+
+
+@pytest.mark.parametrize("bad, match", [
+    # the evaluator's parameters, as the svc protocol builds it: the table's ...
+    ({"evaluation": {"kernel": "rbff"}},
+     r"table 't', evaluation: kernel must be one of \('rbf', 'linear', 'poly', 'sigmoid'\) \(got 'rbff'\)"),
+    ({"evaluation": {"C_grid": [-1, 0]}},
+     r"table 't', evaluation: C_grid must be a non-empty sequence of positive numbers \(got \[-1, 0\]\)"),
+    ({"evaluation": {"C_grid": "big"}}, r"table 't', evaluation: C_grid must be .*\(got 'big'\)"),
+    ({"evaluation": {"scale": "false"}}, r"table 't', evaluation: scale must be True or False \(got 'false'\)"),
+    # ... the quick run's ...
+    ({"quick": {"evaluation": {"kernel": "RBF"}}}, r"table 't', quick.evaluation: kernel must be one of .*'RBF'"),
+    ({"quick": {"evaluation": {"scale": 1}}}, r"table 't', quick.evaluation: scale must be True or False \(got 1\)"),
+    # ... and a row's
+    ({"datasets": {"MUTAG": {"evaluation": {"C_grid": [0.1, 0]}}}},
+     r"table 't', datasets.MUTAG.evaluation: C_grid must be .*\(got \[0.1, 0\]\)"),
+    ({"datasets": {"MUTAG": {}, "PTC": {"name": "PTC_MR", "evaluation": {"scale": None}}}},
+     r"table 't', datasets.PTC.evaluation: scale must be True or False \(got None\)"),
+    # the linear probe's, as the node-linear protocol builds it
+    ({**_NODE, "evaluation": {"normalize": "false"}},
+     r"table 't', evaluation: normalize must be True or False \(got 'false'\)"),
+    ({**_NODE, "evaluation": {"max_iter": 0}}, r"table 't', evaluation: max_iter must be an int >= 1 \(got 0\)"),
+    ({**_NODE, "datasets": {"Cora": {"evaluation": {"scale": "no"}}}},
+     r"table 't', datasets.Cora.evaluation: scale must be True or False \(got 'no'\)"),
+    ({**_NODE, "evaluation": {"splits": "Public"}},
+     r"table 't', evaluation: splits must be one of \('random', 'public'\) \(got 'Public'\)"),
+    # how the supervised protocols select on the validation part
+    ({**_SUPERVISED, "evaluation": {"selection": "los"}},
+     r"table 't', evaluation: selection must be one of \('metric', 'loss'\) \(got 'los'\)"),
+    ({**_OGB, "evaluation": {"selection": "rocauc"}},
+     r"table 't', evaluation: selection must be one of \('metric', 'loss'\) \(got 'rocauc'\)"),
+    ({**_OGB, "quick": {"evaluation": {"selection": "Loss"}}}, r"table 't', quick.evaluation: selection must be"),
+    ({**_RANDOM, "datasets": {"MUTAG": {"evaluation": {"selection": None}}}},
+     r"table 't', datasets.MUTAG.evaluation: selection must be one of .*\(got None\)"),
+    # the random splits' fractions and the folds' validation part
+    ({**_RANDOM, "evaluation": {"ratios": [0.8, 0.1, 0.2]}},
+     r"table 't', evaluation: ratios must sum to 1 \(got \(0.8, 0.1, 0.2\), sum 1.1"),
+    ({**_RANDOM, "evaluation": {"ratios": [0.9, 0.1]}},
+     r"table 't', evaluation: ratios must be three fractions in \(0, 1\) \(got \(0.9, 0.1\)\)"),
+    ({**_RANDOM, "evaluation": {"ratios": 0.8}},
+     r"table 't', evaluation: ratios must be three fractions in \(0, 1\) \(got 0.8\)"),
+    ({**_RANDOM, "datasets": {"MUTAG": {"evaluation": {"ratios": ["a", "b", "c"]}}}},
+     r"table 't', datasets.MUTAG.evaluation: ratios must be three fractions .*\(got \['a', 'b', 'c'\]\)"),
+    ({**_SUPERVISED, "evaluation": {"val_size": "1e-1"}},
+     r"table 't', evaluation: val_size must be a fraction in \(0, 1\), as early stopping needs a validation "
+     r"part \(got '1e-1'; YAML reads"),
+    ({**_SUPERVISED, "evaluation": {"val_size": [0.1]}}, r"val_size must be a fraction in \(0, 1\).*\(got \[0.1\]\)"),
+    ({**_SUPERVISED, "datasets": {"MUTAG": {"evaluation": {"val_size": 1.0}}}},
+     r"table 't', datasets.MUTAG.evaluation: val_size must be a fraction in \(0, 1\).*\(got 1.0\)"),
+    # the counts name the evaluation they are in
+    ({"quick": {"evaluation": {"n_splits": 1}}},
+     r"table 't', quick.evaluation: n_splits must be an integer of at least 2 \(got 1\)"),
+])
+def test_evaluation_values_are_checked_when_the_table_loads(bad: dict[str, Any], match: str,
+                                                            tmp_path: Path) -> None:
+    # a bad evaluation value would otherwise fail only after every task's (pre-)training
+    with pytest.raises(ValueError, match=match):
+        parse_config(_content(**bad))
+    text = json.dumps(_content(**bad))  # JSON is YAML: the same message from a file
+    (tmp_path / "t.yaml").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_config(tmp_path / "t.yaml")
+
+
+@pytest.mark.parametrize("good", [
+    {"evaluation": {"kernel": "linear", "C_grid": [0.1, 10], "scale": True}},
+    {**_NODE, "evaluation": {"scale": False, "normalize": True, "max_iter": 10, "splits": "public"}},
+    {**_RANDOM, "evaluation": {"ratios": [0.6, 0.2, 0.2], "selection": "loss"}},
+    {**_OGB, "evaluation": {"selection": "metric"}},
+])
+def test_valid_evaluation_values_are_not_refused(good: dict[str, Any]) -> None:
+    parse_config(_content(**good))
 
 
 @pytest.mark.parametrize("bad, match", [

@@ -100,8 +100,9 @@ def test_selection_on_validation_loss_is_a_negative_cross_entropy(tmp_path: Path
     torch.set_num_threads(1)
     record = run_task(config("loss"), make_tasks(config("loss"))[0], Context(tmp_path))[0]
     assert record.val_score is not None and record.val_score < 0  # -CE
-    with pytest.raises(ValueError, match=r"selection must be 'metric' or 'loss' \(got 'f1'\)"):
-        run_task(config("f1"), make_tasks(config("f1"))[0], Context(tmp_path / "b"))
+    # another selection is refused when the table loads, before any task trains
+    with pytest.raises(ValueError, match=r"evaluation: selection must be one of \('metric', 'loss'\) \(got 'f1'\)"):
+        config("f1")
 
 
 def test_grid_is_chosen_per_fold_on_validation_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,7 +257,20 @@ def test_node_linear_takes_the_data_sets_public_splits_where_the_row_asks(
         assert [len(split.test) for split in seen[0]] == [48, 48]
 
 
-def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path) -> None:
+def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    r"""Makes any (pre-)training of a task fail the test: what it checks must come first."""
+    import gcl.train
+
+    def fit(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the task trained before refusing its settings")
+
+    monkeypatch.setattr(gcl.train, "fit", fit)
+
+
+def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cora ships one public split: a table asking for 20 fails when its task starts, not after pre-training
+    _no_training(monkeypatch)
     config = _node_table(4, {"splits": "public"})
     task = make_tasks(config)[0]
     ctx = Context(tmp_path)
@@ -265,6 +279,37 @@ def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path)
     with pytest.raises(ValueError, match=r"Cora: the data set ships 3 public split\(s\), the table's evaluation "
                                          r"asks for num_splits: 4"):
         run_task(config, task, ctx)
+    real = _node_table(20, {"splits": "public"})  # the real Cora
+    with pytest.raises(ValueError, match=r"Cora: the data set ships 1 public split\(s\), the table's evaluation "
+                                         r"asks for num_splits: 20"):
+        run_task(real, make_tasks(real)[0], Context(tmp_path / "real"))
+
+
+def test_ogb_refuses_an_official_split_whose_parts_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a copy of ogbg-molbace whose test part is its validation part: scored, the test score would be the
+    # validation score; `gcl train` refuses the split, and so does the ogb protocol, before any training
+    import shutil
+
+    from gcl.data.roots import REPO_DATASETS
+
+    folder = tmp_path / "data" / "OGB" / "ogbg_molbace"
+    shutil.copytree(REPO_DATASETS / "OGB" / "ogbg_molbace", folder, ignore=shutil.ignore_patterns("processed"))
+    shutil.copyfile(folder / "split" / "scaffold" / "valid.csv.gz", folder / "split" / "scaffold" / "test.csv.gz")
+    monkeypatch.setenv("GCL_CACHE", str(tmp_path / "cache"))
+    _no_training(monkeypatch)
+    config = parse_config({
+        "table": "t", "protocol": "ogb", "metric": "rocauc", "seeds": 1,
+        "methods": {"ft": {"method": "supervised", "options": {"hidden_channels": 8, "num_layers": 1, "ogb_mol": True},
+                           "pretrain": {"method": "graphcl", "options": {
+                               "hidden_channels": 8, "num_layers": 1, "ogb_mol": True,
+                               "augmentations": ["identity", "random3"]}}}},
+        "datasets": {"BACE": {"name": "ogbg-molbace", "dataset": {"root": str(tmp_path / "data")}}},
+    })
+    task = make_tasks(config)[0]
+    # in every one of the 151 validation graphs
+    with pytest.raises(ValueError, match=r"BACE: the official split of ogbg-molbace is not valid: split parts 'val' "
+                                         r"and 'test' overlap in 151 index\(es\)"):
+        run_task(config, task, Context(tmp_path / "work"))
 
 
 # The protocols' selection and seeding: each test fails on a leak or a lost seed

@@ -8,7 +8,15 @@ import pytest
 
 from gcl.bench.config import TableConfig, parse_config
 from gcl.bench.papers import PaperResult
-from gcl.bench.report import build_rows, write_chart, write_csv, write_markdown, write_report
+from gcl.bench.report import (
+    build_rows,
+    is_quick_report,
+    lost_rows,
+    write_chart,
+    write_csv,
+    write_markdown,
+    write_report,
+)
 from gcl.bench.store import Record, ResultsStore
 
 SCORES = {0: [0.80, 0.90], 1: [0.70, 0.70], 2: [0.85, 0.95]}  # seed -> two folds
@@ -177,3 +185,31 @@ def test_without_matplotlib_the_report_is_written_without_its_chart(
     assert sorted(written) == ["csv", "md"] and not (tmp_path / "out" / "demo.png").exists()
     text = written["md"].read_text()
     assert "| MUTAG | graphcl | 81.67 ± " in text and "demo.png" not in text
+
+
+def test_lost_rows_compares_reports_of_the_same_kind(tmp_path: Path) -> None:
+    config = _config("seeds")
+    quick = config.reduced()  # MUTAG, one seed, other settings
+    with ResultsStore(tmp_path / "full.sqlite") as store:
+        _fill(store, config, SCORES)
+        write_report(config, store, tmp_path / "full", chart=False)
+    with ResultsStore(tmp_path / "quick.sqlite") as store:
+        _fill(store, quick, {0: SCORES[0]})
+        write_report(quick, store, tmp_path / "quick", chart=False)
+    full_report, quick_report = tmp_path / "full" / "demo.md", tmp_path / "quick" / "demo.md"
+    assert is_quick_report(quick_report) and not is_quick_report(full_report)
+    with ResultsStore(":memory:") as empty:
+        assert lost_rows(config, empty, full_report) == [("MUTAG", "graphcl", 3, 0)]
+        assert lost_rows(quick, empty, quick_report) == [("MUTAG", "graphcl", 1, 0)]
+        # the seeds of a quick report are not the full table's, nor the other way round
+        assert lost_rows(config, empty, quick_report) == []
+        assert lost_rows(quick, empty, full_report) == []
+    # a full table whose title ends in "(quick)" writes no quick report
+    smoke = parse_config({"table": "demo", "title": "Smoke test (quick)", "protocol": "svc", "seeds": 1,
+                          "evaluation": {"n_splits": 2}, "methods": {"graphcl": {}}, "datasets": {"MUTAG": {}}})
+    with ResultsStore(":memory:") as store:
+        write_report(smoke, store, tmp_path / "smoke", chart=False)
+    assert (tmp_path / "smoke" / "demo.md").read_text().startswith("# Smoke test (quick)\n")
+    assert not is_quick_report(tmp_path / "smoke" / "demo.md")
+    (tmp_path / "notes.md").write_text("# Notes (quick)\n")
+    assert not is_quick_report(tmp_path / "notes.md") and not is_quick_report(tmp_path / "none.md")

@@ -11,7 +11,7 @@ import pytest
 
 from gcl.bench.config import TableConfig
 from gcl.bench.protocols import Context, Task, clean_task, make_tasks, task_dir
-from gcl.bench.runner import TaskFailed, claim_task, run_table
+from gcl.bench.runner import TaskFailed, WorkerDied, claim_task, run_table
 from gcl.bench.store import Record, ResultsStore
 
 from . import _fake
@@ -301,7 +301,7 @@ def test_run_options_are_checked(tmp_path: Path, options: dict[str, Any], messag
 
 def test_parallel_worker_crash_stops_with_a_clear_error_and_resumes(tmp_path: Path) -> None:
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        with pytest.raises(RuntimeError, match=r"worker process ended abruptly .* PROTEINS/") as info:
+        with pytest.raises(WorkerDied, match=r"worker process ended abruptly .* PROTEINS/") as info:
             run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.dies_on_proteins,
                       available=lambda e: True, work_dir=tmp_path, jobs=2)
         kept = {r.key(): r.score for r in store.records("fake")}

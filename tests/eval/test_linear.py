@@ -149,6 +149,14 @@ def test_rejects_bad_parameters(kwargs: dict[str, Any], match: str) -> None:
         LinearProbe(**kwargs)
 
 
+@pytest.mark.parametrize("name", ["scale", "normalize"])
+@pytest.mark.parametrize("value", ["false", "no", 1, 0, None])
+def test_switches_are_bools(name: str, value: Any) -> None:
+    # a config file's "false" is a truthy string: read as a switch it would turn the step on
+    with pytest.raises(ValueError, match=rf"{name} must be True or False \(got {value!r}\)"):
+        LinearProbe(**{name: value})
+
+
 def test_rejects_bad_splits_and_data(cora: Any) -> None:
     probe = LinearProbe(C_grid=(1.0,))
     train, val, test = (

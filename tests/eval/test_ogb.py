@@ -136,6 +136,13 @@ def test_probe_selects_C_on_validation_only(
     assert other.test_score_ == pytest.approx(1.0 - probe.test_score_)
 
 
+@pytest.mark.parametrize("value", ["false", "no", 1, 0, None])
+def test_probe_scale_is_a_bool(value: Any) -> None:
+    # a config file's "false" is a truthy string: read as a switch it would standardise the features
+    with pytest.raises(ValueError, match=rf"scale must be True or False \(got {value!r}\)"):
+        OGBLinearProbe("molbace", scale=value)
+
+
 def test_probe_rejects_bad_input(molbace: Any) -> None:
     with pytest.raises(ValueError, match="class_weight"):
         OGBLinearProbe("molbace", class_weight="auto")

@@ -82,6 +82,9 @@ def test_random_splits_gca_sizes_on_cora_size() -> None:
         ({"ratios": (0.8, 0.1)}, "three fractions"),
         ({"ratios": (0.8, 0.3, 0.1)}, "sum to 1"),
         ({"ratios": (1.0, 0.0, 0.0)}, "three fractions"),
+        # a config file's mistakes: a ValueError naming the value, not a TypeError or float()'s message
+        ({"ratios": 0.8}, r"ratios must be three fractions in \(0, 1\) \(got 0.8\)"),
+        ({"ratios": ["a", "b", "c"]}, r"ratios must be three fractions in \(0, 1\) \(got \['a', 'b', 'c'\]\)"),
         ({"num_runs": 0}, "num_runs"),
         ({"random_state": -1}, "random_state"),
     ],

@@ -139,6 +139,9 @@ def test_sklearn_conventions(mutag_histograms: tuple[np.ndarray, np.ndarray]) ->
     [
         ({"C_grid": ()}, "C_grid"),
         ({"C_grid": (1.0, -1.0)}, r"C_grid .*\(got \(1.0, -1.0\)\)"),
+        # text is no grid: "25" would read as the penalties 2 and 5, "big" fail inside float()
+        ({"C_grid": "25"}, r"C_grid must be a sequence of positive numbers \(got '25'\)"),
+        ({"C_grid": ["big"]}, r"C_grid must be a sequence of positive numbers \(got \['big'\]\)"),
         ({"n_splits": 1}, r"n_splits must be an int >= 2 \(got 1\)"),
         ({"inner_splits": 2.5}, "inner_splits"),
         ({"kernel": "cosine"}, "kernel"),
@@ -148,6 +151,14 @@ def test_sklearn_conventions(mutag_histograms: tuple[np.ndarray, np.ndarray]) ->
 def test_rejects_bad_parameters(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SVCEvaluator(**kwargs)
+
+
+@pytest.mark.parametrize("value", ["false", "no", 1, 0, None])
+def test_scale_is_a_bool(value: Any) -> None:
+    # a config file's "false" is a truthy string: read as a switch it would standardise the features
+    with pytest.raises(ValueError, match=rf"scale must be True or False \(got {value!r}\)"):
+        SVCEvaluator(scale=value)
+    assert SVCEvaluator(scale=np.bool_(True)).scale
 
 
 def test_rejects_bad_data(mutag_histograms: tuple[np.ndarray, np.ndarray]) -> None:
