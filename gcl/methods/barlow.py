@@ -55,6 +55,7 @@ class GraphBarlowTwins(nn.Module):
 
     def embed(self, data: Any) -> Tensor:
         r"""Node embeddings of the un-augmented graph."""
+        check_features(data)
         return encode_nodes(self.encoder, data).detach()
 
 

@@ -42,6 +42,26 @@ def graph_count(batch: Any) -> int:
     return int(vector.max()) + 1 if isinstance(vector, Tensor) and vector.numel() else 1
 
 
+def graph_labels(batch: Any, who: str) -> Tensor:
+    r"""The class label of every graph of ``batch`` (``batch.y`` of shape ``[G]`` or ``[G, 1]``),
+    as a long tensor; ``who`` names the method in the errors.
+
+    Raises:
+        ValueError: Without labels, or with another number of labels than graphs (node labels
+            of a node-level dataset, several tasks per graph): reading the first of them would
+            train on a single label without a word.
+    """
+    y = getattr(batch, "y", None)
+    if not isinstance(y, Tensor):
+        raise ValueError(f"{who} is supervised: the batch has no labels (batch.y is None)")
+    count = graph_count(batch)
+    if y.numel() != count:
+        raise ValueError(f"{who} classifies one label per graph, but batch.y holds {y.numel()} values for "
+                         f"{count} graph(s) (shape {tuple(y.shape)}): node labels of a node-level dataset such as "
+                         "Cora, or several tasks per graph (train one at a time, e.g. y = y[:, [t]])?")
+    return y.reshape(count).long()
+
+
 _NODE_SWITCH: dict[type, bool] = {}
 
 

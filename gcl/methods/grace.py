@@ -54,4 +54,5 @@ class GRACE(nn.Module):
 
     def embed(self, data: Any) -> Tensor:
         r"""Node embeddings of the un-augmented graph (before the head)."""
+        check_features(data)
         return encode_nodes(self.encoder, data).detach()

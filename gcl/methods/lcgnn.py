@@ -22,7 +22,7 @@ from gcl.methods.base import (
     check_features,
     cross_entropy,
     encode_graphs,
-    graph_count,
+    graph_labels,
 )
 from gcl.nn import momentum_copy
 
@@ -93,10 +93,7 @@ class LCGNN(nn.Module):
         self.key_augment = key_augment
 
     def _labels(self, batch: Any) -> Tensor:
-        y = getattr(batch, "y", None)
-        if y is None:
-            raise ValueError("LCGNN is supervised: the batch has no labels (batch.y is None)")
-        return y.view(graph_count(batch), -1)[:, 0].long()
+        return graph_labels(batch, "LCGNN")
 
     @torch.no_grad()
     def sync_key_encoder(self) -> None:

@@ -501,13 +501,17 @@ def _check_labels(key: str, data: Dataset | Data) -> None:
     r"""Refuses labels a classifier would misread: missing, several per graph (multi-task),
     NaN, non-integer values or negative classes."""
     y = getattr(data, "y", None)
+    graphs = len(data) if isinstance(data, Dataset) else int(getattr(data, "num_graphs", 1) or 1)
     if y is None and isinstance(data, Dataset) and len(data):
-        y = getattr(data[0], "y", None)  # datasets not in memory: the first graph's label
+        y, graphs = getattr(data[0], "y", None), 1  # datasets not in memory: the first graph's label
     if not isinstance(y, Tensor):
         raise ValueError(f"{key} is supervised, but the dataset has no labels (y)")
     if y.dim() > 1 and y.size(-1) != 1:
         raise ValueError(f"{key} classifies one label per graph, but y has {y.size(-1)} columns (a multi-task "
                          "dataset such as ogbg-moltox21?); train one task at a time, e.g. y = y[:, [t]]")
+    if y.numel() != graphs:
+        raise ValueError(f"{key} classifies one label per graph, but y holds {y.numel()} labels for {graphs} "
+                         "graph(s): node labels of a node-level dataset such as Cora?")
     flat = y.reshape(-1)
     if flat.is_floating_point():
         if not bool(torch.isfinite(flat).all()):

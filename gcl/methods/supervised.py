@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gcl.methods.base import check_features, cross_entropy, encode_graphs, graph_count
+from gcl.methods.base import check_features, cross_entropy, encode_graphs, graph_labels
 
 
 class SupervisedClassifier(nn.Module):
@@ -35,9 +35,7 @@ class SupervisedClassifier(nn.Module):
         if views:
             raise ValueError(f"supervised training takes no views (got {len(views)})")
         check_features(batch)
-        if getattr(batch, "y", None) is None:
-            raise ValueError("supervised training needs labels (batch.y is None)")
-        labels = batch.y.view(graph_count(batch), -1)[:, 0].long()
+        labels = graph_labels(batch, "supervised training")
         # averaged over every rank's graphs
         return cross_entropy(self.classifier(encode_graphs(self.encoder, batch, nodes=False).graph), labels)
 

@@ -521,6 +521,25 @@ def test_supervised_methods_refuse_labels_a_classifier_would_misread() -> None:
         build_method("supervised", unlabelled)
 
 
+def test_supervised_methods_refuse_other_than_one_label_per_graph() -> None:
+    # node labels (Cora's 2,708 for its one graph): the first node's label was the graph's, silently
+    for name in ("supervised", "lcgnn"):
+        with pytest.raises(ValueError, match="y holds 2708 labels for 1 graph"):
+            build_method(name, load_dataset("Cora"))
+    # a batch with two labels per graph: the first column was taken, silently
+    dataset = load_dataset("MUTAG")
+    batch = next(iter(CollatedLoader(dataset, batch_size=4)))
+    labels = batch.y
+    for name in ("supervised", "lcgnn"):
+        method = build_method(name, dataset, hidden_channels=16, num_layers=2)
+        batch.y = torch.stack([labels, 1 - labels], dim=1)
+        with pytest.raises(ValueError, match=r"batch.y holds 8 values for 4 graph\(s\) \(shape \(4, 2\)\)"):
+            method(batch)
+        batch.y = labels[:, None]  # one label per graph, as a column: trains
+        out = method(batch)
+        assert torch.isfinite(out.loss if name == "lcgnn" else out)
+
+
 def test_non_finite_input_features_are_named_as_input() -> None:
     dataset = load_dataset("MUTAG")
     batch = next(iter(CollatedLoader(dataset, batch_size=16)))
@@ -531,6 +550,15 @@ def test_non_finite_input_features_are_named_as_input() -> None:
             method(batch)
         with pytest.raises(ValueError, match="node features contain NaN or inf values"):
             method.embed(batch)  # embeddings for an evaluator as well
+    cora = load_dataset("Cora")
+    graph = cora[0].clone()
+    graph.x = graph.x.clone()
+    graph.x[0, 0] = float("nan")
+    for name in ("grace", "gbt"):  # node-level methods too, in forward and embed
+        method = build_method(name, cora)
+        for call in (method, method.embed):
+            with pytest.raises(ValueError, match="node features contain NaN or inf values"):
+                call(graph)
     losses.set_finite_check(False)  # the switch of the losses' value checks turns this one off too
     try:
         build_method("supervised", dataset, hidden_channels=16, num_layers=2)(batch)
