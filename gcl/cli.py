@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    from torch.multiprocessing import ProcessExitedException
+
     from gcl.bench.runner import TaskFailed, WorkerDied
 
     try:
@@ -111,6 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: what was done is kept where there is somewhere to keep it
         print(f"gcl {args.command}: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
+    except ProcessExitedException as exc:
+        # a training process of --nproc that ended without an exception of its own: interrupted
+        # (exit code 130) or killed (the out-of-memory killer); the others were ended with it
+        if exc.exit_code == 130:
+            print(f"gcl {args.command}: interrupted (process {exc.error_index}); {_resume_hint(args)}",
+                  file=sys.stderr)
+            return 130
+        how = f"by {exc.signal_name}" if exc.signal_name else f"with exit code {exc.exit_code}"
+        print(f"gcl {args.command}: error: training process {exc.error_index} ended {how} (killed, e.g. by "
+              f"the out-of-memory killer?); the others were ended too; {_resume_hint(args)}", file=sys.stderr)
+        return 1
     except (TaskFailed, WorkerDied) as exc:
         # a task's failure (already reported with its traceback), or a worker process that died
         # (the message names the unfinished tasks; the main process's traceback says nothing more)

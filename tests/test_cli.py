@@ -153,6 +153,29 @@ def test_train_restart_interrupted_before_its_first_checkpoint_leaves_nothing_to
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "result.json").exists()
 
 
+@pytest.mark.parametrize("exit_code, signal_name, code, message", [
+    (130, None, 130, "gcl train: interrupted (process 1); run the same command again to resume"),
+    (-9, "SIGKILL", 1, "gcl train: error: training process 1 ended by SIGKILL (killed, e.g. by the out-of-memory "
+                       "killer?); the others were ended too; run the same command again to resume"),
+])
+def test_a_training_process_of_nproc_that_ends_is_named_without_a_traceback(
+        exit_code: int, signal_name: str | None, code: int, message: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from torch.multiprocessing import ProcessExitedException
+
+    from gcl.train import cli as train_cli
+
+    def ended(args: object) -> int:  # what launch() raises when a rank was interrupted or killed
+        raise ProcessExitedException("process 1 terminated", error_index=1, error_pid=4242, exit_code=exit_code,
+                                     signal_name=signal_name)
+
+    monkeypatch.setattr(train_cli, "cmd_train", ended)  # bound when main builds its parser
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    assert main(["train", "graphcl", "--dataset", "MUTAG", "--out", str(tmp_path)]) == code
+    err = capsys.readouterr().err
+    assert err.strip() == message and "Traceback" not in err
+
+
 def test_train_names_bad_paths_devices_and_settings_before_training(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import torch

@@ -249,11 +249,20 @@ def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], n
     if "OMP_NUM_THREADS" not in os.environ:
         # N processes share the cores; oversubscribed intra-op threads only add contention
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
-    init_distributed(backend, device=device)
     try:
+        init_distributed(backend, device=device)
         result = function(*args)
         if local_rank == 0:
             torch.save({"result": result}, result_file)
+    except KeyboardInterrupt:
+        # Ctrl-C that reached this rank: end it at once. Destroying the process group while
+        # another rank waits in a collective can deadlock (gloo's destructor holds the GIL while
+        # its run loop waits for it), and torch's worker wrapper would report exit code 0 for an
+        # interrupted rank; exit code 130 tells launch() to end the other ranks.
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130)
     except Exception as exc:
         # the exception itself for launch() to raise (torch.multiprocessing passes on only its text)
         with contextlib.suppress(Exception):

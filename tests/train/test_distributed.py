@@ -15,6 +15,7 @@ compare its results with single-process runs in the test process.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -645,6 +646,55 @@ def test_an_interrupt_while_the_workers_start_ends_them(tmp_path: Path, alive: C
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
+
+
+def _rank_one_interruptible(folder: str) -> int:
+    Path(folder, f"rank{dist.get_rank()}").write_text(str(os.getpid()))
+    if dist.get_rank() == 0:  # waits in gloo for a message rank 1 never sends
+        dist.recv(torch.zeros(1), src=1)
+    else:  # in Python, where Ctrl-C arrives
+        _interruptible()
+        time.sleep(120)
+    return 0
+
+
+def _launch_and_record(folder: str) -> None:
+    from gcl.train import distributed
+
+    distributed.WORKER_GRACE_SECONDS = 1.0
+    try:
+        launch(_rank_one_interruptible, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
+    except BaseException as exc:  # what the launcher saw, for the test
+        Path(folder, "raised").write_text(f"{type(exc).__name__} {getattr(exc, 'exit_code', '')}")
+
+
+def test_ctrl_c_to_one_rank_ends_the_launch(tmp_path: Path, alive: Callable[[int], bool],
+                                            fork_context: Any) -> None:
+    # SIGINT to one rank only: torch's worker wrapper turned it into exit code 0 after the rank
+    # had destroyed its process group (which can deadlock), and the launcher waited for the
+    # other rank, blocked in a collective, for gloo's 30-minute timeout
+    if not dist.is_available() or torch.cuda.is_initialized():
+        pytest.skip("needs torch.distributed and a process that may fork")
+    launcher = fork_context.Process(target=_launch_and_record, args=(str(tmp_path),))
+    launcher.start()
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("rank*"))) < WORLD and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int((tmp_path / f"rank{rank}").read_text()) for rank in range(WORLD)]
+    time.sleep(0.5)  # rank 1 is asleep, rank 0 waits in recv
+    os.kill(workers[1], signal.SIGINT)
+    launcher.join(30)
+    try:
+        assert launcher.exitcode is not None  # the launch ended instead of waiting for rank 0
+        assert (tmp_path / "raised").read_text() == "ProcessExitedException 130"
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        for pid in [launcher.pid, *workers]:
+            with contextlib.suppress(OSError, TypeError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _blocked_signals() -> list[int]:
