@@ -25,6 +25,7 @@ import functools
 import mmap
 import multiprocessing
 import multiprocessing.connection
+import os
 import pickle
 import random
 import signal
@@ -68,11 +69,21 @@ class _Packed(NamedTuple):
     shape: tuple[int, ...]
 
 
+#: The longest timeout, in seconds, that :meth:`multiprocessing.connection.Connection.poll` takes:
+#: on Linux it waits in ``poll(2)``, whose timeout is a C ``int`` of milliseconds (about 24.8 days).
+MAX_TIMEOUT = (2**31 - 1) // 1000
+
+
 def check_timeout(name: str, value: Any) -> None:
-    r"""Raises :class:`ValueError` unless ``value`` is ``None`` or a positive
-    number of seconds."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+    r"""Raises :class:`ValueError` unless ``value`` is ``None`` (no limit) or a
+    positive number of seconds up to :data:`MAX_TIMEOUT`."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number of seconds or None (got {value!r})")
+    if not value <= MAX_TIMEOUT:  # infinity too: the wait would raise OverflowError mid-training
+        raise ValueError(f"{name} must be at most {MAX_TIMEOUT} seconds, about 24 days (got {value!r}); "
+                         "None sets no limit")
 
 
 def _round_up(value: int) -> int:
@@ -262,10 +273,17 @@ def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
     r"""A worker's loop: one task (slot, seed, graph indices) in, one answer out.
     It ends when told to, when its pipe closes, or when the training process
     is gone (even killed)."""
+    # imported here: gcl.train imports this module
+    from gcl.train.distributed import exit_with_parent
+
+    parent = multiprocessing.parent_process()
+    # the kernel ends us when the training process dies, even inside an augmentation that sleeps or
+    # spins, when the sentinel below is not watched (and we exit at once if it died already)
+    training = None if parent is None else parent.pid
+    exit_with_parent(os.getppid() if training is None else training)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl-C and stops us
     for other in inherited:  # the training process's ends, copied by the fork: a pipe must close when it dies
         other.close()
-    parent = multiprocessing.parent_process()
     watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
     torch.set_num_threads(1)
     while True:
@@ -352,8 +370,9 @@ class ViewPrefetcher:
             are always drawn from the whole batch. (default: :obj:`None`)
         timeout (float, optional): Seconds to wait for a step's answer before
             stopping the workers and raising :class:`RuntimeError` (a worker
-            stuck in a deadlock, or a step far slower than expected); ``None``
-            waits as long as it takes. (default: :obj:`None`)
+            stuck in a deadlock, or a step far slower than expected), at most
+            :data:`MAX_TIMEOUT` (about 24 days); ``None`` waits as long as it
+            takes. (default: :obj:`None`)
 
     Example:
         >>> from gcl.augment import DropNodes, MaskFeatures

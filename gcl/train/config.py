@@ -111,8 +111,9 @@ class TrainConfig:
         progress (bool): Show a progress bar. (default: :obj:`True`)
         sync_batchnorm (bool): Under :mod:`torch.distributed`, convert batch
             norms to :class:`torch.nn.SyncBatchNorm` so statistics cover the
-            global batch (CUDA only: training raises ``ValueError`` on CPU
-            processes, whose batch norms keep per-rank statistics). (default: :obj:`False`)
+            global batch (CUDA only: training raises ``ValueError`` on a CPU
+            device, in one process or several; one CUDA process has nothing to
+            synchronise and trains unchanged). (default: :obj:`False`)
         find_unused_parameters (bool): Passed to
             :class:`~torch.nn.parallel.DistributedDataParallel`. (default: :obj:`False`)
         view_workers (int): Background processes that collate each step's
@@ -126,8 +127,9 @@ class TrainConfig:
             from those of ``0``. Linux only (forked processes). (default: :obj:`0`)
         view_timeout (float, optional): With view workers, seconds to wait for
             a step's views before stopping the workers and raising
-            :class:`RuntimeError`; ``None`` waits as long as it takes.
-            (default: :obj:`None`)
+            :class:`RuntimeError`, at most 2147483 (about 24 days: the
+            longest wait the pipe's ``poll`` takes); ``None`` waits as long as
+            it takes. (default: :obj:`None`)
     """
 
     epochs: int = 20

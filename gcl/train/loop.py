@@ -537,6 +537,10 @@ class Trainer:
         :class:`~torch_geometric.data.Data` (full-graph steps) or any iterable of
         batches (re-iterated every epoch)."""
         config = self.config
+        if config.sync_batchnorm and self.device.type != "cuda":
+            # in one process too: a setting that would silently do nothing is refused
+            raise ValueError(f"sync_batchnorm needs CUDA devices (got {self.device}); "
+                             "on CPU batch-norm statistics stay per rank")
         generator = seed_everything(config.seed)
         rank, world = _world()
         if rank:
@@ -552,10 +556,7 @@ class Trainer:
         self._forward: nn.Module = self.method
         is_main = rank == 0
         if _distributed():
-            if config.sync_batchnorm:
-                if self.device.type != "cuda":
-                    raise ValueError(f"sync_batchnorm needs CUDA devices (got {self.device}); "
-                                     "on CPU batch-norm statistics stay per rank")
+            if config.sync_batchnorm:  # a CPU device was refused above
                 self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
             device_ids = [self.device.index or 0] if self.device.type == "cuda" else None
             # Memories (queues, banks) stay identical on every rank because their writes are

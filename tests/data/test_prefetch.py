@@ -271,7 +271,11 @@ def test_bad_arguments_are_refused(mutag: Any) -> None:
                             ({"slots": True}, "slots must be a positive integer"),
                             ({"slot_bytes": 8}, "slot_bytes must be at least"),
                             ({"timeout": 0}, "timeout must be a positive number"),
-                            ({"timeout": True}, "timeout must be a positive number")]:
+                            ({"timeout": True}, "timeout must be a positive number"),
+                            ({"timeout": float("nan")}, "timeout must be a positive number"),
+                            # poll() takes no longer wait: it would raise OverflowError at the first step
+                            ({"timeout": float("inf")}, r"timeout must be at most 2147483 seconds.*None sets no"),
+                            ({"timeout": 1e7}, r"timeout must be at most 2147483 seconds")]:
         with pytest.raises(ValueError, match=message):
             ViewPrefetcher(collate, [], **kwargs)
     with ViewPrefetcher(collate, []) as prefetcher, pytest.raises(ValueError, match="differ in length"):
@@ -339,6 +343,15 @@ def test_generators_nested_deep_in_a_pool_are_seeded_per_step(mutag: Any) -> Non
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
+def _alive(pid: int) -> bool:
+    r"""Whether process ``pid`` runs (a zombie, ended and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_workers_end_when_the_training_process_is_killed(tmp_path: Any) -> None:
     import subprocess
     import sys
@@ -357,17 +370,59 @@ def test_workers_end_when_the_training_process_is_killed(tmp_path: Any) -> None:
     pids = [int(pid) for pid in out.stdout.split()]
     assert len(pids) == 2, out.stderr
 
-    def alive(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                return stat.read().split()[2] != "Z"
-        except FileNotFoundError:
-            return False
-
     deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(alive(pid) for pid in pids)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def test_a_worker_stuck_in_an_augmentation_ends_when_the_training_process_is_killed(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    # the worker sleeps inside its second augmentation, where it watches nothing; the training
+    # process waits for that step's views and is killed outright
+    marker = tmp_path / "stuck"
+    script = tmp_path / "stuck.py"
+    script.write_text(textwrap.dedent(f"""
+        import time, torch
+        from gcl.data import ViewPrefetcher
+
+        calls = 0
+
+        def sleep_on_second_call(batch):
+            global calls
+            calls += 1
+            if calls == 2:
+                open({str(marker)!r}, "w").close()
+                time.sleep(3600)
+            return batch
+
+        prefetcher = ViewPrefetcher(lambda indices: indices, [sleep_on_second_call]).start()
+        print(prefetcher._processes[0].pid, flush=True)
+        for _ in prefetcher.epoch([torch.arange(2), torch.arange(2)], [0, 1]):
+            pass
+    """))
+    training = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        assert training.stdout is not None
+        worker = int(training.stdout.readline())
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists() and training.poll() is None  # the worker sleeps, training waits for it
+        training.kill()  # SIGKILL: no cleanup runs in the training process
+        training.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        training.kill()
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)  # the failure above must not leave a sleeper behind
 
 
 def test_only_the_latest_epoch_reads_answers(mutag: Any) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -330,9 +331,14 @@ def test_a_hung_view_worker_stops_training_after_view_timeout(mutag: Any) -> Non
 def test_view_workers_refuse_what_they_cannot_serve(mutag: Any) -> None:
     with pytest.raises(ValueError, match="view_workers must be a non-negative integer"):
         _config(view_workers=-1)
-    for bad in (0, -1.0, "5", True):
+    for bad in (0, -1.0, "5", True, float("nan")):
         with pytest.raises(ValueError, match="view_timeout must be a positive number of seconds or None"):
             _config(view_workers=1, view_timeout=bad)
+    # longer than the pipe's poll() can wait: the first step would raise OverflowError
+    for bad in (float("inf"), 1e7, 2147484):
+        with pytest.raises(ValueError, match=r"view_timeout must be at most 2147483 seconds.*None sets no limit"):
+            _config(view_workers=1, view_timeout=bad)
+    assert _config(view_workers=1, view_timeout=2147483).view_timeout == 2147483
 
     class NoViews(nn.Module):
         def __init__(self) -> None:
@@ -414,6 +420,15 @@ def test_a_run_that_stopped_early_is_finished(mutag: Any, tmp_path: Path) -> Non
     again = fit(_graphcl(mutag), mutag, _config(epochs=6, patience=2), out_dir=tmp_path, validate=never)
     assert again.stopped_early and again.history == first.history and again.best_val == 0.7
     _assert_same_state(first.method, again.method, atol=0.0)  # the best state, restored from best.pt
+
+
+def test_sync_batchnorm_on_a_cpu_is_refused_in_one_process_too(mutag: Any) -> None:
+    # one process on the CPU: the setting would do nothing, so it is refused before any step
+    method = _graphcl(mutag)
+    before = copy.deepcopy(method.state_dict())
+    with pytest.raises(ValueError, match=r"sync_batchnorm needs CUDA devices \(got cpu\)"):
+        fit(method, mutag, _config(sync_batchnorm=True, device="cpu"))
+    assert all(torch.equal(before[key], value) for key, value in method.state_dict().items())  # no step ran
 
 
 def test_patience_without_validation_is_refused(mutag: Any) -> None:
