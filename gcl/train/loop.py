@@ -514,6 +514,22 @@ class Trainer:
                 f"ranks hold different numbers of batches per epoch ({fewest} to {most}; this rank {steps}): "
                 "each rank's iterable must give the same number of batches (its part of every global batch)")
 
+    def _check_same_start(self, epoch: int, step_in_epoch: int, global_step: int) -> None:
+        r"""Raises on every rank when ranks would start from different points: each reads the
+        checkpoint in its own ``out_dir``, which is rank 0's only where the ranks share the folder
+        (a rank that found none would train from scratch beside ranks that resumed)."""
+        device = self._collective_device()
+        point = torch.tensor([epoch, step_in_epoch, global_step], dtype=torch.long, device=device)
+        bounds = torch.cat([point, -point])
+        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
+        latest, earliest = bounds[:3].tolist(), (-bounds[3:]).tolist()
+        if latest != earliest:
+            raise ValueError(
+                f"ranks would start from different points (global steps {earliest[2]} to {latest[2]}; this rank "
+                f"epoch {epoch}, step {step_in_epoch} of it): every rank resumes from the checkpoint rank 0 writes "
+                "in out_dir, so out_dir must be one folder all ranks share (a shared file system across "
+                "machines); or start over on every rank (resume=False; gcl train --restart)")
+
     def _from_main(self, value: float) -> float:
         r"""Rank 0's ``value`` on every rank."""
         device = self._collective_device()
@@ -648,6 +664,8 @@ class Trainer:
             (self.out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
             (self.out_dir / BEST_NAME).unlink(missing_ok=True)
 
+        if world > 1:
+            self._check_same_start(start_epoch, skip_steps, global_step)
         stopped_early = finished
         if finished:
             start_epoch = config.epochs  # the loop below has nothing left to do

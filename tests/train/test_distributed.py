@@ -281,8 +281,13 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     validated = Trainer(with_batch_norm, _config(epochs=3), validate=lambda m: next(scores)).fit(batches)
     results["validated/history"] = validated.history
     results["validated/state"] = _state(validated.method)
+    # a folder of each rank's own (as on machines without a shared file system): rank 0 alone finds
+    # the checkpoint it wrote
+    fit(copy.deepcopy(methods["graphcl"]), batches, _config(epochs=1), out_dir=Path(out) / f"own{rank}")
     errors: dict[str, str] = {}
     for key, call in {
+        "unshared-out": lambda: fit(copy.deepcopy(methods["graphcl"]), batches, _config(epochs=2),
+                                    out_dir=Path(out) / f"own{rank}"),
         "uneven-iterables": lambda: fit(copy.deepcopy(methods["graphcl"]), batches[: STEPS - rank],
                                         _config(epochs=1)),
         "full-graph": lambda: fit(copy.deepcopy(methods["graphcl"]), dataset[0], _config(epochs=1)),
@@ -507,6 +512,8 @@ def test_misuse_is_rejected(spawned: dict[str, Any]) -> None:
     assert "one process" in errors["full-graph"]
     assert "CUDA" in errors["sync-batchnorm"]
     assert "divisible" in errors["batch-size"]
+    for ranked in spawned["ranks"]:  # every rank refuses, none waits in a collective for the others
+        assert "ranks would start from different points (global steps 0 to 3" in ranked["errors"]["unshared-out"]
     for ranked in spawned["ranks"]:  # raised on every rank (rank 1's iterable is one batch short)
         assert "different numbers of batches per epoch (2 to 3" in ranked["errors"]["uneven-iterables"]
 
