@@ -68,6 +68,12 @@ def check_choice(name: str, value: ChoiceT, choices: tuple[str, ...]) -> ChoiceT
     return value
 
 
+def check_feature_matrix(x: Tensor) -> None:
+    r"""Raises :class:`ValueError` unless ``x`` is a ``[num_nodes, num_features]`` tensor."""
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})")
+
+
 def check_graph(
     x: Tensor,
     edge_index: Tensor,

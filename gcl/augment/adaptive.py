@@ -23,6 +23,7 @@ from gcl._checks import check_generator, check_switch
 from gcl.augment._utils import (
     check_batch,
     check_choice,
+    check_feature_matrix,
     check_graph,
     check_probability,
     check_real,
@@ -98,7 +99,7 @@ def check_node_centrality(phi: Tensor, num_nodes: int, name: str = "node_central
     if phi.numel() == 0 or phi.dtype == torch.bool:
         return phi
     if on_host(phi) and phi.dtype in (torch.float64, torch.float32, torch.int64, torch.int32):
-        values = phi.numpy()
+        values = phi.numpy()  # (NumPy costs less per call on the CPU)
         # (NaN fails both comparisons)
         valid = bool(np.minimum.reduce(values) >= 0) and bool(np.maximum.reduce(values) < np.inf)
     else:
@@ -370,10 +371,7 @@ def feature_mask_probabilities(
     check_probability("p", p)
     check_probability("threshold", threshold)
     log_offset = check_real("log_offset", log_offset, minimum=0.0)
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(
-            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
-        )
+    check_feature_matrix(x)
     check_batch(batch, x.size(0), num_graphs)
     phi = check_node_centrality(node_centrality, x.size(0))
     return _feature_probabilities(x, phi, batch, p, threshold, dense, per_graph, log_offset, num_graphs)
@@ -560,10 +558,7 @@ def adaptive_mask_features(
     per_graph = check_switch("per_graph", per_graph)
     check_probability("p", p)
     check_generator("generator", generator)
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(
-            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
-        )
+    check_feature_matrix(x)
     edge_index, num_nodes = check_graph(x, edge_index, batch, None, num_graphs)
     if p == 0.0:
         check_choice("centrality", centrality, tuple(CENTRALITY_KEYS))

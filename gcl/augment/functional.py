@@ -29,6 +29,7 @@ from gcl.augment._utils import (
     argsort_distinct,
     check_batch,
     check_choice,
+    check_feature_matrix,
     check_graph,
     check_probability,
     check_real,
@@ -1247,10 +1248,7 @@ def mask_features(
     check_choice("mode", mode, ("node", "dim"))
     check_choice("fill", fill, ("normal", "zero", "mean"))
     check_generator("generator", generator)
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise ValueError(
-            f"x must be a [num_nodes, num_features] tensor (got {getattr(x, 'shape', x)!r})"
-        )
+    check_feature_matrix(x)
     if fill != "zero" and not x.is_floating_point():
         raise ValueError(f"fill={fill!r} needs floating-point features (got dtype {x.dtype})")
     check_real("noise_mean", noise_mean)
