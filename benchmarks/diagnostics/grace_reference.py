@@ -124,7 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
-    from gcl.bench.protocols import _PROBE_KEYS, Context
+    from gcl.bench.config import PROBE_KEYS
+    from gcl.bench.protocols import Context
     from gcl.eval import LinearProbe, random_splits
 
     settings = row_settings(args.table, args.dataset, args.method, "node-linear")
@@ -137,7 +138,7 @@ def main() -> None:
         settings["train"] = {**settings["train"], "epochs": args.epochs}
     data = Context(Path(".")).load(settings["dataset"])[0]
     evaluation = settings["evaluation"]
-    options = {k: evaluation[k] for k in _PROBE_KEYS if k in evaluation}
+    options = {k: evaluation[k] for k in PROBE_KEYS if k in evaluation}
     labels = data.y.numpy()
     scores: dict[str, list[float]] = {"gcl": [], "plain PyG": []}
     for seed in args.seeds:

@@ -87,13 +87,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
-    from gcl.bench.protocols import _PROBE_KEYS
+    from gcl.bench.config import PROBE_KEYS
     from gcl.eval import LinearProbe, random_splits
 
     features, labels, evaluation = embeddings(args.table, args.dataset, args.method, args.seed, args.epochs)
     num_splits = args.splits or int(evaluation.get("num_splits", 20))
     splits = random_splits(len(labels), num_splits=num_splits, random_state=args.seed)
-    options = {k: evaluation[k] for k in _PROBE_KEYS if k in evaluation}
+    options = {k: evaluation[k] for k in PROBE_KEYS if k in evaluation}
     rows: list[tuple[str, list[float]]] = []
     table_probe = LinearProbe(random_state=args.seed, **options)
     rows.append((f"the table's probe (C in {', '.join(f'{c:g}' for c in table_probe.C_grid)})",

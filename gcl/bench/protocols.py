@@ -47,7 +47,6 @@ from gcl.bench.store import Record
 _TASK_OWN = ("seed", "device", "progress")
 _NOT_SELECTED = frozenset({*_TASK_OWN, "extra"})
 _SVC_KEYS = EVALUATION_KEYS["svc"]  # SVCEvaluator's arguments
-_PROBE_KEYS = PROBE_KEYS  # LinearProbe's (the name benchmarks/diagnostics import)
 
 
 @dataclass(frozen=True)
