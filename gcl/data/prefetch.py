@@ -279,8 +279,7 @@ def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
     parent = multiprocessing.parent_process()
     # the kernel ends us when the training process dies, even inside an augmentation that sleeps or
     # spins, when the sentinel below is not watched (and we exit at once if it died already)
-    training = None if parent is None else parent.pid
-    exit_with_parent(os.getppid() if training is None else training)
+    exit_with_parent(getattr(parent, "pid", None) or os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl-C and stops us
     for other in inherited:  # the training process's ends, copied by the fork: a pipe must close when it dies
         other.close()

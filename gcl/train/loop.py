@@ -502,13 +502,17 @@ class Trainer:
         dist.all_reduce(totals)
         return [float(v) for v in totals.tolist()]
 
+    def _range_over_ranks(self, *values: int) -> tuple[list[int], list[int]]:
+        r"""The largest and the smallest of each of ``values`` over the ranks (one all-reduce)."""
+        point = torch.tensor(values, dtype=torch.long, device=self._collective_device())
+        bounds = torch.cat([point, -point])
+        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
+        return bounds[:len(values)].tolist(), (-bounds[len(values):]).tolist()
+
     def _check_same_steps(self, steps: int) -> None:
         r"""Raises on every rank when ranks hold different numbers of batches: the rank with
         fewer would leave the epoch while the others wait in DDP's gradient reduction."""
-        device = self._collective_device()
-        bounds = torch.tensor([steps, -steps], dtype=torch.long, device=device)
-        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
-        most, fewest = int(bounds[0]), -int(bounds[1])
+        (most,), (fewest,) = self._range_over_ranks(steps)
         if most != fewest:
             raise ValueError(
                 f"ranks hold different numbers of batches per epoch ({fewest} to {most}; this rank {steps}): "
@@ -518,11 +522,7 @@ class Trainer:
         r"""Raises on every rank when ranks would start from different points: each reads the
         checkpoint in its own ``out_dir``, which is rank 0's only where the ranks share the folder
         (a rank that found none would train from scratch beside ranks that resumed)."""
-        device = self._collective_device()
-        point = torch.tensor([epoch, step_in_epoch, global_step], dtype=torch.long, device=device)
-        bounds = torch.cat([point, -point])
-        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
-        latest, earliest = bounds[:3].tolist(), (-bounds[3:]).tolist()
+        latest, earliest = self._range_over_ranks(epoch, step_in_epoch, global_step)
         if latest != earliest:
             raise ValueError(
                 f"ranks would start from different points (global steps {earliest[2]} to {latest[2]}; this rank "
