@@ -594,6 +594,14 @@ def _launch_and_wait(folder: str) -> None:
     launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
 
 
+def _all_end(pids: list[int], alive: Callable[[int], bool], seconds: float = 10.0) -> bool:
+    """Whether every process of ``pids`` has ended within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(alive(pid) for pid in pids)
+
+
 # SIGINT to the launcher alone (`timeout -s INT`, `kill -INT`): it used to print its message and
 # then wait at exit for workers that never end (blocked in a collective, or still training)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
@@ -612,10 +620,7 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     os.kill(launcher.pid, signum)  # as `kill` or the out-of-memory killer would end `gcl train --nproc 2`
     launcher.join(30)
     assert launcher.exitcode is not None  # the launcher itself has ended
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(pid) for pid in workers)  # none left waiting in a collective for nobody
+    assert _all_end(workers, alive)  # none left waiting in a collective for nobody
 
 
 def _launch_interrupted_while_starting(folder: str) -> None:
@@ -649,10 +654,7 @@ def test_an_interrupt_while_the_workers_start_ends_them(tmp_path: Path, alive: C
     assert launcher.exitcode is not None  # it did not wait at exit for workers nobody ended
     workers = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
     assert len(workers) == WORLD
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(pid) for pid in workers)
+    assert _all_end(workers, alive)
 
 
 def _rank_one_interruptible(folder: str) -> int:
@@ -694,10 +696,7 @@ def test_ctrl_c_to_one_rank_ends_the_launch(tmp_path: Path, alive: Callable[[int
     try:
         assert launcher.exitcode is not None  # the launch ended instead of waiting for rank 0
         assert (tmp_path / "raised").read_text() == "ProcessExitedException 130"
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(alive(pid) for pid in workers)
+        assert _all_end(workers, alive)
     finally:
         for pid in [launcher.pid, *workers]:
             with contextlib.suppress(OSError, TypeError):
