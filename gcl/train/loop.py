@@ -719,8 +719,7 @@ class Trainer:
                     if bar is not None:
                         elapsed = max(time.perf_counter() - started, 1e-9)
                         # (refreshed by update() at tqdm's interval, not redrawn every step)
-                        bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}", graphs_s=f"{seen / elapsed:.0f}",
-                                        refresh=False)
+                        bar.set_postfix(_bar_postfix(epoch, loss, seen / elapsed, world), refresh=False)
                         bar.update(1)
                     if (checkpoint_path is not None and config.checkpoint_every
                             and global_step % config.checkpoint_every == 0):
@@ -847,6 +846,15 @@ class Trainer:
         done = steps * start_epoch + skip if steps is not None else 0
         return tqdm(total=total, initial=done, desc=type(self.method).__name__, unit="step",
                     dynamic_ncols=True, leave=False)
+
+
+def _bar_postfix(epoch: int, loss: float, graphs_per_second: float, world: int) -> dict[str, str | int]:
+    r"""What the progress bar shows after a step of ``epoch`` (counted from 0): the step's loss and
+    the graphs per second so far. Only rank 0 draws the bar, so under DDP (``world > 1``) both are
+    rank 0's and named so (the ranks may hold different numbers of graphs); the history and
+    ``result.json`` hold the global ones."""
+    prefix = "" if world == 1 else "rank0_"
+    return {"epoch": epoch + 1, f"{prefix}loss": f"{loss:.4f}", f"{prefix}graphs_s": f"{graphs_per_second:.0f}"}
 
 
 def fit(method: nn.Module, data: Dataset | Data | Iterable[Any], config: TrainConfig | None = None, *,

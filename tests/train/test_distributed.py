@@ -210,6 +210,24 @@ def _parameters(module: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in module.named_parameters()}
 
 
+def _bar_postfix(train: Callable[[], Any]) -> dict[str, Any] | None:
+    """What the progress bar shows after the last step of ``train()`` (None: no bar)."""
+    import tqdm.auto
+
+    shown: list[dict[str, Any]] = []
+    drawn = tqdm.auto.tqdm
+
+    class RecordingBar(drawn):  # type: ignore[misc, valid-type]
+        def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+            shown.append({**(ordered_dict or {}), **kwargs})
+            super().set_postfix(ordered_dict, refresh, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tqdm.auto, "tqdm", RecordingBar)
+        train()
+    return shown[-1] if shown else None
+
+
 def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
             cli: tuple[Callable[..., int], tuple[Any, ...]]) -> dict[str, Any]:
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -226,6 +244,9 @@ def _worker(methods: dict[str, nn.Module], out: str, resume_from_single: str,
     uneven = _uneven_rank_batches(dataset, rank)
     for name in UNEVEN:
         results[f"{name}/uneven-state"] = _state(fit(copy.deepcopy(methods[name]), uneven, _config()).method)
+    # the progress bar, which rank 0 alone draws: what it shows after the last step
+    results["progress/postfix"] = _bar_postfix(lambda: fit(copy.deepcopy(methods["graphcl"]), batches,
+                                                           _config(epochs=1, progress=True)))
     # checkpoints written by two ranks, resumed by one process in the test (and the reverse)
     fit(copy.deepcopy(methods["lcgnn-bank"]), batches, _config(epochs=1), out_dir=Path(out) / "from-two")
     fit(copy.deepcopy(methods["graphcl"]), batches, _config(epochs=1), out_dir=Path(out) / f"rank{rank}")
@@ -398,6 +419,19 @@ def test_logged_loss_is_the_global_loss(spawned: dict[str, Any], single: dict[st
     for rank_result in spawned["ranks"]:
         got = [record["loss"] for record in rank_result[f"{name}/history"]]
         assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_progress_bar_names_its_numbers_rank_zeros(spawned: dict[str, Any]) -> None:
+    shown, not_shown = (rank["progress/postfix"] for rank in spawned["ranks"])
+    assert not_shown is None  # only rank 0 draws a bar
+    assert sorted(shown) == ["epoch", "rank0_graphs_s", "rank0_loss"]
+    rank0_loss = float(shown["rank0_loss"])
+    assert rank0_loss > 0 and float(shown["rank0_graphs_s"]) > 0
+    # one process: the same bar without the rank's name
+    dataset = spawned["dataset"]
+    single = _bar_postfix(lambda: fit(copy.deepcopy(spawned["methods"]["graphcl"]), _rank_batches(dataset, 0),
+                                      _config(epochs=1, progress=True)))
+    assert single is not None and sorted(single) == ["epoch", "graphs_s", "loss"]
 
 
 def test_resume_two_processes_checkpoint_in_one(spawned: dict[str, Any], single: dict[str, Any]) -> None:
