@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from gcl.bench.config import (
     EVALUATION_KEYS,
@@ -309,6 +309,13 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
         if config.protocol == "svc":
             svc_options = {k: evaluation_settings[k] for k in _SVC_KEYS if k in evaluation_settings}
             evaluator = SVCEvaluator(random_state=task.seed, **svc_options)
+            # the folds depend on the labels alone: too few graphs of a class for them fails here
+            labels_now = getattr(target, "y", None)
+            if isinstance(labels_now, Tensor) and labels_now.numel() == len(target):
+                try:
+                    evaluator.check_labels(labels_now.view(-1))
+                except ValueError as exc:
+                    raise ValueError(f"{task.entry.label}: {exc}") from exc
         else:
             probe_options = {k: evaluation_settings[k] for k in PROBE_KEYS if k in evaluation_settings}
             evaluator = LinearProbe(random_state=task.seed, metric=config.metric, **probe_options)

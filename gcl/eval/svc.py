@@ -20,6 +20,7 @@ from gcl.eval._validation import (
     check_labels,
     check_min_class_count,
     check_random_state,
+    to_numpy,
 )
 from gcl.eval.result import EvalResult, make_result
 
@@ -143,6 +144,41 @@ class SVCEvaluator(BaseEstimator):
             f"only; accuracy, mean ± std over the {self.n_splits} test folds."
         )
 
+    def check_labels(self, y: Any) -> None:
+        r"""Raises :class:`ValueError` if the labels ``y`` do not allow the nested
+        cross-validation (a single class, or a class with fewer members than
+        the outer or, within an outer training fold, the inner search has
+        folds), as :meth:`fit` would. The folds depend on the labels alone,
+        so this runs before any embedding exists (e.g. before pre-training).
+
+        Args:
+            y (numpy.ndarray or torch.Tensor): Class labels, shape :math:`(N)`.
+
+        Example:
+            >>> SVCEvaluator(n_splits=3).check_labels([0, 0, 0, 1, 1])
+            Traceback (most recent call last):
+              ...
+            ValueError: SVCEvaluator(n_splits=3) needs at least n_splits=3 samples in every class ...
+        """
+        self._check_params()
+        labels = to_numpy(y)
+        self._outer_folds(check_labels(labels, labels.shape[0] if labels.ndim else 1))
+
+    def _outer_folds(self, labels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        r"""The outer folds' ``(train, test)`` indices, checked for the outer and inner searches."""
+        check_min_class_count(labels, self.n_splits, f"SVCEvaluator(n_splits={self.n_splits})")
+        outer = StratifiedKFold(
+            n_splits=self.n_splits, shuffle=True, random_state=self.random_state
+        )
+        folds = list(outer.split(np.zeros((labels.shape[0], 1)), labels))
+        for train, _ in folds:
+            check_min_class_count(
+                labels[train],
+                self.inner_splits,
+                f"the inner search (inner_splits={self.inner_splits}) on an outer training fold",
+            )
+        return folds
+
     def fit(self, X: Any, y: Any) -> SVCEvaluator:
         r"""Runs the nested cross-validation and stores the fitted attributes.
 
@@ -153,21 +189,11 @@ class SVCEvaluator(BaseEstimator):
         grid = self._check_params()
         features = check_features(X)
         labels = check_labels(y, features.shape[0])
-        check_min_class_count(labels, self.n_splits, f"SVCEvaluator(n_splits={self.n_splits})")
-
-        outer = StratifiedKFold(
-            n_splits=self.n_splits, shuffle=True, random_state=self.random_state
-        )
         fold_scores: list[float] = []
         inner_scores: list[float] = []
         best_params: list[dict[str, Any]] = []
         splits: list[tuple[np.ndarray, np.ndarray]] = []
-        for train, test in outer.split(features, labels):
-            check_min_class_count(
-                labels[train],
-                self.inner_splits,
-                f"the inner search (inner_splits={self.inner_splits}) on an outer training fold",
-            )
+        for train, test in self._outer_folds(labels):
             inner = StratifiedKFold(
                 n_splits=self.inner_splits, shuffle=True, random_state=self.random_state
             )

@@ -285,6 +285,27 @@ def test_public_splits_refuse_more_folds_than_the_data_set_ships(tmp_path: Path,
         run_task(real, make_tasks(real)[0], Context(tmp_path / "real"))
 
 
+def test_svc_refuses_classes_smaller_than_its_folds_before_pretraining(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # MUTAG's classes hold 63 and 125 graphs: 70 outer folds, or 10 outer and 60 inner ones, cannot
+    # each hold every class; found when the task starts, not after pre-training
+    _no_training(monkeypatch)
+    for evaluation, message in [
+        ({"n_splits": 70}, r"MUTAG: SVCEvaluator\(n_splits=70\) needs at least n_splits=70 samples in every "
+                           r"class .* class 0 has 63"),
+        ({"n_splits": 10, "inner_splits": 60}, r"MUTAG: the inner search \(inner_splits=60\) on an outer "
+                                               r"training fold needs .* class 0 has 5[67]"),
+    ]:
+        config = parse_config({
+            "table": "t", "protocol": "svc", "seeds": 1, "evaluation": evaluation,
+            "methods": {"graphcl": {"method": "graphcl", "options": {"hidden_channels": 8, "num_layers": 1}}},
+            "train": {"epochs": 1, "batch_size": 64},
+            "datasets": ["MUTAG"],
+        })
+        with pytest.raises(ValueError, match=message):
+            run_task(config, make_tasks(config)[0], Context(tmp_path))
+
+
 def test_ogb_refuses_an_official_split_whose_parts_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a copy of ogbg-molbace whose test part is its validation part: scored, the test score would be the
     # validation score; `gcl train` refuses the split, and so does the ogb protocol, before any training
