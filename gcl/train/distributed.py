@@ -29,6 +29,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -207,8 +208,6 @@ def exit_with_parent(parent: int) -> None:
         except (OSError, AttributeError):
             pass
 
-    import threading
-
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -238,6 +237,9 @@ def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], n
            backend: str | None, device: str, result_file: str, parent: int | None,
            signal_mask: set[int] | None = None) -> None:
     _restore_signal_mask(signal_mask)  # the launcher's mask from before it held back Ctrl-C
+    if signal.getsignal(signal.SIGTERM) is _raise_terminated:  # forked while the launcher had it
+        # SIGTERM must end a worker at once, also inside a collective where no Python code runs
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # (a forkserver's workers are its children, and it ends with the launcher: watch it)
     exit_with_parent(os.getppid() if parent is None else parent)
     # the variables torchrun would set, so that the worker joins through env:// like under torchrun
@@ -316,6 +318,42 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
             and torch.cuda.device_count() < nproc:
         raise ValueError(f"nproc {nproc} needs {nproc} CUDA devices (found {torch.cuda.device_count()}); "
                          "use --device cpu for CPU processes")
+    previous = _terminate_as_exception()
+    try:
+        return _launch(function, nproc, args, backend, device, port, start_method)
+    except _Terminated:
+        # the workers have ended and the temporary folder is gone: end as SIGTERM ends a process
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        raise  # (not reached)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    r"""SIGTERM reached a launching process (see :func:`_terminate_as_exception`)."""
+
+
+def _terminate_as_exception() -> Any:
+    r"""Makes SIGTERM raise :class:`_Terminated` while a launch runs, where it would end the
+    process at once (its default action, in the main thread): the launch then ends its workers
+    and removes its temporary folder before the process ends by the signal. Returns the handler
+    to restore, or :obj:`None` where nothing changed (a handler of the program's own stays)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return signal.SIG_DFL
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _launch(function: Callable[..., Any], nproc: int, args: Sequence[Any], backend: str | None, device: str,
+            port: int | None, start_method: str) -> Any:
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:

@@ -620,11 +620,14 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _launch_and_wait(folder: str) -> None:
+def _launch_and_wait(folder: str, temporary: str | None = None) -> None:
+    import tempfile
+
     from gcl.train import distributed
 
     _interruptible()
     distributed.WORKER_GRACE_SECONDS = 1.0  # (this forked launcher's own copy)
+    tempfile.tempdir = temporary  # where the launch keeps its temporary folder
     launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
 
 
@@ -644,17 +647,25 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     if not dist.is_available() or torch.cuda.is_initialized():
         pytest.skip("needs torch.distributed and a process that may fork")
 
-    launcher = fork_context.Process(target=_launch_and_wait, args=(str(tmp_path),))
+    pids, temporary = tmp_path / "pids", tmp_path / "tmp"
+    pids.mkdir()
+    temporary.mkdir()
+    launcher = fork_context.Process(target=_launch_and_wait, args=(str(pids), str(temporary)))
     launcher.start()
     deadline = time.monotonic() + 60
-    while len(list(tmp_path.iterdir())) < WORLD and time.monotonic() < deadline:
+    while len(list(pids.iterdir())) < WORLD and time.monotonic() < deadline:
         time.sleep(0.1)
-    workers = [int(p.name) for p in tmp_path.iterdir()]
+    workers = [int(p.name) for p in pids.iterdir()]
     assert len(workers) == WORLD and all(alive(pid) for pid in workers)
+    assert [p.name[:11] for p in temporary.iterdir()] == ["gcl-launch-"]
     os.kill(launcher.pid, signum)  # as `kill` or the out-of-memory killer would end `gcl train --nproc 2`
     launcher.join(30)
     assert launcher.exitcode is not None  # the launcher itself has ended
     assert _all_end(workers, alive)  # none left waiting in a collective for nobody
+    if signum != signal.SIGKILL:  # (which no process can act on)
+        assert not list(temporary.iterdir())  # the launch's temporary folder is removed
+    if signum == signal.SIGTERM:
+        assert launcher.exitcode == -signal.SIGTERM  # and it ends as SIGTERM ends a process
 
 
 def _launch_interrupted_while_starting(folder: str) -> None:
