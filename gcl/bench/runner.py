@@ -407,7 +407,7 @@ def _datasets_of(config: TableConfig, tasks: list[Task]) -> list[dict[str, Any]]
 
 
 def _start_worker(work_dir: Path, devices: list[str], counter: Any, threads: int | None, parent: int) -> None:
-    from gcl.train.distributed import exit_with_parent
+    from gcl._process import exit_with_parent
 
     exit_with_parent(parent)
     with counter.get_lock():

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
+from gcl._process import exit_with_parent, started_by_main_thread
 from gcl.data.loader import data_class_of, filled, moved_to, new_batch
 
 Collate = Callable[[Tensor], Any]
@@ -269,17 +270,14 @@ def _only(batch: Any, keys: Sequence[str] | None) -> Any:
 
 def _work(conn: Connection, regions: list[mmap.mmap], collate: Collate,
           augmentations: Sequence[Augmentation], batch_keys: Sequence[str] | None,
-          generators: Sequence[torch.Generator], inherited: Sequence[Connection]) -> None:
+          generators: Sequence[torch.Generator], inherited: Sequence[Connection], started_by_main: bool) -> None:
     r"""A worker's loop: one task (slot, seed, graph indices) in, one answer out.
     It ends when told to, when its pipe closes, or when the training process
     is gone (even killed)."""
-    # imported here: gcl.train imports this module
-    from gcl.train.distributed import exit_with_parent
-
     parent = multiprocessing.parent_process()
     # the kernel ends us when the training process dies, even inside an augmentation that sleeps or
     # spins, when the sentinel below is not watched (and we exit at once if it died already)
-    exit_with_parent(getattr(parent, "pid", None) or os.getppid())
+    exit_with_parent(getattr(parent, "pid", None) or os.getppid(), started_by_main=started_by_main)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl-C and stops us
     for other in inherited:  # the training process's ends, copied by the fork: a pipe must close when it dies
         other.close()
@@ -441,7 +439,7 @@ class ViewPrefetcher:
                 process = context.Process(
                     target=_work, daemon=True, name="gcl-view-worker",
                     args=(theirs, self._regions[-1], self.collate, self.augmentations, self.batch_keys, generators,
-                          list(self._conns)))
+                          list(self._conns), started_by_main_thread()))
                 try:
                     process.start()
                 finally:

@@ -40,6 +40,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from gcl._process import exit_with_parent
+
 __all__ = [
     "checked_device",
     "default_backend",
@@ -189,31 +191,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def exit_with_parent(parent: int) -> None:
-    r"""Ends this worker process when ``parent``, the process that started it, ends,
-    however it ends (a SIGTERM, a SIGKILL or the out-of-memory killer included): an
-    orphaned worker would go on training, or wait in a collective, for nobody."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent ended before the call
-                os._exit(1)
-            return
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="gcl-parent-watch", daemon=True).start()
 
 
 #: Signals that stop a launch: held back while the workers start (see :func:`launch`).

@@ -376,6 +376,27 @@ def test_workers_end_when_the_training_process_is_killed(tmp_path: Any) -> None:
     assert not any(_alive(pid) for pid in pids)
 
 
+def test_workers_started_by_a_thread_outlive_it(mutag: Any) -> None:
+    # the kernel's parent-death signal follows the thread that started a worker: workers started by
+    # a thread that then ends must go on serving the process, and still end with it (test above)
+    import threading
+
+    loader = CollatedLoader(mutag, 32)
+    steps = loader.batch_indices()[:2]
+    with ViewPrefetcher(loader.collate, [A.MaskFeatures(0.3)]) as prefetcher:
+        # (the thread lives on for a moment: the workers have set up their watch before it ends)
+        starter = threading.Thread(target=lambda: (prefetcher.start(), time.sleep(1.0)))
+        starter.start()
+        starter.join()
+        time.sleep(0.5)  # (a signal sent when the thread ended has arrived by now)
+        assert all(process.is_alive() for process in prefetcher._processes)
+        delivered = list(prefetcher.epoch(steps, [3, 4]))
+    for (batch, views), indices, seed in zip(delivered, steps, [3, 4], strict=True):
+        for got, want in zip([batch, *views], _expected(loader.collate, [A.MaskFeatures(0.3)], indices, seed),
+                             strict=True):
+            _same(got, want)
+
+
 def test_a_worker_stuck_in_an_augmentation_ends_when_the_training_process_is_killed(tmp_path: Any) -> None:
     import subprocess
     import sys
