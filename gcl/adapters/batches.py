@@ -48,7 +48,8 @@ class TensorBatches:
 
     Args:
         inputs (torch.Tensor): :obj:`[M, *]`.
-        targets (torch.Tensor, optional): :obj:`[M]`. (default: :obj:`None`)
+        targets (torch.Tensor, optional): :obj:`[M]`, on any device: each batch's inputs
+            and targets stay on the devices of their tensors. (default: :obj:`None`)
         batch_size (int, optional): Samples per batch. (default: :obj:`128`)
         shuffle (bool, optional): Reorder every pass. (default: :obj:`True`)
         drop_last (bool, optional): Skip the last short batch (contrastive losses need
@@ -105,11 +106,13 @@ class TensorBatches:
             order = torch.arange(count)
         for step in range(len(self)):
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
-            index = index.to(self.inputs.device)
+            # each tensor is indexed on its own device and stays there (images on a GPU,
+            # item indices on the CPU, for instance)
+            inputs = self.inputs[index.to(self.inputs.device)]
             if self.targets is None:
-                yield self.inputs[index]
+                yield inputs
             else:
-                yield Batch(self.inputs[index], self.targets[index])
+                yield Batch(inputs, self.targets[index.to(self.targets.device)])
 
 
 def check_input_dtype(inputs: Tensor, module: torch.nn.Module, name: str) -> None:

@@ -435,6 +435,12 @@ def sup_con_loss(
         raise ValueError(
             f"SupConLoss needs at least two embeddings in the batch (got features of shape {tuple(features.shape)})"
         )
+    if labels is None and total < 2:
+        # every other embedding is a view of the same sample: a positive, and no anchor has a negative
+        raise ValueError(
+            f"SupConLoss without labels needs at least one negative per anchor (got a global batch of {total} "
+            f"sample with {views} views, features of shape {given}); pass labels=, or two or more samples"
+        )
     device = feats.device
     if labels is None:
         all_labels = torch.arange(total, device=device)
@@ -647,6 +653,8 @@ def _euclidean_distance(diff: Tensor) -> Tensor:
 
     At distance 0 (a collapsed encoder) the norm has no gradient to push a dissimilar pair,
     or a negative from its anchor, apart; everywhere else the value is the norm, exactly.
+    For those distances only: the distance of a positive pair is the plain norm, whose
+    gradient at 0 is 0 (a matched pair stays where it is).
     """
     distance = torch.linalg.vector_norm(diff, dim=-1)
     shifted = torch.linalg.vector_norm(diff + _DISTANCE_EPS, dim=-1)
@@ -712,7 +720,8 @@ def triplet_loss(
     if squared:
         d_pos, d_neg = (a - p).pow(2).sum(dim=-1), (a - n).pow(2).sum(dim=-1)
     else:
-        d_pos, d_neg = _euclidean_distance(a - p), _euclidean_distance(a - n)
+        # the shift at 0 only for the negative: a positive on its anchor has nothing to move
+        d_pos, d_neg = torch.linalg.vector_norm(a - p, dim=-1), _euclidean_distance(a - n)
     return global_mean(F.relu(d_pos - d_neg + margin))
 
 

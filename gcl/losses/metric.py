@@ -63,7 +63,8 @@ class TripletLoss(nn.Module):
     :math:`d = 0`, where the norm has no gradient (a negative on its anchor), :math:`d` is
     measured as ``F.pairwise_distance`` and ``nn.TripletMarginLoss`` do,
     :math:`\lVert a_i - n_i + \epsilon\rVert_2` with :math:`\epsilon = 10^{-6}`, like
-    :class:`ContrastiveLoss`. Under DDP the mean runs over the triplets of all ranks
+    :class:`ContrastiveLoss`; :math:`d(a_i, p_i)` is the plain norm (a positive on its anchor
+    stays there; ``nn.TripletMarginLoss`` shifts it too). Under DDP the mean runs over the triplets of all ranks
     (:func:`~gcl.losses.global_mean`).
 
     Args:

@@ -61,3 +61,25 @@ def test_shuffled_batches_from_a_cuda_generator() -> None:
                             generator=torch.Generator("cuda").manual_seed(0))
     seen = torch.cat([batch.view(-1) for batch in batches])
     assert sorted(seen.tolist()) == [float(i) for i in range(12)]
+
+
+def test_tensor_batches_index_targets_on_their_own_device() -> None:
+    # inputs on another device than the targets (images on a GPU, torch.arange(M) item indices on
+    # the CPU, as in PCL's recipe): the meta device stands in for the GPU
+    inputs = torch.empty(10, 3, device="meta")
+    targets = torch.arange(10) * 10
+    batches = TensorBatches(inputs, targets, batch_size=4, drop_last=False,
+                            generator=torch.Generator().manual_seed(0))
+    seen = list(batches)
+    assert all(b.inputs.device.type == "meta" and b.inputs.shape[1:] == (3,) for b in seen)
+    assert all(b.targets.device.type == "cpu" for b in seen)
+    assert sorted(torch.cat([b.targets for b in seen]).tolist()) == list(range(0, 100, 10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tensor_batches_cuda_inputs_with_cpu_targets() -> None:
+    inputs = torch.arange(12.0, device="cuda").view(12, 1)
+    batches = TensorBatches(inputs, torch.arange(12), batch_size=4, generator=torch.Generator().manual_seed(0))
+    for batch in batches:
+        assert batch.inputs.is_cuda and batch.targets.device.type == "cpu"
+        assert torch.equal(batch.inputs[:, 0].long().cpu(), batch.targets)

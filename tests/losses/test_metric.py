@@ -57,7 +57,6 @@ def test_triplet_coinciding_points_get_the_gradient_of_torch_builtin() -> None:
     a, p = _pairs()
     n = torch.randn(7, 4, dtype=torch.float64)
     n[[0, 3]] = a[[0, 3]]
-    p[5] = a[5]
     ours = [x.clone().requires_grad_() for x in (a, p, n)]
     theirs = [x.clone().requires_grad_() for x in (a, p, n)]
     loss = TripletLoss(2.0)(*ours)
@@ -68,6 +67,25 @@ def test_triplet_coinciding_points_get_the_gradient_of_torch_builtin() -> None:
     assert ours[2].grad is not None and float(ours[2].grad[[0, 3]].norm()) > 0.1
     for mine, reference in zip(ours, theirs):
         torch.testing.assert_close(mine.grad, reference.grad, rtol=0, atol=1e-5)
+
+
+def test_triplet_leaves_a_positive_on_its_anchor_where_it_is() -> None:
+    """The shift at distance 0 is for the negative only: d(a, p) = 0 is a perfect match, and
+    the plain norm's gradient there is 0 (nn.TripletMarginLoss shifts it too and pushes the
+    positive away with a unit-norm gradient)."""
+    a = torch.randn(3, 4, dtype=torch.float64)
+    n = a + 0.1  # hinge active: d(a, n) = 0.2 < margin
+    p = a.clone().requires_grad_()
+    loss = TripletLoss(1.0)(a, p, n)
+    assert loss.item() == pytest.approx(0.8, rel=1e-12)  # 0 - 0.2 + 1, with no epsilon in d(a, p)
+    (grad,) = torch.autograd.grad(loss, p)
+    assert torch.equal(grad, torch.zeros_like(grad))
+    # away from 0 the distances are the formula's, exactly, and so are the gradients
+    p = (a + 0.3).requires_grad_()
+    ours = TripletLoss(1.0)(a, p, n)
+    assert ours.item() == pytest.approx(naive.triplet(a, p.detach(), n, 1.0, False), rel=1e-12)
+    expected = torch.full((3, 4), 0.3 / (3 * 0.6), dtype=torch.float64)  # (p - a) / (N d(a, p))
+    torch.testing.assert_close(torch.autograd.grad(ours, p)[0], expected)
 
 
 def test_triplet_zero_when_margin_satisfied() -> None:

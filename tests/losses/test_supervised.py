@@ -132,6 +132,22 @@ def test_supcon_bad_inputs() -> None:
         SupConLoss()(bad, torch.zeros(8, dtype=torch.long))
 
 
+@pytest.mark.parametrize("views", [2, 3])
+def test_supcon_without_labels_refuses_a_batch_of_one_sample(views: int) -> None:
+    # the sample's views are all positives of each other: no anchor has a negative (as InfoNCE refuses it)
+    features = _features(n=1, views=views)
+    with pytest.raises(ValueError, match=rf"at least one negative per anchor \(got a global batch of 1 sample "
+                                         rf"with {views} views"):
+        SupConLoss()(features)
+    with pytest.raises(ValueError, match="global batch of 1"):
+        functional.sup_con_loss(features)
+    # with labels, one sample (and a batch whose labels are all equal) stays as it was
+    assert torch.isfinite(SupConLoss()(features, torch.zeros(1, dtype=torch.long)))
+    same = SupConLoss()(_features(n=4, views=views), torch.zeros(4, dtype=torch.long))
+    assert same.item() > 0
+    assert SupConLoss()(_features(n=2, views=views)).item() > 0
+
+
 def test_label_contrastive_matches_formula() -> None:
     q = torch.randn(6, 5, dtype=torch.float64)
     q_labels = torch.tensor([0, 1, 2, 0, 1, 3])

@@ -456,6 +456,7 @@ class SupCon(_ImageMethod):
         images, labels = unpack(images, labels)
         if labels is None:
             raise ValueError("SupCon needs labels: call method(images, labels) or pass a Batch")
+        check_images(images)
         if images.size(0) < 2:
             raise ValueError(f"SupCon needs at least 2 images per batch for negatives (got {images.size(0)})")
         view1, view2 = self.views(images)
@@ -638,6 +639,7 @@ class PCL(_MomentumMethod):
         images, indices = unpack(images, indices)
         if indices is None:
             raise ValueError("PCL needs the training-set index of every image: method(images, indices)")
+        check_images(images)
         self._check_indices(indices, images.size(0))
         query, key, negatives = self.query_and_key(images)
         if self.has_prototypes:

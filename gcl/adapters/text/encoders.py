@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from gcl.adapters._optional import require
 from gcl.adapters.batches import evaluation_mode
+from gcl.losses._checks import check_count
 
 __all__ = ["SentenceEncoder", "check_sentences"]
 
@@ -137,7 +138,8 @@ class SentenceEncoder(nn.Module):
     @torch.no_grad()
     def embed(self, sentences: Sequence[str], batch_size: int = 64) -> Tensor:
         r"""Embeddings of many sentences in chunks, without gradient, in evaluation mode for
-        the call (no dropout)."""
+        the call (no dropout); ``batch_size`` (an integer >= 1) sentences per encoder call."""
+        check_count("batch_size", batch_size)
         items = check_sentences(sentences)
         with evaluation_mode(self):
             return torch.cat([self(items[i : i + batch_size]) for i in range(0, len(items), batch_size)])

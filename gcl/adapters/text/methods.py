@@ -201,6 +201,11 @@ class CLIP(nn.Module):
                 f"a and b must give paired [N, d] embeddings of equal shape (got {tuple(za.shape)} "
                 f"and {tuple(zb.shape)})"
             )
+        if not (za.is_floating_point() and zb.is_floating_point()):
+            raise ValueError(
+                f"a and b must give floating-point embeddings (got za of dtype {za.dtype} and zb of "
+                f"dtype {zb.dtype}); convert them, e.g. a.float()"
+            )
         if za.size(0) < 2:
             raise ValueError(f"CLIP needs at least 2 pairs per batch for negatives (got {za.size(0)})")
         self._clamp_scale()

@@ -238,6 +238,21 @@ def test_bad_inputs_of_the_image_methods_are_named(digits: tuple[Tensor, Tensor]
         method(images[:2], torch.tensor([0.0, 1.0]))
 
 
+def test_supcon_and_pcl_check_the_images_before_counting_them(digits: tuple[Tensor, Tensor]) -> None:
+    images, labels = digits
+    supcon = SupCon(SmallResNet(1, 8), identity)
+    with pytest.raises(ValueError, match=r"images must be a torch.Tensor \(got list\)"):
+        supcon(list(images[:4]), labels[:4])
+    pcl = PCL(SmallResNet(1, 8), identity, num_items=10, num_clusters=[2], queue_size=16)
+    key_weights = [p.detach().clone() for p in pcl.key_encoder.parameters()]
+    with pytest.raises(ValueError, match=r"images must not be empty \(got shape \(0, 1, 8, 8\)\)"):
+        pcl(torch.rand(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"images must be a torch.Tensor \(got list\)"):
+        pcl(list(images[:2]), torch.tensor([0, 1]))
+    # refused before the momentum update
+    assert all(torch.equal(a, b) for a, b in zip(key_weights, pcl.key_encoder.parameters()))
+
+
 def test_the_adversarial_attack_leaves_the_running_statistics(digits: tuple[Tensor, Tensor]) -> None:
     images = digits[0][:8]
     method = AdversarialSimCLR(SmallResNet(1, 8), identity, epsilon=0.05).train()

@@ -81,6 +81,13 @@ def test_encoder_validation(tiny: SentenceEncoder) -> None:
         SentenceEncoder(torch.nn.Linear(2, 2), tiny.tokenizer)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_embed_refuses_a_batch_size_that_is_not_a_positive_integer(tiny: SentenceEncoder, batch_size: object) -> None:
+    with pytest.raises(ValueError, match=rf"batch_size must be an integer >= 1 \(got {batch_size!r}\)"):
+        tiny.embed(SENTENCES[:2], batch_size=batch_size)  # type: ignore[arg-type]
+    assert tiny.embed(SENTENCES[:3], batch_size=2).shape == (3, 16)
+
+
 def test_simcse_with_dropout_loss_falls(tiny: SentenceEncoder) -> None:
     torch.manual_seed(0)
     method = SimCSE(tiny, temperature=0.1).train()

@@ -118,6 +118,16 @@ def test_empty_and_malformed_batches_raise() -> None:
         method(["fine", "  ", "also fine"])
 
 
+def test_clip_refuses_integer_embeddings() -> None:
+    method = CLIP(temperature=0.1)
+    a, b = torch.randint(5, (4, 3)), torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"floating-point embeddings \(got za of dtype torch.int64 and zb of dtype "
+                                         r"torch.float32\)"):
+        method(a, b)
+    with pytest.raises(ValueError, match=r"za of dtype torch.float32 and zb of dtype torch.int64"):
+        method(b, a)
+
+
 def test_clip_scale_stays_learnable_at_its_bound() -> None:
     # a step that takes t past log(max) must not freeze it there (a clamp of exp(t) would pass no
     # gradient from then on): the forward pass clamps t itself, as CLIP's code does
