@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,36 @@ def test_train_graphcl_prints_svc_accuracy_and_writes_result(tmp_path: Path, cap
     assert len(report["evaluation"]["fold_scores"]) == 10
     assert 0.5 < report["evaluation"]["mean"] <= 1.0
     assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_probes_only_the_labelled_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # embed_dataset marks an item without a label -1: the linear probe's splits leave those out
+    import gcl.methods
+    from gcl.eval import LinearProbe
+
+    embed = gcl.methods.embed_dataset
+
+    def half_unlabelled(method: Any, data: Any) -> Any:
+        features, labels = embed(method, data)
+        labels = labels.copy()
+        labels[::2] = -1
+        return features, labels
+
+    seen: list[Any] = []
+    evaluate = LinearProbe.evaluate
+
+    def recording(self: Any, features: Any, labels: Any, splits: Any) -> Any:
+        seen.append((labels, splits))
+        return evaluate(self, features, labels, splits)
+
+    monkeypatch.setattr(gcl.methods, "embed_dataset", half_unlabelled)
+    monkeypatch.setattr(LinearProbe, "evaluate", recording)
+    assert main(["train", "grace", "--dataset", "Cora", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    (labels, splits), = seen
+    assert len(splits) == 20
+    for split in splits:
+        assert [len(part) for part in split] == [135, 135, 1084]  # 10/10/80 % of the 1,354 labelled nodes
+        assert all((labels[part.numpy()] >= 0).all() for part in split)
 
 
 def test_train_on_a_memory_mapped_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

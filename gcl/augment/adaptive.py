@@ -441,9 +441,10 @@ def adaptive_drop_edges(
 
     As in GCA, the two directions of an undirected edge are decided
     independently by default. ``force_undirected=True`` takes one decision per
-    node pair, which needs a symmetric score (``aggr='mean'``, GCA's code's
-    choice for undirected graphs: the mean of the two log-centralities, where
-    the paper writes the log of their mean).
+    node pair, which needs a symmetric score: ``aggr='mean'``, the mean of the
+    two log-centralities (the paper writes the log of their mean; GCA's code
+    takes the target's centrality, ``aggr='target'``, the default, on every
+    graph).
 
     Args:
         x (Tensor): node features ``[N, F]`` (only its size is used).

@@ -334,7 +334,8 @@ def run_task(config: TableConfig, task: Task, ctx: Context) -> list[Record]:
             evaluation = evaluator.evaluate(features, labels)
         else:
             splits = (public[: len(task.folds)] if public is not None
-                      else random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed))
+                      else random_splits(len(labels), num_splits=len(task.folds), random_state=task.seed,
+                                         among=np.flatnonzero(labels >= 0)))  # -1: no label
             evaluation = evaluator.evaluate(features, labels, splits)
         val_scores: list[float | None] = list(evaluation.val_scores) or [None] * len(evaluation.fold_scores)
         for fold, (score, val, params) in enumerate(zip(evaluation.fold_scores, val_scores, evaluation.best_params)):

@@ -134,6 +134,8 @@ def random_splits(
     val: float = 0.1,
     num_splits: int = 20,
     random_state: int | torch.Generator | None = 0,
+    *,
+    among: Tensor | np.ndarray | Sequence[int] | None = None,
 ) -> list[Split]:
     r"""Random node splits with 10 % training, 10 % validation and 80 % test nodes, the linear
     evaluation protocol of `"Graph Contrastive Learning with Adaptive Augmentation"
@@ -155,20 +157,36 @@ def random_splits(
         num_splits (int, optional): Number of splits. (default: :obj:`20`)
         random_state (int or torch.Generator, optional): See :func:`random_split_indices`.
             (default: :obj:`0`)
+        among (Tensor or array, optional): The node indices to split (e.g. the labelled
+            nodes, ``np.flatnonzero(labels >= 0)``, where ``-1`` marks a node without a
+            label): the fractions are of their number and the splits hold only them.
+            Given all :math:`N` nodes in order, the splits are those without it.
+            (default: :obj:`None`, every node)
 
     Example:
         >>> splits = random_splits(2708, num_splits=3)
         >>> [len(part) for part in splits[0]]
         [270, 270, 2168]
+        >>> labels = torch.tensor([0, -1, 1, 1, -1, 0, 1, 0, 1, 0, 0, 1])
+        >>> [len(part) for part in random_splits(12, 0.25, 0.25, among=torch.nonzero(labels >= 0).view(-1))[0]]
+        [2, 2, 6]
     """
     if not (0.0 < train < 1.0 and 0.0 < val < 1.0 and train + val < 1.0):
         raise ValueError(
             f"train and val must be fractions in (0, 1) with train + val < 1 "
             f"(got train={train!r}, val={val!r})"
         )
-    return random_split_indices(
-        num_nodes, (train, val, 1.0 - train - val), num_runs=num_splits, random_state=random_state
-    )
+    ratios = (train, val, 1.0 - train - val)
+    if among is None:
+        return random_split_indices(num_nodes, ratios, num_runs=num_splits, random_state=random_state)
+    nodes = (among.detach().cpu() if isinstance(among, Tensor) else torch.as_tensor(np.asarray(among))).long().view(-1)
+    if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= num_nodes):
+        raise ValueError(f"among must hold node indices in [0, {num_nodes}) (got values from {int(nodes.min())} "
+                         f"to {int(nodes.max())})")
+    if torch.unique(nodes).numel() != nodes.numel():
+        raise ValueError("among must not repeat a node index")
+    splits = random_split_indices(nodes.numel(), ratios, num_runs=num_splits, random_state=random_state)
+    return [Split(*(nodes[part] for part in split)) for split in splits]
 
 
 def _check_stratified_draw(labels: np.ndarray, val_size: float, fold: int, n_splits: int) -> None:

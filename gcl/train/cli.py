@@ -250,6 +250,8 @@ def _train(args: argparse.Namespace) -> int:
         mode = "none" if args.method in SUPERVISED else ("svc" if level == "graph" else "linear")
     report: dict[str, Any] = {"method": args.method, "dataset": args.dataset, "history": result.history}
     if mode != "none":
+        import numpy as np
+
         from gcl.eval import LinearProbe, SVCEvaluator, random_splits
 
         target = dataset[0] if level == "node" else dataset
@@ -264,7 +266,9 @@ def _train(args: argparse.Namespace) -> int:
             evaluation = SVCEvaluator(random_state=config.seed).evaluate(features, labels)
             label = "10-fold SVC accuracy"
         else:
-            splits = random_splits(len(labels), num_splits=20, random_state=config.seed)
+            # among the labelled items only (-1: no label), which the probe must neither learn nor score
+            splits = random_splits(len(labels), num_splits=20, random_state=config.seed,
+                                   among=np.flatnonzero(labels >= 0))
             # embeddings scaled to unit norm, as GRACE's and G-BT's evaluation and the node table do
             evaluation = LinearProbe(random_state=config.seed, normalize=True).evaluate(features, labels, splits)
             label = "linear-probe accuracy (unit-norm embeddings, 20 random 10/10/80 splits)"

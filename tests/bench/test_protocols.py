@@ -228,6 +228,33 @@ def _graph_with_public_splits(num_nodes: int = 60, num_splits: int = 3) -> Any:
                 train_mask=train, val_mask=val, test_mask=test)
 
 
+def test_node_linear_splits_only_the_labelled_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # -1 marks a node without a label: the probe must neither learn it as a class nor be scored on it
+    from gcl.eval import LinearProbe
+
+    graph = _graph_with_public_splits()
+    graph.y = graph.y.clone()
+    graph.y[::2] = -1
+    seen: list[Any] = []
+    evaluate = LinearProbe.evaluate
+
+    def recording(self: Any, features: Any, labels: Any, splits: Any) -> Any:
+        seen.append((labels, splits))
+        return evaluate(self, features, labels, splits)
+
+    monkeypatch.setattr(LinearProbe, "evaluate", recording)
+    torch.set_num_threads(1)
+    config = _node_table(2, None)
+    task = make_tasks(config)[0]
+    ctx = Context(tmp_path)
+    ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [graph]
+    run_task(config, task, ctx)
+    (labels, splits), = seen
+    for split in splits:
+        assert [len(part) for part in split] == [3, 3, 24]  # 10/10/80 % of the 30 labelled nodes
+        assert all((labels[part.numpy()] >= 0).all() for part in split)
+
+
 @pytest.mark.parametrize("row_evaluation", [None, {"splits": "public"}])
 def test_node_linear_takes_the_data_sets_public_splits_where_the_row_asks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row_evaluation: dict[str, Any] | None) -> None:

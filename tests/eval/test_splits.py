@@ -94,6 +94,24 @@ def test_random_split_indices_rejects(kwargs: dict[str, Any], match: str) -> Non
         random_split_indices(100, **kwargs)
 
 
+def test_random_splits_among_some_nodes() -> None:
+    labels = torch.tensor([0, -1, 1] * 40)  # every third node without a label
+    labelled = torch.nonzero(labels >= 0).view(-1)
+    splits = random_splits(len(labels), num_splits=3, random_state=4, among=labelled)
+    # the fractions are of the 80 labelled nodes, and the splits hold them all, each once
+    for split in splits:
+        assert [len(part) for part in split] == [8, 8, 64]
+        assert torch.equal(torch.sort(torch.cat(list(split))).values, labelled)
+    # among every node, in order: the splits of the plain call
+    for got, want in zip(random_splits(120, num_splits=3, random_state=4, among=np.arange(120)),
+                         random_splits(120, num_splits=3, random_state=4), strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    with pytest.raises(ValueError, match=r"among must hold node indices in \[0, 120\) \(got values from 0 to 120\)"):
+        random_splits(120, among=[0, 120])
+    with pytest.raises(ValueError, match="among must not repeat a node index"):
+        random_splits(120, among=[3, 3, 4])
+
+
 def test_random_splits_rejects_bad_fractions() -> None:
     with pytest.raises(ValueError, match=r"got train=0.6, val=0.5"):
         random_splits(100, train=0.6, val=0.5)
