@@ -235,6 +235,11 @@ def test_train_names_bad_paths_devices_and_settings_before_training(
     if not torch.cuda.is_available():
         assert main([*run, "--device", "cuda"]) == 2
         assert "device 'cuda': CUDA is not available" in capsys.readouterr().err
+    assert main([*run, "--device", "meta"]) == 2  # a device torch knows, but not one to train on
+    assert "device 'meta': this torch build or machine has no meta device" in capsys.readouterr().err
+    if not torch.backends.mps.is_available():
+        assert main([*run, "--device", "mps"]) == 2
+        assert "device 'mps': this torch build or machine has no mps device" in capsys.readouterr().err
     config = tmp_path / "run.yaml"
     config.write_text("train: {patience: 5}\n")
     assert main([*run, "--config", str(config)]) == 2

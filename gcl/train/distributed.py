@@ -76,8 +76,9 @@ def default_backend(device: str | torch.device | None = "auto") -> str:
 
 def checked_device(device: str | torch.device) -> torch.device:
     r"""``torch.device(device)``, with a :class:`ValueError` that names the
-    setting for a name torch does not know and for a CUDA device this machine
-    or torch build does not have.
+    setting for a name torch does not know and for a device this machine or
+    torch build does not have (a CUDA device, an ``mps`` or ``xpu`` device
+    where there is none; ``meta``, which holds no data, always).
 
     Args:
         device (str or torch.device): A device name (``"cpu"``, ``"cuda:1"`` ...).
@@ -92,7 +93,21 @@ def checked_device(device: str | torch.device) -> torch.device:
                              "use cpu (or auto, which takes a GPU when there is one)")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif resolved.type != "cpu" and not _available(resolved.type):
+        raise ValueError(f"device {str(device)!r}: this torch build or machine has no {resolved.type} device "
+                         "to train on; use cpu (or auto, which takes a GPU when there is one)")
     return resolved
+
+
+def _available(kind: str) -> bool:
+    r"""Whether torch can run on devices of type ``kind`` here (``torch.<kind>.is_available()``,
+    ``torch.backends.mps`` for ``mps``); :obj:`False` for types without such a check (``meta``)."""
+    module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    try:
+        return bool(is_available()) if callable(is_available) else False
+    except Exception:  # a backend that fails to initialise is not one to train on
+        return False
 
 
 def local_device(device: str | torch.device = "auto") -> torch.device:

@@ -378,6 +378,10 @@ def test_a_worker_that_dies_ends_the_command_with_one_error(
     (["--methods", ","], "--methods names no method"),
     pytest.param(["--device", "cuda:7"], "CUDA is not available",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
+    # devices torch knows, but none to train on here (each task failed with a traceback, stored)
+    (["--device", "meta"], "device 'meta': this torch build or machine has no meta device"),
+    pytest.param(["--device", "mps"], "device 'mps': this torch build or machine has no mps device",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="mps present")),
 ])
 def test_bad_run_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
     store = tmp_path / "r.sqlite"
