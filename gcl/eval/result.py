@@ -46,7 +46,7 @@ class EvalResult:
     r"""Outcome of one evaluation protocol: the summary, the per-fold scores and how they were made.
 
     Scores are fractions in :math:`[0, 1]` (accuracy, F1 or ROC-AUC); ``str(result)`` prints them in
-    percent the way papers do, e.g. ``"86.80 ± 1.34"``.
+    percent the way papers do, e.g. ``"86.80 ± 1.34"`` (a single score without the ``±``).
 
     Args:
         mean (float): Mean test score over folds or splits.
@@ -80,6 +80,8 @@ class EvalResult:
         return 100.0 * self.std
 
     def __str__(self) -> str:
+        if len(self.fold_scores) == 1:  # one score (e.g. OGB's official test split): no spread to give
+            return f"{self.mean_percent:.2f}"
         return f"{self.mean_percent:.2f} ± {self.std_percent:.2f}"
 
     def to_dict(self) -> dict[str, Any]:

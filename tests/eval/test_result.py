@@ -54,8 +54,10 @@ def test_eval_result_prints_percent_and_serialises() -> None:
     result = make_result([0.868, 0.8546, 0.8814], [{"C": 1.0}] * 3, "protocol", "accuracy")
     mean, std = naive_mean_std([0.868, 0.8546, 0.8814], 0)
     assert str(result) == f"{100 * mean:.2f} ± {100 * std:.2f}"
-    fixed = EvalResult(0.868, 0.01344, (0.868,), ({"C": 1.0},), "p")
+    fixed = EvalResult(0.868, 0.01344, (0.85456, 0.88144), ({"C": 1.0},) * 2, "p")
     assert str(fixed) == "86.80 ± 1.34"
+    # one score (OGB's official test split): no spread, so no "± 0.00"
+    assert str(make_result([0.7611], [{"C": 1.0}], "p", "rocauc")) == "76.11"
     assert fixed.mean_percent == pytest.approx(86.8)
     loaded = json.loads(json.dumps(result.to_dict()))
     assert loaded["fold_scores"] == list(result.fold_scores)
