@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -109,7 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gcl.bench.runner import TaskFailed, WorkerDied
 
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # what is still buffered: a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError as exc:
+        if not _stdout_reader_gone():
+            print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        # the output's reader stopped reading (`gcl datasets | head`): end quietly, as a process
+        # ended by SIGPIPE (exit status 141); what is left to flush goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except KeyboardInterrupt:  # Ctrl-C: what was done is kept where there is somewhere to keep it
         print(f"gcl {args.command}: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
@@ -135,6 +146,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # do; a traceback would only hide it
         print(f"gcl {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _stdout_reader_gone() -> bool:
+    r"""Whether standard output is a pipe whose reading end is closed (``poll`` reports an error
+    on the writing end): the broken pipe is the output's, not one of the program's own."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll, or a stdout without a descriptor
+        return False
 
 
 if __name__ == "__main__":
