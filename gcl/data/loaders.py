@@ -25,6 +25,7 @@ from gcl.data.roots import (
     DatasetNotFoundError,
     cache_dir,
     candidate_folders,
+    layout_folders,
     locate,
     mirror,
     missing_files,
@@ -387,6 +388,7 @@ def _load(name: str, root: str | os.PathLike[str] | None, node_features: str, ma
     roots = search_roots(root)
     if root is not None and locate(spec, roots[:1]) is None:
         # the caller's own copy: an incomplete one is an error, not a reason to look elsewhere
+        layout = layout_folders(spec, roots[0])
         for folder in candidate_folders(spec, roots[0]):
             missing = missing_files(spec, folder)
             if (folder / "raw").is_dir() and missing:
@@ -396,6 +398,8 @@ def _load(name: str, root: str | os.PathLike[str] | None, node_features: str, ma
                 raise DatasetNotFoundError(f"{folder} holds {', '.join(Path(f).name for f in misplaced)} "
                                            f"directly; {spec.name}'s files belong in {folder / 'raw'}/ "
                                            f"({', '.join(spec.files)}).")
+            if folder in layout and folder.is_dir():  # the copy by the layout, even without raw/ (empty)
+                raise DatasetNotFoundError(f"{folder} holds {spec.name} without {', '.join(missing)}.")
         own = own_folder(spec, roots[0])
         if own is not None:  # named as the dataset's folder (or its raw/), without its files
             raise DatasetNotFoundError(f"root {root} is {spec.name}'s folder by its name, but {own} lacks "

@@ -109,6 +109,19 @@ def candidate_folders(spec: DatasetSpec, root: Path) -> list[Path]:
     return folders
 
 
+def layout_folders(spec: DatasetSpec, root: Path) -> list[Path]:
+    r"""The folders that are ``spec``'s copy in ``root`` by the layout alone, whatever they hold:
+    ``root/FAMILY/NAME`` (``root/OGB/ogbg_molhiv``, ``root/Planetoid/Cora``, ``root/WikiCS``), and
+    ``root/NAME`` when ``root`` is the family folder by its name (``.../TU`` for MUTAG), by the name
+    given or by the name of the folder a symbolic link leads to. Unlike the other
+    :func:`candidate_folders`, an existing one of these is the dataset's copy even without its
+    ``raw/`` folder (an explicit ``root`` holding it empty is an error, not a reason to search on)."""
+    folders = [root / spec.family / spec.folder]
+    if spec.folder != "." and spec.family in {path.name for path in (root, root.resolve())}:
+        folders.append(root / spec.folder)
+    return folders
+
+
 def own_folder(spec: DatasetSpec, root: Path) -> Path | None:
     r"""The dataset folder of ``spec`` that ``root`` is, by its name (``.../TU/MUTAG`` for MUTAG,
     ``.../WikiCS`` for WikiCS, whose files lie in the family folder), or whose ``raw/`` folder

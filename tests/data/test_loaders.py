@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import lzma
+import re
 import shutil
 import stat
 import tarfile
@@ -468,6 +469,30 @@ def test_an_incomplete_copy_in_the_given_root_is_an_error(tmp_path: Path) -> Non
     (folder / "raw" / "MUTAG_node_labels.txt").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"holds MUTAG without raw/MUTAG_node_labels\.txt"):
         load_dataset("MUTAG", root=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["MUTAG", "ogbg-molbace", "Cora", "WikiCS"])
+@pytest.mark.parametrize("given", ["data-root", "family-folder"])
+def test_an_empty_dataset_folder_in_the_given_root_is_an_error(name: str, given: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the copy of the root passed, even without raw/: not a reason to load the shipped copy (or download one)
+    monkeypatch.setenv("GCL_OFFLINE", "1")
+    spec = get_spec(name)
+    folder = tmp_path / spec.family / spec.folder
+    folder.mkdir(parents=True)
+    root = tmp_path if given == "data-root" else tmp_path / spec.family
+    expected = re.escape(f"{folder} holds {spec.name} without {', '.join(spec.files)}.")
+    if root == folder:  # WikiCS's family folder is its dataset folder
+        expected = re.escape(f"root {root} is WikiCS's folder by its name, but {folder} lacks raw/data.json")
+    with pytest.raises(DatasetNotFoundError, match=rf"^{expected}"):
+        load_dataset(name, root=root)
+
+
+def test_an_empty_dataset_folder_in_gcl_data_is_searched_past(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a search root ($GCL_DATA) is one place among several: the next one that holds the dataset is loaded
+    (tmp_path / "TU" / "MUTAG").mkdir(parents=True)
+    monkeypatch.setenv("GCL_DATA", str(tmp_path))
+    assert load_dataset("MUTAG").source == (REPO_DATASETS / "TU" / "MUTAG").resolve()
 
 
 def test_files_outside_raw_in_the_given_root_are_an_error(tmp_path: Path) -> None:
