@@ -28,6 +28,27 @@ def test_datasets_lists_the_shipped_sets(capsys: pytest.CaptureFixture[str], mon
     assert "PROTEINS.tar.xz" in out
 
 
+def test_output_read_in_part_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    # `gcl datasets | head -1`: the reader goes away before the output is written
+    process = subprocess.Popen([sys.executable, "-m", "gcl.cli", "datasets", "--all"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and error == ""  # as a process ended by SIGPIPE, silently
+    # a broken pipe of the program's own (not its output's) is an error, named
+    import gcl.data
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(gcl.data, "search_roots", broken)
+    assert main(["datasets"]) == 2
+
+
 def test_train_graphcl_prints_svc_accuracy_and_writes_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the README's main job, shortened: pre-train GraphCL on MUTAG, then the 10-fold SVC protocol
     code = main(["train", "graphcl", "--dataset", "MUTAG", "--epochs", "2", "--quiet", "--out", str(tmp_path)])
@@ -291,6 +312,20 @@ def test_node_level_methods_load_row_normalised_features_by_default() -> None:
     assert options("grace", {}) == {"normalize_features": True}
     assert options("gbt", {"dataset": {"normalize_features": False}}) == {"normalize_features": False}
     assert options("graphcl", {"dataset": {"node_features": "constant"}}) == {"node_features": "constant"}
+
+
+def test_train_resumes_with_dataset_options_written_out_at_their_defaults(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--dataset", "PTC_MR", "--quiet", "--eval", "none", "--out", str(tmp_path / "run")]
+    assert main(["train", "graphcl", "--epochs", "1", *out]) == 0
+    config = tmp_path / "run.yaml"
+    config.write_text("dataset: {node_features: auto, max_degree: null, use_node_attr: false, "
+                      "normalize_features: false}\n")
+    assert main(["train", "graphcl", "--epochs", "2", "--config", str(config), *out]) == 0  # the same run
+    assert len(json.loads((tmp_path / "run" / "result.json").read_text())["history"]) == 2
+    config.write_text("dataset: {node_features: auto, use_node_attr: true}\n")  # another one
+    assert main(["train", "graphcl", "--epochs", "3", "--config", str(config), *out]) == 2
+    assert "another run (dataset_options {} -> {'use_node_attr': True})" in capsys.readouterr().err
 
 
 def test_train_starts_node_level_methods_from_their_papers_settings() -> None:

@@ -463,16 +463,22 @@ def non_default_options(name: str, hyperparameters: dict[str, Any]) -> dict[str,
     it hands to its encoder, the encoder's): how a run is identified, so that writing a default
     out (``hidden_channels: 32`` for GraphCL) names the same run as leaving it out. Values
     compare as JSON would hold them (tuples as lists)."""
+    parameters, encoder_parameters = _option_parameters(name.lower(), hyperparameters)
+    return without_defaults(hyperparameters, encoder_parameters or {}, parameters)  # the builder's win
+
+
+def without_defaults(options: dict[str, Any], *signatures: Any) -> dict[str, Any]:
+    r"""``options`` without those equal to their default among the parameters ``signatures``
+    (mappings of name to :class:`inspect.Parameter`; a later one's default wins), compared as
+    JSON would hold them (tuples as lists)."""
     import json
 
     def plain(value: Any) -> Any:
         return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
-    parameters, encoder_parameters = _option_parameters(name.lower(), hyperparameters)
-    defaults = {option: parameter.default
-                for group in (encoder_parameters or {}, parameters)  # the builder's win
+    defaults = {option: parameter.default for group in signatures
                 for option, parameter in group.items() if parameter.default is not inspect.Parameter.empty}
-    return {option: value for option, value in hyperparameters.items()
+    return {option: value for option, value in options.items()
             if option not in defaults or plain(value) != plain(defaults[option])}
 
 

@@ -8,6 +8,7 @@ The common case is two lines:
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     from gcl.data import load_dataset
     from gcl.data.loaders import STORAGE_OPTIONS
     from gcl.methods import LEVEL, build_method
-    from gcl.methods.registry import check_level, non_default_options
+    from gcl.methods.registry import check_level, non_default_options, without_defaults
     from gcl.train.seed import seed_everything
 
     data = load_dataset(dataset, **(dataset_options or {})) if isinstance(dataset, str) else dataset
@@ -75,5 +76,8 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
     key = {"method": method.lower(), "method_options": non_default_options(method, dict(method_options or {})),
            "dataset": str(name).lower(),
            "dataset_options": dataset_options or {}, **(run_key or {})}
-    key["dataset_options"] = {k: v for k, v in key["dataset_options"].items() if k not in STORAGE_OPTIONS}
+    # how the data is held or found names no run, nor does an option written out at its default
+    key["dataset_options"] = without_defaults(
+        {k: v for k, v in key["dataset_options"].items() if k not in STORAGE_OPTIONS},
+        inspect.signature(load_dataset).parameters)
     return fit(built, train_data, base, out_dir=out_dir, run_key=key, **train_overrides)

@@ -196,6 +196,16 @@ def test_resume_accepts_options_written_otherwise(mutag: Any, tmp_path: Path) ->
                    progress=False).history) == 2
 
 
+def test_resume_accepts_dataset_options_written_out_at_their_defaults(tmp_path: Path) -> None:
+    run("graphcl", "PTC_MR", out_dir=tmp_path, epochs=1, progress=False)
+    defaults = {"node_features": "auto", "max_degree": None, "use_node_attr": False, "normalize_features": False}
+    assert len(run("graphcl", "PTC_MR", dataset_options=defaults, out_dir=tmp_path, epochs=2,
+                   progress=False).history) == 2  # the same data, the same run
+    with pytest.raises(ValueError, match=r"dataset_options \{\} -> \{'use_node_attr': True\}"):
+        run("graphcl", "PTC_MR", dataset_options={**defaults, "use_node_attr": True}, out_dir=tmp_path, epochs=3,
+            progress=False)
+
+
 def test_a_run_key_names_functions_by_what_they_are_not_where(mutag: Any, tmp_path: Path) -> None:
     # a function's repr holds its address, which another process does not share
     def make_transform() -> Any:
