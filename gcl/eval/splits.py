@@ -157,9 +157,9 @@ def random_splits(
         num_splits (int, optional): Number of splits. (default: :obj:`20`)
         random_state (int or torch.Generator, optional): See :func:`random_split_indices`.
             (default: :obj:`0`)
-        among (Tensor or array, optional): The node indices to split (e.g. the labelled
-            nodes, ``np.flatnonzero(labels >= 0)``, where ``-1`` marks a node without a
-            label): the fractions are of their number and the splits hold only them.
+        among (Tensor or array, optional): The node indices to split, or a bool mask of
+            them (e.g. the labelled nodes, ``labels >= 0``, where ``-1`` marks a node
+            without a label): the fractions are of their number and the splits hold only them.
             Given all :math:`N` nodes in order, the splits are those without it.
             (default: :obj:`None`, every node)
 
@@ -179,8 +179,17 @@ def random_splits(
     ratios = (train, val, 1.0 - train - val)
     if among is None:
         return random_split_indices(num_nodes, ratios, num_runs=num_splits, random_state=random_state)
-    nodes = (among.detach().cpu() if isinstance(among, Tensor) else torch.as_tensor(np.asarray(among))).long().view(-1)
-    if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= num_nodes):
+    nodes = (among.detach().cpu() if isinstance(among, Tensor) else torch.as_tensor(np.asarray(among))).view(-1)
+    if nodes.dtype == torch.bool:  # a mask over the nodes
+        if nodes.numel() != num_nodes:
+            raise ValueError(f"among as a mask must hold one entry per node ({num_nodes}; got {nodes.numel()})")
+        nodes = torch.nonzero(nodes).view(-1)
+    elif nodes.is_floating_point() or nodes.is_complex():
+        raise ValueError(f"among must hold integer node indices or a bool mask (got {nodes.dtype})")
+    nodes = nodes.long()
+    if nodes.numel() == 0:
+        raise ValueError("among holds no node to split (no labelled node?)")
+    if (int(nodes.min()) < 0 or int(nodes.max()) >= num_nodes):
         raise ValueError(f"among must hold node indices in [0, {num_nodes}) (got values from {int(nodes.min())} "
                          f"to {int(nodes.max())})")
     if torch.unique(nodes).numel() != nodes.numel():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -100,12 +101,24 @@ def checked_device(device: str | torch.device) -> torch.device:
 
 
 def _available(kind: str) -> bool:
-    r"""Whether torch can run on devices of type ``kind`` here (``torch.<kind>.is_available()``,
-    ``torch.backends.mps`` for ``mps``); :obj:`False` for types without such a check (``meta``)."""
+    r"""Whether torch can run on devices of type ``kind`` here: never on ``meta`` (no data); on
+    this machine's accelerator (:mod:`torch.accelerator`); elsewhere as the type's own check says
+    (``torch.<kind>.is_available()``, ``torch.backends.mps`` for ``mps``); a type without one
+    (an out-of-tree backend) is taken at its word, and its own errors speak for it."""
+    if kind == "meta":
+        return False
+    try:
+        accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    except (AttributeError, RuntimeError):  # an older torch, or an accelerator that fails to start
+        accelerator = None
+    if accelerator is not None and accelerator.type == kind:
+        return True
     module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
     is_available = getattr(module, "is_available", None)
+    if not callable(is_available):
+        return True
     try:
-        return bool(is_available()) if callable(is_available) else False
+        return bool(is_available())
     except Exception:  # a backend that fails to initialise is not one to train on
         return False
 
@@ -225,13 +238,24 @@ def _restore_signal_mask(mask: set[int] | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    r"""Ctrl-C and SIGTERM held back for the block (delivered after it)."""
+    mask = _block_stop_signals()
+    try:
+        yield
+    finally:
+        _restore_signal_mask(mask)
+
+
 def _entry(local_rank: int, function: Callable[..., Any], args: Sequence[Any], nproc: int, port: int,
            backend: str | None, device: str, result_file: str, parent: int | None,
            signal_mask: set[int] | None = None) -> None:
-    _restore_signal_mask(signal_mask)  # the launcher's mask from before it held back Ctrl-C
     if signal.getsignal(signal.SIGTERM) is _raise_terminated:  # forked while the launcher had it
         # SIGTERM must end a worker at once, also inside a collective where no Python code runs
+        # (reset before the mask below lets a SIGTERM that came meanwhile through)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _restore_signal_mask(signal_mask)  # the launcher's mask from before it held back Ctrl-C
     # (a forkserver's workers are its children, and it ends with the launcher: watch it)
     exit_with_parent(os.getppid() if parent is None else parent)
     # the variables torchrun would set, so that the worker joins through env:// like under torchrun
@@ -310,8 +334,9 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
             and torch.cuda.device_count() < nproc:
         raise ValueError(f"nproc {nproc} needs {nproc} CUDA devices (found {torch.cuda.device_count()}); "
                          "use --device cpu for CPU processes")
-    previous = _terminate_as_exception()
+    previous = None
     try:
+        previous = _terminate_as_exception()
         return _launch(function, nproc, args, backend, device, port, start_method)
     except _Terminated:
         # the workers have ended and the temporary folder is gone: end as SIGTERM ends a process
@@ -320,7 +345,8 @@ def launch(function: Callable[..., Any], nproc: int, args: Sequence[Any] = (), *
         raise  # (not reached)
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            with _stop_signals_held():  # one that comes now acts once the default is back
+                signal.signal(signal.SIGTERM, previous)
 
 
 class _Terminated(BaseException):
@@ -348,7 +374,7 @@ def _launch(function: Callable[..., Any], nproc: int, args: Sequence[Any], backe
             port: int | None, start_method: str) -> Any:
     import torch.multiprocessing as mp
 
-    with tempfile.TemporaryDirectory(prefix="gcl-launch-") as tmp:
+    with _temporary_folder() as tmp:
         result_file = str(Path(tmp) / "result.pt")
         try:
             # Ctrl-C or SIGTERM while the workers start would leave them running with nobody to end
@@ -367,11 +393,12 @@ def _launch(function: Callable[..., Any], nproc: int, args: Sequence[Any], backe
                 _restore_signal_mask(mask)  # one that came meanwhile is raised here
                 while not context.join():
                     pass
-            except BaseException:
+            except BaseException as exc:
                 # Ctrl-C, SIGTERM turned into an exception, or a failed rank: no worker may outlive
                 # this call (the interpreter's exit would wait for it, and one blocked in a
-                # collective, or still training, never ends)
-                _end_workers(context.processes)
+                # collective, or still training, never ends). SIGTERM reached this process alone
+                # (`kill`): its workers are not given time to end on their own
+                _end_workers(context.processes, on_their_own=not isinstance(exc, _Terminated))
                 raise
         except mp.ProcessRaisedException as exc:
             # the first exception a worker saved: a rank that fails makes the others fail in their
@@ -389,11 +416,24 @@ def _launch(function: Callable[..., Any], nproc: int, args: Sequence[Any], backe
 WORKER_GRACE_SECONDS = 10.0
 
 
-def _end_workers(processes: Sequence[Any], grace: float | None = None) -> None:
-    r"""Ends every worker still running: time to finish on its own, then SIGTERM, then SIGKILL.
-    Rank 0 writes checkpoints atomically, so no kill leaves a partial one."""
+@contextmanager
+def _temporary_folder() -> Iterator[str]:
+    r"""A launch's temporary folder, removed at the end with Ctrl-C and SIGTERM held back (a
+    signal raised inside the removal would leave it half removed)."""
+    folder = tempfile.mkdtemp(prefix="gcl-launch-")
+    try:
+        yield folder
+    finally:
+        with _stop_signals_held():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _end_workers(processes: Sequence[Any], grace: float | None = None, *, on_their_own: bool = True) -> None:
+    r"""Ends every worker still running: time to finish on its own (unless not ``on_their_own``),
+    then SIGTERM, then SIGKILL. Rank 0 writes checkpoints atomically, so no kill leaves a partial
+    one."""
     grace = WORKER_GRACE_SECONDS if grace is None else grace
-    for signal_step in (None, "terminate", "kill"):
+    for signal_step in (None, "terminate", "kill") if on_their_own else ("terminate", "kill"):
         running = [process for process in processes if process.is_alive()]
         if not running:
             return

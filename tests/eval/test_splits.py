@@ -110,6 +110,15 @@ def test_random_splits_among_some_nodes() -> None:
         random_splits(120, among=[0, 120])
     with pytest.raises(ValueError, match="among must not repeat a node index"):
         random_splits(120, among=[3, 3, 4])
+    # a mask of the nodes gives the splits of their indices
+    for got, want in zip(random_splits(120, num_splits=3, random_state=4, among=labels >= 0), splits, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    with pytest.raises(ValueError, match=r"among as a mask must hold one entry per node \(120; got 3\)"):
+        random_splits(120, among=torch.tensor([True, False, True]))
+    with pytest.raises(ValueError, match="among must hold integer node indices or a bool mask"):
+        random_splits(120, among=[0.5, 1.7])
+    with pytest.raises(ValueError, match=r"among holds no node to split \(no labelled node\?\)"):
+        random_splits(120, among=torch.zeros(120, dtype=torch.bool))
 
 
 def test_random_splits_rejects_bad_fractions() -> None:

@@ -620,13 +620,13 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _launch_and_wait(folder: str, temporary: str | None = None) -> None:
+def _launch_and_wait(folder: str, temporary: str | None = None, grace: float = 1.0) -> None:
     import tempfile
 
     from gcl.train import distributed
 
     _interruptible()
-    distributed.WORKER_GRACE_SECONDS = 1.0  # (this forked launcher's own copy)
+    distributed.WORKER_GRACE_SECONDS = grace  # (this forked launcher's own copy)
     tempfile.tempdir = temporary  # where the launch keeps its temporary folder
     launch(_write_pid_and_wait, WORLD, args=(folder,), backend="gloo", device="cpu", start_method="fork")
 
@@ -650,7 +650,10 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     pids, temporary = tmp_path / "pids", tmp_path / "tmp"
     pids.mkdir()
     temporary.mkdir()
-    launcher = fork_context.Process(target=_launch_and_wait, args=(str(pids), str(temporary)))
+    # after SIGTERM (`kill`: the launcher alone) the workers get SIGTERM at once, which ends them inside
+    # the collective: the grace before SIGKILL, long here, is never waited for
+    grace = 60.0 if signum == signal.SIGTERM else 1.0
+    launcher = fork_context.Process(target=_launch_and_wait, args=(str(pids), str(temporary), grace))
     launcher.start()
     deadline = time.monotonic() + 60
     while len(list(pids.iterdir())) < WORLD and time.monotonic() < deadline:
@@ -658,9 +661,11 @@ def test_launched_workers_end_with_the_launching_process(tmp_path: Path, signum:
     workers = [int(p.name) for p in pids.iterdir()]
     assert len(workers) == WORLD and all(alive(pid) for pid in workers)
     assert [p.name[:11] for p in temporary.iterdir()] == ["gcl-launch-"]
+    killed = time.monotonic()
     os.kill(launcher.pid, signum)  # as `kill` or the out-of-memory killer would end `gcl train --nproc 2`
     launcher.join(30)
     assert launcher.exitcode is not None  # the launcher itself has ended
+    assert time.monotonic() - killed < 15
     assert _all_end(workers, alive)  # none left waiting in a collective for nobody
     if signum != signal.SIGKILL:  # (which no process can act on)
         assert not list(temporary.iterdir())  # the launch's temporary folder is removed
