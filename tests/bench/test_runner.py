@@ -243,7 +243,7 @@ def test_parallel_jobs_store_the_same_records(tmp_path: Path) -> None:
         one = {r.key(): r.score for r in store.records("fake")}
     with ResultsStore(tmp_path / "two.sqlite") as store:
         summary = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.device_of,
-                            available=lambda e: True, work_dir=tmp_path, jobs=2, device="cpu,meta")
+                            available=lambda e: True, work_dir=tmp_path, jobs=2, device="cpu,cpu:0")
         two = store.records("fake")
         assert len(summary.ran) == 8 and not summary.failed
         again = run_table(_fake.config(seeds=1), store, progress=False, executor=_fake.executor,
@@ -253,7 +253,7 @@ def test_parallel_jobs_store_the_same_records(tmp_path: Path) -> None:
     # at most two worker processes, neither of them this one, each on a device of its own
     device_of = {r.extra["pid"]: r.extra["device"] for r in two}
     assert 1 <= len(device_of) <= 2 and os.getpid() not in device_of
-    assert set(device_of.values()) <= {"cpu", "meta"} and len(set(device_of.values())) == len(device_of)
+    assert set(device_of.values()) <= {"cpu", "cpu:0"} and len(set(device_of.values())) == len(device_of)
 
 
 def test_parallel_failure_is_recorded_and_run_goes_on(tmp_path: Path) -> None:
