@@ -92,6 +92,20 @@ def test_train_probes_only_the_labelled_nodes(tmp_path: Path, monkeypatch: pytes
         assert all((labels[part.numpy()] >= 0).all() for part in split)
 
 
+def test_train_on_the_shipped_ogb_molecules_takes_what_they_need(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # integer atom features: OGB's atom and bond embeddings, and GraphCL views without attribute masking
+    run = ["--dataset", "ogbg-molbace", "--epochs", "1", "--quiet", "--eval", "none"]
+    for method in ("graphcl", "adaptive-bt", "supervised"):
+        assert main(["train", method, *run, "--out", str(tmp_path / method)]) == 0, method
+    # what the config says stays: views with masking are refused, naming the way out
+    config = tmp_path / "masking.yaml"
+    config.write_text("method: {augmentations: [random4, random4]}\n")
+    capsys.readouterr()
+    assert main(["train", "graphcl", *run, "--config", str(config)]) == 2
+    assert "include attribute masking" in capsys.readouterr().err
+
+
 def test_train_on_a_memory_mapped_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["train", "graphcl", "--dataset", "MUTAG", "--epochs", "1", "--quiet", "--eval", "none"]
     assert main([*args, "--out", str(tmp_path / "memory")]) == 0

@@ -165,6 +165,27 @@ def _dataset_options(args: argparse.Namespace, content: dict[str, Any]) -> dict[
     return options
 
 
+#: Graph-level methods whose GIN takes OGB's atom and bond embeddings (``ogb_mol``).
+_OGB_MOL_METHODS = frozenset({"graphcl", "lcgnn", "supervised", "adaptive-bt"})
+
+
+def _method_options(method: str, content: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    r"""The method's options: the config's ``method`` section, and on an OGB molecule set (integer
+    atom features) what the graph-level methods need there unless the section says otherwise:
+    OGB's atom and bond embeddings (``ogb_mol: true``), and for GraphCL views without attribute
+    masking, which needs floating-point features (``[identity, random3]``, as the ogb-molhiv
+    table pre-trains)."""
+    options = dict(content.get("method", {}))
+    name = str(getattr(getattr(dataset, "spec", None), "name", ""))
+    x = getattr(dataset[0], "x", None) if len(dataset) else None
+    if method in _OGB_MOL_METHODS and name.startswith("ogbg-mol") and x is not None \
+            and not x.is_floating_point():
+        options.setdefault("ogb_mol", True)
+        if method == "graphcl":
+            options.setdefault("augmentations", ["identity", "random3"])
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from gcl.train.distributed import init_distributed, launch, shutdown_distributed
 
@@ -235,7 +256,7 @@ def _train(args: argparse.Namespace) -> int:
               f"{f' over {world} processes' if world > 1 else ''}, lr {config.lr}, seed {config.seed}")
     if args.restart and args.out is not None and main:
         (args.out / "result.json").unlink(missing_ok=True)  # the earlier run's, not this one's
-    result = run(args.method, dataset, config=config, method_options=content.get("method", {}),
+    result = run(args.method, dataset, config=config, method_options=_method_options(args.method, content, dataset),
                  out_dir=args.out, resume=not args.restart,
                  run_key={"dataset_options": _dataset_options(args, content)})
     if not main:
