@@ -228,13 +228,12 @@ def _graph_with_public_splits(num_nodes: int = 60, num_splits: int = 3) -> Any:
                 train_mask=train, val_mask=val, test_mask=test)
 
 
-def test_node_linear_splits_only_the_labelled_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # -1 marks a node without a label: the probe must neither learn it as a class nor be scored on it
+def _probed_node_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, graph: Any,
+                      row_evaluation: dict[str, Any] | None) -> tuple[list[Any], list[Any]]:
+    r"""Runs a node-linear task of two splits on ``graph``; returns its records and what the
+    linear probe was given, ``(labels, splits)`` per call."""
     from gcl.eval import LinearProbe
 
-    graph = _graph_with_public_splits()
-    graph.y = graph.y.clone()
-    graph.y[::2] = -1
     seen: list[Any] = []
     evaluate = LinearProbe.evaluate
 
@@ -244,11 +243,19 @@ def test_node_linear_splits_only_the_labelled_nodes(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(LinearProbe, "evaluate", recording)
     torch.set_num_threads(1)
-    config = _node_table(2, None)
+    config = _node_table(2, row_evaluation)
     task = make_tasks(config)[0]
     ctx = Context(tmp_path)
     ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [graph]
-    run_task(config, task, ctx)
+    return run_task(config, task, ctx), seen
+
+
+def test_node_linear_splits_only_the_labelled_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # -1 marks a node without a label: the probe must neither learn it as a class nor be scored on it
+    graph = _graph_with_public_splits()
+    graph.y = graph.y.clone()
+    graph.y[::2] = -1
+    _, seen = _probed_node_task(tmp_path, monkeypatch, graph, None)
     (labels, splits), = seen
     for split in splits:
         assert [len(part) for part in split] == [3, 3, 24]  # 10/10/80 % of the 30 labelled nodes
@@ -258,30 +265,18 @@ def test_node_linear_splits_only_the_labelled_nodes(tmp_path: Path, monkeypatch:
 @pytest.mark.parametrize("row_evaluation", [None, {"splits": "public"}])
 def test_node_linear_takes_the_data_sets_public_splits_where_the_row_asks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row_evaluation: dict[str, Any] | None) -> None:
-    from gcl.eval import LinearProbe, masks_to_splits
+    from gcl.eval import masks_to_splits
 
     graph = _graph_with_public_splits()
-    seen: list[Any] = []
-    evaluate = LinearProbe.evaluate
-
-    def recording(self: Any, features: Any, labels: Any, splits: Any) -> Any:
-        seen.append(splits)
-        return evaluate(self, features, labels, splits)
-
-    monkeypatch.setattr(LinearProbe, "evaluate", recording)
-    torch.set_num_threads(1)
-    config = _node_table(2, row_evaluation)
-    task = make_tasks(config)[0]
-    ctx = Context(tmp_path)
-    ctx.datasets[json.dumps(config.settings(task.entry, task.spec)["dataset"], sort_keys=True)] = [graph]
-    records = run_task(config, task, ctx)
+    records, seen = _probed_node_task(tmp_path, monkeypatch, graph, row_evaluation)
     assert len(records) == 2 and len(seen) == 1
+    splits = seen[0][1]
     public = masks_to_splits(graph.train_mask, graph.val_mask, graph.test_mask)[:2]
     same = [all(np.array_equal(getattr(got, part), getattr(want, part)) for part in ("train", "val", "test"))
-            for got, want in zip(seen[0], public)]
+            for got, want in zip(splits, public)]
     assert same == ([True, True] if row_evaluation else [False, False])  # else random 10/10/80 splits
     if row_evaluation is None:
-        assert [len(split.test) for split in seen[0]] == [48, 48]
+        assert [len(split.test) for split in splits] == [48, 48]
 
 
 def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
