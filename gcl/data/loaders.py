@@ -18,7 +18,7 @@ from torch_geometric.data import InMemoryDataset
 
 from gcl.data.features import add_fallback_features, resolve_mode
 from gcl.data.locks import held_lock
-from gcl.data.mapped import MappedDataset, save_mapped
+from gcl.data.mapped import MappedDataset, is_intact, save_mapped
 from gcl.data.registry import DatasetSpec, get_spec
 from gcl.data.roots import (
     CorruptDatasetError,
@@ -488,8 +488,13 @@ def _load(name: str, root: str | os.PathLike[str] | None, node_features: str, ma
     dataset.source = source
     dataset.spec = spec
     if mapped_file is not None:
-        save_mapped(dataset, mapped_file)
-        mapped = _open_mapped(mapped_file, transform, source, spec)
+        # one process writes the file and its record at a time; one that waited maps what the
+        # other wrote
+        with held_lock(mapped_file.with_name(f".{mapped_file.name}.lock")):
+            mapped = _open_mapped(mapped_file, transform, source, spec)
+            if mapped is None:
+                save_mapped(dataset, mapped_file)
+                mapped = _open_mapped(mapped_file, transform, source, spec)
         assert mapped is not None
         return mapped
     return dataset
@@ -557,7 +562,10 @@ def _mapped_file(processed: Path, node_features: str, max_degree: int | None, no
 def _open_mapped(path: Path, transform: Callable[..., Any] | None, source: Path, spec: DatasetSpec
                  ) -> InMemoryDataset | None:
     r"""The mapped dataset at ``path``, or ``None`` when there is none (or one of an
-    older format, which the caller then writes again)."""
+    older format, or one whose bytes changed since it was written: the caller then writes it
+    again)."""
+    if not is_intact(path):
+        return None
     try:
         dataset = MappedDataset(path, transform)
     except (FileNotFoundError, ValueError):

@@ -28,7 +28,9 @@ Example:
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,7 +140,73 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+    _write_atomically(checksum_path(target), json.dumps(_file_state(target, with_checksum=True)))
     return target
+
+
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    r"""Where :func:`save_mapped` keeps the size, modification time and CRC-32 of the file at
+    ``path`` (:func:`is_intact` reads them)."""
+    target = Path(path)
+    return target.with_name(f"{target.name}.sum")
+
+
+def is_intact(path: str | os.PathLike[str]) -> bool:
+    r"""Whether the file :func:`save_mapped` wrote at ``path`` still holds the bytes it wrote.
+
+    A file of the size and modification time written down beside it is taken as written
+    (a stat, no read). Otherwise, e.g. after bytes were overwritten in place, or a copy
+    that took a new modification time, its CRC-32 is computed again: the same bytes are
+    intact (and the new time written down where the folder allows), others are not. A
+    file without the record beside it (written by an older version) is not intact.
+
+    Args:
+        path (str or PathLike): The mapped file.
+    """
+    target = Path(path)
+    try:
+        recorded = json.loads(checksum_path(target).read_text())
+        current = _file_state(target, with_checksum=False)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    if all(recorded.get(key) == current[key] for key in ("size", "mtime_ns")):
+        return True
+    if recorded.get("size") != current["size"]:
+        return False
+    try:
+        current = _file_state(target, with_checksum=True)
+    except OSError:
+        return False
+    if recorded.get("crc32") != current["crc32"]:
+        return False
+    try:  # the same bytes with a new time (a copy): no read the next time
+        _write_atomically(checksum_path(target), json.dumps(current))
+    except OSError:
+        pass
+    return True
+
+
+def _file_state(path: Path, with_checksum: bool) -> dict[str, Any]:
+    stat = path.stat()
+    state: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if with_checksum:
+        crc = 0
+        with open(path, "rb") as file:
+            while chunk := file.read(1 << 24):
+                crc = zlib.crc32(chunk, crc)
+        state["crc32"] = crc
+    return state
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class MappedDataset(InMemoryDataset):

@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from gcl.data import CollatedLoader, MappedDataset, load_dataset, save_mapped
+from gcl.data.mapped import checksum_path
 
 from .graphs_custom import LabelledGraph, LabelledGraphs, OneGraph
 
@@ -136,6 +137,31 @@ def test_load_dataset_rewrites_an_unreadable_mapped_file() -> None:
     first.path.write_bytes(b"truncated")
     again = load_dataset("MUTAG", mmap=True)
     _same_storage(again, load_dataset("MUTAG"))
+
+
+def test_load_dataset_rewrites_a_mapped_file_whose_bytes_changed() -> None:
+    import os
+
+    first = load_dataset("MUTAG", mmap=True)
+    path = first.path
+    written = path.read_bytes()
+    changed = bytearray(written)
+    middle = len(changed) // 2
+    changed[middle:middle + 64] = bytes(64)  # overwritten in place: the same size, other bytes
+    path.write_bytes(bytes(changed))
+    again = load_dataset("MUTAG", mmap=True)
+    _same_storage(again, load_dataset("MUTAG"))
+    assert path.read_bytes() == written  # written again
+    # the same bytes with a new modification time (a copy) are read once, not written again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    inode = path.stat().st_ino
+    _same_storage(load_dataset("MUTAG", mmap=True), load_dataset("MUTAG"))
+    assert path.stat().st_ino == inode
+    assert f'"mtime_ns": {path.stat().st_mtime_ns}' in checksum_path(path).read_text()
+    # without the record beside it (an older version's file) the file is written again
+    checksum_path(path).unlink()
+    load_dataset("MUTAG", mmap=True)
+    assert path.stat().st_ino != inode and checksum_path(path).is_file()
 
 
 def test_training_on_a_mapped_dataset_matches_in_memory(tmp_path: Path) -> None:
