@@ -104,6 +104,9 @@ def test_train_on_the_shipped_ogb_molecules_takes_what_they_need(tmp_path: Path,
     capsys.readouterr()
     assert main(["train", "graphcl", *run, "--config", str(config)]) == 2
     assert "include attribute masking" in capsys.readouterr().err
+    config.write_text("method: {encoder: hgpsl}\n")  # another encoder: nothing added, its own error
+    assert main(["train", "supervised", *run, "--config", str(config)]) == 2
+    assert "node features must be floating point" in capsys.readouterr().err
 
 
 def test_train_on_a_memory_mapped_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,9 @@ r"""The one entry point for datasets: :func:`load_dataset`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import numbers
 import os
 import shutil
@@ -18,7 +20,7 @@ from torch_geometric.data import InMemoryDataset
 
 from gcl.data.features import add_fallback_features, resolve_mode
 from gcl.data.locks import held_lock
-from gcl.data.mapped import MappedDataset, is_intact, save_mapped
+from gcl.data.mapped import MappedDataset, is_intact, record_checksum, save_mapped
 from gcl.data.registry import DatasetSpec, get_spec
 from gcl.data.roots import (
     CorruptDatasetError,
@@ -559,13 +561,29 @@ def _mapped_file(processed: Path, node_features: str, max_degree: int | None, no
     return processed / f"gcl-mapped-{options}.pt"
 
 
+def identifying_options(options: dict[str, Any]) -> dict[str, Any]:
+    r"""The ``load_dataset`` options that tell one run's data from another's: without how the
+    data is held or found (:data:`STORAGE_OPTIONS`) and without those written out at their
+    defaults (``node_features: auto`` loads what leaving it out loads)."""
+    from gcl.methods.registry import without_defaults
+
+    return without_defaults({k: v for k, v in options.items() if k not in STORAGE_OPTIONS},
+                            inspect.signature(load_dataset).parameters)
+
+
 def _open_mapped(path: Path, transform: Callable[..., Any] | None, source: Path, spec: DatasetSpec
                  ) -> InMemoryDataset | None:
     r"""The mapped dataset at ``path``, or ``None`` when there is none (or one of an
     older format, or one whose bytes changed since it was written: the caller then writes it
     again)."""
-    if not is_intact(path):
+    if not path.is_file():
         return None
+    intact = is_intact(path)
+    if intact is None:  # written by an older version: taken as it is, and recorded from now on
+        with contextlib.suppress(OSError):
+            record_checksum(path)
+    elif not intact and os.access(path.parent, os.W_OK):
+        return None  # written again by the caller (a read-only cache is mapped as it is, with a warning)
     try:
         dataset = MappedDataset(path, transform)
     except (FileNotFoundError, ValueError):

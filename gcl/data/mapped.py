@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,9 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
     name and renamed, so processes that build it at once (DDP ranks) never
     read a partial file. Besides the storage it keeps the dataset's simple
     attributes (``name``, ``num_tasks`` ...), TU's ``sizes`` and OGB's split
-    (``get_idx_split()``), and the graph class by import path.
+    (``get_idx_split()``), and the graph class by import path. Beside it,
+    ``<path>.sum`` records its size, modification time and CRC-32
+    (:func:`is_intact`; :class:`MappedDataset` warns when the bytes changed).
 
     Args:
         dataset (InMemoryDataset): The dataset (no per-access ``transform`` is
@@ -137,10 +140,12 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         torch.save(content, partial)
+        # the record first: the renamed file keeps the size and time recorded, and a reader never
+        # finds the new file beside no record, or beside the old file's
+        _write_atomically(checksum_path(target), json.dumps(_file_state(partial, with_checksum=True)))
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    _write_atomically(checksum_path(target), json.dumps(_file_state(target, with_checksum=True)))
     return target
 
 
@@ -151,41 +156,59 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
     return target.with_name(f"{target.name}.sum")
 
 
-def is_intact(path: str | os.PathLike[str]) -> bool:
-    r"""Whether the file :func:`save_mapped` wrote at ``path`` still holds the bytes it wrote.
+def is_intact(path: str | os.PathLike[str]) -> bool | None:
+    r"""Whether the file :func:`save_mapped` wrote at ``path`` still holds the bytes it wrote:
+    :obj:`None` where there is no record of them beside it (a file of an older version).
 
-    A file of the size and modification time written down beside it is taken as written
-    (a stat, no read). Otherwise, e.g. after bytes were overwritten in place, or a copy
-    that took a new modification time, its CRC-32 is computed again: the same bytes are
-    intact (and the new time written down where the folder allows), others are not. A
-    file without the record beside it (written by an older version) is not intact.
+    A file of the size and modification time recorded is taken as written (a stat, no
+    read). Otherwise, e.g. after bytes were overwritten in place, or for a copy that took a
+    new modification time, its CRC-32 is computed again (once per process for a given size
+    and time): the same bytes are intact (and the new time is recorded where the folder
+    allows), others are not.
 
     Args:
         path (str or PathLike): The mapped file.
     """
     target = Path(path)
     try:
-        recorded = json.loads(checksum_path(target).read_text())
+        text = checksum_path(target).read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    try:
+        recorded = json.loads(text)
         current = _file_state(target, with_checksum=False)
     except (OSError, ValueError):
         return False
-    if not isinstance(recorded, dict):
+    if not isinstance(recorded, dict) or recorded.get("size") != current["size"]:
         return False
-    if all(recorded.get(key) == current[key] for key in ("size", "mtime_ns")):
+    if recorded.get("mtime_ns") == current["mtime_ns"]:
         return True
-    if recorded.get("size") != current["size"]:
-        return False
-    try:
-        current = _file_state(target, with_checksum=True)
-    except OSError:
-        return False
-    if recorded.get("crc32") != current["crc32"]:
-        return False
-    try:  # the same bytes with a new time (a copy): no read the next time
-        _write_atomically(checksum_path(target), json.dumps(current))
-    except OSError:
-        pass
-    return True
+    seen = (str(target.resolve()), current["size"], current["mtime_ns"], recorded.get("crc32"))
+    if seen not in _CHECKED:
+        try:
+            current = _file_state(target, with_checksum=True)
+        except OSError:
+            return False
+        _CHECKED[seen] = recorded.get("crc32") == current["crc32"]
+        if _CHECKED[seen]:
+            try:  # the same bytes with a new time (a copy): no read the next time
+                _write_atomically(checksum_path(target), json.dumps(current))
+            except OSError:  # a read-only folder: checked again by the next process
+                pass
+    return _CHECKED[seen]
+
+
+#: The CRC-32 checks :func:`is_intact` made in this process, by file, size, time and recorded CRC.
+_CHECKED: dict[tuple[str, int, int, Any], bool] = {}
+
+
+def record_checksum(path: str | os.PathLike[str]) -> None:
+    r"""Records the size, modification time and CRC-32 of the mapped file at ``path`` beside it,
+    as :func:`save_mapped` does (for a file an older version wrote without the record)."""
+    target = Path(path)
+    _write_atomically(checksum_path(target), json.dumps(_file_state(target, with_checksum=True)))
 
 
 def _file_state(path: Path, with_checksum: bool) -> dict[str, Any]:
@@ -241,6 +264,10 @@ class MappedDataset(InMemoryDataset):
         super().__init__(None, transform)
         self.path = Path(path)
         self._map()
+        if is_intact(self.path) is False:
+            warnings.warn(f"{self.path}: its bytes differ from those save_mapped wrote (overwritten or damaged "
+                          "since, see is_intact); mapped as they are: write it again with save_mapped",
+                          stacklevel=2)
 
     def _map(self) -> None:
         if not self.path.is_file():

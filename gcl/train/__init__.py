@@ -8,7 +8,6 @@ The common case is two lines:
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -56,9 +55,9 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
         **train_overrides: Override fields of ``config`` (``epochs=5`` ...).
     """
     from gcl.data import load_dataset
-    from gcl.data.loaders import STORAGE_OPTIONS
+    from gcl.data.loaders import identifying_options
     from gcl.methods import LEVEL, build_method
-    from gcl.methods.registry import check_level, non_default_options, without_defaults
+    from gcl.methods.registry import check_level, non_default_options
     from gcl.train.seed import seed_everything
 
     data = load_dataset(dataset, **(dataset_options or {})) if isinstance(dataset, str) else dataset
@@ -77,7 +76,5 @@ def run(method: str, dataset: str | Dataset | Data = "MUTAG", *, config: TrainCo
            "dataset": str(name).lower(),
            "dataset_options": dataset_options or {}, **(run_key or {})}
     # how the data is held or found names no run, nor does an option written out at its default
-    key["dataset_options"] = without_defaults(
-        {k: v for k, v in key["dataset_options"].items() if k not in STORAGE_OPTIONS},
-        inspect.signature(load_dataset).parameters)
+    key["dataset_options"] = identifying_options(key["dataset_options"])
     return fit(built, train_data, base, out_dir=out_dir, run_key=key, **train_overrides)

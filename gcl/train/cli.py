@@ -171,7 +171,8 @@ _OGB_MOL_METHODS = frozenset({"graphcl", "lcgnn", "supervised", "adaptive-bt"})
 
 def _method_options(method: str, content: dict[str, Any], dataset: Any) -> dict[str, Any]:
     r"""The method's options: the config's ``method`` section, and on an OGB molecule set (integer
-    atom features) what the graph-level methods need there unless the section says otherwise:
+    atom features) what the graph-level methods' GIN needs there unless the section says otherwise
+    (or chooses another encoder, or edge features of its own, ``edge_dim``):
     OGB's atom and bond embeddings (``ogb_mol: true``), and for GraphCL views without attribute
     masking, which needs floating-point features (``[identity, random3]``, as the ogb-molhiv
     table pre-trains)."""
@@ -179,7 +180,7 @@ def _method_options(method: str, content: dict[str, Any], dataset: Any) -> dict[
     name = str(getattr(getattr(dataset, "spec", None), "name", ""))
     x = getattr(dataset[0], "x", None) if len(dataset) else None
     if method in _OGB_MOL_METHODS and name.startswith("ogbg-mol") and x is not None \
-            and not x.is_floating_point():
+            and not x.is_floating_point() and options.get("encoder", "gin") == "gin" and "edge_dim" not in options:
         options.setdefault("ogb_mol", True)
         if method == "graphcl":
             options.setdefault("augmentations", ["identity", "random3"])

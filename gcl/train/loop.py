@@ -459,6 +459,11 @@ class Trainer:
         if saved_class is not None and saved_class != type(self.method).__name__:
             raise ValueError(f"{path} was written by {saved_class}, not {type(self.method).__name__}{hint}")
         saved_key = state.get("run_key")
+        if isinstance(saved_key, dict) and isinstance(saved_key.get("dataset_options"), dict):
+            from gcl.data.loaders import identifying_options
+
+            # written before options at their defaults were left out of run keys: the same run
+            saved_key = {**saved_key, "dataset_options": identifying_options(saved_key["dataset_options"])}
         if saved_key is not None and self.run_key is not None and saved_key != self.run_key:
             entries = sorted(set(saved_key) | set(self.run_key))
             listing = ", ".join(f"{k} {saved_key.get(k)!r} -> {self.run_key.get(k)!r}" for k in entries

@@ -10,7 +10,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from gcl.data import CollatedLoader, MappedDataset, load_dataset, save_mapped
-from gcl.data.mapped import checksum_path
+from gcl.data.mapped import checksum_path, is_intact
 
 from .graphs_custom import LabelledGraph, LabelledGraphs, OneGraph
 
@@ -158,10 +158,40 @@ def test_load_dataset_rewrites_a_mapped_file_whose_bytes_changed() -> None:
     _same_storage(load_dataset("MUTAG", mmap=True), load_dataset("MUTAG"))
     assert path.stat().st_ino == inode
     assert f'"mtime_ns": {path.stat().st_mtime_ns}' in checksum_path(path).read_text()
-    # without the record beside it (an older version's file) the file is written again
+    # without the record beside it (an older version's file) the file is mapped as it is, and recorded
     checksum_path(path).unlink()
-    load_dataset("MUTAG", mmap=True)
-    assert path.stat().st_ino != inode and checksum_path(path).is_file()
+    _same_storage(load_dataset("MUTAG", mmap=True), load_dataset("MUTAG"))
+    assert path.stat().st_ino == inode and is_intact(path) is True
+
+
+def test_changed_bytes_where_the_cache_cannot_be_written_are_mapped_with_a_warning(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    path = load_dataset("MUTAG", mmap=True).path
+    changed = bytearray(path.read_bytes())
+    changed[len(changed) // 2] ^= 0xFF
+    path.write_bytes(bytes(changed))
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)  # a read-only cache
+    with pytest.warns(UserWarning, match="its bytes differ from those save_mapped wrote"):
+        load_dataset("MUTAG", mmap=True)
+    assert path.read_bytes() == bytes(changed)  # not written again
+
+
+def test_mapped_dataset_warns_when_its_bytes_changed(tmp_path: Path) -> None:
+    path = save_mapped(load_dataset("MUTAG"), tmp_path / "mutag.pt")
+    assert is_intact(path) is True
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MappedDataset(path)  # intact: no warning
+    changed = bytearray(path.read_bytes())
+    changed[len(changed) // 2] ^= 0xFF
+    path.write_bytes(bytes(changed))
+    assert is_intact(path) is False
+    with pytest.warns(UserWarning, match="its bytes differ from those save_mapped wrote"):
+        MappedDataset(path)
 
 
 def test_training_on_a_mapped_dataset_matches_in_memory(tmp_path: Path) -> None:

@@ -204,6 +204,12 @@ def test_resume_accepts_dataset_options_written_out_at_their_defaults(tmp_path: 
     with pytest.raises(ValueError, match=r"dataset_options \{\} -> \{'use_node_attr': True\}"):
         run("graphcl", "PTC_MR", dataset_options={**defaults, "use_node_attr": True}, out_dir=tmp_path, epochs=3,
             progress=False)
+    # a checkpoint whose key still holds options at their defaults (written before they were left out)
+    checkpoint = tmp_path / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    state["run_key"]["dataset_options"] = {"node_features": "auto", "use_node_attr": False}
+    torch.save(state, checkpoint)
+    assert len(run("graphcl", "PTC_MR", out_dir=tmp_path, epochs=3, progress=False).history) == 3
 
 
 def test_a_run_key_names_functions_by_what_they_are_not_where(mutag: Any, tmp_path: Path) -> None:
