@@ -142,7 +142,7 @@ def save_mapped(dataset: InMemoryDataset, path: str | os.PathLike[str]) -> Path:
         torch.save(content, partial)
         # the record first: the renamed file keeps the size and time recorded, and a reader never
         # finds the new file beside no record, or beside the old file's
-        _write_atomically(checksum_path(target), json.dumps(_file_state(partial, with_checksum=True)))
+        _write_record(target, _file_state(partial, with_checksum=True))
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -194,7 +194,7 @@ def is_intact(path: str | os.PathLike[str]) -> bool | None:
         _CHECKED[seen] = recorded.get("crc32") == current["crc32"]
         if _CHECKED[seen]:
             try:  # the same bytes with a new time (a copy): no read the next time
-                _write_atomically(checksum_path(target), json.dumps(current))
+                _write_record(target, current)
             except OSError:  # a read-only folder: checked again by the next process
                 pass
     return _CHECKED[seen]
@@ -208,7 +208,7 @@ def record_checksum(path: str | os.PathLike[str]) -> None:
     r"""Records the size, modification time and CRC-32 of the mapped file at ``path`` beside it,
     as :func:`save_mapped` does (for a file an older version wrote without the record)."""
     target = Path(path)
-    _write_atomically(checksum_path(target), json.dumps(_file_state(target, with_checksum=True)))
+    _write_record(target, _file_state(target, with_checksum=True))
 
 
 def _file_state(path: Path, with_checksum: bool) -> dict[str, Any]:
@@ -223,11 +223,13 @@ def _file_state(path: Path, with_checksum: bool) -> dict[str, Any]:
     return state
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+def _write_record(target: Path, state: dict[str, Any]) -> None:
+    r"""Writes ``state`` as the record of ``target`` (:func:`checksum_path`), atomically."""
+    record = checksum_path(target)
+    partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
     try:
-        partial.write_text(text)
-        os.replace(partial, path)
+        partial.write_text(json.dumps(state))
+        os.replace(partial, record)
     finally:
         partial.unlink(missing_ok=True)
 

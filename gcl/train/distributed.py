@@ -30,7 +30,6 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +40,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from gcl._process import exit_with_parent
+from gcl._process import exit_with_parent, started_by_main_thread
 
 __all__ = [
     "checked_device",
@@ -358,8 +357,7 @@ def _terminate_as_exception() -> Any:
     process at once (its default action, in the main thread): the launch then ends its workers
     and removes its temporary folder before the process ends by the signal. Returns the handler
     to restore, or :obj:`None` where nothing changed (a handler of the program's own stays)."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if not started_by_main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return None
 
     signal.signal(signal.SIGTERM, _raise_terminated)
